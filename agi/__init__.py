@@ -1,0 +1,1 @@
+"""The IVR, served to Asterisk over FastAGI."""

@@ -1,0 +1,175 @@
+"""The hotline IVR: greet, run the menu, register the call, pick the queue on duty.
+
+The dialplan answers the call, computes the recording name and calls
+``AGI(agi://host:port/ivr,<hotline number>,<recording base>,<linkedid>)``.
+This flow sets ``HOTLINE_ROUTE`` (``queue`` or ``hangup``) and, for a queue,
+``HOTLINE_QUEUE``; the dialplan then runs Queue().  If the route is not set
+(this server down, crashed, or the caller hung up) the dialplan falls back to
+the queue of the shift on duty by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from agi.protocol import AGIHangup, AGISession
+from callcenter.models import Outcome
+from callcenter.service import CallService, sanitize_caller
+from callcenter.shifts import on_duty_queue
+from core.clock import Clock
+from core.settings import Hotline, MenuOption, Settings
+from dialplan.prompts import greeting_id, menu_id, message_id, prompt_path
+
+log = logging.getLogger(__name__)
+
+# However the keys come (a stuck key, a flood of DTMF), the menu runs at most
+# this many rounds before the caller gets the default action.
+MAX_ROUNDS = 12
+
+
+@dataclass
+class Walk:
+    """The caller's way through the menu."""
+
+    language: str
+    steps: list[str] = field(default_factory=list)
+    failures: int = 0
+    rounds: int = 0
+
+    def note(self, step: str) -> None:
+        self.steps.append(step)
+
+    @property
+    def path(self) -> str:
+        return " > ".join(self.steps)
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str  # "queue" or "hangup"
+    choice: str  # the action that decided it ("agent", "default:agent", "default:hangup")
+
+
+class IVR:
+    """The ``ivr`` FastAGI route."""
+
+    def __init__(self, settings: Settings, calls: CallService, clock: Clock) -> None:
+        self.settings = settings
+        self.calls = calls
+        self.clock = clock
+
+    def _prompt(self, prompt_id: str, language: str) -> str:
+        return prompt_path(self.settings, prompt_id, language)
+
+    async def handle(self, agi: AGISession) -> None:
+        args = agi.args + ["", "", ""]
+        number, recording_base, linkedid = args[0], args[1] or None, args[2] or None
+        uniqueid = agi.env.get("agi_uniqueid", "")
+        hotline = self.settings.hotline(number)
+        if hotline is None or not uniqueid:
+            # The dialplan's fallback handles it; nothing sensible to do here.
+            log.error("IVR called for unknown hotline %r (channel %s)", number, uniqueid)
+            return
+        caller = sanitize_caller(agi.env.get("agi_callerid"), agi.env.get("agi_calleridname"))
+        await self.calls.open_call(
+            uniqueid=uniqueid,
+            linkedid=linkedid,
+            hotline_number=hotline.number,
+            caller=caller,
+            started_at=self.clock.now(),
+            language=hotline.language,
+            recording_base=recording_base,
+        )
+        walk = Walk(language=hotline.language)
+        try:
+            route = await self._menu(agi, hotline, walk)
+        except AGIHangup:
+            await self.calls.ivr_done(
+                uniqueid,
+                path=walk.path,
+                choice=None,
+                language=walk.language,
+                outcome=Outcome.HANGUP_IVR,
+                ended_at=self.clock.now(),
+            )
+            raise
+        if route.kind == "queue":
+            queue, shift = on_duty_queue(self.settings, hotline.team, self.clock.now())
+            await self.calls.ivr_done(
+                uniqueid,
+                path=walk.path,
+                choice=route.choice,
+                language=walk.language,
+                queue=queue,
+                team_id=hotline.team,
+                shift_id=shift.id,
+            )
+            await agi.set_variable("CHANNEL(language)", walk.language)
+            await agi.set_variable("HOTLINE_QUEUE", queue)
+            await agi.set_variable("HOTLINE_CONNECTING", self._prompt("connecting", walk.language))
+            await agi.set_variable("HOTLINE_ALL_BUSY", self._prompt("all_busy", walk.language))
+            await agi.set_variable("HOTLINE_ROUTE", "queue")
+        else:
+            await self.calls.ivr_done(
+                uniqueid,
+                path=walk.path,
+                choice=route.choice,
+                language=walk.language,
+                outcome=Outcome.ENDED_IVR,
+                ended_at=self.clock.now(),
+            )
+            await agi.stream_file(self._prompt("goodbye", walk.language))
+            await agi.set_variable("HOTLINE_ROUTE", "hangup")
+
+    async def _menu(self, agi: AGISession, hotline: Hotline, walk: Walk) -> Route:
+        ivr = self.settings.ivr
+        digits = "".join(o.digit for o in hotline.menu)
+        timeout_ms = int(ivr.input_timeout_seconds * 1000)
+        key = await agi.stream_file(self._prompt(greeting_id(hotline), walk.language), digits)
+        while True:
+            walk.rounds += 1
+            if walk.rounds > MAX_ROUNDS or walk.failures > ivr.max_retries:
+                walk.note(f"default:{ivr.default_action}")
+                return Route(
+                    "queue" if ivr.default_action == "agent" else "hangup",
+                    f"default:{ivr.default_action}",
+                )
+            if not key:
+                key = (
+                    await agi.get_data(self._prompt(menu_id(hotline), walk.language), timeout_ms, 1)
+                )[:1]
+            option = hotline.option(key) if key else None
+            if not key:
+                walk.note("silence")
+                walk.failures += 1
+                key = await self._say(agi, "no_input", walk, digits)
+                continue
+            if option is None:
+                walk.note(f"{key}:invalid")
+                walk.failures += 1
+                key = await self._say(agi, "invalid", walk, digits)
+                continue
+            walk.note(f"{key}:{option.action}")
+            key = None
+            if option.action == "agent":
+                return Route("queue", "agent")
+            key = await self._act(agi, hotline, option, walk, digits)
+
+    async def _say(self, agi: AGISession, prompt_id: str, walk: Walk, digits: str) -> str | None:
+        if walk.failures > self.settings.ivr.max_retries:
+            return None  # no point telling them to retry: the default follows
+        return await agi.stream_file(self._prompt(prompt_id, walk.language), digits)
+
+    async def _act(
+        self, agi: AGISession, hotline: Hotline, option: MenuOption, walk: Walk, digits: str
+    ) -> str | None:
+        """Options that keep the caller in the menu; returns a key pressed meanwhile."""
+        if option.action == "language":
+            walk.language = "en" if walk.language == "vi" else "vi"
+            await agi.set_variable("CHANNEL(language)", walk.language)
+            return None
+        if option.action in ("emergency", "info"):
+            prompt = self._prompt(message_id(hotline, option.digit), walk.language)
+            return await agi.stream_file(prompt, digits)
+        return None  # "repeat"

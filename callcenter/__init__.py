@@ -1,0 +1,1 @@
+"""The call centre: hotlines, teams, shifts, agents, calls and their queues."""

@@ -1,0 +1,143 @@
+"""AMI handlers of the call centre: call lifecycle and queue membership.
+
+They turn events into service calls and hold no SQL.  ``subscribe`` is the
+one place that says what this domain hears.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from callcenter.service import CallService, sanitize_caller
+from core.ami import AMIClient, Event, chan_vars
+from core.clock import Clock
+
+if TYPE_CHECKING:
+    from callcenter.scheduler import ShiftScheduler
+
+log = logging.getLogger(__name__)
+
+CALL_EVENTS = (
+    "QueueCallerJoin",
+    "AgentConnect",
+    "AgentComplete",
+    "QueueCallerAbandon",
+    "Hangup",
+)
+MEMBER_EVENTS = (
+    "QueueMemberStatus",
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberPause",
+    "QueueCallerLeave",
+    "FullyBooted",
+)
+# Events that come back as answers to the actions the application sends.
+RESPONSE_EVENTS = (
+    "QueueParams",
+    "QueueMember",
+    "QueueEntry",
+    "QueueStatusComplete",
+    "CoreShowChannel",
+    "CoreShowChannelsComplete",
+    "OriginateResponse",
+)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class CallEvents:
+    """Writes each hotline call's life from Asterisk's events."""
+
+    def __init__(self, calls: CallService, clock: Clock) -> None:
+        self.calls = calls
+        self.clock = clock
+
+    def at(self, event: Event) -> datetime:
+        """When Asterisk says the event happened (manager.conf timestampevents)."""
+        ts = event.get("Timestamp")
+        if ts:
+            try:
+                return datetime.fromtimestamp(float(ts), UTC)
+            except ValueError:
+                pass
+        return self.clock.now()
+
+    def subscribe(self, ami: AMIClient) -> None:
+        ami.subscribe(["QueueCallerJoin"], self.on_join)
+        ami.subscribe(["AgentConnect"], self.on_connect)
+        ami.subscribe(["AgentComplete"], self.on_complete)
+        ami.subscribe(["QueueCallerAbandon"], self.on_abandon)
+        ami.subscribe(["Hangup"], self.on_hangup)
+
+    async def on_join(self, e: Event) -> None:
+        v = chan_vars(e)
+        await self.calls.caller_joined(
+            uniqueid=e["Uniqueid"],
+            linkedid=e.get("Linkedid"),
+            queue=e["Queue"],
+            hotline_number=v.get("HOTLINE_NUMBER") or None,
+            caller=sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName")),
+            at=self.at(e),
+            recording_base=v.get("MONITOR_FILENAME") or None,
+            route_source=v.get("HOTLINE_ROUTE_SOURCE") or "agi",
+        )
+
+    async def on_connect(self, e: Event) -> None:
+        v = chan_vars(e)
+        await self.calls.agent_connected(
+            uniqueid=e["Uniqueid"],
+            queue=e["Queue"],
+            interface=e.get("Interface", ""),
+            member_name=e.get("MemberName"),
+            hold_seconds=_int(e.get("HoldTime")),
+            at=self.at(e),
+            recording_base=v.get("MONITOR_FILENAME") or None,
+        )
+
+    async def on_complete(self, e: Event) -> None:
+        await self.calls.agent_completed(
+            uniqueid=e["Uniqueid"],
+            talk_seconds=_int(e.get("TalkTime")),
+            reason=f"{e.get('Reason', 'unknown')}_hangup",
+        )
+
+    async def on_abandon(self, e: Event) -> None:
+        await self.calls.caller_abandoned(
+            uniqueid=e["Uniqueid"], at=self.at(e), hold_seconds=_int(e.get("HoldTime"))
+        )
+
+    async def on_hangup(self, e: Event) -> None:
+        v = chan_vars(e)
+        number = v.get("HOTLINE_NUMBER")
+        if not number:
+            return  # an agent's leg or another channel: not a hotline call
+        await self.calls.hung_up(
+            uniqueid=e["Uniqueid"],
+            at=self.at(e),
+            queue_status=v.get("QUEUESTATUS") or None,
+            cause=e.get("Cause-txt") or e.get("Cause"),
+            hotline_number=number,
+            linkedid=e.get("Linkedid"),
+            caller=sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName")),
+        )
+
+    async def resync(self, ami: AMIClient) -> None:
+        """After a (re)connect: close records of calls that ended while we were away."""
+        events = await ami.action({"Action": "CoreShowChannels"}, as_list=True, timeout=15)
+        live = {ev.get("Uniqueid") for ev in events if ev.get("Event") == "CoreShowChannel"}
+        closed = await self.calls.close_stale({u for u in live if u}, self.clock.now())
+        if closed:
+            log.info("closed %d call records whose calls ended during an outage", closed)
+
+
+def member_subscriptions(ami: AMIClient, scheduler: ShiftScheduler) -> None:
+    """Queue membership events wake the shift scheduler."""
+    ami.subscribe(MEMBER_EVENTS, scheduler.on_member_event)

@@ -1,0 +1,103 @@
+"""Tables of the call centre: hotlines, teams, shifts, agents and calls.
+
+Hotlines, teams, shifts and agents are copied from the configuration at start
+(the configuration is their source of truth); calls are written from the IVR
+and from Asterisk's events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime
+
+
+class Outcome(StrEnum):
+    """Where a call stands, then how it ended."""
+
+    IN_IVR = "in_ivr"  # still in the menu
+    QUEUED = "queued"  # waiting for an agent
+    ANSWERED = "answered"  # an agent picked up (ended_at set once it is over)
+    HANGUP_IVR = "hangup_ivr"  # the caller hung up in the menu
+    ABANDONED = "abandoned"  # the caller hung up while waiting
+    TIMEOUT = "timeout"  # no agent within the maximum wait
+    ENDED_IVR = "ended_ivr"  # the IVR ended the call (default action "hangup")
+    UNROUTED = "unrouted"  # ended before reaching the menu or a queue
+
+
+OPEN_OUTCOMES = (Outcome.IN_IVR, Outcome.QUEUED)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Shift(Base):
+    __tablename__ = "shifts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    start: Mapped[time] = mapped_column(Time)
+    end: Mapped[time] = mapped_column(Time)
+
+
+class Hotline(Base):
+    __tablename__ = "hotlines"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    extension: Mapped[str] = mapped_column(String(16), unique=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    shift_id: Mapped[str] = mapped_column(ForeignKey("shifts.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Call(Base):
+    """One inbound call, from the first ring to hang-up."""
+
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Asterisk ids are strings such as "pbx-1795344736.14": never numbers.
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64))
+    hotline_number: Mapped[str | None] = mapped_column(String(20), index=True)
+    # Digits only (a leading + kept), None when the caller sent none.
+    caller_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    # What the network sent, cut to a safe length, for the rare odd caller ID.
+    caller_id_raw: Mapped[str | None] = mapped_column(String(80))
+    caller_name: Mapped[str | None] = mapped_column(String(80))
+    language: Mapped[str | None] = mapped_column(String(8))
+    # The caller's way through the menu: keys pressed and what they led to.
+    ivr_path: Mapped[str] = mapped_column(Text, default="")
+    ivr_choice: Mapped[str | None] = mapped_column(String(32))
+    route_source: Mapped[str] = mapped_column(String(16), default="agi")
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    shift_id: Mapped[str | None] = mapped_column(String(32))
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent_extension: Mapped[str | None] = mapped_column(String(16), index=True)
+    agent_name: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    hold_seconds: Mapped[int | None] = mapped_column(Integer)
+    talk_seconds: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16), default=Outcome.IN_IVR, index=True)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    recording_base: Mapped[str | None] = mapped_column(String(512))
+    recording_caller: Mapped[str | None] = mapped_column(String(512))
+    recording_agent: Mapped[str | None] = mapped_column(String(512))
+
+    __table_args__ = (Index("ix_calls_open", "outcome", "ended_at"),)

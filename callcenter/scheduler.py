@@ -1,0 +1,244 @@
+"""Shift queues driven over AMI.
+
+One queue per (team, shift).  At each handover (06:00, 14:00, 22:00 in the
+configured time zone) the incoming shift's agents are added to their queue
+and the outgoing shift's are removed.  An outgoing agent still on a call is
+paused (so no new call rings) and removed when the call ends, not before;
+callers still waiting in the outgoing queue are served by the incoming shift,
+who are members there too until it is empty.
+
+The decision is a pure function, :func:`plan`, of the time, the membership
+Asterisk reports (QueueStatus) and the callers waiting; the scheduler applies
+it at start, after every AMI (re)login, at each handover, when a member it
+waits for becomes free, and every ``interval`` seconds as a safety net.  So
+membership is always re-synced from Asterisk, never from memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from callcenter.shifts import next_handover, queue_name, shift_at
+from core.ami import AMIClient, AMIError, Event
+from core.clock import Clock
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SHIFT_END_REASON = "shift-ended"
+# QueueMember Status values meaning the phone is in a call or ringing.
+_BUSY_STATUS = {"2", "3", "6", "7", "8"}
+
+
+@dataclass(frozen=True)
+class Member:
+    queue: str
+    interface: str
+    name: str = ""
+    paused: bool = False
+    paused_reason: str = ""
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Literal["add", "remove", "pause"]
+    queue: str
+    interface: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.interface} {'to' if self.kind == 'add' else 'in'} {self.queue}"
+
+
+def interface(extension: str) -> str:
+    return f"PJSIP/{extension}"
+
+
+def plan(
+    settings: Settings, now: datetime, members: list[Member], waiting: dict[str, int]
+) -> list[Change]:
+    """What to change so queue membership matches the shift on duty at ``now``."""
+    current = shift_at(settings.shifts, now, settings.tz)
+    names = {interface(a.extension): a.name for a in settings.agents}
+    changes: list[Change] = []
+    by_queue: dict[str, dict[str, Member]] = {}
+    for m in members:
+        by_queue.setdefault(m.queue, {})[m.interface] = m
+    for team in settings.teams:
+        on_duty = {
+            interface(a.extension)
+            for a in settings.agents
+            if a.team == team.id and a.shift == current.id
+        }
+        for shift in settings.shifts:
+            q = queue_name(team.id, shift.id)
+            present = by_queue.get(q, {})
+            if shift.id == current.id or waiting.get(q, 0) > 0:
+                wanted = on_duty
+            else:
+                wanted = set()
+            for iface in sorted(wanted - present.keys()):
+                changes.append(Change("add", q, iface, names.get(iface, iface)))
+            for iface, m in sorted(present.items()):
+                if iface in wanted:
+                    continue
+                if not m.busy:
+                    changes.append(Change("remove", q, iface, m.name))
+                elif not m.paused:
+                    changes.append(Change("pause", q, iface, m.name))
+    return changes
+
+
+def parse_status(events: list[Event]) -> tuple[list[Member], dict[str, int]]:
+    """Members and waiting callers from a QueueStatus answer."""
+    members, waiting = [], {}
+    for e in events:
+        kind = e.get("Event")
+        if kind == "QueueParams":
+            waiting[e["Queue"]] = int(e.get("Calls") or 0)
+        elif kind == "QueueMember":
+            iface = e.get("StateInterface") or e.get("Location") or e.get("Interface", "")
+            members.append(
+                Member(
+                    queue=e["Queue"],
+                    interface=e.get("Location") or iface,
+                    name=e.get("Name") or e.get("MemberName") or "",
+                    paused=e.get("Paused") == "1",
+                    paused_reason=e.get("PausedReason") or "",
+                    busy=e.get("InCall") == "1" or e.get("Status") in _BUSY_STATUS,
+                )
+            )
+    return members, waiting
+
+
+class ShiftScheduler:
+    """Keeps queue membership in the real Asterisk in line with the shifts."""
+
+    def __init__(
+        self, settings: Settings, ami: AMIClient, clock: Clock, *, interval: float = 30.0
+    ) -> None:
+        self.settings = settings
+        self.ami = ami
+        self.clock = clock
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._managed_queues = {
+            queue_name(t.id, s.id) for t in settings.teams for s in settings.shifts
+        }
+        self.last_changes: list[Change] = []
+        self.reconciled = asyncio.Event()
+
+    async def start(self) -> None:
+        self.ami.on_login(self._on_login)
+        self._task = asyncio.create_task(self._run(), name="shift-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _on_login(self) -> None:
+        self.wake()
+
+    async def on_member_event(self, e: Event) -> None:
+        """Wake when a waited-for member frees up or an off-duty queue changes."""
+        queue = e.get("Queue", "")
+        if e.get("Event") == "FullyBooted":
+            self.wake()
+        elif queue not in self._managed_queues:
+            return
+        elif e.get("Paused") == "1" and e.get("PausedReason") == SHIFT_END_REASON:
+            self.wake()
+        elif e.get("Event") == "QueueCallerLeave" and not queue.endswith(
+            "-" + shift_at(self.settings.shifts, self.clock.now(), self.settings.tz).id
+        ):
+            self.wake()  # an off-duty queue drained: its helpers can go
+
+    async def reconcile(self) -> list[Change]:
+        """Read membership from Asterisk and apply :func:`plan`; returns what changed."""
+        async with self._lock:
+            events = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=15)
+            members, waiting = parse_status(events)
+            members = [m for m in members if m.queue in self._managed_queues]
+            now = self.clock.now()
+            changes = plan(self.settings, now, members, waiting)
+            for c in changes:
+                try:
+                    await self._apply(c)
+                except AMIError as e:
+                    log.error("shift change %s failed: %s", c, e)
+            if changes:
+                log.info(
+                    "shift %s: %s",
+                    shift_at(self.settings.shifts, now, self.settings.tz).id,
+                    "; ".join(map(str, changes)),
+                )
+            self.last_changes = changes
+            self.reconciled.set()
+            return changes
+
+    async def _apply(self, c: Change) -> None:
+        if c.kind == "add":
+            await self.ami.action(
+                {
+                    "Action": "QueueAdd",
+                    "Queue": c.queue,
+                    "Interface": c.interface,
+                    "MemberName": c.name,
+                    "StateInterface": c.interface,
+                    "Paused": "false",
+                },
+                as_list=False,
+            )
+        elif c.kind == "remove":
+            await self.ami.action(
+                {"Action": "QueueRemove", "Queue": c.queue, "Interface": c.interface},
+                as_list=False,
+            )
+        else:
+            await self.ami.action(
+                {
+                    "Action": "QueuePause",
+                    "Queue": c.queue,
+                    "Interface": c.interface,
+                    "Paused": "true",
+                    "Reason": SHIFT_END_REASON,
+                },
+                as_list=False,
+            )
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self.ami.connected:
+                    await self.reconcile()
+            except AMIError as e:
+                log.warning("shift reconcile postponed: %s", e)
+            except Exception:
+                log.exception("shift reconcile failed")
+            handover = next_handover(self.settings.shifts, self.clock.now(), self.settings.tz)
+            self._wake.clear()
+            sleeper = asyncio.ensure_future(self.clock.sleep_until(handover))
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait(
+                    {sleeper, waker}, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+            # Several events often arrive together: reconcile once for all of them.
+            await asyncio.sleep(0.05)

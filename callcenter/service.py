@@ -1,0 +1,321 @@
+"""Call records: opened by the IVR (or by the first queue event when the IVR
+was not reachable), advanced by Asterisk's events, closed at hang-up.
+
+Every function here is idempotent for the event it handles, because the same
+fact can reach it twice (from the IVR and from AMI, or again after a
+reconnect).  Each opens its own short session: no session outlives an await
+on Asterisk.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.models import OPEN_OUTCOMES, Agent, Call, Hotline, Outcome, Shift, Team
+from core.db import Database
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_PRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]")
+
+
+@dataclass(frozen=True)
+class CallerId:
+    number: str | None  # digits (and a leading +), or None
+    raw: str | None  # what was sent, printable and cut short
+    name: str | None
+
+
+def sanitize_caller(number: str | None, name: str | None = None) -> CallerId:
+    """Make a caller ID safe to store and show.
+
+    Carriers send nothing, ``anonymous``, ``<unknown>``, letters or very long
+    strings; the record keeps a clean number (or None) and what was sent.
+    """
+    raw = _PRINTABLE.sub("", (number or "").strip())[:80] or None
+    digits = None
+    if raw and raw.lower() not in ("anonymous", "unknown", "<unknown>", "restricted", "private"):
+        d = re.sub(r"[^\d]", "", raw)
+        if d and len(d) <= 20:
+            digits = ("+" if raw.startswith("+") else "") + d
+    clean_name = _PRINTABLE.sub("", (name or "").strip())[:80] or None
+    if clean_name and clean_name.lower() in ("<unknown>", "unknown", "anonymous"):
+        clean_name = None
+    return CallerId(digits, raw, clean_name)
+
+
+def recording_files(base: str | None) -> tuple[str | None, str | None]:
+    """The caller-side and agent-side files MixMonitor writes for a recording base."""
+    if not base:
+        return None, None
+    return f"{base}-in.wav", f"{base}-out.wav"
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Call)
+
+
+class CallService:
+    """Writes the life of each call to the database."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def sync_directory(self) -> None:
+        """Copy teams, shifts, hotlines and agents from the configuration."""
+        s = self.settings
+        async with self.db.session() as session:
+            for t in s.teams:
+                await session.merge(Team(id=t.id, name=t.name))
+            for sh in s.shifts:
+                await session.merge(Shift(id=sh.id, name=sh.name, start=sh.start, end=sh.end))
+            await session.flush()
+            for h in s.hotlines:
+                await session.merge(Hotline(id=h.id, number=h.number, name=h.name, team_id=h.team))
+            configured = {a.id for a in s.agents}
+            for a in s.agents:
+                await session.merge(
+                    Agent(
+                        id=a.id,
+                        name=a.name,
+                        extension=a.extension,
+                        team_id=a.team,
+                        shift_id=a.shift,
+                        active=True,
+                    )
+                )
+            await session.execute(
+                update(Agent).where(Agent.id.not_in(configured)).values(active=False)
+            )
+
+    async def open_call(
+        self,
+        *,
+        uniqueid: str,
+        linkedid: str | None,
+        hotline_number: str | None,
+        caller: CallerId,
+        started_at: datetime,
+        language: str | None,
+        recording_base: str | None,
+        route_source: str = "agi",
+    ) -> None:
+        """Create the record when the call enters the IVR (no-op if it exists)."""
+        rec_in, rec_out = recording_files(recording_base)
+        async with self.db.session() as session:
+            stmt = (
+                _insert(session)
+                .values(
+                    uniqueid=uniqueid,
+                    linkedid=linkedid,
+                    hotline_number=hotline_number,
+                    caller_number=caller.number,
+                    caller_id_raw=caller.raw,
+                    caller_name=caller.name,
+                    language=language,
+                    started_at=started_at,
+                    outcome=Outcome.IN_IVR,
+                    route_source=route_source,
+                    recording_base=recording_base,
+                    ivr_path="",
+                )
+                .on_conflict_do_nothing(index_elements=["uniqueid"])
+            )
+            await session.execute(stmt)
+
+    async def ivr_done(
+        self,
+        uniqueid: str,
+        *,
+        path: str,
+        choice: str | None,
+        language: str,
+        queue: str | None = None,
+        team_id: str | None = None,
+        shift_id: str | None = None,
+        outcome: Outcome | None = None,
+        ended_at: datetime | None = None,
+    ) -> None:
+        """Store the menu path, and the queue chosen or how the IVR ended."""
+        values: dict[str, object] = dict(ivr_path=path, ivr_choice=choice, language=language)
+        if queue:
+            values.update(queue=queue, team_id=team_id, shift_id=shift_id)
+        if outcome is not None:
+            values["outcome"] = outcome
+        if ended_at is not None:
+            values["ended_at"] = ended_at
+        async with self.db.session() as session:
+            await session.execute(
+                update(Call)
+                .where(Call.uniqueid == uniqueid, Call.outcome.in_(OPEN_OUTCOMES))
+                .values(**values)
+            )
+
+    async def caller_joined(
+        self,
+        *,
+        uniqueid: str,
+        linkedid: str | None,
+        queue: str,
+        hotline_number: str | None,
+        caller: CallerId,
+        at: datetime,
+        recording_base: str | None,
+        route_source: str,
+    ) -> None:
+        """The caller entered a queue; opens the record if the IVR never did."""
+        team_id, _, shift_id = queue.partition("-")
+        await self.open_call(
+            uniqueid=uniqueid,
+            linkedid=linkedid,
+            hotline_number=hotline_number,
+            caller=caller,
+            started_at=at,
+            language=None,
+            recording_base=recording_base,
+            route_source=route_source,
+        )
+        async with self.db.session() as session:
+            await session.execute(
+                update(Call)
+                .where(Call.uniqueid == uniqueid, Call.outcome.in_(OPEN_OUTCOMES))
+                .values(
+                    outcome=Outcome.QUEUED,
+                    queue=queue,
+                    queued_at=at,
+                    team_id=team_id,
+                    shift_id=shift_id,
+                )
+            )
+
+    async def agent_connected(
+        self,
+        *,
+        uniqueid: str,
+        queue: str,
+        interface: str,
+        member_name: str | None,
+        hold_seconds: int | None,
+        at: datetime,
+        recording_base: str | None,
+    ) -> None:
+        """An agent answered: the call is answered and being recorded."""
+        extension = interface.split("/", 1)[-1]
+        agent_name = member_name or next(
+            (a.name for a in self.settings.agents if a.extension == extension), None
+        )
+        async with self.db.session() as session:
+            call = await self._get(session, uniqueid)
+            if call is None:
+                log.warning("AgentConnect for unknown call %s (queue %s)", uniqueid, queue)
+                return
+            base = recording_base or call.recording_base
+            rec_in, rec_out = recording_files(base)
+            call.outcome = Outcome.ANSWERED
+            call.answered_at = at
+            call.queue = call.queue or queue
+            call.agent_extension = extension
+            call.agent_name = agent_name
+            call.hold_seconds = hold_seconds
+            call.recording_base = base
+            call.recording_caller, call.recording_agent = rec_in, rec_out
+
+    async def agent_completed(
+        self, *, uniqueid: str, talk_seconds: int | None, reason: str
+    ) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                update(Call)
+                .where(Call.uniqueid == uniqueid)
+                .values(talk_seconds=talk_seconds, end_reason=reason)
+            )
+
+    async def caller_abandoned(
+        self, *, uniqueid: str, at: datetime, hold_seconds: int | None
+    ) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                update(Call)
+                .where(Call.uniqueid == uniqueid, Call.outcome == Outcome.QUEUED)
+                .values(outcome=Outcome.ABANDONED, hold_seconds=hold_seconds, ended_at=at)
+            )
+
+    async def hung_up(
+        self,
+        *,
+        uniqueid: str,
+        at: datetime,
+        queue_status: str | None,
+        cause: str | None,
+        hotline_number: str | None = None,
+        linkedid: str | None = None,
+        caller: CallerId | None = None,
+    ) -> None:
+        """The caller's channel is gone: close the record, whatever state it was in."""
+        async with self.db.session() as session:
+            call = await self._get(session, uniqueid)
+            if call is None:
+                if not hotline_number:
+                    return  # not a hotline call (an agent leg, a test channel)
+                session.add(
+                    Call(
+                        uniqueid=uniqueid,
+                        linkedid=linkedid,
+                        hotline_number=hotline_number,
+                        caller_number=caller.number if caller else None,
+                        caller_id_raw=caller.raw if caller else None,
+                        caller_name=caller.name if caller else None,
+                        started_at=at,
+                        ended_at=at,
+                        outcome=Outcome.UNROUTED,
+                        route_source="fallback",
+                        ivr_path="",
+                        end_reason=cause,
+                    )
+                )
+                return
+            if call.ended_at is None:
+                call.ended_at = at
+            if call.outcome == Outcome.IN_IVR:
+                call.outcome = Outcome.HANGUP_IVR
+            elif call.outcome == Outcome.QUEUED:
+                call.outcome = Outcome.TIMEOUT if queue_status == "TIMEOUT" else Outcome.ABANDONED
+            if call.answered_at and call.talk_seconds is None:
+                call.talk_seconds = int((at - call.answered_at).total_seconds())
+            if call.end_reason is None and cause:
+                call.end_reason = cause
+
+    async def close_stale(self, live_uniqueids: set[str], at: datetime) -> int:
+        """Close records whose channel Asterisk no longer has (after an outage)."""
+        async with self.db.session() as session:
+            rows = (await session.scalars(select(Call).where(Call.ended_at.is_(None)))).all()
+            closed = 0
+            for call in rows:
+                if call.uniqueid in live_uniqueids:
+                    continue
+                call.ended_at = at
+                call.end_reason = call.end_reason or "closed_after_outage"
+                if call.outcome == Outcome.IN_IVR:
+                    call.outcome = Outcome.HANGUP_IVR
+                elif call.outcome == Outcome.QUEUED:
+                    call.outcome = Outcome.ABANDONED
+                closed += 1
+            return closed
+
+    async def get(self, uniqueid: str) -> Call | None:
+        async with self.db.session() as session:
+            return await self._get(session, uniqueid)
+
+    @staticmethod
+    async def _get(session: AsyncSession, uniqueid: str) -> Call | None:
+        return await session.scalar(select(Call).where(Call.uniqueid == uniqueid))

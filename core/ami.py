@@ -1,0 +1,169 @@
+"""The AMI client: one connection to Asterisk's manager, reconnecting by itself.
+
+Domains declare the events they hear with :meth:`AMIClient.subscribe` (a list
+of event names and one handler); events are handed to handlers one at a time
+in the order Asterisk sent them, so a call's join, answer and hang-up are
+never processed out of order.  A handler that raises is logged with the event
+and never stops the loop.  ``on_login`` callbacks run after every (re)login so
+state can be re-synced from Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from panoramisk import Manager
+from panoramisk.message import Message
+
+log = logging.getLogger(__name__)
+
+Event = Message
+EventHandler = Callable[[Event], Awaitable[None]]
+LoginHook = Callable[[], Awaitable[None]]
+
+
+class AMIError(Exception):
+    """An AMI action failed or could not be sent."""
+
+    def __init__(self, action: str, detail: str) -> None:
+        self.action, self.detail = action, detail
+        super().__init__(f"AMI {action}: {detail}")
+
+
+def chan_vars(event: Event) -> dict[str, str]:
+    """The ``ChanVariable`` headers of an event (manager.conf ``channelvars``)."""
+    try:
+        return dict(event.getdict("chanvariable"))
+    except (KeyError, ValueError):
+        return {}
+
+
+class AMIClient:
+    """Owns the panoramisk Manager; see the module docstring."""
+
+    def __init__(self, host: str, port: int, username: str, secret: str) -> None:
+        self._config = dict(
+            host=host,
+            port=port,
+            username=username,
+            secret=secret,
+            ping_delay=5,
+            ping_interval=5,
+            reconnect_timeout=1,
+        )
+        self._handlers: dict[str, list[EventHandler]] = defaultdict(list)
+        self._login_hooks: list[LoginHook] = []
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._manager: Manager | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._logged_in = asyncio.Event()
+        self.logins = 0
+
+    # -- wiring -----------------------------------------------------------
+    def subscribe(self, names: Iterable[str], handler: EventHandler) -> None:
+        """Call ``handler`` for every event whose name is in ``names``."""
+        for name in names:
+            self._handlers[name.lower()].append(handler)
+
+    def on_login(self, hook: LoginHook) -> None:
+        self._login_hooks.append(hook)
+
+    @property
+    def event_names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._manager = Manager(
+            loop=loop, on_login=self._logged, on_disconnect=self._lost, **self._config
+        )
+        self._manager.register_event("*", self._enqueue)
+        self._worker = asyncio.create_task(self._dispatch(), name="ami-dispatch")
+        self._manager.connect()
+
+    async def stop(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            # panoramisk would reconnect after close(); stop its timer from doing so.
+            self._manager.connect = lambda *a, **k: None  # type: ignore[method-assign]
+        if self._worker is not None:
+            await self._queue.put(None)
+            try:
+                await asyncio.wait_for(self._worker, 5)
+            except TimeoutError:
+                self._worker.cancel()
+
+    async def wait_logged_in(self, timeout: float = 30) -> None:
+        await asyncio.wait_for(self._logged_in.wait(), timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in.is_set()
+
+    # -- actions ------------------------------------------------------------
+    async def action(
+        self, action: dict[str, Any], *, as_list: bool | None = None, timeout: float = 10
+    ) -> Any:
+        """Send an action; return its response (or list of events with ``as_list``)."""
+        name = str(action.get("Action"))
+        if self._manager is None or not self.connected or self._manager.protocol is None:
+            raise AMIError(name, "not connected to Asterisk")
+        fut = self._manager.send_action(dict(action), as_list=as_list)
+        try:
+            resp = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise AMIError(name, f"no answer within {timeout}s") from None
+        first = resp[0] if isinstance(resp, list) else resp
+        if first.get("Response") == "Error":
+            raise AMIError(name, first.get("Message", "error"))
+        return resp
+
+    async def command(self, cli: str, timeout: float = 10) -> str:
+        """Run a CLI command through AMI and return its output."""
+        resp = await self.action({"Action": "Command", "Command": cli}, timeout=timeout)
+        out = resp.get("Output", "")
+        return "\n".join(out) if isinstance(out, list) else str(out)
+
+    # -- internals ----------------------------------------------------------
+    def _enqueue(self, _manager: Manager, event: Event) -> None:
+        if event.get("Event", "").lower() in self._handlers:
+            self._queue.put_nowait(event)
+
+    def _logged(self, _manager: Manager) -> None:
+        self.logins += 1
+        log.info("AMI logged in (login #%d)", self.logins)
+        self._logged_in.set()
+        for hook in self._login_hooks:
+            asyncio.ensure_future(self._run_hook(hook))
+
+    def _lost(self, _manager: Manager, exc: Exception | None) -> None:
+        if self._logged_in.is_set():
+            log.warning("AMI connection lost (%s); reconnecting", exc)
+        self._logged_in.clear()
+
+    async def _run_hook(self, hook: LoginHook) -> None:
+        try:
+            await hook()
+        except Exception:
+            log.exception("AMI login hook %s failed", getattr(hook, "__qualname__", hook))
+
+    async def _dispatch(self) -> None:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            for handler in self._handlers.get(event.get("Event", "").lower(), ()):
+                try:
+                    await handler(event)
+                except Exception:
+                    log.exception(
+                        "AMI handler %s failed on %s (uniqueid %s)",
+                        getattr(handler, "__qualname__", handler),
+                        event.get("Event"),
+                        event.get("Uniqueid"),
+                    )

@@ -1,0 +1,132 @@
+"""Database base, engines and sessions (SQLAlchemy 2).
+
+The configured URL names the database (``sqlite:///path`` or
+``postgresql://...``); this module picks the drivers: aiosqlite or psycopg 3
+for the application's async engine, the plain sqlite3 / psycopg drivers for
+Alembic's synchronous one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model; constraint names are stable for migrations."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _scheme(url: str) -> tuple[str, str]:
+    m = re.match(r"^(sqlite|postgresql)(?:\+\w+)?(://.*)$", url)
+    if not m:
+        raise ValueError(f"unsupported database URL {url!r}")
+    return m.group(1), m.group(2)
+
+
+def async_url(url: str) -> str:
+    kind, rest = _scheme(url)
+    return f"sqlite+aiosqlite{rest}" if kind == "sqlite" else f"postgresql+psycopg{rest}"
+
+
+def sync_url(url: str) -> str:
+    kind, rest = _scheme(url)
+    return f"sqlite{rest}" if kind == "sqlite" else f"postgresql+psycopg{rest}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets the panel read while the call path writes; the busy timeout
+    # makes concurrent writers wait instead of failing under a call flood.
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def install_sqlite_pragmas(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """The application's async engine for ``url``."""
+    kind, _ = _scheme(url)
+    if kind == "sqlite":
+        engine = create_async_engine(async_url(url))
+    else:
+        engine = create_async_engine(
+            async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True
+        )
+    install_sqlite_pragmas(engine.sync_engine)
+    return engine
+
+
+class Database:
+    """Owns the engine; hands out short-lived sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session committed on success, rolled back on error, always closed."""
+        async with self.sessions() as s:
+            try:
+                yield s
+                await s.commit()
+            except BaseException:
+                await s.rollback()
+                raise
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no zone; PostgreSQL's timestamptz does.  Either way the
+    application only ever sees aware UTC datetimes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

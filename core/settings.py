@@ -1,0 +1,448 @@
+"""The one settings object of the system.
+
+It is read once from the operator's file (``config/hotline.toml`` unless
+``HOTLINE_CONFIG`` names another), then secrets come from the environment or
+from the generated secrets file (``<state_dir>/secrets.toml``, never
+committed).  Everything is validated at load: a wrong value stops the start
+with a :class:`ConfigError` whose lines name the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as _secrets
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG = Path("config/hotline.toml")
+LANGUAGES = ("vi", "en")
+_ID = r"^[a-z][a-z0-9_]{0,30}$"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists ``key: what is wrong``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration in {source}:\n{lines}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalText(_Model):
+    """A text in Vietnamese (required) and English (optional)."""
+
+    vi: Annotated[str, Field(min_length=1, max_length=2000)]
+    en: Annotated[str | None, Field(default=None, max_length=2000)] = None
+
+    def get(self, language: str) -> str:
+        return (self.en if language == "en" else None) or self.vi
+
+
+class Shift(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str
+    start: time
+    end: time
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _hhmm(cls, v: Any) -> Any:
+        if isinstance(v, str) and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+            raise ValueError("must be a time written HH:MM (00:00 to 23:59)")
+        return v
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end <= self.start
+
+
+class Team(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: str
+
+
+class Agent(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    extension: Annotated[str, Field(pattern=r"^\d{2,8}$")]
+    team: str
+    shift: str
+
+
+MenuAction = Literal["agent", "emergency", "language", "info", "repeat"]
+
+
+class MenuOption(_Model):
+    """One key of an IVR menu.
+
+    ``agent`` queues the caller for the team on duty; ``emergency`` plays
+    ``message`` (dial 113/114/115) and goes back to the menu; ``language``
+    switches Vietnamese <-> English and replays the menu; ``info`` plays
+    ``message`` and goes back to the menu; ``repeat`` replays the menu.
+    """
+
+    digit: Annotated[str, Field(pattern=r"^[0-9*#]$")]
+    action: MenuAction
+    prompt: LocalText
+    message: LocalText | None = None
+
+    @model_validator(mode="after")
+    def _message_needed(self) -> MenuOption:
+        if self.action in ("emergency", "info") and self.message is None:
+            raise ValueError(f"action {self.action!r} needs a message to play")
+        return self
+
+
+class IvrPrompts(_Model):
+    """Texts shared by all hotlines' menus."""
+
+    invalid: LocalText
+    no_input: LocalText
+    connecting: LocalText
+    all_busy: LocalText
+    goodbye: LocalText
+
+
+class Ivr(_Model):
+    input_timeout_seconds: Annotated[float, Field(gt=0.5, le=30)] = 5
+    max_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    # What a caller gets once retries are spent: a citizen who cannot use the
+    # keypad on a bad line still reaches a person.
+    default_action: Literal["agent", "hangup"] = "agent"
+    prompts: IvrPrompts
+
+
+class Hotline(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    number: Annotated[str, Field(pattern=r"^\d{3,15}$")]
+    # Other forms the carrier may send for the same number (84888247247, ...).
+    aliases: list[Annotated[str, Field(pattern=r"^\+?\d{3,16}$")]] = []
+    name: str
+    team: str
+    language: Literal["vi", "en"] = "vi"
+    greeting: LocalText
+    menu: Annotated[list[MenuOption], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _menu(self) -> Hotline:
+        digits = [o.digit for o in self.menu]
+        dup = sorted({d for d in digits if digits.count(d) > 1})
+        if dup:
+            raise ValueError(f"menu: key {', '.join(dup)} is used more than once")
+        if not any(o.action == "agent" for o in self.menu):
+            raise ValueError("menu: needs an option with action 'agent'")
+        return self
+
+    def option(self, digit: str) -> MenuOption | None:
+        return next((o for o in self.menu if o.digit == digit), None)
+
+
+class Queues(_Model):
+    max_wait_seconds: Annotated[int, Field(ge=30, le=7200)] = 600
+    ring_seconds: Annotated[int, Field(ge=5, le=120)] = 15
+    wrapup_seconds: Annotated[int, Field(ge=0, le=600)] = 5
+    strategy: Literal["rrmemory", "leastrecent", "fewestcalls", "random", "ringall"] = "rrmemory"
+
+
+class Trunk(_Model):
+    """The carrier's SIP trunk (inbound calls)."""
+
+    name: Annotated[str, Field(pattern=_ID)] = "carrier"
+    match: Annotated[list[str], Field(min_length=1)] = ["127.0.0.2"]
+    contact: str | None = None
+    codecs: list[Literal["alaw", "ulaw", "g722", "gsm"]] = ["alaw", "ulaw"]
+
+
+class AsteriskSettings(_Model):
+    binary: str | None = None
+    cache_dir: Path = Path("/var/cache/hotline/asterisk-sid")
+    bind_address: str = "127.0.0.1"
+    sip_port: Annotated[int, Field(ge=1, le=65535)] = 5060
+    rtp_start: Annotated[int, Field(ge=1024, le=65535)] = 10000
+    rtp_end: Annotated[int, Field(ge=1024, le=65535)] = 20000
+    external_address: str | None = None
+    ami_host: str = "127.0.0.1"
+    ami_port: Annotated[int, Field(ge=1, le=65535)] = 5038
+    ami_user: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "hotline"
+
+    @model_validator(mode="after")
+    def _rtp(self) -> AsteriskSettings:
+        if self.rtp_end <= self.rtp_start:
+            raise ValueError("rtp_end must be above rtp_start")
+        return self
+
+
+class AgiSettings(_Model):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 4573
+
+
+class Paths(_Model):
+    state_dir: Path = Path("var")
+    recordings_dir: Path = Path("var/recordings")
+    prompts_dir: Path = Path("var/prompts")
+    custom_prompts_dir: Path = Path("config/prompts")
+    overrides_dir: Path = Path("config/asterisk")
+
+
+class Settings(_Model):
+    """The whole configuration, paths made absolute, secrets resolved."""
+
+    home: Path
+    timezone: str = "Asia/Ho_Chi_Minh"
+    database_url: str = "sqlite:///var/hotline.db"
+    paths: Paths = Paths()
+    asterisk: AsteriskSettings = AsteriskSettings()
+    agi: AgiSettings = AgiSettings()
+    trunk: Trunk = Trunk()
+    queues: Queues = Queues()
+    ivr: Ivr
+    shifts: Annotated[list[Shift], Field(min_length=1)]
+    teams: Annotated[list[Team], Field(min_length=1)]
+    hotlines: Annotated[list[Hotline], Field(min_length=1)]
+    agents: Annotated[list[Agent], Field(min_length=1)]
+    ami_secret: SecretStr = SecretStr("")
+    sip_passwords: dict[str, SecretStr] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Ho_Chi_Minh)") from None
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, v: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> Settings:
+        problems: list[str] = []
+
+        def dupes(kind: str, values: list[str]) -> None:
+            for v in sorted({v for v in values if values.count(v) > 1}):
+                problems.append(f"{kind}: {v!r} is used more than once")
+
+        dupes("shifts.id", [s.id for s in self.shifts])
+        dupes("teams.id", [t.id for t in self.teams])
+        dupes("hotlines.id", [h.id for h in self.hotlines])
+        dupes("hotlines.number", [n for h in self.hotlines for n in (h.number, *h.aliases)])
+        dupes("agents.id", [a.id for a in self.agents])
+        dupes("agents.extension", [a.extension for a in self.agents])
+        team_ids = {t.id for t in self.teams}
+        shift_ids = {s.id for s in self.shifts}
+        numbers = {h.number for h in self.hotlines}
+        for i, h in enumerate(self.hotlines):
+            if h.team not in team_ids:
+                problems.append(
+                    f"hotlines[{i}].team: no team {h.team!r} (teams: {sorted(team_ids)})"
+                )
+        for i, a in enumerate(self.agents):
+            if a.team not in team_ids:
+                problems.append(f"agents[{i}].team: no team {a.team!r} (teams: {sorted(team_ids)})")
+            if a.shift not in shift_ids:
+                problems.append(
+                    f"agents[{i}].shift: no shift {a.shift!r} (shifts: {sorted(shift_ids)})"
+                )
+            if a.extension in numbers:
+                problems.append(f"agents[{i}].extension: {a.extension} is also a hotline number")
+        for t in self.teams:
+            for s in self.shifts:
+                if not any(a.team == t.id and a.shift == s.id for a in self.agents):
+                    problems.append(
+                        f"agents: team {t.id!r} has nobody on shift {s.id!r}; "
+                        "calls in that shift would wait for no one"
+                    )
+        problems.extend(_shift_coverage(self.shifts))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    # -- derived values -------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def path(self, p: Path) -> Path:
+        return p if p.is_absolute() else (self.home / p).resolve()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.paths.state_dir)
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.path(self.paths.recordings_dir)
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.path(self.paths.prompts_dir)
+
+    @property
+    def database(self) -> str:
+        """The database URL with a relative SQLite path made absolute."""
+        m = re.match(r"^sqlite(\+\w+)?:///(.*)$", self.database_url)
+        if m and m.group(2) and not m.group(2).startswith("/"):
+            return f"sqlite:///{self.path(Path(m.group(2)))}"
+        return self.database_url
+
+    def team(self, team_id: str) -> Team:
+        return next(t for t in self.teams if t.id == team_id)
+
+    def hotline(self, number: str) -> Hotline | None:
+        return next((h for h in self.hotlines if number == h.number or number in h.aliases), None)
+
+    def sip_password(self, extension: str) -> str:
+        return self.sip_passwords[extension].get_secret_value()
+
+
+def _minutes(t: time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def _shift_coverage(shifts: list[Shift]) -> list[str]:
+    """Every minute of the day must belong to exactly one shift."""
+    owner: list[list[str]] = [[] for _ in range(24 * 60)]
+    for s in shifts:
+        start, end = _minutes(s.start), _minutes(s.end)
+        length = (end - start) % (24 * 60) or 24 * 60
+        for k in range(length):
+            owner[(start + k) % (24 * 60)].append(s.id)
+    problems = []
+    gap = next((m for m, o in enumerate(owner) if not o), None)
+    if gap is not None:
+        problems.append(f"shifts: nobody is on duty at {gap // 60:02d}:{gap % 60:02d}")
+    clash = next((m for m, o in enumerate(owner) if len(o) > 1), None)
+    if clash is not None:
+        names = " and ".join(owner[clash])
+        problems.append(f"shifts: {names} overlap at {clash // 60:02d}:{clash % 60:02d}")
+    return problems
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith("function-after"):
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path), ["file not found (copy config/hotline.example.toml)"]
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), [f"not valid TOML: {e}"]) from None
+
+
+def secrets_path(state_dir: Path) -> Path:
+    return state_dir / "secrets.toml"
+
+
+def ensure_secrets(settings: Settings) -> Path:
+    """Generate the secrets the environment does not give, into a 0600 file."""
+    path = secrets_path(settings.state_dir)
+    current = _read_toml(path) if path.exists() else {}
+    changed = False
+    if not current.get("ami_secret"):
+        current["ami_secret"] = _secrets.token_urlsafe(18)
+        changed = True
+    sip = current.setdefault("sip_passwords", {})
+    for a in settings.agents:
+        if not sip.get(a.extension):
+            sip[a.extension] = _secrets.token_urlsafe(12)
+            changed = True
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [f'ami_secret = "{current["ami_secret"]}"', "", "[sip_passwords]"]
+        lines += [f'"{ext}" = "{pw}"' for ext, pw in sorted(sip.items())]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path
+
+
+def load_settings(path: Path | str | None = None, *, env: dict[str, str] | None = None) -> Settings:
+    """Read, resolve and validate the configuration; raise ConfigError if unusable."""
+    env = dict(os.environ if env is None else env)
+    path = Path(path or env.get("HOTLINE_CONFIG") or DEFAULT_CONFIG).resolve()
+    raw = _read_toml(path)
+    home = Path(env.get("HOTLINE_HOME") or path.parent.parent)
+    if "HOTLINE_DATABASE_URL" in env:
+        raw["database_url"] = env["HOTLINE_DATABASE_URL"]
+    raw["home"] = home
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            key = _loc(err["loc"])
+            if key == "(top level)":
+                problems.extend(msg.split("\n"))
+            else:
+                problems.append(f"{key}: {msg}")
+        raise ConfigError(str(path), problems) from None
+    return _with_secrets(settings, env)
+
+
+def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
+    stored: dict[str, Any] = {}
+    spath = secrets_path(settings.state_dir)
+    if spath.exists():
+        stored = _read_toml(spath)
+    ami = env.get("HOTLINE_AMI_SECRET") or stored.get("ami_secret") or ""
+    sip: dict[str, SecretStr] = {}
+    for a in settings.agents:
+        pw = env.get(f"HOTLINE_SIP_PASSWORD_{a.extension}") or stored.get("sip_passwords", {}).get(
+            a.extension
+        )
+        if pw:
+            sip[a.extension] = SecretStr(pw)
+    return settings.model_copy(update={"ami_secret": SecretStr(ami), "sip_passwords": sip})
+
+
+def require_secrets(settings: Settings) -> None:
+    """Stop with a clear message if a secret needed to run is missing."""
+    problems = []
+    if not settings.ami_secret.get_secret_value():
+        problems.append("ami_secret: not set (HOTLINE_AMI_SECRET or `hotline setup`)")
+    for a in settings.agents:
+        if a.extension not in settings.sip_passwords:
+            problems.append(
+                f"agents.{a.id}: no SIP password (HOTLINE_SIP_PASSWORD_{a.extension} "
+                "or `hotline setup`)"
+            )
+    if problems:
+        raise ConfigError("environment / secrets file", problems)

@@ -1,0 +1,1 @@
+"""Asterisk's side of the system: configuration rendered from templates, and IVR prompts."""

@@ -1,0 +1,238 @@
+"""A simulated carrier and agents' phones: a second Asterisk for local test calls.
+
+It sends real SIP calls (G.711 A-law, RFC 4733 DTMF) to the hotline from
+127.0.0.2, as a carrier would, and registers every configured agent from
+127.0.0.3 as an auto-answering phone.  Callers play a 440 Hz tone after
+their keys; agents play a 1000 Hz tone, so a recording's two sides can be
+told apart.  The test suite, the benchmark and ``hotline test-call`` use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.ami import AMIClient
+from core.settings import Settings
+from dialplan.render import EMPTY_FILES, modules_conf
+from hotline.pbx import AsteriskInstance
+
+log = logging.getLogger(__name__)
+
+CALLER_TONE_HZ = 440
+AGENT_TONE_HZ = 1000
+
+
+@dataclass(frozen=True)
+class CarrierAddresses:
+    trunk_ip: str = "127.0.0.2"
+    agents_ip: str = "127.0.0.3"
+    sip_port: int = 5060
+    ami_port: int = 5039
+    rtp_start: int = 30000
+    rtp_end: int = 40000
+
+
+def _tone(path: Path, hz: int, seconds: int) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "sox",
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(path),
+            "synth",
+            str(seconds),
+            "sine",
+            str(hz),
+            "vol",
+            "0.5",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+class Carrier:
+    """The carrier instance; see the module docstring."""
+
+    def __init__(
+        self,
+        pbx: Settings,
+        state_dir: Path,
+        root: Path | None,
+        addresses: CarrierAddresses | None = None,
+        *,
+        agent_talk_seconds: int = 3600,
+    ) -> None:
+        self.pbx = pbx
+        self.addr = addresses or CarrierAddresses()
+        self.agent_talk_seconds = agent_talk_seconds
+        self.secret = uuid.uuid4().hex
+        self.instance = AsteriskInstance(name="carrier", state_dir=state_dir, root=root)
+        self.sounds = state_dir / "sounds"
+        self.ami: AMIClient | None = None
+
+    # ---- configuration ------------------------------------------------------
+    def write_config(self) -> None:
+        inst, a, pbx = self.instance, self.addr, self.pbx
+        inst.write_asterisk_conf()
+        _tone(self.sounds / "caller.wav", CALLER_TONE_HZ, 40)
+        _tone(self.sounds / "agent.wav", AGENT_TONE_HZ, 40)
+        pbx_sip = f"{pbx.asterisk.bind_address}:{pbx.asterisk.sip_port}"
+        regs = []
+        for ag in pbx.agents:
+            ext = ag.extension
+            regs.append(
+                f"[reg-{ext}]\ntype=registration\ntransport=transport-agents\n"
+                f"outbound_auth=auth-{ext}\nserver_uri=sip:{pbx_sip}\n"
+                f"client_uri=sip:{ext}@{pbx_sip}\ncontact_user={ext}\n"
+                "retry_interval=2\nforbidden_retry_interval=5\nexpiration=600\n"
+                "max_retries=100000\n\n"
+                f"[auth-{ext}]\ntype=auth\nauth_type=userpass\nusername={ext}\n"
+                f"password={pbx.sip_password(ext)}\n"
+            )
+        files = {
+            "modules.conf": modules_conf(),
+            "logger.conf": "[logfiles]\nmessages.log => notice,warning,error\n",
+            "rtp.conf": f"[general]\nrtpstart={a.rtp_start}\nrtpend={a.rtp_end}\n",
+            "cdr.conf": "[general]\nenable=no\n",
+            "manager.conf": (
+                f"[general]\nenabled=yes\nbindaddr={a.trunk_ip}\nport={a.ami_port}\n\n"
+                f"[carrier]\nsecret={self.secret}\nread=all\nwrite=all\n"
+                "eventfilter(action(include),name(OriginateResponse))=\n"
+                "eventfilter(action(include),name(UserEvent))=\n"
+                "eventfilter(action(include),name(Hangup))=\n"
+                "eventfilter(action(include),name(CoreShowChannel))=\n"
+                "eventfilter(action(include),name(CoreShowChannelsComplete))=\n"
+            ),
+            "pjsip.conf": (
+                "[global]\ntype=global\nendpoint_identifier_order=ip,username\n"
+                "user_agent=test-carrier\n\n"
+                f"[transport-trunk]\ntype=transport\nprotocol=udp\nbind={a.trunk_ip}:{a.sip_port}\n\n"
+                f"[transport-agents]\ntype=transport\nprotocol=udp\n"
+                f"bind={a.agents_ip}:{a.sip_port}\n\n"
+                "[pbx]\ntype=endpoint\ntransport=transport-trunk\ncontext=agent-phones\n"
+                "disallow=all\nallow=alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
+                "rtp_symmetric=yes\naors=pbx\nsend_pai=yes\n\n"
+                f"[pbx]\ntype=aor\ncontact=sip:{pbx_sip}\n\n"
+                f"[pbx]\ntype=identify\nendpoint=pbx\nmatch={pbx.asterisk.bind_address}\n\n"
+                + "\n".join(regs)
+            ),
+            "extensions.conf": (
+                "[general]\nstatic=yes\n\n"
+                "[globals]\n"
+                f"AGENT_TALK={self.agent_talk_seconds}\n\n"
+                "; calls from the hotline to an agent's phone: answer and talk\n"
+                "[agent-phones]\n"
+                "exten => _X.,1,Answer()\n"
+                " same => n,UserEvent(AgentAnswered,Extension: ${EXTEN},Caller: ${CALLERID(num)})\n"
+                f" same => n,Playback({self.sounds}/agent)\n"
+                " same => n,Wait(${AGENT_TALK})\n"
+                " same => n,Hangup()\n\n"
+                "; the citizen's side of a test call (variables set by Originate)\n"
+                "[caller]\n"
+                "exten => script,1,Wait(${CALL_WAIT})\n"
+                ' same => n,ExecIf($["${CALL_DIGITS}" != ""]?SendDTMF(${CALL_DIGITS},${CALL_DTMF_GAP}))\n'
+                ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?Wait(${CALL_WAIT2}))\n'
+                ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n'
+                f" same => n,Playback({self.sounds}/caller)\n"
+                " same => n,Wait(${CALL_HOLD})\n"
+                " same => n,Hangup()\n"
+            ),
+        }
+        for name in EMPTY_FILES:
+            files.setdefault(name, "")
+        for name, text in files.items():
+            (inst.etc_dir / name).write_text(text)
+
+    # ---- lifecycle ------------------------------------------------------------
+    def start(self) -> None:
+        self.write_config()
+        self.instance.start()
+
+    def stop(self) -> None:
+        self.instance.stop()
+
+    async def connect(self) -> AMIClient:
+        self.ami = AMIClient(self.addr.trunk_ip, self.addr.ami_port, "carrier", self.secret)
+        await self.ami.start()
+        await self.ami.wait_logged_in(30)
+        return self.ami
+
+    async def close(self) -> None:
+        if self.ami is not None:
+            await self.ami.stop()
+            self.ami = None
+
+    def registered(self) -> int:
+        out = self.instance.cli("pjsip show registrations")
+        return out.count("Registered")
+
+    async def wait_registered(self, timeout: float = 30) -> None:
+        want = len(self.pbx.agents)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if self.registered() >= want:
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"only {self.registered()}/{want} agent phones registered")
+
+    # ---- calls ----------------------------------------------------------------
+    async def call(
+        self,
+        number: str,
+        *,
+        caller_id: str | None = '"Citizen" <0901234567>',
+        digits: str = "",
+        wait: float = 1.0,
+        digits2: str = "",
+        wait2: float = 0.0,
+        hold: float = 10.0,
+        dtmf_gap_ms: int = 250,
+    ) -> str:
+        """Place one call to the hotline; returns the carrier-side channel's id."""
+        assert self.ami is not None, "connect() first"
+        channel_id = f"call-{uuid.uuid4().hex[:12]}"
+        action = {
+            "Action": "Originate",
+            "Channel": f"PJSIP/{number}@pbx",
+            "Context": "caller",
+            "Exten": "script",
+            "Priority": "1",
+            "Async": "true",
+            "Timeout": "30000",
+            "ChannelId": channel_id,
+            "Variable": [
+                f"CALL_WAIT={wait}",
+                f"CALL_DIGITS={digits}",
+                f"CALL_DIGITS2={digits2}",
+                f"CALL_WAIT2={wait2}",
+                f"CALL_HOLD={hold}",
+                f"CALL_DTMF_GAP={dtmf_gap_ms}",
+            ],
+        }
+        if caller_id is not None:
+            action["CallerID"] = caller_id
+        await self.ami.action(action, as_list=False)
+        return channel_id
+
+    async def hangup(self, channel_id: str) -> None:
+        assert self.ami is not None
+        events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        for e in events:
+            if e.get("Event") == "CoreShowChannel" and e.get("Uniqueid") == channel_id:
+                await self.ami.action({"Action": "Hangup", "Channel": e["Channel"]})

@@ -1,0 +1,197 @@
+"""The `hotline` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from core.settings import DEFAULT_CONFIG, ConfigError, load_settings
+
+log = logging.getLogger("hotline")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _config(args: argparse.Namespace) -> Path | None:
+    return Path(args.config) if args.config else None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    s = load_settings(_config(args))
+    print(
+        f"configuration OK: {len(s.hotlines)} hotlines, {len(s.teams)} teams, "
+        f"{len(s.shifts)} shifts, {len(s.agents)} agents, time zone {s.timezone}"
+    )
+    return 0
+
+
+def _ensure_config(args: argparse.Namespace) -> None:
+    path = _config(args) or DEFAULT_CONFIG
+    example = path.parent / "hotline.example.toml"
+    if not path.exists() and example.exists():
+        path.write_text(example.read_text())
+        print(f"created {path} from {example.name}: edit it for your hotline")
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    _ensure_config(args)
+    settings, inst = system.prepare(_config(args))
+    if args.no_start:
+        return 0
+    return _start(settings, inst, args)
+
+
+def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from hotline import system
+
+    if not inst.is_running():
+        print("Starting Asterisk ...")
+        inst.start()
+    print(
+        f"Asterisk {inst.version().strip()} running (SIP {settings.asterisk.bind_address}:"
+        f"{settings.asterisk.sip_port}, AMI {settings.asterisk.ami_port})"
+    )
+    pid = system.start_app(settings, _config(args))
+    print(
+        f"Application running (pid {pid}, FastAGI {settings.agi.host}:{settings.agi.port}); "
+        f"log: {settings.state_dir}/log/hotline.log"
+    )
+    for h in settings.hotlines:
+        print(f"  hotline {h.number} ({h.name}) answers; team {h.team}")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    inst = system.instance(settings, system.asterisk_root(settings))
+    system.write_config(settings, inst)
+    system.migrate(settings)
+    return _start(settings, inst, args)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    if system.stop_app(settings):
+        print("application stopped")
+    inst = system.instance(settings, system.asterisk_root(settings))
+    if inst.is_running():
+        inst.stop()
+        print("Asterisk stopped")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    inst = system.instance(settings, system.asterisk_root(settings))
+    pid = system.app_pid(settings)
+    running = inst.is_running()
+    print(f"Asterisk: {'running ' + inst.version().strip() if running else 'stopped'}")
+    print(f"application: {'running (pid %d)' % pid if pid else 'stopped'}")
+    if running:
+        print(inst.cli("queue show"))
+        print(inst.cli("pjsip show contacts"))
+    return 0 if running and pid else 3
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    inst = system.instance(settings, system.asterisk_root(settings))
+    changed = system.write_config(settings, inst)
+    print(f"wrote {inst.etc_dir}: {', '.join(changed) or 'nothing changed'}")
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    inst = system.instance(settings, system.asterisk_root(settings))
+    changed = system.reload(settings, inst)
+    print(f"reloaded: {', '.join(changed) or 'nothing changed'}")
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from dialplan import prompts
+
+    counts = prompts.generate(load_settings(_config(args)), force=args.force)
+    print(counts)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    system.migrate(load_settings(_config(args)))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hotline.app import Application
+
+    settings = load_settings(_config(args))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with Application(settings):
+            await stop.wait()
+
+    asyncio.run(main())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    parser.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("setup", help="install what is missing, prepare everything and start")
+    p.add_argument("--no-start", action="store_true")
+    p.set_defaults(func=cmd_setup)
+    for name, func, text in (
+        ("check", cmd_check, "validate the configuration"),
+        ("start", cmd_start, "start Asterisk and the application in the background"),
+        ("stop", cmd_stop, "stop the application and Asterisk"),
+        ("status", cmd_status, "show what runs, queues and registered phones"),
+        ("render", cmd_render, "write Asterisk's configuration from config/"),
+        ("reload", cmd_reload, "render and apply to the running Asterisk (calls stay up)"),
+        ("migrate", cmd_migrate, "upgrade the database schema"),
+        ("run", cmd_run, "run the application in the foreground"),
+    ):
+        sub.add_parser(name, help=text).set_defaults(func=func)
+    p = sub.add_parser("prompts", help="generate the IVR prompts")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_prompts)
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"hotline: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

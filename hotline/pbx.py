@@ -1,0 +1,890 @@
+"""Provision, start, stop and query real Asterisk instances.
+
+Debian 12 ships no Asterisk, so the usual source is a Debian sid chroot built
+with debootstrap (:func:`ensure_chroot`); a host install of a recent enough
+Asterisk is used when present (:func:`find_host_asterisk`).
+
+An :class:`AsteriskInstance` is one Asterisk process with its own state tree
+(``etc/ spool/ log/ run/ lib/``).  When it runs inside a chroot, that tree is
+bind-mounted at the *same absolute path* inside the chroot, so the Python
+application on the host reads recordings and queue_log at exactly the paths
+Asterisk writes them to.  Several instances can share one chroot side by side
+(e.g. the PBX on 127.0.0.1 and a test carrier on 127.0.0.2).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Used only when no Debian mirror can be read from the host's apt sources.
+FALLBACK_DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+#: Packages installed into the chroot.  tzdata is listed explicitly because
+#: minbase does not pull it in and GotoIfTime/IFTIME with a timezone need it;
+#: without a moh package /usr/share/asterisk/moh is missing and queue callers
+#: hear silence (res_musiconhold logs an error at start).
+CHROOT_PACKAGES: tuple[str, ...] = (
+    "asterisk",
+    "asterisk-modules",
+    "asterisk-core-sounds-en-gsm",
+    "asterisk-moh-opsound-gsm",
+    "tzdata",
+)
+
+#: Marks a chroot as completely built; written last, before the atomic rename.
+CHROOT_STAMP = ".hotline-chroot-complete"
+
+#: In a chroot: mount-point directories created by instances (removed when empty).
+CREATED_DIRS_FILE = ".hotline-created-dirs"
+
+#: Short directory for control sockets when state_dir/run is too deep.
+SHORT_RUN_BASE = Path("/run/hotline-asterisk")
+
+# sun_path is 108 bytes including the NUL; keep a margin for Asterisk's own
+# suffixes and for callers that print the path in error messages.
+_MAX_CTL_PATH = 100
+
+# The sid Release file on the mirror is past its Valid-Until date; without
+# this apt refuses to use it (measured, see LAB_NOTES).
+_APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false")
+
+_CLEAN_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "HOME": "/root",
+}
+
+
+class PbxError(Exception):
+    """An Asterisk provisioning or runtime operation failed.
+
+    The message names what failed (command, exit status) and carries the tail
+    of the relevant output or log so that the cause is visible in test reports.
+    """
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _tail_file(path: Path, lines: int = 25) -> str:
+    try:
+        return _tail(path.read_text(errors="replace"), lines)
+    except OSError:
+        return ""
+
+
+def _run(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` capturing text output; raise PbxError on failure."""
+    try:
+        proc = subprocess.run(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env if env is not None else _CLEAN_ENV,
+        )
+    except subprocess.TimeoutExpired as exc:
+        # TimeoutExpired carries bytes even when text=True was asked for.
+        raw = exc.stderr or exc.stdout or b""
+        out = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        raise PbxError(
+            f"command timed out after {timeout:.0f}s: {' '.join(cmd)}\n{_tail(out)}"
+        ) from exc
+    except OSError as exc:
+        raise PbxError(f"cannot run {' '.join(cmd)}: {exc}") from exc
+    if check and proc.returncode != 0:
+        raise PbxError(
+            f"command failed (exit {proc.returncode}): {' '.join(cmd)}\n"
+            f"stderr: {_tail(proc.stderr)}\nstdout: {_tail(proc.stdout, 10)}"
+        )
+    return proc
+
+
+def _run_logged(
+    cmd: Sequence[str], logfile: Path, *, timeout: float, env: dict[str, str] | None = None
+) -> None:
+    """Run a long command with output appended to ``logfile`` (not memory)."""
+    with logfile.open("a") as fh:
+        fh.write(f"\n$ {' '.join(cmd)}\n")
+        fh.flush()
+        try:
+            rc = subprocess.run(
+                list(cmd),
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                env=env if env is not None else _CLEAN_ENV,
+            ).returncode
+        except subprocess.TimeoutExpired as exc:
+            raise PbxError(
+                f"command timed out after {timeout:.0f}s: {' '.join(cmd)}\n{_tail_file(logfile)}"
+            ) from exc
+    if rc != 0:
+        raise PbxError(f"command failed (exit {rc}): {' '.join(cmd)}\n{_tail_file(logfile)}")
+
+
+def _mount_points() -> list[str]:
+    """Mount targets from /proc/mounts, with the kernel's octal escapes undone."""
+    points = []
+    with open("/proc/mounts") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 2:
+                points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1]))
+    return points
+
+
+def _is_mounted(target: Path) -> bool:
+    return str(target) in _mount_points()
+
+
+def _mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path``, deepest first (the unmount order)."""
+    prefix = str(path).rstrip("/") + "/"
+    found = [p for p in _mount_points() if p == str(path) or p.startswith(prefix)]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _umount(target: str) -> None:
+    proc = _run(["umount", target], timeout=30, check=False)
+    if proc.returncode != 0 and _is_mounted(Path(target)):
+        # A lazy unmount still detaches the tree from the chroot immediately,
+        # which is what matters before anything deletes files below it.
+        logger.warning("umount %s failed (%s); trying lazy unmount", target, proc.stderr.strip())
+        _run(["umount", "-l", target], timeout=30)
+
+
+def _remove_tree_safely(path: Path) -> None:
+    """Delete a (possibly half-built) chroot, never following into mounts.
+
+    An interrupted debootstrap or a crashed instance can leave proc or a /dev
+    bind mounted inside; rmtree through those would destroy host files.
+    """
+    for point in _mounts_under(path):
+        _umount(point)
+    left = _mounts_under(path)
+    if left:
+        raise PbxError(f"refusing to delete {path}: still mounted: {left}")
+    shutil.rmtree(path, ignore_errors=False)
+
+
+def _parse_major(version_text: str) -> int | None:
+    match = re.search(r"Asterisk\s+(?:certified/)?(\d+)\.", version_text)
+    return int(match.group(1)) if match else None
+
+
+# ---------------------------------------------------------------------------
+# host asterisk and the chroot
+# ---------------------------------------------------------------------------
+
+
+def find_host_asterisk(min_major: int = 20) -> str | None:
+    """Return the path of an installed ``asterisk`` whose major version is >= ``min_major``.
+
+    Looks on PATH and in the usual sbin directories (which a non-root PATH may
+    lack).  Returns None if none is found or none is recent enough.
+    """
+    candidates: list[str] = []
+    on_path = shutil.which("asterisk", path=_CLEAN_ENV["PATH"]) or shutil.which("asterisk")
+    if on_path:
+        candidates.append(on_path)
+    candidates += ["/usr/sbin/asterisk", "/usr/local/sbin/asterisk"]
+    seen: set[str] = set()
+    for cand in candidates:
+        real = os.path.realpath(cand)
+        if real in seen or not os.access(real, os.X_OK):
+            continue
+        seen.add(real)
+        try:
+            proc = _run([cand, "-V"], timeout=10, check=False)
+        except PbxError:
+            continue
+        major = _parse_major(proc.stdout + proc.stderr)
+        logger.debug("host asterisk %s reports major %s", cand, major)
+        if major is not None and major >= min_major:
+            return cand
+    return None
+
+
+def _debian_mirror() -> str:
+    """The Debian archive URI configured on the host (not the security one)."""
+    uris: list[str] = []
+    src_dir = Path("/etc/apt/sources.list.d")
+    files = sorted(src_dir.glob("*.sources")) + sorted(src_dir.glob("*.list"))
+    files.append(Path("/etc/apt/sources.list"))
+    for f in files:
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("URIs:"):
+                uris += line.split()[1:]
+            elif line.startswith("deb "):
+                # one-line format, possibly with [options]
+                rest = re.sub(r"\[[^\]]*\]", "", line[4:]).split()
+                if rest:
+                    uris.append(rest[0])
+    for uri in uris:
+        if uri.rstrip("/").endswith("/debian"):
+            return uri.rstrip("/")
+    logger.warning("no Debian mirror in apt sources; using %s", FALLBACK_DEBIAN_MIRROR)
+    return FALLBACK_DEBIAN_MIRROR
+
+
+def _ensure_debootstrap(say: Callable[[str], None]) -> str:
+    found = shutil.which("debootstrap", path=_CLEAN_ENV["PATH"])
+    if found:
+        return found
+    say("installing debootstrap on the host with apt-get")
+    env = dict(_CLEAN_ENV, DEBIAN_FRONTEND="noninteractive")
+    _run(["apt-get", *_APT_OPTS, "update"], timeout=600, env=env)
+    _run(
+        ["apt-get", *_APT_OPTS, "install", "-y", "--no-install-recommends", "debootstrap"],
+        timeout=600,
+        env=env,
+    )
+    found = shutil.which("debootstrap", path=_CLEAN_ENV["PATH"])
+    if not found:
+        raise PbxError("debootstrap still not found after apt-get install")
+    return found
+
+
+def _stamped_packages(cache_dir: Path) -> set[str] | None:
+    """Packages recorded in the stamp, or None if the chroot is not complete."""
+    try:
+        text = (cache_dir / CHROOT_STAMP).read_text()
+    except OSError:
+        return None
+    if not (cache_dir / "usr/sbin/asterisk").exists():
+        return None
+    for line in text.splitlines():
+        if line.startswith("packages:"):
+            return set(line.split()[1:])
+    return set()
+
+
+def _chroot_is_complete(cache_dir: Path) -> bool:
+    stamped = _stamped_packages(cache_dir)
+    return stamped is not None and set(CHROOT_PACKAGES) <= stamped
+
+
+def _write_stamp(root: Path, packages: Iterable[str], note: str) -> None:
+    (root / CHROOT_STAMP).write_text(
+        f"{note} {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\npackages: {' '.join(sorted(packages))}\n"
+    )
+
+
+def ensure_chroot(cache_dir: Path, *, log: Callable[[str], None] | None = None) -> Path:
+    """Build (once) a Debian sid chroot with Asterisk at ``cache_dir`` and return it.
+
+    The build happens in a sibling temporary directory that is renamed into
+    place only after a stamp file is written, so an interrupted build is never
+    taken for a complete one; leftovers of such builds are removed (after
+    unmounting anything inside them).  Concurrent callers serialise on a lock
+    file next to ``cache_dir``.  When the stamp is present the call returns at
+    once.  Needs root and network access to the host's Debian mirror.
+    """
+    cache_dir = Path(cache_dir).absolute()
+
+    def say(msg: str) -> None:
+        logger.info("%s", msg)
+        if log is not None:
+            log(msg)
+
+    if _chroot_is_complete(cache_dir):
+        return cache_dir
+
+    parent = cache_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    lock_path = parent / f".{cache_dir.name}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _chroot_is_complete(cache_dir):  # another process built it meanwhile
+            return cache_dir
+        stamped = _stamped_packages(cache_dir)
+        if stamped is not None:
+            # A complete chroot built from an older package list: add what is
+            # missing in place instead of rebuilding (instances may be using it).
+            missing = [p for p in CHROOT_PACKAGES if p not in stamped]
+            say(f"adding {' '.join(missing)} to existing chroot {cache_dir}")
+            _apt_install(cache_dir, missing, parent / f".{cache_dir.name}.build.log")
+            _write_stamp(cache_dir, stamped | set(CHROOT_PACKAGES), "topped up")
+            return cache_dir
+        # Holding the lock, every partial build next to us is stale.
+        for stale in parent.glob(f".{cache_dir.name}.partial-*"):
+            say(f"removing interrupted chroot build {stale}")
+            _remove_tree_safely(stale)
+        if cache_dir.exists():
+            say(f"{cache_dir} exists without {CHROOT_STAMP}; removing it")
+            _remove_tree_safely(cache_dir)
+
+        build = parent / f".{cache_dir.name}.partial-{os.getpid()}"
+        build.mkdir()
+        build_log = parent / f".{cache_dir.name}.build.log"
+        build_log.write_text("")
+        started = time.monotonic()
+        try:
+            _build_chroot(build, build_log, say)
+            _write_stamp(build, CHROOT_PACKAGES, f"built in {time.monotonic() - started:.0f}s at")
+            os.rename(build, cache_dir)
+        except BaseException:
+            say(f"chroot build failed; log in {build_log}")
+            try:
+                _remove_tree_safely(build)
+            except Exception:  # keep the original error; the next call retries cleanup
+                logger.exception("could not remove partial build %s", build)
+            raise
+    say(f"chroot ready at {cache_dir} after {time.monotonic() - started:.0f}s")
+    return cache_dir
+
+
+def _build_chroot(build: Path, build_log: Path, say: Callable[[str], None]) -> None:
+    debootstrap = _ensure_debootstrap(say)
+    mirror = _debian_mirror()
+    say(f"debootstrap sid into {build} from {mirror} (a few minutes)")
+    _run_logged(
+        [debootstrap, "--variant=minbase", "sid", str(build), mirror], build_log, timeout=1800
+    )
+
+    # Keep package maintainer scripts from starting an Asterisk with the
+    # distro's default config (it would grab port 5060 on the host).
+    policy = build / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+
+    say(f"installing {' '.join(CHROOT_PACKAGES)}")
+    _apt_install(build, CHROOT_PACKAGES, build_log)
+    # debootstrap may leave its own proc/sys mounts if a step misbehaved.
+    for point in _mounts_under(build):
+        _umount(point)
+    if not (build / "usr/sbin/asterisk").exists():
+        raise PbxError(f"asterisk binary missing after install; see {build_log}")
+
+
+def _apt_install(root: Path, packages: Sequence[str], build_log: Path) -> None:
+    env = dict(_CLEAN_ENV, DEBIAN_FRONTEND="noninteractive")
+    chroot_apt = ["chroot", str(root), "apt-get", *_APT_OPTS]
+    _run_logged([*chroot_apt, "update"], build_log, timeout=900, env=env)
+    _run_logged(
+        [*chroot_apt, "install", "-y", "--no-install-recommends", *packages],
+        build_log,
+        timeout=1800,
+        env=env,
+    )
+    _run_logged([*chroot_apt, "clean"], build_log, timeout=300, env=env)
+
+
+# ---------------------------------------------------------------------------
+# instances
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class AsteriskInstance:
+    """One Asterisk process with its own state tree, optionally in a chroot.
+
+    ``state_dir`` holds ``etc/ spool/ log/ run/ lib/``; ``root`` is the chroot
+    (None runs the host's asterisk); ``binds`` are further host directories
+    bind-mounted at the same absolute path inside the chroot.
+    """
+
+    name: str
+    state_dir: Path
+    root: Path | None = None
+    binds: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir)
+        if not self.state_dir.is_absolute():
+            raise ValueError(f"state_dir must be absolute: {self.state_dir}")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
+            raise ValueError(f"instance name must be [A-Za-z0-9_-]+: {self.name!r}")
+        if self.root is not None:
+            self.root = Path(self.root).absolute()
+        self.binds = tuple(Path(b) for b in self.binds)
+        for b in self.binds:
+            if not b.is_absolute():
+                raise ValueError(f"bind paths must be absolute: {b}")
+
+    # -- paths -------------------------------------------------------------
+
+    @property
+    def etc_dir(self) -> Path:
+        """Per-instance config dir (astetcdir); the .conf files go here."""
+        return self.state_dir / "etc"
+
+    @property
+    def spool_dir(self) -> Path:
+        """astspooldir: recordings (monitor/), outgoing call files."""
+        return self.state_dir / "spool"
+
+    @property
+    def log_dir(self) -> Path:
+        """astlogdir: messages, queue_log."""
+        return self.state_dir / "log"
+
+    @property
+    def lib_dir(self) -> Path:
+        """astdbdir: astdb.sqlite3."""
+        return self.state_dir / "lib"
+
+    @property
+    def run_dir(self) -> Path:
+        """Directory of the pid file and control socket.
+
+        ``state_dir/run`` unless the control socket path would exceed the
+        AF_UNIX limit; then a short per-instance directory under
+        /run/hotline-asterisk (hashed on state_dir so equal names in different
+        state trees do not collide).
+        """
+        natural = self.state_dir / "run"
+        if len(str(natural / "asterisk.ctl")) <= _MAX_CTL_PATH:
+            return natural
+        digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:8]
+        return SHORT_RUN_BASE / f"{self.name}-{digest}"
+
+    @property
+    def conf_path(self) -> Path:
+        """The asterisk.conf passed with -C."""
+        return self.etc_dir / "asterisk.conf"
+
+    @property
+    def pid_path(self) -> Path:
+        """Pid file written by the daemon."""
+        return self.run_dir / "asterisk.pid"
+
+    @property
+    def ctl_path(self) -> Path:
+        """Control socket used by ``asterisk -r``."""
+        return self.run_dir / "asterisk.ctl"
+
+    # -- configuration -----------------------------------------------------
+
+    def write_asterisk_conf(self) -> None:
+        """Write ``etc/asterisk.conf`` pointing every mutable directory into state_dir.
+
+        astmoddir/astdatadir/astvarlibdir keep the distro defaults so modules
+        and sounds are found; only per-instance state is redirected.
+        """
+        for d in (self.etc_dir, self.spool_dir, self.log_dir, self.lib_dir, self.run_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.conf_path.write_text(
+            "; written by hotline.pbx -- per-instance directories\n"
+            "[directories]\n"
+            f"astetcdir => {self.etc_dir}\n"
+            f"astspooldir => {self.spool_dir}\n"
+            f"astlogdir => {self.log_dir}\n"
+            f"astrundir => {self.run_dir}\n"
+            f"astdbdir => {self.lib_dir}\n"
+            "\n[options]\n"
+            f"systemname = {self.name}\n"
+            # Explicit so that nobody "fixes" it to Debian's asterisk user:
+            # the state tree and binds are root-owned host directories.
+            "runuser = root\n"
+            "rungroup = root\n"
+            "\n[files]\n"
+            "astctlpermissions = 0660\n"
+            "astctl = asterisk.ctl\n"
+        )
+
+    # -- commands ----------------------------------------------------------
+
+    def _asterisk_cmd(self, *args: str) -> list[str]:
+        if self.root is None:
+            binary = shutil.which("asterisk", path=_CLEAN_ENV["PATH"]) or "asterisk"
+            return [binary, "-C", str(self.conf_path), *args]
+        return ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", str(self.conf_path), *args]
+
+    def cli(self, command: str, timeout: float = 10) -> str:
+        """Run one CLI command in the instance (``asterisk -rx``) and return its stdout."""
+        proc = _run(self._asterisk_cmd("-rx", command), timeout=timeout, check=False)
+        out = proc.stdout
+        if proc.returncode != 0 or "Unable to connect to remote asterisk" in out + proc.stderr:
+            raise PbxError(
+                f"[{self.name}] CLI {command!r} failed (exit {proc.returncode}): "
+                f"{_tail(proc.stderr or out)}"
+            )
+        return out
+
+    def version(self) -> str:
+        """The ``core show version`` line of the running instance."""
+        return self.cli("core show version").strip()
+
+    # -- process state -----------------------------------------------------
+
+    def _pid(self) -> int | None:
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        # A zombie has a /proc entry but is gone for our purposes.
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+    def _our_process(self, pid: int) -> bool:
+        """The pid belongs to an asterisk started with our -C (pid files can be stale)."""
+        if not self._alive(pid):
+            return False
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return (
+            any(a.endswith(b"asterisk") for a in argv[:1]) and str(self.conf_path).encode() in argv
+        )
+
+    def is_running(self) -> bool:
+        """True if this instance's asterisk process (per its pid file) is alive."""
+        pid = self._pid()
+        return pid is not None and self._our_process(pid)
+
+    # -- mounts ------------------------------------------------------------
+
+    def _bind_sources(self) -> list[Path]:
+        paths = [self.state_dir, *self.binds]
+        if not _is_relative_to(self.run_dir, self.state_dir):
+            paths.append(self.run_dir)
+        # Parents first so a child bind lands on top of, not under, its parent.
+        return sorted(dict.fromkeys(paths), key=lambda p: len(p.parts))
+
+    def _prepare_root(self) -> None:
+        assert self.root is not None
+        if not (self.root / "usr/sbin/asterisk").exists():
+            raise PbxError(f"no asterisk in chroot {self.root}; run ensure_chroot first")
+        with _mount_lock():
+            # proc and /dev are shared by every instance in this chroot and
+            # stay mounted on stop (release_chroot() removes them).
+            proc_t = self.root / "proc"
+            if not _is_mounted(proc_t):
+                _run(["mount", "-t", "proc", "proc", str(proc_t)], timeout=30)
+            dev_t = self.root / "dev"
+            if not _is_mounted(dev_t):
+                _run(["mount", "--bind", "/dev", str(dev_t)], timeout=30)
+            self._write_hosts()
+            for src in self._bind_sources():
+                src.mkdir(parents=True, exist_ok=True)
+                target = self.root / src.relative_to("/")
+                if _is_mounted(target):
+                    continue
+                missing = [d for d in (target, *target.parents) if not d.exists()]
+                target.mkdir(parents=True, exist_ok=True)
+                _register_created_dirs(self.root, missing)
+                _run(["mount", "--bind", str(src), str(target)], timeout=30)
+
+    def _write_hosts(self) -> None:
+        # Without the host name in /etc/hosts every call logs getaddrinfo errors.
+        assert self.root is not None
+        host = os.uname().nodename
+        try:
+            base = Path("/etc/hosts").read_text()
+        except OSError:
+            base = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        if not re.search(rf"^\s*[0-9a-fA-F.:]+\s.*\b{re.escape(host)}\b", base, re.M):
+            base += f"127.0.1.1\t{host}\n"
+        hosts = self.root / "etc/hosts"
+        if not hosts.exists() or hosts.read_text() != base:
+            tmp = hosts.with_name(f".hosts.{os.getpid()}")
+            tmp.write_text(base)
+            os.replace(tmp, hosts)
+
+    def _other_daemons_in_root(self) -> list[int]:
+        """Pids of other asterisk daemons (not remote consoles) in our chroot."""
+        assert self.root is not None
+        own = self._pid()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == own:
+                continue
+            try:
+                if (entry / "comm").read_text().strip() != "asterisk":
+                    continue
+                if os.readlink(entry / "root") != str(self.root):
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if not any(a in (b"-r", b"-rx", b"-R", b"-x") for a in argv) and self._alive(
+                int(entry.name)
+            ):
+                found.append(int(entry.name))
+        return found
+
+    def _release_mounts(self) -> None:
+        if self.root is None:
+            return
+        # state_dir and a short run_dir belong to this instance alone.  Extra
+        # binds may be shared with other instances in the chroot, so they are
+        # removed only once no other daemon runs there.
+        sources = [self.state_dir]
+        if not _is_relative_to(self.run_dir, self.state_dir):
+            sources.append(self.run_dir)
+        with _mount_lock():
+            if self.binds and not self._other_daemons_in_root():
+                sources += self.binds
+            targets = [self.root / p.relative_to("/") for p in sources]
+            for target in sorted(dict.fromkeys(targets), key=lambda p: len(p.parts), reverse=True):
+                while _is_mounted(target):
+                    _umount(str(target))
+            _remove_created_dirs(self.root)
+        short = self.run_dir
+        if not _is_relative_to(short, self.state_dir):
+            try:
+                short.rmdir()  # only if empty: a pid file means a live daemon
+            except OSError:
+                pass
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _log_tail(self) -> str:
+        parts = []
+        for name in ("messages", "messages.log", "full", "full.log", "launch.log"):
+            text = _tail_file(self.log_dir / name, 30)
+            if text:
+                parts.append(f"--- {self.log_dir / name} (tail) ---\n{text}")
+        return "\n".join(parts) or f"(no log output in {self.log_dir})"
+
+    def start(self, timeout: float = 60) -> None:
+        """Start the instance daemonised and wait until it is fully booted.
+
+        Writes asterisk.conf if missing, prepares chroot mounts (idempotent),
+        then waits for ``core waitfullybooted``.  Raises PbxError with the
+        tail of the instance's logs if Asterisk exits or does not boot within
+        ``timeout`` seconds.  A no-op if the instance is already running.
+        """
+        if self.is_running():
+            logger.info("[%s] already running (pid %s)", self.name, self._pid())
+            return
+        if len(str(self.ctl_path)) > _MAX_CTL_PATH:
+            raise PbxError(f"[{self.name}] control socket path too long: {self.ctl_path}")
+        if not self.conf_path.exists():
+            self.write_asterisk_conf()
+        for d in (self.etc_dir, self.spool_dir, self.log_dir, self.lib_dir, self.run_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        # Stale files from a killed run would make the boot wait below talk
+        # to nothing or make is_running() trust a recycled pid.
+        for stale in (self.pid_path, self.ctl_path):
+            stale.unlink(missing_ok=True)
+        if self.root is not None:
+            self._prepare_root()
+
+        started = time.monotonic()
+        launch_log = self.log_dir / "launch.log"
+        cmd = self._asterisk_cmd()
+        logger.info("[%s] starting: %s", self.name, " ".join(cmd))
+        with launch_log.open("w") as fh:
+            # Asterisk forks and the parent returns; output goes to a file so a
+            # daemon that keeps the descriptors open cannot block us.
+            try:
+                rc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    env=_CLEAN_ENV,
+                    timeout=timeout,
+                ).returncode
+            except subprocess.TimeoutExpired as exc:
+                self._abort_start()
+                raise PbxError(
+                    f"[{self.name}] launcher did not return in {timeout:.0f}s: "
+                    f"{' '.join(cmd)}\n{self._log_tail()}"
+                ) from exc
+        if rc != 0:
+            self._abort_start()
+            raise PbxError(
+                f"[{self.name}] asterisk exited {rc} at launch: {' '.join(cmd)}\n{self._log_tail()}"
+            )
+
+        deadline = started + timeout
+        last_err = ""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._abort_start()
+                raise PbxError(
+                    f"[{self.name}] not fully booted after {timeout:.0f}s "
+                    f"(last CLI error: {last_err})\n{self._log_tail()}"
+                )
+            pid = self._pid()
+            if pid is not None and not self._alive(pid):
+                self._abort_start()
+                raise PbxError(
+                    f"[{self.name}] asterisk (pid {pid}) died during boot\n{self._log_tail()}"
+                )
+            if self.ctl_path.exists():
+                try:
+                    out = self.cli("core waitfullybooted", timeout=max(1.0, remaining))
+                except PbxError as exc:
+                    last_err = str(exc)
+                else:
+                    # A daemon that dies during module load closes the socket
+                    # and the remote CLI exits 0 with no output: only the
+                    # explicit answer counts.
+                    if "fully booted" in out:
+                        break
+                    last_err = f"waitfullybooted answered {out.strip()!r}"
+            elif pid is None and time.monotonic() - started > 5:
+                # No pid file 5 s after a successful fork: the daemon is gone.
+                self._abort_start()
+                raise PbxError(
+                    f"[{self.name}] asterisk wrote no pid file; it probably exited\n"
+                    f"{self._log_tail()}"
+                )
+            time.sleep(0.2)
+        logger.info(
+            "[%s] fully booted in %.1fs (pid %s)",
+            self.name,
+            time.monotonic() - started,
+            self._pid(),
+        )
+
+    def _abort_start(self) -> None:
+        try:
+            self._kill(5)
+        finally:
+            # A daemon that exits on a module error leaves both files behind.
+            for stale in (self.pid_path, self.ctl_path):
+                stale.unlink(missing_ok=True)
+            self._release_mounts()
+
+    def _kill(self, grace: float) -> None:
+        pid = self._pid()
+        if pid is None or not self._our_process(pid):
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+            end = time.monotonic() + grace
+            while time.monotonic() < end:
+                if not self._alive(pid):
+                    return
+                time.sleep(0.1)
+        raise PbxError(f"[{self.name}] asterisk pid {pid} survived SIGKILL")
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the instance (``core stop now``; killed after ``timeout``) and unmount its binds.
+
+        proc and /dev in the chroot stay mounted: other instances share them.
+        Safe to call when the instance is not running.
+        """
+        pid = self._pid()
+        if pid is not None and self._our_process(pid):
+            try:
+                self.cli("core stop now", timeout=min(timeout, 10))
+            except PbxError as exc:
+                # The CLI connection often drops as the daemon exits.
+                logger.debug("[%s] core stop now: %s", self.name, exc)
+            end = time.monotonic() + timeout
+            while self._alive(pid) and time.monotonic() < end:
+                time.sleep(0.1)
+            if self._alive(pid):
+                logger.warning(
+                    "[%s] still running %.0fs after core stop now; killing", self.name, timeout
+                )
+                self._kill(5)
+            logger.info("[%s] stopped (pid %s)", self.name, pid)
+        for stale in (self.pid_path, self.ctl_path):
+            stale.unlink(missing_ok=True)
+        self._release_mounts()
+
+
+def _register_created_dirs(root: Path, dirs: Iterable[Path]) -> None:
+    """Remember mount-point dirs made inside the chroot (call under _mount_lock).
+
+    Kept in a file in the chroot rather than on the instance because another
+    instance, or another process, may be the one that unmounts them last.
+    """
+    new = [str(d) for d in dirs]
+    if new:
+        with (root / CREATED_DIRS_FILE).open("a") as fh:
+            fh.writelines(f"{d}\n" for d in new)
+
+
+def _remove_created_dirs(root: Path) -> None:
+    """Remove registered mount-point dirs that are now empty and unmounted."""
+    registry = root / CREATED_DIRS_FILE
+    try:
+        dirs = set(registry.read_text().split("\n")) - {""}
+    except OSError:
+        return
+    for d in sorted(dirs, key=lambda p: p.count("/"), reverse=True):
+        path = Path(d)
+        if _mounts_under(path):
+            continue
+        try:
+            path.rmdir()
+        except OSError:
+            continue  # not empty, or already gone
+    left = [d for d in sorted(dirs) if Path(d).exists()]
+    registry.write_text("".join(f"{d}\n" for d in left))
+
+
+@contextmanager
+def _mount_lock() -> Iterator[None]:
+    """Serialise mount checks and changes across processes (check-then-mount races)."""
+    SHORT_RUN_BASE.mkdir(parents=True, exist_ok=True)
+    with (SHORT_RUN_BASE / ".mount.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _is_relative_to(path: Path, other: Path) -> bool:
+    try:
+        path.relative_to(other)
+        return True
+    except ValueError:
+        return False
+
+
+def chroot_mounts(root: Path) -> list[str]:
+    """Mount points currently inside ``root`` (for diagnostics and tests)."""
+    return _mounts_under(Path(root).absolute())
+
+
+def release_chroot(root: Path) -> None:
+    """Unmount everything inside ``root`` (proc, /dev and binds).
+
+    Only for when no instance in the chroot is running, e.g. before deleting
+    or rebuilding it.
+    """
+    for point in _mounts_under(Path(root).absolute()):
+        _umount(point)

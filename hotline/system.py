@@ -1,0 +1,248 @@
+"""Set-up and operation of the whole system on one machine.
+
+Finds or builds Asterisk, lays out its instance, renders its configuration,
+generates prompts and music on hold, migrates the database, and starts,
+stops and reloads the pieces.  The CLI (`hotline ...`) is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+
+from core.settings import Settings, ensure_secrets, load_settings
+from dialplan import prompts, render
+from hotline.app import AMI_EVENTS
+from hotline.pbx import AsteriskInstance, PbxError, ensure_chroot, find_host_asterisk
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Config file -> the module whose reload applies it (reloads never drop calls).
+RELOAD_MODULES = {
+    "extensions.conf": "pbx_config",
+    "pjsip.conf": "res_pjsip",
+    "queues.conf": "app_queue",
+    "manager.conf": "manager",
+    "musiconhold.conf": "res_musiconhold",
+    "rtp.conf": "res_rtp_asterisk",
+    "logger.conf": "logger",
+}
+
+
+def asterisk_root(settings: Settings, *, say=print) -> Path | None:  # type: ignore[no-untyped-def]
+    """None to use an installed Asterisk >= 20, else the (cached) chroot's path."""
+    if settings.asterisk.binary:
+        if not Path(settings.asterisk.binary).exists():
+            raise PbxError(f"asterisk.binary: {settings.asterisk.binary} does not exist")
+        return None
+    if find_host_asterisk(20):
+        return None
+    return ensure_chroot(settings.asterisk.cache_dir, log=say)
+
+
+def binds(settings: Settings) -> tuple[Path, ...]:
+    """Host folders Asterisk must see at the same path (recordings, prompts, overrides)."""
+    wanted = [
+        settings.state_dir,
+        settings.recordings_dir,
+        settings.prompts_dir,
+        settings.path(settings.paths.overrides_dir),
+    ]
+    out: list[Path] = []
+    for p in sorted(set(wanted), key=lambda p: len(p.parts)):
+        p.mkdir(parents=True, exist_ok=True)
+        if not any(p.is_relative_to(o) for o in out):
+            out.append(p)
+    return tuple(out)
+
+
+def instance(settings: Settings, root: Path | None) -> AsteriskInstance:
+    inst = AsteriskInstance(
+        name="pbx", state_dir=settings.state_dir / "asterisk", root=root, binds=binds(settings)
+    )
+    return inst
+
+
+def write_config(settings: Settings, inst: AsteriskInstance) -> list[str]:
+    """asterisk.conf and every rendered file; returns the rendered names that changed."""
+    inst.write_asterisk_conf()
+    return render.write(settings, inst.etc_dir, AMI_EVENTS)
+
+
+def make_moh(settings: Settings) -> Path:
+    """A soft chime loop for callers waiting in the queue (no music files ship here)."""
+    folder = settings.state_dir / "moh"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "chime.wav"
+    custom = settings.path(settings.paths.custom_prompts_dir) / "moh"
+    if custom.is_dir() and any(custom.iterdir()):
+        for f in custom.iterdir():
+            if f.suffix in (".wav", ".gsm", ".alaw", ".ulaw") and f.is_file():
+                shutil.copy2(f, folder / f.name)
+        target.unlink(missing_ok=True)
+        return folder
+    if not target.exists():
+        subprocess.run(
+            [
+                "sox",
+                "-n",
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                str(target),
+                "synth",
+                "0.6",
+                "sine",
+                "523",
+                "synth",
+                "0.6",
+                "sine",
+                "659",
+                "pad",
+                "0",
+                "2.4",
+                "vol",
+                "0.25",
+                "repeat",
+                "9",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    return folder
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the database to the newest schema (alembic upgrade head)."""
+    if settings.database.startswith("sqlite:///"):
+        Path(settings.database.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    cfg = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["url"] = settings.database
+    cfg.attributes["skip_logging"] = True
+    alembic_command.upgrade(cfg, "head")
+
+
+def prepare(settings_path: Path | None, *, say=print) -> tuple[Settings, AsteriskInstance]:  # type: ignore[no-untyped-def]
+    """Everything up to a runnable system: secrets, Asterisk, prompts, config, database."""
+    settings = load_settings(settings_path)
+    ensure_secrets(settings)
+    settings = load_settings(settings_path)  # now with the generated secrets
+    say("Asterisk: looking for an installed one (>= 20), else building one (first time: minutes)")
+    root = asterisk_root(settings, say=say)
+    inst = instance(settings, root)
+    say("Prompts: generating from config texts (espeak-ng)")
+    counts = prompts.generate(settings)
+    say(f"  {counts}")
+    make_moh(settings)
+    changed = write_config(settings, inst)
+    say(f"Asterisk configuration written to {inst.etc_dir} ({len(changed)} files changed)")
+    migrate(settings)
+    say(f"Database ready: {redact(settings.database)}")
+    return settings, inst
+
+
+def redact(url: str) -> str:
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def reload(settings: Settings, inst: AsteriskInstance) -> list[str]:
+    """Render again and reload only what changed, without dropping calls."""
+    changed = write_config(settings, inst)
+    if inst.is_running():
+        for name in changed:
+            module = RELOAD_MODULES.get(name)
+            if module:
+                inst.cli(f"module reload {module}")
+    return changed
+
+
+# ---- the application process -----------------------------------------------
+def pid_file(settings: Settings) -> Path:
+    return settings.state_dir / "hotline.pid"
+
+
+def app_pid(settings: Settings) -> int | None:
+    try:
+        pid = int(pid_file(settings).read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start_app(settings: Settings, config: Path | None, timeout: float = 30) -> int:
+    """Start `hotline run` in the background; return its pid once it serves FastAGI."""
+    pid = app_pid(settings)
+    if pid:
+        return pid
+    log_dir = settings.state_dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "hotline.cli"]
+    if config:
+        cmd += ["--config", str(config)]
+    cmd += ["run"]
+    with (log_dir / "hotline.log").open("ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(settings.home),
+        )
+    pid_file(settings).write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"hotline run exited ({proc.returncode}); see {log_dir}/hotline.log")
+        if _port_open(settings.agi.host, settings.agi.port):
+            return proc.pid
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"hotline run did not start serving in {timeout}s; see {log_dir}/hotline.log"
+    )
+
+
+def stop_app(settings: Settings, timeout: float = 15) -> bool:
+    pid = app_pid(settings)
+    if not pid:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pid_file(settings).unlink(missing_ok=True)
+    return True
