@@ -124,7 +124,8 @@ class IVR:
 
     async def _menu(self, agi: AGISession, hotline: Hotline, walk: Walk) -> Route:
         ivr = self.settings.ivr
-        digits = "".join(o.digit for o in hotline.menu)
+        # Any key interrupts a prompt, so a wrong key is heard and answered at once.
+        digits = "0123456789*#"
         timeout_ms = int(ivr.input_timeout_seconds * 1000)
         key = await agi.stream_file(self._prompt(greeting_id(hotline), walk.language), digits)
         while True:

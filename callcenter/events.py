@@ -127,6 +127,7 @@ class CallEvents:
             hotline_number=number,
             linkedid=e.get("Linkedid"),
             caller=sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName")),
+            route_source=v.get("HOTLINE_ROUTE_SOURCE") or None,
         )
 
     async def resync(self, ami: AMIClient) -> None:

@@ -26,7 +26,6 @@ class Outcome(StrEnum):
     ABANDONED = "abandoned"  # the caller hung up while waiting
     TIMEOUT = "timeout"  # no agent within the maximum wait
     ENDED_IVR = "ended_ivr"  # the IVR ended the call (default action "hangup")
-    UNROUTED = "unrouted"  # ended before reaching the menu or a queue
 
 
 OPEN_OUTCOMES = (Outcome.IN_IVR, Outcome.QUEUED)

@@ -260,6 +260,7 @@ class CallService:
         hotline_number: str | None = None,
         linkedid: str | None = None,
         caller: CallerId | None = None,
+        route_source: str | None = None,
     ) -> None:
         """The caller's channel is gone: close the record, whatever state it was in."""
         async with self.db.session() as session:
@@ -267,8 +268,11 @@ class CallService:
             if call is None:
                 if not hotline_number:
                     return  # not a hotline call (an agent leg, a test channel)
-                session.add(
-                    Call(
+                # Gone before the IVR wrote anything (hung up at the very start,
+                # or this event overtook the IVR's insert): record it as such.
+                await session.execute(
+                    _insert(session)
+                    .values(
                         uniqueid=uniqueid,
                         linkedid=linkedid,
                         hotline_number=hotline_number,
@@ -277,13 +281,15 @@ class CallService:
                         caller_name=caller.name if caller else None,
                         started_at=at,
                         ended_at=at,
-                        outcome=Outcome.UNROUTED,
-                        route_source="fallback",
+                        outcome=Outcome.HANGUP_IVR,
+                        route_source=route_source or "agi",
                         ivr_path="",
                         end_reason=cause,
                     )
+                    .on_conflict_do_nothing(index_elements=["uniqueid"])
                 )
-                return
+                call = await self._get(session, uniqueid)
+                assert call is not None
             if call.ended_at is None:
                 call.ended_at = at
             if call.outcome == Outcome.IN_IVR:

@@ -71,10 +71,13 @@ def _espeak(text: str, language: str, out_wav: Path) -> None:
 def _to_asterisk_wav(src: Path, dst: Path) -> None:
     from pydub import AudioSegment  # imported here: pydub warns at import without ffmpeg
 
-    audio = AudioSegment.from_file(src)
+    # pydub leaves files it opens by name open: hand it file objects we close.
+    with src.open("rb") as f:
+        audio = AudioSegment.from_file(f, format=src.suffix.lstrip(".") or None)
     audio = audio.set_channels(1).set_frame_rate(8000).set_sample_width(2)
     tmp = dst.with_suffix(".tmp.wav")
-    audio.export(tmp, format="wav")
+    with tmp.open("wb") as out:
+        audio.export(out, format="wav")
     tmp.replace(dst)
 
 

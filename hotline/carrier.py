@@ -148,8 +148,10 @@ class Carrier:
                 ' same => n,ExecIf($["${CALL_DIGITS}" != ""]?SendDTMF(${CALL_DIGITS},${CALL_DTMF_GAP}))\n'
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?Wait(${CALL_WAIT2}))\n'
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n'
+                " same => n,ExecIf($[${CALL_HOLD} <= 0]?Hangup())\n"
+                " same => n,Set(TIMEOUT(absolute)=${CALL_HOLD})\n"
                 f" same => n,Playback({self.sounds}/caller)\n"
-                " same => n,Wait(${CALL_HOLD})\n"
+                " same => n,Wait(3600)\n"
                 " same => n,Hangup()\n"
             ),
         }
@@ -201,10 +203,15 @@ class Carrier:
         wait: float = 1.0,
         digits2: str = "",
         wait2: float = 0.0,
-        hold: float = 10.0,
+        hold: int = 10,
         dtmf_gap_ms: int = 250,
     ) -> str:
-        """Place one call to the hotline; returns the carrier-side channel's id."""
+        """Place one call to the hotline; returns the carrier-side channel's id.
+
+        The caller waits ``wait`` s, sends ``digits`` (then ``digits2`` after
+        ``wait2`` s), then talks (a 440 Hz tone) and hangs up ``hold`` seconds
+        after its keys, wherever the call is by then (0: at once).
+        """
         assert self.ami is not None, "connect() first"
         channel_id = f"call-{uuid.uuid4().hex[:12]}"
         action = {

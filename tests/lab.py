@@ -1,0 +1,110 @@
+"""The lab: a real PBX Asterisk, a carrier Asterisk and the application, on loopback.
+
+Used by the integration tests and the benchmark.  Ports differ from the
+defaults so a hotline already running on this machine is not disturbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tomllib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+from core.settings import Settings, ensure_secrets, load_settings
+from hotline import system
+from hotline.carrier import Carrier, CarrierAddresses
+from hotline.pbx import AsteriskInstance
+from tests.helpers import EXAMPLE
+
+T = TypeVar("T")
+
+CACHE_DIR = Path(os.environ.get("HOTLINE_ASTERISK_CACHE", "/var/cache/hotline/asterisk-sid"))
+CARRIER = CarrierAddresses(sip_port=15060, ami_port=15039, rtp_start=17000, rtp_end=17999)
+
+# Short prompts keep each test call to seconds; the menu logic is the real one.
+SHORT = {
+    "greeting": ("Xin chào.", "Hello."),
+    "invalid": ("Sai phím.", "Wrong key."),
+    "no_input": ("Chưa bấm.", "No key."),
+    "connecting": ("Xin chờ.", "Please hold."),
+    "all_busy": ("Đang bận.", "Busy."),
+    "goodbye": ("Tạm biệt.", "Goodbye."),
+}
+
+
+def lab_config(**overrides: Any) -> dict[str, Any]:
+    cfg = tomllib.loads(EXAMPLE.read_text())
+    cfg["asterisk"].update(
+        cache_dir=str(CACHE_DIR), sip_port=15060, ami_port=15038, rtp_start=16000, rtp_end=16999
+    )
+    cfg["agi"]["port"] = 14573
+    cfg["trunk"]["match"] = [CARRIER.trunk_ip]
+    cfg["queues"].update(max_wait_seconds=30, ring_seconds=8, wrapup_seconds=0)
+    cfg["ivr"].update(input_timeout_seconds=2, max_retries=2)
+    for key in ("invalid", "no_input", "connecting", "all_busy", "goodbye"):
+        vi, en = SHORT[key]
+        cfg["ivr"]["prompts"][key] = {"vi": vi, "en": en}
+    for h in cfg["hotlines"]:
+        h["greeting"] = {"vi": SHORT["greeting"][0], "en": SHORT["greeting"][1]}
+        for opt in h["menu"]:
+            opt["prompt"] = {"vi": f"Phím {opt['digit']}.", "en": f"Key {opt['digit']}."}
+            if "message" in opt:
+                opt["message"] = {"vi": "Gọi 113.", "en": "Dial 113."}
+    for key, value in overrides.items():
+        cfg[key] = value
+    return cfg
+
+
+@dataclass
+class Lab:
+    home: Path
+    settings: Settings
+    pbx: AsteriskInstance
+    carrier: Carrier
+    root: Path | None
+
+    @classmethod
+    def build(cls, home: Path, database_url: str | None = None) -> Lab:
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        cfg = lab_config()
+        if database_url:
+            cfg["database_url"] = database_url
+        path = home / "config" / "hotline.toml"
+        path.write_text(tomli_w.dumps(cfg))
+        settings = load_settings(path, env={})
+        ensure_secrets(settings)
+        settings, pbx = system.prepare(path, say=lambda *_: None)
+        carrier = Carrier(settings, home / "carrier", pbx.root, CARRIER)
+        return cls(home, settings, pbx, carrier, pbx.root)
+
+    def start(self) -> None:
+        self.pbx.start()
+        self.carrier.start()
+
+    def stop(self) -> None:
+        for inst in (self.carrier.instance, self.pbx):
+            try:
+                inst.stop()
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 30, every: float = 0.25
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: T | None = None
+    while loop.time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
