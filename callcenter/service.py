@@ -195,6 +195,7 @@ class CallService:
                     queued_at=at,
                     team_id=team_id,
                     shift_id=shift_id,
+                    route_source=route_source,
                 )
             )
 
