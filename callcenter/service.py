@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.models import OPEN_OUTCOMES, Agent, Call, Hotline, Outcome, Shift, Team
 from core.db import Database
 from core.settings import Settings
+from recordings.storage import side_files
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,18 @@ def sanitize_caller(number: str | None, name: str | None = None) -> CallerId:
     """
     raw = _PRINTABLE.sub("", (number or "").strip())[:80] or None
     digits = None
-    if raw and raw.lower() not in ("anonymous", "unknown", "<unknown>", "restricted", "private"):
-        d = re.sub(r"[^\d]", "", raw)
-        if d and len(d) <= 20:
-            digits = ("+" if raw.startswith("+") else "") + d
+    if raw:
+        # "tel:+84901234567", "sip:0901234567@carrier" and "+84 90 123 4567" are numbers;
+        # "anonymous", "abc" or anything with letters in it is not.
+        bare = re.sub(r"^(tel|sips?):", "", raw, flags=re.I).split("@", 1)[0]
+        if re.fullmatch(r"\+?[\d\s().-]+", bare):
+            d = re.sub(r"\D", "", bare)
+            if 0 < len(d) <= 20:
+                digits = ("+" if bare.startswith("+") else "") + d
     clean_name = _PRINTABLE.sub("", (name or "").strip())[:80] or None
     if clean_name and clean_name.lower() in ("<unknown>", "unknown", "anonymous"):
         clean_name = None
     return CallerId(digits, raw, clean_name)
-
-
-def recording_files(base: str | None) -> tuple[str | None, str | None]:
-    """The caller-side and agent-side files MixMonitor writes for a recording base."""
-    if not base:
-        return None, None
-    return f"{base}-in.wav", f"{base}-out.wav"
 
 
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
@@ -111,7 +109,6 @@ class CallService:
         route_source: str = "agi",
     ) -> None:
         """Create the record when the call enters the IVR (no-op if it exists)."""
-        rec_in, rec_out = recording_files(recording_base)
         async with self.db.session() as session:
             stmt = (
                 _insert(session)
@@ -221,7 +218,7 @@ class CallService:
                 log.warning("AgentConnect for unknown call %s (queue %s)", uniqueid, queue)
                 return
             base = recording_base or call.recording_base
-            rec_in, rec_out = recording_files(base)
+            rec_in, rec_out = side_files(base)
             call.outcome = Outcome.ANSWERED
             call.answered_at = at
             call.queue = call.queue or queue

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from callcenter.shifts import dialplan_ranges, queue_name
 from core.settings import Settings, require_secrets
 from dialplan.prompts import prompt_path
+from recordings import storage
 
 FILES = (
     "asterisk_modules.conf",
@@ -96,6 +97,12 @@ def render(settings: Settings, ami_events: Iterable[str]) -> dict[str, str]:
         recordings_dir=settings.recordings_dir,
         prompt=lambda pid, lang: prompt_path(settings, pid, lang),
         moh_dir=settings.state_dir / "moh",
+        rec=dict(
+            format=storage.FORMAT,
+            caller=storage.CALLER_SUFFIX,
+            agent=storage.AGENT_SUFFIX,
+            date_path=storage.DATE_PATH,
+        ),
     )
     out = {}
     for template in FILES:

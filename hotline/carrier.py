@@ -145,9 +145,11 @@ class Carrier:
                 "; the citizen's side of a test call (variables set by Originate)\n"
                 "[caller]\n"
                 "exten => script,1,Wait(${CALL_WAIT})\n"
-                ' same => n,ExecIf($["${CALL_DIGITS}" != ""]?SendDTMF(${CALL_DIGITS},${CALL_DTMF_GAP}))\n'
+                ' same => n,ExecIf($["${CALL_DIGITS}" != ""]'
+                "?SendDTMF(${CALL_DIGITS},${CALL_DTMF_GAP}))\n"
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?Wait(${CALL_WAIT2}))\n'
-                ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n'
+                ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]'
+                "?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n"
                 " same => n,ExecIf($[${CALL_HOLD} <= 0]?Hangup())\n"
                 " same => n,Set(TIMEOUT(absolute)=${CALL_HOLD})\n"
                 f" same => n,Playback({self.sounds}/caller)\n"

@@ -19,6 +19,8 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _config(args: argparse.Namespace) -> Path | None:
@@ -103,7 +105,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     pid = system.app_pid(settings)
     running = inst.is_running()
     print(f"Asterisk: {'running ' + inst.version().strip() if running else 'stopped'}")
-    print(f"application: {'running (pid %d)' % pid if pid else 'stopped'}")
+    print(f"application: {f'running (pid {pid})' if pid else 'stopped'}")
     if running:
         print(inst.cli("queue show"))
         print(inst.cli("pjsip show contacts"))

@@ -646,6 +646,24 @@ class AsteriskInstance:
                 found.append(int(entry.name))
         return found
 
+    @property
+    def _binds_manifest(self) -> Path:
+        return self.state_dir / "binds.list"
+
+    def _binds_of_other_daemons(self) -> set[Path]:
+        """Binds that other live daemons in this chroot declared at their start."""
+        used: set[Path] = set()
+        for pid in self._other_daemons_in_root():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                conf = Path(argv[argv.index(b"-C") + 1].decode())
+                manifest = conf.parent.parent / "binds.list"
+                used.update(Path(line) for line in manifest.read_text().splitlines() if line)
+            except (OSError, ValueError, IndexError):
+                # A daemon whose binds cannot be known: keep every bind, as before.
+                return set(self.binds)
+        return used
+
     def _release_mounts(self) -> None:
         if self.root is None:
             return
@@ -656,8 +674,9 @@ class AsteriskInstance:
         if not _is_relative_to(self.run_dir, self.state_dir):
             sources.append(self.run_dir)
         with _mount_lock():
-            if self.binds and not self._other_daemons_in_root():
-                sources += self.binds
+            if self.binds:
+                in_use = self._binds_of_other_daemons()
+                sources += [b for b in self.binds if b not in in_use]
             targets = [self.root / p.relative_to("/") for p in sources]
             for target in sorted(dict.fromkeys(targets), key=lambda p: len(p.parts), reverse=True):
                 while _is_mounted(target):
@@ -703,6 +722,8 @@ class AsteriskInstance:
             stale.unlink(missing_ok=True)
         if self.root is not None:
             self._prepare_root()
+            # Other instances read this to know which shared binds are still in use.
+            self._binds_manifest.write_text("".join(f"{b}\n" for b in self.binds))
 
         started = time.monotonic()
         launch_log = self.log_dir / "launch.log"

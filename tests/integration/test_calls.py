@@ -16,6 +16,7 @@ from callcenter.models import Call, Outcome
 from callcenter.shifts import on_duty_queue
 from hotline.app import Application
 from hotline.carrier import AGENT_TONE_HZ, CALLER_TONE_HZ
+from recordings.storage import base_for, mixed_file
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk
@@ -72,8 +73,11 @@ async def test_caller_reaches_agent_and_both_sides_are_recorded(carrier: Lab, ap
     assert call.talk_seconds is not None and call.talk_seconds >= 3
     assert call.end_reason == "caller_hangup"
     # date-partitioned in local time
-    local_day = call.started_at.astimezone(carrier.settings.tz).strftime("%Y/%m/%d")
-    assert call.recording_base == str(carrier.settings.recordings_dir / local_day / call.uniqueid)
+    s = carrier.settings
+    assert call.recording_base == str(
+        base_for(s.recordings_dir, s.tz, call.started_at, call.uniqueid)
+    )
+    assert Path(mixed_file(call.recording_base)).stat().st_size > 50_000
     await asyncio.sleep(1)  # MixMonitor closes its files as the bridge ends
     hz_in, rms_in = dominant_hz(call.recording_caller)
     hz_out, rms_out = dominant_hz(call.recording_agent)

@@ -64,8 +64,8 @@ def test_team_without_agents_in_a_shift(tmp_path):
     with pytest.raises(ConfigError) as info:
         settings_in(tmp_path, text)
     assert (
-        "agents: team 'party' has nobody on shift 'night'; calls in that shift would wait for no one"
-        in info.value.problems
+        "agents: team 'party' has nobody on shift 'night'; "
+        "calls in that shift would wait for no one" in info.value.problems
     )
 
 

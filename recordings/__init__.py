@@ -1,0 +1,1 @@
+"""Call recordings: how they are named and where they are stored."""

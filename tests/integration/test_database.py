@@ -1,0 +1,216 @@
+"""Migrations and call records on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, inspect, select
+
+from callcenter.models import Agent, Outcome
+from callcenter.service import CallService, sanitize_caller
+from core.db import Database, sync_url
+from hotline.system import PROJECT_ROOT
+from tests.helpers import settings_in
+
+T0 = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)
+
+
+def alembic_cfg(url: str) -> Config:
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["skip_logging"] = True
+    return cfg
+
+
+def tables(url: str) -> set[str]:
+    engine = create_engine(sync_url(url))
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade(database_url):
+    cfg = alembic_cfg(database_url)
+    command.upgrade(cfg, "head")
+    assert {"calls", "agents", "hotlines", "shifts", "teams", "alembic_version"} <= tables(
+        database_url
+    )
+    command.downgrade(cfg, "base")
+    assert tables(database_url) <= {"alembic_version"}
+    command.upgrade(cfg, "head")
+    assert "calls" in tables(database_url)
+
+
+@pytest.fixture
+async def service(database_url, tmp_path):
+    command.upgrade(alembic_cfg(database_url), "head")
+    settings = settings_in(tmp_path, HOTLINE_DATABASE_URL=database_url)
+    db = Database(settings.database)
+    svc = CallService(db, settings)
+    await svc.sync_directory()
+    yield svc
+    await db.close()
+
+
+async def test_call_lifecycle_is_complete_and_idempotent(service: CallService):
+    uid = "pbx-1795344736.14"
+    caller = sanitize_caller("0901234567", "Trần Thị B")
+    base = "/srv/rec/2026/11/25/pbx-1795344736.14"
+    kw = dict(uniqueid=uid, linkedid=uid, hotline_number="1022", caller=caller)
+    await service.open_call(**kw, started_at=T0, language="vi", recording_base=base)
+    await service.open_call(
+        **kw, started_at=T0 + timedelta(seconds=9), language="vi", recording_base=base
+    )
+    await service.ivr_done(
+        uid,
+        path="9:language > 1:agent",
+        choice="agent",
+        language="en",
+        queue="t1022-afternoon",
+        team_id="t1022",
+        shift_id="afternoon",
+    )
+    for _ in range(2):  # the same event twice changes nothing
+        await service.caller_joined(
+            **kw,
+            queue="t1022-afternoon",
+            at=T0 + timedelta(seconds=5),
+            recording_base=base,
+            route_source="agi",
+        )
+    await service.agent_connected(
+        uniqueid=uid,
+        queue="t1022-afternoon",
+        interface="PJSIP/1006",
+        member_name=None,
+        hold_seconds=7,
+        at=T0 + timedelta(seconds=12),
+        recording_base=base,
+    )
+    await service.agent_completed(uniqueid=uid, talk_seconds=60, reason="caller_hangup")
+    for _ in range(2):
+        await service.hung_up(
+            uniqueid=uid,
+            at=T0 + timedelta(seconds=72),
+            queue_status=None,
+            cause="Normal Clearing",
+            hotline_number="1022",
+        )
+    call = await service.get(uid)
+    assert call.outcome == Outcome.ANSWERED and call.language == "en"
+    assert call.ivr_path == "9:language > 1:agent"
+    assert call.started_at == T0 and call.started_at.tzinfo is not None
+    assert call.queued_at == T0 + timedelta(seconds=5)
+    assert call.answered_at == T0 + timedelta(seconds=12)
+    assert call.ended_at == T0 + timedelta(seconds=72)
+    assert (call.hold_seconds, call.talk_seconds) == (7, 60)
+    assert call.agent_extension == "1006" and call.agent_name == "Võ Thanh Tâm"
+    assert call.recording_caller == base + "-in.wav" and call.recording_agent == base + "-out.wav"
+    assert call.caller_name == "Trần Thị B"
+
+
+async def test_waiting_caller_outcomes(service: CallService):
+    for uid, status, expected in (
+        ("pbx-1.1", "TIMEOUT", Outcome.TIMEOUT),
+        ("pbx-1.2", None, Outcome.ABANDONED),
+    ):
+        await service.caller_joined(
+            uniqueid=uid,
+            linkedid=uid,
+            queue="party-night",
+            hotline_number="0888247247",
+            caller=sanitize_caller(None),
+            at=T0,
+            recording_base=None,
+            route_source="fallback",
+        )
+        await service.hung_up(
+            uniqueid=uid,
+            at=T0 + timedelta(seconds=30),
+            queue_status=status,
+            cause=None,
+            hotline_number="0888247247",
+        )
+        call = await service.get(uid)
+        assert call.outcome == expected and call.route_source == "fallback"
+        assert call.team_id == "party" and call.shift_id == "night"
+
+
+async def test_hangup_overtaking_the_ivr_and_stale_records(service: CallService):
+    # The hang-up event arrives before the IVR's insert.
+    await service.hung_up(
+        uniqueid="pbx-2.1",
+        at=T0,
+        queue_status=None,
+        cause="16",
+        hotline_number="1022",
+        caller=sanitize_caller("anonymous"),
+    )
+    await service.open_call(
+        uniqueid="pbx-2.1",
+        linkedid=None,
+        hotline_number="1022",
+        caller=sanitize_caller("anonymous"),
+        started_at=T0,
+        language="vi",
+        recording_base=None,
+    )
+    call = await service.get("pbx-2.1")
+    assert call.outcome == Outcome.HANGUP_IVR and call.ended_at == T0
+    assert call.caller_number is None and call.caller_id_raw == "anonymous"
+    # Calls that ended while the application was away are closed on reconnect.
+    for uid in ("pbx-3.1", "pbx-3.2"):
+        await service.open_call(
+            uniqueid=uid,
+            linkedid=uid,
+            hotline_number="1022",
+            caller=sanitize_caller("0901"),
+            started_at=T0,
+            language="vi",
+            recording_base=None,
+        )
+    closed = await service.close_stale({"pbx-3.2"}, T0 + timedelta(minutes=5))
+    assert closed == 1
+    assert (await service.get("pbx-3.1")).outcome == Outcome.HANGUP_IVR
+    assert (await service.get("pbx-3.2")).ended_at is None
+
+
+async def test_hostile_text_is_stored_literally(service: CallService):
+    nasty = "'; DROP TABLE calls; -- <script>alert(1)</script>"
+    caller = sanitize_caller(nasty, nasty)
+    await service.open_call(
+        uniqueid="pbx-4.1",
+        linkedid=None,
+        hotline_number="1022",
+        caller=caller,
+        started_at=T0,
+        language="vi",
+        recording_base=None,
+    )
+    call = await service.get("pbx-4.1")
+    assert call.caller_id_raw == nasty and call.caller_name == nasty
+    assert call.caller_number is None
+
+
+async def test_directory_sync_deactivates_removed_agents(service: CallService, tmp_path):
+    async with service.db.session() as s:
+        s.add(
+            Agent(
+                id="gone",
+                name="Old",
+                extension="9999",
+                team_id="t1022",
+                shift_id="night",
+                active=True,
+            )
+        )
+    await service.sync_directory()
+    async with service.db.session() as s:
+        gone = await s.get(Agent, "gone")
+        active = (await s.scalars(select(Agent).where(Agent.active))).all()
+    assert gone.active is False and len(active) == 30
+    assert await service.get("nope") is None
