@@ -76,8 +76,10 @@ class Carrier:
         addresses: CarrierAddresses | None = None,
         *,
         agent_talk_seconds: int = 3600,
+        register_agents: bool = True,
     ) -> None:
         self.pbx = pbx
+        self.register_agents = register_agents
         self.addr = addresses or CarrierAddresses()
         self.agent_talk_seconds = agent_talk_seconds
         self.secret = uuid.uuid4().hex
@@ -93,7 +95,7 @@ class Carrier:
         _tone(self.sounds / "agent.wav", AGENT_TONE_HZ, 40)
         pbx_sip = f"{pbx.asterisk.bind_address}:{pbx.asterisk.sip_port}"
         regs = []
-        for ag in pbx.agents:
+        for ag in pbx.agents if self.register_agents else []:
             ext = ag.extension
             regs.append(
                 f"[reg-{ext}]\ntype=registration\ntransport=transport-agents\n"
@@ -186,7 +188,7 @@ class Carrier:
         return out.count("Registered")
 
     async def wait_registered(self, timeout: float = 30) -> None:
-        want = len(self.pbx.agents)
+        want = len(self.pbx.agents) if self.register_agents else 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from core.settings import DEFAULT_CONFIG, ConfigError, load_settings
+from hotline.pbx import PbxError
 
 log = logging.getLogger("hotline")
 
@@ -164,6 +165,82 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test_call(args: argparse.Namespace) -> int:
+    """Place one real SIP call from a simulated carrier and report what happened."""
+    from sqlalchemy import select
+
+    from callcenter.models import Call
+    from core.db import Database
+    from hotline import system
+    from hotline.carrier import Carrier
+
+    settings = load_settings(_config(args))
+    number = args.number or settings.hotlines[0].number
+    root = system.asterisk_root(settings)
+    carrier = Carrier(
+        settings,
+        settings.state_dir / "test-carrier",
+        root,
+        register_agents=args.simulate_agents,
+        agent_talk_seconds=args.hold,
+    )
+
+    async def run() -> int:
+        db = Database(settings.database)
+        await carrier.connect()
+        try:
+            await carrier.wait_registered(60)
+            print(f"calling {number} from {args.caller} (A-law, keys {args.digits!r}) ...")
+            await carrier.call(
+                number,
+                caller_id=f'"Test call" <{args.caller}>',
+                digits=args.digits,
+                wait=1.5,
+                hold=args.hold,
+            )
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + args.hold + settings.queues.max_wait_seconds + 30
+            call = None
+            while loop.time() < deadline:
+                async with db.session() as s:
+                    call = await s.scalar(
+                        select(Call)
+                        .where(Call.caller_number == args.caller)
+                        .order_by(Call.id.desc())
+                        .limit(1)
+                    )
+                if call is not None and call.ended_at is not None:
+                    break
+                await asyncio.sleep(1)
+            if call is None:
+                print("no call record: is the application running? (hotline status)")
+                return 1
+            for key in (
+                "uniqueid",
+                "hotline_number",
+                "ivr_path",
+                "queue",
+                "agent_name",
+                "agent_extension",
+                "outcome",
+                "hold_seconds",
+                "talk_seconds",
+                "recording_caller",
+                "recording_agent",
+            ):
+                print(f"  {key:16} {getattr(call, key)}")
+            return 0 if call.ended_at else 1
+        finally:
+            await carrier.close()
+            await db.close()
+
+    carrier.start()
+    try:
+        return asyncio.run(run())
+    finally:
+        carrier.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
     parser.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
@@ -186,6 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("prompts", help="generate the IVR prompts")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_prompts)
+    p = sub.add_parser(
+        "test-call", help="place a real SIP call from a simulated carrier (127.0.0.2)"
+    )
+    p.add_argument("--number", help="hotline number (default: the first hotline)")
+    p.add_argument("--digits", default="1", help="keys the caller presses (default 1)")
+    p.add_argument("--caller", default="0900000001", help="the caller's number")
+    p.add_argument("--hold", type=int, default=12, help="seconds the caller stays on")
+    p.add_argument(
+        "--simulate-agents",
+        action="store_true",
+        help="register every agent from 127.0.0.3 as an auto-answering phone "
+        "(only where no real softphones are registered: it takes their place)",
+    )
+    p.set_defaults(func=cmd_test_call)
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
@@ -193,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"hotline: {e}", file=sys.stderr)
         return 2
+    except PbxError as e:
+        print(f"hotline: Asterisk: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what is missing and starts the hotline (run as root on Debian/Ubuntu).
+#
+#   sudo ./setup.sh              system packages, Python env, Asterisk, prompts,
+#                                database; then starts Asterisk and the application
+#   sudo ./setup.sh --no-start   the same without starting
+#   sudo ./setup.sh --deps-only  system packages and the Python env (with test tools)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+mode="${1:-}"
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh needs root (apt-get, chroot and bind mounts for Asterisk): sudo $0 $*" >&2
+    exit 1
+fi
+
+# --- system packages --------------------------------------------------------
+packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmpeg ca-certificates)
+have_asterisk=""
+if command -v asterisk >/dev/null 2>&1; then
+    major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')
+    [ "${major:-0}" -ge 20 ] && have_asterisk=yes
+fi
+if [ -z "$have_asterisk" ]; then
+    # Without an Asterisk >= 20 installed, `hotline setup` builds one in a chroot.
+    packages+=(debootstrap)
+fi
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "Installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Python environment -----------------------------------------------------
+python=python3
+if [ ! -x .venv/bin/python ]; then
+    say "Creating the Python environment (.venv)"
+    "$python" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+    say "Installing the hotline package and its dependencies"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e '.[test]'
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi
+
+[ "$mode" = "--deps-only" ] && exit 0
+
+# --- the hotline ------------------------------------------------------------
+say "Preparing the hotline (configuration, Asterisk, prompts, database)"
+if [ "$mode" = "--no-start" ]; then
+    exec .venv/bin/hotline setup --no-start
+fi
+.venv/bin/hotline setup
+say "Done. 'sudo .venv/bin/hotline status' shows what runs; README.md says how to connect phones."
