@@ -10,7 +10,9 @@ the queue of the shift on duty by itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
 from agi.protocol import AGIHangup, AGISession
@@ -58,6 +60,9 @@ class IVR:
         self.settings = settings
         self.calls = calls
         self.clock = clock
+        # This server's own time from Asterisk's connection to the route set,
+        # per recent call (seconds); the caller's listening and keying excluded.
+        self.route_times: deque[float] = deque(maxlen=10_000)
 
     def _prompt(self, prompt_id: str, language: str) -> str:
         return prompt_path(self.settings, prompt_id, language)
@@ -72,18 +77,24 @@ class IVR:
             log.error("IVR called for unknown hotline %r (channel %s)", number, uniqueid)
             return
         caller = sanitize_caller(agi.env.get("agi_callerid"), agi.env.get("agi_calleridname"))
-        await self.calls.open_call(
-            uniqueid=uniqueid,
-            linkedid=linkedid,
-            hotline_number=hotline.number,
-            caller=caller,
-            started_at=self.clock.now(),
-            language=hotline.language,
-            recording_base=recording_base,
+        # The record is written while the greeting plays: the caller never waits on it.
+        opened = asyncio.create_task(
+            self.calls.open_call(
+                uniqueid=uniqueid,
+                linkedid=linkedid,
+                hotline_number=hotline.number,
+                caller=caller,
+                started_at=self.clock.now(),
+                language=hotline.language,
+                recording_base=recording_base,
+            )
         )
         walk = Walk(language=hotline.language)
         try:
-            route = await self._menu(agi, hotline, walk)
+            try:
+                route = await self._menu(agi, hotline, walk)
+            finally:
+                await self._settle(opened, uniqueid)
         except AGIHangup:
             await self.calls.ivr_done(
                 uniqueid,
@@ -96,6 +107,16 @@ class IVR:
             raise
         if route.kind == "queue":
             queue, shift = on_duty_queue(self.settings, hotline.team, self.clock.now())
+            # One round trip; HOTLINE_ROUTE last, as the dialplan reads it.
+            await agi.exec(
+                "MSet",
+                f"CHANNEL(language)={walk.language}",
+                f"HOTLINE_LANG={walk.language}",
+                f"HOTLINE_QUEUE={queue}",
+                "HOTLINE_ROUTE=queue",
+            )
+            self.route_times.append(agi.own_time)
+            # The caller is on the way to the queue; the bookkeeping follows.
             await self.calls.ivr_done(
                 uniqueid,
                 path=walk.path,
@@ -105,11 +126,6 @@ class IVR:
                 team_id=hotline.team,
                 shift_id=shift.id,
             )
-            await agi.set_variable("CHANNEL(language)", walk.language)
-            await agi.set_variable("HOTLINE_QUEUE", queue)
-            await agi.set_variable("HOTLINE_CONNECTING", self._prompt("connecting", walk.language))
-            await agi.set_variable("HOTLINE_ALL_BUSY", self._prompt("all_busy", walk.language))
-            await agi.set_variable("HOTLINE_ROUTE", "queue")
         else:
             await self.calls.ivr_done(
                 uniqueid,
@@ -121,6 +137,14 @@ class IVR:
             )
             await agi.stream_file(self._prompt("goodbye", walk.language))
             await agi.set_variable("HOTLINE_ROUTE", "hangup")
+
+    @staticmethod
+    async def _settle(opened: asyncio.Task[None], uniqueid: str) -> None:
+        """Wait for the record's insert; a database fault must not cost the caller the call."""
+        try:
+            await opened
+        except Exception:
+            log.exception("could not register call %s; routing it anyway", uniqueid)
 
     async def _menu(self, agi: AGISession, hotline: Hotline, walk: Walk) -> Route:
         ivr = self.settings.ivr

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 
+_CALLER_COMMANDS = ("STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "EXEC Playback", "EXEC Read")
 _RESULT = re.compile(r"^200 result=(-?[\d*#]*)(?: \((.*?)\))?(?: endpos=\d+)?\s*$")
 
 
@@ -66,14 +67,23 @@ class AGISession:
         env: dict[str, str],
         *,
         command_timeout: float = 120.0,
+        connected_at: float | None = None,
     ) -> None:
         self._reader, self._writer = reader, writer
         self.env = env
         self.hung_up = False
         self.command_timeout = command_timeout
-        self.connected_at = time.monotonic()
+        self.connected_at = time.monotonic() if connected_at is None else connected_at
+        # Seconds spent in commands that wait on the caller (prompts, keys): the
+        # rest of the session's time is this server's own.
+        self.caller_wait = 0.0
         # (direction, line) pairs when tracing: ">" to Asterisk, "<" from it.
         self.trace: list[tuple[str, str]] | None = None
+
+    @property
+    def own_time(self) -> float:
+        """Seconds since Asterisk connected, less the time spent waiting on the caller."""
+        return time.monotonic() - self.connected_at - self.caller_wait
 
     @property
     def script(self) -> str:
@@ -106,6 +116,7 @@ class AGISession:
             raise AGIHangup("already hung up")
         if self.trace is not None:
             self.trace.append((">", command))
+        started = time.monotonic()
         self._writer.write(command.encode() + b"\n")
         try:
             await self._writer.drain()
@@ -124,6 +135,8 @@ class AGISession:
             while not line.startswith("520 "):
                 line = await self._readline()
             raise AGIError(command, "invalid command syntax")
+        if command.startswith(_CALLER_COMMANDS):
+            self.caller_wait += time.monotonic() - started
         m = _RESULT.match(line)
         if not m:
             raise AGIError(command, line)
@@ -220,6 +233,7 @@ class FastAGIServer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted = time.monotonic()
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -227,7 +241,7 @@ class FastAGIServer:
         session: AGISession | None = None
         try:
             env = await read_env(reader)
-            session = AGISession(reader, writer, env)
+            session = AGISession(reader, writer, env, connected_at=accepted)
             channel = env.get("agi_channel", "?")
             if self.trace_dir is not None:
                 session.trace = []

@@ -17,7 +17,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from callcenter.shifts import dialplan_ranges, queue_name
 from core.settings import Settings, require_secrets
-from dialplan.prompts import prompt_path
 from recordings import storage
 
 FILES = (
@@ -95,7 +94,7 @@ def render(settings: Settings, ami_events: Iterable[str]) -> dict[str, str]:
         ami_secret=settings.ami_secret.get_secret_value(),
         sip_password=settings.sip_password,
         recordings_dir=settings.recordings_dir,
-        prompt=lambda pid, lang: prompt_path(settings, pid, lang),
+        prompts_dir=settings.prompts_dir,
         moh_dir=settings.state_dir / "moh",
         rec=dict(
             format=storage.FORMAT,

@@ -70,9 +70,16 @@ class Lab:
     root: Path | None
 
     @classmethod
-    def build(cls, home: Path, database_url: str | None = None) -> Lab:
+    def build(
+        cls,
+        home: Path,
+        database_url: str | None = None,
+        *,
+        config: dict[str, Any] | None = None,
+        agent_talk_seconds: int = 3600,
+    ) -> Lab:
         (home / "config").mkdir(parents=True, exist_ok=True)
-        cfg = lab_config()
+        cfg = config or lab_config()
         if database_url:
             cfg["database_url"] = database_url
         path = home / "config" / "hotline.toml"
@@ -80,7 +87,9 @@ class Lab:
         settings = load_settings(path, env={})
         ensure_secrets(settings)
         settings, pbx = system.prepare(path, say=lambda *_: None)
-        carrier = Carrier(settings, home / "carrier", pbx.root, CARRIER)
+        carrier = Carrier(
+            settings, home / "carrier", pbx.root, CARRIER, agent_talk_seconds=agent_talk_seconds
+        )
         return cls(home, settings, pbx, carrier, pbx.root)
 
     def start(self) -> None:

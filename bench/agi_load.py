@@ -1,0 +1,223 @@
+"""Real load through the real telephony path, and FastAGI against classic AGI.
+
+    sudo .venv/bin/python -m bench.agi_load                      # the README's figures
+    sudo .venv/bin/python -m bench.agi_load --waves 50,100 --modes fastagi
+
+A carrier Asterisk (127.0.0.2) originates waves of A-law calls at --rate per
+second to the PBX (127.0.0.1); each caller presses 1 in the IVR, waits in the
+on-duty queue (5 agents per team and shift, as configured) and stays on the
+line --hold seconds; agents (auto-answering phones on 127.0.0.3) talk for
+--talk seconds, so the queue is worked through while the wave is held.  Every
+answered call must leave both recordings.
+
+For each wave it reports: calls offered, calls failed (see FAILURES), the
+most calls up at once on the PBX, the set-up rate (calls entering the IVR per
+second) and the AGI cost from connection to route set (p50, p99, max), minus
+the time spent waiting on the caller.  The classic one-process-per-call AGI
+runs the same IVR code through the same measuring relay, in the same run.
+Results are printed and written to bench/results/agi_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bench.agi_relay import Relay
+from callcenter.models import Call, Outcome
+from core.settings import AgiSettings
+from hotline import system
+from hotline.app import Application
+from tests.lab import Lab, lab_config
+
+RELAY_PORT = 14600
+FAILURES = (
+    "no call record; an originate the PBX refused; the IVR losing a caller who pressed 1; "
+    "a caller dropped before hanging up; a timeout in the queue; an answered call without "
+    "both recording files"
+)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+async def channels_up(lab: Lab) -> int:
+    out = await asyncio.to_thread(lab.pbx.cli, "core show channels count")
+    for line in out.splitlines():
+        if "active call" in line:
+            return int(line.split()[0])
+    return 0
+
+
+async def run_wave(lab: Lab, app: Application, relay: Relay, mode: str, calls: int,
+                   rate: float, hold: int) -> dict[str, object]:
+    relay.mode = mode
+    relay.timings = []
+    app.ivr.route_times.clear()
+    prefix = f"08{int(time.time()) % 100000:05d}"
+    numbers = [f"{prefix}{i:04d}" for i in range(calls)]
+    peak = 0
+    stop_sampling = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop_sampling.is_set():
+            peak = max(peak, await channels_up(lab))
+            await asyncio.sleep(1)
+
+    sampler = asyncio.create_task(sample())
+    refused = 0
+    started = time.perf_counter()
+    placed: dict[str, datetime] = {}
+    for i, number in enumerate(numbers):
+        target = started + i / rate
+        await asyncio.sleep(max(0.0, target - time.perf_counter()))
+        placed[number] = datetime.now(UTC)
+        try:
+            await lab.carrier.call("1022", caller_id=f"<{number}>", digits="1", wait=1.5,
+                                   hold=hold)
+        except Exception:  # noqa: BLE001 - counted as a failed call
+            refused += 1
+    offered_for = time.perf_counter() - started
+
+    # wait for every call to end
+    deadline = time.perf_counter() + hold + 120
+    rows: list[Call] = []
+    while time.perf_counter() < deadline:
+        async with app.db.session() as s:
+            rows = list((await s.scalars(select(Call).where(Call.caller_number.in_(numbers)))).all())
+        if len(rows) == calls - refused and all(r.ended_at for r in rows):
+            break
+        await asyncio.sleep(2)
+    stop_sampling.set()
+    await sampler
+
+    failed = refused + (calls - refused - len(rows))
+    reasons: dict[str, int] = {}
+    answered = recorded = 0
+    for r in rows:
+        problem = None
+        if r.ended_at is None:
+            problem = "still open"
+        elif r.outcome == Outcome.ANSWERED:
+            answered += 1
+            # both files, with audio in them unless the caller left as the agent answered
+            least = 44 + (8000 if (r.talk_seconds or 0) >= 1 else 0)
+            ok = all(
+                p and Path(p).exists() and Path(p).stat().st_size > least
+                for p in (r.recording_caller, r.recording_agent)
+            )
+            recorded += ok
+            problem = None if ok else "answered without recordings"
+        elif r.outcome == Outcome.ABANDONED:
+            # the caller hangs up 1.5 s (its keys) + hold after it dialled
+            lasted = (r.ended_at - placed[r.caller_number]).total_seconds()
+            problem = None if lasted >= hold + 0.5 else "dropped before the caller hung up"
+        else:
+            problem = f"outcome {r.outcome}"
+        if problem:
+            failed += 1
+            reasons[problem] = reasons.get(problem, 0) + 1
+    accepted = sorted(t.accepted for t in relay.timings)
+    setup_rate = (len(accepted) - 1) / (accepted[-1] - accepted[0]) if len(accepted) > 1 else 0.0
+    route = [t.route_ms for t in relay.timings if t.route_ms is not None]
+    server = [t * 1000 for t in app.ivr.route_times]
+    return {
+        "mode": mode, "calls": calls, "offered_rate": rate,
+        "offered_in_s": round(offered_for, 1), "failed": failed, "reasons": reasons,
+        "answered": answered, "answered_recorded": recorded,
+        "peak_active_calls": peak, "setup_rate_per_s": round(setup_rate, 1),
+        "route_samples": len(route),
+        "route_ms_p50": round(percentile(route, 50), 2),
+        "route_ms_p99": round(percentile(route, 99), 2),
+        "route_ms_max": round(max(route), 2) if route else None,
+        "relay_errors": relay.errors,
+        # measured inside the FastAGI server (no relay hop): accept to route set
+        "server_route_ms_p50": round(percentile(server, 50), 2) if server else None,
+        "server_route_ms_p99": round(percentile(server, 99), 2) if server else None,
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--waves", default="50,100,200,250", help="calls per wave (FastAGI)")
+    ap.add_argument("--classic-waves", default="50", help="calls per wave (classic AGI)")
+    ap.add_argument("--modes", default="fastagi,classic")
+    ap.add_argument("--rate", type=float, default=8.0, help="new calls per second")
+    ap.add_argument("--hold", type=int, default=45, help="seconds each caller stays on")
+    ap.add_argument("--talk", type=int, default=10, help="seconds each agent talks")
+    ap.add_argument("--home", default="/tmp/hotline-bench")
+    args = ap.parse_args()
+
+    home = Path(args.home)
+    shutil.rmtree(home, ignore_errors=True)
+    cfg = lab_config()
+    cfg["queues"]["max_wait_seconds"] = 900
+    lab = Lab.build(home, config=cfg, agent_talk_seconds=args.talk)
+    # Asterisk talks to the relay; the relay to the FastAGI server or a process per call.
+    via_relay = lab.settings.model_copy(
+        update={"agi": AgiSettings(host="127.0.0.1", port=RELAY_PORT)}
+    )
+    system.write_config(via_relay, lab.pbx)
+    lab.start()
+    relay = Relay(fastagi=("127.0.0.1", lab.settings.agi.port),
+                  classic_env={"HOTLINE_CONFIG": str(home / "config" / "hotline.toml")})
+    await relay.start("127.0.0.1", RELAY_PORT)
+    results = []
+    try:
+        await lab.carrier.connect()
+        await lab.carrier.wait_registered(60)
+        async with Application(lab.settings, scheduler_interval=10) as app:
+            await app.ami.wait_logged_in()
+            await app.scheduler.reconciled.wait()
+            plan = []
+            modes = args.modes.split(",")
+            if "classic" in modes:
+                plan += [("classic", int(n)) for n in args.classic_waves.split(",")]
+            if "fastagi" in modes:
+                plan += [("fastagi", int(n)) for n in args.waves.split(",")]
+            for mode, n in plan:
+                res = await run_wave(lab, app, relay, mode, n, args.rate, args.hold)
+                results.append(res)
+                print(json.dumps(res, ensure_ascii=False), flush=True)
+                await asyncio.sleep(5)
+        await lab.carrier.close()
+    finally:
+        await relay.stop()
+        lab.stop()
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    summary = {
+        "machine": f"{os.cpu_count()} cores", "rate": args.rate, "hold": args.hold,
+        "talk": args.talk, "failures_counted": FAILURES, "waves": results,
+    }
+    (out / "agi_load.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    ok = [r for r in results if r["mode"] == "fastagi" and r["failed"] == 0]
+    if ok:
+        best = max(ok, key=lambda r: r["peak_active_calls"])
+        print(f"most concurrent calls held with 0 failed: {best['peak_active_calls']} "
+              f"(wave of {best['calls']})")
+    for mode in ("fastagi", "classic"):
+        rows = [r for r in results if r["mode"] == mode]
+        if rows:
+            p99s = [r["route_ms_p99"] for r in rows]
+            print(f"{mode}: route p50 {statistics.median(r['route_ms_p50'] for r in rows)} ms, "
+                  f"p99 (worst wave) {max(p99s)} ms")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
