@@ -116,7 +116,8 @@ async def run_wave(lab: Lab, app: Application, relay: Relay, mode: str, calls: i
         elif r.outcome == Outcome.ANSWERED:
             answered += 1
             # both files, with audio in them unless the caller left as the agent answered
-            least = 44 + (8000 if (r.talk_seconds or 0) >= 1 else 0)
+            connected = (r.ended_at - r.answered_at).total_seconds() if r.answered_at else 0
+            least = 44 + (8000 if connected >= 1.5 else 0)
             ok = all(
                 p and Path(p).exists() and Path(p).stat().st_size > least
                 for p in (r.recording_caller, r.recording_agent)

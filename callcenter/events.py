@@ -53,6 +53,14 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _complete(e: Event, *keys: str) -> bool:
+    """Whether the event carries what the handler needs; a malformed one is logged, not fatal."""
+    missing = [k for k in keys if not e.get(k)]
+    if missing:
+        log.warning("%s without %s ignored: %s", e.get("Event"), ", ".join(missing), dict(e))
+    return not missing
+
+
 class CallEvents:
     """Writes each hotline call's life from Asterisk's events."""
 
@@ -78,6 +86,8 @@ class CallEvents:
         ami.subscribe(["Hangup"], self.on_hangup)
 
     async def on_join(self, e: Event) -> None:
+        if not _complete(e, "Uniqueid", "Queue"):
+            return
         v = chan_vars(e)
         await self.calls.caller_joined(
             uniqueid=e["Uniqueid"],
@@ -91,6 +101,8 @@ class CallEvents:
         )
 
     async def on_connect(self, e: Event) -> None:
+        if not _complete(e, "Uniqueid", "Queue"):
+            return
         v = chan_vars(e)
         await self.calls.agent_connected(
             uniqueid=e["Uniqueid"],
@@ -103,6 +115,8 @@ class CallEvents:
         )
 
     async def on_complete(self, e: Event) -> None:
+        if not _complete(e, "Uniqueid"):
+            return
         await self.calls.agent_completed(
             uniqueid=e["Uniqueid"],
             talk_seconds=_int(e.get("TalkTime")),
@@ -110,11 +124,15 @@ class CallEvents:
         )
 
     async def on_abandon(self, e: Event) -> None:
+        if not _complete(e, "Uniqueid"):
+            return
         await self.calls.caller_abandoned(
             uniqueid=e["Uniqueid"], at=self.at(e), hold_seconds=_int(e.get("HoldTime"))
         )
 
     async def on_hangup(self, e: Event) -> None:
+        if not _complete(e, "Uniqueid"):
+            return
         v = chan_vars(e)
         number = v.get("HOTLINE_NUMBER")
         if not number:

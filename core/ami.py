@@ -11,12 +11,14 @@ state can be re-synced from Asterisk.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,25 @@ def chan_vars(event: Event) -> dict[str, str]:
         return {}
 
 
+class _Protocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's protocol, decoding UTF-8 across TCP chunks.
+
+    panoramisk decodes each chunk on its own with errors ignored, so a
+    Vietnamese name split between two chunks lost bytes.  Here an incremental
+    decoder carries the partial character over to the next chunk.
+    """
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def data_received(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if text:
+            # the parent decodes again: hand it bytes that are whole characters
+            super().data_received(text.encode("utf-8"))
+
+
 class AMIClient:
     """Owns the panoramisk Manager; see the module docstring."""
 
@@ -49,6 +70,7 @@ class AMIClient:
         self._config = dict(
             host=host,
             port=port,
+            protocol_factory=_Protocol,
             username=username,
             secret=secret,
             ping_delay=5,

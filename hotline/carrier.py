@@ -141,6 +141,7 @@ class Carrier:
                 "[agent-phones]\n"
                 "exten => _X.,1,Answer()\n"
                 " same => n,UserEvent(AgentAnswered,Extension: ${EXTEN},Caller: ${CALLERID(num)})\n"
+                " same => n,Set(TIMEOUT(absolute)=${AGENT_TALK})\n"
                 f" same => n,Playback({self.sounds}/agent)\n"
                 " same => n,Wait(${AGENT_TALK})\n"
                 " same => n,Hangup()\n\n"
