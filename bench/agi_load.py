@@ -24,7 +24,9 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
+import signal
 import statistics
 import time
 from datetime import UTC, datetime
@@ -63,8 +65,9 @@ async def channels_up(lab: Lab) -> int:
     return 0
 
 
-async def run_wave(lab: Lab, app: Application, relay: Relay, mode: str, calls: int,
-                   rate: float, hold: int) -> dict[str, object]:
+async def run_wave(
+    lab: Lab, app: Application, relay: Relay, mode: str, calls: int, rate: float, hold: int
+) -> dict[str, object]:
     relay.mode = mode
     relay.timings = []
     app.ivr.route_times.clear()
@@ -83,23 +86,29 @@ async def run_wave(lab: Lab, app: Application, relay: Relay, mode: str, calls: i
     refused = 0
     started = time.perf_counter()
     placed: dict[str, datetime] = {}
+    holds: dict[str, int] = {}
     for i, number in enumerate(numbers):
         target = started + i / rate
         await asyncio.sleep(max(0.0, target - time.perf_counter()))
         placed[number] = datetime.now(UTC)
+        # callers give up at different times, as people do (80-120 % of --hold)
+        holds[number] = round(hold * random.uniform(0.8, 1.2))
         try:
-            await lab.carrier.call("1022", caller_id=f"<{number}>", digits="1", wait=1.5,
-                                   hold=hold)
+            await lab.carrier.call(
+                "1022", caller_id=f"<{number}>", digits="1", wait=1.5, hold=holds[number]
+            )
         except Exception:  # noqa: BLE001 - counted as a failed call
             refused += 1
     offered_for = time.perf_counter() - started
 
     # wait for every call to end
-    deadline = time.perf_counter() + hold + 120
+    deadline = time.perf_counter() + hold * 1.2 + 120
     rows: list[Call] = []
     while time.perf_counter() < deadline:
         async with app.db.session() as s:
-            rows = list((await s.scalars(select(Call).where(Call.caller_number.in_(numbers)))).all())
+            rows = list(
+                (await s.scalars(select(Call).where(Call.caller_number.in_(numbers)))).all()
+            )
         if len(rows) == calls - refused and all(r.ended_at for r in rows):
             break
         await asyncio.sleep(2)
@@ -116,10 +125,12 @@ async def run_wave(lab: Lab, app: Application, relay: Relay, mode: str, calls: i
         elif r.outcome == Outcome.ANSWERED:
             answered += 1
             # both files, with audio in them unless the caller left as the agent answered
+            # Both files; with audio in them unless the caller left as the agent
+            # answered (a WAV header alone is then right).
             connected = (r.ended_at - r.answered_at).total_seconds() if r.answered_at else 0
             least = 44 + (8000 if connected >= 1.5 else 0)
             ok = all(
-                p and Path(p).exists() and Path(p).stat().st_size > least
+                p and Path(p).exists() and Path(p).stat().st_size >= least
                 for p in (r.recording_caller, r.recording_agent)
             )
             recorded += ok
@@ -127,7 +138,8 @@ async def run_wave(lab: Lab, app: Application, relay: Relay, mode: str, calls: i
         elif r.outcome == Outcome.ABANDONED:
             # the caller hangs up 1.5 s (its keys) + hold after it dialled
             lasted = (r.ended_at - placed[r.caller_number]).total_seconds()
-            problem = None if lasted >= hold + 0.5 else "dropped before the caller hung up"
+            enough = holds[r.caller_number] + 0.5
+            problem = None if lasted >= enough else "dropped before the caller hung up"
         else:
             problem = f"outcome {r.outcome}"
         if problem:
@@ -138,10 +150,16 @@ async def run_wave(lab: Lab, app: Application, relay: Relay, mode: str, calls: i
     route = [t.route_ms for t in relay.timings if t.route_ms is not None]
     server = [t * 1000 for t in app.ivr.route_times]
     return {
-        "mode": mode, "calls": calls, "offered_rate": rate,
-        "offered_in_s": round(offered_for, 1), "failed": failed, "reasons": reasons,
-        "answered": answered, "answered_recorded": recorded,
-        "peak_active_calls": peak, "setup_rate_per_s": round(setup_rate, 1),
+        "mode": mode,
+        "calls": calls,
+        "offered_rate": rate,
+        "offered_in_s": round(offered_for, 1),
+        "failed": failed,
+        "reasons": reasons,
+        "answered": answered,
+        "answered_recorded": recorded,
+        "peak_active_calls": peak,
+        "setup_rate_per_s": round(setup_rate, 1),
         "route_samples": len(route),
         "route_ms_p50": round(percentile(route, 50), 2),
         "route_ms_p99": round(percentile(route, 99), 2),
@@ -175,8 +193,10 @@ async def main() -> None:
     )
     system.write_config(via_relay, lab.pbx)
     lab.start()
-    relay = Relay(fastagi=("127.0.0.1", lab.settings.agi.port),
-                  classic_env={"HOTLINE_CONFIG": str(home / "config" / "hotline.toml")})
+    relay = Relay(
+        fastagi=("127.0.0.1", lab.settings.agi.port),
+        classic_env={"HOTLINE_CONFIG": str(home / "config" / "hotline.toml")},
+    )
     await relay.start("127.0.0.1", RELAY_PORT)
     results = []
     try:
@@ -203,22 +223,42 @@ async def main() -> None:
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     summary = {
-        "machine": f"{os.cpu_count()} cores", "rate": args.rate, "hold": args.hold,
-        "talk": args.talk, "failures_counted": FAILURES, "waves": results,
+        "machine": f"{os.cpu_count()} cores",
+        "rate": args.rate,
+        "hold": args.hold,
+        "talk": args.talk,
+        "failures_counted": FAILURES,
+        "waves": results,
     }
     (out / "agi_load.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     ok = [r for r in results if r["mode"] == "fastagi" and r["failed"] == 0]
     if ok:
         best = max(ok, key=lambda r: r["peak_active_calls"])
-        print(f"most concurrent calls held with 0 failed: {best['peak_active_calls']} "
-              f"(wave of {best['calls']})")
+        print(
+            f"most concurrent calls held with 0 failed: {best['peak_active_calls']} "
+            f"(wave of {best['calls']})"
+        )
     for mode in ("fastagi", "classic"):
         rows = [r for r in results if r["mode"] == mode]
         if rows:
             p99s = [r["route_ms_p99"] for r in rows]
-            print(f"{mode}: route p50 {statistics.median(r['route_ms_p50'] for r in rows)} ms, "
-                  f"p99 (worst wave) {max(p99s)} ms")
+            print(
+                f"{mode}: route p50 {statistics.median(r['route_ms_p50'] for r in rows)} ms, "
+                f"p99 (worst wave) {max(p99s)} ms"
+            )
+
+
+async def _run() -> None:
+    # Ctrl-C or kill: still stop both Asterisk instances and unmount (main's finally).
+    task = asyncio.create_task(main())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        print("interrupted; instances stopped")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(_run())

@@ -51,8 +51,11 @@ class Relay:
                 b_reader, b_writer = await asyncio.open_connection(*self.fastagi)
             else:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "agi.classic",
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    sys.executable,
+                    "-m",
+                    "agi.classic",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
                     env={**os.environ, **self.classic_env},
                 )
                 assert proc.stdout is not None and proc.stdin is not None

@@ -6,10 +6,12 @@ one place that says what this domain hears.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from callcenter.queue_log import QueueLogReader
 from callcenter.service import CallService, sanitize_caller
 from core.ami import AMIClient, Event, chan_vars
 from core.clock import Clock
@@ -57,7 +59,7 @@ def _complete(e: Event, *keys: str) -> bool:
     """Whether the event carries what the handler needs; a malformed one is logged, not fatal."""
     missing = [k for k in keys if not e.get(k)]
     if missing:
-        log.warning("%s without %s ignored: %s", e.get("Event"), ", ".join(missing), dict(e))
+        log.info("%s without %s ignored: %s", e.get("Event"), ", ".join(missing), dict(e))
     return not missing
 
 
@@ -148,8 +150,16 @@ class CallEvents:
             route_source=v.get("HOTLINE_ROUTE_SOURCE") or None,
         )
 
-    async def resync(self, ami: AMIClient) -> None:
-        """After a (re)connect: close records of calls that ended while we were away."""
+    async def resync(self, ami: AMIClient, queue_log: QueueLogReader | None = None) -> None:
+        """After a (re)connect: complete, from queue_log, the calls missed while away,
+        then close the records of calls that ended meanwhile."""
+        if queue_log is not None:
+            entries, offset = await asyncio.to_thread(queue_log.read_new)
+            if entries:
+                touched = await self.calls.replay_queue_log(entries)
+                if touched:
+                    log.info("queue_log: %d call records created or completed", touched)
+            queue_log.commit(offset)
         events = await ami.action({"Action": "CoreShowChannels"}, as_list=True, timeout=15)
         live = {ev.get("Uniqueid") for ev in events if ev.get("Event") == "CoreShowChannel"}
         closed = await self.calls.close_stale({u for u in live if u}, self.clock.now())

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from callcenter.shifts import next_handover, queue_name, shift_at
+from callcenter.shifts import member_name, next_handover, queue_name, shift_at
 from core.ami import AMIClient, AMIError, Event
 from core.clock import Clock
 from core.settings import Settings
@@ -64,7 +64,7 @@ def plan(
 ) -> list[Change]:
     """What to change so queue membership matches the shift on duty at ``now``."""
     current = shift_at(settings.shifts, now, settings.tz)
-    names = {interface(a.extension): a.name for a in settings.agents}
+    names = {interface(a.extension): member_name(a.extension, a.name) for a in settings.agents}
     changes: list[Change] = []
     by_queue: dict[str, dict[str, Member]] = {}
     for m in members:

@@ -19,9 +19,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.models import OPEN_OUTCOMES, Agent, Call, Hotline, Outcome, Shift, Team
+from callcenter.queue_log import Entry
+from callcenter.shifts import extension_of
 from core.db import Database
 from core.settings import Settings
-from recordings.storage import side_files
+from recordings.storage import base_for, side_files
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,45 @@ def sanitize_caller(number: str | None, name: str | None = None) -> CallerId:
     if clean_name and clean_name.lower() in ("<unknown>", "unknown", "anonymous"):
         clean_name = None
     return CallerId(digits, raw, clean_name)
+
+
+def _apply_queue_event(call: Call, e: Entry) -> None:
+    """One queue_log line onto a record, filling only what is missing."""
+    if e.event == "ENTERQUEUE":
+        call.queued_at = call.queued_at or e.at
+        call.queue = call.queue or e.queue
+        if call.outcome == Outcome.IN_IVR:
+            call.outcome = Outcome.QUEUED
+    elif e.event == "CONNECT":
+        call.outcome = Outcome.ANSWERED
+        call.answered_at = call.answered_at or e.at
+        call.hold_seconds = call.hold_seconds if call.hold_seconds is not None else _num(e.field(0))
+        if call.agent_extension is None:
+            call.agent_extension = extension_of(e.agent)
+        call.recording_caller, call.recording_agent = side_files(call.recording_base)
+    elif e.event in ("COMPLETECALLER", "COMPLETEAGENT"):
+        call.ended_at = call.ended_at or e.at
+        if call.talk_seconds is None:
+            call.talk_seconds = _num(e.field(1))
+        if call.end_reason is None:
+            call.end_reason = "caller_hangup" if e.event == "COMPLETECALLER" else "agent_hangup"
+    elif e.event == "ABANDON" and call.outcome in OPEN_OUTCOMES:
+        call.outcome = Outcome.ABANDONED
+        call.ended_at = call.ended_at or e.at
+        call.hold_seconds = _num(e.field(2))
+    elif e.event in ("EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY") and (
+        call.outcome in OPEN_OUTCOMES
+    ):
+        call.outcome = Outcome.TIMEOUT
+        call.ended_at = call.ended_at or e.at
+        call.hold_seconds = _num(e.field(2))
+
+
+def _num(value: str) -> int | None:
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
 
 
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
@@ -209,8 +250,8 @@ class CallService:
     ) -> None:
         """An agent answered: the call is answered and being recorded."""
         extension = interface.split("/", 1)[-1]
-        agent_name = member_name or next(
-            (a.name for a in self.settings.agents if a.extension == extension), None
+        agent_name = next(
+            (a.name for a in self.settings.agents if a.extension == extension), member_name
         )
         async with self.db.session() as session:
             call = await self._get(session, uniqueid)
@@ -315,6 +356,61 @@ class CallService:
                     call.outcome = Outcome.ABANDONED
                 closed += 1
             return closed
+
+    async def replay_queue_log(self, entries: list[Entry]) -> int:
+        """Fill in, from queue_log, the calls whose events the application missed.
+
+        A call with no record (it came and went while the application was
+        down) gets one; an open or incomplete record gets what it lacks.
+        Nothing already known is overwritten, so replaying twice is harmless.
+        Returns how many records were created or completed.
+        """
+        by_call: dict[str, list[Entry]] = {}
+        for e in entries:
+            if e.callid and e.callid != "NONE" and e.queue != "NONE":
+                by_call.setdefault(e.callid, []).append(e)
+        touched = 0
+        for callid, events in by_call.items():
+            if await self._replay_call(callid, events):
+                touched += 1
+        return touched
+
+    async def _replay_call(self, callid: str, events: list[Entry]) -> bool:
+        enter = next((e for e in events if e.event == "ENTERQUEUE"), None)
+        async with self.db.session() as session:
+            call = await self._get(session, callid)
+            if call is None:
+                if enter is None:
+                    return False  # its start is in an older log: nothing sure to write
+                team_id, _, shift_id = enter.queue.partition("-")
+                hotline = next((h for h in self.settings.hotlines if h.team == team_id), None)
+                caller = sanitize_caller(enter.field(1))
+                base = str(
+                    base_for(self.settings.recordings_dir, self.settings.tz, enter.at, callid)
+                )
+                call = Call(
+                    uniqueid=callid,
+                    linkedid=callid,
+                    hotline_number=hotline.number if hotline else None,
+                    caller_number=caller.number,
+                    caller_id_raw=caller.raw,
+                    caller_name=None,
+                    started_at=enter.at,
+                    queued_at=enter.at,
+                    queue=enter.queue,
+                    team_id=team_id,
+                    shift_id=shift_id,
+                    outcome=Outcome.QUEUED,
+                    route_source="fallback",
+                    ivr_path="",
+                    recording_base=base,
+                )
+                session.add(call)
+            elif call.ended_at is not None and call.outcome not in OPEN_OUTCOMES:
+                return False  # complete already
+            for e in events:
+                _apply_queue_event(call, e)
+            return True
 
     async def get(self, uniqueid: str) -> Call | None:
         async with self.db.session() as session:

@@ -51,6 +51,20 @@ def queue_name(team_id: str, shift_id: str) -> str:
     return f"{team_id}-{shift_id}"
 
 
+def member_name(extension: str, name: str) -> str:
+    """The queue member name: extension first, so queue_log (which logs member
+    names, not interfaces) still says which phone took a call."""
+    return f"{extension} {name}"
+
+
+def extension_of(member: str) -> str | None:
+    """The extension in a queue_log agent field (member name or interface)."""
+    if member.startswith("PJSIP/"):
+        return member.split("/", 1)[1] or None
+    first = member.split(" ", 1)[0]
+    return first if first.isdigit() else None
+
+
 def on_duty_queue(settings: Settings, team_id: str, moment: datetime) -> tuple[str, Shift]:
     shift = shift_at(settings.shifts, moment, settings.tz)
     return queue_name(team_id, shift.id), shift

@@ -303,6 +303,15 @@ class Settings(_Model):
         return self.path(self.paths.prompts_dir)
 
     @property
+    def asterisk_dir(self) -> Path:
+        """The PBX instance's own tree (etc/, log/, spool/, ...)."""
+        return self.state_dir / "asterisk"
+
+    @property
+    def queue_log(self) -> Path:
+        return self.asterisk_dir / "log" / "queue_log"
+
+    @property
     def database(self) -> str:
         """The database URL with a relative SQLite path made absolute."""
         m = re.match(r"^sqlite(\+\w+)?:///(.*)$", self.database_url)

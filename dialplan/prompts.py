@@ -79,6 +79,23 @@ def _to_asterisk_wav(src: Path, dst: Path) -> None:
     with tmp.open("wb") as out:
         audio.export(out, format="wav")
     tmp.replace(dst)
+    telephone_twins(dst)
+
+
+def telephone_twins(wav: Path) -> None:
+    """Write A-law and mu-law copies beside a prompt.
+
+    Asterisk plays the format that costs least to send: with these, a prompt
+    reaches an A-law caller without transcoding, which counts in a flood.
+    """
+    for ext, kind in (("alaw", "al"), ("ulaw", "ul")):
+        out = wav.with_suffix(f".{ext}")
+        subprocess.run(
+            ["sox", str(wav), "-t", kind, "-r", "8000", "-c", "1", str(out)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def _custom(settings: Settings, language: str, prompt_id: str) -> Path | None:
@@ -110,7 +127,8 @@ def generate(settings: Settings, *, force: bool = False) -> dict[str, int]:
                 key = f"custom:{custom.stat().st_mtime_ns}:{custom.stat().st_size}"
             else:
                 key = "tts:" + hashlib.sha256(f"{VOICES.get(lang)}|{text}".encode()).hexdigest()
-            if manifest.get(f"{lang}/{pid}") == key and dst.exists():
+            complete = dst.exists() and dst.with_suffix(".alaw").exists()
+            if manifest.get(f"{lang}/{pid}") == key and complete:
                 counts["unchanged"] += 1
                 continue
             if custom is not None:

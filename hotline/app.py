@@ -20,6 +20,7 @@ from callcenter.events import (
     CallEvents,
     member_subscriptions,
 )
+from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from core.ami import AMIClient
@@ -51,6 +52,9 @@ class Application:
             settings.ami_secret.get_secret_value(),
         )
         self.call_events = CallEvents(self.calls, self.clock)
+        self.queue_log = QueueLogReader(
+            settings.queue_log, settings.state_dir / "queue_log.offset.json"
+        )
         self.scheduler = ShiftScheduler(settings, self.ami, self.clock, interval=scheduler_interval)
         self.ivr = IVR(settings, self.calls, self.clock)
         self.agi = FastAGIServer(settings.agi.host, settings.agi.port, routes(self.ivr))
@@ -61,7 +65,7 @@ class Application:
         self.ami.on_login(self._resync_calls)
 
     async def _resync_calls(self) -> None:
-        await self.call_events.resync(self.ami)
+        await self.call_events.resync(self.ami, self.queue_log)
 
     async def start(self) -> None:
         stack = self._stack

@@ -38,6 +38,7 @@ class CarrierAddresses:
 
 
 def _tone(path: Path, hz: int, seconds: int) -> None:
+    """A tone as A-law, what the calls carry: the carrier plays it without transcoding."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,8 +50,8 @@ def _tone(path: Path, hz: int, seconds: int) -> None:
             "8000",
             "-c",
             "1",
-            "-b",
-            "16",
+            "-t",
+            "al",
             str(path),
             "synth",
             str(seconds),
@@ -91,8 +92,8 @@ class Carrier:
     def write_config(self) -> None:
         inst, a, pbx = self.instance, self.addr, self.pbx
         inst.write_asterisk_conf()
-        _tone(self.sounds / "caller.wav", CALLER_TONE_HZ, 40)
-        _tone(self.sounds / "agent.wav", AGENT_TONE_HZ, 40)
+        _tone(self.sounds / "caller.alaw", CALLER_TONE_HZ, 40)
+        _tone(self.sounds / "agent.alaw", AGENT_TONE_HZ, 40)
         pbx_sip = f"{pbx.asterisk.bind_address}:{pbx.asterisk.sip_port}"
         regs = []
         for ag in pbx.agents if self.register_agents else []:
@@ -241,6 +242,14 @@ class Carrier:
             action["CallerID"] = caller_id
         await self.ami.action(action, as_list=False)
         return channel_id
+
+    async def active(self, channel_id: str) -> bool:
+        """Whether the caller's channel of a call placed with :meth:`call` is still up."""
+        assert self.ami is not None
+        events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        return any(
+            e.get("Event") == "CoreShowChannel" and e.get("Uniqueid") == channel_id for e in events
+        )
 
     async def hangup(self, channel_id: str) -> None:
         assert self.ami is not None

@@ -70,7 +70,7 @@ def binds(settings: Settings) -> tuple[Path, ...]:
 
 def instance(settings: Settings, root: Path | None) -> AsteriskInstance:
     inst = AsteriskInstance(
-        name="pbx", state_dir=settings.state_dir / "asterisk", root=root, binds=binds(settings)
+        name="pbx", state_dir=settings.asterisk_dir, root=root, binds=binds(settings)
     )
     return inst
 
@@ -125,6 +125,7 @@ def make_moh(settings: Settings) -> Path:
             capture_output=True,
             timeout=60,
         )
+        prompts.telephone_twins(target)
     return folder
 
 

@@ -17,9 +17,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("the Asterisk lab needs root (chroot, bind mounts)")
     lab = Lab.build(tmp_path_factory.mktemp("lab"))
-    lab.start()
-    yield lab
-    lab.stop()
+    try:
+        lab.start()
+        yield lab
+    finally:
+        lab.stop()  # also when a start failed half-way: no instance or mount left behind
 
 
 @pytest.fixture(scope="session")

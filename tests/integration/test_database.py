@@ -214,3 +214,43 @@ async def test_directory_sync_deactivates_removed_agents(service: CallService, t
         active = (await s.scalars(select(Agent).where(Agent.active))).all()
     assert gone.active is False and len(active) == 30
     assert await service.get("nope") is None
+
+
+async def test_queue_log_replay_creates_and_completes_records(service: CallService):
+    from callcenter.queue_log import parse_line
+
+    lines = [
+        # answered while the application was down: no record at all yet
+        "1795344736|pbx-5.1|t1022-night|NONE|ENTERQUEUE||0901234567|1",
+        "1795344745|pbx-5.1|t1022-night|1011 Lý Thị Ngọc|CONNECT|9|pbx-5.2|2",
+        "1795344805|pbx-5.1|t1022-night|1011 Lý Thị Ngọc|COMPLETEAGENT|9|60|1",
+        # abandoned; the record exists but stayed open (its hang-up was missed)
+        "1795344740|pbx-6.1|party-night|NONE|ENTERQUEUE||anonymous|1",
+        "1795344770|pbx-6.1|party-night|NONE|ABANDON|1|1|30",
+        # member events are not calls
+        "1795344700|NONE|t1022-night|PJSIP/1011|ADDMEMBER|",
+    ]
+    entries = [parse_line(x) for x in lines]
+    await service.caller_joined(
+        uniqueid="pbx-6.1",
+        linkedid="pbx-6.1",
+        queue="party-night",
+        hotline_number="0888247247",
+        caller=sanitize_caller(None),
+        at=datetime.fromtimestamp(1795344740, UTC),
+        recording_base=None,
+        route_source="agi",
+    )
+    assert await service.replay_queue_log(entries) == 2
+    assert await service.replay_queue_log(entries) == 0  # idempotent
+    c = await service.get("pbx-5.1")
+    assert c.outcome == Outcome.ANSWERED and c.route_source == "fallback"
+    assert c.hotline_number == "1022" and c.caller_number == "0901234567"
+    assert c.agent_extension == "1011" and c.agent_name is None
+    assert (c.hold_seconds, c.talk_seconds, c.end_reason) == (9, 60, "agent_hangup")
+    assert c.ended_at == datetime.fromtimestamp(1795344805, UTC)
+    local = c.started_at.astimezone(service.settings.tz).strftime("%Y/%m/%d")
+    assert c.recording_caller == str(service.settings.recordings_dir / local / "pbx-5.1-in.wav")
+    a = await service.get("pbx-6.1")
+    assert a.outcome == Outcome.ABANDONED and a.hold_seconds == 30
+    assert a.route_source == "agi" and a.ended_at == datetime.fromtimestamp(1795344770, UTC)

@@ -48,6 +48,6 @@ async def test_event_without_uniqueid_is_logged_not_fatal(caplog):
             raise AssertionError("called without a uniqueid")
 
     handlers = CallEvents(Calls(), clock=None)  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         await handlers.on_complete({"Event": "AgentComplete", "Queue": "q"})  # type: ignore[arg-type]
     assert "AgentComplete without Uniqueid ignored" in caplog.text

@@ -20,7 +20,12 @@ def settings(tmp_path):
 
 def members_of(settings, team: str, shift: str, **kw) -> list[Member]:
     return [
-        Member(queue=f"{team}-{shift}", interface=f"PJSIP/{a.extension}", name=a.name, **kw)
+        Member(
+            queue=f"{team}-{shift}",
+            interface=f"PJSIP/{a.extension}",
+            name=f"{a.extension} {a.name}",
+            **kw,
+        )
         for a in settings.agents
         if a.team == team and a.shift == shift
     ]
@@ -48,22 +53,22 @@ def test_handover_at_22_removes_free_and_pauses_busy(settings):
     afternoon = members_of(settings, "t1022", "afternoon") + members_of(
         settings, "party", "afternoon"
     )
-    busy = Member("t1022-afternoon", "PJSIP/1006", "Võ Thanh Tâm", busy=True)
+    busy = Member("t1022-afternoon", "PJSIP/1006", "1006 Võ Thanh Tâm", busy=True)
     members = [busy if m.interface == "PJSIP/1006" else m for m in afternoon]
     changes = plan(settings, at(22), members, {})
-    assert Change("pause", "t1022-afternoon", "PJSIP/1006", "Võ Thanh Tâm") in changes
+    assert Change("pause", "t1022-afternoon", "PJSIP/1006", "1006 Võ Thanh Tâm") in changes
     removed = {c.interface for c in changes if c.kind == "remove"}
     assert removed == {m.interface for m in afternoon} - {"PJSIP/1006"}
     added = {(c.queue, c.interface) for c in changes if c.kind == "add"}
     assert ("t1022-night", "PJSIP/1011") in added and ("party-night", "PJSIP/2015") in added
     # once paused it is left alone until free ...
-    paused = Member("t1022-afternoon", "PJSIP/1006", "Võ Thanh Tâm", paused=True, busy=True)
+    paused = Member("t1022-afternoon", "PJSIP/1006", "1006 Võ Thanh Tâm", paused=True, busy=True)
     night = members_of(settings, "t1022", "night") + members_of(settings, "party", "night")
     assert plan(settings, at(22, 1), [paused, *night], {}) == []
     # ... then removed
-    free = Member("t1022-afternoon", "PJSIP/1006", "Võ Thanh Tâm", paused=True)
+    free = Member("t1022-afternoon", "PJSIP/1006", "1006 Võ Thanh Tâm", paused=True)
     assert plan(settings, at(22, 5), [free, *night], {}) == [
-        Change("remove", "t1022-afternoon", "PJSIP/1006", "Võ Thanh Tâm")
+        Change("remove", "t1022-afternoon", "PJSIP/1006", "1006 Võ Thanh Tâm")
     ]
 
 

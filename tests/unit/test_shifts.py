@@ -78,3 +78,12 @@ def test_dialplan_ranges(settings):
     by_id = {s.id: s for s in settings.shifts}
     assert dialplan_ranges(by_id["morning"]) == ["06:00-13:59"]
     assert dialplan_ranges(by_id["night"]) == ["22:00-23:59", "00:00-05:59"]
+
+
+def test_member_names_carry_the_extension():
+    from callcenter.shifts import extension_of, member_name
+
+    assert member_name("1006", "Võ Thanh Tâm") == "1006 Võ Thanh Tâm"
+    assert extension_of("1006 Võ Thanh Tâm") == "1006"
+    assert extension_of("PJSIP/2011") == "2011"
+    assert extension_of("Võ Thanh Tâm") is None and extension_of("NONE") is None
