@@ -28,5 +28,6 @@ then
 fi
 
 .venv/bin/ruff check .
-.venv/bin/lint-imports --no-cache >/dev/null
+.venv/bin/lint-imports --no-cache | tail -3
+.venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -15,7 +15,7 @@ import codecs
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
@@ -23,7 +23,7 @@ from panoramisk.message import Message
 
 log = logging.getLogger(__name__)
 
-Event = Message
+Event: TypeAlias = Message
 EventHandler = Callable[[Event], Awaitable[None]]
 LoginHook = Callable[[], Awaitable[None]]
 
@@ -112,7 +112,7 @@ class AMIClient:
         if self._manager is not None:
             self._manager.close()
             # panoramisk would reconnect after close(); stop its timer from doing so.
-            self._manager.connect = lambda *a, **k: None  # type: ignore[method-assign]
+            self._manager.connect = lambda *a, **k: None
         if self._worker is not None:
             await self._queue.put(None)
             try:

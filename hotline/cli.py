@@ -161,8 +161,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         async with Application(settings):
             await stop.wait()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
     return 0
+
+
+def _loop_factory():  # type: ignore[no-untyped-def]
+    """uvloop when installed: a faster event loop for the call path."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def cmd_test_call(args: argparse.Namespace) -> int:
