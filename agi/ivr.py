@@ -115,7 +115,15 @@ class IVR:
                 f"HOTLINE_QUEUE={queue}",
                 "HOTLINE_ROUTE=queue",
             )
-            self.route_times.append(agi.own_time)
+            own = agi.own_time
+            self.route_times.append(own)
+            log.info(
+                "call %s routed to %s (%s) in %.2f ms of IVR time",
+                uniqueid,
+                queue,
+                walk.path,
+                own * 1000,
+            )
             # The caller is on the way to the queue; the bookkeeping follows.
             await self.calls.ivr_done(
                 uniqueid,
