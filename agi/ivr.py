@@ -118,11 +118,12 @@ class IVR:
             own = agi.own_time
             self.route_times.append(own)
             log.info(
-                "call %s routed to %s (%s) in %.2f ms of IVR time",
+                "call %s routed to %s (%s) in %.2f ms of IVR time, %.2f ms of it ours",
                 uniqueid,
                 queue,
                 walk.path,
                 own * 1000,
+                (own - agi.asterisk_wait) * 1000,
             )
             # The caller is on the way to the queue; the bookkeeping follows.
             await self.calls.ivr_done(

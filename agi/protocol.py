@@ -77,6 +77,9 @@ class AGISession:
         # Seconds spent in commands that wait on the caller (prompts, keys): the
         # rest of the session's time is this server's own.
         self.caller_wait = 0.0
+        # Of the rest, seconds spent waiting for Asterisk: the environment block
+        # and the replies to the other commands.
+        self.asterisk_wait = 0.0
         # (direction, line) pairs when tracing: ">" to Asterisk, "<" from it.
         self.trace: list[tuple[str, str]] | None = None
 
@@ -137,6 +140,8 @@ class AGISession:
             raise AGIError(command, "invalid command syntax")
         if command.startswith(_CALLER_COMMANDS):
             self.caller_wait += time.monotonic() - started
+        else:
+            self.asterisk_wait += time.monotonic() - started
         m = _RESULT.match(line)
         if not m:
             raise AGIError(command, line)
@@ -242,6 +247,7 @@ class FastAGIServer:
         try:
             env = await read_env(reader)
             session = AGISession(reader, writer, env, connected_at=accepted)
+            session.asterisk_wait = time.monotonic() - accepted
             channel = env.get("agi_channel", "?")
             if self.trace_dir is not None:
                 session.trace = []

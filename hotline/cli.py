@@ -128,7 +128,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
     settings = load_settings(_config(args))
     inst = system.instance(settings, system.asterisk_root(settings))
-    changed = system.reload(settings, inst)
+    changed = asyncio.run(system.reload(settings, inst))
     print(f"reloaded: {', '.join(changed) or 'nothing changed'}")
     return 0
 

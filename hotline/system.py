@@ -20,6 +20,7 @@ from pathlib import Path
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 
+from core.ami import AMIClient
 from core.settings import Settings, ensure_secrets, load_settings
 from dialplan import prompts, render
 from hotline.app import AMI_EVENTS
@@ -165,14 +166,30 @@ def redact(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
-def reload(settings: Settings, inst: AsteriskInstance) -> list[str]:
-    """Render again and reload only what changed, without dropping calls."""
+async def reload(settings: Settings, inst: AsteriskInstance) -> list[str]:
+    """Render again and reload, over AMI, only the modules whose files changed.
+
+    Module reloads keep calls up: dialplan, endpoints and queues are swapped
+    under running channels (queue members added over AMI are kept).
+    """
     changed = write_config(settings, inst)
-    if inst.is_running():
-        for name in changed:
-            module = RELOAD_MODULES.get(name)
-            if module:
-                inst.cli(f"module reload {module}")
+    modules = [RELOAD_MODULES[n] for n in changed if n in RELOAD_MODULES]
+    if not modules or not inst.is_running():
+        return changed
+    ami = AMIClient(
+        settings.asterisk.ami_host,
+        settings.asterisk.ami_port,
+        settings.asterisk.ami_user,
+        settings.ami_secret.get_secret_value(),
+    )
+    await ami.start()
+    try:
+        await ami.wait_logged_in(10)
+        # manager.conf last: reloading it may end this very session
+        for module in sorted(modules, key=lambda m: m == "manager"):
+            await ami.action({"Action": "Reload", "Module": module}, timeout=30)
+    finally:
+        await ami.stop()
     return changed
 
 
