@@ -23,6 +23,11 @@ if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')
     [ "${major:-0}" -ge 20 ] && have_asterisk=yes
 fi
+if [ -n "$have_asterisk" ] && command -v systemctl >/dev/null 2>&1 \
+        && systemctl is-active --quiet asterisk 2>/dev/null; then
+    echo "warning: the distribution's own Asterisk service is running and holds SIP port 5060;" >&2
+    echo "         the hotline runs its own instance: 'systemctl disable --now asterisk'" >&2
+fi
 if [ -z "$have_asterisk" ]; then
     # Without an Asterisk >= 20 installed, `hotline setup` builds one in a chroot.
     packages+=(debootstrap)

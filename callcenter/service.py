@@ -184,20 +184,31 @@ class CallService:
         outcome: Outcome | None = None,
         ended_at: datetime | None = None,
     ) -> None:
-        """Store the menu path, and the queue chosen or how the IVR ended."""
-        values: dict[str, object] = dict(ivr_path=path, ivr_choice=choice, language=language)
+        """Store the menu path, and the queue chosen or how the IVR ended.
+
+        The path is the IVR's alone and is always written, even when the
+        hang-up event has already closed the record; the outcome only while
+        the call is still open.
+        """
+        state: dict[str, object] = {}
         if queue:
-            values.update(queue=queue, team_id=team_id, shift_id=shift_id)
+            state.update(queue=queue, team_id=team_id, shift_id=shift_id)
         if outcome is not None:
-            values["outcome"] = outcome
+            state["outcome"] = outcome
         if ended_at is not None:
-            values["ended_at"] = ended_at
+            state["ended_at"] = ended_at
         async with self.db.session() as session:
             await session.execute(
                 update(Call)
-                .where(Call.uniqueid == uniqueid, Call.outcome.in_(OPEN_OUTCOMES))
-                .values(**values)
+                .where(Call.uniqueid == uniqueid)
+                .values(ivr_path=path, ivr_choice=choice, language=language)
             )
+            if state:
+                await session.execute(
+                    update(Call)
+                    .where(Call.uniqueid == uniqueid, Call.outcome.in_(OPEN_OUTCOMES))
+                    .values(**state)
+                )
 
     async def caller_joined(
         self,

@@ -177,6 +177,8 @@ def _loop_factory():  # type: ignore[no-untyped-def]
 
 def cmd_test_call(args: argparse.Namespace) -> int:
     """Place one real SIP call from a simulated carrier and report what happened."""
+    from datetime import UTC, datetime, timedelta
+
     from sqlalchemy import select
 
     from callcenter.models import Call
@@ -201,6 +203,7 @@ def cmd_test_call(args: argparse.Namespace) -> int:
         try:
             await carrier.wait_registered(60)
             print(f"calling {number} from {args.caller} (A-law, keys {args.digits!r}) ...")
+            placed = datetime.now(UTC) - timedelta(seconds=1)
             await carrier.call(
                 number,
                 caller_id=f'"Test call" <{args.caller}>',
@@ -215,7 +218,7 @@ def cmd_test_call(args: argparse.Namespace) -> int:
                 async with db.session() as s:
                     call = await s.scalar(
                         select(Call)
-                        .where(Call.caller_number == args.caller)
+                        .where(Call.caller_number == args.caller, Call.started_at >= placed)
                         .order_by(Call.id.desc())
                         .limit(1)
                     )

@@ -254,3 +254,31 @@ async def test_queue_log_replay_creates_and_completes_records(service: CallServi
     a = await service.get("pbx-6.1")
     assert a.outcome == Outcome.ABANDONED and a.hold_seconds == 30
     assert a.route_source == "agi" and a.ended_at == datetime.fromtimestamp(1795344770, UTC)
+
+
+async def test_ivr_path_kept_when_the_hangup_event_came_first(service: CallService):
+    kw = dict(
+        uniqueid="pbx-7.1",
+        linkedid="pbx-7.1",
+        hotline_number="1022",
+        caller=sanitize_caller("0907"),
+    )
+    await service.open_call(**kw, started_at=T0, language="vi", recording_base=None)
+    await service.hung_up(
+        uniqueid="pbx-7.1",
+        at=T0 + timedelta(seconds=30),
+        queue_status=None,
+        cause="16",
+        hotline_number="1022",
+    )
+    await service.ivr_done(
+        "pbx-7.1",
+        path="9:language > silence",
+        choice=None,
+        language="en",
+        outcome=Outcome.HANGUP_IVR,
+        ended_at=T0 + timedelta(seconds=31),
+    )
+    call = await service.get("pbx-7.1")
+    assert call.ivr_path == "9:language > silence" and call.language == "en"
+    assert call.outcome == Outcome.HANGUP_IVR and call.ended_at == T0 + timedelta(seconds=30)
