@@ -30,7 +30,7 @@ if [ -n "$have_asterisk" ] && command -v systemctl >/dev/null 2>&1 \
 fi
 if [ -z "$have_asterisk" ]; then
     # Without an Asterisk >= 20 installed, `hotline setup` builds one in a chroot.
-    packages+=(debootstrap)
+    packages+=(debootstrap debian-archive-keyring)
 fi
 missing=()
 for p in "${packages[@]}"; do
