@@ -129,7 +129,7 @@ class CallEvents:
         if not _complete(e, "Uniqueid"):
             return
         await self.calls.caller_abandoned(
-            uniqueid=e["Uniqueid"], at=self.at(e), hold_seconds=_int(e.get("HoldTime"))
+            uniqueid=e["Uniqueid"], hold_seconds=_int(e.get("HoldTime"))
         )
 
     async def on_hangup(self, e: Event) -> None:

@@ -290,14 +290,17 @@ class CallService:
                 .values(talk_seconds=talk_seconds, end_reason=reason)
             )
 
-    async def caller_abandoned(
-        self, *, uniqueid: str, at: datetime, hold_seconds: int | None
-    ) -> None:
+    async def caller_abandoned(self, *, uniqueid: str, hold_seconds: int | None) -> None:
+        """The caller left the queue unanswered.
+
+        The call may not be over: app_queue reports a maximum-wait exit this way
+        too, and the caller then hears a message; the hang-up closes the record.
+        """
         async with self.db.session() as session:
             await session.execute(
                 update(Call)
                 .where(Call.uniqueid == uniqueid, Call.outcome == Outcome.QUEUED)
-                .values(outcome=Outcome.ABANDONED, hold_seconds=hold_seconds, ended_at=at)
+                .values(outcome=Outcome.ABANDONED, hold_seconds=hold_seconds)
             )
 
     async def hung_up(
@@ -340,6 +343,12 @@ class CallService:
                 )
                 call = await self._get(session, uniqueid)
                 assert call is not None
+            if queue_status == "TIMEOUT" and call.outcome in (Outcome.QUEUED, Outcome.ABANDONED):
+                # app_queue reports a maximum-wait exit as an abandon too; the
+                # hang-up's QUEUESTATUS says what it was, and the caller then
+                # heard "all operators are busy" before the call ended.
+                call.outcome = Outcome.TIMEOUT
+                call.ended_at = at
             if call.ended_at is None:
                 call.ended_at = at
             if call.outcome == Outcome.IN_IVR:

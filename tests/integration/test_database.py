@@ -128,6 +128,9 @@ async def test_waiting_caller_outcomes(service: CallService):
             recording_base=None,
             route_source="fallback",
         )
+        # app_queue reports both as an abandon first; the hang-up tells them apart
+        await service.caller_abandoned(uniqueid=uid, hold_seconds=30)
+        assert (await service.get(uid)).ended_at is None  # the caller may still be on
         await service.hung_up(
             uniqueid=uid,
             at=T0 + timedelta(seconds=30),
@@ -137,6 +140,7 @@ async def test_waiting_caller_outcomes(service: CallService):
         )
         call = await service.get(uid)
         assert call.outcome == expected and call.route_source == "fallback"
+        assert call.hold_seconds == 30 and call.ended_at == T0 + timedelta(seconds=30)
         assert call.team_id == "party" and call.shift_id == "night"
 
 
