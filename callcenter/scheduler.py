@@ -86,6 +86,11 @@ def plan(
                 changes.append(Change("add", q, iface, names.get(iface, iface)))
             for iface, m in sorted(present.items()):
                 if iface in wanted:
+                    if m.name != names[iface] and not m.busy:
+                        # renamed in the configuration (or added by an older
+                        # version): queue_log must carry the current name
+                        changes.append(Change("remove", q, iface, m.name))
+                        changes.append(Change("add", q, iface, names[iface]))
                     continue
                 if not m.busy:
                     changes.append(Change("remove", q, iface, m.name))

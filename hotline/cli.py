@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 from pathlib import Path
@@ -108,8 +109,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Asterisk: {'running ' + inst.version().strip() if running else 'stopped'}")
     print(f"application: {f'running (pid {pid})' if pid else 'stopped'}")
     if running:
-        print(inst.cli("queue show"))
-        print(inst.cli("pjsip show contacts"))
+        ansi = re.compile(r"\x1b\[[0-9;]*m")  # app_queue colours its output
+        print(ansi.sub("", inst.cli("queue show")))
+        print(ansi.sub("", inst.cli("pjsip show contacts")))
     return 0 if running and pid else 3
 
 

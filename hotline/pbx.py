@@ -528,7 +528,7 @@ class AsteriskInstance:
 
     def cli(self, command: str, timeout: float = 10) -> str:
         """Run one CLI command in the instance (``asterisk -rx``) and return its stdout."""
-        proc = _run(self._asterisk_cmd("-rx", command), timeout=timeout, check=False)
+        proc = _run(self._asterisk_cmd("-n", "-rx", command), timeout=timeout, check=False)
         out = proc.stdout
         if proc.returncode != 0 or "Unable to connect to remote asterisk" in out + proc.stderr:
             raise PbxError(

@@ -125,3 +125,17 @@ def test_parse_queue_status_events():
         "t1022-night", "PJSIP/1015", "Lý Thị Ngọc", True, "shift-ended", True
     )
     assert members[1].busy is False and members[1].paused is False
+
+
+def test_a_member_under_an_old_name_is_added_again(settings):
+    morning = members_of(settings, "t1022", "morning") + members_of(settings, "party", "morning")
+    old = [
+        Member(m.queue, m.interface, "Võ Thanh Tâm") if m.interface == "PJSIP/1001" else m
+        for m in morning
+    ]
+    assert plan(settings, at(7), old, {}) == [
+        Change("remove", "t1022-morning", "PJSIP/1001", "Võ Thanh Tâm"),
+        Change("add", "t1022-morning", "PJSIP/1001", "1001 Nguyễn Thị Lan"),
+    ]
+    busy = [Member(m.queue, m.interface, m.name + "x", busy=True) for m in morning]
+    assert plan(settings, at(7), busy, {}) == []  # never under a live call
