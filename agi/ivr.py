@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 
 from agi.protocol import AGIHangup, AGISession
@@ -60,9 +59,6 @@ class IVR:
         self.settings = settings
         self.calls = calls
         self.clock = clock
-        # This server's own time from Asterisk's connection to the route set,
-        # per recent call (seconds); the caller's listening and keying excluded.
-        self.route_times: deque[float] = deque(maxlen=10_000)
 
     def _prompt(self, prompt_id: str, language: str) -> str:
         return prompt_path(self.settings, prompt_id, language)
@@ -116,7 +112,6 @@ class IVR:
                 "HOTLINE_ROUTE=queue",
             )
             own = agi.own_time
-            self.route_times.append(own)
             log.info(
                 "call %s routed to %s (%s) in %.2f ms of IVR time, %.2f ms of it ours",
                 uniqueid,

@@ -423,6 +423,8 @@ class AsteriskInstance:
     state_dir: Path
     root: Path | None = None
     binds: tuple[Path, ...] = ()
+    # With no chroot: the installed asterisk to run (default: the one on PATH).
+    binary: str | None = None
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -522,7 +524,7 @@ class AsteriskInstance:
 
     def _asterisk_cmd(self, *args: str) -> list[str]:
         if self.root is None:
-            binary = shutil.which("asterisk", path=_CLEAN_ENV["PATH"]) or "asterisk"
+            binary = self.binary or shutil.which("asterisk", path=_CLEAN_ENV["PATH"]) or "asterisk"
             return [binary, "-C", str(self.conf_path), *args]
         return ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", str(self.conf_path), *args]
 

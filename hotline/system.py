@@ -71,7 +71,11 @@ def binds(settings: Settings) -> tuple[Path, ...]:
 
 def instance(settings: Settings, root: Path | None) -> AsteriskInstance:
     inst = AsteriskInstance(
-        name="pbx", state_dir=settings.asterisk_dir, root=root, binds=binds(settings)
+        name="pbx",
+        state_dir=settings.asterisk_dir,
+        root=root,
+        binds=binds(settings),
+        binary=settings.asterisk.binary,
     )
     return inst
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 from core.settings import Settings, load_settings
@@ -38,7 +37,3 @@ def settings_in(home: Path, config_text: str | None = None, **env: str) -> Setti
 def replace_block(text: str, old: str, new: str) -> str:
     assert old in text, f"fixture text not found: {old!r}"
     return text.replace(old, new, 1)
-
-
-def copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, dirs_exist_ok=True)
