@@ -196,6 +196,77 @@ class AgiSettings(_Model):
     port: Annotated[int, Field(ge=1, le=65535)] = 4573
 
 
+class PanelSettings(_Model):
+    """The agents', supervisors' and agencies' web panel."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # Sessions, screen-pops and live agent states are shared through Redis so
+    # that several panel processes can serve the agents.
+    redis_url: Annotated[str, Field(pattern=r"^rediss?://")] = "redis://127.0.0.1:6379/0"
+    redis_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_:.-]{0,40}$")] = "hotline"
+    language: Literal["vi", "en"] = "vi"
+    session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 12
+    # Sign-in lockout: this many failures in a row lock the account for a while.
+    lockout_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    lockout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    # Set when the panel is served over HTTPS (cookies then carry "Secure").
+    secure_cookies: bool = False
+
+
+class Topic(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    name: LocalText
+
+
+def _default_topics() -> list[Topic]:
+    names = [
+        ("urban", "Quản lý đô thị", "Urban management"),
+        ("traffic", "Giao thông", "Traffic"),
+        ("flooding", "Ngập nước", "Flooding"),
+        ("electricity", "Điện", "Electricity"),
+        ("water", "Cấp thoát nước", "Water and drainage"),
+        ("trees", "Cây xanh", "Trees"),
+        ("buses", "Xe buýt", "Buses"),
+        ("pollution", "Ô nhiễm môi trường", "Pollution"),
+        ("security", "An ninh trật tự", "Security and public order"),
+        ("complaints", "Khiếu nại, tố cáo", "Complaints and denunciations"),
+        ("procedures", "Thủ tục hành chính", "Administrative procedures"),
+        ("corruption", "Tham nhũng, tiêu cực", "Corruption"),
+        ("other", "Khác", "Other"),
+    ]
+    return [Topic(id=i, name=LocalText(vi=vi, en=en)) for i, vi, en in names]
+
+
+class TicketSettings(_Model):
+    """Classification and deadlines of citizens' reports."""
+
+    topics: Annotated[list[Topic], Field(min_length=1)] = Field(default_factory=_default_topics)
+    # Hours an agency has to answer a forwarded report, by handling level
+    # (levels 2 and 3 are forwarded; 4 and 5 are deadlines for the meeting
+    # and for the thank-you letter).
+    deadline_hours: dict[Literal["2", "3", "4", "5"], Annotated[int, Field(ge=1, le=24 * 365)]] = {
+        "2": 72,
+        "3": 120,
+        "4": 240,
+        "5": 360,
+    }
+    # How often overdue reports are looked for (and escalated).
+    overdue_check_seconds: Annotated[float, Field(ge=1, le=3600)] = 60
+
+    @model_validator(mode="after")
+    def _topics(self) -> TicketSettings:
+        ids = [t.id for t in self.topics]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"topics: {', '.join(dup)} used more than once")
+        return self
+
+    def deadline(self, level: int) -> int | None:
+        """Hours allowed for ``level``; None for level 1 (answered on the call)."""
+        return self.deadline_hours.get(str(level)) if level > 1 else None  # type: ignore[call-overload]
+
+
 class Paths(_Model):
     state_dir: Path = Path("var")
     recordings_dir: Path = Path("var/recordings")
@@ -215,6 +286,8 @@ class Settings(_Model):
     agi: AgiSettings = AgiSettings()
     trunk: Trunk = Trunk()
     queues: Queues = Queues()
+    panel: PanelSettings = PanelSettings()
+    tickets: TicketSettings = TicketSettings()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]

@@ -8,7 +8,9 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import callcenter.models  # noqa: F401  (registers the tables)
+import accounts.models  # noqa: F401  (registers the tables)
+import callcenter.models  # noqa: F401
+import tickets.models  # noqa: F401
 from core.db import Base, install_sqlite_pragmas, sync_url
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Accounts of the people who use the panel: agents, supervisors, admins, agency officers."""

@@ -1,0 +1,38 @@
+"""Errors of the accounts domain; each carries what went wrong."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class AccountError(Exception):
+    pass
+
+
+class SignInFailed(AccountError):
+    """Wrong user name or password (which one is never said)."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(f"sign-in failed for {username!r}")
+
+
+class AccountLocked(AccountError):
+    def __init__(self, username: str, until: datetime) -> None:
+        self.username = username
+        self.until = until
+        super().__init__(f"account {username!r} locked until {until.isoformat()}")
+
+
+class UserNotFound(AccountError):
+    def __init__(self, user: int | str) -> None:
+        self.user = user
+        super().__init__(f"no user {user!r}")
+
+
+class AccountInvalid(AccountError):
+    """Bad input for an account; ``errors`` maps the field to an English msgid."""
+
+    def __init__(self, errors: dict[str, tuple[str, dict[str, object]]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{f}: {m.format(**p)}" for f, (m, p) in errors.items()))

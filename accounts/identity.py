@@ -1,0 +1,35 @@
+"""Who is acting: the signed-in user as the domains see it (no web objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.models import Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: int | None
+    name: str
+    role: Role
+    agency_id: int | None = None
+    extension: str | None = None
+    language: str = "vi"
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        return cls(
+            id=user.id,
+            name=user.display_name,
+            role=Role(user.role),
+            agency_id=user.agency_id,
+            extension=user.extension,
+            language=user.language,
+        )
+
+    def is_(self, *roles: Role) -> bool:
+        return self.role in roles
+
+
+# The system itself: deadline escalation and other automatic steps.
+SYSTEM = Actor(id=None, name="system", role=Role.ADMIN)

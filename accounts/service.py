@@ -1,0 +1,268 @@
+"""Accounts: creation by admins, sign-in with lockout, password changes.
+
+The first admin is created from the command line (``hotline create-admin``);
+admins create every other account in the panel.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from accounts import passwords
+from accounts.exceptions import AccountInvalid, AccountLocked, SignInFailed, UserNotFound
+from accounts.identity import Actor
+from accounts.models import Role, User
+from core.clock import Clock
+from core.db import Database
+from core.settings import Settings
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+Errors = dict[str, tuple[str, dict[str, object]]]
+
+
+class AccountService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    # -- checks ---------------------------------------------------------
+    def _check(self, data: dict[str, object], *, creating: bool) -> Errors:
+        errors: Errors = {}
+        if creating or "username" in data:
+            username = str(data.get("username") or "").strip().lower()
+            if not USERNAME.match(username):
+                errors["username"] = (
+                    "must be 2 to 64 letters, digits, dots, dashes or underscores",
+                    {},
+                )
+        if creating or "display_name" in data:
+            name = str(data.get("display_name") or "").strip()
+            if not name:
+                errors["display_name"] = ("is required", {})
+            elif len(name) > 200:
+                errors["display_name"] = ("is too long (at most {max} characters)", {"max": 200})
+        role = data.get("role")
+        if creating or "role" in data:
+            if role not in {r.value for r in Role}:
+                errors["role"] = ("is not one of the allowed values", {})
+        if role == Role.AGENT:
+            ext = data.get("extension")
+            known = {a.extension for a in self.settings.agents}
+            if not ext:
+                errors["extension"] = ("is required for an agent", {})
+            elif ext not in known:
+                errors["extension"] = ("is not an agent extension in the configuration", {})
+        if role == Role.AGENCY and not data.get("agency_id"):
+            errors["agency_id"] = ("is required for an agency officer", {})
+        if "language" in data and data["language"] not in ("vi", "en"):
+            errors["language"] = ("is not one of the allowed values", {})
+        if creating or "password" in data:
+            problem = passwords.password_problem(str(data.get("password") or ""))
+            if problem:
+                errors["password"] = problem
+        return errors
+
+    # -- accounts -------------------------------------------------------
+    async def create_user(self, actor: Actor | None, data: dict[str, object]) -> User:
+        """Create an account (``actor`` None: the command line's first admin).
+
+        ``data``: username, display_name, role, password, and extension for an
+        agent, agency_id for an agency officer, optional language.
+        """
+        if actor is not None and actor.role is not Role.ADMIN:
+            raise PermissionError("only admins create accounts")
+        errors = self._check(data, creating=True)
+        if errors:
+            raise AccountInvalid(errors)
+        role = Role(str(data["role"]))
+        now = self.clock.now()
+        user = User(
+            username=str(data["username"]).strip().lower(),
+            display_name=str(data["display_name"]).strip(),
+            role=role.value,
+            password_hash=await passwords.hash_async(str(data["password"])),
+            extension=str(data["extension"]) if role is Role.AGENT else None,
+            agency_id=int(data["agency_id"]) if role is Role.AGENCY else None,  # type: ignore[call-overload]
+            language=str(data.get("language") or self.settings.panel.language),
+            active=True,
+            failed_logins=0,
+            created_at=now,
+            password_changed_at=now,
+        )
+        try:
+            async with self.db.session() as s:
+                s.add(user)
+        except IntegrityError as e:
+            raise AccountInvalid(self._conflict(str(e.orig))) from None
+        return user
+
+    @staticmethod
+    def _conflict(message: str) -> Errors:
+        m = message.lower()
+        if "extension" in m:
+            return {"extension": ("already belongs to another account", {})}
+        if "agency" in m or "foreign key" in m:
+            return {"agency_id": ("is not a known agency", {})}
+        return {"username": ("is already taken", {})}
+
+    async def update_user(self, actor: Actor, user_id: int, data: dict[str, object]) -> User:
+        """Change an account's name, role, extension, agency, language or active flag."""
+        if actor.role is not Role.ADMIN and not (
+            actor.id == user_id and set(data) <= {"language", "display_name"}
+        ):
+            raise PermissionError("only admins change other accounts")
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            merged = {
+                "role": user.role,
+                "extension": user.extension,
+                "agency_id": user.agency_id,
+                **data,
+            }
+            errors = self._check(merged, creating=False)
+            errors = {
+                k: v for k, v in errors.items() if k in data or k in ("extension", "agency_id")
+            }
+            if errors:
+                raise AccountInvalid(errors)
+            for key in ("display_name", "role", "language", "active"):
+                if key in data:
+                    value = data[key]
+                    setattr(user, key, value.strip() if isinstance(value, str) else value)
+            role = Role(user.role)
+            user.extension = str(merged["extension"]) if role is Role.AGENT else None
+            user.agency_id = int(merged["agency_id"]) if role is Role.AGENCY else None  # type: ignore[call-overload]
+            try:
+                await s.flush()
+            except IntegrityError as e:
+                raise AccountInvalid(self._conflict(str(e.orig))) from None
+        return user
+
+    async def set_password(
+        self, actor: Actor | None, user_id: int, new: str, *, current: str | None = None
+    ) -> None:
+        """Set a password: an admin for anyone, a user for themself (with the current one)."""
+        problem = passwords.password_problem(new)
+        if problem:
+            raise AccountInvalid({"password": problem})
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            stored = user.password_hash
+        if actor is not None and actor.role is not Role.ADMIN:
+            if actor.id != user_id:
+                raise PermissionError("only admins set other people's passwords")
+            if not await passwords.verify_async(stored, current or ""):
+                raise AccountInvalid({"current_password": ("is not correct", {})})
+        hashed = await passwords.hash_async(new)
+        async with self.db.session() as s:
+            await s.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(
+                    password_hash=hashed,
+                    password_changed_at=self.clock.now(),
+                    failed_logins=0,
+                    locked_until=None,
+                )
+            )
+
+    async def unlock(self, actor: Actor, user_id: int) -> None:
+        if actor.role is not Role.ADMIN:
+            raise PermissionError("only admins unlock accounts")
+        async with self.db.session() as s:
+            await s.execute(
+                update(User).where(User.id == user_id).values(failed_logins=0, locked_until=None)
+            )
+
+    # -- sign-in --------------------------------------------------------
+    async def authenticate(self, username: str, password: str) -> User:
+        """The user for these credentials; counts failures and locks the account.
+
+        After ``panel.lockout_attempts`` failures in a row the account is
+        locked for ``panel.lockout_minutes``; while locked even the right
+        password is refused.  A wrong user name costs the same hashing time.
+        """
+        name = (username or "").strip().lower()[:64]
+        now = self.clock.now()
+        async with self.db.session() as s:
+            user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
+            stored = user.password_hash if user and user.active else None
+            locked = user.locked_until if user else None
+        if locked and locked > now:
+            raise AccountLocked(name, locked)
+        ok = await passwords.verify_async(stored, password or "")
+        if user is None or not user.active:
+            raise SignInFailed(name)
+        p = self.settings.panel
+        async with self.db.session() as s:
+            if not ok:
+                failures = User.failed_logins + 1
+                await s.execute(
+                    update(User).where(User.id == user.id).values(failed_logins=failures)
+                )
+                count = (
+                    await s.execute(select(User.failed_logins).where(User.id == user.id))
+                ).scalar_one()
+                if count >= p.lockout_attempts:
+                    until = now + timedelta(minutes=p.lockout_minutes)
+                    await s.execute(
+                        update(User)
+                        .where(User.id == user.id)
+                        .values(locked_until=until, failed_logins=0)
+                    )
+                    await s.commit()
+                    raise AccountLocked(name, until)
+                await s.commit()
+                raise SignInFailed(name)
+            values: dict[str, object] = {
+                "failed_logins": 0,
+                "locked_until": None,
+                "last_login_at": now,
+            }
+            if passwords.needs_rehash(user.password_hash):
+                values["password_hash"] = await passwords.hash_async(password)
+            await s.execute(update(User).where(User.id == user.id).values(**values))
+        user.last_login_at = now
+        return user
+
+    # -- reading --------------------------------------------------------
+    async def get(self, user_id: int) -> User:
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+        if user is None:
+            raise UserNotFound(user_id)
+        return user
+
+    async def by_extension(self, extension: str) -> User | None:
+        async with self.db.session() as s:
+            return (
+                await s.execute(select(User).where(User.extension == extension))
+            ).scalar_one_or_none()
+
+    async def list_users(self, role: Role | None = None) -> list[User]:
+        async with self.db.session() as s:
+            q = select(User).order_by(User.role, User.username)
+            if role is not None:
+                q = q.where(User.role == role.value)
+            return list((await s.execute(q)).scalars())
+
+    async def count_admins(self) -> int:
+        async with self.db.session() as s:
+            return int(
+                (
+                    await s.execute(
+                        select(func.count())
+                        .select_from(User)
+                        .where(User.role == Role.ADMIN.value, User.active.is_(True))
+                    )
+                ).scalar_one()
+            )

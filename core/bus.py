@@ -1,0 +1,130 @@
+"""The message bus between the call path and the panel processes (Redis).
+
+The application that hears Asterisk publishes screen-pops, agent states and
+alerts; every panel process subscribes and hands them to its WebSockets.  The
+last value of each live item (an agent's state, the call on their screen) is
+also kept under a key, so a page opened or reloaded mid-call shows it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class Bus:
+    """Topics and kept values under one key prefix (several hotlines may share a Redis)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.redis: aioredis.Redis = aioredis.from_url(
+            url, decode_responses=True, health_check_interval=30
+        )
+        self._pubsubs: set[Any] = set()
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        await self.stop_listening()
+        await self.redis.aclose()
+
+    async def stop_listening(self) -> None:
+        """End every :meth:`listen` of this bus.
+
+        redis-py's pub/sub read does not always give way to a task
+        cancellation (it can swallow it and wait on), so the owner cancels
+        its listening task and then closes the subscriptions' connections
+        here, which ends the read for certain.
+        """
+        for pubsub in list(self._pubsubs):
+            connection = pubsub.connection
+            if connection is not None:
+                try:
+                    await asyncio.wait_for(connection.disconnect(), 1)
+                except Exception:  # noqa: BLE001 - already gone is as good
+                    pass
+
+    # -- publishing -----------------------------------------------------
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        await self.redis.publish(self.key("topic", topic), _dumps(payload))
+
+    async def keep(self, name: str, payload: dict[str, Any], ttl: int) -> None:
+        await self.redis.set(self.key("kept", name), _dumps(payload), ex=ttl)
+
+    async def publish_kept(self, topic: str, name: str, payload: dict[str, Any], ttl: int) -> None:
+        """Keep ``payload`` as the current value of ``name`` and publish it, in one round trip."""
+        data = _dumps(payload)
+        async with self.redis.pipeline(transaction=False) as p:
+            p.set(self.key("kept", name), data, ex=ttl)
+            p.publish(self.key("topic", topic), data)
+            await p.execute()
+
+    async def kept(self, name: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.key("kept", name))
+        return json.loads(raw) if raw else None
+
+    async def kept_many(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        if not names:
+            return {}
+        raws = await self.redis.mget([self.key("kept", n) for n in names])
+        return {n: json.loads(r) for n, r in zip(names, raws, strict=True) if r}
+
+    async def forget(self, name: str) -> None:
+        await self.redis.delete(self.key("kept", name))
+
+    # -- subscribing ----------------------------------------------------
+    async def listen(
+        self, patterns: list[str], ready: asyncio.Event | None = None
+    ) -> AsyncIterator[tuple[str, str]]:
+        """Yield (topic, JSON text) for every message on topics matching ``patterns``.
+
+        Reconnects after a Redis restart (messages published meanwhile are
+        lost: pages re-read the kept values when their socket reconnects).
+        """
+        full = [self.key("topic", p) for p in patterns]
+        strip = len(self.key("topic", ""))
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            self._pubsubs.add(pubsub)
+            try:
+                await pubsub.psubscribe(*full)
+                if ready is not None:
+                    ready.set()
+                async for msg in pubsub.listen():
+                    if msg.get("type") != "pmessage":
+                        continue
+                    yield msg["channel"][strip:], msg["data"]
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as e:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py turns a cancellation during connect into a
+                    # ConnectionError: the owner is stopping, do not retry.
+                    raise asyncio.CancelledError from e
+                log.warning("bus: Redis connection lost (%s); resubscribing in 1 s", e)
+                await asyncio.sleep(1)
+            finally:
+                self._pubsubs.discard(pubsub)
+                # A cancelled read can leave the connection's lock held: do
+                # not let closing it stall the owner's shutdown.
+                try:
+                    await asyncio.wait_for(pubsub.aclose(), 1)  # type: ignore[no-untyped-call]
+                except Exception:  # noqa: BLE001 - the connection is gone already
+                    pass
