@@ -1,0 +1,1 @@
+"""Citizens' reports (tickets), the agencies they are forwarded to, and their history."""

@@ -1,0 +1,74 @@
+"""Tracking codes: what the citizen is told to quote when calling back.
+
+A code is read over the phone, often on a bad line, and typed by an agent, so:
+
+- the alphabet leaves out the symbols people confuse (0/O, 1/I/L);
+- it is short: 6 random symbols and 1 check symbol, shown as ``K7M-4QX8``;
+- the check symbol catches every single wrong symbol and every swap of two
+  neighbours, so a mistyped code is refused instead of opening someone
+  else's report.
+
+The check: with the 31 symbols valued 0..30 and weights 7, 6, ..., 1 from the
+left, a valid code has a weighted sum divisible by 31.  31 is prime and every
+weight (and every difference of neighbouring weights) is non-zero mod 31, so a
+single substitution changes the sum by ``w * d != 0`` and a neighbour swap by
+``(w_i - w_{i+1}) * d = ±d != 0``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from tickets.exceptions import InvalidCode
+
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+_VALUE = {c: i for i, c in enumerate(ALPHABET)}
+_N = len(ALPHABET)  # 31, a prime: the checksum relies on it
+RANDOM_LENGTH = 6
+LENGTH = RANDOM_LENGTH + 1
+_WEIGHTS = tuple(range(LENGTH, 0, -1))  # 7..1; the check symbol has weight 1
+# What people put between symbols when they write or paste a code.
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015_.]+")
+
+
+def _check_symbol(body: str) -> str:
+    total = sum(w * _VALUE[c] for w, c in zip(_WEIGHTS, body, strict=False))
+    return ALPHABET[-total % _N]
+
+
+def is_valid(raw: str) -> bool:
+    """True if ``raw`` (7 symbols, no separator) has a correct check symbol."""
+    if len(raw) != LENGTH or any(c not in _VALUE for c in raw):
+        return False
+    return sum(w * _VALUE[c] for w, c in zip(_WEIGHTS, raw, strict=True)) % _N == 0
+
+
+def format_code(raw: str) -> str:
+    """``K7M4QX8`` -> ``K7M-4QX8`` (the form stored and shown)."""
+    return f"{raw[:3]}-{raw[3:]}"
+
+
+def new_code() -> str:
+    """A fresh random code, formatted (uniqueness is the caller's business)."""
+    body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return format_code(body + _check_symbol(body))
+
+
+def parse_code(text: str) -> str:
+    """The formatted code in ``text``; tolerant of case, spaces and dashes.
+
+    Raises InvalidCode (with ``reason`` "length", "symbol" or "check").
+    """
+    raw = _SEPARATORS.sub("", text or "")
+    # Checked before upper(): "ß".upper() is "SS", which would change the length.
+    if not raw.isascii():
+        raise InvalidCode(text, "symbol")
+    raw = raw.upper()
+    if len(raw) != LENGTH:
+        raise InvalidCode(text, "length")
+    if any(c not in _VALUE for c in raw):
+        raise InvalidCode(text, "symbol")
+    if not is_valid(raw):
+        raise InvalidCode(text, "check")
+    return format_code(raw)

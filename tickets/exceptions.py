@@ -1,0 +1,146 @@
+"""Errors of the tickets domain, each carrying the details the web layer needs.
+
+The web layer maps them to HTTP answers: ``TicketNotFound``/``AgencyNotFound``
+to 404, ``Forbidden`` to 403, ``VersionConflict`` and ``InvalidTransition`` to
+409, ``InvalidInput`` and ``InvalidCode`` to 422 with the field errors shown
+next to their fields.
+
+Field errors carry a *msgid*, never a sentence built here: the web layer
+translates it with gettext (Vietnamese first) and then formats it with the
+error's ``params``.  So the messages are a small fixed set, all listed in
+``MESSAGES``; a new one must be added there and to the translation catalogue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+# -- field error msgids (English source strings, translated by the web layer) --
+REQUIRED = "is required"
+TOO_LONG = "is too long (at most {max} characters)"
+NOT_ALLOWED = "is not one of the allowed values"
+PHONE = "must be a phone number"
+EMAIL = "must be an email address"
+AGENCY_CODE = "must be 2 to 40 lower-case letters, digits or dashes, not starting with a dash"
+INVALID = "is not valid"
+NOT_ACCEPTED = "cannot be set here"
+BAD_CHARACTER = "contains a character that is not allowed"
+NEEDS_TIME_ZONE = "must be a date and time with a time zone"
+UNKNOWN = "does not exist"
+INACTIVE = "is no longer active"
+TAKEN = "is already in use"
+CYCLE = "cannot be the agency itself or one of its sub-agencies"
+
+MESSAGES = (
+    REQUIRED,
+    TOO_LONG,
+    NOT_ALLOWED,
+    PHONE,
+    EMAIL,
+    AGENCY_CODE,
+    INVALID,
+    NOT_ACCEPTED,
+    BAD_CHARACTER,
+    NEEDS_TIME_ZONE,
+    UNKNOWN,
+    INACTIVE,
+    TAKEN,
+    CYCLE,
+)
+
+
+class TicketError(Exception):
+    """Base of every error of the tickets domain (tickets and agencies)."""
+
+
+class TicketNotFound(TicketError):
+    """No ticket with this id (int) or tracking code (str)."""
+
+    def __init__(self, ticket: int | str) -> None:
+        self.ticket = ticket
+        super().__init__(f"no ticket {ticket!r}")
+
+
+class AgencyNotFound(TicketError):
+    def __init__(self, agency_id: int) -> None:
+        self.agency_id = agency_id
+        super().__init__(f"no agency {agency_id!r}")
+
+
+class VersionConflict(TicketError):
+    """Someone else changed the row since the writer read it: reload and redo.
+
+    ``ticket_id`` is None when the row is an agency (then ``agency_id`` is set).
+    ``actual`` is the version now stored.
+    """
+
+    def __init__(
+        self,
+        ticket_id: int | None,
+        expected: int,
+        actual: int | None,
+        *,
+        agency_id: int | None = None,
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.agency_id = agency_id
+        self.expected = expected
+        self.actual = actual
+        what = f"ticket {ticket_id}" if ticket_id is not None else f"agency {agency_id}"
+        super().__init__(f"{what} changed meanwhile (version {expected} expected, {actual} now)")
+
+
+class Forbidden(TicketError):
+    """The actor's role (or agency) may not do this."""
+
+    def __init__(self, action: str, role: str) -> None:
+        self.action = action
+        self.role = role
+        super().__init__(f"{role} may not {action}")
+
+
+class InvalidTransition(TicketError):
+    """The action is not possible in the ticket's current status."""
+
+    def __init__(self, action: str, status: str) -> None:
+        self.action = action
+        self.status = status
+        super().__init__(f"cannot {action} a ticket in status {status}")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one input field; ``message`` is one of ``MESSAGES``."""
+
+    field: str
+    message: str
+    # (dataclasses.field in full: the attribute above is called ``field``)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class InvalidInput(TicketError):
+    """The input was refused; ``errors`` names each field and what is wrong."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        text = "; ".join(f"{e.field}: {e.message.format(**e.params)}" for e in errors)
+        super().__init__(f"invalid input: {text}")
+
+    @classmethod
+    def one(cls, field: str, message: str, **params: Any) -> InvalidInput:
+        return cls([FieldError(field, message, params)])
+
+    def fields(self) -> list[str]:
+        return [e.field for e in self.errors]
+
+
+class InvalidCode(TicketError):
+    """Text that is not a tracking code; ``reason`` is "length", "symbol" or "check"."""
+
+    def __init__(self, text: str, reason: str = "check") -> None:
+        self.text = text
+        self.reason = reason
+        # The text is what someone typed: cut it short for the log line.
+        super().__init__(f"not a tracking code ({reason}): {text[:40]!r}")

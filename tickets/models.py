@@ -1,0 +1,129 @@
+"""Tables of citizens' reports: agencies, tickets and their append-only history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime
+
+
+class AgencyKind(StrEnum):
+    DEPARTMENT = "department"  # a city department (sở, ban, ngành)
+    DISTRICT = "district"  # a district / city-level town (quận, huyện, TP Thủ Đức)
+    WARD = "ward"  # a ward or commune (phường, xã)
+    UTILITY = "utility"  # power, water, drainage, buses, ...
+    PARTY = "party"  # Party committee offices, the anti-corruption body
+    OTHER = "other"
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    SMS = "sms"
+    EMAIL = "email"
+    WEB = "web"
+
+
+class Domain(StrEnum):
+    PARTY = "party"  # xây dựng Đảng
+    STATE = "state"  # quản lý Nhà nước
+
+
+class Status(StrEnum):
+    NEW = "new"  # level 2/3 waiting to be forwarded (no agency chosen yet)
+    PENDING_APPROVAL = "pending_approval"  # level 3: a leader must approve forwarding
+    FORWARDED = "forwarded"  # with the agency, deadline running
+    ACCEPTED = "accepted"  # the agency took it on
+    ANSWERED = "answered"  # the agency reported its result; the citizen is to be told
+    RETURNED = "returned"  # the agency sent it back with a reason; forward again
+    MEETING_PENDING = "meeting_pending"  # level 4: a meeting is to be arranged
+    MEETING_SCHEDULED = "meeting_scheduled"  # level 4: date and place set
+    PROPOSAL = "proposal"  # level 5: compiled for the leaders; a thank-you letter is due
+    CLOSED = "closed"  # done
+
+
+OPEN_STATUSES = tuple(s for s in Status if s is not Status.CLOSED)
+# While with an agency, the deadline counts.
+WITH_AGENCY = (Status.FORWARDED, Status.ACCEPTED)
+
+
+class Agency(Base):
+    """An agency in the city's hierarchy, with its contact points."""
+
+    __tablename__ = "agencies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # A short unique code (e.g. "so-gtvt", "q1-p-ben-nghe").
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Ticket(Base):
+    """One citizen's report, from the call (or SMS, email, web) to its end."""
+
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The tracking code read out to the citizen, e.g. "K7M-4QXT".
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    citizen_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    citizen_name: Mapped[str | None] = mapped_column(String(200))
+    citizen_address: Mapped[str | None] = mapped_column(String(300))
+    domain: Mapped[str] = mapped_column(String(8), index=True)
+    topic: Mapped[str] = mapped_column(String(32), index=True)
+    level: Mapped[int] = mapped_column(Integer, index=True)
+    description: Mapped[str] = mapped_column(Text)
+    # Level 1: what the agent told the citizen on the call.
+    guidance: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[str | None] = mapped_column(Text)  # the agency's answer
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    meeting_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    meeting_place: Mapped[str | None] = mapped_column(String(300))
+    letter: Mapped[str | None] = mapped_column(Text)  # level 5 thank-you letter
+    closing_note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Optimistic lock: every change bumps it; a stale writer is refused.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (Index("ix_tickets_open_deadline", "status", "deadline_at"),)
+
+
+class TicketEvent(Base):
+    """One line of a ticket's history.  Rows are only ever inserted (a trigger refuses
+    UPDATE and DELETE)."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # None for the system (deadline escalation).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    # JSON: {"field": [old, new], ...} for edits, {"note": ...} etc.
+    details: Mapped[str] = mapped_column(Text, default="{}")

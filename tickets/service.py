@@ -1,0 +1,902 @@
+"""The life of a citizen's report: create, classify, forward, answer, close.
+
+The workflow follows the five handling levels (see DOMAIN.md):
+
+- level 1 is answered on the call and closed at once;
+- level 2 is forwarded to the responsible agency (NEW until one is chosen);
+- level 3 waits for a leader's approval (PENDING_APPROVAL), then is forwarded;
+- level 4 is a meeting to arrange (MEETING_PENDING -> MEETING_SCHEDULED);
+- level 5 is a proposal, closed with a thank-you letter (PROPOSAL).
+
+Forwarded tickets go FORWARDED -> ACCEPTED -> ANSWERED (or RETURNED, to be
+forwarded again) and are closed once the citizen has been told.
+
+Every change is one transaction that writes the ticket and appends its
+history line (a ``TicketEvent``).  Writers pass the ``version`` they read;
+the row is written with ``UPDATE ... WHERE id = ? AND version = ?`` and the
+version bumped, so of two supervisors editing the same ticket the second gets
+a VersionConflict instead of silently overwriting the first.  The one
+exception is the deadline escalation: it writes only the system's own
+columns (``escalations``, ``escalated_at``) under its own compare-and-set
+condition, and does not bump the version, so that an agency officer typing an
+answer as the deadline passes is not refused because of the alarm.
+
+Each public method opens its own short session (no session outlives a call).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.identity import SYSTEM, Actor
+from accounts.models import Role
+from callcenter.models import Call
+from core.clock import Clock
+from core.db import Database
+from core.settings import Settings
+from tickets.codes import new_code, parse_code
+from tickets.exceptions import (
+    INACTIVE,
+    NEEDS_TIME_ZONE,
+    NOT_ACCEPTED,
+    NOT_ALLOWED,
+    REQUIRED,
+    UNKNOWN,
+    Forbidden,
+    InvalidCode,
+    InvalidInput,
+    InvalidTransition,
+    TicketNotFound,
+    VersionConflict,
+)
+from tickets.models import (
+    WITH_AGENCY,
+    Agency,
+    Channel,
+    Status,
+    Ticket,
+    TicketEvent,
+)
+from tickets.schemas import (
+    ADDRESS_MAX,
+    TicketCreate,
+    TicketUpdate,
+    check_id,
+    check_text,
+    normalize_phone,
+    validate,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Action(StrEnum):
+    """What a history line records (``TicketEvent.action``)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    APPROVED = "approved"
+    FORWARDED = "forwarded"
+    ACCEPTED = "accepted"
+    ANSWERED = "answered"
+    RETURNED = "returned"
+    MEETING_SCHEDULED = "meeting_scheduled"
+    CLOSED = "closed"
+    COMMENTED = "commented"
+    ESCALATED = "escalated"
+
+
+STAFF = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+LEADS = (Role.SUPERVISOR, Role.ADMIN)
+# Where a deadline runs, and is escalated once passed.
+DEADLINE_STATUSES = (*WITH_AGENCY, Status.MEETING_PENDING, Status.PROPOSAL)
+# The level may change only before the ticket has gone anywhere (nothing is re-derived).
+LEVEL_EDITABLE = (Status.NEW, Status.PENDING_APPROVAL, Status.MEETING_PENDING, Status.PROPOSAL)
+# Closed once done: the citizen told the answer, the meeting held, the letter written.
+CLOSE_DONE = (Status.ANSWERED, Status.MEETING_SCHEDULED, Status.PROPOSAL)
+# Ending without the agency's answer, the meeting or the letter needs a reason.
+CLOSE_WITH_NOTE = (Status.NEW, Status.PENDING_APPROVAL, Status.RETURNED, Status.MEETING_PENDING)
+FORWARDABLE_LEVELS = (2, 3)
+# 31**6 codes: a collision is rare, several in a row mean the generator is broken.
+CODE_ATTEMPTS = 5
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class TicketFilter:
+    """What the ticket list is narrowed to; None (or empty) means "any"."""
+
+    status: Sequence[str] | None = None
+    level: int | None = None
+    domain: str | None = None
+    topic: str | None = None
+    agency_id: int | None = None
+    # True: deadline passed while still due; False: everything else.
+    overdue: bool | None = None
+    # Local days (settings.timezone), both ends included.
+    created_from: date | None = None
+    created_to: date | None = None
+    created_by: int | None = None
+    # Free text, matched literally in code, citizen phone, name, address, description.
+    q: str | None = None
+    call_id: int | None = None
+
+
+def event_details(event: TicketEvent) -> dict[str, Any]:
+    """The details of a history line, decoded."""
+    return json.loads(event.details or "{}")  # type: ignore[no-any-return]
+
+
+def _json(value: Any) -> str:
+    def default(v: Any) -> Any:
+        if isinstance(v, datetime):
+            return v.astimezone(UTC).isoformat()
+        raise TypeError(f"not JSON serializable: {type(v).__name__}")
+
+    return json.dumps(value, ensure_ascii=False, default=default, sort_keys=True)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _value(v: Any) -> Any:
+    # Enums are stored (and compared) as their plain string values.
+    return v.value if isinstance(v, StrEnum) else v
+
+
+class TicketService:
+    """Citizens' reports: the workflow, its permissions, history and searches."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        *,
+        code_factory: Callable[[], str] = new_code,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self._new_code = code_factory
+
+    # -- creating ---------------------------------------------------------------
+
+    async def create(
+        self, actor: Actor, data: dict[str, Any], *, call_id: int | None = None
+    ) -> Ticket:
+        """Record a new report (agents, supervisors, admins) and give it a tracking code.
+
+        The level decides where it starts: 1 closed at once with the guidance
+        given; 2 forwarded when an agency is given (else NEW); 3 pending the
+        leaders' approval; 4 a meeting to arrange; 5 a proposal awaiting its
+        thank-you letter.  With ``call_id`` the ticket is linked to the call and,
+        for a phone report without a number, takes the caller's number.
+        """
+        self._require_role(actor, "create", STAFF)
+        form = validate(TicketCreate, data)
+        self._check_topic(form.topic)
+        for attempt in range(1, CODE_ATTEMPTS + 1):
+            code: str | None = None
+            try:
+                async with self.db.session() as s:
+                    code = await self._free_code(s)
+                    ticket = await self._insert(s, actor, form, call_id, code)
+                log.info(
+                    "ticket %s created by %s: level %s, %s",
+                    code,
+                    actor.name,
+                    form.level,
+                    ticket.status,
+                )
+                return ticket
+            except IntegrityError:
+                # Another writer took the same code between our look-up and the
+                # insert: rare enough to simply try again with a new one.
+                if code is None or attempt == CODE_ATTEMPTS or not await self._code_taken(code):
+                    raise
+                log.warning("tracking code %s taken meanwhile; trying another", code)
+        raise AssertionError("unreachable")
+
+    async def _free_code(self, s: AsyncSession) -> str:
+        for _ in range(CODE_ATTEMPTS):
+            code = self._new_code()
+            if not await s.scalar(select(Ticket.id).where(Ticket.code == code)):
+                return code
+        raise RuntimeError(f"no free tracking code in {CODE_ATTEMPTS} attempts")
+
+    async def _code_taken(self, code: str) -> bool:
+        async with self.db.session() as s:
+            return await s.scalar(select(Ticket.id).where(Ticket.code == code)) is not None
+
+    async def _insert(
+        self, s: AsyncSession, actor: Actor, form: TicketCreate, call_id: int | None, code: str
+    ) -> Ticket:
+        now = self.clock.now()
+        if form.agency_id is not None:
+            await self._active_agency(s, form.agency_id)
+        phone = form.citizen_phone
+        if call_id is not None:
+            call = await s.get(Call, call_id)
+            if call is None:
+                raise InvalidInput.one("call_id", UNKNOWN)
+            if phone is None and form.channel is Channel.PHONE:
+                phone = call.caller_number
+        status, forwarded_at, deadline, closed_at = self._start(form, now)
+        ticket = Ticket(
+            code=code,
+            call_id=call_id,
+            channel=form.channel.value,
+            citizen_phone=phone,
+            citizen_name=form.citizen_name,
+            citizen_address=form.citizen_address,
+            domain=form.domain.value,
+            topic=form.topic,
+            level=form.level,
+            description=form.description,
+            guidance=form.guidance,
+            status=status.value,
+            agency_id=form.agency_id,
+            forwarded_at=forwarded_at,
+            deadline_at=deadline,
+            escalations=0,
+            created_by=actor.id,
+            created_at=now,
+            updated_at=now,
+            closed_at=closed_at,
+            version=1,
+        )
+        s.add(ticket)
+        await s.flush()
+        details: dict[str, Any] = {"level": form.level}
+        if form.agency_id is not None:
+            details["agency"] = form.agency_id
+        if deadline is not None:
+            details["deadline"] = deadline
+        s.add(self._event(ticket.id, actor, Action.CREATED, None, status, details, now))
+        await s.flush()
+        await s.refresh(ticket)  # every column loaded: the caller gets a detached object
+        return ticket
+
+    def _start(
+        self, form: TicketCreate, now: datetime
+    ) -> tuple[Status, datetime | None, datetime | None, datetime | None]:
+        """Initial status, forwarded_at, deadline_at and closed_at for a new ticket."""
+        level = form.level
+        if level == 1:
+            return Status.CLOSED, None, None, now
+        if level == 2:
+            if form.agency_id is None:
+                return Status.NEW, None, None, None
+            return Status.FORWARDED, now, self._deadline(level, now), None
+        if level == 3:
+            # An agency may be pre-filled, but nothing goes out before approval.
+            return Status.PENDING_APPROVAL, None, None, None
+        if level == 4:
+            return Status.MEETING_PENDING, None, self._deadline(level, now), None
+        return Status.PROPOSAL, None, self._deadline(level, now), None
+
+    # -- the workflow -----------------------------------------------------------
+
+    async def forward(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        version: int,
+        agency_id: int,
+        note: str | None = None,
+    ) -> Ticket:
+        """Send a NEW or RETURNED ticket (level 2, or 3 once approved) to an agency.
+
+        Supervisors and admins.  Starts a new deadline and clears the mark of
+        an earlier escalation, so a missed new deadline escalates again.
+        """
+        self._require_role(actor, "forward", LEADS)
+        agency_id = check_id("agency_id", agency_id, required=True)  # type: ignore[assignment]
+        note = check_text("note", note, required=False)
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            self._check_version(ticket, version)
+            approved = ticket.level != 3 or ticket.approved_by is not None
+            if (
+                ticket.status not in (Status.NEW, Status.RETURNED)
+                or ticket.level not in FORWARDABLE_LEVELS
+                or not approved
+            ):
+                raise InvalidTransition("forward", ticket.status)
+            await self._active_agency(s, agency_id)
+            now = self.clock.now()
+            deadline = self._deadline(ticket.level, now)
+            details: dict[str, Any] = {
+                "agency": [ticket.agency_id, agency_id],
+                "deadline": deadline,
+            }
+            if note:
+                details["note"] = note
+            if ticket.return_reason:
+                details["return_reason"] = ticket.return_reason
+            values = {
+                "status": Status.FORWARDED.value,
+                "agency_id": agency_id,
+                "forwarded_at": now,
+                "deadline_at": deadline,
+                "escalated_at": None,
+                # The reason belonged to the previous round; the history keeps it.
+                "return_reason": None,
+            }
+            return await self._write(
+                s, actor, ticket, version, Action.FORWARDED, values, details, now
+            )
+
+    async def approve(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        version: int,
+        agency_id: int | None = None,
+        note: str | None = None,
+    ) -> Ticket:
+        """Record the leaders' approval of a level-3 report (supervisors, admins).
+
+        With an agency (given now or pre-filled at creation) the ticket is
+        forwarded at once; otherwise it becomes NEW, to be forwarded later.
+        Refusing approval is done with ``close`` and a note.
+        """
+        self._require_role(actor, "approve", LEADS)
+        agency_id = check_id("agency_id", agency_id, required=False)
+        note = check_text("note", note, required=False)
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            self._check_version(ticket, version)
+            # A level-2 ticket reclassified to 3 while NEW still needs the approval.
+            unapproved_new = (
+                ticket.status == Status.NEW and ticket.level == 3 and ticket.approved_by is None
+            )
+            if (
+                ticket.status != Status.PENDING_APPROVAL and not unapproved_new
+            ) or ticket.level not in FORWARDABLE_LEVELS:
+                raise InvalidTransition("approve", ticket.status)
+            target = agency_id if agency_id is not None else ticket.agency_id
+            now = self.clock.now()
+            values: dict[str, Any] = {"approved_by": actor.id}
+            details: dict[str, Any] = {}
+            if note:
+                details["note"] = note
+            if target is not None:
+                await self._active_agency(s, target)
+                deadline = self._deadline(ticket.level, now)
+                values |= {
+                    "status": Status.FORWARDED.value,
+                    "agency_id": target,
+                    "forwarded_at": now,
+                    "deadline_at": deadline,
+                    "escalated_at": None,
+                }
+                details |= {"agency": [ticket.agency_id, target], "deadline": deadline}
+            else:
+                values["status"] = Status.NEW.value
+            return await self._write(
+                s, actor, ticket, version, Action.APPROVED, values, details, now
+            )
+
+    async def accept(self, actor: Actor, ticket_id: int, version: int) -> Ticket:
+        """The agency takes the forwarded ticket on (an officer of that agency)."""
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            self._require_own_agency(actor, ticket, "accept")
+            self._check_version(ticket, version)
+            if ticket.status != Status.FORWARDED:
+                raise InvalidTransition("accept", ticket.status)
+            values = {"status": Status.ACCEPTED.value}
+            return await self._write(s, actor, ticket, version, Action.ACCEPTED, values, {})
+
+    async def answer(self, actor: Actor, ticket_id: int, version: int, result: str) -> Ticket:
+        """The agency reports its result (an officer of that agency); the citizen is to be told."""
+        result = check_text("result", result, required=True)  # type: ignore[assignment]
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            self._require_own_agency(actor, ticket, "answer")
+            self._check_version(ticket, version)
+            if ticket.status not in WITH_AGENCY:
+                raise InvalidTransition("answer", ticket.status)
+            now = self.clock.now()
+            details: dict[str, Any] = {"result": result}
+            if ticket.deadline_at is not None:
+                # Kept with the answer: agencies are ranked by how timely they answer.
+                details["late"] = now > ticket.deadline_at
+            values = {"status": Status.ANSWERED.value, "result": result}
+            return await self._write(
+                s, actor, ticket, version, Action.ANSWERED, values, details, now
+            )
+
+    async def send_back(self, actor: Actor, ticket_id: int, version: int, reason: str) -> Ticket:
+        """The agency returns the ticket with a reason (e.g. not its competence)."""
+        reason = check_text("reason", reason, required=True)  # type: ignore[assignment]
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            self._require_own_agency(actor, ticket, "send_back")
+            self._check_version(ticket, version)
+            if ticket.status not in WITH_AGENCY:
+                raise InvalidTransition("send_back", ticket.status)
+            values = {"status": Status.RETURNED.value, "return_reason": reason}
+            details = {"reason": reason}
+            return await self._write(s, actor, ticket, version, Action.RETURNED, values, details)
+
+    async def schedule_meeting(
+        self, actor: Actor, ticket_id: int, version: int, at: datetime, place: str
+    ) -> Ticket:
+        """Set (or move) the date and place of a level-4 meeting (supervisors, admins)."""
+        self._require_role(actor, "schedule_meeting", LEADS)
+        if at is None:
+            raise InvalidInput.one("at", REQUIRED)
+        if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+            raise InvalidInput.one("at", NEEDS_TIME_ZONE)
+        place = check_text("place", place, ADDRESS_MAX, required=True)  # type: ignore[assignment]
+        at = at.astimezone(UTC)
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            self._check_version(ticket, version)
+            if ticket.status not in (Status.MEETING_PENDING, Status.MEETING_SCHEDULED):
+                raise InvalidTransition("schedule_meeting", ticket.status)
+            values = {
+                "status": Status.MEETING_SCHEDULED.value,
+                "meeting_at": at,
+                "meeting_place": place,
+            }
+            details = {
+                "meeting_at": [ticket.meeting_at, at],
+                "meeting_place": [ticket.meeting_place, place],
+            }
+            return await self._write(
+                s, actor, ticket, version, Action.MEETING_SCHEDULED, values, details
+            )
+
+    async def close(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        version: int,
+        note: str | None = None,
+        letter: str | None = None,
+    ) -> Ticket:
+        """Close a ticket (supervisors, admins; the creating agent for an ANSWERED one).
+
+        ANSWERED: the citizen has been told the result.  MEETING_SCHEDULED: the
+        meeting was held.  PROPOSAL: needs ``letter``, the thank-you letter.
+        NEW, PENDING_APPROVAL, RETURNED, MEETING_PENDING: ends without
+        forwarding (approval refused, duplicate, ...) and needs ``note``.
+        """
+        if actor.role not in STAFF:
+            raise Forbidden("close", actor.role)
+        note = check_text("note", note, required=False)
+        letter = check_text("letter", letter, required=False)
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            if actor.role == Role.AGENT and not (
+                ticket.created_by == actor.id and ticket.status == Status.ANSWERED
+            ):
+                raise Forbidden("close", actor.role)
+            self._check_version(ticket, version)
+            status = ticket.status
+            if status not in (*CLOSE_DONE, *CLOSE_WITH_NOTE):
+                raise InvalidTransition("close", status)
+            if status in CLOSE_WITH_NOTE and note is None:
+                raise InvalidInput.one("note", REQUIRED)
+            if status == Status.PROPOSAL and letter is None:
+                raise InvalidInput.one("letter", REQUIRED)
+            if status != Status.PROPOSAL and letter is not None:
+                # Only a proposal gets a thank-you letter; do not drop the text silently.
+                raise InvalidInput.one("letter", NOT_ACCEPTED)
+            now = self.clock.now()
+            values: dict[str, Any] = {
+                "status": Status.CLOSED.value,
+                "closed_at": now,
+                "closing_note": note,
+            }
+            details: dict[str, Any] = {}
+            if note:
+                details["note"] = note
+            if letter:
+                values["letter"] = letter
+                details["letter"] = letter
+            return await self._write(s, actor, ticket, version, Action.CLOSED, values, details, now)
+
+    async def update(
+        self, actor: Actor, ticket_id: int, version: int, data: dict[str, Any]
+    ) -> Ticket:
+        """Correct a ticket's classification or citizen details.
+
+        Supervisors and admins on any open ticket; the agent who created it
+        while it is not closed.  The history records each changed field as
+        ``[old, new]``.  The level can only change before the ticket has gone
+        anywhere (NEW, PENDING_APPROVAL, MEETING_PENDING, PROPOSAL) and its
+        status is not re-derived.  Nothing changed: nothing written.
+        """
+        if actor.role not in STAFF:
+            raise Forbidden("update", actor.role)
+        form = validate(TicketUpdate, data)
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            if actor.role == Role.AGENT and ticket.created_by != actor.id:
+                raise Forbidden("update", actor.role)
+            self._check_version(ticket, version)
+            if ticket.status == Status.CLOSED:
+                raise InvalidTransition("update", ticket.status)
+            changes = {
+                name: _value(new)
+                for name, new in form.changes().items()
+                if getattr(ticket, name) != _value(new)
+            }
+            if "level" in changes and ticket.status not in LEVEL_EDITABLE:
+                raise InvalidTransition("update", ticket.status)
+            if "topic" in changes:
+                # Only a changed topic is checked: one since removed from the
+                # configuration must not block editing the other fields.
+                self._check_topic(changes["topic"])
+            if not changes:
+                return ticket
+            details = {name: [getattr(ticket, name), new] for name, new in changes.items()}
+            return await self._write(s, actor, ticket, version, Action.UPDATED, changes, details)
+
+    async def comment(self, actor: Actor, ticket_id: int, note: str) -> TicketEvent:
+        """Add a note to the history (anyone who may see the ticket); the ticket is unchanged."""
+        note = check_text("note", note, required=True)  # type: ignore[assignment]
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            if not await self._visible(s, actor, ticket):
+                raise Forbidden("comment", actor.role)
+            now = self.clock.now()
+            event = self._event(
+                ticket.id,
+                actor,
+                Action.COMMENTED,
+                ticket.status,
+                ticket.status,
+                {"note": note},
+                now,
+            )
+            s.add(event)
+            await s.flush()
+            return event
+
+    async def escalate_overdue(self, now: datetime | None = None) -> list[Ticket]:
+        """Mark every ticket whose deadline passed while still due; return those newly marked.
+
+        Due means with an agency (FORWARDED, ACCEPTED), a meeting not yet
+        arranged, or a proposal without its letter.  Each deadline escalates
+        once: a ticket is taken when it was never escalated or last escalated
+        before its current deadline (a new forward sets a new deadline).  The
+        condition is re-checked in the UPDATE itself, so two processes running
+        this at once escalate each ticket once.  The caller publishes alerts.
+        """
+        now = now or self.clock.now()
+        due = and_(
+            Ticket.status.in_([st.value for st in DEADLINE_STATUSES]),
+            Ticket.deadline_at < now,
+            or_(Ticket.escalated_at.is_(None), Ticket.escalated_at < Ticket.deadline_at),
+        )
+        escalated: list[Ticket] = []
+        async with self.db.session() as s:
+            ids = (
+                await s.scalars(
+                    select(Ticket.id).where(due).order_by(Ticket.deadline_at, Ticket.id)
+                )
+            ).all()
+            for ticket_id in ids:
+                result = await s.execute(
+                    update(Ticket)
+                    .where(Ticket.id == ticket_id, due)
+                    .values(escalations=Ticket.escalations + 1, escalated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # answered, re-forwarded or escalated by another process meanwhile
+                ticket = await s.scalar(
+                    select(Ticket)
+                    .where(Ticket.id == ticket_id)
+                    .execution_options(populate_existing=True)
+                )
+                assert ticket is not None
+                details = {"deadline": ticket.deadline_at, "agency": ticket.agency_id}
+                s.add(
+                    self._event(
+                        ticket.id,
+                        SYSTEM,
+                        Action.ESCALATED,
+                        ticket.status,
+                        ticket.status,
+                        details,
+                        now,
+                    )
+                )
+                escalated.append(ticket)
+        for t in escalated:
+            log.warning(
+                "ticket %s overdue since %s (agency %s): escalated (%d)",
+                t.code,
+                t.deadline_at,
+                t.agency_id,
+                t.escalations,
+            )
+        return escalated
+
+    # -- reading ----------------------------------------------------------------
+
+    async def get(self, ticket_id: int) -> Ticket:
+        """The ticket, or TicketNotFound (visibility is checked with ``can_see``)."""
+        async with self.db.session() as s:
+            return await self._load(s, ticket_id)
+
+    async def get_by_code(self, text: str) -> Ticket:
+        """The ticket with the tracking code in ``text`` (as typed or read out).
+
+        InvalidCode if the text cannot be a code (so a typo is caught before a
+        look-up), TicketNotFound if it is a valid code nobody has.
+        """
+        code = parse_code(text)
+        async with self.db.session() as s:
+            ticket = await s.scalar(select(Ticket).where(Ticket.code == code))
+        if ticket is None:
+            raise TicketNotFound(code)
+        return ticket
+
+    async def history(self, ticket_id: int) -> list[TicketEvent]:
+        """The ticket's history, oldest first."""
+        async with self.db.session() as s:
+            await self._load(s, ticket_id)
+            rows = await s.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.at, TicketEvent.id)
+            )
+            return list(rows.all())
+
+    async def search(
+        self, filters: TicketFilter, *, page: int = 1, per_page: int = 50
+    ) -> tuple[list[Ticket], int]:
+        """One page of the tickets matching ``filters``, newest first, and the total count."""
+        per_page = max(1, min(per_page, MAX_PER_PAGE))
+        page = max(1, page)
+        conditions = self._conditions(filters)
+        async with self.db.session() as s:
+            total = await s.scalar(select(func.count()).select_from(Ticket).where(*conditions))
+            rows = await s.scalars(
+                select(Ticket)
+                .where(*conditions)
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+            return list(rows.all()), total or 0
+
+    async def for_phone(self, phone: str | None, limit: int = 10) -> list[Ticket]:
+        """The caller's earlier tickets, newest first (for the agent's screen-pop)."""
+        try:
+            number = normalize_phone(phone)
+        except ValueError:  # PydanticCustomError: not a phone number, so no tickets
+            return []
+        if number is None:
+            return []
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Ticket)
+                .where(Ticket.citizen_phone == number)
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                .limit(max(1, limit))
+            )
+            return list(rows.all())
+
+    async def inbox(self, actor: Actor, *, include_closed: bool = False) -> list[Ticket]:
+        """An agency officer's tickets: those forwarded to their agency, and the
+        escalated ones of its direct sub-agencies.  Most urgent deadline first."""
+        if actor.role != Role.AGENCY or actor.agency_id is None:
+            raise Forbidden("inbox", actor.role)
+        children = select(Agency.id).where(Agency.parent_id == actor.agency_id)
+        condition = or_(
+            and_(Ticket.agency_id == actor.agency_id, Ticket.forwarded_at.is_not(None)),
+            and_(Ticket.agency_id.in_(children), Ticket.escalated_at.is_not(None)),
+        )
+        if not include_closed:
+            condition = and_(condition, Ticket.status != Status.CLOSED.value)
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Ticket)
+                .where(condition)
+                # Portable "NULLS LAST": tickets without a deadline come after.
+                .order_by(Ticket.deadline_at.is_(None), Ticket.deadline_at, Ticket.id)
+            )
+            return list(rows.all())
+
+    async def can_see(self, actor: Actor, ticket: Ticket) -> bool:
+        """Staff see every ticket; an agency officer those forwarded to their agency
+        and the escalated ones of its direct sub-agencies."""
+        async with self.db.session() as s:
+            return await self._visible(s, actor, ticket)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _conditions(self, f: TicketFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if f.status:
+            conditions.append(Ticket.status.in_([_value(st) for st in f.status]))
+        if f.level is not None:
+            conditions.append(Ticket.level == f.level)
+        if f.domain:
+            conditions.append(Ticket.domain == _value(f.domain))
+        if f.topic:
+            conditions.append(Ticket.topic == f.topic)
+        if f.agency_id is not None:
+            conditions.append(Ticket.agency_id == f.agency_id)
+        if f.created_by is not None:
+            conditions.append(Ticket.created_by == f.created_by)
+        if f.call_id is not None:
+            conditions.append(Ticket.call_id == f.call_id)
+        if f.overdue is not None:
+            overdue = and_(
+                Ticket.status.in_([st.value for st in DEADLINE_STATUSES]),
+                # Explicit, so that NOT(overdue) is true rather than NULL without a deadline.
+                Ticket.deadline_at.is_not(None),
+                Ticket.deadline_at < self.clock.now(),
+            )
+            conditions.append(overdue if f.overdue else not_(overdue))
+        if f.created_from is not None:
+            conditions.append(Ticket.created_at >= self._local_midnight(f.created_from))
+        if f.created_to is not None:
+            conditions.append(
+                Ticket.created_at < self._local_midnight(f.created_to + timedelta(days=1))
+            )
+        if f.q and f.q.strip():
+            conditions.append(self._text_match(f.q.strip()))
+        return conditions
+
+    def _text_match(self, q: str) -> ColumnElement[bool]:
+        pattern = f"%{_escape_like(q)}%"
+        matches: list[ColumnElement[bool]] = [
+            column.ilike(pattern, escape="\\")
+            for column in (
+                Ticket.code,
+                Ticket.citizen_phone,
+                Ticket.citizen_name,
+                Ticket.citizen_address,
+                Ticket.description,
+            )
+        ]
+        # A code or a phone number as people type them ("k7m 4qx8", "090 123 4567").
+        try:
+            matches.append(Ticket.code == parse_code(q))
+        except InvalidCode:
+            pass
+        try:
+            number = normalize_phone(q)
+        except ValueError:
+            number = None
+        if number and number != q:
+            matches.append(Ticket.citizen_phone.like(f"%{_escape_like(number)}%", escape="\\"))
+        return or_(*matches)
+
+    def _local_midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=self.settings.tz).astimezone(UTC)
+
+    def _deadline(self, level: int, now: datetime) -> datetime | None:
+        hours = self.settings.tickets.deadline(level)
+        return now + timedelta(hours=hours) if hours else None
+
+    def _check_topic(self, topic: str) -> None:
+        if topic not in {t.id for t in self.settings.tickets.topics}:
+            raise InvalidInput.one("topic", NOT_ALLOWED)
+
+    @staticmethod
+    def _require_role(actor: Actor, action: str, roles: tuple[Role, ...]) -> None:
+        if actor.role not in roles:
+            raise Forbidden(action, actor.role)
+
+    @staticmethod
+    def _require_own_agency(actor: Actor, ticket: Ticket, action: str) -> None:
+        # Only the agency the ticket was forwarded to acts on it; its parent sees
+        # escalated tickets but answers through the sub-agency.
+        if not (
+            actor.role == Role.AGENCY
+            and actor.agency_id is not None
+            and ticket.agency_id == actor.agency_id
+            and ticket.forwarded_at is not None
+        ):
+            raise Forbidden(action, actor.role)
+
+    @staticmethod
+    def _check_version(ticket: Ticket, version: int) -> None:
+        # Early refusal of a stale form; the UPDATE's WHERE is what guarantees it.
+        if ticket.version != version:
+            raise VersionConflict(ticket.id, version, ticket.version)
+
+    async def _load(self, s: AsyncSession, ticket_id: int) -> Ticket:
+        ticket = await s.get(Ticket, ticket_id)
+        if ticket is None:
+            raise TicketNotFound(ticket_id)
+        return ticket
+
+    async def _active_agency(self, s: AsyncSession, agency_id: int) -> Agency:
+        agency = await s.get(Agency, agency_id)
+        if agency is None:
+            raise InvalidInput.one("agency_id", UNKNOWN)
+        if not agency.active:
+            raise InvalidInput.one("agency_id", INACTIVE)
+        return agency
+
+    async def _visible(self, s: AsyncSession, actor: Actor, ticket: Ticket) -> bool:
+        if actor.role in STAFF:
+            return True
+        if actor.role != Role.AGENCY or actor.agency_id is None or ticket.agency_id is None:
+            return False
+        if ticket.forwarded_at is None:
+            return False  # pre-filled for approval, not sent yet
+        if ticket.agency_id == actor.agency_id:
+            return True
+        if ticket.escalated_at is None:
+            return False
+        parent = await s.scalar(select(Agency.parent_id).where(Agency.id == ticket.agency_id))
+        return parent == actor.agency_id
+
+    async def _write(
+        self,
+        s: AsyncSession,
+        actor: Actor,
+        ticket: Ticket,
+        version: int,
+        action: Action,
+        values: dict[str, Any],
+        details: dict[str, Any],
+        now: datetime | None = None,
+    ) -> Ticket:
+        """Write ``values`` if the row is still at ``version``, bump it, log the event.
+
+        ``now`` is the time the action already used for its own columns, so the
+        row and its history line carry the same instant.
+        """
+        now = now or self.clock.now()
+        from_status = ticket.status
+        result = await s.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id, Ticket.version == version)
+            .values(**values, version=version + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            actual = await s.scalar(select(Ticket.version).where(Ticket.id == ticket.id))
+            raise VersionConflict(ticket.id, version, actual)
+        to_status = values.get("status", from_status)
+        s.add(self._event(ticket.id, actor, action, from_status, to_status, details, now))
+        await s.flush()
+        await s.refresh(ticket)
+        return ticket
+
+    @staticmethod
+    def _event(
+        ticket_id: int,
+        actor: Actor,
+        action: Action,
+        from_status: str | None,
+        to_status: str | None,
+        details: dict[str, Any],
+        at: datetime,
+    ) -> TicketEvent:
+        return TicketEvent(
+            ticket_id=ticket_id,
+            at=at,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            action=action.value,
+            from_status=_value(from_status),
+            to_status=_value(to_status),
+            details=_json(details),
+        )
