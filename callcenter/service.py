@@ -432,6 +432,35 @@ class CallService:
                 _apply_queue_event(call, e)
             return True
 
+    async def earlier_calls(
+        self, number: str, *, before: str | None = None, limit: int = 10
+    ) -> list[dict[str, object]]:
+        """The caller's latest calls (newest first), the current one left out, for the pop."""
+        async with self.db.session() as session:
+            q = (
+                select(Call)
+                .where(Call.caller_number == number)
+                .order_by(Call.started_at.desc())
+                .limit(limit + 1)
+            )
+            rows = list((await session.execute(q)).scalars())
+        return [
+            {
+                "uniqueid": c.uniqueid,
+                "started_at": c.started_at.isoformat(),
+                "hotline": c.hotline_number,
+                "outcome": c.outcome,
+                "agent": c.agent_name,
+                "ivr_choice": c.ivr_choice,
+            }
+            for c in rows
+            if c.uniqueid != before
+        ][:limit]
+
+    async def by_id(self, call_id: int) -> Call | None:
+        async with self.db.session() as session:
+            return await session.get(Call, call_id)
+
     async def get(self, uniqueid: str) -> Call | None:
         async with self.db.session() as session:
             return await self._get(session, uniqueid)
