@@ -1,0 +1,1 @@
+"""The web panel: agents, supervisors, admins and agency officers."""

@@ -1,0 +1,99 @@
+"""The panel's aiohttp application: templates, middlewares, routes, the WebSocket hub.
+
+``make_app`` takes a :class:`PanelContext` built by the composition root; the
+hub's Redis subscription lives as long as the application (``cleanup_ctx``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from panel.context import PanelContext
+from panel.keys import FLASH_USED
+from panel.security import (
+    errors_middleware,
+    headers_middleware,
+    make_auth_middleware,
+    roles_checked,
+)
+from panel.views import admin, agent, api, auth, tickets
+from panel.views.common import CTX
+
+HERE = Path(__file__).parent
+
+
+def _local(ctx: PanelContext):  # type: ignore[no-untyped-def]
+    def local(moment: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+        if moment is None:
+            return ""
+        return moment.astimezone(ctx.settings.tz).strftime(fmt)
+
+    return local
+
+
+def _fromjson(text: str | None) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {}
+
+
+@functools.cache
+def _static_url(name: str) -> str:
+    """A static file's URL with a content hash, so browsers never keep a stale script."""
+    digest = hashlib.sha256((HERE / "static" / name).read_bytes()).hexdigest()[:10]
+    return f"/static/{name}?v={digest}"
+
+
+@web.middleware
+async def _flash_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    response = await handler(request)
+    if request.get(FLASH_USED):
+        response.del_cookie("hotline_flash", path="/")
+    return response
+
+
+def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            headers_middleware,
+            make_auth_middleware(ctx),
+            errors_middleware,
+            _flash_middleware,
+        ],
+        client_max_size=client_max_size,
+    )
+    app[CTX] = ctx
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local"] = _local(ctx)
+    env.filters["fromjson"] = _fromjson
+    env.globals["static"] = _static_url
+    for module in (auth, agent, tickets, admin, api):
+        app.router.add_routes(module.routes())
+    app.router.add_static("/static", HERE / "static")
+    roles_checked(app)
+
+    async def hub(_app: web.Application) -> AsyncIterator[None]:
+        await ctx.hub.start()
+        yield
+        await ctx.hub.stop()
+
+    app.cleanup_ctx.append(hub)
+    return app

@@ -1,0 +1,81 @@
+"""Msgids the web layer translates but that are not written as ``_("…")`` in panel code.
+
+``pybabel extract`` (see ``babel.cfg``) finds ``_("…")`` in the templates and
+views, but not:
+
+* the field-error constants of ``tickets/exceptions.py`` and the account
+  messages of ``accounts/service.py`` and ``accounts/passwords.py``: they are
+  plain strings that the web layer translates with ``_(e.message, **params)``;
+* field errors raised as plain strings by the panel's own views;
+* texts translated through ``request["_"]("…")``, a call the Python extractor
+  does not recognise.
+
+They are listed here with the no-op marker :func:`N_` so extraction finds them.
+``tests/unit/test_i18n.py`` reads the domain files and fails when one is
+missing: after adding a message there, add it here, run
+``panel/locale/update.sh`` and translate the new entry.
+"""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction; it is translated where it is shown."""
+    return message
+
+
+# -- tickets/exceptions.py: field errors of tickets and agencies ----------------
+TICKET_FIELD_ERRORS = (
+    N_("is required"),
+    N_("is too long (at most {max} characters)"),
+    N_("is not one of the allowed values"),
+    N_("must be a phone number"),
+    N_("must be an email address"),
+    N_("must be 2 to 40 lower-case letters, digits or dashes, not starting with a dash"),
+    N_("is not valid"),
+    N_("cannot be set here"),
+    N_("contains a character that is not allowed"),
+    N_("must be a date and time with a time zone"),
+    N_("does not exist"),
+    N_("is no longer active"),
+    N_("is already in use"),
+    N_("cannot be the agency itself or one of its sub-agencies"),
+)
+
+# -- accounts/service.py and accounts/passwords.py: account field errors --------
+ACCOUNT_ERRORS = (
+    N_("must be 2 to 64 letters, digits, dots, dashes or underscores"),
+    N_("is required"),
+    N_("is too long (at most {max} characters)"),
+    N_("is not one of the allowed values"),
+    N_("is required for an agent"),
+    N_("is not an agent extension in the configuration"),
+    N_("is required for an agency officer"),
+    N_("already belongs to another account"),
+    N_("is not a known agency"),
+    N_("is already taken"),
+    N_("is not correct"),
+    N_("is too short (at least {min} characters)"),
+    N_("is too easy to guess"),
+)
+
+# -- panel/views: field errors raised by the views themselves --------------------
+PANEL_FIELD_ERRORS = (
+    N_("is required"),
+    N_("must be a date and time"),
+    N_("you cannot remove your own admin access"),
+)
+
+# -- panel/security.py: texts translated with request["_"]("…") -----------------
+PANEL_TEXTS = (
+    N_("The form has expired. Reload the page and try again."),
+    N_(
+        "Someone else changed this ticket meanwhile. Reload it to see their change, "
+        "then apply yours again."
+    ),
+    N_("This action is not possible in the ticket's status."),
+)
+
+MSGIDS: frozenset[str] = frozenset(
+    TICKET_FIELD_ERRORS + ACCOUNT_ERRORS + PANEL_FIELD_ERRORS + PANEL_TEXTS
+)

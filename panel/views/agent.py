@@ -1,0 +1,127 @@
+"""The agent's workspace: own state, pause/resume, and the live screen-pop over a WebSocket."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import WSMsgType, web
+
+from callcenter.presence import PAUSE_REASONS, AgentNotInQueue
+from panel.keys import ACTOR, GETTEXT
+from panel.security import require
+from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
+from tickets.service import TicketFilter
+
+log = logging.getLogger(__name__)
+
+
+async def agent_snapshot(request: web.Request) -> tuple[dict | None, dict | None]:
+    ext = request[ACTOR].extension
+    if not ext:
+        return None, None
+    kept = await ctx(request).bus.kept_many([f"state.{ext}", f"pop.{ext}"])
+    return kept.get(f"state.{ext}"), kept.get(f"pop.{ext}")
+
+
+@require("agent")
+async def workspace(request: web.Request) -> web.StreamResponse:
+    state, pop = await agent_snapshot(request)
+    c = ctx(request)
+    mine = []
+    if request[ACTOR].id is not None:
+        mine, _total = await c.tickets.search(
+            TicketFilter(created_by=request[ACTOR].id), page=1, per_page=10
+        )
+    return render(
+        request,
+        "agent.html",
+        state=state,
+        pop=pop,
+        pop_json=json.dumps(pop, ensure_ascii=False) if pop else "",
+        reasons=PAUSE_REASONS,
+        mine=mine,
+        **await ticket_form_values(request),
+        errors={},
+        values={},
+    )
+
+
+async def _pause(request: web.Request, reason: str | None) -> str | None:
+    """Pause (reason given) or resume; a translated problem, or None."""
+    _ = request[GETTEXT]
+    c = ctx(request)
+    ext = request[ACTOR].extension
+    if c.control is None:
+        return _("Pausing is not available: the panel has no connection to the telephone system.")
+    if reason is not None and reason not in PAUSE_REASONS:
+        return _("Choose a reason for the pause.")
+    if reason is None:
+        state = await c.bus.kept(f"state.{ext}")
+        if state and state.get("paused") and state.get("reason") not in PAUSE_REASONS:
+            return _("Your shift has ended: you cannot resume taking calls.")
+    try:
+        if reason is None:
+            await c.control.resume(ext)
+        else:
+            await c.control.pause(ext, reason)
+    except AgentNotInQueue:
+        return _("You are not in a queue now (outside your shift?).")
+    except (ConnectionError, TimeoutError, OSError) as e:
+        log.warning("pause/resume of %s failed: %s", ext, e)
+        return _("The telephone system did not answer. Try again.")
+    return None
+
+
+@require("agent")
+async def pause(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    problem = await _pause(request, data.get("reason", ""))
+    raise flash_redirect("/agent", problem)
+
+
+@require("agent")
+async def resume(request: web.Request) -> web.StreamResponse:
+    problem = await _pause(request, None)
+    raise flash_redirect("/agent", problem)
+
+
+@require("agent", "supervisor", "admin", "agency")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """Live messages: an agent gets their pop and state; supervisors all states and alerts."""
+    c = ctx(request)
+    actor = request[ACTOR]
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=4096)
+    await ws.prepare(request)
+    if actor.role == "agent" and actor.extension:
+        c.hub.join(f"agent.{actor.extension}", ws)
+        state, pop = await agent_snapshot(request)
+        # what was live before this socket existed (page reload, second tab)
+        await ws.send_str(json.dumps({"type": "hello", "state": state, "pop": pop}))
+    elif actor.role in ("supervisor", "admin"):
+        c.hub.join("agents", ws)
+        c.hub.join("alerts", ws)
+        names = [f"state.{a.extension}" for a in c.settings.agents]
+        kept = await c.bus.kept_many(names)
+        await ws.send_str(json.dumps({"type": "hello", "agents": list(kept.values())}))
+    elif actor.role == "agency" and actor.agency_id:
+        c.hub.join(f"agency.{actor.agency_id}", ws)
+        await ws.send_str(json.dumps({"type": "hello"}))
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str('{"type":"pong"}')
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        c.hub.leave(ws)
+    return ws
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/agent", workspace),
+        web.post("/agent/pause", pause),
+        web.post("/agent/resume", resume),
+        web.get("/ws", websocket),
+    ]

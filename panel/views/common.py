@@ -1,0 +1,89 @@
+"""Helpers shared by the views: rendering, forms, redirects with a flash message."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+import aiohttp_jinja2
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from panel.context import PanelContext
+from panel.i18n import LANGUAGES
+from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
+from tickets.models import Channel, Domain
+
+CTX = web.AppKey("ctx", PanelContext)
+
+
+def ctx(request: web.Request) -> PanelContext:
+    return request.app[CTX]
+
+
+def render(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        template, request, {**base_context(request), **values}, status=status
+    )
+
+
+async def form(request: web.Request) -> MultiDictProxy[str]:
+    data = await request.post()
+    return MultiDictProxy(MultiDict((k, v) for k, v in data.items() if isinstance(v, str)))
+
+
+def form_dict(data: MultiDictProxy[str], *fields: str) -> dict[str, str]:
+    return {f: data[f] for f in fields if f in data}
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths after sign-in (no open redirect)."""
+    if not target:
+        return default
+    parts = urlparse(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def flash_redirect(location: str, message: str | None = None) -> web.HTTPSeeOther:
+    exc = web.HTTPSeeOther(location)
+    if message:
+        exc.set_cookie("hotline_flash", message[:300], max_age=30, httponly=True, samesite="Lax")
+    return exc
+
+
+def home_for(role: str) -> str:
+    return {"agent": "/agent", "agency": "/inbox"}.get(role, "/tickets")
+
+
+async def ticket_form_values(request: web.Request) -> dict[str, Any]:
+    """What the ticket form offers: topics, agencies, channels, domains."""
+    c = ctx(request)
+    return {
+        "topics": c.settings.tickets.topics,
+        "agencies": await c.agencies.list(),
+        "channels": list(Channel),
+        "domains": list(Domain),
+    }
+
+
+def base_context(request: web.Request) -> dict[str, Any]:
+    """What every page template gets: the user, CSRF token, language, names."""
+    c = request.app[CTX]
+    flash = request.cookies.get("hotline_flash")
+    if flash:
+        request[FLASH_USED] = True
+    session = request.get(SESSION)
+    lang = request.get(LANG, "vi")
+    return {
+        "_": request[GETTEXT],
+        "actor": request.get(ACTOR),
+        "csrf": session.csrf if session else "",
+        "lang": lang,
+        "languages": LANGUAGES,
+        "flash": flash,
+        "path": request.path_qs,
+        "topic_names": {t.id: t.name.get(lang) for t in c.settings.tickets.topics},
+        "hotline_names": {h.number: h.name for h in c.settings.hotlines},
+    }

@@ -1,0 +1,324 @@
+"""Tickets in the panel: creation from the live call, the lists, one ticket and its actions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from accounts.models import Role
+from callcenter.presence import PAUSE_REASONS
+from panel.keys import ACTOR, GETTEXT
+from panel.security import field_errors, require
+from panel.views.agent import agent_snapshot
+from panel.views.common import ctx, flash_redirect, form, form_dict, render, ticket_form_values
+from tickets.exceptions import InvalidCode, InvalidInput, TicketNotFound
+from tickets.models import Domain, Status, Ticket
+from tickets.service import TicketFilter
+
+STAFF = ("agent", "supervisor", "admin")
+ALL = ("agent", "supervisor", "admin", "agency")
+TICKET_FIELDS = (
+    "channel",
+    "citizen_phone",
+    "citizen_name",
+    "citizen_address",
+    "domain",
+    "topic",
+    "level",
+    "description",
+    "guidance",
+    "agency_id",
+)
+PER_PAGE = 50
+
+# Which actions the page offers, by status and role (the service enforces the
+# same rules; this only decides which buttons to show).
+ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    Status.NEW: {"supervisor": ("forward", "close"), "admin": ("forward", "close")},
+    Status.PENDING_APPROVAL: {"supervisor": ("approve", "close"), "admin": ("approve", "close")},
+    Status.FORWARDED: {"agency": ("accept", "answer", "send_back")},
+    Status.ACCEPTED: {"agency": ("answer", "send_back")},
+    Status.ANSWERED: {"supervisor": ("close",), "admin": ("close",), "agent": ("close",)},
+    Status.RETURNED: {"supervisor": ("forward", "close"), "admin": ("forward", "close")},
+    Status.MEETING_PENDING: {
+        "supervisor": ("schedule_meeting", "close"),
+        "admin": ("schedule_meeting", "close"),
+    },
+    Status.MEETING_SCHEDULED: {
+        "supervisor": ("schedule_meeting", "close"),
+        "admin": ("schedule_meeting", "close"),
+    },
+    Status.PROPOSAL: {"supervisor": ("close",), "admin": ("close",)},
+}
+
+
+def actions_for(actor: Any, ticket: Ticket) -> tuple[str, ...]:
+    offered = ACTIONS.get(Status(ticket.status), {}).get(actor.role, ())
+    if actor.role == "agent" and ticket.created_by != actor.id:
+        return ()
+    if actor.role == "agency" and ticket.agency_id != actor.agency_id:
+        return ()
+    return offered
+
+
+def can_edit(actor: Any, ticket: Ticket) -> bool:
+    if ticket.status == Status.CLOSED:
+        return False
+    return actor.role in ("supervisor", "admin") or (
+        actor.role == "agent" and ticket.created_by == actor.id
+    )
+
+
+async def _ticket(request: web.Request) -> Ticket:
+    try:
+        ticket = await ctx(request).tickets.get_by_code(request.match_info["code"])
+    except InvalidCode:
+        raise TicketNotFound(ticket=request.match_info["code"]) from None
+    if not await ctx(request).tickets.can_see(request[ACTOR], ticket):
+        raise PermissionError("ticket of another agency")
+    return ticket
+
+
+@require(*STAFF)
+async def new_ticket(request: web.Request) -> web.StreamResponse:
+    values = {"channel": request.query.get("channel", "phone")}
+    return render(
+        request, "ticket_new.html", errors={}, values=values, **await ticket_form_values(request)
+    )
+
+
+@require(*STAFF)
+async def create_ticket(request: web.Request) -> web.StreamResponse:
+    _ = request[GETTEXT]
+    c = ctx(request)
+    data = await form(request)
+    values = form_dict(data, *TICKET_FIELDS)
+    call_id = None
+    if data.get("call_id", "").isdigit():
+        call_id = int(data["call_id"])
+    try:
+        ticket = await c.tickets.create(request[ACTOR], dict(values), call_id=call_id)
+    except InvalidInput as e:
+        errors = field_errors(request, e.errors)
+        page = "agent.html" if data.get("from") == "agent" else "ticket_new.html"
+        extra: dict[str, Any] = {}
+        if page == "agent.html":
+            state, pop = await agent_snapshot(request)
+            extra = {
+                "state": state,
+                "pop": pop,
+                "reasons": PAUSE_REASONS,
+                "mine": [],
+                "pop_json": "",
+            }
+        return render(
+            request,
+            page,
+            status=422,
+            errors=errors,
+            values={**values, "call_id": data.get("call_id", "")},
+            **extra,
+            **await ticket_form_values(request),
+        )
+    raise flash_redirect(
+        f"/tickets/{ticket.code}",
+        _("Ticket {code} created. Read the code to the citizen.", code=ticket.code),
+    )
+
+
+def _filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:
+    q = request.query
+    f = TicketFilter()
+    if q.getall("status", []):
+        f.status = [s for s in q.getall("status") if s in {x.value for x in Status}] or None
+    for key in ("level", "agency_id", "created_by"):
+        if q.get(key, "").isdigit():
+            setattr(f, key, int(q[key]))
+    if q.get("domain") in {d.value for d in Domain}:
+        f.domain = q["domain"]
+    if q.get("topic"):
+        f.topic = q["topic"][:32]
+    if q.get("overdue") == "1":
+        f.overdue = True
+    for key in ("created_from", "created_to"):
+        try:
+            if q.get(key):
+                setattr(f, key, date.fromisoformat(q[key]))
+        except ValueError:
+            pass
+    if q.get("q"):
+        f.q = q["q"][:200]
+    return f, {k: v for k, v in q.items()}
+
+
+@require(*STAFF)
+async def list_tickets(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    f, shown = _filter(request)
+    page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
+    rows, total = await c.tickets.search(f, page=max(1, page), per_page=PER_PAGE)
+    users = {u.id: u for u in await c.accounts.list_users()}
+    return render(
+        request,
+        "tickets.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, (total + PER_PAGE - 1) // PER_PAGE),
+        query=shown,
+        statuses=list(Status),
+        users=users,
+        agency_names={a.id: a.name for a in await c.agencies.list(include_inactive=True)},
+        **await ticket_form_values(request),
+    )
+
+
+@require(*ALL)
+async def show_ticket(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    ticket = await _ticket(request)
+    history = await c.tickets.history(ticket.id)
+    call = await c.calls.by_id(ticket.call_id) if ticket.call_id else None
+    agencies = await c.agencies.list(include_inactive=True)
+    return render(
+        request,
+        "ticket.html",
+        t=ticket,
+        history=history,
+        call=call,
+        actions=actions_for(request[ACTOR], ticket),
+        editable=can_edit(request[ACTOR], ticket),
+        agency_names={a.id: a.name for a in agencies},
+        overdue=bool(
+            ticket.deadline_at
+            and ticket.status != Status.CLOSED
+            and ticket.deadline_at < c.clock.now()
+        ),
+        errors={},
+        values={},
+        **await ticket_form_values(request),
+    )
+
+
+def _version(data: Any) -> int:
+    v = data.get("version", "")
+    if not v.isdigit():
+        raise InvalidInput([_field_error("version", "is required")])
+    return int(v)
+
+
+def _field_error(field: str, message: str) -> Any:
+    from tickets.exceptions import FieldError
+
+    return FieldError(field, message, {})
+
+
+@require(*ALL)
+async def ticket_action(request: web.Request) -> web.StreamResponse:
+    _ = request[GETTEXT]
+    c = ctx(request)
+    ticket = await _ticket(request)
+    action = request.match_info["action"]
+    data = await form(request)
+    actor = request[ACTOR]
+    s = c.tickets
+    try:
+        if action == "comment":
+            if not data.get("note", "").strip():
+                raise InvalidInput([_field_error("note", "is required")])
+            await s.comment(actor, ticket.id, data["note"])
+        elif action == "edit":
+            fields = form_dict(data, *TICKET_FIELDS)
+            fields.pop("channel", None)
+            await s.update(actor, ticket.id, _version(data), fields)
+        elif action == "forward":
+            await s.forward(actor, ticket.id, _version(data), _agency(data), data.get("note"))
+        elif action == "approve":
+            agency = _agency(data) if data.get("agency_id") else None
+            await s.approve(actor, ticket.id, _version(data), agency, data.get("note"))
+        elif action == "accept":
+            await s.accept(actor, ticket.id, _version(data))
+        elif action == "answer":
+            await s.answer(actor, ticket.id, _version(data), data.get("result", ""))
+        elif action == "send_back":
+            await s.send_back(actor, ticket.id, _version(data), data.get("reason", ""))
+        elif action == "schedule_meeting":
+            await s.schedule_meeting(
+                actor,
+                ticket.id,
+                _version(data),
+                _local_dt(request, data, "meeting_at"),
+                data.get("meeting_place", ""),
+            )
+        elif action == "close":
+            await s.close(
+                actor,
+                ticket.id,
+                _version(data),
+                data.get("note") or None,
+                data.get("letter") or None,
+            )
+        else:
+            raise web.HTTPNotFound()
+    except InvalidInput as e:
+        errors = field_errors(request, e.errors)
+        history = await s.history(ticket.id)
+        return render(
+            request,
+            "ticket.html",
+            status=422,
+            t=ticket,
+            history=history,
+            call=await c.calls.by_id(ticket.call_id) if ticket.call_id else None,
+            actions=actions_for(actor, ticket),
+            editable=can_edit(actor, ticket),
+            agency_names={a.id: a.name for a in await c.agencies.list(include_inactive=True)},
+            overdue=False,
+            errors=errors,
+            failed_action=action,
+            values=dict(data),
+            **await ticket_form_values(request),
+        )
+    raise flash_redirect(f"/tickets/{ticket.code}", _("Saved."))
+
+
+def _agency(data: Any) -> int:
+    v = data.get("agency_id", "")
+    if not v.isdigit():
+        raise InvalidInput([_field_error("agency_id", "is required")])
+    return int(v)
+
+
+def _local_dt(request: web.Request, data: Any, field: str) -> datetime:
+    raw = data.get(field, "")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput([_field_error(field, "must be a date and time")]) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ctx(request).settings.tz)
+    return moment
+
+
+@require("agency")
+async def inbox(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    closed = request.query.get("closed") == "1"
+    rows = await c.tickets.inbox(request[ACTOR], include_closed=closed)
+    return render(request, "inbox.html", rows=rows, closed=closed, now=c.clock.now())
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/tickets", list_tickets),
+        web.get("/tickets/new", new_ticket),
+        web.post("/tickets", create_ticket),
+        web.get("/tickets/{code}", show_ticket),
+        web.post("/tickets/{code}/{action}", ticket_action),
+        web.get("/inbox", inbox),
+    ]
+
+
+__all__ = ["routes", "Role"]

@@ -1,0 +1,138 @@
+"""A panel on real Redis and real SQLite / PostgreSQL, with one account per role."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from accounts.identity import Actor
+from accounts.models import Role
+from core.bus import Bus
+from core.clock import FakeClock
+from core.db import Database
+from hotline.system import migrate
+from panel.app import make_app
+from panel.context import PanelContext
+from tests.helpers import settings_in
+
+PASSWORD = "correct horse battery"
+
+
+class RecordingControl:
+    """Stands in for AMI QueuePause in route tests (the real one is tested with Asterisk)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+
+    async def pause(self, extension: str, reason: str) -> None:
+        self.calls.append(("pause", extension, reason))
+
+    async def resume(self, extension: str) -> None:
+        self.calls.append(("resume", extension, ""))
+
+
+@dataclass
+class Panel:
+    ctx: PanelContext
+    client: TestClient
+    users: dict[str, Any]
+    agency_ids: dict[str, int]
+    control: RecordingControl
+
+    async def login(self, who: str, client: TestClient | None = None) -> str:
+        """Sign ``who`` in on ``client``; returns the session's CSRF token."""
+        c = client or self.client
+        page = await c.get("/login")
+        token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
+        r = await c.post(
+            "/login",
+            data={"_csrf": token, "username": who, "password": PASSWORD},
+            allow_redirects=False,
+        )
+        assert r.status == 303, await r.text()
+        return await self.csrf(c)
+
+    async def csrf(self, client: TestClient | None = None) -> str:
+        r = await (client or self.client).get("/account")
+        return re.search(r'name="csrf-token" content="([^"]+)"', await r.text()).group(1)
+
+    async def token(self, who: str) -> dict[str, str]:
+        """Bearer headers for the JSON API."""
+        r = await self.client.post("/api/v1/session", json={"username": who, "password": PASSWORD})
+        assert r.status == 200, await r.text()
+        return {"Authorization": f"Bearer {(await r.json())['token']}"}
+
+    async def new_client(self) -> aiohttp.ClientSession:
+        """Another browser: its own cookies, the same server."""
+        return aiohttp.ClientSession(
+            base_url=str(self.client.make_url("/")), cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
+
+
+def panel_settings(home: Path, database_url: str, prefix: str):  # type: ignore[no-untyped-def]
+    text = (Path(__file__).parents[2] / "config" / "hotline.example.toml").read_text()
+    text = re.sub(r"^database_url = .*$", f'database_url = "{database_url}"', text, flags=re.M)
+    text += f'\n[panel]\nredis_prefix = "{prefix}"\nlockout_attempts = 3\n'
+    return settings_in(home, text)
+
+
+@pytest.fixture
+async def panel(database_url: str, tmp_path: Path):
+    prefix = f"test{uuid.uuid4().hex[:8]}"
+    settings = panel_settings(tmp_path, database_url, prefix)
+    migrate(settings)
+    db = Database(settings.database)
+    bus = Bus(settings.panel.redis_url, prefix)
+    clock = FakeClock(datetime.now(UTC))
+    control = RecordingControl()
+    ctx = PanelContext.build(settings, db=db, bus=bus, clock=clock, control=control)  # type: ignore[arg-type]
+    admin = await ctx.accounts.create_user(
+        None,
+        {"username": "admin", "display_name": "Quản trị", "role": "admin", "password": PASSWORD},
+    )
+    admin_actor = Actor.of(admin)
+    root = await ctx.agencies.create(
+        admin_actor, {"kind": "department", "code": "so-gtvt", "name": "Sở Giao thông Vận tải"}
+    )
+    child = await ctx.agencies.create(
+        admin_actor,
+        {"kind": "district", "code": "q1", "name": "UBND Quận 1", "parent_id": root.id},
+    )
+    users = {"admin": admin}
+    for username, role, extra in [
+        ("sup", Role.SUPERVISOR, {}),
+        ("agent1", Role.AGENT, {"extension": "1001"}),
+        ("agent2", Role.AGENT, {"extension": "1002"}),
+        ("officer", Role.AGENCY, {"agency_id": root.id}),
+        ("officer_q1", Role.AGENCY, {"agency_id": child.id}),
+    ]:
+        users[username] = await ctx.accounts.create_user(
+            admin_actor,
+            {
+                "username": username,
+                "display_name": username.title(),
+                "role": role.value,
+                "password": PASSWORD,
+                **extra,
+            },
+        )
+    app = make_app(ctx)
+    client = TestClient(TestServer(app, shutdown_timeout=1))
+    await client.start_server()
+    try:
+        yield Panel(ctx, client, users, {"so-gtvt": root.id, "q1": child.id}, control)
+    finally:
+        await client.close()
+        keys = [k async for k in bus.redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await bus.redis.delete(*keys)
+        await bus.close()
+        await db.close()
