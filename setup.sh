@@ -17,7 +17,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- system packages --------------------------------------------------------
-packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmpeg ca-certificates)
+packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmpeg ca-certificates
+          redis-server)
+# The test suite drives the panel in Debian's Chromium (no browser download).
+[ "$mode" = "--deps-only" ] && packages+=(chromium)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')
@@ -41,6 +44,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Redis (sessions, screen-pops, live states) --------------------------------
+# Debian starts it under systemd; where there is no init (containers) start it here.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    say "Starting Redis on 127.0.0.1:6379"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --dir /var/lib/redis \
+        --logfile /var/log/redis/hotline.log >/dev/null
+    for _ in $(seq 50); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
 # --- Python environment -----------------------------------------------------

@@ -1,14 +1,18 @@
 """The composition root: builds every long-lived resource and wires the domains.
 
-:class:`Application` owns the database engine, the AMI client, the FastAGI
-server and the shift scheduler, each started in order and closed in reverse by
-one AsyncExitStack.  Nothing else creates them.
+:class:`Application` owns the database engine, Redis (the bus), the AMI
+client, the FastAGI server, the shift scheduler, the overdue watch and the web
+panel, each started in order and closed in reverse by one AsyncExitStack.
+Nothing else creates them.  :class:`PanelOnly` is the same without telephony:
+an extra panel process that serves agents from the same Redis and database.
 """
 
 from __future__ import annotations
 
 import logging
 from contextlib import AsyncExitStack
+
+from aiohttp import web
 
 from agi.ivr import IVR
 from agi.protocol import FastAGIServer
@@ -20,18 +24,61 @@ from callcenter.events import (
     CallEvents,
     member_subscriptions,
 )
+from callcenter.presence import PRESENCE_EVENTS, AgentControl, Presence
 from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from core.ami import AMIClient
+from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings, require_secrets
+from panel.app import make_app
+from panel.context import PanelContext
+from tickets.alerts import OverdueWatch
+from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
 # Every event the application hears: manager.conf lets only these through.
-AMI_EVENTS = sorted({*CALL_EVENTS, *MEMBER_EVENTS, *RESPONSE_EVENTS})
+AMI_EVENTS = sorted({*CALL_EVENTS, *MEMBER_EVENTS, *RESPONSE_EVENTS, *PRESENCE_EVENTS})
+
+
+class _Web:
+    """The panel's HTTP server as one resource (site bound at start, cleaned up at stop)."""
+
+    def __init__(self, ctx: PanelContext, host: str, port: int) -> None:
+        self.app = make_app(ctx)
+        self.host, self.port = host, port
+        self.runner = web.AppRunner(self.app, access_log=None)
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        log.info("panel on http://%s:%d/", self.host, self.port)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def ticket_history(tickets: TicketService):  # type: ignore[no-untyped-def]
+    """The caller's earlier tickets as the screen-pop shows them."""
+
+    async def history(phone: str | None) -> list[dict[str, object]]:
+        rows = await tickets.for_phone(phone, limit=10)
+        return [
+            {
+                "code": t.code,
+                "created_at": t.created_at.isoformat(),
+                "status": t.status,
+                "level": t.level,
+                "summary": t.description[:100],
+            }
+            for t in rows
+        ]
+
+    return history
 
 
 class Application:
@@ -51,7 +98,29 @@ class Application:
             settings.asterisk.ami_user,
             settings.ami_secret.get_secret_value(),
         )
+        self.bus = Bus(settings.panel.redis_url, settings.panel.redis_prefix)
+        self.tickets = TicketService(self.db, settings, self.clock)
         self.call_events = CallEvents(self.calls, self.clock)
+        self.presence = Presence(
+            self.bus, self.calls, settings, self.clock, history=ticket_history(self.tickets)
+        )
+        self.panel = PanelContext.build(
+            settings,
+            db=self.db,
+            bus=self.bus,
+            clock=self.clock,
+            control=AgentControl(self.ami),
+            calls=self.calls,
+            tickets=self.tickets,
+        )
+        self.web = _Web(self.panel, settings.panel.host, settings.panel.port)
+        self.overdue = OverdueWatch(
+            self.tickets,
+            self.panel.agencies,
+            self.bus,
+            self.clock,
+            settings.tickets.overdue_check_seconds,
+        )
         self.queue_log = QueueLogReader(
             settings.queue_log, settings.state_dir / "queue_log.offset.json"
         )
@@ -61,6 +130,7 @@ class Application:
         self._stack = AsyncExitStack()
 
         self.call_events.subscribe(self.ami)
+        self.presence.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.ami.on_login(self._resync_calls)
 
@@ -70,6 +140,7 @@ class Application:
     async def start(self) -> None:
         stack = self._stack
         stack.push_async_callback(self.db.close)
+        stack.push_async_callback(self.bus.close)
         await self.calls.sync_directory()
         await self.agi.start()
         stack.push_async_callback(self.agi.stop)
@@ -77,6 +148,11 @@ class Application:
         stack.push_async_callback(self.ami.stop)
         await self.scheduler.start()
         stack.push_async_callback(self.scheduler.stop)
+        stack.push_async_callback(self.presence.stop)
+        await self.overdue.start()
+        stack.push_async_callback(self.overdue.stop)
+        await self.web.start()
+        stack.push_async_callback(self.web.stop)
         log.info("hotline application started")
 
     async def stop(self) -> None:
@@ -89,3 +165,37 @@ class Application:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class PanelOnly:
+    """An extra panel process: web, Redis and the database; AMI only to pause agents."""
+
+    def __init__(self, settings: Settings, *, port: int, clock: Clock | None = None) -> None:
+        require_secrets(settings)
+        self.clock = clock or Clock()
+        self.db = Database(settings.database)
+        self.bus = Bus(settings.panel.redis_url, settings.panel.redis_prefix)
+        self.ami = AMIClient(
+            settings.asterisk.ami_host,
+            settings.asterisk.ami_port,
+            settings.asterisk.ami_user,
+            settings.ami_secret.get_secret_value(),
+        )
+        self.panel = PanelContext.build(
+            settings, db=self.db, bus=self.bus, clock=self.clock, control=AgentControl(self.ami)
+        )
+        self.web = _Web(self.panel, settings.panel.host, port)
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> PanelOnly:
+        stack = self._stack
+        stack.push_async_callback(self.db.close)
+        stack.push_async_callback(self.bus.close)
+        await self.ami.start()
+        stack.push_async_callback(self.ami.stop)
+        await self.web.start()
+        stack.push_async_callback(self.web.stop)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()

@@ -168,6 +168,73 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_panel(args: argparse.Namespace) -> int:
+    """One more panel process (same Redis and database) for more agents' browsers."""
+    from hotline.app import PanelOnly
+
+    settings = load_settings(_config(args))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with PanelOnly(settings, port=args.port):
+            await stop.wait()
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    """The first admin account (admins then create every other account in the panel)."""
+    import getpass
+
+    from accounts.exceptions import AccountInvalid
+    from accounts.service import AccountService
+    from core.clock import Clock
+    from core.db import Database
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    system.migrate(settings)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.username}: ")
+        if getpass.getpass("Repeat it: ") != password:
+            print("hotline: the passwords differ", file=sys.stderr)
+            return 2
+
+    async def create() -> int:
+        db = Database(settings.database)
+        try:
+            accounts = AccountService(db, settings, Clock())
+            user = await accounts.create_user(
+                None,
+                {
+                    "username": args.username,
+                    "display_name": args.name or args.username,
+                    "role": "admin",
+                    "password": password,
+                },
+            )
+        except AccountInvalid as e:
+            for field, (message, params) in e.errors.items():
+                print(f"hotline: {field} {message.format(**params)}", file=sys.stderr)
+            return 2
+        finally:
+            await db.close()
+        print(
+            f"admin {user.username} created; sign in at "
+            f"http://{settings.panel.host}:{settings.panel.port}/"
+        )
+        return 0
+
+    return asyncio.run(create())
+
+
 def _loop_factory():  # type: ignore[no-untyped-def]
     """uvloop when installed: a faster event loop for the call path."""
     try:
@@ -275,6 +342,16 @@ def main(argv: list[str] | None = None) -> int:
         ("run", cmd_run, "run the application in the foreground"),
     ):
         sub.add_parser(name, help=text).set_defaults(func=func)
+    p = sub.add_parser("create-admin", help="create an admin account for the web panel")
+    p.add_argument("username")
+    p.add_argument("--name", help="display name")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.set_defaults(func=cmd_create_admin)
+    p = sub.add_parser("panel", help="run one more web panel process (same Redis and database)")
+    p.add_argument("--port", type=int, required=True)
+    p.set_defaults(func=cmd_panel)
     p = sub.add_parser("prompts", help="generate the IVR prompts")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_prompts)

@@ -44,6 +44,8 @@ def lab_config(**overrides: Any) -> dict[str, Any]:
         cache_dir=str(CACHE_DIR), sip_port=15060, ami_port=15038, rtp_start=16000, rtp_end=16999
     )
     cfg["agi"]["port"] = 14573
+    # the panel on its own port, its Redis keys apart from a running system's
+    cfg["panel"] = {"port": 18080, "redis_prefix": f"labtest{os.getpid()}"}
     cfg["trunk"]["match"] = [CARRIER.trunk_ip]
     cfg["queues"].update(max_wait_seconds=30, ring_seconds=8, wrapup_seconds=0)
     cfg["ivr"].update(input_timeout_seconds=2, max_retries=2)

@@ -1,0 +1,206 @@
+"""The panel in a real browser over a real call.
+
+Debian's Chromium driven by Playwright: an agent signs in, a call placed
+through the real Asterisk pops up on their page, survives a reload and shows
+in a second tab; the agent creates the ticket from it; an agency officer
+accepts and answers it; the agent pauses and resumes through real AMI.
+Screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from accounts.identity import Actor
+from callcenter.shifts import shift_at
+from hotline.app import Application
+from tests.lab import Lab, eventually
+
+pytestmark = pytest.mark.asterisk
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "mật khẩu đủ dài 2026"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[object]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium)")
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+def on_duty(lab: Lab, team: str = "t1022") -> list[str]:
+    current = shift_at(lab.settings.shifts, datetime.now(UTC), lab.settings.tz)
+    return sorted(
+        a.extension for a in lab.settings.agents if a.team == team and a.shift == current.id
+    )
+
+
+async def sign_in(page, base: str, username: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button.primary")
+    await page.wait_for_load_state("domcontentloaded")
+
+
+async def test_call_pops_up_becomes_a_ticket_and_the_agency_answers(
+    carrier: Lab, app: Application, browser
+):
+    ctx = app.panel
+    base = f"http://127.0.0.1:{app.settings.panel.port}"
+    extensions = on_duty(carrier)
+    mine, others = extensions[0], extensions[1:]
+    suffix = random.randrange(10**6)
+    admin = Actor.of(
+        await ctx.accounts.create_user(
+            None,
+            {
+                "username": f"admin{suffix}",
+                "display_name": "Admin",
+                "role": "admin",
+                "password": PASSWORD,
+            },
+        )
+    )
+    agency = await ctx.agencies.create(
+        admin,
+        {"kind": "utility", "code": f"thoat-nuoc-{suffix}", "name": "Công ty Thoát nước đô thị"},
+    )
+    agent_name = f"agent{suffix}"
+    await ctx.accounts.create_user(
+        admin,
+        {
+            "username": agent_name,
+            "display_name": "Điện thoại viên 1",
+            "role": "agent",
+            "extension": mine,
+            "password": PASSWORD,
+        },
+    )
+    officer_name = f"officer{suffix}"
+    await ctx.accounts.create_user(
+        admin,
+        {
+            "username": officer_name,
+            "display_name": "Cán bộ thoát nước",
+            "role": "agency",
+            "agency_id": agency.id,
+            "password": PASSWORD,
+        },
+    )
+    # only our agent takes calls: the others pause (through the real AMI)
+    for ext in others:
+        await ctx.control.pause(ext, "training")
+    try:
+        agent_ctx = await browser.new_context(viewport={"width": 1366, "height": 768})
+        page = await agent_ctx.new_page()
+        await sign_in(page, base, agent_name)
+        assert page.url.endswith("/agent")
+        await page.wait_for_selector(
+            "#ws-status:has-text('Trực tuyến'), #ws-status:has-text('Live')"
+        )
+        await page.screenshot(path=ARTIFACTS / "1-agent-waiting.png")
+
+        number = "09" + "".join(random.choices("0123456789", k=8))
+        await carrier.carrier.call(
+            "1022", caller_id=f'"Nguyen Van A" <{number}>', digits="1", hold=40
+        )
+        await page.wait_for_selector(f"#pop .caller:has-text('{number}')", timeout=30_000)
+        assert await page.locator("#pop").is_visible()
+        assert "1" in await page.locator("#pop [data-f=ivr_path]").inner_text()
+        assert await page.input_value("#f-citizen_phone") == number
+        call_id = await page.input_value("#f-call_id")
+        assert call_id.isdigit()
+        await page.screenshot(path=ARTIFACTS / "2-screen-pop.png")
+
+        # still there after a reload, and in a second tab
+        await page.reload()
+        await page.wait_for_selector(f"#pop .caller:has-text('{number}')", timeout=5_000)
+        tab2 = await agent_ctx.new_page()
+        await tab2.goto(f"{base}/agent")
+        await tab2.wait_for_selector(f"#pop .caller:has-text('{number}')", timeout=5_000)
+        await tab2.close()
+
+        # the ticket from the live call
+        await page.fill("input[name=citizen_name]", "Nguyễn Văn A")
+        await page.fill("input[name=citizen_address]", "Hẻm 12 Nguyễn Hữu Cảnh, Bình Thạnh")
+        await page.select_option("select[name=topic]", "flooding")
+        await page.check("input[name=level][value='2']")
+        await page.fill("textarea[name=description]", "Ngập sâu 40 cm sau mưa, cống bị tắc.")
+        await page.select_option("select[name=agency_id]", str(agency.id))
+        await page.screenshot(path=ARTIFACTS / "3-ticket-form.png")
+        await page.click("#ticket-form button.primary")
+        await page.wait_for_url(f"{base}/tickets/*")
+        code = page.url.rsplit("/", 1)[1]
+        await page.screenshot(path=ARTIFACTS / "4-ticket-created.png")
+        ticket = await ctx.tickets.get_by_code(code)
+        assert ticket.call_id == int(call_id)
+        assert ticket.status == "forwarded" and ticket.agency_id == agency.id
+        assert ticket.citizen_phone == number
+        call = await ctx.calls.by_id(ticket.call_id)
+        assert call is not None and call.caller_number == number
+        assert call.agent_extension == mine
+
+        # pause and resume through the real Asterisk; the state comes back as events
+        await page.goto(f"{base}/agent")
+        await page.select_option("select[name=reason]", "meal")
+        await page.click("#pause")
+        await page.wait_for_selector("#state-label.st-paused, #state-label.st-talking")
+
+        # the agency officer answers
+        officer_ctx = await browser.new_context(viewport={"width": 1366, "height": 768})
+        op = await officer_ctx.new_page()
+        await sign_in(op, base, officer_name)
+        assert op.url.endswith("/inbox")
+        await op.click(f"text={code}")
+        await op.click("#action-accept button")
+        await op.wait_for_selector("#action-answer")
+        await op.fill("#action-answer textarea[name=result]", "Đã nạo vét cống, hết ngập.")
+        await op.click("#action-answer button")
+        await op.wait_for_load_state("domcontentloaded")
+        await op.screenshot(path=ARTIFACTS / "5-agency-answered.png")
+        ticket = await ctx.tickets.get_by_code(code)
+        assert ticket.status == "answered"
+        assert ticket.result == "Đã nạo vét cống, hết ngập."
+        actions = [e.action for e in await ctx.tickets.history(ticket.id)]
+        assert actions[:1] == ["created"] and "accepted" in actions and "answered" in actions
+
+        await page.click("#resume")
+
+        async def resumed():
+            state = await ctx.bus.kept(f"state.{mine}")
+            return state if state and not state["paused"] else None
+
+        await eventually(resumed, 10)
+        await officer_ctx.close()
+        await agent_ctx.close()
+    finally:
+        for ext in extensions:
+            await ctx.control.resume(ext)
