@@ -41,6 +41,18 @@ def _local(ctx: PanelContext):  # type: ignore[no-untyped-def]
     return local
 
 
+def _isolocal(ctx: PanelContext):  # type: ignore[no-untyped-def]
+    local = _local(ctx)
+
+    def isolocal(text: object) -> str:
+        try:
+            return str(local(datetime.fromisoformat(str(text))))
+        except ValueError:
+            return str(text)
+
+    return isolocal
+
+
 def _fromjson(text: str | None) -> Any:
     try:
         return json.loads(text or "{}")
@@ -84,6 +96,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     )
     env.filters["local"] = _local(ctx)
     env.filters["fromjson"] = _fromjson
+    env.filters["isolocal"] = _isolocal(ctx)
     env.globals["static"] = _static_url
     for module in (auth, agent, tickets, admin, api):
         app.router.add_routes(module.routes())

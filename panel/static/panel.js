@@ -21,9 +21,12 @@
     update();
   }
 
-  function names(selector, attr) {
+  // Translated labels come from <template> elements the server rendered.
+  function names(templateId, selector, attr) {
     const out = {};
-    document.querySelectorAll(selector).forEach((el) => { out[el.dataset[attr]] = el.textContent; });
+    const tpl = document.getElementById(templateId);
+    if (!tpl) return out;
+    tpl.content.querySelectorAll(selector).forEach((el) => { out[el.dataset[attr]] = el.textContent; });
     return out;
   }
 
@@ -31,8 +34,8 @@
     if (!state) return;
     const label = $("#state-label");
     if (!label) return;
-    const stateNames = names("#state-names span[data-s]", "s");
-    const reasonNames = names("#state-names span[data-r]", "r");
+    const stateNames = names("state-names", "span[data-s]", "s");
+    const reasonNames = names("state-names", "span[data-r]", "r");
     label.className = "state-badge st-" + state.state;
     text(label, stateNames[state.state] || state.state);
     text($("#state-reason"), state.paused ? (reasonNames[state.reason] || state.reason) : "");
@@ -75,7 +78,7 @@
     text(ivr, pop.route_source === "fallback" && !pop.ivr_path ? ivr.dataset.fallback : pop.ivr_path);
     const waited = field("waited");
     text(waited, pop.waited == null ? "—" : pop.waited + " " + waited.dataset.unit);
-    const statusNames = names("#status-names span[data-s]", "s");
+    const statusNames = names("status-names", "span[data-s]", "s");
     list($("#pop-tickets"), pop.tickets, (t) => {
       const li = document.createElement("li");
       const a = document.createElement("a");
@@ -108,7 +111,9 @@
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(proto + location.host + "/ws");
     window.hotlineSocket = ws;
-    ws.onopen = () => { if (status) text(status, status.dataset.ok); };
+    ws.onopen = () => {
+      if (status) { text(status, status.dataset.ok); status.dataset.state = "open"; }
+    };
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
       window.hotlineLast = msg;
@@ -119,7 +124,7 @@
       document.dispatchEvent(new CustomEvent("hotline:" + msg.type, { detail: msg }));
     };
     ws.onclose = () => {
-      if (status) text(status, status.dataset.lost);
+      if (status) { text(status, status.dataset.lost); status.dataset.state = "lost"; }
       setTimeout(connect, 1500);
     };
   }

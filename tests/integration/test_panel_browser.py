@@ -119,13 +119,17 @@ async def test_call_pops_up_becomes_a_ticket_and_the_agency_answers(
     for ext in others:
         await ctx.control.pause(ext, "training")
     try:
+        console: list[str] = []
         agent_ctx = await browser.new_context(viewport={"width": 1366, "height": 768})
         page = await agent_ctx.new_page()
         await sign_in(page, base, agent_name)
         assert page.url.endswith("/agent")
-        await page.wait_for_selector(
-            "#ws-status:has-text('Trực tuyến'), #ws-status:has-text('Live')"
-        )
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        try:
+            await page.wait_for_selector("#ws-status[data-state=open]", state="attached")
+        except Exception:
+            await page.screenshot(path=ARTIFACTS / "0-no-socket.png")
+            raise AssertionError(f"no live socket; console: {console}") from None
         await page.screenshot(path=ARTIFACTS / "1-agent-waiting.png")
 
         number = "09" + "".join(random.choices("0123456789", k=8))
@@ -173,6 +177,9 @@ async def test_call_pops_up_becomes_a_ticket_and_the_agency_answers(
         await page.select_option("select[name=reason]", "meal")
         await page.click("#pause")
         await page.wait_for_selector("#state-label.st-paused, #state-label.st-talking")
+        assert await page.inner_text("#state-label") in ("Đang tạm nghỉ", "Đang đàm thoại"), (
+            "state names are translated"
+        )
 
         # the agency officer answers
         officer_ctx = await browser.new_context(viewport={"width": 1366, "height": 768})
