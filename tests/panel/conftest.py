@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import tomli_w
 from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.identity import Actor
@@ -78,10 +80,10 @@ class Panel:
 
 
 def panel_settings(home: Path, database_url: str, prefix: str):  # type: ignore[no-untyped-def]
-    text = (Path(__file__).parents[2] / "config" / "hotline.example.toml").read_text()
-    text = re.sub(r"^database_url = .*$", f'database_url = "{database_url}"', text, flags=re.M)
-    text += f'\n[panel]\nredis_prefix = "{prefix}"\nlockout_attempts = 3\n'
-    return settings_in(home, text)
+    cfg = tomllib.loads((Path(__file__).parents[2] / "config" / "hotline.example.toml").read_text())
+    cfg["database_url"] = database_url
+    cfg["panel"].update(redis_prefix=prefix, lockout_attempts=3)
+    return settings_in(home, tomli_w.dumps(cfg))
 
 
 @pytest.fixture
