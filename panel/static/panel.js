@@ -98,11 +98,28 @@
     if (callId && pop.call_id != null) {
       callId.value = pop.call_id;
       $("#f-linked").hidden = false;
+      // the number follows the call unless the agent typed one of their own
       const phone = $("#f-citizen_phone");
-      if (phone && !phone.value && pop.caller) phone.value = pop.caller;
+      if (phone && (!phone.value || phone.value === phone.dataset.auto)) {
+        phone.value = pop.caller || "";
+        phone.dataset.auto = phone.value;
+      }
     }
     // a ringing call in a background tab shows in the tab's title
     document.title = pop.phase === "ringing" ? "☎ " + (pop.caller || "…") : document.title.replace(/^☎ \S+ /, "");
+  }
+
+  // Supervisors and agencies: a ticket past its deadline is announced at once.
+  function showAlert(msg) {
+    const box = $("#live-alerts");
+    if (!box || msg.type !== "overdue") return;
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = "/tickets/" + encodeURIComponent(msg.code);
+    text(a, box.dataset.overdue.replace("{code}", msg.code).replace("{agency}", msg.agency || "—"));
+    li.append(a);
+    box.prepend(li);
+    box.hidden = false;
   }
 
   function connect() {
@@ -121,6 +138,7 @@
       else if (msg.type === "state") showState(msg);
       else if (msg.type === "pop") showPop(msg);
       else if (msg.type === "pop_gone" && msg.uniqueid === current) showPop(null);
+      else if (msg.type === "overdue") showAlert(msg);
       document.dispatchEvent(new CustomEvent("hotline:" + msg.type, { detail: msg }));
     };
     ws.onclose = () => {
