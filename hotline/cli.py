@@ -73,6 +73,10 @@ def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-
     )
     for h in settings.hotlines:
         print(f"  hotline {h.number} ({h.name}) answers; team {h.team}")
+    print(
+        f"Web panel: http://{settings.panel.host}:{settings.panel.port}/ "
+        "(first admin: hotline create-admin <name>)"
+    )
     return 0
 
 
