@@ -78,8 +78,11 @@ def make_engine(url: str) -> AsyncEngine:
     if kind == "sqlite":
         engine = create_async_engine(async_url(url))
     else:
+        # Connections beyond pool_size are closed as soon as they are given
+        # back, and opening one costs PostgreSQL a process: keep enough for a
+        # busy panel (dozens of requests in flight) without churn.
         engine = create_async_engine(
-            async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True
+            async_url(url), pool_size=32, max_overflow=8, pool_pre_ping=True
         )
     install_sqlite_pragmas(engine.sync_engine)
     return engine

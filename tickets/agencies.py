@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +55,15 @@ def _order(agency: Agency) -> tuple[int, str, int]:
     return (_KIND_ORDER.get(agency.kind, len(_KIND_ORDER)), agency.name.casefold(), agency.id)
 
 
+# How long a read agency may be reused (see ``AgencyService.get``).
+CACHE_SECONDS = 5.0
+
+
 class AgencyService:
     """Reads the directory for everyone; changes it for admins only."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
+        self._cache: dict[int, tuple[float, Agency]] = {}
         self.db = db
         self.clock = clock
 
@@ -110,6 +116,7 @@ class AgencyService:
                     if _plain(getattr(form, name)) != current[name]
                 }
                 if not changes:
+                    self._cache.clear()
                     return agency
                 if "parent_id" in changes:
                     await self._check_parent(s, agency.id, form.parent_id)
@@ -123,6 +130,7 @@ class AgencyService:
                 raise InvalidInput.one("code", TAKEN) from None
             raise
         log.info("agency %s changed by %s: %s", agency.code, actor.name, sorted(changes))
+        self._cache.clear()
         return agency
 
     async def deactivate(self, actor: Actor, agency_id: int, version: int | None = None) -> Agency:
@@ -138,9 +146,21 @@ class AgencyService:
         return await self._set_active(actor, agency_id, version, True)
 
     async def get(self, agency_id: int) -> Agency:
-        """The agency, or AgencyNotFound."""
+        """The agency, or AgencyNotFound (read-only: a shared, briefly cached copy).
+
+        Every ticket shown names its agency; the cache spares that read.  This
+        service's own changes clear it; another process sees them within
+        ``CACHE_SECONDS``.
+        """
+        hit = self._cache.get(agency_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
         async with self.db.session() as s:
-            return await self._load(s, agency_id)
+            agency = await self._load(s, agency_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[agency_id] = (time.monotonic() + CACHE_SECONDS, agency)
+        return agency
 
     async def list(self, include_inactive: bool = False) -> list[Agency]:
         """All agencies (active ones only unless asked), by kind then name."""
@@ -177,6 +197,7 @@ class AgencyService:
             if version is not None:
                 self._check_version(agency, version)
             if agency.active == active:
+                self._cache.clear()
                 return agency
             # Without a version from the caller, the one just read still guards
             # the write against a change made between this read and the UPDATE.
@@ -187,6 +208,7 @@ class AgencyService:
             "reactivated" if active else "deactivated",
             actor.name,
         )
+        self._cache.clear()
         return agency
 
     @staticmethod
@@ -218,6 +240,7 @@ class AgencyService:
             actual = await s.scalar(select(Agency.version).where(Agency.id == agency.id))
             raise VersionConflict(None, version, actual, agency_id=agency.id)
         await s.refresh(agency)
+        self._cache.clear()
         return agency
 
     async def _check_parent(
