@@ -108,7 +108,11 @@ class Ticket(Base):
     # Optimistic lock: every change bumps it; a stale writer is refused.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    __table_args__ = (Index("ix_tickets_open_deadline", "status", "deadline_at"),)
+    __table_args__ = (
+        Index("ix_tickets_open_deadline", "status", "deadline_at"),
+        # the lists: one status, newest first, without sorting every row of it
+        Index("ix_tickets_status_created", "status", "created_at", "id"),
+    )
 
 
 class TicketEvent(Base):
