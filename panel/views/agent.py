@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import NamedTuple
 
 from aiohttp import WSMsgType, web
 
@@ -47,29 +48,39 @@ async def workspace(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _pause(request: web.Request, reason: str | None) -> str | None:
-    """Pause (reason given) or resume; a translated problem, or None."""
+class PauseProblem(NamedTuple):
+    """Why a pause or resume did not happen: the HTTP status it means, and the message."""
+
+    status: int  # 422 bad reason, 409 not possible now, 503 no telephone system
+    message: str
+
+
+async def _pause(request: web.Request, reason: str | None) -> PauseProblem | None:
+    """Pause (reason given) or resume; the problem, or None."""
     _ = request[GETTEXT]
     c = ctx(request)
     ext = request[ACTOR].extension
     if c.control is None:
-        return _("Pausing is not available: the panel has no connection to the telephone system.")
+        return PauseProblem(
+            503,
+            _("Pausing is not available: the panel has no connection to the telephone system."),
+        )
     if reason is not None and reason not in PAUSE_REASONS:
-        return _("Choose a reason for the pause.")
+        return PauseProblem(422, _("Choose a reason for the pause."))
     if reason is None:
         state = await c.bus.kept(f"state.{ext}")
         if state and state.get("paused") and state.get("reason") not in PAUSE_REASONS:
-            return _("Your shift has ended: you cannot resume taking calls.")
+            return PauseProblem(409, _("Your shift has ended: you cannot resume taking calls."))
     try:
         if reason is None:
             await c.control.resume(ext)
         else:
             await c.control.pause(ext, reason)
     except AgentNotInQueue:
-        return _("You are not in a queue now (outside your shift?).")
+        return PauseProblem(409, _("You are not in a queue now (outside your shift?)."))
     except (ConnectionError, TimeoutError, OSError) as e:
         log.warning("pause/resume of %s failed: %s", ext, e)
-        return _("The telephone system did not answer. Try again.")
+        return PauseProblem(503, _("The telephone system did not answer. Try again."))
     return None
 
 
@@ -77,13 +88,13 @@ async def _pause(request: web.Request, reason: str | None) -> str | None:
 async def pause(request: web.Request) -> web.StreamResponse:
     data = await form(request)
     problem = await _pause(request, data.get("reason", ""))
-    raise flash_redirect("/agent", problem)
+    raise flash_redirect("/agent", problem.message if problem else None)
 
 
 @require("agent")
 async def resume(request: web.Request) -> web.StreamResponse:
     problem = await _pause(request, None)
-    raise flash_redirect("/agent", problem)
+    raise flash_redirect("/agent", problem.message if problem else None)
 
 
 @require("agent", "supervisor", "admin", "agency")

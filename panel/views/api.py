@@ -507,18 +507,12 @@ async def agent_state(request: web.Request) -> web.StreamResponse:
 
 
 async def _pause_or_resume(request: web.Request, reason: str | None) -> web.StreamResponse:
-    _ = request[GETTEXT]
     problem = await _pause(request, reason)
     if problem is None:
         return _json(PauseOut(paused=reason is not None, reason=reason))
-    if ctx(request).control is None:
-        raise json_error(503, problem)
-    if reason is not None and reason not in PAUSE_REASONS:
-        raise json_error(422, "invalid input", fields={"reason": problem})
-    if problem == _("The telephone system did not answer. Try again."):
-        raise json_error(503, problem)
-    # Outside the shift, or paused by the shift's end: not possible now.
-    raise json_error(409, problem)
+    if problem.status == 422:
+        raise json_error(422, "invalid input", fields={"reason": problem.message})
+    raise json_error(problem.status, problem.message)
 
 
 @require("agent")

@@ -41,6 +41,12 @@ class RecordingControl:
         self.calls.append(("resume", extension, ""))
 
 
+async def login_form_token(client) -> str:  # type: ignore[no-untyped-def]
+    """The token of a fresh sign-in form (each form has its own)."""
+    page = await client.get("/login")
+    return re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
+
+
 @dataclass
 class Panel:
     ctx: PanelContext
@@ -52,8 +58,7 @@ class Panel:
     async def login(self, who: str, client: TestClient | None = None) -> str:
         """Sign ``who`` in on ``client``; returns the session's CSRF token."""
         c = client or self.client
-        page = await c.get("/login")
-        token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
+        token = await login_form_token(c)
         r = await c.post(
             "/login",
             data={"_csrf": token, "username": who, "password": PASSWORD},

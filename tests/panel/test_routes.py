@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from panel.security import PUBLIC
-from tests.panel.conftest import PASSWORD
+from tests.panel.conftest import PASSWORD, login_form_token
 
 ROLES = ("admin", "sup", "agent1", "officer")
 ROLE_OF = {"admin": "admin", "sup": "supervisor", "agent1": "agent", "officer": "agency"}
@@ -96,8 +96,7 @@ async def test_login_form_needs_its_own_token(panel):
 async def test_wrong_password_then_lockout_even_for_the_right_one(panel):
     async def attempt(password):
         # each form carries a fresh token, as a browser reloads it after a failure
-        page = await panel.client.get("/login")
-        token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
+        token = await login_form_token(panel.client)
         return await panel.client.post(
             "/login",
             data={"_csrf": token, "username": "SUP", "password": password},
@@ -119,8 +118,7 @@ async def test_wrong_password_then_lockout_even_for_the_right_one(panel):
 
 async def test_unknown_user_and_wrong_password_look_the_same(panel):
     async def attempt(username):
-        page = await panel.client.get("/login")
-        token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
+        token = await login_form_token(panel.client)
         return await panel.client.post(
             "/login", data={"_csrf": token, "username": username, "password": "x" * 12}
         )
