@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.models import OPEN_OUTCOMES, Agent, Call, Hotline, Outcome, Shift, Team
 from callcenter.queue_log import Entry
+from callcenter.recording_files import base_for, side_files
 from callcenter.shifts import extension_of
 from core.db import Database
 from core.settings import Settings
-from recordings.storage import base_for, side_files
 
 log = logging.getLogger(__name__)
 

@@ -156,11 +156,33 @@ class Hotline(_Model):
         return next((o for o in self.menu if o.digit == digit), None)
 
 
+class Overflow(_Model):
+    """What a waiting caller is offered when the queue is too slow or too long.
+
+    Past ``offer_after_seconds`` of waiting, or on joining a queue that already
+    holds ``queue_length`` callers, the caller hears the offer: a callback that
+    keeps their place (they confirm their number on the keypad) or a voice
+    message.  Whoever is still waiting at ``Queues.max_wait_seconds`` gets the
+    offer one last time before the call ends, so nobody is cut off without one.
+    """
+
+    enabled: bool = True
+    offer_after_seconds: Annotated[int, Field(ge=10, le=3600)] = 120
+    queue_length: Annotated[int, Field(ge=1, le=500)] = 10
+    callbacks: bool = True
+    voice_messages: bool = True
+    voice_message_seconds: Annotated[int, Field(ge=10, le=600)] = 120
+    # a callback not reached after this many tries ends as "unreachable"
+    callback_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    callback_retry_minutes: Annotated[int, Field(ge=1, le=240)] = 10
+
+
 class Queues(_Model):
     max_wait_seconds: Annotated[int, Field(ge=30, le=7200)] = 600
     ring_seconds: Annotated[int, Field(ge=5, le=120)] = 15
     wrapup_seconds: Annotated[int, Field(ge=0, le=600)] = 5
     strategy: Literal["rrmemory", "leastrecent", "fewestcalls", "random", "ringall"] = "rrmemory"
+    overflow: Overflow = Overflow()
 
 
 class Trunk(_Model):
@@ -267,6 +289,49 @@ class TicketSettings(_Model):
         return self.deadline_hours.get(str(level)) if level > 1 else None  # type: ignore[call-overload]
 
 
+class RecordingSettings(_Model):
+    """After the call: transcription, replay, access and retention of recordings."""
+
+    # A Vosk model directory (vosk-model-small-vn-0.4 or vosk-model-vn-0.4 for
+    # Vietnamese); relative paths are under home.  None: calls are recorded but
+    # not transcribed, and ``hotline`` says so at start.
+    vosk_model: Path | None = None
+    # transcription worker processes ``hotline start`` runs (0: run them elsewhere)
+    workers: Annotated[int, Field(ge=0, le=32)] = 1
+    # a job whose worker has not reported for this long is handed to another
+    job_lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 60
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    # audio shorter than this (seconds) is not worth transcribing
+    min_seconds: Annotated[float, Field(ge=0.1, le=60)] = 1.0
+    # agents may replay their own calls (admins and supervisors always may)
+    agents_replay_own: bool = False
+    # audio older than this many days is purged; None keeps it for ever
+    keep_audio_days: Annotated[int | None, Field(ge=1, le=36500)] = 365
+    # a purge keeps the transcripts (the call record and the audit log are always kept)
+    keep_transcripts: bool = True
+
+
+class Congestion(_Model):
+    """When a queue is congested: the alarm goes up past any threshold and
+    clears once every measure is back under ``clear_ratio`` of its threshold."""
+
+    callers_waiting: Annotated[int, Field(ge=1, le=1000)] = 8
+    longest_wait_seconds: Annotated[int, Field(ge=5, le=7200)] = 90
+    # all agents busy (none free) while the number waiting grew over this window
+    all_busy_growing_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+    clear_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
+class StatsSettings(_Model):
+    """Queue statistics and reports."""
+
+    # answered within this many seconds counts towards the service level
+    service_level_seconds: Annotated[int, Field(ge=1, le=3600)] = 20
+    # callers who hang up within this many seconds are "short abandons"
+    short_abandon_seconds: Annotated[int, Field(ge=0, le=120)] = 5
+    congestion: Congestion = Congestion()
+
+
 class Paths(_Model):
     state_dir: Path = Path("var")
     recordings_dir: Path = Path("var/recordings")
@@ -288,6 +353,8 @@ class Settings(_Model):
     queues: Queues = Queues()
     panel: PanelSettings = PanelSettings()
     tickets: TicketSettings = TicketSettings()
+    recordings: RecordingSettings = RecordingSettings()
+    stats: StatsSettings = StatsSettings()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]
@@ -370,6 +437,11 @@ class Settings(_Model):
     @property
     def recordings_dir(self) -> Path:
         return self.path(self.paths.recordings_dir)
+
+    @property
+    def vosk_model(self) -> Path | None:
+        m = self.recordings.vosk_model
+        return self.path(m) if m is not None else None
 
     @property
     def prompts_dir(self) -> Path:

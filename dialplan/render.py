@@ -15,9 +15,9 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from callcenter import recording_files as storage
 from callcenter.shifts import dialplan_ranges, queue_name
 from core.settings import Settings, require_secrets
-from recordings import storage
 
 FILES = (
     "asterisk_modules.conf",

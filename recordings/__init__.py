@@ -1,1 +1,5 @@
-"""Call recordings: how they are named and where they are stored."""
+"""Recordings after the call.
+
+Transcription jobs and workers, transcripts and their search, replay,
+access audit and retention.
+"""

@@ -25,7 +25,14 @@ from tests.helpers import EXAMPLE
 T = TypeVar("T")
 
 CACHE_DIR = Path(os.environ.get("HOTLINE_ASTERISK_CACHE", "/var/cache/hotline/asterisk-sid"))
-CARRIER = CarrierAddresses(sip_port=15060, ami_port=15039, rtp_start=17000, rtp_end=17999)
+# HOTLINE_LAB_SLOT=1..3 moves every port of the lab, so that several labs
+# (say, two test runs side by side) share the machine without clashing.
+SLOT = int(os.environ.get("HOTLINE_LAB_SLOT", "0"))
+_P = 100 * SLOT  # signalling and control ports
+_R = 250 * SLOT  # media port ranges (250 ports a slot)
+CARRIER = CarrierAddresses(
+    sip_port=15060 + _P, ami_port=15039 + _P, rtp_start=17000 + _R, rtp_end=17249 + _R
+)
 
 # Short prompts keep each test call to seconds; the menu logic is the real one.
 SHORT = {
@@ -41,11 +48,15 @@ SHORT = {
 def lab_config(**overrides: Any) -> dict[str, Any]:
     cfg = tomllib.loads(EXAMPLE.read_text())
     cfg["asterisk"].update(
-        cache_dir=str(CACHE_DIR), sip_port=15060, ami_port=15038, rtp_start=16000, rtp_end=16999
+        cache_dir=str(CACHE_DIR),
+        sip_port=15060 + _P,
+        ami_port=15038 + _P,
+        rtp_start=16000 + _R,
+        rtp_end=16249 + _R,
     )
-    cfg["agi"]["port"] = 14573
+    cfg["agi"]["port"] = 14573 + _P
     # the panel on its own port, its Redis keys apart from a running system's
-    cfg["panel"] = {"port": 18080, "redis_prefix": f"labtest{os.getpid()}"}
+    cfg["panel"] = {"port": 18080 + _P, "redis_prefix": f"labtest{os.getpid()}"}
     cfg["trunk"]["match"] = [CARRIER.trunk_ip]
     cfg["queues"].update(max_wait_seconds=30, ring_seconds=8, wrapup_seconds=0)
     cfg["ivr"].update(input_timeout_seconds=2, max_retries=2)

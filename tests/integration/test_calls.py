@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.models import Call, Outcome
+from callcenter.recording_files import base_for, mixed_file
 from callcenter.shifts import on_duty_queue
 from hotline.app import Application
 from hotline.carrier import AGENT_TONE_HZ, CALLER_TONE_HZ
-from recordings.storage import base_for, mixed_file
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk
