@@ -26,7 +26,7 @@ from panel.security import (
     make_auth_middleware,
     roles_checked,
 )
-from panel.views import admin, agent, api, auth, tickets
+from panel.views import admin, agent, api, auth, board, callbacks, recordings, reports, tickets
 from panel.views.common import CTX
 
 HERE = Path(__file__).parent
@@ -98,7 +98,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     env.filters["fromjson"] = _fromjson
     env.filters["isolocal"] = _isolocal(ctx)
     env.globals["static"] = _static_url
-    for module in (auth, agent, tickets, admin, api):
+    for module in (auth, agent, tickets, admin, api, recordings, board, reports, callbacks):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")
     roles_checked(app)
