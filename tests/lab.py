@@ -25,13 +25,15 @@ from tests.helpers import EXAMPLE
 T = TypeVar("T")
 
 CACHE_DIR = Path(os.environ.get("HOTLINE_ASTERISK_CACHE", "/var/cache/hotline/asterisk-sid"))
-# HOTLINE_LAB_SLOT=1..3 moves every port of the lab, so that several labs
+# HOTLINE_LAB_SLOT=1..7 moves every port of the lab, so that several labs
 # (say, two test runs side by side) share the machine without clashing.
 SLOT = int(os.environ.get("HOTLINE_LAB_SLOT", "0"))
+if not 0 <= SLOT <= 7:
+    raise ValueError("HOTLINE_LAB_SLOT must be 0..7")
 _P = 100 * SLOT  # signalling and control ports
-_R = 250 * SLOT  # media port ranges (250 ports a slot)
+_R = 125 * SLOT  # media port ranges (125 ports, some 60 streams, a slot)
 CARRIER = CarrierAddresses(
-    sip_port=15060 + _P, ami_port=15039 + _P, rtp_start=17000 + _R, rtp_end=17249 + _R
+    sip_port=15060 + _P, ami_port=15039 + _P, rtp_start=17000 + _R, rtp_end=17124 + _R
 )
 
 # Short prompts keep each test call to seconds; the menu logic is the real one.
@@ -52,7 +54,7 @@ def lab_config(**overrides: Any) -> dict[str, Any]:
         sip_port=15060 + _P,
         ami_port=15038 + _P,
         rtp_start=16000 + _R,
-        rtp_end=16249 + _R,
+        rtp_end=16124 + _R,
     )
     cfg["agi"]["port"] = 14573 + _P
     # the panel on its own port, its Redis keys apart from a running system's
