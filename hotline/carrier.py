@@ -156,7 +156,8 @@ class Carrier:
                 "?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n"
                 " same => n,ExecIf($[${CALL_HOLD} <= 0]?Hangup())\n"
                 " same => n,Set(TIMEOUT(absolute)=${CALL_HOLD})\n"
-                f" same => n,Playback({self.sounds}/caller)\n"
+                ' same => n,ExecIf($["${CALL_SOUND}" != ""]?Playback(${CALL_SOUND})'
+                f":Playback({self.sounds}/caller))\n"
                 " same => n,Wait(3600)\n"
                 " same => n,Hangup()\n"
             ),
@@ -199,6 +200,14 @@ class Carrier:
             await asyncio.sleep(0.5)
         raise TimeoutError(f"only {self.registered()}/{want} agent phones registered")
 
+    def add_sound(self, name: str, audio: Path) -> str:
+        """Make ``audio`` (any format sox reads) a sound the caller can play; returns its name."""
+        self.sounds.mkdir(parents=True, exist_ok=True)
+        out = self.sounds / f"{name}.alaw"
+        cmd = ["sox", str(audio), "-r", "8000", "-c", "1", "-t", "al", str(out)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        return name
+
     # ---- calls ----------------------------------------------------------------
     async def call(
         self,
@@ -211,12 +220,15 @@ class Carrier:
         wait2: float = 0.0,
         hold: int = 10,
         dtmf_gap_ms: int = 250,
+        caller_sound: str | None = None,
     ) -> str:
         """Place one call to the hotline; returns the carrier-side channel's id.
 
         The caller waits ``wait`` s, sends ``digits`` (then ``digits2`` after
         ``wait2`` s), then talks (a 440 Hz tone) and hangs up ``hold`` seconds
         after its keys, wherever the call is by then (0: at once).
+        ``caller_sound`` (a name from :meth:`add_sound`) is what the caller
+        says instead of the tone.
         """
         assert self.ami is not None, "connect() first"
         channel_id = f"call-{uuid.uuid4().hex[:12]}"
@@ -236,6 +248,7 @@ class Carrier:
                 f"CALL_WAIT2={wait2}",
                 f"CALL_HOLD={hold}",
                 f"CALL_DTMF_GAP={dtmf_gap_ms}",
+                f"CALL_SOUND={self.sounds / caller_sound if caller_sound else ''}",
             ],
         }
         if caller_id is not None:
