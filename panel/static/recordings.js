@@ -1,0 +1,158 @@
+// Replay of a recorded call: waveform (wavesurfer.js, vendored), play/pause,
+// speed, and the transcript following the audio.  The word being spoken is
+// highlighted; clicking a word (or a segment's time) plays from there.
+// The <audio> element is the one clock: wavesurfer draws and seeks it.
+"use strict";
+
+(function () {
+  const audio = document.getElementById("audio");
+  if (!audio) return;
+  const playBtn = document.getElementById("play");
+  const rate = document.getElementById("rate");
+  const pos = document.getElementById("pos");
+  const dur = document.getElementById("dur");
+  const words = Array.from(document.querySelectorAll("#transcript .w")).map((el) => ({
+    el,
+    start: parseFloat(el.dataset.start),
+    end: parseFloat(el.dataset.end),
+  }));
+  let current = null;
+  let frame = 0;
+
+  function mmss(t) {
+    if (!isFinite(t)) return "–:––";
+    const s = Math.max(0, Math.floor(t));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  }
+
+  // the word whose [start, end) holds t, else the last one started before t
+  // (a pause between words keeps the previous one lit)
+  function wordAt(t) {
+    let lo = 0;
+    let hi = words.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (words[mid].start <= t + 0.001) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    if (found < 0) return null;
+    const w = words[found];
+    return t < w.end + 0.6 ? w : null;
+  }
+
+  function highlight() {
+    const t = audio.currentTime;
+    pos.textContent = mmss(t);
+    const w = wordAt(t);
+    if (w === current) return;
+    if (current) current.el.classList.remove("current");
+    current = w;
+    if (w) {
+      w.el.classList.add("current");
+      if (!audio.paused) w.el.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function tick() {
+    highlight();
+    frame = audio.paused ? 0 : requestAnimationFrame(tick);
+  }
+
+  function seek(t, play) {
+    audio.currentTime = Math.max(0, t);
+    highlight();
+    if (play && audio.paused) audio.play().catch(() => {});
+  }
+
+  function showState() {
+    const playing = !audio.paused;
+    playBtn.textContent = (playing ? "❚❚ " : "▶ ") + (playing ? playBtn.dataset.pause : playBtn.dataset.play);
+    playBtn.setAttribute("aria-pressed", playing ? "true" : "false");
+  }
+
+  // words stay in time order (the server sends segments sorted); keep it safe
+  words.sort((a, b) => a.start - b.start);
+
+  audio.addEventListener("timeupdate", highlight);
+  audio.addEventListener("seeked", highlight);
+  audio.addEventListener("play", () => {
+    showState();
+    if (!frame) frame = requestAnimationFrame(tick);
+  });
+  audio.addEventListener("pause", showState);
+  audio.addEventListener("ended", showState);
+  audio.addEventListener("loadedmetadata", () => {
+    dur.textContent = mmss(audio.duration);
+    const start = parseFloat(audio.dataset.seek || "0");
+    if (start > 0) seek(start, false);
+  });
+  audio.addEventListener("error", () => {
+    document.getElementById("audio-error").hidden = false;
+  });
+
+  playBtn.addEventListener("click", () => {
+    if (audio.paused) audio.play().catch(() => {});
+    else audio.pause();
+  });
+  document.getElementById("back5").addEventListener("click", () => seek(audio.currentTime - 5, false));
+  document.getElementById("fwd5").addEventListener("click", () => seek(audio.currentTime + 5, false));
+  rate.addEventListener("change", () => {
+    audio.playbackRate = parseFloat(rate.value) || 1;
+  });
+
+  const transcript = document.getElementById("transcript");
+  if (transcript) {
+    transcript.addEventListener("click", (ev) => {
+      const target = ev.target.closest(".w, .at");
+      if (!target) return;
+      ev.preventDefault();
+      seek(parseFloat(target.dataset.start), true);
+    });
+  }
+
+  document.addEventListener("keydown", (ev) => {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.target.closest("input, select, textarea, button, a")) return;
+    if (ev.key === " ") {
+      ev.preventDefault();
+      playBtn.click();
+    } else if (ev.key === "ArrowLeft") {
+      seek(audio.currentTime - 5, false);
+    } else if (ev.key === "ArrowRight") {
+      seek(audio.currentTime + 5, false);
+    }
+  });
+
+  // the waveform: drawn from the same file, playing through our <audio>
+  if (window.WaveSurfer) {
+    const style = getComputedStyle(document.documentElement);
+    const ws = window.WaveSurfer.create({
+      container: "#waveform",
+      media: audio,
+      height: 72,
+      waveColor: style.getPropertyValue("--wave").trim() || "#9db7d3",
+      progressColor: style.getPropertyValue("--accent").trim() || "#0b5cad",
+      cursorColor: "#b3261e",
+      barWidth: 2,
+      barGap: 1,
+      normalize: true,
+      dragToSeek: true,
+    });
+    ws.on("error", () => {
+      document.getElementById("waveform").classList.add("failed");
+    });
+    ws.load(audio.getAttribute("src")).catch(() => {});
+    document.getElementById("waveform").dataset.ready = "loading";
+    ws.on("ready", () => {
+      document.getElementById("waveform").dataset.ready = "yes";
+    });
+  }
+})();

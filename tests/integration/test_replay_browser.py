@@ -1,0 +1,171 @@
+"""Replay in a real browser: Debian's Chromium plays a recorded call.
+
+A supervisor finds the call by words said ("ngập nước"), opens it, plays it
+(waveform drawn by the vendored wavesurfer.js), the word being spoken lights
+up, and clicking a word moves the audio there.  An agent without the right is
+refused and leaves no trace in the audit log.  Screenshots go to
+test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from recordings.audit import RecordingAccess
+from tests.panel.conftest import PASSWORD, panel  # noqa: F401  (the fixture)
+from tests.recordings_panel.conftest import add_call, segments, voices  # noqa: F401
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[object]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium)")
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button.primary")
+    await page.wait_for_load_state("domcontentloaded")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_supervisor_plays_and_seeks_by_word_agent_is_refused(
+    panel,  # noqa: F811  (the fixture imported above)
+    voices,  # noqa: F811
+    browser,
+):
+    ctx = panel.ctx
+    call = await add_call(
+        ctx, voices, started=datetime.now(UTC), agent="1001", transcript=segments(voices)
+    )
+    base = str(panel.client.make_url("")).rstrip("/")
+
+    context = await browser.new_context(viewport={"width": 1366, "height": 768})
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    await sign_in(page, base, "sup")
+
+    # find it by the words said
+    await page.goto(f"{base}/recordings?q=ngập+nước")
+    hit = page.locator("tr.hit mark")
+    assert await hit.inner_text() == "ngập nước"
+    await page.screenshot(path=ARTIFACTS / "replay-1-search.png")
+    await page.click(f"tr[data-call='{call.id}'] a.play-link")
+    await page.wait_for_url(f"**/recordings/{call.id}")
+
+    # the audio loads and the waveform is drawn from it
+    await page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
+    await page.wait_for_selector("#waveform[data-ready=yes]", state="attached", timeout=15_000)
+    duration = await page.evaluate("() => document.getElementById('audio').duration")
+    assert abs(duration - voices.seconds) < 0.5
+
+    # playing lights up the word being spoken
+    await page.click("#play")
+    await page.wait_for_function("() => document.getElementById('audio').currentTime > 0.5")
+    await page.wait_for_selector("#transcript .w.current", timeout=5_000)
+    lit = await page.evaluate(
+        """() => { const w = document.querySelector('#transcript .w.current');
+                   return [parseFloat(w.dataset.start),
+                           document.getElementById('audio').currentTime]; }"""
+    )
+    assert lit[0] <= lit[1] + 0.1
+    await page.click("#play")  # pause
+    assert await page.evaluate("() => document.getElementById('audio').paused")
+    await page.screenshot(path=ARTIFACTS / "replay-2-playing.png")
+
+    # clicking a word seeks there and highlights it
+    word = page.locator("#transcript .sp-citizen .w", has_text="ngập")
+    start = float(await word.get_attribute("data-start"))  # type: ignore[arg-type]
+    assert start > 2
+    await word.click()
+    moved, highlighted = await page.evaluate(
+        """() => [document.getElementById('audio').currentTime,
+                  [...document.querySelectorAll('#transcript .w')].find(
+                      w => w.textContent === 'ngập').classList.contains('current')]"""
+    )
+    assert start - 0.05 <= moved <= start + 0.6, (moved, start)
+    assert highlighted
+    await page.wait_for_function(
+        f"() => document.getElementById('audio').currentTime > {start + 0.3}", timeout=5_000
+    )
+    await page.screenshot(path=ARTIFACTS / "replay-3-seek-by-word.png")
+    # the one thing refused: wavesurfer's own inline <style> (the CSP allows
+    # none; panel.css gives its shadow parts the same rules)
+    problems = [p for p in problems if not p.startswith("Failed to load resource")]
+    assert all("inline style" in p for p in problems), problems
+
+    # the playback rate applies to the audio
+    await page.select_option("#rate", "1.5")
+    assert await page.evaluate("() => document.getElementById('audio').playbackRate") == 1.5
+
+    # a link to a moment (from a search hit or the ticket page) starts there
+    await page.goto(f"{base}/recordings/{call.id}?t=3.00")
+    await page.wait_for_function(
+        "() => Math.abs(document.getElementById('audio').currentTime - 3) < 0.1"
+    )
+
+    # an agent without the right is refused, and that is not a replay
+    agent_ctx = await browser.new_context(viewport={"width": 1366, "height": 768})
+    agent_page = await agent_ctx.new_page()
+    await sign_in(agent_page, base, "agent1")
+    refused = await agent_page.goto(f"{base}/recordings/{call.id}")
+    assert refused is not None and refused.status == 403
+    refused = await agent_page.goto(f"{base}/recordings/{call.id}/audio")
+    assert refused is not None and refused.status == 403
+    await agent_ctx.close()
+
+    # the admin reads who listened, in the audit log
+    await context.clear_cookies()
+    await sign_in(page, base, "admin")
+    await page.goto(f"{base}/recordings/audit")
+    row = page.locator(f"#audit tr[data-call='{call.id}']")
+    assert await row.count() == 1
+    assert "Sup" in await row.inner_text()
+    await page.screenshot(path=ARTIFACTS / "replay-4-audit-log.png")
+    await context.close()
+
+    async with ctx.db.session() as s:
+        rows = list(await s.scalars(select(RecordingAccess)))
+    assert [(r.user_name, r.action, r.call_id) for r in rows] == [("Sup", "play", call.id)]
