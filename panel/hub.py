@@ -2,8 +2,9 @@
 
 Topics (see core/bus.py): ``agent.<ext>`` (that agent's pop and state) goes to
 every socket of that agent (several tabs are fine); ``agents`` (all states)
-and ``alerts`` go to supervisors and admins; ``agency.<id>`` to that agency's
-officers.  Messages are passed on as the JSON text they arrived in.
+and ``alerts`` go to supervisors and admins, and so does ``board`` (the live
+queues and congestion alarms); ``agency.<id>`` to that agency's officers.
+Messages are passed on as the JSON text they arrived in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from core.bus import Bus
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["agent.*", "agents", "alerts", "agency.*"]
+TOPICS = ["agent.*", "agents", "alerts", "agency.*", "board"]
 
 
 class Hub:

@@ -1,9 +1,151 @@
-"""Panel pages: board (being built)."""
+"""The supervisors' live board and its wallboard mode.
+
+``/board`` and ``/board/wall`` render the frame: one block per queue (a
+team's hotlines in one shift), grouped by team.  The live state comes to the
+page as JSON: ``/board/live.json`` (every queue and the alarms in force, read
+again at each WebSocket (re)connection) and then the ``board`` topic over the
+panel's WebSocket (``queue`` and ``congestion`` messages, one queue at a time).
+``/board/figures.json`` gives today's figures and the charts' hourly series;
+the page reads it every minute, which also keeps a wallboard's session alive.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from aiohttp import web
+
+from callcenter.shifts import queue_name
+from panel.security import require
+from panel.views.common import ctx, render
+from queue_stats import figures as stats
+from queue_stats.congestion import REASONS, current_alarms, history
+from queue_stats.live import LiveQueues
+
+MEMBER_STATES = ("free", "ringing", "talking", "wrapup", "paused", "unavailable")
+
+
+def _groups(request: web.Request) -> list[dict[str, Any]]:
+    """Teams, each with its hotlines and one queue per shift, as the board lays them out."""
+    s = ctx(request).settings
+    out = []
+    for team in s.teams:
+        hotlines = [h for h in s.hotlines if h.team == team.id]
+        out.append(
+            {
+                "team": team,
+                "hotlines": hotlines,
+                "queues": [
+                    {
+                        "name": queue_name(team.id, shift.id),
+                        "shift": shift,
+                        "start": shift.start.strftime("%H:%M"),
+                        "end": shift.end.strftime("%H:%M"),
+                    }
+                    for shift in s.shifts
+                ],
+            }
+        )
+    return out
+
+
+def _labels(request: web.Request) -> dict[str, str]:
+    """Queue name -> what the board calls it (hotline names and shift)."""
+    labels = {}
+    for g in _groups(request):
+        title = " · ".join(h.name for h in g["hotlines"]) or g["team"].name
+        for q in g["queues"]:
+            labels[q["name"]] = f"{title} — {q['shift'].name}"
+    return labels
+
+
+def _page(request: web.Request, template: str) -> web.Response:
+    c = ctx(request)
+    return render(
+        request,
+        template,
+        groups=_groups(request),
+        member_states=MEMBER_STATES,
+        congestion_reasons=REASONS,
+        timezone=c.settings.timezone,
+        thresholds=c.settings.stats.congestion,
+        service_level_seconds=c.settings.stats.service_level_seconds,
+    )
+
+
+@require("supervisor", "admin")
+async def board(request: web.Request) -> web.StreamResponse:
+    return _page(request, "board.html")
+
+
+@require("supervisor", "admin")
+async def wall(request: web.Request) -> web.StreamResponse:
+    return _page(request, "board_wall.html")
+
+
+@require("supervisor", "admin")
+async def live(request: web.Request) -> web.StreamResponse:
+    """Every queue's live state and the alarms in force (read at each (re)connection)."""
+    c = ctx(request)
+    snapshot = await LiveQueues(c.bus, c.clock).snapshot()
+    alarms = await current_alarms(c.bus, c.settings)
+    return web.json_response({**snapshot, "alarms": alarms})
+
+
+@require("supervisor", "admin")
+async def figures(request: web.Request) -> web.StreamResponse:
+    """Today's figures (in total and per queue), calls and service level per hour,
+    and today's congestion alarms."""
+    c = ctx(request)
+    now = c.clock.now()
+    day = now.astimezone(c.settings.tz).date()
+    start = stats.local_midnight(c.settings, day)
+    end = start + timedelta(days=1)
+    total = (await stats.figures(c.db, c.settings, start, end, staffing=False))[0]
+    per_queue = await stats.figures(c.db, c.settings, start, end, by="queue", staffing=False)
+    hours = await stats.hourly(c.db, c.settings, day)
+    alarms = await history(c.db, start)
+    labels = _labels(request)
+
+    def row(f: stats.Figures) -> dict[str, Any]:
+        return {
+            "queue": f.key,
+            "label": labels.get(f.key or "", f.key),
+            "offered": f.offered,
+            "answered": f.answered,
+            "abandoned": f.abandoned,
+            "timed_out": f.timed_out,
+            "service_level": f.service_level_perf,
+            "asa": f.asa,
+            "longest_wait": f.longest_wait,
+        }
+
+    return web.json_response(
+        {
+            "at": now.isoformat(),
+            "day": day.isoformat(),
+            "total": row(total),
+            "queues": {f.key: row(f) for f in per_queue if f.key},
+            "hourly": hours,
+            "alarms": [
+                {
+                    "at": a.at.isoformat(),
+                    "queue": a.queue,
+                    "label": labels.get(a.queue, a.queue),
+                    "state": a.state,
+                    "reasons": [r for r in a.reasons.split(",") if r],
+                }
+                for a in alarms
+            ],
+        }
+    )
 
 
 def routes() -> list[web.RouteDef]:
-    return []
+    return [
+        web.get("/board", board),
+        web.get("/board/wall", wall),
+        web.get("/board/live.json", live),
+        web.get("/board/figures.json", figures),
+    ]

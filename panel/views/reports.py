@@ -1,9 +1,244 @@
-"""Panel pages: reports (being built)."""
+"""Panel pages: reports (daily, weekly, shift handover) with their CSV, and /metrics.
+
+Reports are for supervisors and admins.  The handover summary is too: it
+ranks the agents and lists citizens' numbers to call back, which is the
+supervisors' business; agents see their own state in the workspace.
+
+``/metrics`` is Prometheus' text exposition format.  It is not behind the
+panel's sign-in (Prometheus has no session): it answers only clients whose
+address is in ``[stats] metrics_allow`` (loopback by default) and, when
+``metrics_token_file`` names a file, only with ``Authorization: Bearer
+<the token in it>``.  Behind a reverse proxy every request comes from the
+proxy's address: block /metrics there or set a token.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import logging
+from datetime import date, datetime
+from typing import Any
+
 from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from sqlalchemy import func, select
+
+from callcenter.models import Call, Outcome
+from panel.keys import GETTEXT
+from panel.security import PUBLIC, require
+from panel.views.common import ctx, render
+from queue_stats import reports as rpt
+from queue_stats.live import MEMBER_STATES, LiveQueues
+
+log = logging.getLogger(__name__)
+
+QUEUED_OUTCOMES = (Outcome.QUEUED, Outcome.ANSWERED, Outcome.ABANDONED, Outcome.TIMEOUT)
+
+
+def _day(request: web.Request, name: str) -> date:
+    c = ctx(request)
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return c.clock.now().astimezone(c.settings.tz).date()
+    _ = request[GETTEXT]
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=_("{field}: a date such as 2026-11-25 expected", field=name),
+            content_type="text/plain",
+        ) from None
+
+
+def _section(request: web.Request) -> str:
+    section = request.query.get("section", "summary")
+    _ = request[GETTEXT]
+    if section not in rpt.SECTIONS:
+        raise web.HTTPBadRequest(
+            text=_(
+                "{field}: must be one of {values}", field="section", values=", ".join(rpt.SECTIONS)
+            ),
+            content_type="text/plain",
+        )
+    return section
+
+
+async def _report(request: web.Request, kind: str) -> rpt.Report:
+    c = ctx(request)
+    now = c.clock.now()
+    if kind == "daily":
+        return await rpt.daily(c.db, c.settings, _day(request, "day"), now)
+    if kind == "weekly":
+        return await rpt.weekly(c.db, c.settings, _day(request, "week"), now)
+    return await rpt.handover(c.db, c.settings, now)
+
+
+def _names(request: web.Request) -> dict[str, Any]:
+    c = ctx(request)
+    s = c.settings
+    return {
+        "agent_names": {a.extension: a.name for a in s.agents},
+        "shift_names": {sh.id: sh.name for sh in s.shifts},
+        "tz": s.tz,
+    }
+
+
+@require("supervisor", "admin")
+async def index(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    today = c.clock.now().astimezone(c.settings.tz).date()
+    return render(request, "reports.html", today=today.isoformat())
+
+
+@require("supervisor", "admin")
+async def report_page(request: web.Request) -> web.StreamResponse:
+    kind = request.match_info["kind"]
+    report = await _report(request, kind)
+    query = ""
+    if kind == "daily":
+        query = f"day={report.start.astimezone(ctx(request).settings.tz).date().isoformat()}"
+    elif kind == "weekly":
+        query = f"week={report.start.astimezone(ctx(request).settings.tz).date().isoformat()}"
+    return render(
+        request,
+        "reports_report.html",
+        report=report,
+        query=query,
+        sections=rpt.SECTIONS,
+        **_names(request),
+    )
+
+
+@require("supervisor", "admin")
+async def report_csv(request: web.Request) -> web.StreamResponse:
+    kind = request.match_info["kind"]
+    section = _section(request)
+    report = await _report(request, kind)
+    tz = ctx(request).settings.tz
+    text = rpt.csv_text(report, section, tz)
+    stamp = report.start.astimezone(tz).strftime("%Y-%m-%d")
+    name = f"hotline-{kind}-{stamp}-{section}.csv"
+    return web.Response(
+        body=("\ufeff" + text).encode(),  # a BOM so spreadsheets read UTF-8 Vietnamese
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# ---- Prometheus ---------------------------------------------------------------
+
+
+def metrics_allowed(request: web.Request) -> bool:
+    """Whether this client may read /metrics (see the module docstring)."""
+    stats = ctx(request).settings.stats
+    try:
+        addr = ipaddress.ip_address((request.remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if not any(addr in net for net in stats.metrics_allow):
+        return False
+    if stats.metrics_token_file is None:
+        return True
+    path = ctx(request).settings.path(stats.metrics_token_file)
+    try:
+        token = path.read_text().strip()
+    except OSError:
+        log.error("metrics: cannot read the token file %s: refusing /metrics", path)
+        return False
+    sent = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
+class _Snapshot:
+    """A prometheus_client collector over values gathered for one scrape."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> Any:
+        return iter(self.families)
+
+
+async def collect(request: web.Request) -> list[Any]:
+    c = ctx(request)
+    now = c.clock.now()
+    live = await LiveQueues(c.bus, c.clock).snapshot()
+    waiting = GaugeMetricFamily(
+        "hotline_queue_callers_waiting", "Callers waiting in the queue now.", labels=["queue"]
+    )
+    longest = GaugeMetricFamily(
+        "hotline_queue_longest_wait_seconds",
+        "How long the longest-waiting caller has waited (0 when nobody waits).",
+        labels=["queue"],
+    )
+    members = GaugeMetricFamily(
+        "hotline_queue_members", "Queue members by state.", labels=["queue", "state"]
+    )
+    for name, q in live["queues"].items():
+        callers = q.get("waiting", [])
+        waiting.add_metric([name], len(callers))
+        oldest = min((datetime.fromisoformat(w["since"]) for w in callers), default=None)
+        longest.add_metric([name], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        by_state = dict.fromkeys(MEMBER_STATES, 0)
+        for m in q.get("members", []):
+            by_state[m.get("state", "unavailable")] = by_state.get(m.get("state"), 0) + 1
+        for state, n in by_state.items():
+            members.add_metric([name, state], n)
+
+    offered = CounterMetricFamily(
+        "hotline_queue_calls_offered", "Calls that entered the queue.", labels=["queue"]
+    )
+    answered = CounterMetricFamily(
+        "hotline_queue_calls_answered", "Calls an agent answered.", labels=["queue"]
+    )
+    abandoned = CounterMetricFamily(
+        "hotline_queue_calls_abandoned",
+        "Calls whose caller hung up while waiting.",
+        labels=["queue"],
+    )
+    timed_out = CounterMetricFamily(
+        "hotline_queue_calls_timed_out", "Calls that reached the maximum wait.", labels=["queue"]
+    )
+    async with c.db.session() as s:
+        rows = (
+            await s.execute(
+                # from the (queue, outcome) index alone: no table rows read
+                select(Call.queue, Call.outcome, func.count())
+                .where(Call.queue.is_not(None))
+                .group_by(Call.queue, Call.outcome)
+            )
+        ).all()
+    totals: dict[str, dict[str, int]] = {}
+    for queue, outcome, n in rows:
+        totals.setdefault(str(queue), {})[outcome] = int(n)
+    for queue, by in sorted(totals.items()):
+        # a caller who hung up in the menu after it chose a queue never entered it
+        offered.add_metric([queue], sum(by.get(o, 0) for o in QUEUED_OUTCOMES))
+        answered.add_metric([queue], by.get(Outcome.ANSWERED, 0))
+        abandoned.add_metric([queue], by.get(Outcome.ABANDONED, 0))
+        timed_out.add_metric([queue], by.get(Outcome.TIMEOUT, 0))
+    return [waiting, longest, members, offered, answered, abandoned, timed_out]
+
+
+@require(PUBLIC)
+async def metrics(request: web.Request) -> web.StreamResponse:
+    if not metrics_allowed(request):
+        raise web.HTTPForbidden(text="metrics: not allowed from here", content_type="text/plain")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(await collect(request)))
+    body = generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
 
 def routes() -> list[web.RouteDef]:
-    return []
+    kinds = "{kind:daily|weekly|handover}"
+    return [
+        web.get("/reports", index),
+        web.get(f"/reports/{kinds}", report_page),
+        web.get(f"/reports/{kinds}.csv", report_csv),
+        web.get("/metrics", metrics),
+    ]

@@ -1,0 +1,415 @@
+"""Reports: the shift handover summary, the daily and the weekly report.
+
+Each report gathers the queue figures (:mod:`queue_stats.figures`) of its
+period per shift, agent, queue and hotline, with a time series (hours of the
+day, days of the week), the tickets opened in the period by topic and level,
+and the agencies' timeliness with the tickets forwarded to them in the period:
+answered on time, answered late, overdue and unanswered, still within their
+deadline — ranked best first.  The weekly report is the one the weekly
+reconciliation meeting with the agencies reads.
+
+All periods are local days (``settings.timezone``); a week starts on Monday.
+:func:`csv_text` turns a report section into CSV (spreadsheet formulas
+defused).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, case, func, select
+
+from callcenter.models import Call, Outcome
+from callcenter.shifts import shift_at
+from core.db import Database
+from core.settings import Settings
+from queue_stats.figures import (
+    CSV_FIELDS,
+    By,
+    Figures,
+    buckets,
+    figures,
+    local_midnight,
+    read_staffing,
+)
+from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
+
+Kind = Literal["daily", "weekly", "handover"]
+SECTIONS = ("summary", "series", "topics", "agencies")
+
+
+@dataclass
+class AgencyRow:
+    """One agency's timeliness on the tickets forwarded to it in the period."""
+
+    agency_id: int
+    code: str
+    name: str
+    forwarded: int = 0
+    on_time: int = 0  # answered by the deadline
+    late: int = 0  # answered after the deadline
+    overdue: int = 0  # not answered, deadline passed
+    pending: int = 0  # not answered, still within the deadline
+    rank: int = 0
+
+    @property
+    def decided(self) -> int:
+        return self.on_time + self.late + self.overdue
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Percent of the tickets whose deadline has been met or missed that were met."""
+        return round(100.0 * self.on_time / self.decided, 1) if self.decided else None
+
+
+@dataclass
+class Report:
+    kind: Kind
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    total: Figures
+    by_shift: list[Figures]
+    by_agent: list[Figures]
+    by_queue: list[Figures]
+    by_hotline: list[Figures]
+    # hours of the day (daily, handover) or days of the week (weekly)
+    series: list[Figures]
+    # {topic: {level: count}}, tickets opened in the period
+    topics: dict[str, dict[int, int]]
+    agencies: list[AgencyRow]
+    shift_id: str | None = None  # the handover's shift
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tickets_total(self) -> int:
+        return sum(sum(levels.values()) for levels in self.topics.values())
+
+
+async def tickets_by_topic(
+    db: Database, start: datetime, end: datetime
+) -> dict[str, dict[int, int]]:
+    """Tickets created in [start, end): {topic: {level: count}}."""
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(Ticket.topic, Ticket.level, func.count())
+                .where(Ticket.created_at >= start, Ticket.created_at < end)
+                .group_by(Ticket.topic, Ticket.level)
+            )
+        ).all()
+    out: dict[str, dict[int, int]] = defaultdict(dict)
+    for topic, level, n in rows:
+        out[topic][int(level)] = int(n)
+    return dict(sorted(out.items()))
+
+
+async def agency_timeliness(
+    db: Database, start: datetime, end: datetime, now: datetime
+) -> list[AgencyRow]:
+    """The agencies' record on tickets forwarded to them in [start, end), ranked:
+    best on-time rate first, then most tickets; agencies with nothing decided yet last."""
+    answered_at = (
+        select(func.min(TicketEvent.at))
+        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.to_status == Status.ANSWERED)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    t = (
+        select(
+            Ticket.agency_id.label("agency_id"),
+            Ticket.deadline_at.label("deadline_at"),
+            answered_at.label("answered_at"),
+        )
+        .where(
+            Ticket.forwarded_at >= start,
+            Ticket.forwarded_at < end,
+            Ticket.agency_id.is_not(None),
+        )
+        .subquery()
+    )
+
+    def count(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    answered = t.c.answered_at.is_not(None)
+    no_deadline = t.c.deadline_at.is_(None)
+    q = (
+        select(
+            Agency.id,
+            Agency.code,
+            Agency.name,
+            func.count().label("forwarded"),
+            count(and_(answered, no_deadline | (t.c.answered_at <= t.c.deadline_at))).label(
+                "on_time"
+            ),
+            count(and_(answered, t.c.answered_at > t.c.deadline_at)).label("late"),
+            count(and_(~answered, t.c.deadline_at < now)).label("overdue"),
+        )
+        .join(Agency, Agency.id == t.c.agency_id)
+        .group_by(Agency.id, Agency.code, Agency.name)
+    )
+    async with db.session() as s:
+        rows = (await s.execute(q)).all()
+    out = []
+    for r in rows:
+        row = AgencyRow(
+            agency_id=r.id,
+            code=r.code,
+            name=r.name,
+            forwarded=int(r.forwarded),
+            on_time=int(r.on_time),
+            late=int(r.late),
+            overdue=int(r.overdue),
+        )
+        row.pending = row.forwarded - row.decided
+        out.append(row)
+    out.sort(key=lambda a: (a.on_time_rate is None, -(a.on_time_rate or 0), -a.forwarded, a.name))
+    for i, a in enumerate(out, 1):
+        a.rank = i
+    return out
+
+
+async def _build(
+    db: Database,
+    settings: Settings,
+    kind: Kind,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    series_seconds: int,
+    shift: str | None = None,
+) -> Report:
+    # a period still running: its rates (calls per hour) run to now
+    f_end = min(end, max(now, start))
+    async with db.session() as s:
+        staffed = await read_staffing(s, start, f_end)
+    total = (await figures(db, settings, start, f_end, shift=shift, staffed=staffed))[0]
+    by: dict[str, list[Figures]] = {}
+    dims: tuple[By, ...] = ("shift", "agent", "queue", "hotline")
+    for dim in dims:
+        by[dim] = await figures(db, settings, start, f_end, by=dim, shift=shift, staffed=staffed)
+    series = await buckets(db, settings, start, end, seconds=series_seconds, shift=shift)
+    return Report(
+        kind=kind,
+        start=start,
+        end=end,
+        generated_at=now,
+        total=total,
+        by_shift=by["shift"],
+        by_agent=by["agent"],
+        by_queue=by["queue"],
+        by_hotline=by["hotline"],
+        series=series,
+        topics=await tickets_by_topic(db, start, end),
+        agencies=await agency_timeliness(db, start, end, now),
+        shift_id=shift,
+    )
+
+
+async def daily(db: Database, settings: Settings, day: date, now: datetime) -> Report:
+    """The report of one local day, hour by hour."""
+    start = local_midnight(settings, day)
+    end = local_midnight(settings, day + timedelta(days=1))
+    return await _build(db, settings, "daily", start, end, now, series_seconds=3600)
+
+
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+async def weekly(db: Database, settings: Settings, day: date, now: datetime) -> Report:
+    """The report of the week (Monday to Sunday) holding ``day``, day by day."""
+    monday = week_of(day)
+    start = local_midnight(settings, monday)
+    end = local_midnight(settings, monday + timedelta(days=7))
+    return await _build(db, settings, "weekly", start, end, now, series_seconds=86400)
+
+
+async def handover(db: Database, settings: Settings, now: datetime) -> Report:
+    """The summary for the shift handover: the shift on duty at ``now`` from its
+    start until now, the callers it left unanswered who have not got through
+    since (to call back), and the tickets still open that it created."""
+    tz = settings.tz
+    sh = shift_at(settings.shifts, now, tz)
+    local = now.astimezone(tz)
+    start = datetime.combine(local.date(), sh.start, tzinfo=tz)
+    if start > local:  # a night shift seen after midnight began yesterday
+        start -= timedelta(days=1)
+    end = datetime.combine(start.date(), sh.end, tzinfo=tz)
+    if end <= start:
+        end += timedelta(days=1)
+    report = await _build(
+        db, settings, "handover", start, end, now, series_seconds=3600, shift=sh.id
+    )
+    report.extra["shift_name"] = sh.name
+    report.extra["callbacks"] = await unanswered_callers(db, start, now, shift=sh.id)
+    async with db.session() as s:
+        report.extra["open_tickets"] = int(
+            await s.scalar(
+                select(func.count()).where(
+                    Ticket.created_at >= start,
+                    Ticket.created_at < now,
+                    Ticket.status.in_(OPEN_STATUSES),
+                )
+            )
+            or 0
+        )
+        report.extra["overdue_now"] = int(
+            await s.scalar(
+                select(func.count()).where(Ticket.status.in_(WITH_AGENCY), Ticket.deadline_at < now)
+            )
+            or 0
+        )
+    return report
+
+
+async def unanswered_callers(
+    db: Database, start: datetime, end: datetime, *, shift: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Callers who gave up or timed out in [start, end) and have had no answered
+    call since: number, last try, tries, longest wait."""
+    conds = [
+        Call.started_at >= start,
+        Call.started_at < end,
+        Call.caller_number.is_not(None),
+        Call.outcome.in_((Outcome.ABANDONED, Outcome.TIMEOUT)),
+    ]
+    if shift:
+        conds.append(Call.shift_id == shift)
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(
+                    Call.caller_number,
+                    func.max(Call.started_at).label("last"),
+                    func.count().label("tries"),
+                    func.max(Call.hold_seconds).label("longest"),
+                )
+                .where(*conds)
+                .group_by(Call.caller_number)
+                .order_by(func.max(Call.started_at).desc())
+                .limit(limit * 2)
+            )
+        ).all()
+        numbers = [r.caller_number for r in rows]
+        got_through: set[str | None] = set()
+        if numbers:
+            got_through = set(
+                (
+                    await s.scalars(
+                        select(Call.caller_number).where(
+                            Call.caller_number.in_(numbers),
+                            Call.started_at >= start,
+                            Call.outcome == Outcome.ANSWERED,
+                        )
+                    )
+                ).all()
+            )
+    out = []
+    for r in rows:
+        if r.caller_number in got_through:
+            continue
+        last = r.last
+        out.append(
+            {
+                "number": r.caller_number,
+                "last": last,
+                "tries": int(r.tries),
+                "longest_wait": r.longest,
+            }
+        )
+    return out[:limit]
+
+
+# ---- CSV --------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """Defuse spreadsheet formulas in text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def csv_rows(report: Report, section: str, tz: Any) -> list[list[Any]]:
+    """One section of a report as rows, the header first."""
+    if section == "summary":
+        rows: list[list[Any]] = [["group", "key", *CSV_FIELDS]]
+        groups = [("total", [report.total])]
+        groups += [
+            ("shift", report.by_shift),
+            ("agent", report.by_agent),
+            ("queue", report.by_queue),
+            ("hotline", report.by_hotline),
+        ]
+        for name, items in groups:
+            for f in items:
+                d = f.as_dict()
+                rows.append([name, f.key or "", *(d[c] for c in CSV_FIELDS)])
+        return rows
+    if section == "series":
+        rows = [["start", "end", *CSV_FIELDS]]
+        for f in report.series:
+            d = f.as_dict()
+            rows.append(
+                [
+                    f.start.astimezone(tz).isoformat(),
+                    f.end.astimezone(tz).isoformat(),
+                    *(d[c] for c in CSV_FIELDS),
+                ]
+            )
+        return rows
+    if section == "topics":
+        rows = [["topic", "level_1", "level_2", "level_3", "level_4", "level_5", "total"]]
+        for topic, levels in report.topics.items():
+            counts = [levels.get(lv, 0) for lv in range(1, 6)]
+            rows.append([topic, *counts, sum(levels.values())])
+        return rows
+    if section == "agencies":
+        rows = [
+            [
+                "rank",
+                "code",
+                "agency",
+                "forwarded",
+                "on_time",
+                "late",
+                "overdue",
+                "pending",
+                "on_time_rate",
+            ]
+        ]
+        for a in report.agencies:
+            rows.append(
+                [
+                    a.rank,
+                    a.code,
+                    a.name,
+                    a.forwarded,
+                    a.on_time,
+                    a.late,
+                    a.overdue,
+                    a.pending,
+                    a.on_time_rate,
+                ]
+            )
+        return rows
+    raise ValueError(f"section: must be one of {', '.join(SECTIONS)}, not {section!r}")
+
+
+def csv_text(report: Report, section: str, tz: Any) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    for row in csv_rows(report, section, tz):
+        w.writerow([_cell(v) for v in row])
+    return buf.getvalue()

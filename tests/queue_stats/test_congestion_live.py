@@ -1,0 +1,199 @@
+"""The congestion watch on real live state: LiveQueues in real Redis, alarms in
+real SQLite and PostgreSQL, announced on the real bus.
+
+The queue is moved through LiveQueues' own change calls (what the AMI ingest
+calls); the watch reads it back from Redis through a second LiveQueues, as a
+separate process would.  The browser test drives the same path with real calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from core.bus import Bus
+from core.clock import Clock, FakeClock
+from core.db import Database
+from core.settings import Congestion, Settings
+from hotline.system import PROJECT_ROOT
+from queue_stats.congestion import CongestionWatch, current_alarms, history
+from queue_stats.live import LiveQueues
+from tests.helpers import settings_in
+from tests.lab import eventually
+
+Q = "t1022-morning"
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+def alembic_cfg(url: str) -> Config:
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["skip_logging"] = True
+    return cfg
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    command.upgrade(alembic_cfg(database_url), "head")
+    database = Database(database_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    base = settings_in(tmp_path)
+    congestion = Congestion(
+        callers_waiting=3, longest_wait_seconds=60, all_busy_growing_seconds=30, clear_ratio=0.5
+    )
+    stats = base.stats.model_copy(update={"congestion": congestion})
+    return base.model_copy(update={"stats": stats})
+
+
+@pytest.fixture
+async def bus(settings: Settings) -> AsyncIterator[Bus]:
+    b = Bus(settings.panel.redis_url, f"testcong{uuid.uuid4().hex[:8]}")
+    yield b
+    keys = [k async for k in b.redis.scan_iter(f"{b.prefix}:*")]
+    if keys:
+        await b.redis.delete(*keys)
+    await b.close()
+
+
+class Board:
+    """Everything published on the ``board`` topic, as a page would get it."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.messages: list[dict[str, Any]] = []
+        self.ready = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for _topic, data in self.bus.listen(["board"], self.ready):
+            self.messages.append(json.loads(data))
+
+    def congestion(self) -> list[tuple[str, str]]:
+        return [(m["queue"], m["state"]) for m in self.messages if m["type"] == "congestion"]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await self.bus.stop_listening()
+        await asyncio.wait({self.task}, timeout=5)
+
+
+async def test_alarm_raised_recorded_announced_kept_survives_restart_and_clears(
+    db: Database, bus: Bus, settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="queue_stats.congestion")
+    clock = FakeClock(T0)
+    live = LiveQueues(bus, clock)  # the application's copy: it hears the events
+    board = Board(bus)
+    await asyncio.wait_for(board.ready.wait(), 5)
+    try:
+        live.member_added(Q, "1001", "talking", False, None, T0)
+        live.member_added(Q, "1002", "free", True, "meal", T0)  # paused, not free
+        for i in range(2):
+            live.caller_joined(Q, f"pbx-{i}.1", f"090000000{i}", i + 1, T0)
+        await live.flush()
+        reader = LiveQueues(bus, clock)  # a separate reader, as the panel has
+        watch = CongestionWatch(reader, bus, db, settings, clock)
+        await watch.restore()
+        assert await watch.check() == []
+
+        clock.advance(timedelta(seconds=10))
+        live.caller_joined(Q, "pbx-2.1", "0900000002", 3, clock.now())
+        await live.flush()
+        [change] = await watch.check()
+        assert (change.queue, change.state, change.reasons) == (
+            Q,
+            "raised",
+            ("callers_waiting",),
+        )
+        assert change.measures.waiting == 3 and change.measures.longest_wait == 10
+        # kept for a fresh page, announced to open ones, recorded, logged
+        alarms = await current_alarms(bus, settings)
+        assert list(alarms) == [Q] and alarms[Q]["reasons"] == ["callers_waiting"]
+        await eventually(lambda: asyncio.sleep(0, result=board.congestion() or None), 5)
+        assert board.congestion() == [(Q, "raised")]
+        assert any(m["type"] == "queue" and len(m["state"]["waiting"]) == 3 for m in board.messages)
+        [row] = await history(db, T0)
+        assert (row.queue, row.state, row.reasons, row.waiting) == (
+            Q,
+            "raised",
+            "callers_waiting",
+            3,
+        )
+        assert row.at == clock.now()
+        assert any("congestion on queue t1022-morning" in r.getMessage() for r in caplog.records)
+
+        # the application restarts: the alarm is in force, not raised a second time
+        watch = CongestionWatch(LiveQueues(bus, clock), bus, db, settings, clock)
+        await bus.forget(f"congestion.{Q}")  # even if Redis lost it meanwhile
+        await watch.restore()
+        assert Q in await current_alarms(bus, settings)
+        clock.advance(timedelta(seconds=5))
+        live.caller_left(Q, "pbx-0.1")  # 2 waiting: not yet under 0.5 x 3
+        await live.flush()
+        assert await watch.check() == []
+
+        live.caller_left(Q, "pbx-1.1")  # 1 waiting, for 5 s
+        await live.flush()
+        [change] = await watch.check()
+        assert change.state == "cleared" and change.measures.waiting == 1
+        assert await current_alarms(bus, settings) == {}
+        await eventually(lambda: asyncio.sleep(0, result=len(board.congestion()) == 2 or None), 5)
+        assert board.congestion() == [(Q, "raised"), (Q, "cleared")]
+        rows = await history(db, T0)
+        assert [r.state for r in rows] == ["cleared", "raised"]
+        assert any("cleared" in r.getMessage() for r in caplog.records)
+    finally:
+        await board.close()
+
+
+async def test_congestion_records_are_append_only(db: Database, bus: Bus, settings: Settings):
+    clock = FakeClock(T0)
+    live = LiveQueues(bus, clock)
+    for i in range(3):
+        live.caller_joined(Q, f"pbx-{i}.1", None, i + 1, T0)
+    await live.flush()
+    watch = CongestionWatch(live, bus, db, settings, clock)
+    assert len(await watch.check()) == 1
+    for statement in (
+        "UPDATE congestion_events SET state = 'cleared'",
+        "DELETE FROM congestion_events",
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            async with db.session() as s:
+                await s.execute(sa.text(statement))
+    assert [r.state for r in await history(db, T0)] == ["raised"]
+
+
+async def test_the_running_watch_raises_on_a_long_wait_by_itself(
+    db: Database, bus: Bus, settings: Settings
+):
+    """No event at all after the caller joined: time alone raises the alarm."""
+    clock = Clock()
+    live = LiveQueues(bus, clock)
+    live.member_added(Q, "1001", "free", False, None, clock.now())
+    live.caller_joined(Q, "pbx-9.1", None, 1, clock.now() - timedelta(seconds=59))
+    await live.flush()
+    watch = CongestionWatch(LiveQueues(bus, clock), bus, db, settings, clock, interval=0.2)
+    await watch.start()
+    try:
+        alarms = await eventually(lambda: current_alarms(bus, settings), 10)
+        assert alarms[Q]["reasons"] == ["longest_wait"]
+        assert alarms[Q]["longest_wait_seconds"] >= 60
+    finally:
+        await watch.stop()
