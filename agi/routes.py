@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from agi.ivr import IVR
+from agi.overflow import OverflowMenu
 from agi.protocol import Handler
 
 
-def routes(ivr: IVR) -> dict[str, Handler]:
-    return {"ivr": ivr.handle}
+def routes(ivr: IVR, overflow: OverflowMenu | None = None) -> dict[str, Handler]:
+    """The routes; ``overflow`` is left out only by tests of the IVR alone."""
+    out: dict[str, Handler] = {"ivr": ivr.handle}
+    if overflow is not None:
+        out["overflow"] = overflow.handle
+    return out

@@ -26,6 +26,8 @@ class Outcome(StrEnum):
     ABANDONED = "abandoned"  # the caller hung up while waiting
     TIMEOUT = "timeout"  # no agent within the maximum wait
     ENDED_IVR = "ended_ivr"  # the IVR ended the call (default action "hangup")
+    CALLBACK = "callback"  # left the queue asking to be called back (callcenter.callbacks)
+    VOICEMAIL = "voicemail"  # left the queue leaving a voice message
 
 
 OPEN_OUTCOMES = (Outcome.IN_IVR, Outcome.QUEUED)

@@ -23,6 +23,36 @@ log = logging.getLogger(__name__)
 
 VOICES = {"vi": "vi-vn-x-south", "en": "en-us"}
 SHARED = ("invalid", "no_input", "connecting", "all_busy", "goodbye")
+# The overflow flow's prompts (agi/overflow.py), one text each ...
+OVERFLOW = (
+    "callback_number",
+    "callback_confirm",
+    "callback_enter",
+    "callback_invalid",
+    "callback_done",
+    "voice_message_start",
+    "voice_message_done",
+)
+# ... and the digits it reads a number back with.
+DIGITS = {
+    "vi": ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"),
+    "en": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+}
+
+
+def overflow_offer_texts(settings: Settings, language: str) -> dict[str, str]:
+    """The offer while waiting and the final one, with only the choices configured."""
+    p, o = settings.ivr.prompts, settings.queues.overflow
+    choices = []
+    if o.callbacks:
+        choices.append(p.offer_callback.get(language))
+    if o.voice_messages:
+        choices.append(p.offer_voice_message.get(language))
+    offer = [p.offer_intro.get(language), *choices, p.offer_keep_waiting.get(language)]
+    return {
+        "overflow_offer": " ".join(offer),
+        "overflow_final": " ".join([p.offer_final.get(language), *choices]),
+    }
 
 
 def greeting_id(hotline: Hotline) -> str:
@@ -49,6 +79,12 @@ def prompt_texts(settings: Settings) -> dict[tuple[str, str], str]:
     for lang in LANGUAGES:
         for pid in SHARED:
             out[(lang, pid)] = getattr(settings.ivr.prompts, pid).get(lang)
+        for pid in OVERFLOW:
+            out[(lang, pid)] = getattr(settings.ivr.prompts, pid).get(lang)
+        for pid, text in overflow_offer_texts(settings, lang).items():
+            out[(lang, pid)] = text
+        for d, word in enumerate(DIGITS[lang]):
+            out[(lang, f"digit-{d}")] = word
         for h in settings.hotlines:
             out[(lang, greeting_id(h))] = h.greeting.get(lang)
             out[(lang, menu_id(h))] = " ".join(o.prompt.get(lang) for o in h.menu)

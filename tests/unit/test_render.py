@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agi.ivr import IVR
+from agi.overflow import OverflowMenu
 from agi.routes import routes
 from dialplan.render import EMPTY_FILES, render
 from hotline.app import AMI_EVENTS
@@ -47,7 +48,13 @@ def test_every_file_is_marked_generated_with_override_include(rendered):
 def test_every_agi_route_in_the_dialplan_exists(rendered, tmp_path):
     named = set(re.findall(r"AGI\(\$\{HOTLINE_AGI\}/([\w-]+)", rendered["extensions.conf"]))
     assert named, "the dialplan calls the IVR"
-    known = set(routes(IVR(settings_in(tmp_path), calls=None, clock=None)))  # type: ignore[arg-type]
+    settings = settings_in(tmp_path)
+    known = set(
+        routes(
+            IVR(settings, calls=None, clock=None),  # type: ignore[arg-type]
+            OverflowMenu(settings, callbacks=None, clock=None),  # type: ignore[arg-type]
+        )
+    )
     assert named <= known, f"routes missing in agi/routes.py: {named - known}"
 
 

@@ -1,0 +1,959 @@
+"""Callbacks and voice messages: what a waiting caller may choose instead of waiting.
+
+Follow a callback: the caller presses 1 in the queue (or at the final offer)
+-> ``agi/overflow.py`` confirms the number -> :meth:`CallbackService.request`
+writes a :class:`Callback` that keeps the caller's place (``queued_at`` is when
+they first joined the queue) -> :class:`CallbackDialler` waits for a free agent
+of the callback's team, originates the agent's phone over AMI into the
+dialplan's ``hotline-callback`` context, which records (MixMonitor) and dials
+the citizen over the trunk -> the context's hang-up handler reports the dial
+status (a ``UserEvent``) -> :meth:`CallbackService.finish_attempt` records the
+attempt, links the new call record, and retries after
+``callback_retry_minutes`` up to ``callback_attempts`` times.
+
+A voice message is recorded by the overflow flow (Record() into
+``<recordings_dir>/voicemail/<yyyy>/<mm>/<dd>/<uniqueid>.wav``) and kept as a
+:class:`VoiceMessage` linked to its call; an agent replays it in the panel
+and turns it into a callback or marks it handled.
+
+Everything the dialler knows is in the database: after a crash, attempts left
+"dialling" are put back in the list (:meth:`CallbackService.recover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.models import OPEN_OUTCOMES, Call, Outcome
+from callcenter.recording_files import base_for, side_files
+from callcenter.shifts import extension_of, on_duty_queue
+from core.ami import AMIClient, AMIError, Event
+from core.clock import Clock
+from core.db import Base, Database, UTCDateTime
+from core.settings import Overflow, Settings
+
+log = logging.getLogger(__name__)
+
+# The dialplan context the agent's phone is originated into (dialplan template).
+DIAL_CONTEXT = "hotline-callback"
+# The UserEvent its hang-up handler sends with the dial status.
+RESULT_EVENT = "HotlineCallback"
+CALLBACK_EVENTS = ("UserEvent",)
+VOICEMAIL_DIR = "voicemail"
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # in the list, waiting for an agent (or its retry time)
+    DIALLING = "dialling"  # an attempt is under way
+    DONE = "done"  # ended: see ``outcome``
+
+
+class Result(StrEnum):
+    """How one attempt, and then the callback, ended."""
+
+    CONNECTED = "connected"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"  # no answer after ``callback_attempts`` tries
+    CANCELLED = "cancelled"
+    # the agent's own phone did not take the call: not counted as a try
+    AGENT_MISSED = "agent_missed"
+
+
+# What an agent may record by hand (the outcome form).
+MANUAL_RESULTS = (Result.CONNECTED, Result.NO_ANSWER, Result.BUSY, Result.FAILED)
+
+# Dial()'s DIALSTATUS -> the attempt's result.
+_DIAL_STATUS = {
+    "ANSWER": Result.CONNECTED,
+    "NOANSWER": Result.NO_ANSWER,
+    "BUSY": Result.BUSY,
+    "CONGESTION": Result.FAILED,
+    "CHANUNAVAIL": Result.FAILED,
+    "INVALIDARGS": Result.FAILED,
+    # the agent hung up before the citizen answered
+    "CANCEL": Result.NO_ANSWER,
+}
+
+
+def result_of_dial(status: str | None) -> Result:
+    return _DIAL_STATUS.get((status or "").upper(), Result.FAILED)
+
+
+_NUMBER = re.compile(r"^(?:0\d{8,10}|84\d{8,10})$")
+
+
+def valid_callback_number(digits: str) -> str | None:
+    """A number typed on the keypad, if it can be a Vietnamese phone number.
+
+    Ten or eleven digits starting with 0 (mobiles and landlines with their
+    area code), or the same with 84 instead of the 0; anything else (too
+    short, a star, a stray key) is refused and the caller asked again.
+    """
+    d = digits.strip().rstrip("#")
+    if not _NUMBER.fullmatch(d):
+        return None
+    return "0" + d[2:] if d.startswith("84") else d
+
+
+# -- tables --------------------------------------------------------------
+class Callback(Base):
+    """A caller waiting to be called back, in the order they first joined a queue."""
+
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    hotline_number: Mapped[str | None] = mapped_column(String(20))
+    team_id: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="vi")
+    number: Mapped[str] = mapped_column(String(32))
+    # "caller_id" (confirmed with a key), "typed", or "voice_message"
+    number_source: Mapped[str] = mapped_column(String(16))
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # an agent who pressed "call now": the next attempt rings this phone
+    assigned_extension: Mapped[str | None] = mapped_column(String(16))
+    agent_extension: Mapped[str | None] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    # the call record of the connected callback (recordings hang off it)
+    result_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+
+    __table_args__ = (Index("ix_callbacks_status_queued", "status", "queued_at"),)
+
+
+class CallbackAttempt(Base):
+    """One try at calling back: which agent, which channel, how it ended."""
+
+    __tablename__ = "callback_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    agent_extension: Mapped[str | None] = mapped_column(String(16))
+    uniqueid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(64))
+    by: Mapped[str | None] = mapped_column(String(100))
+
+
+class VoiceStatus(StrEnum):
+    NEW = "new"
+    HANDLED = "handled"
+    CALLBACK = "callback"  # turned into a callback
+
+
+class VoiceMessage(Base):
+    """A message a waiting caller left instead of waiting on."""
+
+    __tablename__ = "voice_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    hotline_number: Mapped[str | None] = mapped_column(String(20))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    caller_number: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8), default="vi")
+    path: Mapped[str] = mapped_column(String(512))
+    seconds: Mapped[float | None] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=VoiceStatus.NEW)
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
+
+
+# -- errors ----------------------------------------------------------------
+class CallbackNotFound(LookupError):
+    def __init__(self, callback_id: int) -> None:
+        self.callback_id = callback_id
+        super().__init__(f"no callback {callback_id}")
+
+
+class VoiceMessageNotFound(LookupError):
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        super().__init__(f"no voice message {message_id}")
+
+
+class CallbackClosed(Exception):
+    """The callback has already ended (or is being dialled) and cannot take that action."""
+
+    def __init__(self, callback_id: int, status: str) -> None:
+        self.callback_id, self.status = callback_id, status
+        super().__init__(f"callback {callback_id} is {status}")
+
+
+@dataclass(frozen=True)
+class Due:
+    """A callback the dialler may try now."""
+
+    id: int
+    team_id: str
+    number: str
+    queued_at: datetime
+    hotline_number: str | None
+    language: str
+    assigned_extension: str | None
+    attempts: int
+
+
+# -- the service -----------------------------------------------------------
+class CallbackService:
+    """Writes callbacks, their attempts and voice messages; one short session each."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def policy(self) -> Overflow:
+        return self.settings.queues.overflow
+
+    async def note_overflow(
+        self, uniqueid: str, step: str, *, end_reason: str | None = None
+    ) -> None:
+        """Add an overflow step (``offer:silence``, ``callback``...) to the call's IVR path."""
+        async with self.db.session() as session:
+            call = await session.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            if call is None:
+                return
+            call.ivr_path = f"{call.ivr_path} > {step}" if call.ivr_path else step
+            if end_reason is not None:
+                call.end_reason = end_reason
+
+    async def request(
+        self,
+        *,
+        uniqueid: str,
+        number: str,
+        number_source: str,
+        language: str,
+        joined_at: datetime | None,
+        team_id: str | None = None,
+        hotline_number: str | None = None,
+    ) -> Callback:
+        """The caller chose a callback: they keep their place (``joined_at``).
+
+        Idempotent per call: a second request from the same call returns the first.
+        """
+        now = self.clock.now()
+        async with self.db.session() as session:
+            call = await session.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            if call is not None:
+                existing = await session.scalar(
+                    select(Callback).where(
+                        Callback.call_id == call.id, Callback.number_source != "voice_message"
+                    )
+                )
+                if existing is not None:
+                    return existing
+                team = call.team_id or team_id
+                joined = (
+                    call.queued_at
+                    if joined_at is None
+                    else min(joined_at, call.queued_at or joined_at)
+                )
+            else:
+                team, joined = team_id, joined_at
+            hotline = (call.hotline_number if call else None) or hotline_number
+            if team is None and hotline:
+                h = self.settings.hotline(hotline)
+                team = h.team if h else None
+            cb = Callback(
+                call_id=call.id if call else None,
+                hotline_number=hotline,
+                team_id=team or self.settings.hotlines[0].team,
+                queue=call.queue if call else None,
+                language=language,
+                number=number,
+                number_source=number_source,
+                queued_at=joined or now,
+                requested_at=now,
+                status=Status.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+            )
+            session.add(cb)
+            if call is not None:
+                if call.outcome in (*OPEN_OUTCOMES, Outcome.ABANDONED, Outcome.TIMEOUT):
+                    call.outcome = Outcome.CALLBACK
+                call.end_reason = "callback_requested"
+            await session.flush()
+            log.info("callback %s for %s requested (call %s)", cb.id, number, uniqueid)
+            return cb
+
+    async def voice_message(
+        self,
+        *,
+        uniqueid: str,
+        path: str,
+        seconds: float | None,
+        language: str,
+        caller_number: str | None = None,
+        hotline_number: str | None = None,
+    ) -> VoiceMessage:
+        """Keep a recorded voice message and close its call as such (idempotent per call)."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            existing = await session.scalar(
+                select(VoiceMessage).where(VoiceMessage.uniqueid == uniqueid)
+            )
+            if existing is not None:
+                return existing
+            call = await session.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            hotline = (call.hotline_number if call else None) or hotline_number
+            team = call.team_id if call else None
+            if team is None and hotline:
+                h = self.settings.hotline(hotline)
+                team = h.team if h else None
+            vm = VoiceMessage(
+                call_id=call.id if call else None,
+                uniqueid=uniqueid,
+                hotline_number=hotline,
+                team_id=team,
+                caller_number=(call.caller_number if call else None) or caller_number,
+                language=language,
+                path=path,
+                seconds=seconds,
+                recorded_at=now,
+                status=VoiceStatus.NEW,
+            )
+            session.add(vm)
+            if call is not None:
+                if call.outcome in (*OPEN_OUTCOMES, Outcome.ABANDONED, Outcome.TIMEOUT):
+                    call.outcome = Outcome.VOICEMAIL
+                call.end_reason = "voice_message"
+            await session.flush()
+            return vm
+
+    # -- the list --------------------------------------------------------
+    async def due(self, limit: int = 20) -> list[Due]:
+        """Pending callbacks whose time has come, first-joined first."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            rows = (
+                await session.scalars(
+                    select(Callback)
+                    .where(Callback.status == Status.PENDING, Callback.next_attempt_at <= now)
+                    .order_by(Callback.queued_at, Callback.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            Due(
+                c.id,
+                c.team_id,
+                c.number,
+                c.queued_at,
+                c.hotline_number,
+                c.language,
+                c.assigned_extension,
+                c.attempts,
+            )
+            for c in rows
+        ]
+
+    async def open_list(self, team_id: str | None = None) -> list[Callback]:
+        """Callbacks not ended, in the order they are worked (first joined first)."""
+        async with self.db.session() as session:
+            q = select(Callback).where(Callback.status != Status.DONE)
+            if team_id:
+                q = q.where(Callback.team_id == team_id)
+            return list((await session.scalars(q.order_by(Callback.queued_at, Callback.id))).all())
+
+    async def closed_list(self, team_id: str | None = None, limit: int = 50) -> list[Callback]:
+        async with self.db.session() as session:
+            q = select(Callback).where(Callback.status == Status.DONE)
+            if team_id:
+                q = q.where(Callback.team_id == team_id)
+            q = q.order_by(Callback.closed_at.desc(), Callback.id.desc()).limit(limit)
+            return list((await session.scalars(q)).all())
+
+    async def get(self, callback_id: int) -> Callback:
+        async with self.db.session() as session:
+            cb = await session.get(Callback, callback_id)
+        if cb is None:
+            raise CallbackNotFound(callback_id)
+        return cb
+
+    async def attempts_of(self, callback_id: int) -> list[CallbackAttempt]:
+        async with self.db.session() as session:
+            q = (
+                select(CallbackAttempt)
+                .where(CallbackAttempt.callback_id == callback_id)
+                .order_by(CallbackAttempt.id)
+            )
+            return list((await session.scalars(q)).all())
+
+    # -- attempts ----------------------------------------------------------
+    async def start_attempt(self, callback_id: int, extension: str, uniqueid: str) -> int | None:
+        """Claim a pending callback for one attempt; None if someone else got it first."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            claimed = await session.execute(
+                update(Callback)
+                .where(Callback.id == callback_id, Callback.status == Status.PENDING)
+                .values(
+                    status=Status.DIALLING,
+                    attempts=Callback.attempts + 1,
+                    agent_extension=extension,
+                )
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            cb = await session.get(Callback, callback_id)
+            assert cb is not None
+            attempt = CallbackAttempt(
+                callback_id=callback_id,
+                number=cb.attempts,
+                agent_extension=extension,
+                uniqueid=uniqueid,
+                started_at=now,
+            )
+            session.add(attempt)
+            await session.flush()
+            return attempt.id
+
+    async def finish_attempt(
+        self,
+        uniqueid: str,
+        result: Result,
+        *,
+        detail: str | None = None,
+        talk_seconds: int | None = None,
+        recording_base: str | None = None,
+    ) -> Callback | None:
+        """Record how an attempt ended and what comes next (idempotent per attempt)."""
+        now = self.clock.now()
+        policy = self.policy
+        async with self.db.session() as session:
+            attempt = await session.scalar(
+                select(CallbackAttempt).where(CallbackAttempt.uniqueid == uniqueid)
+            )
+            if attempt is None or attempt.result is not None:
+                return None
+            cb = await session.get(Callback, attempt.callback_id)
+            assert cb is not None
+            attempt.result, attempt.ended_at, attempt.detail = result, now, detail
+            cb.last_result = result
+            if cb.status != Status.DIALLING:
+                return cb  # cancelled meanwhile: the attempt is recorded, nothing more
+            if result == Result.CONNECTED:
+                call = await self._callback_call(
+                    session, cb, attempt, now, talk_seconds, recording_base
+                )
+                cb.result_call_id = call.id
+                self._close(cb, Result.CONNECTED, now, by=None)
+            elif result == Result.AGENT_MISSED:
+                cb.attempts -= 1  # the citizen was never dialled
+                cb.status = Status.PENDING
+                cb.next_attempt_at = now + timedelta(seconds=30)
+                cb.assigned_extension = None
+            elif cb.attempts >= policy.callback_attempts:
+                self._close(cb, Result.UNREACHABLE, now, by=None)
+            else:
+                cb.status = Status.PENDING
+                cb.next_attempt_at = now + timedelta(minutes=policy.callback_retry_minutes)
+                cb.assigned_extension = None
+            await session.flush()
+            log.info("callback %s attempt %s: %s (%s)", cb.id, attempt.number, result, cb.status)
+            return cb
+
+    async def _callback_call(
+        self,
+        session: Any,
+        cb: Callback,
+        attempt: CallbackAttempt,
+        now: datetime,
+        talk_seconds: int | None,
+        recording_base: str | None,
+    ) -> Call:
+        """The call record of a connected callback, linked both ways to its recordings."""
+        existing = await session.scalar(select(Call).where(Call.uniqueid == attempt.uniqueid))
+        if existing is not None:
+            return existing  # type: ignore[no-any-return]
+        agent = next(
+            (a for a in self.settings.agents if a.extension == attempt.agent_extension), None
+        )
+        answered = now - timedelta(seconds=talk_seconds or 0)
+        rec_in, rec_out = side_files(recording_base)
+        call = Call(
+            uniqueid=attempt.uniqueid,
+            linkedid=attempt.uniqueid,
+            hotline_number=cb.hotline_number,
+            caller_number=cb.number,
+            language=cb.language,
+            ivr_path=f"callback:{cb.id}",
+            ivr_choice="callback",
+            route_source="callback",
+            team_id=cb.team_id,
+            queue=cb.queue,
+            agent_extension=attempt.agent_extension,
+            agent_name=agent.name if agent else None,
+            started_at=attempt.started_at,
+            answered_at=answered,
+            ended_at=now,
+            talk_seconds=talk_seconds,
+            hold_seconds=int((attempt.started_at - cb.queued_at).total_seconds()),
+            outcome=Outcome.ANSWERED,
+            end_reason="callback",
+            recording_base=recording_base,
+            recording_caller=rec_in,
+            recording_agent=rec_out,
+        )
+        session.add(call)
+        await session.flush()
+        return call
+
+    @staticmethod
+    def _close(cb: Callback, outcome: Result, now: datetime, by: str | None) -> None:
+        cb.status, cb.outcome, cb.closed_at, cb.closed_by = Status.DONE, outcome, now, by
+        cb.assigned_extension = None
+
+    async def recover(self) -> int:
+        """After a restart: attempts left "dialling" go back to the list (not counted)."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            stuck = (
+                await session.scalars(select(Callback).where(Callback.status == Status.DIALLING))
+            ).all()
+            for cb in stuck:
+                open_attempts = (
+                    await session.scalars(
+                        select(CallbackAttempt).where(
+                            CallbackAttempt.callback_id == cb.id, CallbackAttempt.result.is_(None)
+                        )
+                    )
+                ).all()
+                for a in open_attempts:
+                    a.result, a.ended_at, a.detail = Result.FAILED, now, "interrupted"
+                cb.status, cb.next_attempt_at = Status.PENDING, now
+                cb.attempts = max(0, cb.attempts - 1)
+            return len(stuck)
+
+    async def open_attempts(self, started_before: datetime) -> list[str]:
+        """Channel ids of attempts still waiting for their report, started before a time."""
+        async with self.db.session() as session:
+            q = select(CallbackAttempt.uniqueid).where(
+                CallbackAttempt.result.is_(None),
+                CallbackAttempt.uniqueid.is_not(None),
+                CallbackAttempt.started_at < started_before,
+            )
+            return [u for u in (await session.scalars(q)).all() if u]
+
+    # -- the panel's actions -----------------------------------------------
+    async def call_now(self, callback_id: int, extension: str) -> Callback:
+        """An agent takes this callback: the next attempt rings their phone, now."""
+        async with self.db.session() as session:
+            cb = await session.get(Callback, callback_id)
+            if cb is None:
+                raise CallbackNotFound(callback_id)
+            if cb.status != Status.PENDING:
+                raise CallbackClosed(callback_id, cb.status)
+            cb.assigned_extension = extension
+            cb.next_attempt_at = self.clock.now()
+            return cb
+
+    async def cancel(self, callback_id: int, by: str, note: str | None = None) -> Callback:
+        async with self.db.session() as session:
+            cb = await session.get(Callback, callback_id)
+            if cb is None:
+                raise CallbackNotFound(callback_id)
+            if cb.status == Status.DONE:
+                raise CallbackClosed(callback_id, cb.status)
+            self._close(cb, Result.CANCELLED, self.clock.now(), by=by)
+            cb.note = note or cb.note
+            return cb
+
+    async def record_outcome(
+        self, callback_id: int, result: Result, by: str, extension: str | None, note: str | None
+    ) -> Callback:
+        """An agent records a try made by hand (or corrects the system's)."""
+        if result not in MANUAL_RESULTS:
+            raise ValueError(
+                f"outcome: {result!r} is not one of {[r.value for r in MANUAL_RESULTS]}"
+            )
+        now = self.clock.now()
+        async with self.db.session() as session:
+            cb = await session.get(Callback, callback_id)
+            if cb is None:
+                raise CallbackNotFound(callback_id)
+            if cb.status == Status.DONE:
+                raise CallbackClosed(callback_id, cb.status)
+            if cb.status == Status.DIALLING:
+                raise CallbackClosed(callback_id, cb.status)
+            cb.attempts += 1
+            session.add(
+                CallbackAttempt(
+                    callback_id=cb.id,
+                    number=cb.attempts,
+                    agent_extension=extension,
+                    started_at=now,
+                    ended_at=now,
+                    result=result,
+                    detail="recorded by hand",
+                    by=by,
+                )
+            )
+            cb.last_result, cb.note = result, note or cb.note
+            if result == Result.CONNECTED:
+                self._close(cb, Result.CONNECTED, now, by=by)
+            elif cb.attempts >= self.policy.callback_attempts:
+                self._close(cb, Result.UNREACHABLE, now, by=by)
+            else:
+                cb.next_attempt_at = now + timedelta(minutes=self.policy.callback_retry_minutes)
+                cb.assigned_extension = None
+            return cb
+
+    # -- voice messages ----------------------------------------------------
+    async def voice_messages(
+        self, team_id: str | None = None, *, include_done: bool = False, limit: int = 100
+    ) -> list[VoiceMessage]:
+        async with self.db.session() as session:
+            q = select(VoiceMessage)
+            if not include_done:
+                q = q.where(VoiceMessage.status == VoiceStatus.NEW)
+            if team_id:
+                q = q.where(or_(VoiceMessage.team_id == team_id, VoiceMessage.team_id.is_(None)))
+            q = q.order_by(VoiceMessage.recorded_at, VoiceMessage.id).limit(limit)
+            return list((await session.scalars(q)).all())
+
+    async def voice_message_by_id(self, message_id: int) -> VoiceMessage:
+        async with self.db.session() as session:
+            vm = await session.get(VoiceMessage, message_id)
+        if vm is None:
+            raise VoiceMessageNotFound(message_id)
+        return vm
+
+    async def voice_handled(self, message_id: int, by: str) -> VoiceMessage:
+        async with self.db.session() as session:
+            vm = await session.get(VoiceMessage, message_id)
+            if vm is None:
+                raise VoiceMessageNotFound(message_id)
+            if vm.status == VoiceStatus.NEW:
+                vm.status, vm.handled_by, vm.handled_at = VoiceStatus.HANDLED, by, self.clock.now()
+            return vm
+
+    async def voice_to_callback(
+        self, message_id: int, by: str, number: str | None = None
+    ) -> Callback:
+        """Turn a voice message into a callback to the caller (or to ``number``)."""
+        async with self.db.session() as session:
+            vm = await session.get(VoiceMessage, message_id)
+            if vm is None:
+                raise VoiceMessageNotFound(message_id)
+            if vm.callback_id is not None:
+                cb = await session.get(Callback, vm.callback_id)
+                assert cb is not None
+                return cb
+            target = valid_callback_number(number) if number else vm.caller_number
+            if not target:
+                raise ValueError("number: the caller sent no number; type the one to call")
+            now = self.clock.now()
+            call = await session.get(Call, vm.call_id) if vm.call_id else None
+            h = self.settings.hotline(vm.hotline_number) if vm.hotline_number else None
+            cb = Callback(
+                call_id=vm.call_id,
+                hotline_number=vm.hotline_number,
+                team_id=vm.team_id or (h.team if h else self.settings.hotlines[0].team),
+                queue=call.queue if call else None,
+                language=vm.language,
+                number=target,
+                number_source="voice_message",
+                queued_at=(call.queued_at if call and call.queued_at else vm.recorded_at),
+                requested_at=now,
+                status=Status.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+            )
+            session.add(cb)
+            await session.flush()
+            vm.callback_id = cb.id
+            vm.status, vm.handled_by, vm.handled_at = VoiceStatus.CALLBACK, by, now
+            return cb
+
+
+def voicemail_path(settings: Settings, at: datetime, uniqueid: str) -> str:
+    """Where the voice message of call ``uniqueid`` is recorded (with .wav)."""
+    base = base_for(settings.recordings_dir / VOICEMAIL_DIR, settings.tz, at, uniqueid)
+    return f"{base}.wav"
+
+
+# -- the dialler -------------------------------------------------------------
+# QueueMember Status (AST_DEVICE_*) values of a phone that can take a call
+_FREE_STATUS = {"1"}  # not in use
+_BUSY_STATUS = {"2", "3", "6", "7", "8"}  # in use, busy, ringing, ring+in use, on hold
+
+
+@dataclass
+class QueueSnapshot:
+    """What one QueueStatus answer says about agents and waiting callers."""
+
+    # queue -> [(last call epoch, extension)] of members free now
+    free: dict[str, list[tuple[float, str]]]
+    # extensions in a call or ringing, in any queue
+    busy: set[str]
+    # queue -> when each caller still waiting joined it
+    waiting: dict[str, list[datetime]]
+    now: datetime
+
+    @classmethod
+    def parse(cls, events: list[Event], now: datetime) -> QueueSnapshot:
+        free: dict[str, list[tuple[float, str]]] = {}
+        busy: set[str] = set()
+        waiting: dict[str, list[datetime]] = {}
+        for e in events:
+            kind, queue = e.get("Event"), e.get("Queue", "")
+            if kind == "QueueEntry":
+                wait = _int(e.get("Wait")) or 0
+                waiting.setdefault(queue, []).append(now - timedelta(seconds=wait))
+            elif kind == "QueueMember":
+                iface = e.get("Location") or e.get("Interface") or e.get("StateInterface")
+                ext = extension_of(iface or "")
+                if not ext:
+                    continue
+                status = str(e.get("Status", ""))
+                if e.get("InCall") == "1" or status in _BUSY_STATUS:
+                    busy.add(ext)
+                elif status in _FREE_STATUS and e.get("Paused") != "1":
+                    last = float(_int(e.get("LastCall")) or 0)
+                    free.setdefault(queue, []).append((last, ext))
+        return cls(free, busy, waiting, now)
+
+    def free_agent(self, queue: str, taken: set[str], wrapup_seconds: int) -> str | None:
+        """The member of ``queue`` free the longest (past their wrap-up), not taken."""
+        epoch = self.now.timestamp()
+        ready = [
+            (last, ext)
+            for last, ext in self.free.get(queue, [])
+            if ext not in taken and ext not in self.busy and last + wrapup_seconds <= epoch
+        ]
+        return min(ready)[1] if ready else None
+
+
+class CallbackDialler:
+    """Works the callback list: a free agent of the right team, then the citizen.
+
+    Polls the list every ``interval`` seconds (and when woken); a callback is
+    dialled only when an agent of its team on duty is free (not paused, not in
+    a call, past wrap-up: Asterisk's QueueStatus is the judge), and only if no
+    caller still waiting in that team's queue joined before it did (the queue
+    serves those first, so every caller keeps their place).  An agent who
+    pressed "call now" gets the callback as soon as their phone is not busy.
+    """
+
+    def __init__(
+        self,
+        service: CallbackService,
+        settings: Settings,
+        ami: AMIClient,
+        clock: Clock,
+        *,
+        interval: float = 5.0,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.ami = ami
+        self.clock = clock
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+        # agent extension -> attempt channel id, while we ring them
+        self.busy_agents: dict[str, str] = {}
+        # attempt channel id -> its recording base, until the dialplan reports
+        self._bases: dict[str, str] = {}
+
+    def subscribe(self, ami: AMIClient) -> None:
+        ami.subscribe(CALLBACK_EVENTS, self.on_user_event)
+        ami.on_login(self._on_login)
+
+    async def _on_login(self) -> None:
+        await self.find_lost()
+
+    async def find_lost(self) -> int:
+        """After an AMI (re)login: attempts whose channel is gone and whose report was
+        missed while disconnected end as failed (and are retried), never stuck."""
+        events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        live = {
+            e.get("Uniqueid")
+            for e in (events if isinstance(events, list) else [])
+            if e.get("Event") == "CoreShowChannel"
+        }
+        # an attempt just started may not have its channel yet
+        recent = self.clock.now() - timedelta(seconds=self.settings.queues.ring_seconds + 30)
+        lost = 0
+        for uid in await self.service.open_attempts(recent):
+            if uid in live:
+                continue
+            await self.service.finish_attempt(uid, Result.FAILED, detail="lost: no report")
+            for ext, u in list(self.busy_agents.items()):
+                if u == uid:
+                    self.busy_agents.pop(ext, None)
+            lost += 1
+        if lost:
+            log.warning("callbacks: %d attempt(s) ended without a report; retried later", lost)
+        return lost
+
+    async def start(self) -> None:
+        recovered = await self.service.recover()
+        if recovered:
+            log.warning("callbacks: %d attempt(s) interrupted by a restart put back", recovered)
+        self._task = asyncio.create_task(self._run(), name="callback-dialler")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._calls) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self.ami.connected:
+                    await self.tick()
+            except AMIError as e:
+                log.warning("callback dialler postponed: %s", e)
+            except Exception:
+                log.exception("callback dialler round failed")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+
+    async def tick(self) -> int:
+        """One round over the due callbacks; returns how many were dialled."""
+        due = await self.service.due()
+        if not due:
+            return 0
+        # Asterisk itself says who is free and who waits: the live state on
+        # the bus may lag a pause by an event or a resync.
+        events = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=15)
+        snapshot = QueueSnapshot.parse(events if isinstance(events, list) else [], self.clock.now())
+        dialled = 0
+        taken: set[str] = set(self.busy_agents)
+        wrapup = self.settings.queues.wrapup_seconds
+        for cb in due:
+            queue, _shift = on_duty_queue(self.settings, cb.team_id, self.clock.now())
+            if cb.assigned_extension:
+                ext: str | None = cb.assigned_extension
+                if ext in taken or ext in snapshot.busy:
+                    continue
+            else:
+                if any(joined < cb.queued_at for joined in snapshot.waiting.get(queue, [])):
+                    continue  # someone still in the queue was there first
+                ext = snapshot.free_agent(queue, taken, wrapup)
+            if ext is None:
+                continue
+            taken.add(ext)
+            uid = f"cb-{cb.id}-{uuid.uuid4().hex[:10]}"
+            if await self.service.start_attempt(cb.id, ext, uid) is None:
+                continue
+            self.busy_agents[ext] = uid
+            task = asyncio.create_task(self._dial(cb, ext, uid), name=f"callback-{cb.id}")
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+            dialled += 1
+        return dialled
+
+    async def _dial(self, cb: Due, extension: str, uid: str) -> None:
+        """Ring the agent; the dialplan then dials the citizen and reports back."""
+        s = self.settings
+        base = str(base_for(s.recordings_dir, s.tz, self.clock.now(), uid))
+        hotline = s.hotline(cb.hotline_number) if cb.hotline_number else None
+        shown = hotline.number if hotline else s.hotlines[0].number
+        action = {
+            "Action": "Originate",
+            "Channel": f"PJSIP/{extension}",
+            "Context": DIAL_CONTEXT,
+            "Exten": "s",
+            "Priority": "1",
+            "Async": "true",
+            "Timeout": str(s.queues.ring_seconds * 1000),
+            "ChannelId": uid,
+            "CallerID": f'"{cb.number}" <{cb.number}>',
+            "Variable": [
+                f"HOTLINE_CALLBACK={cb.id}",
+                f"HOTLINE_CALLBACK_NUMBER={cb.number}",
+                f"HOTLINE_CALLBACK_FROM={shown}",
+                f"HOTLINE_CALLBACK_RECORDING={base}",
+                f"CHANNEL(language)={cb.language}",
+            ],
+        }
+        try:
+            reply = await self.ami.action(action, timeout=s.queues.ring_seconds + 15)
+            answer = reply[-1] if isinstance(reply, list) else reply
+            if str(answer.get("Response", "")).lower() != "success":
+                log.info(
+                    "callback %s: agent %s did not take it (reason %s)",
+                    cb.id,
+                    extension,
+                    answer.get("Reason"),
+                )
+                await self.service.finish_attempt(
+                    uid, Result.AGENT_MISSED, detail=f"agent:{answer.get('Reason', '')}"
+                )
+            else:
+                # the result comes with the dialplan's UserEvent; keep the base for it
+                self._bases[uid] = base
+                return
+        except AMIError as e:
+            log.warning("callback %s: originate to %s failed: %s", cb.id, extension, e)
+            await self.service.finish_attempt(uid, Result.AGENT_MISSED, detail="originate failed")
+        except asyncio.CancelledError:
+            raise
+        self.busy_agents.pop(extension, None)
+        self.wake()
+
+    async def on_user_event(self, e: Event) -> None:
+        """The dialplan's report: ``UserEvent: HotlineCallback`` with the dial status."""
+        if e.get("UserEvent") != RESULT_EVENT:
+            return
+        uid = e.get("Uniqueid") or ""
+        status = e.get("DialStatus") or ""
+        result = result_of_dial(status)
+        talk = _int(e.get("Answered"))
+        base = self._bases.pop(uid, None) or e.get("Recording") or None
+        await self.service.finish_attempt(
+            uid,
+            result,
+            detail=f"dial:{status or 'none'}",
+            talk_seconds=talk,
+            recording_base=base if result == Result.CONNECTED else None,
+        )
+        for ext, u in list(self.busy_agents.items()):
+            if u == uid:
+                self.busy_agents.pop(ext, None)
+        self.wake()
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,229 @@
+"""The callback list and voice messages on real SQLite and PostgreSQL: order, retries,
+outcomes, recovery after a crash."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import tomli_w
+
+from callcenter.callbacks import (
+    CallbackClosed,
+    CallbackService,
+    Result,
+    Status,
+    VoiceStatus,
+)
+from callcenter.models import Outcome
+from callcenter.service import CallService, sanitize_caller
+from core.clock import FakeClock
+from core.db import Database
+from hotline.system import migrate
+from tests.helpers import settings_in
+from tests.lab import lab_config
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+T0 = datetime(2026, 11, 25, 15, 0, tzinfo=TZ)
+
+
+@pytest.fixture
+async def env(tmp_path, database_url):
+    cfg = lab_config(database_url=database_url)
+    cfg["queues"]["overflow"] = {"callback_attempts": 2, "callback_retry_minutes": 10}
+    settings = settings_in(tmp_path, tomli_w.dumps(cfg))
+    migrate(settings)
+    db = Database(settings.database)
+    calls = CallService(db, settings)
+    await calls.sync_directory()
+    clock = FakeClock(T0)
+    yield calls, CallbackService(db, settings, clock), clock
+    await db.close()
+
+
+async def queued_call(calls: CallService, uniqueid: str, number: str | None, at: datetime) -> None:
+    caller = sanitize_caller(number)
+    await calls.open_call(
+        uniqueid=uniqueid,
+        linkedid=uniqueid,
+        hotline_number="1022",
+        caller=caller,
+        started_at=at,
+        language="vi",
+        recording_base=None,
+    )
+    await calls.caller_joined(
+        uniqueid=uniqueid,
+        linkedid=uniqueid,
+        queue="t1022-afternoon",
+        hotline_number="1022",
+        caller=caller,
+        at=at,
+        recording_base=None,
+        route_source="agi",
+    )
+
+
+async def test_callbacks_keep_the_place_of_the_first_join(env):
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-1.1", "0901111111", T0)
+    await queued_call(calls, "pbx-1.2", "0902222222", T0 + timedelta(seconds=30))
+    clock.advance(timedelta(minutes=2))
+    # the later caller asks first; the earlier one (who left the queue and came
+    # back meanwhile: the dialplan passes when they first joined) asks after
+    second = await svc.request(
+        uniqueid="pbx-1.2",
+        number="0902222222",
+        number_source="caller_id",
+        language="vi",
+        joined_at=T0 + timedelta(seconds=30),
+    )
+    first = await svc.request(
+        uniqueid="pbx-1.1",
+        number="0901111111",
+        number_source="typed",
+        language="en",
+        joined_at=T0,
+    )
+    again = await svc.request(
+        uniqueid="pbx-1.1",
+        number="0901111111",
+        number_source="typed",
+        language="en",
+        joined_at=T0,
+    )
+    assert again.id == first.id, "one callback per call"
+    assert [d.id for d in await svc.due()] == [first.id, second.id]
+    assert first.team_id == "t1022" and first.queued_at == T0
+    call = await calls.get("pbx-1.1")
+    assert call.outcome == Outcome.CALLBACK and call.end_reason == "callback_requested"
+    # the hang-up that follows keeps the outcome and closes the record
+    await calls.hung_up(uniqueid="pbx-1.1", at=clock.now(), queue_status=None, cause="16")
+    call = await calls.get("pbx-1.1")
+    assert call.outcome == Outcome.CALLBACK and call.ended_at == clock.now()
+
+
+async def test_retries_then_unreachable_and_agent_misses_do_not_count(env):
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-2.1", "0903333333", T0)
+    cb = await svc.request(
+        uniqueid="pbx-2.1",
+        number="0903333333",
+        number_source="caller_id",
+        language="vi",
+        joined_at=None,
+    )
+    assert await svc.start_attempt(cb.id, "1001", "cb-a") is not None
+    assert await svc.start_attempt(cb.id, "1002", "cb-b") is None, "claimed once"
+    assert await svc.due() == []
+    # the agent's phone did not answer: not a try at the citizen
+    after = await svc.finish_attempt("cb-a", Result.AGENT_MISSED)
+    assert after.status == Status.PENDING and after.attempts == 0
+    assert await svc.finish_attempt("cb-a", Result.CONNECTED) is None, "reported once"
+
+    clock.advance(timedelta(seconds=31))
+    await svc.start_attempt(cb.id, "1002", "cb-c")
+    after = await svc.finish_attempt("cb-c", Result.NO_ANSWER, detail="dial:NOANSWER")
+    assert after.status == Status.PENDING and after.attempts == 1
+    assert after.next_attempt_at == clock.now() + timedelta(minutes=10)
+    assert await svc.due() == [], "not before the retry time"
+    clock.advance(timedelta(minutes=10))
+    assert [d.id for d in await svc.due()] == [cb.id]
+    await svc.start_attempt(cb.id, "1001", "cb-d")
+    after = await svc.finish_attempt("cb-d", Result.BUSY)
+    assert after.status == Status.DONE and after.outcome == Result.UNREACHABLE
+    results = [a.result for a in await svc.attempts_of(cb.id)]
+    assert results == [Result.AGENT_MISSED, Result.NO_ANSWER, Result.BUSY]
+
+
+async def test_connected_callback_gets_its_own_call_record(env):
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-3.1", "0904444444", T0)
+    cb = await svc.request(
+        uniqueid="pbx-3.1",
+        number="0904444444",
+        number_source="caller_id",
+        language="vi",
+        joined_at=T0,
+    )
+    clock.advance(timedelta(minutes=5))
+    await svc.start_attempt(cb.id, "1001", "cb-x1")
+    clock.advance(timedelta(seconds=40))
+    done = await svc.finish_attempt(
+        "cb-x1", Result.CONNECTED, talk_seconds=30, recording_base="/rec/2026/11/25/cb-x1"
+    )
+    assert done.status == Status.DONE and done.outcome == Result.CONNECTED
+    back = await calls.by_id(done.result_call_id)
+    assert back.uniqueid == "cb-x1" and back.route_source == "callback"
+    assert back.caller_number == "0904444444" and back.agent_extension == "1001"
+    assert back.outcome == Outcome.ANSWERED and back.talk_seconds == 30
+    assert back.recording_caller == "/rec/2026/11/25/cb-x1-in.wav"
+    assert back.hold_seconds == 300  # from first joining the queue to the callback
+
+
+async def test_restart_puts_interrupted_attempts_back(env):
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-4.1", "0905555555", T0)
+    cb = await svc.request(
+        uniqueid="pbx-4.1",
+        number="0905555555",
+        number_source="caller_id",
+        language="vi",
+        joined_at=T0,
+    )
+    await svc.start_attempt(cb.id, "1001", "cb-r1")
+    assert await svc.recover() == 1
+    again = await svc.get(cb.id)
+    assert again.status == Status.PENDING and again.attempts == 0
+    assert [a.detail for a in await svc.attempts_of(cb.id)] == ["interrupted"]
+
+
+async def test_panel_actions(env):
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-5.1", "0906666666", T0)
+    cb = await svc.request(
+        uniqueid="pbx-5.1",
+        number="0906666666",
+        number_source="caller_id",
+        language="vi",
+        joined_at=T0,
+    )
+    taken = await svc.call_now(cb.id, "1003")
+    assert taken.assigned_extension == "1003"
+    assert (await svc.due())[0].assigned_extension == "1003"
+    with pytest.raises(ValueError, match="outcome"):
+        await svc.record_outcome(cb.id, Result.CANCELLED, "An", "1003", None)
+    after = await svc.record_outcome(cb.id, Result.NO_ANSWER, "An", "1003", "máy bận")
+    assert after.status == Status.PENDING and after.attempts == 1 and after.note == "máy bận"
+    cancelled = await svc.cancel(cb.id, "Supervisor", "duplicate")
+    assert cancelled.outcome == Result.CANCELLED and cancelled.closed_by == "Supervisor"
+    with pytest.raises(CallbackClosed):
+        await svc.cancel(cb.id, "Supervisor")
+    with pytest.raises(CallbackClosed):
+        await svc.call_now(cb.id, "1003")
+
+
+async def test_voice_messages(env, tmp_path):
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-6.1", None, T0)
+    vm = await svc.voice_message(
+        uniqueid="pbx-6.1", path=str(tmp_path / "m.wav"), seconds=4.2, language="vi"
+    )
+    assert (
+        await svc.voice_message(uniqueid="pbx-6.1", path="other", seconds=1, language="vi")
+    ).id == vm.id
+    call = await calls.get("pbx-6.1")
+    assert call.outcome == Outcome.VOICEMAIL and vm.call_id == call.id
+    assert [m.id for m in await svc.voice_messages("t1022")] == [vm.id]
+    assert await svc.voice_messages("party") == []
+    with pytest.raises(ValueError, match="number"):
+        await svc.voice_to_callback(vm.id, "An")  # no caller ID and none typed
+    with pytest.raises(ValueError, match="number"):
+        await svc.voice_to_callback(vm.id, "An", "12345")
+    cb = await svc.voice_to_callback(vm.id, "An", "0907777777")
+    assert cb.number == "0907777777" and cb.number_source == "voice_message"
+    assert cb.queued_at == T0
+    msg = await svc.voice_message_by_id(vm.id)
+    assert msg.status == VoiceStatus.CALLBACK and msg.callback_id == cb.id
+    assert await svc.voice_messages() == []
