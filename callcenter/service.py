@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,6 +110,8 @@ class CallService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        # called with the call's id once an answered, recorded call has ended
+        self.on_recorded_call_ended: list[Callable[[int], Awaitable[None]]] = []
 
     async def sync_directory(self) -> None:
         """Copy teams, shifts, hotlines and agents from the configuration."""
@@ -359,6 +362,10 @@ class CallService:
                 call.talk_seconds = int((at - call.answered_at).total_seconds())
             if call.end_reason is None and cause:
                 call.end_reason = cause
+            recorded = call.id if call.answered_at and call.recording_base else None
+        if recorded is not None:
+            for hook in self.on_recorded_call_ended:
+                await hook(recorded)
 
     async def close_stale(self, live_uniqueids: set[str], at: datetime) -> int:
         """Close records whose channel Asterisk no longer has (after an outage)."""

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -120,6 +121,50 @@ class IvrPrompts(_Model):
     connecting: LocalText
     all_busy: LocalText
     goodbye: LocalText
+    # The overflow offer (queues.overflow): heard while waiting and at the maximum wait.
+    offer_intro: LocalText = LocalText(
+        vi="Các điện thoại viên vẫn đang bận.", en="All operators are still busy."
+    )
+    offer_final: LocalText = LocalText(
+        vi="Rất tiếc, chưa có điện thoại viên nào rảnh.",
+        en="Sorry, no operator is free yet.",
+    )
+    offer_callback: LocalText = LocalText(
+        vi="Để được gọi lại mà vẫn giữ thứ tự, bấm phím 1.",
+        en="To be called back without losing your place, press 1.",
+    )
+    offer_voice_message: LocalText = LocalText(
+        vi="Để để lại lời nhắn, bấm phím 2.", en="To leave a voice message, press 2."
+    )
+    offer_keep_waiting: LocalText = LocalText(
+        vi="Hoặc xin tiếp tục giữ máy.", en="Or please stay on the line."
+    )
+    callback_number: LocalText = LocalText(
+        vi="Chúng tôi sẽ gọi lại số", en="We will call you back on"
+    )
+    callback_confirm: LocalText = LocalText(
+        vi="Bấm phím 1 để xác nhận, hoặc nhập số khác rồi bấm phím thăng.",
+        en="Press 1 to confirm, or enter another number followed by the hash key.",
+    )
+    callback_enter: LocalText = LocalText(
+        vi="Xin nhập số điện thoại để chúng tôi gọi lại, rồi bấm phím thăng.",
+        en="Please enter the phone number to call you back on, followed by the hash key.",
+    )
+    callback_invalid: LocalText = LocalText(
+        vi="Số điện thoại không hợp lệ.", en="That phone number is not valid."
+    )
+    callback_done: LocalText = LocalText(
+        vi="Xin cảm ơn. Chúng tôi sẽ gọi lại cho bạn theo đúng thứ tự.",
+        en="Thank you. We will call you back in your turn.",
+    )
+    voice_message_start: LocalText = LocalText(
+        vi="Xin để lại lời nhắn sau tiếng bíp, rồi bấm phím thăng.",
+        en="Please leave your message after the tone, then press the hash key.",
+    )
+    voice_message_done: LocalText = LocalText(
+        vi="Lời nhắn của bạn đã được ghi lại. Xin cảm ơn.",
+        en="Your message has been recorded. Thank you.",
+    )
 
 
 class Ivr(_Model):
@@ -330,6 +375,13 @@ class StatsSettings(_Model):
     # callers who hang up within this many seconds are "short abandons"
     short_abandon_seconds: Annotated[int, Field(ge=0, le=120)] = 5
     congestion: Congestion = Congestion()
+    # who may read /metrics (Prometheus): client addresses or networks
+    metrics_allow: Annotated[list[IPvAnyNetwork], Field(validate_default=True)] = [
+        "127.0.0.1/32",  # type: ignore[list-item]
+        "::1/128",  # type: ignore[list-item]
+    ]
+    # a file holding a token that /metrics then also requires (Authorization: Bearer)
+    metrics_token_file: Path | None = None
 
 
 class Paths(_Model):

@@ -10,13 +10,16 @@ an extra panel process that serves agents from the same Redis and database.
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import AsyncExitStack
 
 from aiohttp import web
 
 from agi.ivr import IVR
+from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
 from agi.routes import routes
+from callcenter.callbacks import CALLBACK_EVENTS, CallbackDialler
 from callcenter.events import (
     CALL_EVENTS,
     MEMBER_EVENTS,
@@ -35,13 +38,27 @@ from core.db import Database
 from core.settings import Settings, require_secrets
 from panel.app import make_app
 from panel.context import PanelContext
+from queue_stats.catchup import QueueLogCatchUp
+from queue_stats.congestion import CongestionWatch
+from queue_stats.ingest import INGEST_EVENTS, EventWriter, QueueIngest
+from queue_stats.live import LiveQueues
+from recordings.pipeline import TranscriptionPipeline
 from tickets.alerts import OverdueWatch
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
 # Every event the application hears: manager.conf lets only these through.
-AMI_EVENTS = sorted({*CALL_EVENTS, *MEMBER_EVENTS, *RESPONSE_EVENTS, *PRESENCE_EVENTS})
+AMI_EVENTS = sorted(
+    {
+        *CALL_EVENTS,
+        *MEMBER_EVENTS,
+        *RESPONSE_EVENTS,
+        *PRESENCE_EVENTS,
+        *INGEST_EVENTS,
+        *CALLBACK_EVENTS,
+    }
+)
 
 
 class _Web:
@@ -79,6 +96,22 @@ def ticket_history(tickets: TicketService):  # type: ignore[no-untyped-def]
         ]
 
     return history
+
+
+def worker_command(settings: Settings) -> list[str] | None:
+    """How the application starts a transcription worker (None: no model configured)."""
+    if settings.vosk_model is None:
+        return None
+    return [
+        sys.executable,
+        "-m",
+        "hotline.cli",
+        "--config",
+        str(settings.home / "config" / "hotline.toml"),
+        "transcribe-worker",
+        "--model",
+        str(settings.vosk_model),
+    ]
 
 
 class Application:
@@ -126,33 +159,76 @@ class Application:
         )
         self.scheduler = ShiftScheduler(settings, self.ami, self.clock, interval=scheduler_interval)
         self.ivr = IVR(settings, self.calls, self.clock)
-        self.agi = FastAGIServer(settings.agi.host, settings.agi.port, routes(self.ivr))
+        # queue statistics: live board in Redis, event table, catch-up from queue_log
+        self.live_queues = LiveQueues(
+            self.bus,
+            self.clock,
+            names={a.extension: a.name for a in settings.agents},
+            wrapup_seconds=settings.queues.wrapup_seconds,
+        )
+        self.queue_events = EventWriter(self.db)
+        self.queue_ingest = QueueIngest(self.live_queues, self.queue_events, self.clock)
+        self.queue_catchup = QueueLogCatchUp(
+            QueueLogReader(settings.queue_log, settings.state_dir / "queue_stats.offset.json"),
+            self.db,
+        )
+        self.congestion = CongestionWatch(self.live_queues, self.bus, self.db, settings, self.clock)
+        self.callbacks = CallbackDialler(self.panel.callbacks, settings, self.ami, self.clock)
+        self.overflow = OverflowMenu(settings, self.panel.callbacks, self.clock)
+        self.agi = FastAGIServer(
+            settings.agi.host, settings.agi.port, routes(self.ivr, self.overflow)
+        )
+        # transcription: jobs queued when a recorded call ends, worker processes
+        self.transcription = TranscriptionPipeline(
+            settings, self.db, self.bus, self.clock, worker_command=worker_command(settings)
+        )
+        self.calls.on_recorded_call_ended.append(self.transcription.call_ended)
         self._stack = AsyncExitStack()
 
         self.call_events.subscribe(self.ami)
         self.presence.subscribe(self.ami)
+        self.callbacks.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
+        self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
+        self.ami.on_login(self._resync_queues)
 
     async def _resync_calls(self) -> None:
         await self.call_events.resync(self.ami, self.queue_log)
+
+    async def _resync_queues(self) -> None:
+        await self.live_queues.rebuild(self.ami)
+        await self.queue_catchup.run_once()
 
     async def start(self) -> None:
         stack = self._stack
         stack.push_async_callback(self.db.close)
         stack.push_async_callback(self.bus.close)
         await self.calls.sync_directory()
+        # started before AMI and stopped after it: the last events are written
+        await self.live_queues.start()
+        stack.push_async_callback(self.live_queues.stop)
+        await self.queue_events.start()
+        stack.push_async_callback(self.queue_events.stop)
         await self.agi.start()
         stack.push_async_callback(self.agi.stop)
         await self.ami.start()
         stack.push_async_callback(self.ami.stop)
         await self.scheduler.start()
         stack.push_async_callback(self.scheduler.stop)
+        await self.queue_catchup.start()
+        stack.push_async_callback(self.queue_catchup.stop)
         stack.push_async_callback(self.presence.stop)
+        await self.callbacks.start()
+        stack.push_async_callback(self.callbacks.stop)
         await self.overdue.start()
         stack.push_async_callback(self.overdue.stop)
+        await self.congestion.start()
+        stack.push_async_callback(self.congestion.stop)
         await self.web.start()
         stack.push_async_callback(self.web.stop)
+        await self.transcription.start()
+        stack.push_async_callback(self.transcription.stop)
         log.info("hotline application started")
 
     async def stop(self) -> None:

@@ -35,6 +35,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"configuration OK: {len(s.hotlines)} hotlines, {len(s.teams)} teams, "
         f"{len(s.shifts)} shifts, {len(s.agents)} agents, time zone {s.timezone}"
     )
+    from recordings.transcribe import model_problem
+
+    problem = model_problem(s.vosk_model)
+    print(f"transcription: {problem}" if problem else f"transcription: model {s.vosk_model}")
     return 0
 
 
@@ -77,6 +81,13 @@ def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-
         f"Web panel: http://{settings.panel.host}:{settings.panel.port}/ "
         "(first admin: hotline create-admin <name>)"
     )
+    from recordings.transcribe import model_problem
+
+    problem = model_problem(settings.vosk_model)
+    if problem:
+        print(f"Transcription: {problem}")
+    else:
+        print(f"Transcription: {settings.recordings.workers} workers, model {settings.vosk_model}")
     return 0
 
 
@@ -239,6 +250,78 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return asyncio.run(create())
 
 
+def cmd_transcribe_worker(args: argparse.Namespace) -> int:
+    """One transcription worker process (the application starts some; run more anywhere)."""
+    from recordings.transcribe import ModelMissing, model_problem
+    from recordings.worker import TranscriptionWorker
+
+    settings = load_settings(_config(args))
+    model = Path(args.model).resolve() if args.model else settings.vosk_model
+    problem = model_problem(model)
+    if problem:
+        print(f"hotline transcribe-worker: not starting: {problem}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        assert model is not None
+        worker = TranscriptionWorker(settings, model_path=model)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+
+        def on_signal() -> None:
+            stop.set()
+            task.cancel()  # a job in progress goes back to the queue
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except ModelMissing as e:
+            print(f"hotline transcribe-worker: not starting: {e}", file=sys.stderr)
+            return 2
+        finally:
+            await worker.close()
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_recordings_purge(args: argparse.Namespace) -> int:
+    """Delete audio older than [recordings] keep_audio_days (--dry-run: list it only)."""
+    from core.clock import Clock
+    from core.db import Database
+    from recordings.purge import RecordingPurge
+
+    settings = load_settings(_config(args))
+
+    async def run() -> int:
+        db = Database(settings.database)
+        try:
+            report = await RecordingPurge(settings, db, Clock()).run(dry_run=args.dry_run)
+        finally:
+            await db.close()
+        if report.cutoff is None:
+            print("[recordings] keep_audio_days is not set: audio is kept for ever")
+            return 0
+        verb = "would delete" if report.dry_run else "deleted"
+        for item in report.items:
+            for f in item.files:
+                print(f"{verb} call {item.call_id} ({item.ended_at:%Y-%m-%d}): {f}")
+            if item.transcript:
+                print(f"{verb} call {item.call_id}: transcript")
+        print(
+            f"{verb} {report.files} files ({report.bytes / 1e6:.1f} MB) of "
+            f"{len(report.items)} calls ended before {report.cutoff:%Y-%m-%d %H:%M} UTC; "
+            "call records and audit kept"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 def _loop_factory():  # type: ignore[no-untyped-def]
     """uvloop when installed: a faster event loop for the call path."""
     try:
@@ -356,6 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("panel", help="run one more web panel process (same Redis and database)")
     p.add_argument("--port", type=int, required=True)
     p.set_defaults(func=cmd_panel)
+    p = sub.add_parser(
+        "transcribe-worker", help="run one transcription worker (same Redis and database)"
+    )
+    p.add_argument("--model", help="Vosk model directory (default: [recordings] vosk_model)")
+    p.set_defaults(func=cmd_transcribe_worker)
+    p = sub.add_parser("recordings", help="recordings: retention")
+    rsub = p.add_subparsers(dest="recordings_command", required=True)
+    p = rsub.add_parser("purge", help="delete audio older than [recordings] keep_audio_days")
+    p.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+    p.set_defaults(func=cmd_recordings_purge)
     p = sub.add_parser("prompts", help="generate the IVR prompts")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_prompts)

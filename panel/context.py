@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.service import AccountService
+from callcenter.callbacks import CallbackService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
 from core.bus import Bus
@@ -14,6 +15,9 @@ from core.settings import Settings
 from panel.hub import Hub
 from panel.i18n import I18n
 from panel.sessions import SessionStore
+from recordings.audit import AuditLog
+from recordings.replay import ReplayService
+from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.service import TicketService
 
@@ -33,6 +37,10 @@ class PanelContext:
     i18n: I18n
     sessions: SessionStore
     hub: Hub
+    callbacks: CallbackService
+    replay: ReplayService
+    audit: AuditLog
+    transcripts: TranscriptSearch
 
     @classmethod
     def build(
@@ -59,4 +67,8 @@ class PanelContext:
             i18n=I18n(),
             sessions=SessionStore(bus, int(settings.panel.session_hours * 3600)),
             hub=Hub(bus),
+            callbacks=CallbackService(db, settings, clock),
+            replay=ReplayService(db, settings),
+            audit=AuditLog(db, clock),
+            transcripts=TranscriptSearch(db),
         )

@@ -1,15 +1,25 @@
-"""Fixtures shared by every test: the databases (SQLite and PostgreSQL)."""
+"""Fixtures shared by every test: the databases (SQLite and PostgreSQL) and the
+Asterisk lab (PBX, carrier and the application).
+
+The lab is one per test session, whichever directory a test is in: two would
+want the same ports.  A test that needs another configuration changes it on
+this lab (and puts it back), it does not build a second one.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+
+from core.clock import Clock
+from hotline.app import Application
+from tests.lab import Lab
 
 PG_ADMIN_URL = os.environ.get("HOTLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -40,3 +50,37 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("the Asterisk lab needs root (chroot, bind mounts)")
+    lab = Lab.build(tmp_path_factory.mktemp("lab"))
+    try:
+        lab.start()
+        yield lab
+    finally:
+        lab.stop()  # also when a start failed half-way: no instance or mount left behind
+
+
+@pytest.fixture(scope="session")
+async def carrier(lab: Lab) -> AsyncIterator[Lab]:
+    await lab.carrier.connect()
+    await lab.carrier.wait_registered(60)
+    yield lab
+    await lab.carrier.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def app(carrier: Lab, clock: Clock) -> AsyncIterator[Application]:
+    application = Application(carrier.settings, clock=clock, scheduler_interval=2)
+    async with application:
+        await application.ami.wait_logged_in(30)
+        await application.scheduler.reconciled.wait()
+        yield application

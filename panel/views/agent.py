@@ -112,6 +112,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     elif actor.role in ("supervisor", "admin"):
         c.hub.join("agents", ws)
         c.hub.join("alerts", ws)
+        c.hub.join("board", ws)  # live queues and congestion (/board reads the rest)
         names = [f"state.{a.extension}" for a in c.settings.agents]
         kept = await c.bus.kept_many(names)
         await ws.send_str(json.dumps({"type": "hello", "agents": list(kept.values())}))

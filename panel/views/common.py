@@ -86,4 +86,5 @@ def base_context(request: web.Request) -> dict[str, Any]:
         "path": request.path_qs,
         "topic_names": {t.id: t.name.get(lang) for t in c.settings.tickets.topics},
         "hotline_names": {h.number: h.name for h in c.settings.hotlines},
+        "agents_replay_own": c.settings.recordings.agents_replay_own,
     }

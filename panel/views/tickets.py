@@ -13,6 +13,7 @@ from panel.keys import ACTOR, GETTEXT
 from panel.security import field_errors, require
 from panel.views.agent import agent_snapshot
 from panel.views.common import ctx, flash_redirect, form, form_dict, render, ticket_form_values
+from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
 from tickets.exceptions import InvalidCode, InvalidInput, TicketNotFound
 from tickets.models import Domain, Status, Ticket
 from tickets.service import TicketFilter
@@ -182,12 +183,23 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
     history = await c.tickets.history(ticket.id)
     call = await c.calls.by_id(ticket.call_id) if ticket.call_id else None
     agencies = await c.agencies.list(include_inactive=True)
+    # the call's transcript, for those who may read it (supervisors, admins, its agent)
+    transcript = None
+    if call is not None and can_read_transcript(request[ACTOR], call, c.settings):
+        found = await c.transcripts.for_call(call.id)
+        if found is not None:
+            transcript = {
+                "segments": transcript_view(found.segments),
+                "replay": can_replay(request[ACTOR], call, c.settings),
+                "mmss": mmss,
+            }
     return render(
         request,
         "ticket.html",
         t=ticket,
         history=history,
         call=call,
+        transcript=transcript,
         actions=actions_for(request[ACTOR], ticket),
         editable=can_edit(request[ACTOR], ticket),
         agency_names={a.id: a.name for a in agencies},
