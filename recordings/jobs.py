@@ -42,11 +42,17 @@ class JobStore:
     async def start(self, call_id: int, worker: str, max_attempts: int) -> Start:
         """A worker takes the job: count the attempt, or say why not."""
         async with self.db.session() as s:
+            if await s.get(Call, call_id) is None:
+                return Start.SKIP  # not a call of this database (a stale or foreign job)
             job = await s.get(TranscriptionJob, call_id, with_for_update=True)
             now = self.clock.now()
             if job is None:
                 job = TranscriptionJob(
-                    call_id=call_id, status=JobStatus.QUEUED, attempts=0, queued_at=now
+                    call_id=call_id,
+                    status=JobStatus.QUEUED,
+                    attempts=0,
+                    queued_at=now,
+                    updated_at=now,
                 )
                 s.add(job)
             has_transcript = (

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from callcenter.models import Call
 from callcenter.recording_files import side_files
@@ -148,7 +149,13 @@ class TranscriptionWorker:
             if call_id is None:
                 await self._pause(stop, self.poll_seconds)
                 continue
-            await self.process(call_id)
+            try:
+                await self.process(call_id)
+            except SQLAlchemyError as e:
+                # the database is away: the application's scan queues the job again
+                log.warning("job %d: database unavailable (%s); retrying later", call_id, e)
+                await self._pause(stop, 1.0)
+                continue
             self.done += 1
             if max_jobs is not None and self.done >= max_jobs:
                 return
