@@ -1,15 +1,19 @@
 """Reading one side of a recording for the recogniser (blocking: run it in a worker).
 
-Asterisk writes 8 kHz mono WAV; Vosk models usually expect 16 kHz.  ffmpeg
-decodes whatever the file holds to 16-bit mono PCM at the model's rate (it
-also names what is wrong with a corrupt file), then the samples are checked:
-a side with no samples, or one that is silent, is told apart from speech.
+Asterisk writes 8 kHz mono 16-bit WAV; Vosk models usually expect 16 kHz.
+Such a file is read as it is and handed to Vosk at its own rate (the
+recogniser resamples to the model's rate itself, which costs less than an
+ffmpeg process per side); anything else (another format, stereo, a damaged
+header) is decoded by ffmpeg to 16-bit mono PCM at the model's rate, ffmpeg
+naming what is wrong with a corrupt file.  Then the samples are checked: a
+side with no samples, or one that is silent, is told apart from speech.
 """
 
 from __future__ import annotations
 
 import math
 import subprocess
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +56,37 @@ def read_side(path: Path, rate: int, *, timeout: float = 600) -> Side:
         raise UnusableAudio(f"{path.name}: file missing") from None
     if size == 0:
         raise UnusableAudio(f"{path.name}: empty file (0 bytes)")
+    plain = _plain_wav(path)
+    if plain is not None:
+        pcm, file_rate = plain
+        return _side(path, pcm, file_rate)
+    return _side(path, _ffmpeg_pcm(path, rate, timeout), rate)
+
+
+def _plain_wav(path: Path) -> tuple[bytes, int] | None:
+    """(PCM, rate) of a mono 16-bit PCM WAV at 8 to 48 kHz; None for anything else."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getnchannels() != 1 or w.getsampwidth() != 2 or w.getcomptype() != "NONE":
+                return None
+            file_rate = w.getframerate()
+            if not 8000 <= file_rate <= 48000:
+                return None
+            pcm = w.readframes(w.getnframes())
+    except (wave.Error, EOFError, OSError, RuntimeError, ValueError):
+        # (the wave module raises a bare RuntimeError on some damaged headers)
+        return None  # ffmpeg says what is wrong
+    if len(pcm) < 2:
+        return None
+    return pcm, file_rate
+
+
+def _side(path: Path, pcm: bytes, rate: int) -> Side:
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
+    return Side(path, pcm, rate, samples.size / rate, _dbfs(samples))
+
+
+def _ffmpeg_pcm(path: Path, rate: int, timeout: float) -> bytes:
     proc = subprocess.run(
         [
             "ffmpeg",
@@ -84,5 +119,4 @@ def read_side(path: Path, rate: int, *, timeout: float = 600) -> Side:
     pcm = proc.stdout
     if len(pcm) < 2:
         raise UnusableAudio(f"{path.name}: no audio in the file")
-    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
-    return Side(path, pcm, rate, samples.size / rate, _dbfs(samples))
+    return pcm
