@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from core.clock import Clock
 from hotline.app import Application
+from tests.browser import chromium
 from tests.lab import Lab
 
 PG_ADMIN_URL = os.environ.get("HOTLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -84,3 +85,9 @@ async def app(carrier: Lab, clock: Clock) -> AsyncIterator[Application]:
         await application.ami.wait_logged_in(30)
         await application.scheduler.reconciled.wait()
         yield application
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[object]:
+    async with chromium() as b:
+        yield b

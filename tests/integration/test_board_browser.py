@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -25,38 +24,12 @@ from core.clock import Clock
 from core.settings import Congestion
 from hotline.app import Application, PanelOnly
 from queue_stats.congestion import history
+from tests.browser import ARTIFACTS
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk
 
-ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts", "browser")
-CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "mật khẩu đủ dài 2026"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium)")
-    from playwright.async_api import async_playwright
-
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 @pytest.fixture

@@ -27,9 +27,10 @@ from core.settings import load_settings
 from dialplan import prompts
 from hotline import system
 from hotline.app import Application
+from tests.browser import ARTIFACTS
 from tests.integration.test_calls import dominant_hz, ended_record, new_number, record_of
 from tests.integration.test_no_agent import set_paused
-from tests.integration.test_panel_browser import ARTIFACTS, PASSWORD, browser, sign_in  # noqa: F401
+from tests.integration.test_panel_browser import PASSWORD, sign_in
 from tests.lab import CARRIER, Lab, eventually
 
 pytestmark = pytest.mark.asterisk
@@ -181,7 +182,7 @@ async def test_callback_end_to_end(carrier: Lab, overflow_app: Application):
 async def test_no_caller_id_voice_message_and_final_offer(
     carrier: Lab,
     overflow_app: Application,
-    browser,  # noqa: F811 (the fixture imported above)
+    browser,
 ):
     app = overflow_app
     typed, silent, speaker = "0912345678", new_number(), new_number()

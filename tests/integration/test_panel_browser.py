@@ -9,50 +9,20 @@ Screenshots go to test-artifacts/browser/.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from accounts.identity import Actor
 from callcenter.shifts import shift_at
 from hotline.app import Application
+from tests.browser import ARTIFACTS
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "mật khẩu đủ dài 2026"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[object]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium)")
-    from playwright.async_api import async_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def on_duty(lab: Lab, team: str = "t1022") -> list[str]:
