@@ -8,6 +8,7 @@ this lab (and puts it back), it does not build a second one.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from sqlalchemy.engine import make_url
 
 from core.clock import Clock
+from core.db import Database
 from hotline.app import Application
 from tests.browser import chromium
+from tests.helpers import alembic_cfg
 from tests.lab import Lab
 
 PG_ADMIN_URL = os.environ.get("HOTLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -51,6 +55,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A database of each kind, migrated to the newest schema."""
+    await asyncio.to_thread(command.upgrade, alembic_cfg(database_url), "head")
+    database = Database(database_url)
+    yield database
+    await database.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from alembic.config import Config
+
 from core.settings import Settings, load_settings
+from hotline.system import PROJECT_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "hotline.example.toml"
@@ -37,3 +40,11 @@ def settings_in(home: Path, config_text: str | None = None, **env: str) -> Setti
 def replace_block(text: str, old: str, new: str) -> str:
     assert old in text, f"fixture text not found: {old!r}"
     return text.replace(old, new, 1)
+
+
+def alembic_cfg(url: str) -> Config:
+    """Alembic's configuration for the database at ``url`` (the project's migrations)."""
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["skip_logging"] = True
+    return cfg

@@ -6,23 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, inspect, select
 
 from callcenter.models import Agent, Outcome
 from callcenter.service import CallService, sanitize_caller
 from core.db import Database, sync_url
-from hotline.system import PROJECT_ROOT
-from tests.helpers import settings_in
+from tests.helpers import alembic_cfg, settings_in
 
 T0 = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)
-
-
-def alembic_cfg(url: str) -> Config:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
 
 
 def tables(url: str) -> set[str]:

@@ -19,14 +19,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from core.bus import Bus
 from core.clock import Clock, FakeClock
 from core.db import Database
 from core.settings import Congestion, Settings
-from hotline.system import PROJECT_ROOT
 from queue_stats.congestion import CongestionWatch, current_alarms, history
 from queue_stats.live import LiveQueues
 from tests.helpers import settings_in
@@ -34,21 +31,6 @@ from tests.lab import eventually
 
 Q = "t1022-morning"
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
-
-
-def alembic_cfg(url: str) -> Config:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    command.upgrade(alembic_cfg(database_url), "head")
-    database = Database(database_url)
-    yield database
-    await database.close()
 
 
 @pytest.fixture

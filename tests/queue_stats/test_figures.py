@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 
 from callcenter.models import Call, Outcome
 from core.db import Database
 from core.settings import Settings
-from hotline.system import PROJECT_ROOT
 from queue_stats.figures import buckets, figures, hourly
 from queue_stats.models import QueueEvent
 from tests.helpers import settings_in
@@ -23,21 +19,6 @@ from tests.helpers import settings_in
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 DAY = date(2026, 11, 25)
 Q = "t1022-morning"
-
-
-def alembic_cfg(url: str) -> Config:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    command.upgrade(alembic_cfg(database_url), "head")
-    database = Database(database_url)
-    yield database
-    await database.close()
 
 
 @pytest.fixture

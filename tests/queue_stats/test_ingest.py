@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from panoramisk.message import Message
 from sqlalchemy import select
 
@@ -29,7 +28,6 @@ from queue_stats.catchup import QueueLogCatchUp, row_from_entry
 from queue_stats.ingest import EventWriter, QueueIngest, Row, event_key, insert_rows
 from queue_stats.live import LiveQueues
 from queue_stats.models import QueueEvent
-from tests.integration.test_database import alembic_cfg
 from tests.lab import eventually
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,14 +38,6 @@ ANSWERED, ABANDONED, TIMED_OUT = "pbx-1795613283.1", "pbx-1795613283.2", "pbx-17
 def recorded_events() -> list[Message]:
     """The events as core.ami hands them to handlers (panoramisk Messages)."""
     return [Message(e) for e in json.loads((FIXTURES / "ami_queue_events.json").read_text())]
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    await asyncio.to_thread(command.upgrade, alembic_cfg(database_url), "head")
-    database = Database(database_url)
-    yield database
-    await database.close()
 
 
 @pytest.fixture

