@@ -28,11 +28,11 @@ from recordings.queue import JobQueue
 from recordings.search import TranscriptSearch
 from recordings.transcribe import Transcriber
 from recordings.worker import TranscriptionWorker
+from tests.helpers import alembic_cfg
 from tests.lab import eventually
 from tests.recordings.conftest import (
     MODEL,
     add_call,
-    alembic_cfg,
     forget_keys,
     rec_settings,
     recorded_call_files,
