@@ -396,6 +396,9 @@ class Settings(_Model):
     """The whole configuration, paths made absolute, secrets resolved."""
 
     home: Path
+    # the file these settings were read from (set by load_settings, never in the file):
+    # processes the application starts read the same one
+    config_path: Path | None = None
     timezone: str = "Asia/Ho_Chi_Minh"
     database_url: str = "sqlite:///var/hotline.db"
     paths: Paths = Paths()
@@ -608,6 +611,7 @@ def load_settings(path: Path | str | None = None, *, env: dict[str, str] | None 
     if "HOTLINE_DATABASE_URL" in env:
         raw["database_url"] = env["HOTLINE_DATABASE_URL"]
     raw["home"] = home
+    raw["config_path"] = path
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as e:

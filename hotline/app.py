@@ -107,7 +107,7 @@ def worker_command(settings: Settings) -> list[str] | None:
         "-m",
         "hotline.cli",
         "--config",
-        str(settings.home / "config" / "hotline.toml"),
+        str(settings.config_path or settings.home / "config" / "hotline.toml"),
         "transcribe-worker",
         "--model",
         str(settings.vosk_model),

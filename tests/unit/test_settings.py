@@ -136,3 +136,23 @@ def test_database_url_env_and_relative_sqlite(tmp_path):
             make_home(tmp_path), env=deterministic_env({"HOTLINE_DATABASE_URL": "mysql://x"})
         )
     assert info.value.problems == ["database_url: must start with sqlite:/// or postgresql://"]
+
+
+def test_processes_the_application_starts_read_the_same_file(tmp_path):
+    """A configuration kept outside <home>/config/ (say /etc/hotline/) reaches the workers."""
+    from hotline.app import worker_command
+
+    etc = tmp_path / "etc" / "hotline"
+    etc.mkdir(parents=True)
+    path = etc / "city.toml"
+    commented = '# vosk_model = "/var/lib/hotline/vosk-model-small-vn-0.4"'
+    assert commented in EXAMPLE.read_text()
+    path.write_text(
+        EXAMPLE.read_text().replace(commented, 'vosk_model = "/var/lib/hotline/vosk-vn"')
+    )
+    s = load_settings(path, env={**deterministic_env(), "HOTLINE_HOME": str(tmp_path / "home")})
+    assert s.config_path == path.resolve()
+    cmd = worker_command(s)
+    assert cmd is not None
+    assert cmd[cmd.index("--config") + 1] == str(path.resolve())
+    assert cmd[cmd.index("--model") + 1] == "/var/lib/hotline/vosk-vn"
