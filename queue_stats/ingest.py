@@ -179,7 +179,23 @@ class EventWriter:
                 pass
             self._task = None
         while not self._queue.empty():
-            await self._write(self._take())
+            rows = self._take()
+            for attempt in range(3):
+                try:
+                    await self._write(rows)
+                    break
+                except (OperationalError, InterfaceError, OSError) as e:
+                    # the database busy or away at stop: a few tries, then
+                    # queue_log's catch-up at the next start writes them
+                    if attempt == 2:
+                        log.warning(
+                            "queue events: %d rows not written at stop (%s); "
+                            "the next start catches them up from queue_log",
+                            len(rows),
+                            e,
+                        )
+                    else:
+                        await asyncio.sleep(0.5)
         self._idle.set()
 
     async def drained(self) -> None:
