@@ -132,9 +132,11 @@ class Presence:
         ami.on_login(lambda: self.resync(ami))
 
     async def stop(self) -> None:
-        for t in self._wrapup_tasks.values():
-            t.cancel()
+        tasks = list(self._wrapup_tasks.values())
         self._wrapup_tasks.clear()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- state ----------------------------------------------------------
     def _state(self, ext: str) -> AgentState:

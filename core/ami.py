@@ -82,6 +82,8 @@ class AMIClient:
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._manager: Manager | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._hooks: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._logged_in = asyncio.Event()
         self.logins = 0
 
@@ -109,10 +111,18 @@ class AMIClient:
         self._manager.connect()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._manager is not None:
             self._manager.close()
             # panoramisk would reconnect after close(); stop its timer from doing so.
             self._manager.connect = lambda *a, **k: None
+        # A login hook still running (a resync after a late reconnect) must not
+        # outlive the client: it would touch Redis or the database after the
+        # application has closed them.
+        hooks = list(self._hooks)
+        for task in hooks:
+            task.cancel()
+        await asyncio.gather(*hooks, return_exceptions=True)
         if self._worker is not None:
             await self._queue.put(None)
             try:
@@ -160,8 +170,13 @@ class AMIClient:
         self.logins += 1
         log.info("AMI logged in (login #%d)", self.logins)
         self._logged_in.set()
+        if self._stopping:
+            return
         for hook in self._login_hooks:
-            asyncio.ensure_future(self._run_hook(hook))
+            name = getattr(hook, "__qualname__", "hook")
+            task = asyncio.create_task(self._run_hook(hook), name=f"ami-login-{name}")
+            self._hooks.add(task)
+            task.add_done_callback(self._hooks.discard)
 
     def _lost(self, _manager: Manager, exc: Exception | None) -> None:
         if self._logged_in.is_set():

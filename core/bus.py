@@ -35,6 +35,7 @@ class Bus:
             url, decode_responses=True, health_check_interval=30
         )
         self._pubsubs: set[Any] = set()
+        self._closed = False
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -43,6 +44,7 @@ class Bus:
         await self.redis.ping()
 
     async def close(self) -> None:
+        self._closed = True  # a listener that loses its connection now ends, not resubscribes
         await self.stop_listening()
         await self.redis.aclose()
 
@@ -101,7 +103,7 @@ class Bus:
         """
         full = [self.key("topic", p) for p in patterns]
         strip = len(self.key("topic", ""))
-        while True:
+        while not self._closed:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             self._pubsubs.add(pubsub)
             try:
@@ -118,6 +120,8 @@ class Bus:
                     # redis-py turns a cancellation during connect into a
                     # ConnectionError: the owner is stopping, do not retry.
                     raise asyncio.CancelledError from e
+                if self._closed:
+                    return
                 log.warning("bus: Redis connection lost (%s); resubscribing in 1 s", e)
                 await asyncio.sleep(1)
             finally:

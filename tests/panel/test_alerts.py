@@ -57,3 +57,5 @@ async def test_overdue_ticket_alerts_supervisors_and_both_agencies(panel):
         assert ticket.code in [t.code for t in await ctx.tickets.inbox(officer)]
     finally:
         task.cancel()
+        await ctx.bus.stop_listening()
+        await asyncio.gather(task, return_exceptions=True)

@@ -82,6 +82,8 @@ async def presence(panel):
     await asyncio.wait_for(listener.ready.wait(), 5)
     yield p, listener
     task.cancel()
+    await ctx.bus.stop_listening()
+    await asyncio.gather(task, return_exceptions=True)
     await p.stop()
 
 
