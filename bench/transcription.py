@@ -265,8 +265,7 @@ async def main() -> None:
             audio, cpu = bare_vosk(bare_model, files)
             bare_tput.append(audio / cpu)
             await reset(db)
-            for c in calls:
-                await pipeline.call_ended(c)
+            await pipeline.queue_calls(calls)
             worker.done = 0
             c0 = cpu_seconds()
             await worker.run(asyncio.Event(), max_jobs=len(calls))
@@ -287,8 +286,7 @@ async def main() -> None:
                 for _ in range(args.reps):
                     await reset(db)
                     t0 = time.monotonic()
-                    for c in calls:
-                        await pipeline.call_ended(c)
+                    await pipeline.queue_calls(calls)
                     await until_stored(db, len(calls))
                     wall[n].append(total_audio / (time.monotonic() - t0))
                     print(f"  {n} worker(s): {wall[n][-1]:.2f} audio s per s", flush=True)
@@ -304,7 +302,7 @@ async def main() -> None:
                 for side in ("-in", "-out"):
                     os.utime(f"{long_base}{side}.wav")  # just closed by MixMonitor
                 t0 = time.monotonic()
-                await pipeline.call_ended(long_call)
+                await pipeline.queue_calls([long_call])  # what call_ended's task does
                 await until_stored(db, 1)
                 latency.append(time.monotonic() - t0)
                 print(f"  {args.long:.0f} s call: transcript after {latency[-1]:.1f} s", flush=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from callcenter.models import Call
 from core.clock import Clock
@@ -38,6 +40,43 @@ class JobStore:
                 )
                 s.add(job)
             return job
+
+    async def ensure_many(self, call_ids: Iterable[int], chunk: int = 500) -> None:
+        """Create the missing queued jobs of ``call_ids``, a transaction per ``chunk``.
+
+        A backlog of months of calls is thousands of rows: one transaction
+        each would hold the scan for minutes.  Should a worker create one of
+        the rows at the same moment, that chunk is done one row at a time.
+        """
+        ids = sorted(set(call_ids))
+        for i in range(0, len(ids), chunk):
+            part = ids[i : i + chunk]
+            try:
+                async with self.db.session() as s:
+                    have = set(
+                        (
+                            await s.scalars(
+                                select(TranscriptionJob.call_id).where(
+                                    TranscriptionJob.call_id.in_(part)
+                                )
+                            )
+                        ).all()
+                    )
+                    now = self.clock.now()
+                    s.add_all(
+                        TranscriptionJob(
+                            call_id=call_id,
+                            status=JobStatus.QUEUED,
+                            attempts=0,
+                            queued_at=now,
+                            updated_at=now,
+                        )
+                        for call_id in part
+                        if call_id not in have
+                    )
+            except IntegrityError:
+                for call_id in part:
+                    await self.ensure(call_id)
 
     async def start(self, call_id: int, worker: str, max_attempts: int) -> Start:
         """A worker takes the job: count the attempt, or say why not."""

@@ -1,7 +1,9 @@
 """The application's side of transcription: queue calls, run workers, purge daily.
 
-- When a call with a recording ends, its job is written to the database and
-  its id queued in Redis (:meth:`TranscriptionPipeline.call_ended`).
+- When a call with a recording ends, its id is handed over
+  (:meth:`TranscriptionPipeline.call_ended`, which does not wait: it runs on
+  the AMI dispatch, where every event waits for it); the pipeline's own task
+  writes the jobs to the database and queues the ids in Redis, in batches.
 - At start and every ``scan_seconds``, ended calls with recordings that have
   no transcript and no finished job are queued again: nothing recorded is
   left untranscribed, whatever Redis lost.
@@ -99,6 +101,8 @@ class TranscriptionPipeline:
             env["HOTLINE_DATABASE_URL"] = settings.database
             self.workers = WorkerProcesses(worker_command, settings.recordings.workers, env)
         self._task: asyncio.Task[None] | None = None
+        self._ended: asyncio.Queue[int] = asyncio.Queue()
+        self._enqueuer: asyncio.Task[None] | None = None
         self._model_reported: str | None = None
 
     def model_problem(self) -> str | None:
@@ -113,8 +117,18 @@ class TranscriptionPipeline:
         except Exception:  # noqa: BLE001 - Redis may be down; the loop tries again
             log.exception("transcription: backlog scan failed; retrying later")
         self._task = asyncio.create_task(self._loop(), name="transcription-pipeline")
+        self._enqueuer = asyncio.create_task(self._enqueue_ended(), name="transcription-enqueue")
 
     async def stop(self) -> None:
+        if self._enqueuer is not None:
+            # Calls ended just before the stop are queued now if that is quick;
+            # whatever is left, the next start's scan finds in the database.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended.join(), 5)
+            self._enqueuer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._enqueuer
+            self._enqueuer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -158,12 +172,32 @@ class TranscriptionPipeline:
             await asyncio.sleep(self.scan_seconds)
 
     async def call_ended(self, call_id: int) -> None:
-        """Queue the call's transcription (its job row first: the DB is the truth)."""
-        try:
-            await self.jobs.ensure(call_id)
-            await self.queue.enqueue(call_id)
-        except Exception:  # noqa: BLE001 - the next scan queues it
-            log.exception("transcription: could not queue call %d (the scan will)", call_id)
+        """Hand a recorded call that ended to the pipeline's queueing task."""
+        self._ended.put_nowait(call_id)
+
+    async def _enqueue_ended(self) -> None:
+        while True:
+            batch = [await self._ended.get()]
+            while not self._ended.empty() and len(batch) < 200:
+                batch.append(self._ended.get_nowait())
+            try:
+                await self.queue_calls(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the next scan queues them
+                log.exception("transcription: could not queue calls %s (the scan will)", batch)
+            finally:
+                for _ in batch:
+                    self._ended.task_done()
+
+    async def queue_calls(self, call_ids: list[int]) -> int:
+        """Write the calls' jobs (the DB is the truth), then queue them; how many were added."""
+        await self.jobs.ensure_many(call_ids)
+        added = 0
+        for call_id in call_ids:
+            if await self.queue.enqueue(call_id):
+                added += 1
+        return added
 
     async def scan(self) -> int:
         """Queue every recorded call that still needs a transcript; how many were added."""
@@ -171,11 +205,4 @@ class TranscriptionPipeline:
         if not ids:
             return 0
         known = await self.queue.known()
-        added = 0
-        for call_id in ids:
-            if call_id in known:
-                continue
-            await self.jobs.ensure(call_id)
-            if await self.queue.enqueue(call_id):
-                added += 1
-        return added
+        return await self.queue_calls([i for i in ids if i not in known])

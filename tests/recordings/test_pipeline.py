@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -22,7 +23,8 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from hotline.app import worker_command
-from recordings.models import JobStatus, Transcript
+from recordings.jobs import JobStore, Start
+from recordings.models import JobStatus, Transcript, TranscriptionJob
 from recordings.pipeline import TranscriptionPipeline
 from recordings.queue import JobQueue
 from recordings.search import TranscriptSearch
@@ -87,8 +89,7 @@ async def test_recorded_call_transcribed_once_searchable_and_faults_recorded(
     speech(Path(f"{bad_base}-out.wav"), AGENT_SAYS)
     bad = await add_call(db, "pbx-100.2", bad_base)
 
-    for call_id in (good, bad, good):  # ended twice: queued once
-        await pipeline.call_ended(call_id)
+    assert await pipeline.queue_calls([good, bad, good]) == 2  # ended twice: queued once
     assert await queue.sizes() == (2, 0)
     search = TranscriptSearch(db)
     assert (job := await search.job(good)) and job.status == JobStatus.QUEUED
@@ -136,6 +137,31 @@ async def test_backlog_scan_queues_recorded_calls_without_transcript(
     assert all([(await search.job(c)).status == JobStatus.QUEUED for c in recorded])  # type: ignore[union-attr]
 
 
+async def test_backlog_queued_in_chunks_keeps_jobs_already_there(
+    db: Database, settings: Settings, bus: Bus
+):
+    """A long backlog is written a chunk per transaction; a job a worker already
+    took (or finished with a failure) is neither reset nor duplicated."""
+    recorded = [
+        await add_call(db, f"pbx-210.{i}", recorded_call_files(settings, f"y{i}"))
+        for i in range(23)
+    ]
+    jobs = JobStore(db, Clock())
+    assert await jobs.start(recorded[5], "w1", 3) == Start.GO  # running: still in the backlog
+    await jobs.ensure(recorded[6])
+    await jobs.finish(recorded[6], JobStatus.FAILED, "corrupt")  # failed: out of the backlog
+    pipeline = TranscriptionPipeline(settings, db, bus, Clock())
+    pipeline.jobs.ensure_many = functools.partial(jobs.ensure_many, chunk=4)  # type: ignore[method-assign]
+    assert await pipeline.scan() == 22
+    async with db.session() as s:
+        rows = {j.call_id: j for j in (await s.scalars(select(TranscriptionJob))).all()}
+    assert sorted(rows) == sorted(recorded)
+    assert (rows[recorded[5]].status, rows[recorded[5]].attempts) == (JobStatus.RUNNING, 1)
+    assert rows[recorded[6]].status == JobStatus.FAILED
+    assert {rows[c].status for c in recorded if c not in recorded[5:7]} == {JobStatus.QUEUED}
+    assert await pipeline.scan() == 0
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hotline.db'}"
@@ -155,7 +181,7 @@ async def test_worker_killed_mid_job_the_job_is_done_once_by_another(
         # long enough that the first worker is decoding when it is killed
         call_id = await recorded_call(db, settings, "pbx-300.1", repeat=6)
         pipeline = TranscriptionPipeline(settings, db, bus, Clock())
-        await pipeline.call_ended(call_id)
+        await pipeline.queue_calls([call_id])
         cmd = worker_command(
             settings.model_copy(
                 update={"recordings": settings.recordings.model_copy(update={"vosk_model": MODEL})}
@@ -269,8 +295,7 @@ async def test_redis_restart_loses_no_waiting_job(
         pipeline = TranscriptionPipeline(settings, db, bus, Clock())
         queue = JobQueue(bus.redis, settings.panel.redis_prefix)
         calls = [await recorded_call(db, settings, f"pbx-400.{i}") for i in range(2)]
-        for c in calls:
-            await pipeline.call_ended(c)
+        assert await pipeline.queue_calls(calls) == 2
         assert await queue.sizes() == (2, 0)
 
         redis.stop()
@@ -319,9 +344,14 @@ async def test_model_missing_said_clearly_calls_queued_then_transcribed_when_it_
             await pipeline.start()
         assert any("no Vosk model at" in r.getMessage() for r in caplog.records)
         call_id = await recorded_call(db, settings, "pbx-500.1")
-        await pipeline.call_ended(call_id)
+        await pipeline.call_ended(call_id)  # returns at once; the pipeline's task queues it
         search = TranscriptSearch(db)
-        assert (await search.job(call_id)).status == JobStatus.QUEUED  # type: ignore[union-attr]
+
+        async def queued():  # type: ignore[no-untyped-def]
+            job = await search.job(call_id)
+            return job if job and job.status == JobStatus.QUEUED else None
+
+        await eventually(queued, timeout=10, every=0.05)
         assert pipeline.workers is not None and pipeline.workers.procs == []
 
         link.parent.mkdir(parents=True)
@@ -345,7 +375,7 @@ async def test_worker_stopped_mid_job_hands_it_back_at_once(tmp_path: Path, sqli
     proc = None
     try:
         call_id = await recorded_call(db, settings, "pbx-310.1", repeat=6)
-        await TranscriptionPipeline(settings, db, bus, Clock()).call_ended(call_id)
+        await TranscriptionPipeline(settings, db, bus, Clock()).queue_calls([call_id])
         cmd = worker_command(settings)
         assert cmd is not None
         proc = await asyncio.create_subprocess_exec(
