@@ -12,6 +12,16 @@ Asterisk reports (QueueStatus) and the callers waiting; the scheduler applies
 it at start, after every AMI (re)login, at each handover, when a member it
 waits for becomes free, and every ``interval`` seconds as a safety net.  So
 membership is always re-synced from Asterisk, never from memory.
+
+A pause is the agent's, not the queue's: an agent on a break (paused with a
+reason in any of the queues Asterisk reports) who is added to another queue
+(helping to drain the previous shift's queue, moved to another shift by the
+configuration, or added again under a new name) is added paused, with the
+same reason, so a break never ends by itself at a handover.  The scheduler's
+own ``shift-ended`` pause is not carried: it only keeps a finishing call's
+agent from being rung in the queue they are leaving; and where such a member
+is on duty again (a restart, a new configuration) the scheduler lifts it, as
+an agent cannot.
 """
 
 from __future__ import annotations
@@ -46,25 +56,58 @@ class Member:
 
 @dataclass(frozen=True)
 class Change:
-    kind: Literal["add", "remove", "pause"]
+    kind: Literal["add", "remove", "pause", "resume"]
     queue: str
     interface: str
     name: str = ""
+    # an "add" of an agent on a break: added paused, with the break's reason
+    paused: bool = False
+    reason: str = ""
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.interface} {'to' if self.kind == 'add' else 'in'} {self.queue}"
+        where = "to" if self.kind == "add" else "in"
+        text = f"{self.kind} {self.interface} {where} {self.queue}"
+        if self.kind == "add" and self.paused:
+            text += f" (paused: {self.reason or 'no reason'})"
+        return text
 
 
 def interface(extension: str) -> str:
     return f"PJSIP/{extension}"
 
 
+def on_break(members: list[Member]) -> dict[str, str]:
+    """Interface -> pause reason of every member on a break, whichever queue says so.
+
+    The queues are read in name order, so an agent paused with different
+    reasons in two queues (paused queue by queue) always carries the same one.
+    """
+    breaks: dict[str, str] = {}
+    for m in sorted(members, key=lambda m: m.queue):
+        if m.paused and m.paused_reason != SHIFT_END_REASON:
+            breaks.setdefault(m.interface, m.paused_reason)
+    return breaks
+
+
+def _add(queue: str, iface: str, name: str, breaks: dict[str, str]) -> Change:
+    if iface in breaks:
+        return Change("add", queue, iface, name, paused=True, reason=breaks[iface])
+    return Change("add", queue, iface, name)
+
+
 def plan(
     settings: Settings, now: datetime, members: list[Member], waiting: dict[str, int]
 ) -> list[Change]:
-    """What to change so queue membership matches the shift on duty at ``now``."""
+    """What to change so queue membership matches the shift on duty at ``now``.
+
+    Additions come first: an agent moved from one queue to another is in
+    the new one before leaving the old, so if an action fails half-way the
+    next look still finds the break to carry.
+    """
     current = shift_at(settings.shifts, now, settings.tz)
     names = {interface(a.extension): member_name(a.extension, a.name) for a in settings.agents}
+    breaks = on_break(members)
+    first: list[Change] = []  # additions (and renames): before anybody leaves a queue
     changes: list[Change] = []
     by_queue: dict[str, dict[str, Member]] = {}
     for m in members:
@@ -83,20 +126,24 @@ def plan(
             else:
                 wanted = set()
             for iface in sorted(wanted - present.keys()):
-                changes.append(Change("add", q, iface, names.get(iface, iface)))
+                first.append(_add(q, iface, names.get(iface, iface), breaks))
             for iface, m in sorted(present.items()):
                 if iface in wanted:
                     if m.name != names[iface] and not m.busy:
                         # renamed in the configuration (or added by an older
                         # version): queue_log must carry the current name
-                        changes.append(Change("remove", q, iface, m.name))
-                        changes.append(Change("add", q, iface, names[iface]))
+                        first.append(Change("remove", q, iface, m.name))
+                        first.append(_add(q, iface, names[iface], breaks))
+                    elif m.paused and m.paused_reason == SHIFT_END_REASON:
+                        # on duty here again (a restart, a new configuration):
+                        # only the scheduler lifts its own pause, agents cannot
+                        changes.append(Change("resume", q, iface, m.name))
                     continue
                 if not m.busy:
                     changes.append(Change("remove", q, iface, m.name))
                 elif not m.paused:
                     changes.append(Change("pause", q, iface, m.name))
-    return changes
+    return first + changes
 
 
 def parse_status(events: list[Event]) -> tuple[list[Member], dict[str, int]]:
@@ -197,20 +244,30 @@ class ShiftScheduler:
 
     async def _apply(self, c: Change) -> None:
         if c.kind == "add":
-            await self.ami.action(
-                {
-                    "Action": "QueueAdd",
-                    "Queue": c.queue,
-                    "Interface": c.interface,
-                    "MemberName": c.name,
-                    "StateInterface": c.interface,
-                    "Paused": "false",
-                },
-                as_list=False,
-            )
+            action = {
+                "Action": "QueueAdd",
+                "Queue": c.queue,
+                "Interface": c.interface,
+                "MemberName": c.name,
+                "StateInterface": c.interface,
+                "Paused": "true" if c.paused else "false",
+            }
+            if c.paused and c.reason:
+                action["Reason"] = c.reason  # QueueAdd has a Reason field since Asterisk 20
+            await self.ami.action(action, as_list=False)
         elif c.kind == "remove":
             await self.ami.action(
                 {"Action": "QueueRemove", "Queue": c.queue, "Interface": c.interface},
+                as_list=False,
+            )
+        elif c.kind == "resume":
+            await self.ami.action(
+                {
+                    "Action": "QueuePause",
+                    "Queue": c.queue,
+                    "Interface": c.interface,
+                    "Paused": "false",
+                },
                 as_list=False,
             )
         else:

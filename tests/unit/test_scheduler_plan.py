@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.scheduler import Change, Member, parse_status, plan
+from callcenter.scheduler import SHIFT_END_REASON, Change, Member, on_break, parse_status, plan
 from tests.helpers import settings_in
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -139,3 +139,128 @@ def test_a_member_under_an_old_name_is_added_again(settings):
     ]
     busy = [Member(m.queue, m.interface, m.name + "x", busy=True) for m in morning]
     assert plan(settings, at(7), busy, {}) == []  # never under a live call
+
+
+def moved(settings, extension: str, shift: str):  # type: ignore[no-untyped-def]
+    """``settings`` with one agent moved to another shift of their team (a double shift)."""
+    agents = [
+        a.model_copy(update={"shift": shift}) if a.extension == extension else a
+        for a in settings.agents
+    ]
+    return settings.model_copy(update={"agents": agents})
+
+
+def on(members: list[Member], extension: str, **kw) -> list[Member]:  # type: ignore[no-untyped-def]
+    """``members`` with the given fields changed for one extension."""
+    return [
+        Member(m.queue, m.interface, m.name, **{**_fields(m), **kw})
+        if m.interface == f"PJSIP/{extension}"
+        else m
+        for m in members
+    ]
+
+
+def _fields(m: Member) -> dict[str, object]:
+    return {"paused": m.paused, "paused_reason": m.paused_reason, "busy": m.busy}
+
+
+def test_an_agent_on_a_break_helping_the_old_queue_is_added_paused(settings):
+    # 06:05: the morning shift is in and 1001 is at their meal; a late caller
+    # joins the night queue, which the morning shift drains
+    morning = members_of(settings, "t1022", "morning") + members_of(settings, "party", "morning")
+    morning = on(morning, "1001", paused=True, paused_reason="meal")
+    changes = plan(settings, at(6, 5, day=26), morning, {"t1022-night": 1})
+    added = {c.interface: c for c in changes if c.queue == "t1022-night"}
+    assert set(added) == {f"PJSIP/100{i}" for i in range(1, 6)}
+    assert added["PJSIP/1001"] == Change(
+        "add", "t1022-night", "PJSIP/1001", "1001 Nguyễn Thị Lan", paused=True, reason="meal"
+    )
+    assert not any(c.paused for i, c in added.items() if i != "PJSIP/1001")
+    assert {c.kind for c in changes} == {"add"}, "the morning queue stays as it is"
+
+
+def test_an_agent_moved_to_the_next_shift_keeps_their_break_at_the_handover(settings):
+    # 1006 works the afternoon and, by the new configuration, the night too
+    afternoon = members_of(settings, "t1022", "afternoon") + members_of(
+        settings, "party", "afternoon"
+    )
+    afternoon = on(afternoon, "1006", paused=True, paused_reason="break")
+    double = moved(settings, "1006", "night")
+    changes = plan(double, at(22), afternoon, {})
+    add = Change(
+        "add", "t1022-night", "PJSIP/1006", "1006 Võ Thanh Tâm", paused=True, reason="break"
+    )
+    leave = Change("remove", "t1022-afternoon", "PJSIP/1006", "1006 Võ Thanh Tâm")
+    assert add in changes and leave in changes
+    # in the new queue before leaving the old: a failure between the two loses no break
+    assert changes.index(add) < changes.index(leave)
+    kinds = [c.kind for c in changes]
+    assert kinds == sorted(kinds, key=lambda k: k != "add"), "every addition first"
+    others = [c for c in changes if c.kind == "add" and c.interface != "PJSIP/1006"]
+    assert others and not any(c.paused or c.reason for c in others)
+
+
+def test_the_shift_end_pause_is_not_a_break(settings):
+    # 1006 was paused by the scheduler under a call at the previous handover; the
+    # call is over and the configuration now has them on the night shift
+    afternoon = members_of(settings, "t1022", "afternoon")
+    afternoon = on(afternoon, "1006", paused=True, paused_reason=SHIFT_END_REASON)
+    changes = plan(moved(settings, "1006", "night"), at(22, 1), afternoon, {})
+    assert Change("add", "t1022-night", "PJSIP/1006", "1006 Võ Thanh Tâm") in changes
+    # still under the call: paused as it is, and added unpaused to the night queue
+    busy = on(afternoon, "1006", busy=True)
+    changes = plan(moved(settings, "1006", "night"), at(22, 1), busy, {})
+    assert Change("add", "t1022-night", "PJSIP/1006", "1006 Võ Thanh Tâm") in changes
+    assert not any(c.interface == "PJSIP/1006" and c.queue == "t1022-afternoon" for c in changes)
+
+
+def test_a_pause_without_a_reason_is_carried_too(settings):
+    morning = on(members_of(settings, "t1022", "morning"), "1002", paused=True)
+    changes = plan(settings, at(6, 5, day=26), morning, {"t1022-night": 2})
+    [add] = [c for c in changes if c.interface == "PJSIP/1002"]
+    assert (add.queue, add.paused, add.reason) == ("t1022-night", True, "")
+    assert str(add) == "add PJSIP/1002 to t1022-night (paused: no reason)"
+
+
+def test_a_renamed_member_on_a_break_is_added_again_paused(settings):
+    morning = members_of(settings, "t1022", "morning") + members_of(settings, "party", "morning")
+    old = [
+        Member(m.queue, m.interface, "Nguyễn Thị Lan", True, "training")
+        if m.interface == "PJSIP/1001"
+        else m
+        for m in morning
+    ]
+    assert plan(settings, at(7), old, {}) == [
+        Change("remove", "t1022-morning", "PJSIP/1001", "Nguyễn Thị Lan"),
+        Change(
+            "add",
+            "t1022-morning",
+            "PJSIP/1001",
+            "1001 Nguyễn Thị Lan",
+            paused=True,
+            reason="training",
+        ),
+    ]
+
+
+def test_breaks_are_read_from_every_queue_in_a_fixed_order():
+    members = [
+        Member("t1022-night", "PJSIP/1001", paused=True, paused_reason="toilet"),
+        Member("t1022-morning", "PJSIP/1001", paused=True, paused_reason="meal"),
+        Member("t1022-afternoon", "PJSIP/1006", paused=True, paused_reason=SHIFT_END_REASON),
+        Member("t1022-morning", "PJSIP/1002"),
+    ]
+    assert on_break(members) == {"PJSIP/1001": "meal"}
+    assert on_break(list(reversed(members))) == {"PJSIP/1001": "meal"}
+
+
+def test_the_shift_end_pause_is_lifted_where_the_member_is_on_duty_again(settings):
+    # 1011 was still on a call when the night ended and the application was
+    # restarted with the clock at night again: an agent cannot lift that pause
+    night = members_of(settings, "t1022", "night") + members_of(settings, "party", "night")
+    stuck = on(night, "1011", paused=True, paused_reason=SHIFT_END_REASON, busy=True)
+    assert plan(settings, at(23), stuck, {}) == [
+        Change("resume", "t1022-night", "PJSIP/1011", "1011 Phan Thị Hoa")
+    ]
+    # a break is the agent's own: left alone
+    assert plan(settings, at(23), on(night, "1011", paused=True, paused_reason="meal"), {}) == []
