@@ -13,13 +13,28 @@ state (:mod:`queue_stats.live`):
 The alarm goes up when any measure reaches its threshold
 (``[stats.congestion]``) and clears only once every measure is under
 ``clear_ratio`` x its threshold (hysteresis: a queue hovering at the
-threshold does not flap).  :class:`CongestionRule` is that logic alone, on
-a time it is given; :class:`CongestionWatch` applies it every second to the
-live state, writes each change to the log and to ``congestion_events``
-(append-only, migration 0009), publishes it on the bus topic ``board`` and
-keeps the alarms in force as kept values (``congestion.<queue>``), so a page
-opened later shows them.  After a restart the alarms in force are taken
-back from the table, so an alarm is neither raised twice nor left uncleared.
+threshold does not flap).
+
+While it is up, a measure that reaches its threshold for the first time in
+this alarm *escalates* it: the reason is announced and recorded (state
+``escalated``, its ``reasons`` the alarm's reasons now, ``added`` the new
+ones).  A reason, once announced, stays one of the alarm's reasons until the
+alarm clears, even if its measure falls back meanwhile: so each reason is
+announced at most once per alarm (an alarm writes at most one row per
+reason, plus the row that clears it), and a measure hovering at its
+threshold, or a longest wait that drops each time the first caller is
+answered and grows again, adds nothing.  The board shows the alarm's reasons
+and, in today's log, what each row added.
+
+:class:`CongestionRule` is that logic alone, on a time it is given;
+:class:`CongestionWatch` applies it every second to the live state, writes
+each change to the log and to ``congestion_events`` (append-only, migrations
+0009 and 0010), publishes it on the bus topic ``board`` and keeps the alarms
+in force as kept values (``congestion.<queue>``), so a page opened later
+shows them.  After a restart the alarms in force are taken back from the
+table (each queue's last row, and the row that raised it for its start), so
+an alarm is neither raised twice nor left uncleared, and a reason already
+announced is not announced again.
 """
 
 from __future__ import annotations
@@ -32,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Index, Integer, String, func, select
+from sqlalchemy import Index, Integer, String, Subquery, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.shifts import queue_name
@@ -49,20 +64,25 @@ REASONS = ("callers_waiting", "longest_wait", "all_busy_growing")
 KEPT_TTL = 24 * 3600
 _REFRESH = timedelta(hours=1)
 
-State = Literal["raised", "cleared"]
+State = Literal["raised", "escalated", "cleared"]
+# the states of an alarm in force (the queue's last row says so)
+IN_FORCE = ("raised", "escalated")
 
 
 class CongestionEvent(Base):
-    """One alarm raised or cleared.  Rows are only ever inserted (trigger, 0009)."""
+    """One alarm raised, escalated or cleared.  Rows are only ever inserted (trigger, 0009)."""
 
     __tablename__ = "congestion_events"
     __table_args__ = (Index("ix_congestion_events_queue_at", "queue", "at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     queue: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(8))  # raised | cleared
-    # the measures past their threshold, comma-separated (empty when cleared)
+    state: Mapped[str] = mapped_column(String(16))  # raised | escalated | cleared
+    # the alarm's reasons after this row, comma-separated (empty when cleared)
     reasons: Mapped[str] = mapped_column(String(120), default="")
+    # the reasons this row announces first: all of them when raised, the new
+    # ones when escalated, none when cleared (0010; empty in older rows)
+    added: Mapped[str] = mapped_column(String(120), default="", server_default="")
     waiting: Mapped[int] = mapped_column(Integer)
     longest_wait_seconds: Mapped[int] = mapped_column(Integer)
     all_busy_growing_seconds: Mapped[int] = mapped_column(Integer)
@@ -84,13 +104,15 @@ class Measures:
 
 @dataclass(frozen=True)
 class Change:
-    """A queue's alarm went up or down."""
+    """A queue's alarm went up, gained a reason, or went down."""
 
     queue: str
     state: State
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...]  # the alarm's reasons after the change
     measures: Measures
     at: datetime
+    added: tuple[str, ...] = ()  # what this change announces first
+    since: datetime | None = None  # when the alarm went up (None once cleared)
 
     def message(self) -> dict[str, Any]:
         return {
@@ -98,7 +120,9 @@ class Change:
             "queue": self.queue,
             "state": self.state,
             "reasons": list(self.reasons),
+            "added": list(self.added),
             "at": self.at.isoformat(),
+            "since": self.since.isoformat() if self.since else None,
             **self.measures.as_dict(),
         }
 
@@ -130,10 +154,10 @@ class CongestionRule:
         self.config = config
         self.queues: dict[str, _Queue] = {}
 
-    def restore(self, queue: str, reasons: tuple[str, ...], at: datetime) -> None:
-        """An alarm already in force (from before a restart)."""
+    def restore(self, queue: str, reasons: tuple[str, ...], since: datetime) -> None:
+        """An alarm already in force (from before a restart), up since ``since``."""
         q = self.queues.setdefault(queue, _Queue())
-        q.raised, q.reasons, q.raised_at = True, reasons, at
+        q.raised, q.reasons, q.raised_at = True, reasons, since
 
     def is_raised(self, queue: str) -> bool:
         q = self.queues.get(queue)
@@ -186,13 +210,18 @@ class CongestionRule:
             reasons = self.over(m)
             if reasons:
                 q.raised, q.reasons, q.raised_at = True, reasons, now
-                return Change(queue, "raised", reasons, m, now)
+                return Change(queue, "raised", reasons, m, now, added=reasons, since=now)
             return None
         # raised: clear only once every measure is well under its threshold
-        if self.over(m, self.config.clear_ratio):
+        if not self.over(m, self.config.clear_ratio):
+            q.raised, q.reasons, q.raised_at = False, (), None
+            return Change(queue, "cleared", (), m, now)
+        # a reason not yet announced in this alarm reached its threshold
+        added = tuple(r for r in self.over(m) if r not in q.reasons)
+        if not added:
             return None
-        q.raised, q.reasons, q.raised_at = False, (), None
-        return Change(queue, "cleared", (), m, now)
+        q.reasons = tuple(r for r in REASONS if r in q.reasons or r in added)
+        return Change(queue, "escalated", q.reasons, m, now, added=added, since=q.raised_at)
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -207,7 +236,7 @@ def kept_name(queue: str) -> str:
 async def current_alarms(bus: Bus, settings: Settings) -> dict[str, dict[str, Any]]:
     """The alarms in force, by queue (what a fresh board shows)."""
     kept = await bus.kept_many([kept_name(q) for q in queue_names(settings)])
-    return {msg["queue"]: msg for msg in kept.values() if msg.get("state") == "raised"}
+    return {msg["queue"]: msg for msg in kept.values() if msg.get("state") in IN_FORCE}
 
 
 class CongestionWatch:
@@ -245,26 +274,34 @@ class CongestionWatch:
             self._task = None
 
     async def restore(self) -> None:
-        """Take back the alarms in force: each queue's last row, if it says raised."""
-        last = (
-            select(CongestionEvent.queue, func.max(CongestionEvent.id).label("id"))
-            .group_by(CongestionEvent.queue)
-            .subquery()
+        """Take back the alarms in force: each queue's last row, if it is raised or
+        escalated, with the moment the alarm went up (its last raised row)."""
+        last, raised = _last_rows(None), _last_rows("raised")
+        lasts = select(CongestionEvent).join(last, CongestionEvent.id == last.c.id)
+        raises = select(CongestionEvent.queue, CongestionEvent.at).join(
+            raised, CongestionEvent.id == raised.c.id
         )
         async with self.db.session() as s:
-            rows = (
-                await s.scalars(select(CongestionEvent).join(last, CongestionEvent.id == last.c.id))
-            ).all()
+            rows = (await s.scalars(lasts)).all()
+            starts = {queue: at for queue, at in (await s.execute(raises)).all()}
         for row in rows:
-            if row.state != "raised":
+            if row.state not in IN_FORCE:
                 continue
-            reasons = tuple(r for r in row.reasons.split(",") if r)
-            self.rule.restore(row.queue, reasons, row.at)
+            reasons = _split(row.reasons)
+            since = starts.get(row.queue, row.at)
+            self.rule.restore(row.queue, reasons, since)
             m = Measures(row.waiting, row.longest_wait_seconds, row.all_busy_growing_seconds)
-            msg = Change(row.queue, "raised", reasons, m, row.at).message()
+            state: State = "escalated" if row.state == "escalated" else "raised"
+            added = _split(row.added) or (reasons if state == "raised" else ())
+            msg = Change(row.queue, state, reasons, m, row.at, added, since).message()
             await self.bus.keep(kept_name(row.queue), msg, KEPT_TTL)
             self._kept_at[row.queue] = self.clock.now()
-            log.info("congestion alarm on %s still in force (since %s)", row.queue, row.at)
+            log.info(
+                "congestion alarm on %s still in force (since %s): %s",
+                row.queue,
+                since,
+                ", ".join(reasons),
+            )
 
     async def _run(self) -> None:
         while True:
@@ -309,6 +346,17 @@ class CongestionWatch:
                 m.longest_wait,
                 m.all_busy_growing,
             )
+        elif change.state == "escalated":
+            log.warning(
+                "congestion on queue %s escalated: %s too (now %s; waiting %d, longest wait "
+                "%d s, all busy and growing for %d s)",
+                change.queue,
+                ", ".join(change.added),
+                ", ".join(change.reasons),
+                m.waiting,
+                m.longest_wait,
+                m.all_busy_growing,
+            )
         else:
             log.warning(
                 "congestion on queue %s cleared (waiting %d, longest wait %d s)",
@@ -324,20 +372,33 @@ class CongestionWatch:
                     queue=change.queue,
                     state=change.state,
                     reasons=",".join(change.reasons),
+                    added=",".join(change.added),
                     **m.as_dict(),
                 )
             )
         msg = change.message()
         self._kept_at[change.queue] = change.at
-        if change.state == "raised":
+        if change.state in IN_FORCE:
             await self.bus.publish_kept(BOARD_TOPIC, kept_name(change.queue), msg, KEPT_TTL)
         else:
             await self.bus.forget(kept_name(change.queue))
             await self.bus.publish(BOARD_TOPIC, msg)
 
 
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(r for r in text.split(",") if r)
+
+
+def _last_rows(state: str | None) -> Subquery:
+    """Each queue's last row id (of that state, if given), as a subquery."""
+    q = select(CongestionEvent.queue, func.max(CongestionEvent.id).label("id"))
+    if state is not None:
+        q = q.where(CongestionEvent.state == state)
+    return q.group_by(CongestionEvent.queue).subquery()
+
+
 async def history(db: Database, since: datetime, limit: int = 50) -> list[CongestionEvent]:
-    """The alarms raised and cleared since ``since``, newest first."""
+    """The alarms raised, escalated and cleared since ``since``, newest first."""
     async with db.session() as s:
         rows = await s.scalars(
             select(CongestionEvent)

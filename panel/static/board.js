@@ -178,19 +178,24 @@
   }
 
   // -- congestion ---------------------------------------------------------
+  // An alarm is in force once raised, and stays so when a reason is added to
+  // it ("escalated": the message carries all its reasons); "cleared" ends it.
   const alarms = new Map(); // queue -> message
+  const inForce = (msg) => msg.state === "raised" || msg.state === "escalated";
+  const reasonText = (reasons) => (reasons || []).map((r) => names.c[r] || r).join("; ");
   function showAlarm(msg) {
-    if (msg.state === "raised") alarms.set(msg.queue, msg);
+    if (inForce(msg)) alarms.set(msg.queue, msg);
     else alarms.delete(msg.queue);
     const b = blocks.get(msg.queue);
     if (b) {
       const p = b.el.querySelector("p.alarm");
-      const on = msg.state === "raised";
+      const on = inForce(msg);
       b.el.classList.toggle("congested", on);
       p.hidden = !on;
       if (on) {
-        const why = (msg.reasons || []).map((r) => names.c[r] || r).join("; ");
-        text(p, `${names.t.congested}: ${why} (${fmt(board.dataset.since, { time: localTime(msg.at) })})`);
+        // since the alarm went up, not since its last reason
+        const since = fmt(board.dataset.since, { time: localTime(msg.since || msg.at) });
+        text(p, `${names.t.congested}: ${reasonText(msg.reasons)} (${since})`);
       }
     }
     const banner = document.getElementById("congestion-banner");
@@ -198,7 +203,7 @@
     for (const [queue, m] of alarms) {
       const li = document.createElement("li");
       const label = blocks.has(queue) ? blocks.get(queue).el.dataset.label : queue;
-      text(li, `${names.t.congested} — ${label}: ${(m.reasons || []).map((r) => names.c[r] || r).join("; ")}`);
+      text(li, `${names.t.congested} — ${label}: ${reasonText(m.reasons)}`);
       banner.append(li);
     }
     banner.hidden = alarms.size === 0;
@@ -329,8 +334,10 @@
     log.replaceChildren();
     for (const a of data.alarms) {
       const li = document.createElement("li");
-      const why = a.reasons.map((r) => names.c[r] || r).join("; ");
-      text(li, `${localTime(a.at)} ${a.label}: ${a.state === "raised" ? log.dataset.raised : log.dataset.cleared}${why ? " — " + why : ""}`);
+      li.dataset.state = a.state;
+      // each row names what it announced: an escalation its new reasons only
+      const why = reasonText(a.state === "cleared" ? [] : a.added);
+      text(li, `${localTime(a.at)} ${a.label}: ${log.dataset[a.state] || a.state}${why ? " — " + why : ""}`);
       log.append(li);
     }
     if (!data.alarms.length) { const li = document.createElement("li"); li.className = "empty"; text(li, log.dataset.empty); log.append(li); }
@@ -338,7 +345,7 @@
     board.dataset.figures = data.at;
   }
 
-  // an alarm raised or cleared belongs in today's log now, not at the next round
+  // an alarm raised, escalated or cleared belongs in today's log now, not at the next round
   let soonTimer = null;
   function soon() {
     clearTimeout(soonTimer);

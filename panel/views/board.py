@@ -60,6 +60,10 @@ def _labels(request: web.Request) -> dict[str, str]:
     return labels
 
 
+def _split(reasons: str) -> list[str]:
+    return [r for r in reasons.split(",") if r]
+
+
 def _page(request: web.Request, template: str) -> web.Response:
     c = ctx(request)
     return render(
@@ -96,7 +100,7 @@ async def live(request: web.Request) -> web.StreamResponse:
 @require("supervisor", "admin")
 async def figures(request: web.Request) -> web.StreamResponse:
     """Today's figures (in total and per queue), calls and service level per hour,
-    and today's congestion alarms."""
+    and today's congestion alarms (raised, escalated, cleared)."""
     c = ctx(request)
     now = c.clock.now()
     day = now.astimezone(c.settings.tz).date()
@@ -134,7 +138,10 @@ async def figures(request: web.Request) -> web.StreamResponse:
                     "queue": a.queue,
                     "label": labels.get(a.queue, a.queue),
                     "state": a.state,
-                    "reasons": [r for r in a.reasons.split(",") if r],
+                    "reasons": _split(a.reasons),
+                    # what the row announced: a raised row from before 0010 has
+                    # no "added", and all its reasons were new
+                    "added": _split(a.added) or (_split(a.reasons) if a.state == "raised" else []),
                 }
                 for a in alarms
             ],

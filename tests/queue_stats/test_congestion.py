@@ -7,7 +7,7 @@ from typing import Any
 
 from core.clock import FakeClock
 from core.settings import Congestion
-from queue_stats.congestion import CongestionRule
+from queue_stats.congestion import REASONS, CongestionRule
 
 Q = "t1022-morning"
 START = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
@@ -207,3 +207,91 @@ def test_a_restored_alarm_is_not_raised_again_and_clears() -> None:
     q.callers.clear()
     change = look(rule, clock, q)
     assert change is not None and change.state == "cleared"
+
+
+def test_a_reason_appearing_during_the_alarm_escalates_it() -> None:
+    clock, q, rule = setup()
+    q.members = ["free"]
+    q.join(4)
+    raised = look(rule, clock, q)
+    assert raised is not None and raised.state == "raised"
+    assert raised.added == ("callers_waiting",) and raised.since == START
+    clock.advance(timedelta(seconds=59))
+    assert look(rule, clock, q) is None
+    clock.advance(timedelta(seconds=1))  # the first caller has now waited 60 s
+    change = look(rule, clock, q)
+    assert change is not None and change.state == "escalated"
+    assert change.added == ("longest_wait",)
+    assert change.reasons == ("callers_waiting", "longest_wait")
+    assert change.since == START and change.at == START + timedelta(seconds=60)
+    assert change.message()["since"] == START.isoformat()
+    assert change.message()["added"] == ["longest_wait"]
+    assert look(rule, clock, q) is None, "announced once"
+
+
+def test_a_reason_that_comes_and_goes_is_announced_once_per_alarm() -> None:
+    clock, q, rule = setup()
+    q.members = ["free"]
+
+    def waiting(*ages: int) -> None:
+        q.callers = [clock.now() - timedelta(seconds=a) for a in ages]
+
+    waiting(45, 30, 20, 0)
+    assert look(rule, clock, q).reasons == ("callers_waiting",)  # type: ignore[union-attr]
+    changes = []
+    # a busy half hour: the longest waiter is answered past 60 s, the next has
+    # waited 45 s; the count swings across its threshold as well
+    for _ in range(90):
+        clock.advance(timedelta(seconds=10))
+        waiting(65, 40, 20, 0)
+        changes.append(look(rule, clock, q))
+        clock.advance(timedelta(seconds=10))
+        waiting(45, 20)
+        changes.append(look(rule, clock, q))
+    assert [(c.state, c.added) for c in changes if c] == [("escalated", ("longest_wait",))]
+    assert rule.queues[Q].reasons == ("callers_waiting", "longest_wait")
+
+
+def test_every_reason_at_most_once_then_cleared_and_a_new_alarm_announces_again() -> None:
+    clock, q, rule = setup()
+    q.members = ["talking"]
+    q.join()
+    assert look(rule, clock, q) is None
+    clock.advance(timedelta(seconds=30))
+    q.join()
+    changes = [look(rule, clock, q)]  # all busy and growing for 30 s
+    clock.advance(timedelta(seconds=30))
+    changes.append(look(rule, clock, q))  # the first has waited 60 s
+    q.join(2)
+    changes.append(look(rule, clock, q))  # 4 waiting
+    assert [(c.state, c.added, c.reasons) for c in changes if c] == [
+        ("raised", ("all_busy_growing",), ("all_busy_growing",)),
+        ("escalated", ("longest_wait",), ("longest_wait", "all_busy_growing")),
+        ("escalated", ("callers_waiting",), REASONS),
+    ]
+    q.callers.clear()
+    q.members = ["free"]
+    cleared = look(rule, clock, q)
+    assert cleared is not None and cleared.state == "cleared"
+    assert (cleared.reasons, cleared.added, cleared.since) == ((), (), None)
+    # the next alarm is a new one: its reasons are announced again
+    q.join(4)
+    again = look(rule, clock, q)
+    assert again is not None and again.state == "raised" and again.added == ("callers_waiting",)
+
+
+def test_a_restored_alarm_escalates_with_its_start_and_only_for_a_new_reason() -> None:
+    clock, q, rule = setup()
+    began = START - timedelta(minutes=5)
+    rule.restore(Q, ("callers_waiting", "longest_wait"), began)
+    q.members = ["free"]
+    q.join(4)
+    q.callers[0] = clock.now() - timedelta(seconds=90)
+    assert look(rule, clock, q) is None, "both were announced before the restart"
+    q.members = []
+    for _ in range(4):
+        clock.advance(timedelta(seconds=10))
+        q.join()
+        change = look(rule, clock, q)
+    assert change is not None and change.state == "escalated"
+    assert change.added == ("all_busy_growing",) and change.since == began

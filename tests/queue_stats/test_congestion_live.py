@@ -19,14 +19,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from core.bus import Bus
 from core.clock import Clock, FakeClock
-from core.db import Database
+from core.db import Database, sync_url
 from core.settings import Congestion, Settings
 from queue_stats.congestion import CongestionWatch, current_alarms, history
 from queue_stats.live import LiveQueues
-from tests.helpers import settings_in
+from tests.helpers import alembic_cfg, settings_in
 from tests.lab import eventually
 
 Q = "t1022-morning"
@@ -179,3 +180,147 @@ async def test_the_running_watch_raises_on_a_long_wait_by_itself(
         assert alarms[Q]["longest_wait_seconds"] >= 60
     finally:
         await watch.stop()
+
+
+async def test_a_new_reason_escalates_the_alarm_once_and_survives_a_restart(
+    db: Database, bus: Bus, settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="queue_stats.congestion")
+    clock = FakeClock(T0)
+    live = LiveQueues(bus, clock)
+    board = Board(bus)
+    await asyncio.wait_for(board.ready.wait(), 5)
+
+    async def moment(seconds: int) -> None:
+        await live.flush()
+        clock.set(T0 + timedelta(seconds=seconds))
+
+    try:
+        live.member_added(Q, "1001", "free", False, None, T0)
+        live.caller_joined(Q, "pbx-0.1", "0900000000", 1, T0)
+        await moment(30)
+        for i in (1, 2):
+            live.caller_joined(Q, f"pbx-{i}.1", f"090000000{i}", i + 1, clock.now())
+        await moment(30)
+        watch = CongestionWatch(LiveQueues(bus, clock), bus, db, settings, clock)
+        await watch.restore()
+        [raised] = await watch.check()
+        assert raised.reasons == ("callers_waiting",)
+        began = clock.now()
+
+        # the first caller has now waited 60 s: the alarm gains a reason
+        await moment(60)
+        [change] = await watch.check()
+        assert (change.state, change.added, change.reasons) == (
+            "escalated",
+            ("longest_wait",),
+            ("callers_waiting", "longest_wait"),
+        )
+        assert await watch.check() == [], "announced once"
+        alarm = (await current_alarms(bus, settings))[Q]
+        assert (alarm["state"], alarm["reasons"], alarm["added"], alarm["since"]) == (
+            "escalated",
+            ["callers_waiting", "longest_wait"],
+            ["longest_wait"],
+            began.isoformat(),
+        )
+        await eventually(lambda: asyncio.sleep(0, result=len(board.congestion()) == 2 or None), 5)
+        assert board.congestion() == [(Q, "raised"), (Q, "escalated")]
+        rows = await history(db, T0)
+        assert [(r.state, r.reasons, r.added) for r in rows] == [
+            ("escalated", "callers_waiting,longest_wait", "longest_wait"),
+            ("raised", "callers_waiting", "callers_waiting"),
+        ]
+        assert rows[0].at == clock.now() and rows[0].longest_wait_seconds == 60
+        assert any(
+            "escalated: longest_wait too" in r.getMessage() and r.levelno == logging.WARNING
+            for r in caplog.records
+        )
+
+        # a restart: the alarm comes back with both reasons and its start
+        await bus.forget(f"congestion.{Q}")
+        watch = CongestionWatch(LiveQueues(bus, clock), bus, db, settings, clock)
+        await watch.restore()
+        alarm = (await current_alarms(bus, settings))[Q]
+        assert (alarm["state"], alarm["reasons"], alarm["since"]) == (
+            "escalated",
+            ["callers_waiting", "longest_wait"],
+            began.isoformat(),
+        )
+        # the first caller is answered: 2 waiting, the longest for 31 s, both under
+        # their thresholds (not under half: still up) ...
+        live.caller_left(Q, "pbx-0.1")
+        await moment(61)
+        assert await watch.check() == []
+        m = watch.rule.measure(Q, (await watch.live.snapshot())["queues"][Q], clock.now())
+        assert (m.waiting, m.longest_wait) == (2, 31)
+        # ... then both pass them again: nothing is announced a second time
+        live.caller_joined(Q, "pbx-3.1", "0900000003", 3, clock.now())
+        await moment(95)
+        assert await watch.check() == []
+        assert len(await history(db, T0)) == 2
+
+        for i in (1, 2, 3):
+            live.caller_left(Q, f"pbx-{i}.1")
+        await moment(96)
+        [cleared] = await watch.check()
+        assert cleared.state == "cleared" and await current_alarms(bus, settings) == {}
+        rows = await history(db, T0)
+        assert [r.state for r in rows] == ["cleared", "escalated", "raised"]
+    finally:
+        await board.close()
+
+
+def test_migration_0010_keeps_the_alarm_log_append_only_both_ways(database_url: str):
+    cfg = alembic_cfg(database_url)
+    command.upgrade(cfg, "0009")
+    engine = sa.create_engine(sync_url(database_url))
+    insert = sa.text(
+        "INSERT INTO congestion_events (at, queue, state, reasons, waiting, "
+        "longest_wait_seconds, all_busy_growing_seconds) "
+        "VALUES (:at, :queue, :state, :reasons, 3, 60, 0)"
+    )
+
+    def states() -> list[tuple[str, str]]:
+        with engine.connect() as c:
+            return [
+                (r.state, r.reasons)
+                for r in c.execute(sa.text("SELECT * FROM congestion_events ORDER BY id"))
+            ]
+
+    def refused(statement: str) -> None:
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as c:
+            c.execute(sa.text(statement))
+
+    try:
+        with engine.begin() as c:
+            c.execute(
+                insert, {"at": T0, "queue": Q, "state": "raised", "reasons": "callers_waiting"}
+            )
+        command.upgrade(cfg, "0010")
+        with engine.begin() as c:
+            assert c.execute(sa.text("SELECT added FROM congestion_events")).scalar_one() == ""
+            c.execute(
+                insert,
+                {
+                    "at": T0 + timedelta(seconds=60),
+                    "queue": Q,
+                    "state": "escalated",
+                    "reasons": "callers_waiting,longest_wait",
+                },
+            )
+        refused("UPDATE congestion_events SET added = 'x'")
+        refused("DELETE FROM congestion_events")
+
+        # down again: the escalated row reads as the alarm in force 0009 knows
+        command.downgrade(cfg, "0009")
+        assert states() == [
+            ("raised", "callers_waiting"),
+            ("raised", "callers_waiting,longest_wait"),
+        ]
+        refused("UPDATE congestion_events SET state = 'cleared'")
+        refused("DELETE FROM congestion_events")
+        command.upgrade(cfg, "head")
+        refused("UPDATE congestion_events SET state = 'cleared'")
+    finally:
+        engine.dispose()
