@@ -99,12 +99,15 @@ class MenuOption(_Model):
     ``message`` (dial 113/114/115) and goes back to the menu; ``language``
     switches Vietnamese <-> English and replays the menu; ``info`` plays
     ``message`` and goes back to the menu; ``repeat`` replays the menu.
+    ``label`` is the option's short name on screens (the agent's screen-pop
+    shows what the caller chose); without one the panel names the action.
     """
 
     digit: Annotated[str, Field(pattern=r"^[0-9*#]$")]
     action: MenuAction
     prompt: LocalText
     message: LocalText | None = None
+    label: LocalText | None = None
 
     @model_validator(mode="after")
     def _message_needed(self) -> MenuOption:

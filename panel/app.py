@@ -19,7 +19,9 @@ import jinja2
 from aiohttp import web
 
 from panel.context import PanelContext
+from panel.errors import error_pages_middleware
 from panel.keys import FLASH_USED
+from panel.labels import OUTCOMES
 from panel.security import (
     errors_middleware,
     headers_middleware,
@@ -79,6 +81,8 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     app = web.Application(
         middlewares=[
             headers_middleware,
+            # outside the sign-in: its refusals (CSRF) become pages too
+            error_pages_middleware,
             make_auth_middleware(ctx),
             errors_middleware,
             _flash_middleware,
@@ -98,6 +102,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     env.filters["fromjson"] = _fromjson
     env.filters["isolocal"] = _isolocal(ctx)
     env.globals["static"] = _static_url
+    env.globals["outcome_msgids"] = OUTCOMES
     for module in (auth, agent, tickets, admin, api, recordings, board, reports, callbacks):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

@@ -110,9 +110,11 @@ class Error(BaseModel):
 
 
 class InvalidInputError(Error):
-    """Input refused: each field named with what is wrong with it."""
+    """Input refused: each field named with what is wrong with it, and its label to show
+    (both in the session's language)."""
 
     fields: dict[str, str]
+    labels: dict[str, str] = {}
 
 
 class ConflictError(Error):

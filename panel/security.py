@@ -22,6 +22,7 @@ from aiohttp import web
 from accounts.exceptions import AccountInvalid, UserNotFound
 from accounts.identity import Actor
 from accounts.models import Role
+from panel.errors import PageError
 from panel.keys import ACTOR, BEARER, GETTEXT, LANG, SESSION, USER
 from panel.sessions import COOKIE
 from tickets.exceptions import (
@@ -225,8 +226,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def _answer(request: web.Request, status: int, message: str, **extra: Any) -> web.HTTPException:
     if is_api(request):
         return json_error(status, message, **extra)
-    text = message
-    if extra.get("fields"):
-        text += "\n" + "\n".join(f"{k}: {v}" for k, v in extra["fields"].items())
-    exc = json_error(status, message)
-    return type(exc)(text=text, content_type="text/plain")
+    # a page (panel/errors.py): a conflict's message is translated; the others are
+    # the API's English words, and the error page explains their status itself
+    return PageError(status, detail=message if status == 409 else None, fields=extra.get("fields"))

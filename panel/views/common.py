@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
@@ -12,6 +13,7 @@ from multidict import MultiDict, MultiDictProxy
 from panel.context import PanelContext
 from panel.i18n import LANGUAGES
 from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
+from panel.labels import field_label, pop_words
 from tickets.models import Channel, Domain
 
 CTX = web.AppKey("ctx", PanelContext)
@@ -69,15 +71,22 @@ async def ticket_form_values(request: web.Request) -> dict[str, Any]:
 
 
 def base_context(request: web.Request) -> dict[str, Any]:
-    """What every page template gets: the user, CSRF token, language, names."""
+    """What every page template gets: the user, CSRF token, language, names.
+
+    ``field_label(name)`` is a form field's label; ``pop_words()`` the words of
+    the screen-pop's identifiers (only the agent's page asks for them).
+    """
     c = request.app[CTX]
     flash = request.cookies.get("hotline_flash")
     if flash:
         request[FLASH_USED] = True
     session = request.get(SESSION)
     lang = request.get(LANG, "vi")
+    _ = request[GETTEXT]
     return {
-        "_": request[GETTEXT],
+        "_": _,
+        "field_label": partial(field_label, _),
+        "pop_words": partial(pop_words, c.settings, _, lang),
         "actor": request.get(ACTOR),
         "csrf": session.csrf if session else "",
         "lang": lang,

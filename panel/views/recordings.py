@@ -18,7 +18,8 @@ from aiohttp import web
 
 from accounts.identity import Actor
 from callcenter.models import Call, Outcome
-from panel.keys import ACTOR, GETTEXT
+from panel.keys import ACTOR, GETTEXT, LANG
+from panel.labels import path_words, step_words
 from panel.security import forbidden, require
 from panel.views.common import ctx, render
 from recordings.audit import Access, AuditFilter
@@ -214,6 +215,11 @@ async def replay_page(request: web.Request) -> web.StreamResponse:
         mmss=mmss,
         agent_names={a.extension: a.name for a in c.settings.agents},
         shift_names={s.id: s.name for s in c.settings.shifts},
+        menu_path=path_words(
+            call.ivr_path,
+            call.hotline_number,
+            step_words(c.settings, request[GETTEXT], request[LANG]),
+        ),
         **_audio_state(request, call, bool(sources)),
     )
 

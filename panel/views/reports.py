@@ -27,6 +27,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy import func, select
 
 from callcenter.models import Call, Outcome
+from callcenter.shifts import queue_name
+from panel.errors import PageError
 from panel.keys import GETTEXT
 from panel.security import PUBLIC, require
 from panel.views.common import ctx, render
@@ -47,22 +49,14 @@ def _day(request: web.Request, name: str) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise web.HTTPBadRequest(
-            text=_("{field}: a date such as 2026-11-25 expected", field=name),
-            content_type="text/plain",
-        ) from None
+        raise PageError(400, fields={name: _("must be a date such as 2026-11-25")}) from None
 
 
 def _section(request: web.Request) -> str:
     section = request.query.get("section", "summary")
     _ = request[GETTEXT]
     if section not in rpt.SECTIONS:
-        raise web.HTTPBadRequest(
-            text=_(
-                "{field}: must be one of {values}", field="section", values=", ".join(rpt.SECTIONS)
-            ),
-            content_type="text/plain",
-        )
+        raise PageError(400, fields={"section": _("is not one of the allowed values")})
     return section
 
 
@@ -82,6 +76,10 @@ def _names(request: web.Request) -> dict[str, Any]:
     return {
         "agent_names": {a.extension: a.name for a in s.agents},
         "shift_names": {sh.id: sh.name for sh in s.shifts},
+        # the Asterisk queue of a team in a shift, as people call it
+        "queue_names": {
+            queue_name(t.id, sh.id): f"{t.name} · {sh.name}" for t in s.teams for sh in s.shifts
+        },
         "tz": s.tz,
     }
 
