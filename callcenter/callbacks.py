@@ -8,8 +8,16 @@ of the callback's team, originates the agent's phone over AMI into the
 dialplan's ``hotline-callback`` context, which records (MixMonitor) and dials
 the citizen over the trunk -> the context's hang-up handler reports the dial
 status (a ``UserEvent``) -> :meth:`CallbackService.finish_attempt` records the
-attempt, links the new call record, and retries after
+attempt, completes its call record, and retries after
 ``callback_retry_minutes`` up to ``callback_attempts`` times.
+
+The agent sees the callback as they see a queue call: each attempt gets its
+call record when it starts (:meth:`CallbackService.start_attempt`), and the
+dialler has :class:`~callcenter.presence.Presence` pop it on the agent's
+screen (the citizen's number, their wait, the try, the voice message, their
+earlier tickets) with the ticket form linked to that record; the pop ends
+with the call.  "Call now" in the panel (maybe another process) wakes the
+dialler at once through the bus topic :data:`WAKE_TOPIC`.
 
 A voice message is recorded by the overflow flow (Record() into
 ``<recordings_dir>/voicemail/<yyyy>/<mm>/<dd>/<uniqueid>.wav``) and kept as a
@@ -26,18 +34,23 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.models import OPEN_OUTCOMES, Call, Outcome
+from callcenter.presence import CallbackInfo, Presence
 from callcenter.recording_files import base_for, side_files
 from callcenter.shifts import extension_of, on_duty_queue
 from core.ami import AMIClient, AMIError, Event
+from core.bus import Bus
 from core.clock import Clock
 from core.db import Base, Database, UTCDateTime
 from core.settings import Overflow, Settings
@@ -50,6 +63,8 @@ DIAL_CONTEXT = "hotline-callback"
 RESULT_EVENT = "HotlineCallback"
 CALLBACK_EVENTS = ("UserEvent",)
 VOICEMAIL_DIR = "voicemail"
+# The bus topic that wakes the dialler ("call now" in any panel process).
+WAKE_TOPIC = "callbacks.wake"
 
 
 class Status(StrEnum):
@@ -215,6 +230,20 @@ class Due:
     language: str
     assigned_extension: str | None
     attempts: int
+
+
+@dataclass(frozen=True)
+class Started:
+    """An attempt just claimed, with what the agent's screen-pop tells about it."""
+
+    attempt_id: int
+    call_id: int  # the attempt's call record, open from the first ring
+    info: CallbackInfo
+
+
+async def wake_dialler(bus: Bus, callback_id: int, extension: str | None) -> None:
+    """Tell the dialler, in whichever process it runs, to look at the list now."""
+    await bus.publish(WAKE_TOPIC, {"callback_id": callback_id, "extension": extension})
 
 
 # -- the service -----------------------------------------------------------
@@ -407,8 +436,14 @@ class CallbackService:
             return list((await session.scalars(q)).all())
 
     # -- attempts ----------------------------------------------------------
-    async def start_attempt(self, callback_id: int, extension: str, uniqueid: str) -> int | None:
-        """Claim a pending callback for one attempt; None if someone else got it first."""
+    async def start_attempt(
+        self, callback_id: int, extension: str, uniqueid: str
+    ) -> Started | None:
+        """Claim a pending callback for one attempt; None if someone else got it first.
+
+        The attempt's call record is opened here, before the agent's phone
+        rings, so that a ticket can be linked to it during the call.
+        """
         now = self.clock.now()
         async with self.db.session() as session:
             claimed = await session.execute(
@@ -432,8 +467,49 @@ class CallbackService:
                 started_at=now,
             )
             session.add(attempt)
+            call = self._attempt_call(cb, attempt)
+            session.add(call)
             await session.flush()
-            return attempt.id
+            origin = await session.get(Call, cb.call_id) if cb.call_id else None
+            vm = await session.scalar(select(VoiceMessage).where(VoiceMessage.callback_id == cb.id))
+            info = CallbackInfo(
+                callback_id=cb.id,
+                requested_at=cb.requested_at,
+                queued_at=cb.queued_at,
+                attempt=attempt.number,
+                attempts=max(self.policy.callback_attempts, attempt.number),
+                number_source=cb.number_source,
+                ivr_path=origin.ivr_path if origin else None,
+                voice_message_id=vm.id if vm else None,
+                voice_message_seconds=vm.seconds if vm else None,
+            )
+            return Started(attempt.id, call.id, info)
+
+    def _attempt_call(self, cb: Callback, attempt: CallbackAttempt) -> Call:
+        """The call record of one attempt, from its first ring.
+
+        Its outcome stays ``callback`` (the citizen still waits for one) until
+        the citizen answers: a try nobody answered is no answered call.
+        """
+        agent = next(
+            (a for a in self.settings.agents if a.extension == attempt.agent_extension), None
+        )
+        return Call(
+            uniqueid=attempt.uniqueid,
+            linkedid=attempt.uniqueid,
+            hotline_number=cb.hotline_number,
+            caller_number=cb.number,
+            language=cb.language,
+            ivr_path=f"callback:{cb.id}",
+            ivr_choice="callback",
+            route_source="callback",
+            team_id=cb.team_id,
+            queue=cb.queue,
+            agent_extension=attempt.agent_extension,
+            agent_name=agent.name if agent else None,
+            started_at=attempt.started_at,
+            outcome=Outcome.CALLBACK,
+        )
 
     async def finish_attempt(
         self,
@@ -457,13 +533,15 @@ class CallbackService:
             assert cb is not None
             attempt.result, attempt.ended_at, attempt.detail = result, now, detail
             cb.last_result = result
+            # the record tells what happened on the line, whatever became of the callback
+            call = await self._end_call(
+                session, cb, attempt, result, now, talk_seconds, recording_base
+            )
+            if result == Result.CONNECTED and call is not None:
+                cb.result_call_id = call.id
             if cb.status != Status.DIALLING:
                 return cb  # cancelled meanwhile: the attempt is recorded, nothing more
             if result == Result.CONNECTED:
-                call = await self._callback_call(
-                    session, cb, attempt, now, talk_seconds, recording_base
-                )
-                cb.result_call_id = call.id
                 self._close(cb, Result.CONNECTED, now, by=None)
             elif result == Result.AGENT_MISSED:
                 cb.attempts -= 1  # the citizen was never dialled
@@ -480,51 +558,60 @@ class CallbackService:
             log.info("callback %s attempt %s: %s (%s)", cb.id, attempt.number, result, cb.status)
             return cb
 
-    async def _callback_call(
+    async def _end_call(
         self,
-        session: Any,
+        session: AsyncSession,
         cb: Callback,
         attempt: CallbackAttempt,
+        result: Result,
         now: datetime,
         talk_seconds: int | None,
         recording_base: str | None,
-    ) -> Call:
-        """The call record of a connected callback, linked both ways to its recordings."""
-        existing = await session.scalar(select(Call).where(Call.uniqueid == attempt.uniqueid))
-        if existing is not None:
-            return existing  # type: ignore[no-any-return]
-        agent = next(
-            (a for a in self.settings.agents if a.extension == attempt.agent_extension), None
-        )
-        answered = now - timedelta(seconds=talk_seconds or 0)
-        rec_in, rec_out = side_files(recording_base)
-        call = Call(
-            uniqueid=attempt.uniqueid,
-            linkedid=attempt.uniqueid,
-            hotline_number=cb.hotline_number,
-            caller_number=cb.number,
-            language=cb.language,
-            ivr_path=f"callback:{cb.id}",
-            ivr_choice="callback",
-            route_source="callback",
-            team_id=cb.team_id,
-            queue=cb.queue,
-            agent_extension=attempt.agent_extension,
-            agent_name=agent.name if agent else None,
-            started_at=attempt.started_at,
-            answered_at=answered,
-            ended_at=now,
-            talk_seconds=talk_seconds,
-            hold_seconds=int((attempt.started_at - cb.queued_at).total_seconds()),
-            outcome=Outcome.ANSWERED,
-            end_reason="callback",
-            recording_base=recording_base,
-            recording_caller=rec_in,
-            recording_agent=rec_out,
-        )
-        session.add(call)
+    ) -> Call | None:
+        """Close the attempt's call record: answered (with its recordings) when the
+        citizen talked, else ended as the try it was.
+
+        When the agent's phone did not take the call, the citizen was never
+        dialled: the record goes, unless a ticket was linked to it meanwhile
+        (then it stays, as a call that did not happen).
+        """
+        call = await session.scalar(select(Call).where(Call.uniqueid == attempt.uniqueid))
+        if call is None:
+            if result != Result.CONNECTED:
+                return None
+            # an attempt started before its record was opened at the first ring
+            call = self._attempt_call(cb, attempt)
+            session.add(call)
+        if call.ended_at is not None and call.outcome != Outcome.CALLBACK:
+            return call  # completed already
+        if result == Result.AGENT_MISSED and await self._drop_call(session, call):
+            return None
+        call.ended_at = now
+        if result == Result.CONNECTED:
+            rec_in, rec_out = side_files(recording_base)
+            call.answered_at = now - timedelta(seconds=talk_seconds or 0)
+            call.talk_seconds = talk_seconds
+            call.hold_seconds = int((attempt.started_at - cb.queued_at).total_seconds())
+            call.outcome = Outcome.ANSWERED
+            call.end_reason = "callback"
+            call.recording_base = recording_base
+            call.recording_caller, call.recording_agent = rec_in, rec_out
+        else:
+            call.end_reason = f"callback_{result}"
         await session.flush()
         return call
+
+    @staticmethod
+    async def _drop_call(session: AsyncSession, call: Call) -> bool:
+        """Delete a record nothing refers to; False if something does (a ticket)."""
+        try:
+            async with session.begin_nested():
+                await session.delete(call)
+                await session.flush()
+        except IntegrityError:
+            await session.refresh(call)  # the savepoint's rollback expired it
+            return False
+        return True
 
     @staticmethod
     def _close(cb: Callback, outcome: Result, now: datetime, by: str | None) -> None:
@@ -548,6 +635,15 @@ class CallbackService:
                 ).all()
                 for a in open_attempts:
                     a.result, a.ended_at, a.detail = Result.FAILED, now, "interrupted"
+                # their records end too (kept: a ticket may hang off one)
+                await session.execute(
+                    update(Call)
+                    .where(
+                        Call.uniqueid.in_([a.uniqueid for a in open_attempts if a.uniqueid]),
+                        Call.ended_at.is_(None),
+                    )
+                    .values(ended_at=now, end_reason="callback_interrupted")
+                )
                 cb.status, cb.next_attempt_at = Status.PENDING, now
                 cb.attempts = max(0, cb.attempts - 1)
             return len(stuck)
@@ -755,12 +851,16 @@ class QueueSnapshot:
 class CallbackDialler:
     """Works the callback list: a free agent of the right team, then the citizen.
 
-    Polls the list every ``interval`` seconds (and when woken); a callback is
-    dialled only when an agent of its team on duty is free (not paused, not in
-    a call, past wrap-up: Asterisk's QueueStatus is the judge), and only if no
-    caller still waiting in that team's queue joined before it did (the queue
-    serves those first, so every caller keeps their place).  An agent who
-    pressed "call now" gets the callback as soon as their phone is not busy.
+    Polls the list every ``interval`` seconds, and at once when woken: by the
+    end of an attempt, or by "call now" in a panel (a message on the bus
+    topic :data:`WAKE_TOPIC`, which the dialler's own subscription hears,
+    whichever process the panel runs in).  A callback is dialled only when an
+    agent of its team on duty is free (not paused, not in a call, past
+    wrap-up: Asterisk's QueueStatus is the judge), and only if no caller
+    still waiting in that team's queue joined before it did (the queue serves
+    those first, so every caller keeps their place).  An agent who pressed
+    "call now" gets the callback as soon as their phone is not busy.  With
+    ``presence``, the agent rung gets the callback's screen-pop.
     """
 
     def __init__(
@@ -771,15 +871,22 @@ class CallbackDialler:
         clock: Clock,
         *,
         interval: float = 5.0,
+        presence: Presence | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
         self.ami = ami
         self.clock = clock
         self.interval = interval
+        self.presence = presence
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        # the wake-up subscription: its own Redis connection, so that another
+        # owner ending its listeners (the panel's hub at stop) leaves it be
+        self._bus: Bus | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
         # agent extension -> attempt channel id, while we ring them
         self.busy_agents: dict[str, str] = {}
         # attempt channel id -> its recording base, until the dialplan reports
@@ -808,9 +915,7 @@ class CallbackDialler:
             if uid in live:
                 continue
             await self.service.finish_attempt(uid, Result.FAILED, detail="lost: no report")
-            for ext, u in list(self.busy_agents.items()):
-                if u == uid:
-                    self.busy_agents.pop(ext, None)
+            await self._release(uid, "ended", result=Result.FAILED)
             lost += 1
         if lost:
             log.warning("callbacks: %d attempt(s) ended without a report; retried later", lost)
@@ -820,19 +925,38 @@ class CallbackDialler:
         recovered = await self.service.recover()
         if recovered:
             log.warning("callbacks: %d attempt(s) interrupted by a restart put back", recovered)
+        panel = self.settings.panel
+        self._bus = Bus(panel.redis_url, panel.redis_prefix)
+        self._listener = asyncio.create_task(self._listen(self._bus), name="callback-wake")
         self._task = asyncio.create_task(self._run(), name="callback-dialler")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._calls) if t is not None]
+        tasks = [t for t in (self._task, self._listener, *self._calls) if t is not None]
         for t in tasks:
             t.cancel()
+        if self._bus is not None:
+            # a pub/sub read may not give way to the cancellation: end it for certain
+            await self._bus.stop_listening()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._bus is not None:
+            await self._bus.close()
+            self._bus = None
 
     def wake(self) -> None:
         self._wake.set()
 
+    async def _listen(self, bus: Bus) -> None:
+        """Wake the dialler for every message on :data:`WAKE_TOPIC`."""
+        async for _topic, data in bus.listen([WAKE_TOPIC], self.listening):
+            log.debug("callback dialler woken: %s", data)
+            self.wake()
+
     async def _run(self) -> None:
         while True:
+            # cleared before the round, not after: a wake-up that arrives
+            # while it runs (a "call now" just after the list was read) is
+            # kept for the next round instead of waiting for the poll
+            self._wake.clear()
             try:
                 if self.ami.connected:
                     await self.tick()
@@ -840,7 +964,6 @@ class CallbackDialler:
                 log.warning("callback dialler postponed: %s", e)
             except Exception:
                 log.exception("callback dialler round failed")
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except TimeoutError:
@@ -872,17 +995,18 @@ class CallbackDialler:
                 continue
             taken.add(ext)
             uid = f"cb-{cb.id}-{uuid.uuid4().hex[:10]}"
-            if await self.service.start_attempt(cb.id, ext, uid) is None:
+            started = await self.service.start_attempt(cb.id, ext, uid)
+            if started is None:
                 continue
             self.busy_agents[ext] = uid
-            task = asyncio.create_task(self._dial(cb, ext, uid), name=f"callback-{cb.id}")
+            task = asyncio.create_task(self._dial(cb, ext, uid, started), name=f"callback-{cb.id}")
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
             dialled += 1
         return dialled
 
-    async def _dial(self, cb: Due, extension: str, uid: str) -> None:
-        """Ring the agent; the dialplan then dials the citizen and reports back."""
+    async def _dial(self, cb: Due, extension: str, uid: str, started: Started) -> None:
+        """Ring the agent (their screen pops); the dialplan then dials the citizen and reports."""
         s = self.settings
         base = str(base_for(s.recordings_dir, s.tz, self.clock.now(), uid))
         hotline = s.hotline(cb.hotline_number) if cb.hotline_number else None
@@ -905,6 +1029,8 @@ class CallbackDialler:
                 f"CHANNEL(language)={cb.language}",
             ],
         }
+        if self.presence is not None:
+            await self._tell(self.presence.callback_called(extension, uid, started.info))
         try:
             reply = await self.ami.action(action, timeout=s.queues.ring_seconds + 15)
             answer = reply[-1] if isinstance(reply, list) else reply
@@ -921,13 +1047,15 @@ class CallbackDialler:
             else:
                 # the result comes with the dialplan's UserEvent; keep the base for it
                 self._bases[uid] = base
+                if self.presence is not None and self.busy_agents.get(extension) == uid:
+                    await self._tell(self.presence.callback_phase(extension, uid, "talking"))
                 return
         except AMIError as e:
             log.warning("callback %s: originate to %s failed: %s", cb.id, extension, e)
             await self.service.finish_attempt(uid, Result.AGENT_MISSED, detail="originate failed")
         except asyncio.CancelledError:
             raise
-        self.busy_agents.pop(extension, None)
+        await self._release(uid, "missed")
         self.wake()
 
     async def on_user_event(self, e: Event) -> None:
@@ -946,10 +1074,25 @@ class CallbackDialler:
             talk_seconds=talk,
             recording_base=base if result == Result.CONNECTED else None,
         )
-        for ext, u in list(self.busy_agents.items()):
-            if u == uid:
-                self.busy_agents.pop(ext, None)
+        await self._release(uid, "ended", result=result)
         self.wake()
+
+    async def _release(self, uid: str, phase: str, **extra: Any) -> None:
+        """The attempt ``uid`` is over: its agent is free again, their pop ends."""
+        for ext, u in list(self.busy_agents.items()):
+            if u != uid:
+                continue
+            self.busy_agents.pop(ext, None)
+            if self.presence is not None:
+                await self._tell(self.presence.callback_phase(ext, uid, phase, **extra))
+
+    @staticmethod
+    async def _tell(screen: Coroutine[Any, Any, None]) -> None:
+        """Update an agent's screen; a failure there (Redis) must not stop the call."""
+        try:
+            await screen
+        except Exception:
+            log.exception("callback screen-pop failed")
 
 
 def _int(value: str | None) -> int | None:

@@ -6,6 +6,11 @@ builds the pop from the call record and the caller's history -> the bus
 WebSocket.  Agent states (free, ringing, talking, paused with a reason,
 wrap-up, offline) come from the same events and from ``QueueMemberStatus``.
 
+A callback call pops the same way: the callback dialler
+(``callcenter/callbacks.py``) rings the agent and calls :meth:`Presence.callback_called`
+with what the agent needs to know about the callback, then
+:meth:`Presence.callback_phase` as the call goes on and ends.
+
 Handlers hold no SQL: the call record comes from :class:`CallService`, the
 caller's earlier tickets from a function the composition root injects (the
 tickets domain sits above this one).
@@ -21,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from callcenter.models import Call
 from callcenter.service import CallService, sanitize_caller
 from callcenter.shifts import extension_of
 from core.ami import AMIClient, Event, chan_vars
@@ -97,6 +103,39 @@ class AgentState:
 
 def epoch(moment: datetime) -> float:
     return moment.timestamp()
+
+
+@dataclass(frozen=True)
+class CallbackInfo:
+    """What a callback's pop says besides the call itself (the dialler fills it in)."""
+
+    callback_id: int
+    requested_at: datetime  # when the citizen asked (or the voice message became a callback)
+    queued_at: datetime  # when they first joined the queue: their place, and the wait shown
+    attempt: int  # this try's number, 1 for the first
+    attempts: int  # how many tries there are in all
+    number_source: str  # caller_id, typed, voice_message
+    ivr_path: str | None = None  # what they chose in the menu on the call that asked
+    voice_message_id: int | None = None
+    voice_message_seconds: float | None = None
+
+    def as_pop(self) -> dict[str, Any]:
+        voice = None
+        if self.voice_message_id is not None:
+            voice = {
+                "id": self.voice_message_id,
+                # the panel's own route: plays after its usual access check
+                "url": f"/callbacks/voice/{self.voice_message_id}/audio",
+                "seconds": self.voice_message_seconds,
+            }
+        return {
+            "id": self.callback_id,
+            "requested_at": self.requested_at.isoformat(),
+            "attempt": self.attempt,
+            "attempts": self.attempts,
+            "number_source": self.number_source,
+            "voice_message": voice,
+        }
 
 
 class Presence:
@@ -216,51 +255,139 @@ class Presence:
         uniqueid = e.get("Uniqueid")
         if not ext or not uniqueid:
             return
-        st = self._state(ext)
-        st.device, st.call = "ringing", uniqueid
         v = chan_vars(e)
         caller = sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName"))
         call = await self.calls.get(uniqueid)
-        hotline_number = (call.hotline_number if call else None) or v.get("HOTLINE_NUMBER") or None
+        pop = await self._pop(
+            uniqueid,
+            call,
+            number=caller.number,
+            name=caller.name,
+            hotline_number=v.get("HOTLINE_NUMBER") or None,
+            queue=e.get("Queue"),
+            route_source=v.get("HOTLINE_ROUTE_SOURCE") or "agi",
+            queued_at=call.queued_at if call else None,
+        )
+        pop.update(event_at=received, ami_timestamp=float(e.get("Timestamp") or 0) or None)
+        await self._show_pop(ext, uniqueid, pop)
+
+    async def callback_called(self, ext: str, uniqueid: str, callback: CallbackInfo) -> None:
+        """The callback dialler rings ``ext``: the pop of a queue call, marked as a callback.
+
+        ``uniqueid`` is the attempt's channel id, which is also its call
+        record's: the ticket form links to that record, as for a queue call.
+        """
+        received = time.time()
+        call = await self.calls.get(uniqueid)
+        pop = await self._pop(
+            uniqueid,
+            call,
+            number=None,
+            name=None,
+            hotline_number=None,
+            queue=call.queue if call else None,
+            route_source="callback",
+            queued_at=callback.queued_at,
+        )
+        # what they chose in the menu on the call that asked, not the callback's own path
+        pop.update(
+            kind="callback",
+            callback=callback.as_pop(),
+            ivr_path=callback.ivr_path or "",
+            queued_at=callback.queued_at.isoformat(),
+            event_at=received,
+        )
+        await self._show_pop(ext, uniqueid, pop)
+
+    async def callback_phase(self, ext: str, uniqueid: str, phase: str, **extra: Any) -> None:
+        """A callback's pop moves on as a queue call's does: ``talking`` once the agent
+        answered, ``ended`` at hang-up (it stays for the ticket), ``missed`` when the
+        agent's phone did not take it (off the screen)."""
+        st = self._state(ext)
+        if phase == "talking":
+            # the phone's own device events say the same a moment later, if
+            # the agent is in a queue at all ("call now" outside a shift)
+            st.device, st.call = "talking", uniqueid
+            await self._pop_phase(
+                ext, uniqueid, "talking", only_from=("ringing",), answered_at=time.time(), **extra
+            )
+        else:
+            if st.call == uniqueid:
+                st.call = None
+                if st.device in ("ringing", "talking"):
+                    st.device = "free"
+            if phase == "ended":
+                extra["ended_at"] = time.time()
+            await self._pop_phase(ext, uniqueid, phase, **extra)
+        await self._publish_state(st)
+
+    async def _pop(
+        self,
+        uniqueid: str,
+        call: Call | None,
+        *,
+        number: str | None,
+        name: str | None,
+        hotline_number: str | None,
+        queue: str | None,
+        route_source: str,
+        queued_at: datetime | None,
+    ) -> dict[str, Any]:
+        """The screen-pop of one call: the record first, then what the event said."""
+        hotline_number = (call.hotline_number if call else None) or hotline_number
         hotline = self.settings.hotline(hotline_number) if hotline_number else None
-        now = self.clock.now()
         waited = None
-        if call is not None and call.queued_at is not None:
-            waited = max(0, round((now - call.queued_at).total_seconds()))
-        number = (call.caller_number if call else None) or caller.number
+        if queued_at is not None:
+            waited = max(0, round((self.clock.now() - queued_at).total_seconds()))
+        number = (call.caller_number if call else None) or number
         earlier = await self.calls.earlier_calls(number, before=uniqueid) if number else []
         tickets = await self.history(number) if self.history and number else []
-        pop = {
+        return {
             "type": "pop",
+            "kind": "queue",
             "uniqueid": uniqueid,
             "call_id": call.id if call else None,
             "caller": number,
-            "caller_name": (call.caller_name if call else None) or caller.name,
+            "caller_name": (call.caller_name if call else None) or name,
             "hotline": hotline_number,
             "hotline_name": hotline.name if hotline else None,
-            "queue": e.get("Queue"),
+            "queue": queue,
             "language": call.language if call else None,
             "ivr_path": call.ivr_path if call else "",
             "ivr_choice": call.ivr_choice if call else None,
-            "route_source": (call.route_source if call else None)
-            or v.get("HOTLINE_ROUTE_SOURCE")
-            or "agi",
+            "route_source": (call.route_source if call else None) or route_source,
             "waited": waited,
-            "queued_at": call.queued_at.isoformat() if call and call.queued_at else None,
+            "queued_at": queued_at.isoformat() if queued_at else None,
             "phase": "ringing",
             "earlier_calls": earlier,
             "tickets": tickets,
-            "event_at": received,
-            "ami_timestamp": float(e.get("Timestamp") or 0) or None,
-            "sent": time.time(),
+            "event_at": None,
+            "ami_timestamp": None,
+            "sent": None,
         }
+
+    async def _show_pop(self, ext: str, uniqueid: str, pop: dict[str, Any]) -> None:
+        """Put ``pop`` on the agent's screen (kept for a reload) and mark them ringing."""
+        st = self._state(ext)
+        st.device, st.call = "ringing", uniqueid
+        pop["sent"] = time.time()
         await self.bus.publish_kept(f"agent.{ext}", f"pop.{ext}", pop, POP_TTL)
         await self._publish_state(st)
 
-    async def _pop_phase(self, ext: str, uniqueid: str, phase: str, **extra: Any) -> None:
+    async def _pop_phase(
+        self,
+        ext: str,
+        uniqueid: str,
+        phase: str,
+        *,
+        only_from: tuple[str, ...] | None = None,
+        **extra: Any,
+    ) -> None:
         pop = await self.bus.kept(f"pop.{ext}")
         if not pop or pop.get("uniqueid") != uniqueid:
             return
+        if only_from is not None and pop.get("phase") not in only_from:
+            return  # a later phase is there already (its report overtook this one)
         if phase == "missed":
             # rang but went elsewhere (or the caller left): off this agent's screen
             await self.bus.forget(f"pop.{ext}")

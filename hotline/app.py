@@ -173,7 +173,9 @@ class Application:
             self.db,
         )
         self.congestion = CongestionWatch(self.live_queues, self.bus, self.db, settings, self.clock)
-        self.callbacks = CallbackDialler(self.panel.callbacks, settings, self.ami, self.clock)
+        self.callbacks = CallbackDialler(
+            self.panel.callbacks, settings, self.ami, self.clock, presence=self.presence
+        )
         self.overflow = OverflowMenu(settings, self.panel.callbacks, self.clock)
         self.agi = FastAGIServer(
             settings.agi.host, settings.agi.port, routes(self.ivr, self.overflow)

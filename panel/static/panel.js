@@ -59,25 +59,90 @@
       { timeZone: "Asia/Ho_Chi_Minh", dateStyle: "short", timeStyle: "short" });
   }
 
+  // A wait in seconds as people say it: "45 s", "12 min", "2 h 05 min".
+  function duration(seconds, el) {
+    if (seconds == null) return "—";
+    if (seconds < 120) return seconds + " " + el.dataset.unit;
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " " + el.dataset.min;
+    return Math.floor(minutes / 60) + " " + el.dataset.hour + " " +
+      String(minutes % 60).padStart(2, "0") + " " + el.dataset.min;
+  }
+
+  // The pop's identifiers in words: IVR steps, outcomes, hotline numbers, from the
+  // table the server put in the page (#pop-words; panel/labels.py pop_words, whose
+  // path_words does the same lookup).
+  let popWords = null;
+  function words() {
+    if (popWords === null) {
+      const el = document.getElementById("pop-words");
+      try { popWords = el ? JSON.parse(el.textContent) : {}; } catch (e) { popWords = {}; }
+    }
+    return popWords;
+  }
+  function menuWords(hotline, path) {
+    if (!path) return "";
+    const steps = words().steps || {};
+    const own = steps[hotline || ""] || {}, common = steps[""] || {};
+    return path.split(" > ").map((raw) => {
+      const step = raw.trim();
+      const m = /^(.*?)(\d+)$/.exec(step);
+      const numbered = m && common[m[1] + "#"];
+      return own[step] || common[step] || (numbered ? numbered.replace("{n}", m[2]) : step);
+    }).join(words().separator || " > ");
+  }
+  const outcomeWord = (o) => (words().outcomes || {})[o] || o || "";
+  const hotlineName = (n) => (words().hotlines || {})[n] || n || "";
+
   let current = null;
+  const pageTitle = document.title;
 
   function showPop(pop) {
     const card = $("#pop");
     if (!card) return;
-    if (!pop) { card.hidden = true; current = null; return; }
+    if (!pop) { card.hidden = true; current = null; document.title = pageTitle; return; }
     current = pop.uniqueid;
+    // a callback (the system rang this agent to call a citizen back) pops as a
+    // queue call does, with what the agent needs to know about the callback
+    const cb = pop.kind === "callback" ? (pop.callback || {}) : null;
+    const phase = pop.phase || "ringing";
     card.hidden = false;
-    card.className = "card pop " + (pop.phase || "ringing");
+    card.className = "card pop " + phase + (cb ? " callback" : "");
     const title = $("#pop-title");
-    text(title, title.dataset[pop.phase] || title.dataset.ringing);
+    const key = cb ? "cb" + phase.charAt(0).toUpperCase() + phase.slice(1) : phase;
+    text(title, title.dataset[key] || title.dataset.ringing);
+    $("#pop-kind").hidden = !cb;
     const field = (name) => card.querySelector(`[data-f="${name}"]`);
+    const only = (name, shown) => card.querySelectorAll(`[data-only="${name}"]`).forEach((el) => { el.hidden = !shown; });
     const caller = field("caller");
     text(caller, pop.caller || caller.dataset.none);
     text(field("hotline"), [pop.hotline, pop.hotline_name].filter(Boolean).join(" · "));
     const ivr = field("ivr_path");
-    text(ivr, pop.route_source === "fallback" && !pop.ivr_path ? ivr.dataset.fallback : pop.ivr_path);
+    text(ivr, pop.route_source === "fallback" && !pop.ivr_path ? ivr.dataset.fallback : menuWords(pop.hotline, pop.ivr_path));
     const waited = field("waited");
-    text(waited, pop.waited == null ? "—" : pop.waited + " " + waited.dataset.unit);
+    text(waited, duration(pop.waited, waited));
+    only("callback", !!cb);
+    const voice = cb && cb.voice_message;
+    only("voice", !!voice);
+    const audio = $("#pop-voice");
+    if (audio && !voice && !audio.paused) audio.pause();
+    const result = phase === "ended" && cb && pop.result;
+    only("result", !!result);
+    if (cb) {
+      text(field("requested_at"), when(cb.requested_at));
+      text(field("queued_at"), when(pop.queued_at));
+      const attempt = field("attempt");
+      text(attempt, attempt.dataset.text.replace("{n}", cb.attempt).replace("{total}", cb.attempts));
+      if (voice) {
+        // the panel's own audio route: it checks who may listen, as on /callbacks
+        if (audio.getAttribute("src") !== voice.url) audio.src = voice.url;
+        $("#pop-voice-link").href = voice.url;
+      }
+      if (result) {
+        const resultNames = names("result-names", "span[data-r]", "r");
+        text(field("result"), resultNames[pop.result] || pop.result);
+      }
+    }
     const statusNames = names("status-names", "span[data-s]", "s");
     list($("#pop-tickets"), pop.tickets, (t) => {
       const li = document.createElement("li");
@@ -89,7 +154,7 @@
     });
     list($("#pop-calls"), pop.earlier_calls, (c) => {
       const li = document.createElement("li");
-      text(li, when(c.started_at) + " · " + (c.hotline || "") + " · " + c.outcome + (c.agent ? " · " + c.agent : ""));
+      text(li, when(c.started_at) + " · " + hotlineName(c.hotline) + " · " + outcomeWord(c.outcome) + (c.agent ? " · " + c.agent : ""));
       return li;
     });
     // Link the ticket form to this call, and prefill the number, unless the
@@ -105,8 +170,8 @@
         phone.dataset.auto = phone.value;
       }
     }
-    // a ringing call in a background tab shows in the tab's title
-    document.title = pop.phase === "ringing" ? "☎ " + (pop.caller || "…") : document.title.replace(/^☎ \S+ /, "");
+    // a ringing call in a background tab shows in the tab's title, until answered
+    document.title = pop.phase === "ringing" ? "☎ " + (pop.caller || "…") + " · " + pageTitle : pageTitle;
   }
 
   // Supervisors and agencies: a ticket past its deadline is announced at once.

@@ -1,7 +1,8 @@
 """Panel pages: the callback list agents work in order, and the voice messages.
 
 Agents see their team's callbacks, first joined first, with "call now" on the
-next one (the dialler then rings their phone and the citizen) and a form to
+next one (the dialler, woken over the bus, then rings their phone and the
+citizen, and the callback pops up in their workspace) and a form to
 record a try made by hand; supervisors and admins see every team's and may
 cancel.  Voice messages play in a plain <audio> served by id, after the same
 access check, and are turned into a callback or marked handled.
@@ -23,6 +24,7 @@ from callcenter.callbacks import (
     Result,
     Status,
     VoiceMessageNotFound,
+    wake_dialler,
 )
 from panel.keys import ACTOR, GETTEXT
 from panel.security import require
@@ -92,13 +94,15 @@ async def call_now(request: web.Request) -> web.StreamResponse:
     ]
     if not pending or pending[0].id != callback_id:
         raise flash_redirect("/callbacks", _("Callbacks are worked in order: take the next one."))
+    extension = request[ACTOR].extension or ""
     try:
-        await c.callbacks.call_now(callback_id, request[ACTOR].extension or "")
+        await c.callbacks.call_now(callback_id, extension)
     except CallbackClosed:
         raise flash_redirect("/callbacks", _("This callback is no longer waiting.")) from None
-    raise flash_redirect(
-        "/callbacks", _("Your phone will ring in a few seconds; answer it to call the citizen.")
-    )
+    # the dialler may run in another process: it hears this on the bus, not at its next poll
+    await wake_dialler(c.bus, callback_id, extension)
+    # to the workspace, where the callback pops up next to the ticket form
+    raise flash_redirect("/agent", _("Your phone is ringing: answer it to call the citizen back."))
 
 
 @require(*STAFF)

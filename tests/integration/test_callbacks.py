@@ -1,5 +1,6 @@
-"""Overflow through the real Asterisk: callbacks end to end, typed numbers, voice
-messages, and the final offer at the maximum wait.
+"""Overflow through the real Asterisk: callbacks end to end (with the agent's
+screen-pop in Chromium), "call now" waking the dialler at once, typed numbers,
+voice messages, and the final offer at the maximum wait.
 
 The lab's configuration is changed for these tests (offer every 10 s, a trunk
 contact so the PBX can call out, short prompts) and reloaded over AMI, then
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import tomllib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import pytest
 import tomli_w
 from sqlalchemy import select
 
-from callcenter.callbacks import Callback, Result, Status, VoiceMessage
+from accounts.identity import SYSTEM
+from callcenter.callbacks import Callback, CallbackAttempt, Result, Status, VoiceMessage
 from callcenter.models import Call, Outcome
 from callcenter.recording_files import mixed_file
 from core.settings import load_settings
@@ -30,7 +34,7 @@ from hotline.app import Application
 from tests.browser import ARTIFACTS
 from tests.integration.test_calls import dominant_hz, ended_record, new_number, record_of
 from tests.integration.test_no_agent import set_paused
-from tests.integration.test_panel_browser import PASSWORD, sign_in
+from tests.integration.test_panel_browser import PASSWORD, on_duty, sign_in
 from tests.lab import CARRIER, Lab, eventually
 
 pytestmark = pytest.mark.asterisk
@@ -71,7 +75,9 @@ def overflow_config(original: str) -> dict:
 
 
 @pytest.fixture
-async def overflow_app(carrier: Lab) -> AsyncIterator[Application]:
+async def overflow_app(carrier: Lab, request: pytest.FixtureRequest) -> AsyncIterator[Application]:
+    """The application with overflow on; its dialler polls every second (or every
+    ``request.param`` seconds, for a test that must not pass by polling)."""
     lab = carrier
     path = lab.home / "config" / "hotline.toml"
     original = path.read_text()
@@ -81,7 +87,7 @@ async def overflow_app(carrier: Lab) -> AsyncIterator[Application]:
         await asyncio.to_thread(prompts.generate, settings)
         await system.reload(settings, lab.pbx)
         application = Application(settings, scheduler_interval=2)
-        application.callbacks.interval = 1.0
+        application.callbacks.interval = getattr(request, "param", 1.0)
         application.agi.trace_dir = lab.home / "agi-traces"
         async with application:
             await application.ami.wait_logged_in(30)
@@ -106,49 +112,165 @@ async def pbx_channel(app: Application, prefix: str) -> str | None:
     return None
 
 
-async def test_callback_end_to_end(carrier: Lab, overflow_app: Application):
+@asynccontextmanager
+async def agent_page(app: Application, chromium, extension: str) -> AsyncIterator[tuple]:
+    """A Chromium page signed in as the agent on ``extension``, its live socket open.
+
+    One account per extension, and the lab's database lives as long as the
+    test session: an account an earlier test made is taken over, and one made
+    here gives its extension back at the end (for the tests that come after).
+    """
+    user = await app.panel.accounts.by_extension(extension)
+    made = user is None
+    if user is None:
+        user = await app.panel.accounts.create_user(
+            None,
+            {
+                "username": f"cbagent{random.randrange(10**6)}",
+                "display_name": "Điện thoại viên gọi lại",
+                "role": "agent",
+                "extension": extension,
+                "password": PASSWORD,
+            },
+        )
+    else:
+        await app.panel.accounts.update_user(SYSTEM, user.id, {"language": "vi", "active": True})
+        await app.panel.accounts.set_password(None, user.id, PASSWORD)
+    context = await chromium.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        page = await context.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        await sign_in(page, f"http://127.0.0.1:{app.settings.panel.port}", user.username)
+        assert page.url.endswith("/agent")
+        await page.wait_for_selector("#ws-status[data-state=open]", state="attached")
+        yield page, console
+    finally:
+        await context.close()
+        if made:
+            await app.panel.accounts.update_user(
+                SYSTEM, user.id, {"role": "supervisor", "active": False}
+            )
+
+
+async def hang_up_leftovers(app: Application, callback_id: int | None) -> None:
+    """A test that failed mid-call must not leave the agent's phone busy for the next."""
+    if callback_id is None:
+        return
+    channel = await pbx_channel(app, f"cb-{callback_id}-")
+    if channel:
+        await app.ami.action({"Action": "Hangup", "Channel": channel})
+
+
+async def attempts(app: Application, callback_id: int) -> list[CallbackAttempt]:
+    return await app.panel.callbacks.attempts_of(callback_id)
+
+
+async def test_callback_end_to_end(carrier: Lab, overflow_app: Application, browser):
     app = overflow_app
     number = new_number()
-    await set_paused(app, "t1022", True)
-    try:
-        # menu key 1; after the first offer (10 s) key 1 in the queue, then 1
-        # again while the number is read back: confirmed.
-        started = datetime.now(UTC)
-        await carrier.carrier.call(
-            "1022", caller_id=f"<{number}>", digits="1", wait2=12, digits2="1wwww1", hold=30
-        )
-        call = await ended_record(app, number, timeout=60)
-        assert call.outcome == Outcome.CALLBACK
-        assert call.end_reason == "callback_requested"
-        assert "queue:1 > callback:caller_id" in call.ivr_path
-        assert call.answered_at is None
-        # the PBX ended the call after the thanks, long before the caller would have
-        assert (call.ended_at - started).total_seconds() < 45
-        (cb,) = await callbacks_of(app, call.id)
-        assert cb.number == number and cb.number_source == "caller_id"
-        assert cb.status == Status.PENDING and cb.team_id == "t1022"
-        # the place kept is when the caller first joined the queue
-        assert abs((cb.queued_at - call.queued_at).total_seconds()) <= 1
-        await asyncio.sleep(3)
-        assert (await app.panel.callbacks.get(cb.id)).status == Status.PENDING, (
-            "no agent is free: nobody is dialled"
-        )
-    finally:
-        await set_paused(app, "t1022", False)
+    mine = on_duty(carrier)[0]
+    earlier = await app.tickets.create(
+        SYSTEM,
+        {
+            "channel": "phone",
+            "citizen_phone": number,
+            "domain": "state",
+            "topic": "flooding",
+            "level": 2,
+            "description": "Ngập đường sau mưa",
+        },
+    )
+    async with agent_page(app, browser, mine) as (page, console):
+        cb: Callback | None = None
+        try:
+            await set_paused(app, "t1022", True)
+            # menu key 1; after the first offer (10 s) key 1 in the queue, then 1
+            # again while the number is read back: confirmed.
+            started = datetime.now(UTC)
+            await carrier.carrier.call(
+                "1022", caller_id=f"<{number}>", digits="1", wait2=12, digits2="1wwww1", hold=30
+            )
+            call = await ended_record(app, number, timeout=60)
+            assert call.outcome == Outcome.CALLBACK
+            assert call.end_reason == "callback_requested"
+            assert "queue:1 > callback:caller_id" in call.ivr_path
+            assert call.answered_at is None
+            # the PBX ended the call after the thanks, long before the caller would have
+            assert (call.ended_at - started).total_seconds() < 45
+            (cb,) = await callbacks_of(app, call.id)
+            assert cb.number == number and cb.number_source == "caller_id"
+            assert cb.status == Status.PENDING and cb.team_id == "t1022"
+            # the place kept is when the caller first joined the queue
+            assert abs((cb.queued_at - call.queued_at).total_seconds()) <= 1
+            await asyncio.sleep(3)
+            assert (await app.panel.callbacks.get(cb.id)).status == Status.PENDING, (
+                "no agent is free: nobody is dialled"
+            )
+            assert await page.locator("#pop").is_hidden()
 
-    # an agent is free: the dialler rings them, then the citizen, and records
-    async def dialling() -> str | None:
-        return await pbx_channel(app, f"cb-{cb.id}-")
+            # our agent is free (the others stay on their break): the dialler rings
+            # them, their screen pops, then the citizen is dialled and recorded
+            freed = time.monotonic()
+            await app.panel.control.resume(mine)
+            shown = f"#pop.callback .caller:has-text('{number}')"
+            await page.wait_for_selector(shown, timeout=30_000)
+            popped = time.monotonic() - freed
+            (attempt,) = await attempts(app, cb.id)
+            assert attempt.agent_extension == mine
+            assert await page.locator("#pop-kind").is_visible()
+            assert (await page.inner_text("#pop-title")).startswith("Gọi lại"), "in Vietnamese"
+            assert await page.inner_text("#pop [data-f=attempt]") == "1 / 2"
+            # what they chose in the menu on the call that asked (key 1), not the callback's path
+            assert "1" in await page.inner_text("#pop [data-f=ivr_path]")
+            assert await page.inner_text("#pop [data-f=requested_at]")
+            assert earlier.code in await page.inner_text("#pop-tickets")
+            record = await app.calls.get(attempt.uniqueid)
+            assert record is not None, "the try's call record exists while it rings"
+            assert await page.input_value("#f-call_id") == str(record.id)
+            assert await page.input_value("#f-citizen_phone") == number
+            await page.screenshot(path=str(ARTIFACTS / "callback-pop.png"), full_page=True)
 
-    channel = await eventually(dialling, timeout=30)
+            async def dialling() -> str | None:
+                return await pbx_channel(app, f"cb-{cb.id}-")
 
-    async def bridged() -> bool:
-        out = await app.ami.command("core show channels concise")
-        return out.count("!Up!") >= 2 and channel in out and "Dial" in out
+            channel = await eventually(dialling, timeout=30)
 
-    await eventually(bridged, timeout=20)
-    await asyncio.sleep(4)  # they talk
-    await app.ami.action({"Action": "Hangup", "Channel": channel})
+            async def bridged() -> bool:
+                out = await app.ami.command("core show channels concise")
+                return out.count("!Up!") >= 2 and channel in out and "Dial" in out
+
+            await eventually(bridged, timeout=20)
+            await page.wait_for_selector("#pop.callback.talking", timeout=10_000)
+
+            # while they talk, the agent makes the ticket from the pop
+            await page.select_option("select[name=topic]", "flooding")
+            await page.check("input[name=level][value='2']")
+            await page.fill("textarea[name=description]", "Gọi lại: nước đã rút một phần.")
+            await page.click("#ticket-form button.primary")
+            await page.wait_for_url("**/tickets/*")
+            code = page.url.rsplit("/", 1)[1]
+            await page.goto(f"http://127.0.0.1:{app.settings.panel.port}/agent")
+            await page.wait_for_selector(f"#pop.callback.talking .caller:has-text('{number}')")
+            await asyncio.sleep(4)  # they talk
+            hung_up = time.monotonic()
+            await app.ami.action({"Action": "Hangup", "Channel": channel})
+            # at hang-up the pop leaves the live call behind, as a queue call's does:
+            # marked ended (kept until the next call for the ticket), with the result
+            await page.wait_for_selector("#pop.callback.ended", timeout=20_000)
+            cleared = time.monotonic() - hung_up
+            assert await page.inner_text("#pop-title") == "Cuộc gọi lại đã kết thúc"
+            assert await page.inner_text("#pop [data-f=result]") == "đã nói chuyện với người dân"
+            assert not (await page.title()).startswith("☎")
+            await page.screenshot(path=str(ARTIFACTS / "callback-pop-ended.png"), full_page=True)
+            assert not [c for c in console if "Uncaught" in c or "Security Policy" in c], console
+            print(
+                f"\ncallback pop: {popped:.2f} s after the agent was free; "
+                f"ended on screen {cleared:.2f} s after the hang-up"
+            )
+        finally:
+            await hang_up_leftovers(app, cb.id if cb else None)
+            await set_paused(app, "t1022", False)
 
     async def connected() -> Callback | None:
         c = await app.panel.callbacks.get(cb.id)
@@ -156,14 +278,16 @@ async def test_callback_end_to_end(carrier: Lab, overflow_app: Application):
 
     done = await eventually(connected, timeout=20)
     assert done.outcome == Result.CONNECTED and done.attempts == 1
-    attempts = await app.panel.callbacks.attempts_of(cb.id)
-    assert [a.result for a in attempts] == [Result.CONNECTED]
-    assert attempts[0].detail == "dial:ANSWER"
-    assert done.result_call_id is not None
+    attempts_made = await attempts(app, cb.id)
+    assert [a.result for a in attempts_made] == [Result.CONNECTED]
+    assert attempts_made[0].detail == "dial:ANSWER"
+    assert done.result_call_id == record.id, "the record the pop showed, completed"
+    ticket = await app.tickets.get_by_code(code)
+    assert ticket.call_id == done.result_call_id and ticket.citizen_phone == number
     back = await app.calls.by_id(done.result_call_id)
-    assert back is not None and back.uniqueid == attempts[0].uniqueid
+    assert back is not None and back.uniqueid == attempts_made[0].uniqueid
     assert back.route_source == "callback" and back.caller_number == number
-    assert back.outcome == Outcome.ANSWERED and back.agent_extension == attempts[0].agent_extension
+    assert back.outcome == Outcome.ANSWERED and back.agent_extension == mine
     assert back.talk_seconds is not None and back.talk_seconds >= 3
 
     async def closed() -> Call | None:
@@ -177,6 +301,78 @@ async def test_callback_end_to_end(carrier: Lab, overflow_app: Application):
         hz, rms = dominant_hz(side)
         assert rms > 1000, f"{side} is silent"
         assert abs(hz - 1000) < 15  # both lab phones play the 1000 Hz tone
+
+
+@pytest.mark.parametrize("overflow_app", [600.0], indirect=True)
+async def test_call_now_wakes_the_dialler_at_once(carrier: Lab, overflow_app: Application, browser):
+    """The "call now" button reaches the dialler over Redis: the dial starts in well
+    under a second, although the dialler polls only every 10 minutes here."""
+    app = overflow_app
+    assert app.callbacks.interval == 600
+    mine = on_duty(carrier)[0]
+    base = f"http://127.0.0.1:{app.settings.panel.port}"
+    # the list is worked in order: nothing older left by another test stands first
+    for left in await app.panel.callbacks.open_list("t1022"):
+        await app.panel.callbacks.cancel(left.id, by="test")
+    async with agent_page(app, browser, mine) as (page, console):
+        cb: Callback | None = None
+        try:
+            await set_paused(app, "t1022", True)  # nobody free: only "call now" dials it
+            await asyncio.wait_for(app.callbacks.listening.wait(), 5)
+            number = new_number()
+            cb = await app.panel.callbacks.request(
+                uniqueid=f"none-{number}",
+                number=number,
+                number_source="caller_id",
+                language="vi",
+                joined_at=None,
+                hotline_number="1022",
+            )
+            # assigned without the wake-up, the callback just waits for the next poll
+            await app.panel.callbacks.call_now(cb.id, mine)
+            await asyncio.sleep(3)
+            assert await attempts(app, cb.id) == [], "the dialler does not poll within seconds"
+
+            await page.goto(f"{base}/callbacks")
+            button = page.locator(f"tr.cb-row[data-id='{cb.id}'] form[action$='/call'] button")
+            clicked_at = datetime.now(UTC)
+            clicked = time.monotonic()
+            await button.click()
+
+            async def attempt_started() -> list[CallbackAttempt]:
+                return await attempts(app, cb.id)
+
+            (attempt,) = await eventually(attempt_started, timeout=10, every=0.02)
+            seen = time.monotonic() - clicked
+            started = (attempt.started_at - clicked_at).total_seconds()
+            assert attempt.agent_extension == mine
+            channel = await eventually(lambda: pbx_channel(app, f"cb-{cb.id}-"), 10, every=0.05)
+            ringing = time.monotonic() - clicked
+            # to the workspace, where the callback pops up
+            await page.wait_for_url(f"{base}/agent")
+            shown = f"#pop.callback .caller:has-text('{number}')"
+            await page.wait_for_selector(shown, timeout=10_000)
+            popped = time.monotonic() - clicked
+            print(
+                f"\ncall now -> attempt started {started:.3f} s (seen {seen:.3f} s), "
+                f"agent's channel {ringing:.3f} s, pop on the page {popped:.3f} s "
+                f"(dialler interval {app.callbacks.interval:.0f} s)"
+            )
+            assert started < 1.0, f"the dial started {started:.2f} s after the click"
+            assert ringing < 2.0 and popped < 5.0
+            await app.ami.action({"Action": "Hangup", "Channel": channel})
+            await page.wait_for_selector("#pop.callback.ended", timeout=20_000)
+            assert not [c for c in console if "Uncaught" in c or "Security Policy" in c], console
+        finally:
+            await hang_up_leftovers(app, cb.id if cb else None)
+            await set_paused(app, "t1022", False)
+
+    async def ended() -> Callback | None:
+        c = await app.panel.callbacks.get(cb.id)
+        return c if c.status != Status.DIALLING else None
+
+    after = await eventually(ended, timeout=20)
+    assert after.status == Status.DONE and after.outcome == Result.CONNECTED
 
 
 async def test_no_caller_id_voice_message_and_final_offer(
@@ -245,7 +441,13 @@ async def test_no_caller_id_voice_message_and_final_offer(
     tried = await app.panel.callbacks.attempts_of(cb.id)
     assert tried == [], [(a.uniqueid, a.started_at, a.agent_extension) for a in tried]
 
-    await supervisor_plays_and_calls_back(app, browser, vm.id, speaker)
+    # the callback it becomes is cancelled at once: nobody free may be rung for it
+    # meanwhile (the lab's phones would talk for an hour, busy for the next tests)
+    await set_paused(app, "t1022", True)
+    try:
+        await supervisor_plays_and_calls_back(app, browser, vm.id, speaker)
+    finally:
+        await set_paused(app, "t1022", False)
 
 
 async def supervisor_plays_and_calls_back(app: Application, chromium, vm_id: int, number: str):

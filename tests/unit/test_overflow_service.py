@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import tomli_w
 
+from accounts.identity import SYSTEM
 from callcenter.callbacks import (
     CallbackClosed,
     CallbackService,
@@ -23,6 +24,7 @@ from core.db import Database
 from hotline.system import migrate
 from tests.helpers import settings_in
 from tests.lab import lab_config
+from tickets.service import TicketService
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=TZ)
@@ -148,18 +150,27 @@ async def test_connected_callback_gets_its_own_call_record(env):
         joined_at=T0,
     )
     clock.advance(timedelta(minutes=5))
-    await svc.start_attempt(cb.id, "1001", "cb-x1")
+    started = await svc.start_attempt(cb.id, "1001", "cb-x1")
+    # the record exists from the first ring: a ticket can be linked during the call
+    live = await calls.by_id(started.call_id)
+    assert live.uniqueid == "cb-x1" and live.ended_at is None and live.answered_at is None
+    assert live.outcome == Outcome.CALLBACK, "not an answered call before the citizen answers"
+    assert live.caller_number == "0904444444" and live.agent_extension == "1001"
+    assert live.hotline_number == "1022" and live.route_source == "callback"
     clock.advance(timedelta(seconds=40))
     done = await svc.finish_attempt(
         "cb-x1", Result.CONNECTED, talk_seconds=30, recording_base="/rec/2026/11/25/cb-x1"
     )
     assert done.status == Status.DONE and done.outcome == Result.CONNECTED
+    assert done.result_call_id == started.call_id, "the same record, completed"
     back = await calls.by_id(done.result_call_id)
     assert back.uniqueid == "cb-x1" and back.route_source == "callback"
     assert back.caller_number == "0904444444" and back.agent_extension == "1001"
     assert back.outcome == Outcome.ANSWERED and back.talk_seconds == 30
     assert back.recording_caller == "/rec/2026/11/25/cb-x1-in.wav"
     assert back.hold_seconds == 300  # from first joining the queue to the callback
+    assert back.answered_at == clock.now() - timedelta(seconds=30)
+    assert back.ended_at == clock.now() and back.end_reason == "callback"
 
 
 async def test_restart_puts_interrupted_attempts_back(env):
@@ -172,11 +183,13 @@ async def test_restart_puts_interrupted_attempts_back(env):
         language="vi",
         joined_at=T0,
     )
-    await svc.start_attempt(cb.id, "1001", "cb-r1")
+    started = await svc.start_attempt(cb.id, "1001", "cb-r1")
     assert await svc.recover() == 1
     again = await svc.get(cb.id)
     assert again.status == Status.PENDING and again.attempts == 0
     assert [a.detail for a in await svc.attempts_of(cb.id)] == ["interrupted"]
+    record = await calls.by_id(started.call_id)
+    assert record.ended_at == clock.now() and record.end_reason == "callback_interrupted"
 
 
 async def test_panel_actions(env):
@@ -227,3 +240,88 @@ async def test_voice_messages(env, tmp_path):
     msg = await svc.voice_message_by_id(vm.id)
     assert msg.status == VoiceStatus.CALLBACK and msg.callback_id == cb.id
     assert await svc.voice_messages() == []
+
+
+async def test_each_try_has_its_record_from_the_first_ring(env):
+    """What the agent's pop is built from, and what each kind of ending leaves behind."""
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-7.1", "0908888888", T0)
+    await calls.ivr_done(
+        "pbx-7.1",
+        path="1:agent > queue:1 > callback:caller_id",
+        choice="agent",
+        language="vi",
+    )
+    clock.advance(timedelta(minutes=1))
+    cb = await svc.request(
+        uniqueid="pbx-7.1",
+        number="0908888888",
+        number_source="caller_id",
+        language="vi",
+        joined_at=T0,
+    )
+    clock.advance(timedelta(minutes=3))
+    first = await svc.start_attempt(cb.id, "1001", "cb-t1")
+    info = first.info
+    assert (info.callback_id, info.attempt, info.attempts) == (cb.id, 1, 2)
+    assert info.requested_at == T0 + timedelta(minutes=1) and info.queued_at == T0
+    assert info.number_source == "caller_id" and info.voice_message_id is None
+    assert info.ivr_path == "1:agent > queue:1 > callback:caller_id", "the asking call's menu path"
+    after = await svc.finish_attempt("cb-t1", Result.NO_ANSWER, detail="dial:NOANSWER")
+    assert after.result_call_id is None
+    tried = await calls.by_id(first.call_id)
+    assert tried.ended_at == clock.now() and tried.end_reason == "callback_no_answer"
+    assert tried.outcome == Outcome.CALLBACK and tried.answered_at is None
+    earlier = await calls.earlier_calls("0908888888", before="cb-x")
+    assert [c["uniqueid"] for c in earlier] == ["cb-t1", "pbx-7.1"], "the try is a call too"
+
+    # the agent's phone did not take the second: the citizen was never dialled, no record
+    clock.advance(timedelta(minutes=10))
+    second = await svc.start_attempt(cb.id, "1002", "cb-t2")
+    assert second.info.attempt == 2 and second.call_id != first.call_id
+    await svc.finish_attempt("cb-t2", Result.AGENT_MISSED, detail="agent:0")
+    assert await calls.by_id(second.call_id) is None
+    assert await calls.get("cb-t2") is None
+
+    # ...unless a ticket was linked to it while the phone rang: then it stays
+    clock.advance(timedelta(seconds=31))
+    third = await svc.start_attempt(cb.id, "1002", "cb-t3")
+    assert third.info.attempt == 2, "a missed ring is not a try"
+    tickets = TicketService(svc.db, svc.settings, clock)
+    ticket = await tickets.create(
+        SYSTEM,
+        {
+            "channel": "phone",
+            "domain": "state",
+            "topic": "flooding",
+            "level": 2,
+            "description": "Ngập nước hẻm 12",
+        },
+        call_id=third.call_id,
+    )
+    assert ticket.citizen_phone == "0908888888", "the number comes from the try's record"
+    await svc.finish_attempt("cb-t3", Result.AGENT_MISSED, detail="agent:0")
+    kept = await calls.by_id(third.call_id)
+    assert kept is not None and kept.end_reason == "callback_agent_missed"
+    assert (await svc.get(cb.id)).status == Status.PENDING
+
+
+async def test_a_voice_message_callback_carries_its_message(env, tmp_path):
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-7.2", "0909999999", T0)
+    vm = await svc.voice_message(
+        uniqueid="pbx-7.2", path=str(tmp_path / "m.wav"), seconds=6.5, language="vi"
+    )
+    cb = await svc.voice_to_callback(vm.id, "An")
+    started = await svc.start_attempt(cb.id, "1001", "cb-v1")
+    assert started.info.number_source == "voice_message"
+    assert started.info.voice_message_id == vm.id
+    assert started.info.voice_message_seconds == 6.5
+    pop = started.info.as_pop()
+    assert pop["voice_message"]["url"] == f"/callbacks/voice/{vm.id}/audio"
+    # cancelled while being dialled: the try's record still says how the call went
+    await svc.cancel(cb.id, "Supervisor")
+    await svc.finish_attempt("cb-v1", Result.CONNECTED, talk_seconds=12, recording_base=None)
+    record = await calls.by_id(started.call_id)
+    assert record.outcome == Outcome.ANSWERED and record.talk_seconds == 12
+    assert (await svc.get(cb.id)).outcome == Result.CANCELLED
