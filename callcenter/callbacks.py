@@ -34,7 +34,7 @@ import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -254,6 +254,9 @@ class CallbackService:
         self.db = db
         self.settings = settings
         self.clock = clock
+        # called with the call record's id when a callback was talked and
+        # recorded (the transcription pipeline queues it), after the commit
+        self.on_recorded_call_ended: list[Callable[[int], Awaitable[None]]] = []
 
     @property
     def policy(self) -> Overflow:
@@ -521,6 +524,27 @@ class CallbackService:
         recording_base: str | None = None,
     ) -> Callback | None:
         """Record how an attempt ended and what comes next (idempotent per attempt)."""
+        cb, recorded = await self._finish_attempt(
+            uniqueid,
+            result,
+            detail=detail,
+            talk_seconds=talk_seconds,
+            recording_base=recording_base,
+        )
+        if recorded is not None:
+            for hook in self.on_recorded_call_ended:
+                await hook(recorded)
+        return cb
+
+    async def _finish_attempt(
+        self,
+        uniqueid: str,
+        result: Result,
+        *,
+        detail: str | None,
+        talk_seconds: int | None,
+        recording_base: str | None,
+    ) -> tuple[Callback | None, int | None]:
         now = self.clock.now()
         policy = self.policy
         async with self.db.session() as session:
@@ -528,7 +552,7 @@ class CallbackService:
                 select(CallbackAttempt).where(CallbackAttempt.uniqueid == uniqueid)
             )
             if attempt is None or attempt.result is not None:
-                return None
+                return None, None
             cb = await session.get(Callback, attempt.callback_id)
             assert cb is not None
             attempt.result, attempt.ended_at, attempt.detail = result, now, detail
@@ -537,10 +561,12 @@ class CallbackService:
             call = await self._end_call(
                 session, cb, attempt, result, now, talk_seconds, recording_base
             )
+            recorded = None
             if result == Result.CONNECTED and call is not None:
                 cb.result_call_id = call.id
+                recorded = call.id if call.recording_base else None
             if cb.status != Status.DIALLING:
-                return cb  # cancelled meanwhile: the attempt is recorded, nothing more
+                return cb, recorded  # cancelled meanwhile: the attempt is recorded, nothing more
             if result == Result.CONNECTED:
                 self._close(cb, Result.CONNECTED, now, by=None)
             elif result == Result.AGENT_MISSED:
@@ -556,7 +582,7 @@ class CallbackService:
                 cb.assigned_extension = None
             await session.flush()
             log.info("callback %s attempt %s: %s (%s)", cb.id, attempt.number, result, cb.status)
-            return cb
+            return cb, recorded
 
     async def _end_call(
         self,

@@ -185,6 +185,7 @@ class Application:
             settings, self.db, self.bus, self.clock, worker_command=worker_command(settings)
         )
         self.calls.on_recorded_call_ended.append(self.transcription.call_ended)
+        self.panel.callbacks.on_recorded_call_ended.append(self.transcription.call_ended)
         self._stack = AsyncExitStack()
 
         self.call_events.subscribe(self.ami)

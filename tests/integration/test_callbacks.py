@@ -31,6 +31,7 @@ from core.settings import load_settings
 from dialplan import prompts
 from hotline import system
 from hotline.app import Application
+from recordings.models import JobStatus, TranscriptionJob
 from tests.browser import ARTIFACTS
 from tests.integration.test_calls import dominant_hz, ended_record, new_number, record_of
 from tests.integration.test_no_agent import set_paused
@@ -301,6 +302,13 @@ async def test_callback_end_to_end(carrier: Lab, overflow_app: Application, brow
         hz, rms = dominant_hz(side)
         assert rms > 1000, f"{side} is silent"
         assert abs(hz - 1000) < 15  # both lab phones play the 1000 Hz tone
+
+    # its recording goes to transcription as a queue call's does, at once
+    async def job() -> TranscriptionJob | None:
+        async with app.db.session() as s:
+            return await s.get(TranscriptionJob, back.id)
+
+    assert (await eventually(job, timeout=5)).status == JobStatus.QUEUED
 
 
 @pytest.mark.parametrize("overflow_app", [600.0], indirect=True)
