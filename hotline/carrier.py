@@ -10,6 +10,7 @@ told apart.  The test suite, the benchmark and ``hotline test-call`` use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import uuid
@@ -263,6 +264,29 @@ class Carrier:
         return any(
             e.get("Event") == "CoreShowChannel" and e.get("Uniqueid") == channel_id for e in events
         )
+
+    async def hangup_all(self, timeout: float = 15) -> int:
+        """Hang up every channel of the carrier (callers and phones); how many were up.
+
+        Returns once none is left, so the PBX has seen every call end.
+        """
+        assert self.ami is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        first = None
+        while True:
+            events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+            channels = [e["Channel"] for e in events if e.get("Event") == "CoreShowChannel"]
+            if first is None:
+                first = len(channels)
+            if not channels:
+                return first
+            if loop.time() > deadline:
+                raise TimeoutError(f"carrier channels still up: {channels}")
+            for channel in channels:
+                with contextlib.suppress(Exception):  # gone meanwhile
+                    await self.ami.action({"Action": "Hangup", "Channel": channel})
+            await asyncio.sleep(0.3)
 
     async def hangup(self, channel_id: str) -> None:
         assert self.ami is not None

@@ -87,6 +87,19 @@ async def carrier(lab: Lab) -> AsyncIterator[Lab]:
     await lab.carrier.close()
 
 
+@pytest.fixture(autouse=True)
+async def _no_call_left(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After a test on the lab, every call it left up is hung up before the next starts.
+
+    A call still talking (a long ``hold``) would keep an agent busy, a pop on
+    their screen and a member paused at the next test's handover.
+    """
+    yield
+    if "carrier" in request.fixturenames:
+        lab: Lab = request.getfixturevalue("carrier")
+        await lab.carrier.hangup_all()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
