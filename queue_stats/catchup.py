@@ -141,6 +141,13 @@ class QueueLogCatchUp:
 
     async def stop(self) -> None:
         self._stopped = True
+        # A pass under way (the loop's or a login hook's) finishes its writes
+        # first: a write cancelled half-way can leave SQLite's write lock held.
+        try:
+            await asyncio.wait_for(self._lock.acquire(), 30)
+            self._lock.release()
+        except TimeoutError:
+            log.warning("queue_log catch-up: a pass still under way after 30 s is cancelled")
         if self._task is not None:
             self._task.cancel()
             try:

@@ -155,6 +155,12 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        # set while no batch is being written: stop() waits for it instead of
+        # cancelling a write half-way (a cancelled SQLite write can leave its
+        # connection, and the database's write lock, to the garbage collector)
+        self._between = asyncio.Event()
+        self._between.set()
+        self._stopping = False
         self.written = 0  # rows inserted (duplicates not counted)
         self.batches = 0
 
@@ -171,7 +177,12 @@ class EventWriter:
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
+        self._stopping = True
         if self._task is not None:
+            try:
+                await asyncio.wait_for(self._between.wait(), 30)
+            except TimeoutError:
+                log.warning("queue events: a write still under way after 30 s is cancelled")
             self._task.cancel()
             try:
                 await self._task
@@ -209,27 +220,38 @@ class EventWriter:
         return rows
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             rows = self._take(await self._queue.get())
-            while True:
-                try:
-                    await self._write(rows)
-                    break
-                except asyncio.CancelledError:
-                    # stopping: put the batch back so stop() writes it
-                    for r in rows:
-                        self._queue.put_nowait(r)
-                    raise
-                except (OperationalError, InterfaceError, OSError) as e:
-                    # the database is away: keep the rows, try again
-                    log.warning("queue events: writing %d rows failed (%s); retrying", len(rows), e)
-                    await asyncio.sleep(1)
-                except Exception:  # noqa: BLE001 - a row the database refuses
-                    log.exception("queue events: a batch of %d rows refused", len(rows))
-                    await self._write_one_by_one(rows)
-                    break
+            self._between.clear()
+            try:
+                await self._write_batch(rows)
+            finally:
+                self._between.set()
             if self._queue.empty():
                 self._idle.set()
+
+    async def _write_batch(self, rows: list[Row]) -> None:
+        while True:
+            try:
+                await self._write(rows)
+                break
+            except asyncio.CancelledError:
+                # stopping: put the batch back so stop() writes it
+                for r in rows:
+                    self._queue.put_nowait(r)
+                raise
+            except (OperationalError, InterfaceError, OSError) as e:
+                if self._stopping:  # stop() makes the last tries
+                    for r in rows:
+                        self._queue.put_nowait(r)
+                    return
+                # the database is away: keep the rows, try again
+                log.warning("queue events: writing %d rows failed (%s); retrying", len(rows), e)
+                await asyncio.sleep(1)
+            except Exception:  # noqa: BLE001 - a row the database refuses
+                log.exception("queue events: a batch of %d rows refused", len(rows))
+                await self._write_one_by_one(rows)
+                break
 
     async def _write_one_by_one(self, rows: list[Row]) -> None:
         """Write what the database accepts; log (and leave to queue_log's catch-up) the rest."""
