@@ -6,7 +6,7 @@ import re
 import tomllib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.identity import Actor
 from accounts.models import Role
+from callcenter.service import sanitize_caller
 from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
@@ -143,3 +144,45 @@ async def panel(database_url: str, tmp_path: Path):
             await bus.redis.delete(*keys)
         await bus.close()
         await db.close()
+
+
+async def queued_call(  # type: ignore[no-untyped-def]
+    ctx,
+    uid: str,
+    number: str,
+    *,
+    name: str | None = None,
+    started: datetime,
+    path: str = "1:agent",
+    waited: timedelta = timedelta(seconds=20),
+) -> None:
+    """A call as the call path writes it: opened, through the menu, then in the queue."""
+    caller = sanitize_caller(number, name)
+    await ctx.calls.open_call(
+        uniqueid=uid,
+        linkedid=uid,
+        hotline_number="1022",
+        caller=caller,
+        started_at=started,
+        language="vi",
+        recording_base=None,
+    )
+    await ctx.calls.ivr_done(
+        uid,
+        path=path,
+        choice="agent",
+        language="vi",
+        queue="t1022-morning",
+        team_id="t1022",
+        shift_id="morning",
+    )
+    await ctx.calls.caller_joined(
+        uniqueid=uid,
+        linkedid=uid,
+        queue="t1022-morning",
+        hotline_number="1022",
+        caller=caller,
+        at=started + waited,
+        recording_base=None,
+        route_source="agi",
+    )

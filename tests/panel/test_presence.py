@@ -15,7 +15,7 @@ import pytest
 from panoramisk.message import Message
 
 from callcenter.presence import Presence
-from callcenter.service import sanitize_caller
+from tests.panel.conftest import queued_call
 
 UID = "pbx-1795344736.14"
 
@@ -89,33 +89,13 @@ async def presence(panel):
 
 async def open_call(ctx, number="0909123456"):
     now = ctx.clock.now()
-    await ctx.calls.open_call(
-        uniqueid=UID,
-        linkedid=UID,
-        hotline_number="1022",
-        caller=sanitize_caller(number, "Trần Thị B"),
-        started_at=now - timedelta(seconds=40),
-        language="vi",
-        recording_base=None,
-    )
-    await ctx.calls.ivr_done(
+    await queued_call(
+        ctx,
         UID,
-        path="1:agent",
-        choice="agent",
-        language="vi",
-        queue="t1022-morning",
-        team_id="t1022",
-        shift_id="morning",
-    )
-    await ctx.calls.caller_joined(
-        uniqueid=UID,
-        linkedid=UID,
-        queue="t1022-morning",
-        hotline_number="1022",
-        caller=sanitize_caller(number, "Trần Thị B"),
-        at=now - timedelta(seconds=12),
-        recording_base=None,
-        route_source="agi",
+        number,
+        name="Trần Thị B",
+        started=now - timedelta(seconds=40),
+        waited=timedelta(seconds=28),
     )
 
 

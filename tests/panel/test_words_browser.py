@@ -15,9 +15,8 @@ from datetime import timedelta
 import pytest
 
 from callcenter.presence import Presence
-from callcenter.service import sanitize_caller
 from tests.browser import ARTIFACTS
-from tests.panel.conftest import PASSWORD
+from tests.panel.conftest import PASSWORD, queued_call
 from tests.panel.test_presence import event
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -72,39 +71,11 @@ async def test_an_unknown_address_shows_the_vietnamese_error_page(panel, browser
 async def _calls(ctx) -> None:  # type: ignore[no-untyped-def]
     """An earlier call the caller abandoned, and this one: menu key 1, then the long queue."""
     now = ctx.clock.now()
-    caller = sanitize_caller(NUMBER, "Lê Văn C")
     for uid, started, path in (
         ("pbx-1795000000.3", now - timedelta(days=1), "1:agent"),
         (UID, now - timedelta(seconds=40), "1:agent > full:silence"),
     ):
-        await ctx.calls.open_call(
-            uniqueid=uid,
-            linkedid=uid,
-            hotline_number="1022",
-            caller=caller,
-            started_at=started,
-            language="vi",
-            recording_base=None,
-        )
-        await ctx.calls.ivr_done(
-            uid,
-            path=path,
-            choice="agent",
-            language="vi",
-            queue="t1022-morning",
-            team_id="t1022",
-            shift_id="morning",
-        )
-        await ctx.calls.caller_joined(
-            uniqueid=uid,
-            linkedid=uid,
-            queue="t1022-morning",
-            hotline_number="1022",
-            caller=caller,
-            at=started + timedelta(seconds=20),
-            recording_base=None,
-            route_source="agi",
-        )
+        await queued_call(ctx, uid, NUMBER, name="Lê Văn C", started=started, path=path)
     await ctx.calls.caller_abandoned(uniqueid="pbx-1795000000.3", hold_seconds=95)
 
 

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 
 from accounts.identity import Actor
-from callcenter.service import sanitize_caller
+from tests.panel.conftest import queued_call
 from tests.panel.test_error_pages import english, page_text
 
 
@@ -58,34 +58,13 @@ async def test_a_late_answer_reads_as_words_in_the_history(panel):
 async def _recorded_call(ctx) -> int:  # type: ignore[no-untyped-def]
     uid = "pbx-1795344777.5"
     now = ctx.clock.now()
-    caller = sanitize_caller("0909444333", None)
-    await ctx.calls.open_call(
-        uniqueid=uid,
-        linkedid=uid,
-        hotline_number="1022",
-        caller=caller,
-        started_at=now - timedelta(minutes=3),
-        language="vi",
-        recording_base=None,
-    )
-    await ctx.calls.ivr_done(
+    await queued_call(
+        ctx,
         uid,
+        "0909444333",
+        started=now - timedelta(minutes=3),
         path="3:invalid > 1:agent",
-        choice="agent",
-        language="vi",
-        queue="t1022-morning",
-        team_id="t1022",
-        shift_id="morning",
-    )
-    await ctx.calls.caller_joined(
-        uniqueid=uid,
-        linkedid=uid,
-        queue="t1022-morning",
-        hotline_number="1022",
-        caller=caller,
-        at=now - timedelta(minutes=2),
-        recording_base=None,
-        route_source="agi",
+        waited=timedelta(minutes=1),
     )
     await ctx.calls.caller_abandoned(uniqueid=uid, hold_seconds=60)
     return (await ctx.calls.get(uid)).id
