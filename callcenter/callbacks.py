@@ -898,6 +898,7 @@ class CallbackDialler:
         *,
         interval: float = 5.0,
         presence: Presence | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -908,9 +909,8 @@ class CallbackDialler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
-        # the wake-up subscription: its own Redis connection, so that another
-        # owner ending its listeners (the panel's hub at stop) leaves it be
-        self._bus: Bus | None = None
+        # the wake-up subscription ("call now"); without a bus, only the poll
+        self.bus = bus
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
         # agent extension -> attempt channel id, while we ring them
@@ -951,22 +951,18 @@ class CallbackDialler:
         recovered = await self.service.recover()
         if recovered:
             log.warning("callbacks: %d attempt(s) interrupted by a restart put back", recovered)
-        panel = self.settings.panel
-        self._bus = Bus(panel.redis_url, panel.redis_prefix)
-        self._listener = asyncio.create_task(self._listen(self._bus), name="callback-wake")
+        if self.bus is not None:
+            self._listener = asyncio.create_task(self._listen(self.bus), name="callback-wake")
         self._task = asyncio.create_task(self._run(), name="callback-dialler")
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, self._listener, *self._calls) if t is not None]
         for t in tasks:
             t.cancel()
-        if self._bus is not None:
+        if self.bus is not None and self._listener is not None:
             # a pub/sub read may not give way to the cancellation: end it for certain
-            await self._bus.stop_listening()
+            await self.bus.stop_listening(self._listener)
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._bus is not None:
-            await self._bus.close()
-            self._bus = None
 
     def wake(self) -> None:
         self._wake.set()

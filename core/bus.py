@@ -34,7 +34,8 @@ class Bus:
         self.redis: aioredis.Redis = aioredis.from_url(
             url, decode_responses=True, health_check_interval=30
         )
-        self._pubsubs: set[Any] = set()
+        # each subscription of :meth:`listen`, with the task that listens
+        self._pubsubs: dict[Any, asyncio.Task[Any] | None] = {}
         self._closed = False
 
     def key(self, *parts: str) -> str:
@@ -48,15 +49,20 @@ class Bus:
         await self.stop_listening()
         await self.redis.aclose()
 
-    async def stop_listening(self) -> None:
-        """End every :meth:`listen` of this bus.
+    async def stop_listening(self, task: asyncio.Task[Any] | None = None) -> None:
+        """End the :meth:`listen` loops run by ``task`` (every one of this bus without it).
+
+        Several owners share one bus (the panel's hub, the callback dialler):
+        each ends only its own subscriptions.
 
         redis-py's pub/sub read does not always give way to a task
         cancellation (it can swallow it and wait on), so the owner cancels
         its listening task and then closes the subscriptions' connections
         here, which ends the read for certain.
         """
-        for pubsub in list(self._pubsubs):
+        for pubsub, owner in list(self._pubsubs.items()):
+            if task is not None and owner is not task:
+                continue
             connection = pubsub.connection
             if connection is not None:
                 try:
@@ -105,7 +111,7 @@ class Bus:
         strip = len(self.key("topic", ""))
         while not self._closed:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            self._pubsubs.add(pubsub)
+            self._pubsubs[pubsub] = asyncio.current_task()
             try:
                 await pubsub.psubscribe(*full)
                 if ready is not None:
@@ -125,7 +131,7 @@ class Bus:
                 log.warning("bus: Redis connection lost (%s); resubscribing in 1 s", e)
                 await asyncio.sleep(1)
             finally:
-                self._pubsubs.discard(pubsub)
+                self._pubsubs.pop(pubsub, None)
                 # A cancelled read can leave the connection's lock held: do
                 # not let closing it stall the owner's shutdown.
                 try:

@@ -174,7 +174,12 @@ class Application:
         )
         self.congestion = CongestionWatch(self.live_queues, self.bus, self.db, settings, self.clock)
         self.callbacks = CallbackDialler(
-            self.panel.callbacks, settings, self.ami, self.clock, presence=self.presence
+            self.panel.callbacks,
+            settings,
+            self.ami,
+            self.clock,
+            presence=self.presence,
+            bus=self.bus,
         )
         self.overflow = OverflowMenu(settings, self.panel.callbacks, self.clock)
         self.agi = FastAGIServer(

@@ -49,7 +49,7 @@ class Hub:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            await self.bus.stop_listening()
+            await self.bus.stop_listening(self._task)
             done, _ = await asyncio.wait({self._task}, timeout=5)
             if not done:
                 log.warning("the hub's Redis subscription did not end in 5 s")
