@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing and starts the hotline (run as root on Debian/Ubuntu).
+# Installs what is missing and starts the hotline, on Debian or Ubuntu, as root
+# (`sudo ./setup.sh`, or `./setup.sh` where you are root and there is no sudo).
 #
-#   sudo ./setup.sh              system packages, Python env, Asterisk, prompts,
-#                                database; then starts Asterisk and the application
-#   sudo ./setup.sh --no-start   the same without starting
-#   sudo ./setup.sh --deps-only  system packages and the Python env (with test tools)
+#   ./setup.sh              system packages, Python env (requirements.lock),
+#                           Asterisk, prompts, database, the transcription model
+#                           when its site answers; then starts Asterisk and the
+#                           application
+#   ./setup.sh --no-start   the same without starting
+#   ./setup.sh --deps-only  system packages and the Python env with the test
+#                           tools (requirements-test.lock): what test.sh needs
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,6 +17,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "setup.sh needs root (apt-get, chroot and bind mounts for Asterisk): sudo $0 $*" >&2
+    echo "(where you are root already, as in a container, run it without sudo)" >&2
     exit 1
 fi
 
@@ -57,16 +62,22 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 
 # --- Python environment -----------------------------------------------------
+# Exactly the versions in the lock files (./lock.sh writes them; README:
+# "Dependencies"): requirements.lock to run, requirements-test.lock (the same
+# pins plus the test tools) for --deps-only, which test.sh uses.
 python=python3
 if [ ! -x .venv/bin/python ]; then
     say "Creating the Python environment (.venv)"
     "$python" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+lock=requirements.lock
+[ "$mode" = "--deps-only" ] && lock=requirements-test.lock
+stamp=.venv/.installed-$(cat "$lock" pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-    say "Installing the hotline package and its dependencies"
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[test]'
+    say "Installing the hotline package and the versions in $lock"
+    .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+    # the lock holds the build backend too: no unpinned download to build the package
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
@@ -79,4 +90,4 @@ if [ "$mode" = "--no-start" ]; then
     exec .venv/bin/hotline setup --no-start
 fi
 .venv/bin/hotline setup
-say "Done. 'sudo .venv/bin/hotline status' shows what runs; README.md says how to connect phones."
+say "Done. '.venv/bin/hotline status' (as root) shows what runs; README.md says how to connect phones."

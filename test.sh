@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: lint, dependency rules, unit tests, and the
-# integration tests through a real Asterisk (PBX + carrier), SQLite and PostgreSQL.
+# Runs the whole test suite: the lock check, lint, dependency rules, unit tests,
+# the wheel install test, and the integration tests through a real Asterisk
+# (PBX + carrier), SQLite and PostgreSQL.  As root (or with sudo):
 #
-#   sudo ./test.sh               everything
-#   sudo ./test.sh tests/unit    any pytest arguments
+#   ./test.sh               everything
+#   ./test.sh tests/unit    any pytest arguments
 set -euo pipefail
 cd "$(dirname "$0")"
 
 ./setup.sh --deps-only
+# pyproject.toml and the lock files must agree, and the venv hold what the lock pins
+.venv/bin/python tools/lockcheck.py --installed requirements-test.lock
 
 # PostgreSQL for the database tests: the one given, a local one with trust on
 # 127.0.0.1, or a local cluster reached over its socket as a role made for us.

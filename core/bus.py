@@ -135,6 +135,6 @@ class Bus:
                 # A cancelled read can leave the connection's lock held: do
                 # not let closing it stall the owner's shutdown.
                 try:
-                    await asyncio.wait_for(pubsub.aclose(), 1)  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), 1)
                 except Exception:  # noqa: BLE001 - the connection is gone already
                     pass
