@@ -9,13 +9,15 @@ with a :class:`ConfigError` whose lines name the key and what is wrong.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import secrets as _secrets
+import shutil
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -35,13 +37,23 @@ _ID = r"^[a-z][a-z0-9_]{0,30}$"
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used; ``problems`` lists ``key: what is wrong``."""
+    """The configuration cannot be used; ``problems`` lists ``key: what is wrong``.
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    ``lines`` gives, for each problem, the line of the file it is on (or near)
+    where the file shows one, else None.
+    """
+
+    def __init__(
+        self, source: str, problems: list[str], lines: list[int | None] | None = None
+    ) -> None:
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid configuration in {source}:\n{lines}")
+        self.lines = lines or [None] * len(problems)
+        shown = "\n".join(
+            f"  - line {n}: {p}" if n else f"  - {p}"
+            for p, n in zip(problems, self.lines, strict=True)
+        )
+        super().__init__(f"invalid configuration in {source}:\n{shown}")
 
 
 class _Model(BaseModel):
@@ -344,6 +356,9 @@ class RecordingSettings(_Model):
     # Vietnamese); relative paths are under home.  None: calls are recorded but
     # not transcribed, and ``hotline`` says so at start.
     vosk_model: Path | None = None
+    # where `hotline model fetch` (and set-up) look models up: None for the list
+    # vosk's own downloader reads; a mirror of it (same JSON) where that is not reachable
+    model_list_url: Annotated[str | None, Field(pattern=r"^https?://")] = None
     # transcription worker processes ``hotline start`` runs (0: run them elsewhere)
     workers: Annotated[int, Field(ge=0, le=32)] = 1
     # a job whose worker has not reported for this long is handed to another
@@ -577,6 +592,29 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), [f"not valid TOML: {e}"]) from None
 
 
+def set_key(path: Path, table: str, key: str, value: str) -> None:
+    """Set ``[table] key = value`` in the operator's file, keeping its comments
+    and layout (tomlkit), then check that the whole file still loads."""
+    import tomlkit
+
+    before = path.read_text(encoding="utf-8")
+    doc = tomlkit.parse(before)
+    section = doc.get(table)
+    if section is None:
+        section = tomlkit.table()
+        doc[table] = section
+    section[key] = value
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    shutil.copymode(path, tmp)
+    tmp.replace(path)
+    try:
+        load_settings(path)
+    except ConfigError:
+        path.write_text(before, encoding="utf-8")
+        raise
+
+
 def secrets_path(state_dir: Path) -> Path:
     return state_dir / "secrets.toml"
 
@@ -624,10 +662,119 @@ def load_settings(path: Path | str | None = None, *, env: dict[str, str] | None 
             key = _loc(err["loc"])
             if key == "(top level)":
                 problems.extend(msg.split("\n"))
+            elif err["type"] == "extra_forbidden":
+                problems.append(f"{key}: {_unknown_key(err['loc'])}")
             else:
                 problems.append(f"{key}: {msg}")
-        raise ConfigError(str(path), problems) from None
+        lines = _key_lines(path.read_text(encoding="utf-8", errors="replace"))
+        raise ConfigError(str(path), problems, [_line_of(p, lines) for p in problems]) from None
     return _with_secrets(settings, env)
+
+
+# Keys the loader sets itself: never suggested for a mistyped one.
+_INTERNAL_KEYS = {"home", "config_path", "ami_secret", "sip_passwords"}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the keys at ``loc`` (list indexes skipped)."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        inner = _model_in(field.annotation)
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """'unknown key' with the likeliest meant key, or the keys allowed there."""
+    model = _model_at(loc[:-1])
+    if model is None:
+        return "unknown key"
+    known = sorted(set(model.model_fields) - _INTERNAL_KEYS)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key (did you mean {close[0]!r}?)"
+    return f"unknown key (the keys here: {', '.join(known)})"
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """Where each table and key of a TOML file is: its path (as pydantic's
+    ``loc``, with list indexes for arrays of tables) -> line number.
+
+    tomllib gives no positions, so this reads the lines: enough to point a
+    person at a mistake, not a TOML parser (keys inside inline tables and
+    multi-line strings take the line of the key that holds them).
+    """
+    out: dict[tuple[Any, ...], int] = {}
+    count: dict[tuple[Any, ...], int] = {}
+    table: tuple[Any, ...] = ()
+    in_string = False
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.count('"""') % 2 or line.count("'''") % 2:
+            in_string = not in_string
+            if not in_string:
+                continue
+        elif in_string:
+            continue
+        m = _HEADER.match(line)
+        if m:
+            parts = [p.strip().strip("\"'") for p in m.group(2).split(".")]
+            path: list[Any] = []
+            for part in parts[:-1]:
+                path.append(part)
+                if tuple(path) in count:
+                    path.append(count[tuple(path)])
+            path.append(parts[-1])
+            if m.group(1) == "[[":
+                key = tuple(path)
+                count[key] = count.get(key, -1) + 1
+                path.append(count[key])
+            table = tuple(path)
+            out.setdefault(table, n)
+            continue
+        m = _KEY.match(line)
+        if m and not line.lstrip().startswith("#"):
+            parts = [p.strip().strip("\"'") for p in m.group(1).split(".")]
+            out.setdefault((*table, *parts), n)
+    return out
+
+
+_PROBLEM_KEY = re.compile(r"^([A-Za-z0-9_.\[\]]+)(?::| )")
+
+
+def _line_of(problem: str, lines: dict[tuple[Any, ...], int]) -> int | None:
+    """The line of the key a problem names, or of the nearest table holding it."""
+    m = _PROBLEM_KEY.match(problem)
+    if not m:
+        return None
+    loc: list[Any] = []
+    for name, index in re.findall(r"([A-Za-z0-9_]+)|\[(\d+)\]", m.group(1)):
+        loc.append(int(index) if index else name)
+    while loc:
+        if tuple(loc) in lines:
+            return lines[tuple(loc)]
+        loc.pop()
+    return None
 
 
 def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:

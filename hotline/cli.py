@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import signal
 import sys
 from pathlib import Path
 
-from core.settings import DEFAULT_CONFIG, ConfigError, load_settings
+from core.settings import DEFAULT_CONFIG, ConfigError, load_settings, set_key
 from hotline.pbx import PbxError
 
 log = logging.getLogger("hotline")
+
+# the documented example, shipped inside the package (config/ links to it)
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "hotline.example.toml"
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -42,12 +46,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ensure_config(args: argparse.Namespace) -> None:
-    path = _config(args) or DEFAULT_CONFIG
-    example = path.parent / "hotline.example.toml"
-    if not path.exists() and example.exists():
-        path.write_text(example.read_text())
-        print(f"created {path} from {example.name}: edit it for your hotline")
+def _config_path(args: argparse.Namespace) -> Path:
+    return _config(args) or Path(os.environ.get("HOTLINE_CONFIG") or DEFAULT_CONFIG)
+
+
+def _ensure_config(args: argparse.Namespace) -> bool:
+    """Write the packaged example where the configuration should be; False if one is there."""
+    path = _config_path(args)
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"created {path} from the example: edit it for your hotline")
+    return True
+
+
+def cmd_init_config(args: argparse.Namespace) -> int:
+    if not _ensure_config(args):
+        print(f"hotline: {_config_path(args)} exists already; nothing written", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -55,9 +73,64 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
     _ensure_config(args)
     settings, inst = system.prepare(_config(args))
+    if not args.no_model and settings.vosk_model is None:
+        settings = _fetch_model_or_say(settings, args)
     if args.no_start:
         return 0
     return _start(settings, inst, args)
+
+
+def _fetch_model_or_say(settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Set-up's try at a transcription model: on any failure one line, and go on."""
+    from recordings.model_fetch import DEFAULT_MODEL, FetchError
+
+    print(f"Transcription model: fetching {DEFAULT_MODEL} (hotline model fetch)")
+    try:
+        _fetch_model(
+            settings, DEFAULT_MODEL, None, settings.recordings.model_list_url, configure=True
+        )
+    except FetchError as e:
+        print(
+            f"Transcription model: not fetched: {e}; calls are recorded, and transcribed "
+            "once [recordings] vosk_model is set (README: Transcription)"
+        )
+        return settings
+    return load_settings(_config(args))
+
+
+def _fetch_model(
+    settings, name: str, folder: str | None, list_url: str | None, *, configure: bool
+) -> Path:  # type: ignore[no-untyped-def]
+    from recordings.model_fetch import fetch, tqdm_progress
+
+    models_dir = Path(folder).resolve() if folder else settings.state_dir / "models"
+    path = fetch(name, models_dir, list_url=list_url, progress=tqdm_progress(name))
+    print(f"model {name} checked and ready in {path}")
+    if configure and settings.config_path is not None:
+        set_key(settings.config_path, "recordings", "vosk_model", str(path))
+        print(f"set [recordings] vosk_model in {settings.config_path}")
+    return path
+
+
+def cmd_model_fetch(args: argparse.Namespace) -> int:
+    from recordings.model_fetch import DEFAULT_MODEL, FetchError, Unreachable
+
+    settings = load_settings(_config(args))
+    try:
+        _fetch_model(
+            settings,
+            args.name or DEFAULT_MODEL,
+            args.dir,
+            args.list_url or settings.recordings.model_list_url,
+            configure=not args.no_config,
+        )
+    except Unreachable as e:
+        print(f"hotline model fetch: {e}: nothing fetched", file=sys.stderr)
+        return 1
+    except FetchError as e:
+        print(f"hotline model fetch: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
@@ -410,50 +483,214 @@ def cmd_test_call(args: argparse.Namespace) -> int:
         carrier.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
-    parser.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("setup", help="install what is missing, prepare everything and start")
-    p.add_argument("--no-start", action="store_true")
-    p.set_defaults(func=cmd_setup)
-    for name, func, text in (
-        ("check", cmd_check, "validate the configuration"),
-        ("start", cmd_start, "start Asterisk and the application in the background"),
-        ("stop", cmd_stop, "stop the application and Asterisk"),
-        ("status", cmd_status, "show what runs, queues and registered phones"),
-        ("render", cmd_render, "write Asterisk's configuration from config/"),
-        ("reload", cmd_reload, "render and apply to the running Asterisk (calls stay up)"),
-        ("migrate", cmd_migrate, "upgrade the database schema"),
-        ("run", cmd_run, "run the application in the foreground"),
-    ):
-        sub.add_parser(name, help=text).set_defaults(func=func)
-    p = sub.add_parser("create-admin", help="create an admin account for the web panel")
-    p.add_argument("username")
-    p.add_argument("--name", help="display name")
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hotline")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand with a description, every option with a help text.
+
+    ``--config`` and ``-v`` are accepted before or after the subcommand
+    (``hotline --config X status`` and ``hotline status --config X``).
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help=f"the configuration file (default: $HOTLINE_CONFIG, else {DEFAULT_CONFIG})",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log debugging detail",
+    )
+    parser = argparse.ArgumentParser(
+        prog="hotline",
+        description="The citizen hotline: IVR and call centre on Asterisk. "
+        "Each command below has its own --help.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"hotline {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, summary: str, description: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = sub.add_parser(name, help=summary, description=description, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    p = command(
+        "setup",
+        cmd_setup,
+        "prepare everything (Asterisk, prompts, database, model) and start",
+        "Create the configuration from the example if there is none, generate secrets and "
+        "prompts, find or build Asterisk, render its configuration, migrate the database, "
+        "fetch the Vietnamese transcription model when none is set and its site answers, "
+        "then start Asterisk and the application. setup.sh runs this.",
+    )
+    p.add_argument("--no-start", action="store_true", help="prepare everything but start nothing")
+    p.add_argument(
+        "--no-model", action="store_true", help="do not try to fetch a transcription model"
+    )
+    command(
+        "init-config",
+        cmd_init_config,
+        "write the example configuration where --config points",
+        "Write the documented example configuration to the configuration file's path "
+        f"(default {DEFAULT_CONFIG}) unless a file is there already; edit it for your hotline.",
+    )
+    command(
+        "check",
+        cmd_check,
+        "validate the configuration",
+        "Load and validate the configuration; name every wrong key with its line, and say "
+        "whether transcription has a model. Exit status 2 if the configuration is unusable.",
+    )
+    command(
+        "start",
+        cmd_start,
+        "start Asterisk and the application in the background",
+        "Render Asterisk's configuration, migrate the database, then start Asterisk and the "
+        "application (FastAGI, AMI, panel, transcription workers) in the background.",
+    )
+    command(
+        "stop",
+        cmd_stop,
+        "stop the application and Asterisk",
+        "Stop the application, then Asterisk.",
+    )
+    command(
+        "status",
+        cmd_status,
+        "show what runs, the queues and the registered phones",
+        "Show whether Asterisk and the application run, the queues and the registered phones. "
+        "Exit status 3 unless both run.",
+    )
+    command(
+        "render",
+        cmd_render,
+        "write Asterisk's configuration from the hotline's",
+        "Write Asterisk's configuration files from the hotline configuration, without "
+        "applying them (see reload).",
+    )
+    command(
+        "reload",
+        cmd_reload,
+        "render and apply to the running Asterisk (calls stay up)",
+        "Render Asterisk's configuration and reload only the modules whose files changed; "
+        "calls stay up. Changed hotlines, agents or shifts also need stop and start.",
+    )
+    command(
+        "migrate",
+        cmd_migrate,
+        "upgrade the database schema",
+        "Upgrade the database to the newest schema.",
+    )
+    command(
+        "run",
+        cmd_run,
+        "run the application in the foreground",
+        "Run the application (FastAGI, AMI, panel, transcription workers) in the foreground "
+        "until SIGTERM or Ctrl-C: for a service manager.",
+    )
+    p = command(
+        "create-admin",
+        cmd_create_admin,
+        "create an admin account for the web panel",
+        "Create an admin account; admins then create every other account in the panel.",
+    )
+    p.add_argument("username", help="the sign-in name")
+    p.add_argument("--name", help="the name shown in the panel (default: the user name)")
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    p.set_defaults(func=cmd_create_admin)
-    p = sub.add_parser("panel", help="run one more web panel process (same Redis and database)")
-    p.add_argument("--port", type=int, required=True)
-    p.set_defaults(func=cmd_panel)
-    p = sub.add_parser(
-        "transcribe-worker", help="run one transcription worker (same Redis and database)"
+    p = command(
+        "panel",
+        cmd_panel,
+        "run one more web panel process (same Redis and database)",
+        "Run one more web panel process on another port, sharing Redis and the database, for "
+        "more agents' browsers behind one address.",
     )
-    p.add_argument("--model", help="Vosk model directory (default: [recordings] vosk_model)")
-    p.set_defaults(func=cmd_transcribe_worker)
-    p = sub.add_parser("recordings", help="recordings: retention")
-    rsub = p.add_subparsers(dest="recordings_command", required=True)
-    p = rsub.add_parser("purge", help="delete audio older than [recordings] keep_audio_days")
+    p.add_argument("--port", type=int, required=True, help="the TCP port to serve on")
+    p = command(
+        "transcribe-worker",
+        cmd_transcribe_worker,
+        "run one transcription worker (same Redis and database)",
+        "Run one transcription worker process; the application starts [recordings] workers "
+        "itself, run more here or on other machines.",
+    )
+    p.add_argument("--model", help="Vosk model folder (default: [recordings] vosk_model)")
+    p = sub.add_parser(
+        "recordings",
+        help="recordings: retention",
+        description="Recordings: retention.",
+        parents=[common],
+    )
+    rsub = p.add_subparsers(dest="recordings_command", required=True, metavar="COMMAND")
+    p = rsub.add_parser(
+        "purge",
+        help="delete audio older than [recordings] keep_audio_days",
+        description="Delete audio older than [recordings] keep_audio_days; call records, "
+        "the audit log and (by default) transcripts are kept.",
+        parents=[common],
+    )
     p.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
     p.set_defaults(func=cmd_recordings_purge)
-    p = sub.add_parser("prompts", help="generate the IVR prompts")
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(func=cmd_prompts)
     p = sub.add_parser(
-        "test-call", help="place a real SIP call from a simulated carrier (127.0.0.2)"
+        "model",
+        help="the transcription model: fetch",
+        description="The Vosk model that transcribes calls.",
+        parents=[common],
+    )
+    msub = p.add_subparsers(dest="model_command", required=True, metavar="COMMAND")
+    p = msub.add_parser(
+        "fetch",
+        help="download, check and configure a Vosk model",
+        description="Download a Vosk model with a progress bar, check its size and MD5 against "
+        "the model list, unpack it under <state_dir>/models, check that Vosk loads it, and set "
+        "[recordings] vosk_model in the configuration file. Exit status 1 when the site "
+        "cannot be reached, 2 for any other failure.",
+        parents=[common],
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="the model (default vosk-model-small-vn-0.4; the larger vosk-model-vn-0.4 is "
+        "more accurate and slower)",
+    )
+    p.add_argument("--dir", help="where models are kept (default <state_dir>/models)")
+    p.add_argument(
+        "--list-url",
+        help="the model list (default: [recordings] model_list_url, else the one vosk's own "
+        "downloader reads)",
+    )
+    p.add_argument(
+        "--no-config",
+        action="store_true",
+        help="fetch only; leave [recordings] vosk_model as it is",
+    )
+    p.set_defaults(func=cmd_model_fetch)
+    p = command(
+        "prompts",
+        cmd_prompts,
+        "generate the IVR prompts",
+        "Generate the IVR prompts from the configuration's texts with espeak-ng (custom "
+        "recordings in config/prompts win).",
+    )
+    p.add_argument("--force", action="store_true", help="generate again even if up to date")
+    p = command(
+        "test-call",
+        cmd_test_call,
+        "place a real SIP call from a simulated carrier (127.0.0.2)",
+        "Place one real SIP call into the hotline from a simulated carrier on 127.0.0.2 and "
+        "print the call record it left.",
     )
     p.add_argument("--number", help="hotline number (default: the first hotline)")
     p.add_argument("--digits", default="1", help="keys the caller presses (default 1)")
@@ -465,8 +702,21 @@ def main(argv: list[str] | None = None) -> int:
         help="register every agent from 127.0.0.3 as an auto-answering phone "
         "(only where no real softphones are registered: it takes their place)",
     )
-    p.set_defaults(func=cmd_test_call)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; --config and -v default here, not in the parsers: their
+    actions are shared by every subparser, and a default set on one would
+    overwrite a value given before the subcommand."""
+    args = build_parser().parse_args(argv)
+    args.config = getattr(args, "config", None)
+    args.verbose = getattr(args, "verbose", False)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))

@@ -138,11 +138,20 @@ def migrate(settings: Settings) -> None:
     """Bring the database to the newest schema (alembic upgrade head)."""
     if settings.database.startswith("sqlite:///"):
         Path(settings.database.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    cfg = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    cfg.attributes["url"] = settings.database
+    alembic_command.upgrade(alembic_config(settings.database), "head")
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    """Alembic pointed at the ``migrations`` package wherever it is installed
+    (a checkout or a wheel: no alembic.ini needed)."""
+    import migrations
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).resolve().parent))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["url"] = url
     cfg.attributes["skip_logging"] = True
-    alembic_command.upgrade(cfg, "head")
+    return cfg
 
 
 def prepare(settings_path: Path | None, *, say=print) -> tuple[Settings, AsteriskInstance]:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from core.settings import Settings, load_settings
-from hotline.system import PROJECT_ROOT
+from hotline.system import alembic_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "hotline.example.toml"
@@ -44,7 +44,4 @@ def replace_block(text: str, old: str, new: str) -> str:
 
 def alembic_cfg(url: str) -> Config:
     """Alembic's configuration for the database at ``url`` (the project's migrations)."""
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
+    return alembic_config(url)

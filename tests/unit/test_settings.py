@@ -89,9 +89,59 @@ def test_emergency_needs_message_and_vietnamese_is_required(tmp_path):
     assert any(p.startswith("hotlines[1].menu[1].message.vi: Field required") for p in probs)
 
 
-def test_unknown_key_is_refused(tmp_path):
+def test_unknown_key_is_refused_with_the_likely_one(tmp_path):
     probs = problems_for(tmp_path, "max_wait_seconds = 600", "max_wait_secs = 600")
-    assert probs == ["queues.max_wait_secs: Extra inputs are not permitted"]
+    assert probs == ["queues.max_wait_secs: unknown key (did you mean 'max_wait_seconds'?)"]
+    probs = problems_for(tmp_path, "[recordings]\n", "[recordings]\nzzz = 1\n")
+    assert probs == [
+        "recordings.zzz: unknown key (the keys here: agents_replay_own, job_lease_seconds, "
+        "keep_audio_days, keep_transcripts, max_attempts, min_seconds, vosk_model, workers)"
+    ]
+    probs = problems_for(tmp_path, 'timezone = "Asia/Ho_Chi_Minh"', 'timezon = "Asia/Ho_Chi_Minh"')
+    assert probs == ["timezon: unknown key (did you mean 'timezone'?)"]
+
+
+def test_problems_name_their_line(tmp_path):
+    text = EXAMPLE.read_text()
+    text = replace_block(text, "max_wait_seconds = 600", "max_wait_secs = 600")
+    lines = text.splitlines()
+    with pytest.raises(ConfigError) as info:
+        settings_in(tmp_path, text)
+    (line,) = info.value.lines
+    assert lines[line - 1].startswith("max_wait_secs = 600")
+    assert f"  - line {line}: queues.max_wait_secs: unknown key" in str(info.value)
+
+    # nested arrays of tables: the second hotline's second menu option
+    emergency = (
+        'message.vi = "Nếu bạn cần công an, xin gọi 113. Cứu hỏa, gọi 114. Cấp cứu, gọi 115."'
+    )
+    text = replace_block(
+        EXAMPLE.read_text(), emergency + "\n", emergency.replace(".vi", ".vj") + "\n"
+    )
+    lines = text.splitlines()
+    with pytest.raises(ConfigError) as info:
+        settings_in(tmp_path, text)
+    by_key = dict(zip(info.value.problems, info.value.lines, strict=True))
+    vj = next(n for p, n in by_key.items() if p.startswith("hotlines[1].menu[1].message.vj"))
+    assert lines[vj - 1].startswith('message.vj = "Nếu bạn cần công an')
+    headers = [n for n, line in enumerate(lines, start=1) if line == "[[hotlines.menu]]"]
+    assert headers[5] < vj < headers[6]  # the first hotline has 4 options, the second 3
+
+
+def test_problems_from_cross_checks_name_their_line(tmp_path):
+    text = replace_block(
+        EXAMPLE.read_text(),
+        'team = "party"\nshift = "morning"',
+        'team = "parti"\nshift = "morning"',
+    )
+    lines = text.splitlines()
+    with pytest.raises(ConfigError) as info:
+        settings_in(tmp_path, text)
+    by_key = dict(zip(info.value.problems, info.value.lines, strict=True))
+    team = next(n for p, n in by_key.items() if p.startswith("agents[15].team: no team 'parti'"))
+    assert lines[team - 1] == 'team = "parti"'
+    agent_headers = [n for n, line in enumerate(lines, start=1) if line == "[[agents]]"]
+    assert agent_headers[15] < team < agent_headers[16]
 
 
 def test_out_of_range_value(tmp_path):
@@ -103,6 +153,7 @@ def test_not_toml_and_missing_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         settings_in(tmp_path, "timezone = \n")
     assert info.value.problems[0].startswith("not valid TOML")
+    assert "line 1" in info.value.problems[0]  # tomllib's own position
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "nope.toml", env={})
     assert "file not found" in info.value.problems[0]
