@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from core.settings import DEFAULT_CONFIG, ConfigError, load_settings, set_key
-from hotline.pbx import PbxError
+from hotline.sysrun import PbxError
 
 log = logging.getLogger("hotline")
 

@@ -1,15 +1,14 @@
-"""Provision, start, stop and query real Asterisk instances.
-
-Debian 12 ships no Asterisk, so the usual source is a Debian sid chroot built
-with debootstrap (:func:`ensure_chroot`); a host install of a recent enough
-Asterisk is used when present (:func:`find_host_asterisk`).
+"""Start, stop and query real Asterisk instances.
 
 An :class:`AsteriskInstance` is one Asterisk process with its own state tree
-(``etc/ spool/ log/ run/ lib/``).  When it runs inside a chroot, that tree is
-bind-mounted at the *same absolute path* inside the chroot, so the Python
-application on the host reads recordings and queue_log at exactly the paths
-Asterisk writes them to.  Several instances can share one chroot side by side
-(e.g. the PBX on 127.0.0.1 and a test carrier on 127.0.0.2).
+(``etc/ spool/ log/ run/ lib/``).  Its Asterisk is a host install of a recent
+enough version when there is one (:func:`find_host_asterisk`), else the one in
+the Debian sid chroot that :mod:`hotline.chroot` builds.  When it runs inside
+a chroot, that tree is bind-mounted at the *same absolute path* inside the
+chroot, so the Python application on the host reads recordings and queue_log
+at exactly the paths Asterisk writes them to.  Several instances can share one
+chroot side by side (e.g. the PBX on 127.0.0.1 and a test carrier on
+127.0.0.2).
 """
 
 from __future__ import annotations
@@ -23,30 +22,23 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
-
-#: Used only when no Debian mirror can be read from the host's apt sources.
-FALLBACK_DEBIAN_MIRROR = "http://deb.debian.org/debian"
-
-#: Packages installed into the chroot.  tzdata is listed explicitly because
-#: minbase does not pull it in and GotoIfTime/IFTIME with a timezone need it;
-#: without a moh package /usr/share/asterisk/moh is missing and queue callers
-#: hear silence (res_musiconhold logs an error at start).
-CHROOT_PACKAGES: tuple[str, ...] = (
-    "asterisk",
-    "asterisk-modules",
-    "asterisk-core-sounds-en-gsm",
-    "asterisk-moh-opsound-gsm",
-    "tzdata",
+from hotline.sysrun import (
+    CLEAN_ENV,
+    PbxError,
+    is_mounted,
+    mounts_under,
+    run,
+    tail,
+    tail_file,
+    umount,
 )
 
-#: Marks a chroot as completely built; written last, before the atomic rename.
-CHROOT_STAMP = ".hotline-chroot-complete"
+logger = logging.getLogger(__name__)
 
 #: In a chroot: mount-point directories created by instances (removed when empty).
 CREATED_DIRS_FILE = ".hotline-created-dirs"
@@ -58,144 +50,6 @@ SHORT_RUN_BASE = Path("/run/hotline-asterisk")
 # suffixes and for callers that print the path in error messages.
 _MAX_CTL_PATH = 100
 
-# The sid Release file on the mirror is past its Valid-Until date; without
-# this apt refuses to use it (measured, see LAB_NOTES).
-_APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false")
-
-_CLEAN_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "LANG": "C.UTF-8",
-    "LC_ALL": "C.UTF-8",
-    "HOME": "/root",
-}
-
-
-class PbxError(Exception):
-    """An Asterisk provisioning or runtime operation failed.
-
-    The message names what failed (command, exit status) and carries the tail
-    of the relevant output or log so that the cause is visible in test reports.
-    """
-
-
-# ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-
-
-def _tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _tail_file(path: Path, lines: int = 25) -> str:
-    try:
-        return _tail(path.read_text(errors="replace"), lines)
-    except OSError:
-        return ""
-
-
-def _run(
-    cmd: Sequence[str],
-    *,
-    timeout: float,
-    check: bool = True,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` capturing text output; raise PbxError on failure."""
-    try:
-        proc = subprocess.run(
-            list(cmd),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env if env is not None else _CLEAN_ENV,
-        )
-    except subprocess.TimeoutExpired as exc:
-        # TimeoutExpired carries bytes even when text=True was asked for.
-        raw = exc.stderr or exc.stdout or b""
-        out = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-        raise PbxError(
-            f"command timed out after {timeout:.0f}s: {' '.join(cmd)}\n{_tail(out)}"
-        ) from exc
-    except OSError as exc:
-        raise PbxError(f"cannot run {' '.join(cmd)}: {exc}") from exc
-    if check and proc.returncode != 0:
-        raise PbxError(
-            f"command failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-            f"stderr: {_tail(proc.stderr)}\nstdout: {_tail(proc.stdout, 10)}"
-        )
-    return proc
-
-
-def _run_logged(
-    cmd: Sequence[str], logfile: Path, *, timeout: float, env: dict[str, str] | None = None
-) -> None:
-    """Run a long command with output appended to ``logfile`` (not memory)."""
-    with logfile.open("a") as fh:
-        fh.write(f"\n$ {' '.join(cmd)}\n")
-        fh.flush()
-        try:
-            rc = subprocess.run(
-                list(cmd),
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                env=env if env is not None else _CLEAN_ENV,
-            ).returncode
-        except subprocess.TimeoutExpired as exc:
-            raise PbxError(
-                f"command timed out after {timeout:.0f}s: {' '.join(cmd)}\n{_tail_file(logfile)}"
-            ) from exc
-    if rc != 0:
-        raise PbxError(f"command failed (exit {rc}): {' '.join(cmd)}\n{_tail_file(logfile)}")
-
-
-def _mount_points() -> list[str]:
-    """Mount targets from /proc/mounts, with the kernel's octal escapes undone."""
-    points = []
-    with open("/proc/mounts") as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) >= 2:
-                points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1]))
-    return points
-
-
-def _is_mounted(target: Path) -> bool:
-    return str(target) in _mount_points()
-
-
-def _mounts_under(path: Path) -> list[str]:
-    """Mount points at or below ``path``, deepest first (the unmount order)."""
-    prefix = str(path).rstrip("/") + "/"
-    found = [p for p in _mount_points() if p == str(path) or p.startswith(prefix)]
-    return sorted(set(found), key=len, reverse=True)
-
-
-def _umount(target: str) -> None:
-    proc = _run(["umount", target], timeout=30, check=False)
-    if proc.returncode != 0 and _is_mounted(Path(target)):
-        # A lazy unmount still detaches the tree from the chroot immediately,
-        # which is what matters before anything deletes files below it.
-        logger.warning("umount %s failed (%s); trying lazy unmount", target, proc.stderr.strip())
-        _run(["umount", "-l", target], timeout=30)
-
-
-def _remove_tree_safely(path: Path) -> None:
-    """Delete a (possibly half-built) chroot, never following into mounts.
-
-    An interrupted debootstrap or a crashed instance can leave proc or a /dev
-    bind mounted inside; rmtree through those would destroy host files.
-    """
-    for point in _mounts_under(path):
-        _umount(point)
-    left = _mounts_under(path)
-    if left:
-        raise PbxError(f"refusing to delete {path}: still mounted: {left}")
-    shutil.rmtree(path, ignore_errors=False)
-
 
 def _parse_major(version_text: str) -> int | None:
     match = re.search(r"Asterisk\s+(?:certified/)?(\d+)\.", version_text)
@@ -203,7 +57,7 @@ def _parse_major(version_text: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------
-# host asterisk and the chroot
+# host asterisk
 # ---------------------------------------------------------------------------
 
 
@@ -214,7 +68,7 @@ def find_host_asterisk(min_major: int = 20) -> str | None:
     lack).  Returns None if none is found or none is recent enough.
     """
     candidates: list[str] = []
-    on_path = shutil.which("asterisk", path=_CLEAN_ENV["PATH"]) or shutil.which("asterisk")
+    on_path = shutil.which("asterisk", path=CLEAN_ENV["PATH"]) or shutil.which("asterisk")
     if on_path:
         candidates.append(on_path)
     candidates += ["/usr/sbin/asterisk", "/usr/local/sbin/asterisk"]
@@ -225,7 +79,7 @@ def find_host_asterisk(min_major: int = 20) -> str | None:
             continue
         seen.add(real)
         try:
-            proc = _run([cand, "-V"], timeout=10, check=False)
+            proc = run([cand, "-V"], timeout=10, check=False)
         except PbxError:
             continue
         major = _parse_major(proc.stdout + proc.stderr)
@@ -233,176 +87,6 @@ def find_host_asterisk(min_major: int = 20) -> str | None:
         if major is not None and major >= min_major:
             return cand
     return None
-
-
-def _debian_mirror() -> str:
-    """The Debian archive URI configured on the host (not the security one)."""
-    uris: list[str] = []
-    src_dir = Path("/etc/apt/sources.list.d")
-    files = sorted(src_dir.glob("*.sources")) + sorted(src_dir.glob("*.list"))
-    files.append(Path("/etc/apt/sources.list"))
-    for f in files:
-        try:
-            text = f.read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            line = line.strip()
-            if line.startswith("URIs:"):
-                uris += line.split()[1:]
-            elif line.startswith("deb "):
-                # one-line format, possibly with [options]
-                rest = re.sub(r"\[[^\]]*\]", "", line[4:]).split()
-                if rest:
-                    uris.append(rest[0])
-    for uri in uris:
-        if uri.rstrip("/").endswith("/debian"):
-            return uri.rstrip("/")
-    logger.warning("no Debian mirror in apt sources; using %s", FALLBACK_DEBIAN_MIRROR)
-    return FALLBACK_DEBIAN_MIRROR
-
-
-def _ensure_debootstrap(say: Callable[[str], None]) -> str:
-    found = shutil.which("debootstrap", path=_CLEAN_ENV["PATH"])
-    if found:
-        return found
-    say("installing debootstrap on the host with apt-get")
-    env = dict(_CLEAN_ENV, DEBIAN_FRONTEND="noninteractive")
-    _run(["apt-get", *_APT_OPTS, "update"], timeout=600, env=env)
-    _run(
-        ["apt-get", *_APT_OPTS, "install", "-y", "--no-install-recommends", "debootstrap"],
-        timeout=600,
-        env=env,
-    )
-    found = shutil.which("debootstrap", path=_CLEAN_ENV["PATH"])
-    if not found:
-        raise PbxError("debootstrap still not found after apt-get install")
-    return found
-
-
-def _stamped_packages(cache_dir: Path) -> set[str] | None:
-    """Packages recorded in the stamp, or None if the chroot is not complete."""
-    try:
-        text = (cache_dir / CHROOT_STAMP).read_text()
-    except OSError:
-        return None
-    if not (cache_dir / "usr/sbin/asterisk").exists():
-        return None
-    for line in text.splitlines():
-        if line.startswith("packages:"):
-            return set(line.split()[1:])
-    return set()
-
-
-def _chroot_is_complete(cache_dir: Path) -> bool:
-    stamped = _stamped_packages(cache_dir)
-    return stamped is not None and set(CHROOT_PACKAGES) <= stamped
-
-
-def _write_stamp(root: Path, packages: Iterable[str], note: str) -> None:
-    (root / CHROOT_STAMP).write_text(
-        f"{note} {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\npackages: {' '.join(sorted(packages))}\n"
-    )
-
-
-def ensure_chroot(cache_dir: Path, *, log: Callable[[str], None] | None = None) -> Path:
-    """Build (once) a Debian sid chroot with Asterisk at ``cache_dir`` and return it.
-
-    The build happens in a sibling temporary directory that is renamed into
-    place only after a stamp file is written, so an interrupted build is never
-    taken for a complete one; leftovers of such builds are removed (after
-    unmounting anything inside them).  Concurrent callers serialise on a lock
-    file next to ``cache_dir``.  When the stamp is present the call returns at
-    once.  Needs root and network access to the host's Debian mirror.
-    """
-    cache_dir = Path(cache_dir).absolute()
-
-    def say(msg: str) -> None:
-        logger.info("%s", msg)
-        if log is not None:
-            log(msg)
-
-    if _chroot_is_complete(cache_dir):
-        return cache_dir
-
-    parent = cache_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    lock_path = parent / f".{cache_dir.name}.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _chroot_is_complete(cache_dir):  # another process built it meanwhile
-            return cache_dir
-        stamped = _stamped_packages(cache_dir)
-        if stamped is not None:
-            # A complete chroot built from an older package list: add what is
-            # missing in place instead of rebuilding (instances may be using it).
-            missing = [p for p in CHROOT_PACKAGES if p not in stamped]
-            say(f"adding {' '.join(missing)} to existing chroot {cache_dir}")
-            _apt_install(cache_dir, missing, parent / f".{cache_dir.name}.build.log")
-            _write_stamp(cache_dir, stamped | set(CHROOT_PACKAGES), "topped up")
-            return cache_dir
-        # Holding the lock, every partial build next to us is stale.
-        for stale in parent.glob(f".{cache_dir.name}.partial-*"):
-            say(f"removing interrupted chroot build {stale}")
-            _remove_tree_safely(stale)
-        if cache_dir.exists():
-            say(f"{cache_dir} exists without {CHROOT_STAMP}; removing it")
-            _remove_tree_safely(cache_dir)
-
-        build = parent / f".{cache_dir.name}.partial-{os.getpid()}"
-        build.mkdir()
-        build_log = parent / f".{cache_dir.name}.build.log"
-        build_log.write_text("")
-        started = time.monotonic()
-        try:
-            _build_chroot(build, build_log, say)
-            _write_stamp(build, CHROOT_PACKAGES, f"built in {time.monotonic() - started:.0f}s at")
-            os.rename(build, cache_dir)
-        except BaseException:
-            say(f"chroot build failed; log in {build_log}")
-            try:
-                _remove_tree_safely(build)
-            except Exception:  # keep the original error; the next call retries cleanup
-                logger.exception("could not remove partial build %s", build)
-            raise
-    say(f"chroot ready at {cache_dir} after {time.monotonic() - started:.0f}s")
-    return cache_dir
-
-
-def _build_chroot(build: Path, build_log: Path, say: Callable[[str], None]) -> None:
-    debootstrap = _ensure_debootstrap(say)
-    mirror = _debian_mirror()
-    say(f"debootstrap sid into {build} from {mirror} (a few minutes)")
-    _run_logged(
-        [debootstrap, "--variant=minbase", "sid", str(build), mirror], build_log, timeout=1800
-    )
-
-    # Keep package maintainer scripts from starting an Asterisk with the
-    # distro's default config (it would grab port 5060 on the host).
-    policy = build / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
-
-    say(f"installing {' '.join(CHROOT_PACKAGES)}")
-    _apt_install(build, CHROOT_PACKAGES, build_log)
-    # debootstrap may leave its own proc/sys mounts if a step misbehaved.
-    for point in _mounts_under(build):
-        _umount(point)
-    if not (build / "usr/sbin/asterisk").exists():
-        raise PbxError(f"asterisk binary missing after install; see {build_log}")
-
-
-def _apt_install(root: Path, packages: Sequence[str], build_log: Path) -> None:
-    env = dict(_CLEAN_ENV, DEBIAN_FRONTEND="noninteractive")
-    chroot_apt = ["chroot", str(root), "apt-get", *_APT_OPTS]
-    _run_logged([*chroot_apt, "update"], build_log, timeout=900, env=env)
-    _run_logged(
-        [*chroot_apt, "install", "-y", "--no-install-recommends", *packages],
-        build_log,
-        timeout=1800,
-        env=env,
-    )
-    _run_logged([*chroot_apt, "clean"], build_log, timeout=300, env=env)
 
 
 # ---------------------------------------------------------------------------
@@ -524,18 +208,18 @@ class AsteriskInstance:
 
     def _asterisk_cmd(self, *args: str) -> list[str]:
         if self.root is None:
-            binary = self.binary or shutil.which("asterisk", path=_CLEAN_ENV["PATH"]) or "asterisk"
+            binary = self.binary or shutil.which("asterisk", path=CLEAN_ENV["PATH"]) or "asterisk"
             return [binary, "-C", str(self.conf_path), *args]
         return ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", str(self.conf_path), *args]
 
     def cli(self, command: str, timeout: float = 10) -> str:
         """Run one CLI command in the instance (``asterisk -rx``) and return its stdout."""
-        proc = _run(self._asterisk_cmd("-n", "-rx", command), timeout=timeout, check=False)
+        proc = run(self._asterisk_cmd("-n", "-rx", command), timeout=timeout, check=False)
         out = proc.stdout
         if proc.returncode != 0 or "Unable to connect to remote asterisk" in out + proc.stderr:
             raise PbxError(
                 f"[{self.name}] CLI {command!r} failed (exit {proc.returncode}): "
-                f"{_tail(proc.stderr or out)}"
+                f"{tail(proc.stderr or out)}"
             )
         return out
 
@@ -592,23 +276,23 @@ class AsteriskInstance:
             raise PbxError(f"no asterisk in chroot {self.root}; run ensure_chroot first")
         with _mount_lock():
             # proc and /dev are shared by every instance in this chroot and
-            # stay mounted on stop (release_chroot() removes them).
+            # stay mounted on stop (hotline.chroot.release_chroot() removes them).
             proc_t = self.root / "proc"
-            if not _is_mounted(proc_t):
-                _run(["mount", "-t", "proc", "proc", str(proc_t)], timeout=30)
+            if not is_mounted(proc_t):
+                run(["mount", "-t", "proc", "proc", str(proc_t)], timeout=30)
             dev_t = self.root / "dev"
-            if not _is_mounted(dev_t):
-                _run(["mount", "--bind", "/dev", str(dev_t)], timeout=30)
+            if not is_mounted(dev_t):
+                run(["mount", "--bind", "/dev", str(dev_t)], timeout=30)
             self._write_hosts()
             for src in self._bind_sources():
                 src.mkdir(parents=True, exist_ok=True)
                 target = self.root / src.relative_to("/")
-                if _is_mounted(target):
+                if is_mounted(target):
                     continue
                 missing = [d for d in (target, *target.parents) if not d.exists()]
                 target.mkdir(parents=True, exist_ok=True)
                 _register_created_dirs(self.root, missing)
-                _run(["mount", "--bind", str(src), str(target)], timeout=30)
+                run(["mount", "--bind", str(src), str(target)], timeout=30)
 
     def _write_hosts(self) -> None:
         # Without the host name in /etc/hosts every call logs getaddrinfo errors.
@@ -681,8 +365,8 @@ class AsteriskInstance:
                 sources += [b for b in self.binds if b not in in_use]
             targets = [self.root / p.relative_to("/") for p in sources]
             for target in sorted(dict.fromkeys(targets), key=lambda p: len(p.parts), reverse=True):
-                while _is_mounted(target):
-                    _umount(str(target))
+                while is_mounted(target):
+                    umount(str(target))
             _remove_created_dirs(self.root)
         short = self.run_dir
         if not _is_relative_to(short, self.state_dir):
@@ -696,7 +380,7 @@ class AsteriskInstance:
     def _log_tail(self) -> str:
         parts = []
         for name in ("messages", "messages.log", "full", "full.log", "launch.log"):
-            text = _tail_file(self.log_dir / name, 30)
+            text = tail_file(self.log_dir / name, 30)
             if text:
                 parts.append(f"--- {self.log_dir / name} (tail) ---\n{text}")
         return "\n".join(parts) or f"(no log output in {self.log_dir})"
@@ -740,7 +424,7 @@ class AsteriskInstance:
                     stdin=subprocess.DEVNULL,
                     stdout=fh,
                     stderr=subprocess.STDOUT,
-                    env=_CLEAN_ENV,
+                    env=CLEAN_ENV,
                     timeout=timeout,
                 ).returncode
             except subprocess.TimeoutExpired as exc:
@@ -871,7 +555,7 @@ def _remove_created_dirs(root: Path) -> None:
         return
     for d in sorted(dirs, key=lambda p: p.count("/"), reverse=True):
         path = Path(d)
-        if _mounts_under(path):
+        if mounts_under(path):
             continue
         try:
             path.rmdir()
@@ -896,18 +580,3 @@ def _is_relative_to(path: Path, other: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def chroot_mounts(root: Path) -> list[str]:
-    """Mount points currently inside ``root`` (for diagnostics and tests)."""
-    return _mounts_under(Path(root).absolute())
-
-
-def release_chroot(root: Path) -> None:
-    """Unmount everything inside ``root`` (proc, /dev and binds).
-
-    Only for when no instance in the chroot is running, e.g. before deleting
-    or rebuilding it.
-    """
-    for point in _mounts_under(Path(root).absolute()):
-        _umount(point)

@@ -24,7 +24,9 @@ from core.ami import AMIClient
 from core.settings import Settings, ensure_secrets, load_settings
 from dialplan import prompts, render
 from hotline.app import AMI_EVENTS
-from hotline.pbx import AsteriskInstance, PbxError, ensure_chroot, find_host_asterisk
+from hotline.chroot import ensure_chroot
+from hotline.pbx import AsteriskInstance, find_host_asterisk
+from hotline.sysrun import PbxError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Integration tests for hotline.pbx against real Asterisk processes.
+"""Integration tests for hotline.pbx and hotline.chroot against real Asterisk processes.
 
 They build (once, a few minutes) or reuse the Debian sid chroot named by
 HOTLINE_ASTERISK_CACHE (default /var/cache/hotline/asterisk-sid) and need root
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.pbx import AsteriskInstance, PbxError, chroot_mounts, ensure_chroot
+from hotline.chroot import chroot_mounts, ensure_chroot
+from hotline.pbx import AsteriskInstance
+from hotline.sysrun import PbxError
 
 pytestmark = pytest.mark.asterisk
 
