@@ -2,11 +2,12 @@
 
 Follow a callback: the caller presses 1 in the queue (or at the final offer)
 -> ``agi/overflow.py`` confirms the number -> :meth:`CallbackService.request`
-writes a :class:`Callback` that keeps the caller's place (``queued_at`` is when
-they first joined the queue) -> :class:`CallbackDialler` waits for a free agent
-of the callback's team, originates the agent's phone over AMI into the
-dialplan's ``hotline-callback`` context, which records (MixMonitor) and dials
-the citizen over the trunk -> the context's hang-up handler reports the dial
+writes a :class:`~callcenter.models.Callback` that keeps the caller's place
+(``queued_at`` is when they first joined the queue) ->
+:class:`~callcenter.dialler.CallbackDialler` waits for a free agent of the
+callback's team, originates the agent's phone over AMI into the dialplan's
+``hotline-callback`` context, which records (MixMonitor) and dials the
+citizen over the trunk -> the context's hang-up handler reports the dial
 status (a ``UserEvent``) -> :meth:`CallbackService.finish_attempt` records the
 attempt, completes its call record, and retries after
 ``callback_retry_minutes`` up to ``callback_attempts`` times.
@@ -21,90 +22,57 @@ dialler at once through the bus topic :data:`WAKE_TOPIC`.
 
 A voice message is recorded by the overflow flow (Record() into
 ``<recordings_dir>/voicemail/<yyyy>/<mm>/<dd>/<uniqueid>.wav``) and kept as a
-:class:`VoiceMessage` linked to its call; an agent replays it in the panel
-and turns it into a callback or marks it handled.
+:class:`~callcenter.models.VoiceMessage` linked to its call; an agent replays
+it in the panel and turns it into a callback or marks it handled.
 
 Everything the dialler knows is in the database: after a crash, attempts left
 "dialling" are put back in the list (:meth:`CallbackService.recover`).
+
+This module is the service that writes callbacks, their attempts and voice
+messages; their tables are in :mod:`callcenter.models`, its errors in
+:mod:`callcenter.exceptions`, and the dialler that works the list over AMI in
+:mod:`callcenter.dialler`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.models import OPEN_OUTCOMES, Call, Outcome
-from callcenter.presence import CallbackInfo, Presence
+from callcenter.exceptions import CallbackClosed, CallbackNotFound, VoiceMessageNotFound
+from callcenter.models import (
+    OPEN_OUTCOMES,
+    Call,
+    Callback,
+    CallbackAttempt,
+    Outcome,
+    Result,
+    Status,
+    VoiceMessage,
+    VoiceStatus,
+)
+from callcenter.presence import CallbackInfo
 from callcenter.recording_files import base_for, side_files
-from callcenter.shifts import extension_of, on_duty_queue
-from core.ami import AMIClient, AMIError, Event
 from core.bus import Bus
 from core.clock import Clock
-from core.db import Base, Database, UTCDateTime
+from core.db import Database
 from core.settings import Overflow, Settings
 
 log = logging.getLogger(__name__)
 
-# The dialplan context the agent's phone is originated into (dialplan template).
-DIAL_CONTEXT = "hotline-callback"
-# The UserEvent its hang-up handler sends with the dial status.
-RESULT_EVENT = "HotlineCallback"
-CALLBACK_EVENTS = ("UserEvent",)
 VOICEMAIL_DIR = "voicemail"
 # The bus topic that wakes the dialler ("call now" in any panel process).
 WAKE_TOPIC = "callbacks.wake"
 
-
-class Status(StrEnum):
-    PENDING = "pending"  # in the list, waiting for an agent (or its retry time)
-    DIALLING = "dialling"  # an attempt is under way
-    DONE = "done"  # ended: see ``outcome``
-
-
-class Result(StrEnum):
-    """How one attempt, and then the callback, ended."""
-
-    CONNECTED = "connected"
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    FAILED = "failed"
-    UNREACHABLE = "unreachable"  # no answer after ``callback_attempts`` tries
-    CANCELLED = "cancelled"
-    # the agent's own phone did not take the call: not counted as a try
-    AGENT_MISSED = "agent_missed"
-
-
 # What an agent may record by hand (the outcome form).
 MANUAL_RESULTS = (Result.CONNECTED, Result.NO_ANSWER, Result.BUSY, Result.FAILED)
-
-# Dial()'s DIALSTATUS -> the attempt's result.
-_DIAL_STATUS = {
-    "ANSWER": Result.CONNECTED,
-    "NOANSWER": Result.NO_ANSWER,
-    "BUSY": Result.BUSY,
-    "CONGESTION": Result.FAILED,
-    "CHANUNAVAIL": Result.FAILED,
-    "INVALIDARGS": Result.FAILED,
-    # the agent hung up before the citizen answered
-    "CANCEL": Result.NO_ANSWER,
-}
-
-
-def result_of_dial(status: str | None) -> Result:
-    return _DIAL_STATUS.get((status or "").upper(), Result.FAILED)
-
 
 _NUMBER = re.compile(r"^(?:0\d{8,10}|84\d{8,10})$")
 
@@ -120,102 +88,6 @@ def valid_callback_number(digits: str) -> str | None:
     if not _NUMBER.fullmatch(d):
         return None
     return "0" + d[2:] if d.startswith("84") else d
-
-
-# -- tables --------------------------------------------------------------
-class Callback(Base):
-    """A caller waiting to be called back, in the order they first joined a queue."""
-
-    __tablename__ = "callbacks"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
-    hotline_number: Mapped[str | None] = mapped_column(String(20))
-    team_id: Mapped[str] = mapped_column(String(32))
-    queue: Mapped[str | None] = mapped_column(String(64))
-    language: Mapped[str] = mapped_column(String(8), default="vi")
-    number: Mapped[str] = mapped_column(String(32))
-    # "caller_id" (confirmed with a key), "typed", or "voice_message"
-    number_source: Mapped[str] = mapped_column(String(16))
-    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_result: Mapped[str | None] = mapped_column(String(16))
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # an agent who pressed "call now": the next attempt rings this phone
-    assigned_extension: Mapped[str | None] = mapped_column(String(16))
-    agent_extension: Mapped[str | None] = mapped_column(String(16))
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    closed_by: Mapped[str | None] = mapped_column(String(100))
-    note: Mapped[str | None] = mapped_column(Text)
-    # the call record of the connected callback (recordings hang off it)
-    result_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
-
-    __table_args__ = (Index("ix_callbacks_status_queued", "status", "queued_at"),)
-
-
-class CallbackAttempt(Base):
-    """One try at calling back: which agent, which channel, how it ended."""
-
-    __tablename__ = "callback_attempts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
-    agent_extension: Mapped[str | None] = mapped_column(String(16))
-    uniqueid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    result: Mapped[str | None] = mapped_column(String(16))
-    detail: Mapped[str | None] = mapped_column(String(64))
-    by: Mapped[str | None] = mapped_column(String(100))
-
-
-class VoiceStatus(StrEnum):
-    NEW = "new"
-    HANDLED = "handled"
-    CALLBACK = "callback"  # turned into a callback
-
-
-class VoiceMessage(Base):
-    """A message a waiting caller left instead of waiting on."""
-
-    __tablename__ = "voice_messages"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
-    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
-    hotline_number: Mapped[str | None] = mapped_column(String(20))
-    team_id: Mapped[str | None] = mapped_column(String(32))
-    caller_number: Mapped[str | None] = mapped_column(String(32))
-    language: Mapped[str] = mapped_column(String(8), default="vi")
-    path: Mapped[str] = mapped_column(String(512))
-    seconds: Mapped[float | None] = mapped_column()
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=VoiceStatus.NEW)
-    handled_by: Mapped[str | None] = mapped_column(String(100))
-    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
-
-
-# -- errors ----------------------------------------------------------------
-class CallbackNotFound(LookupError):
-    def __init__(self, callback_id: int) -> None:
-        self.callback_id = callback_id
-        super().__init__(f"no callback {callback_id}")
-
-
-class VoiceMessageNotFound(LookupError):
-    def __init__(self, message_id: int) -> None:
-        self.message_id = message_id
-        super().__init__(f"no voice message {message_id}")
-
-
-class CallbackClosed(Exception):
-    """The callback has already ended (or is being dialled) and cannot take that action."""
-
-    def __init__(self, callback_id: int, status: str) -> None:
-        self.callback_id, self.status = callback_id, status
-        super().__init__(f"callback {callback_id} is {status}")
 
 
 @dataclass(frozen=True)
@@ -820,305 +692,3 @@ def voicemail_path(settings: Settings, at: datetime, uniqueid: str) -> str:
     """Where the voice message of call ``uniqueid`` is recorded (with .wav)."""
     base = base_for(settings.recordings_dir / VOICEMAIL_DIR, settings.tz, at, uniqueid)
     return f"{base}.wav"
-
-
-# -- the dialler -------------------------------------------------------------
-# QueueMember Status (AST_DEVICE_*) values of a phone that can take a call
-_FREE_STATUS = {"1"}  # not in use
-_BUSY_STATUS = {"2", "3", "6", "7", "8"}  # in use, busy, ringing, ring+in use, on hold
-
-
-@dataclass
-class QueueSnapshot:
-    """What one QueueStatus answer says about agents and waiting callers."""
-
-    # queue -> [(last call epoch, extension)] of members free now
-    free: dict[str, list[tuple[float, str]]]
-    # extensions in a call or ringing, in any queue
-    busy: set[str]
-    # queue -> when each caller still waiting joined it
-    waiting: dict[str, list[datetime]]
-    now: datetime
-
-    @classmethod
-    def parse(cls, events: list[Event], now: datetime) -> QueueSnapshot:
-        free: dict[str, list[tuple[float, str]]] = {}
-        busy: set[str] = set()
-        waiting: dict[str, list[datetime]] = {}
-        for e in events:
-            kind, queue = e.get("Event"), e.get("Queue", "")
-            if kind == "QueueEntry":
-                wait = _int(e.get("Wait")) or 0
-                waiting.setdefault(queue, []).append(now - timedelta(seconds=wait))
-            elif kind == "QueueMember":
-                iface = e.get("Location") or e.get("Interface") or e.get("StateInterface")
-                ext = extension_of(iface or "")
-                if not ext:
-                    continue
-                status = str(e.get("Status", ""))
-                if e.get("InCall") == "1" or status in _BUSY_STATUS:
-                    busy.add(ext)
-                elif status in _FREE_STATUS and e.get("Paused") != "1":
-                    last = float(_int(e.get("LastCall")) or 0)
-                    free.setdefault(queue, []).append((last, ext))
-        return cls(free, busy, waiting, now)
-
-    def free_agent(self, queue: str, taken: set[str], wrapup_seconds: int) -> str | None:
-        """The member of ``queue`` free the longest (past their wrap-up), not taken."""
-        epoch = self.now.timestamp()
-        ready = [
-            (last, ext)
-            for last, ext in self.free.get(queue, [])
-            if ext not in taken and ext not in self.busy and last + wrapup_seconds <= epoch
-        ]
-        return min(ready)[1] if ready else None
-
-
-class CallbackDialler:
-    """Works the callback list: a free agent of the right team, then the citizen.
-
-    Polls the list every ``interval`` seconds, and at once when woken: by the
-    end of an attempt, or by "call now" in a panel (a message on the bus
-    topic :data:`WAKE_TOPIC`, which the dialler's own subscription hears,
-    whichever process the panel runs in).  A callback is dialled only when an
-    agent of its team on duty is free (not paused, not in a call, past
-    wrap-up: Asterisk's QueueStatus is the judge), and only if no caller
-    still waiting in that team's queue joined before it did (the queue serves
-    those first, so every caller keeps their place).  An agent who pressed
-    "call now" gets the callback as soon as their phone is not busy.  With
-    ``presence``, the agent rung gets the callback's screen-pop.
-    """
-
-    def __init__(
-        self,
-        service: CallbackService,
-        settings: Settings,
-        ami: AMIClient,
-        clock: Clock,
-        *,
-        interval: float = 5.0,
-        presence: Presence | None = None,
-        bus: Bus | None = None,
-    ) -> None:
-        self.service = service
-        self.settings = settings
-        self.ami = ami
-        self.clock = clock
-        self.interval = interval
-        self.presence = presence
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._calls: set[asyncio.Task[None]] = set()
-        # the wake-up subscription ("call now"); without a bus, only the poll
-        self.bus = bus
-        self._listener: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
-        # agent extension -> attempt channel id, while we ring them
-        self.busy_agents: dict[str, str] = {}
-        # attempt channel id -> its recording base, until the dialplan reports
-        self._bases: dict[str, str] = {}
-
-    def subscribe(self, ami: AMIClient) -> None:
-        ami.subscribe(CALLBACK_EVENTS, self.on_user_event)
-        ami.on_login(self._on_login)
-
-    async def _on_login(self) -> None:
-        await self.find_lost()
-
-    async def find_lost(self) -> int:
-        """After an AMI (re)login: attempts whose channel is gone and whose report was
-        missed while disconnected end as failed (and are retried), never stuck."""
-        events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
-        live = {
-            e.get("Uniqueid")
-            for e in (events if isinstance(events, list) else [])
-            if e.get("Event") == "CoreShowChannel"
-        }
-        # an attempt just started may not have its channel yet
-        recent = self.clock.now() - timedelta(seconds=self.settings.queues.ring_seconds + 30)
-        lost = 0
-        for uid in await self.service.open_attempts(recent):
-            if uid in live:
-                continue
-            await self.service.finish_attempt(uid, Result.FAILED, detail="lost: no report")
-            await self._release(uid, "ended", result=Result.FAILED)
-            lost += 1
-        if lost:
-            log.warning("callbacks: %d attempt(s) ended without a report; retried later", lost)
-        return lost
-
-    async def start(self) -> None:
-        recovered = await self.service.recover()
-        if recovered:
-            log.warning("callbacks: %d attempt(s) interrupted by a restart put back", recovered)
-        if self.bus is not None:
-            self._listener = asyncio.create_task(self._listen(self.bus), name="callback-wake")
-        self._task = asyncio.create_task(self._run(), name="callback-dialler")
-
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, self._listener, *self._calls) if t is not None]
-        for t in tasks:
-            t.cancel()
-        if self.bus is not None and self._listener is not None:
-            # a pub/sub read may not give way to the cancellation: end it for certain
-            await self.bus.stop_listening(self._listener)
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _listen(self, bus: Bus) -> None:
-        """Wake the dialler for every message on :data:`WAKE_TOPIC`."""
-        async for _topic, data in bus.listen([WAKE_TOPIC], self.listening):
-            log.debug("callback dialler woken: %s", data)
-            self.wake()
-
-    async def _run(self) -> None:
-        while True:
-            # cleared before the round, not after: a wake-up that arrives
-            # while it runs (a "call now" just after the list was read) is
-            # kept for the next round instead of waiting for the poll
-            self._wake.clear()
-            try:
-                if self.ami.connected:
-                    await self.tick()
-            except AMIError as e:
-                log.warning("callback dialler postponed: %s", e)
-            except Exception:
-                log.exception("callback dialler round failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
-
-    async def tick(self) -> int:
-        """One round over the due callbacks; returns how many were dialled."""
-        due = await self.service.due()
-        if not due:
-            return 0
-        # Asterisk itself says who is free and who waits: the live state on
-        # the bus may lag a pause by an event or a resync.
-        events = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=15)
-        snapshot = QueueSnapshot.parse(events if isinstance(events, list) else [], self.clock.now())
-        dialled = 0
-        taken: set[str] = set(self.busy_agents)
-        wrapup = self.settings.queues.wrapup_seconds
-        for cb in due:
-            queue, _shift = on_duty_queue(self.settings, cb.team_id, self.clock.now())
-            if cb.assigned_extension:
-                ext: str | None = cb.assigned_extension
-                if ext in taken or ext in snapshot.busy:
-                    continue
-            else:
-                if any(joined < cb.queued_at for joined in snapshot.waiting.get(queue, [])):
-                    continue  # someone still in the queue was there first
-                ext = snapshot.free_agent(queue, taken, wrapup)
-            if ext is None:
-                continue
-            taken.add(ext)
-            uid = f"cb-{cb.id}-{uuid.uuid4().hex[:10]}"
-            started = await self.service.start_attempt(cb.id, ext, uid)
-            if started is None:
-                continue
-            self.busy_agents[ext] = uid
-            task = asyncio.create_task(self._dial(cb, ext, uid, started), name=f"callback-{cb.id}")
-            self._calls.add(task)
-            task.add_done_callback(self._calls.discard)
-            dialled += 1
-        return dialled
-
-    async def _dial(self, cb: Due, extension: str, uid: str, started: Started) -> None:
-        """Ring the agent (their screen pops); the dialplan then dials the citizen and reports."""
-        s = self.settings
-        base = str(base_for(s.recordings_dir, s.tz, self.clock.now(), uid))
-        hotline = s.hotline(cb.hotline_number) if cb.hotline_number else None
-        shown = hotline.number if hotline else s.hotlines[0].number
-        action = {
-            "Action": "Originate",
-            "Channel": f"PJSIP/{extension}",
-            "Context": DIAL_CONTEXT,
-            "Exten": "s",
-            "Priority": "1",
-            "Async": "true",
-            "Timeout": str(s.queues.ring_seconds * 1000),
-            "ChannelId": uid,
-            "CallerID": f'"{cb.number}" <{cb.number}>',
-            "Variable": [
-                f"HOTLINE_CALLBACK={cb.id}",
-                f"HOTLINE_CALLBACK_NUMBER={cb.number}",
-                f"HOTLINE_CALLBACK_FROM={shown}",
-                f"HOTLINE_CALLBACK_RECORDING={base}",
-                f"CHANNEL(language)={cb.language}",
-            ],
-        }
-        if self.presence is not None:
-            await self._tell(self.presence.callback_called(extension, uid, started.info))
-        try:
-            reply = await self.ami.action(action, timeout=s.queues.ring_seconds + 15)
-            answer = reply[-1] if isinstance(reply, list) else reply
-            if str(answer.get("Response", "")).lower() != "success":
-                log.info(
-                    "callback %s: agent %s did not take it (reason %s)",
-                    cb.id,
-                    extension,
-                    answer.get("Reason"),
-                )
-                await self.service.finish_attempt(
-                    uid, Result.AGENT_MISSED, detail=f"agent:{answer.get('Reason', '')}"
-                )
-            else:
-                # the result comes with the dialplan's UserEvent; keep the base for it
-                self._bases[uid] = base
-                if self.presence is not None and self.busy_agents.get(extension) == uid:
-                    await self._tell(self.presence.callback_phase(extension, uid, "talking"))
-                return
-        except AMIError as e:
-            log.warning("callback %s: originate to %s failed: %s", cb.id, extension, e)
-            await self.service.finish_attempt(uid, Result.AGENT_MISSED, detail="originate failed")
-        except asyncio.CancelledError:
-            raise
-        await self._release(uid, "missed")
-        self.wake()
-
-    async def on_user_event(self, e: Event) -> None:
-        """The dialplan's report: ``UserEvent: HotlineCallback`` with the dial status."""
-        if e.get("UserEvent") != RESULT_EVENT:
-            return
-        uid = e.get("Uniqueid") or ""
-        status = e.get("DialStatus") or ""
-        result = result_of_dial(status)
-        talk = _int(e.get("Answered"))
-        base = self._bases.pop(uid, None) or e.get("Recording") or None
-        await self.service.finish_attempt(
-            uid,
-            result,
-            detail=f"dial:{status or 'none'}",
-            talk_seconds=talk,
-            recording_base=base if result == Result.CONNECTED else None,
-        )
-        await self._release(uid, "ended", result=result)
-        self.wake()
-
-    async def _release(self, uid: str, phase: str, **extra: Any) -> None:
-        """The attempt ``uid`` is over: its agent is free again, their pop ends."""
-        for ext, u in list(self.busy_agents.items()):
-            if u != uid:
-                continue
-            self.busy_agents.pop(ext, None)
-            if self.presence is not None:
-                await self._tell(self.presence.callback_phase(ext, uid, phase, **extra))
-
-    @staticmethod
-    async def _tell(screen: Coroutine[Any, Any, None]) -> None:
-        """Update an agent's screen; a failure there (Redis) must not stop the call."""
-        try:
-            await screen
-        except Exception:
-            log.exception("callback screen-pop failed")
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value else None
-    except ValueError:
-        return None

@@ -1,8 +1,9 @@
-"""Tables of the call centre: hotlines, teams, shifts, agents and calls.
+"""Tables of the call centre: hotlines, teams, shifts, agents, calls and callbacks.
 
 Hotlines, teams, shifts and agents are copied from the configuration at start
 (the configuration is their source of truth); calls are written from the IVR
-and from Asterisk's events.
+and from Asterisk's events; callbacks, their attempts and the voice messages
+waiting callers leave are written by :mod:`callcenter.callbacks`.
 """
 
 from __future__ import annotations
@@ -102,3 +103,97 @@ class Call(Base):
     recording_agent: Mapped[str | None] = mapped_column(String(512))
 
     __table_args__ = (Index("ix_calls_open", "outcome", "ended_at"),)
+
+
+# -- callbacks and voice messages (written by callcenter.callbacks) ----------
+class Status(StrEnum):
+    PENDING = "pending"  # in the list, waiting for an agent (or its retry time)
+    DIALLING = "dialling"  # an attempt is under way
+    DONE = "done"  # ended: see ``outcome``
+
+
+class Result(StrEnum):
+    """How one attempt, and then the callback, ended."""
+
+    CONNECTED = "connected"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"  # no answer after ``callback_attempts`` tries
+    CANCELLED = "cancelled"
+    # the agent's own phone did not take the call: not counted as a try
+    AGENT_MISSED = "agent_missed"
+
+
+class Callback(Base):
+    """A caller waiting to be called back, in the order they first joined a queue."""
+
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    hotline_number: Mapped[str | None] = mapped_column(String(20))
+    team_id: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="vi")
+    number: Mapped[str] = mapped_column(String(32))
+    # "caller_id" (confirmed with a key), "typed", or "voice_message"
+    number_source: Mapped[str] = mapped_column(String(16))
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # an agent who pressed "call now": the next attempt rings this phone
+    assigned_extension: Mapped[str | None] = mapped_column(String(16))
+    agent_extension: Mapped[str | None] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    # the call record of the connected callback (recordings hang off it)
+    result_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+
+    __table_args__ = (Index("ix_callbacks_status_queued", "status", "queued_at"),)
+
+
+class CallbackAttempt(Base):
+    """One try at calling back: which agent, which channel, how it ended."""
+
+    __tablename__ = "callback_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    agent_extension: Mapped[str | None] = mapped_column(String(16))
+    uniqueid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(64))
+    by: Mapped[str | None] = mapped_column(String(100))
+
+
+class VoiceStatus(StrEnum):
+    NEW = "new"
+    HANDLED = "handled"
+    CALLBACK = "callback"  # turned into a callback
+
+
+class VoiceMessage(Base):
+    """A message a waiting caller left instead of waiting on."""
+
+    __tablename__ = "voice_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    hotline_number: Mapped[str | None] = mapped_column(String(20))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    caller_number: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8), default="vi")
+    path: Mapped[str] = mapped_column(String(512))
+    seconds: Mapped[float | None] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=VoiceStatus.NEW)
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))

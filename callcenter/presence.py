@@ -7,7 +7,7 @@ WebSocket.  Agent states (free, ringing, talking, paused with a reason,
 wrap-up, offline) come from the same events and from ``QueueMemberStatus``.
 
 A callback call pops the same way: the callback dialler
-(``callcenter/callbacks.py``) rings the agent and calls :meth:`Presence.callback_called`
+(``callcenter/dialler.py``) rings the agent and calls :meth:`Presence.callback_called`
 with what the agent needs to know about the callback, then
 :meth:`Presence.callback_phase` as the call goes on and ends.
 

@@ -19,7 +19,7 @@ from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
 from agi.routes import routes
-from callcenter.callbacks import CALLBACK_EVENTS, CallbackDialler
+from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler
 from callcenter.events import (
     CALL_EVENTS,
     MEMBER_EVENTS,

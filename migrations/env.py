@@ -9,7 +9,6 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import accounts.models  # noqa: F401  (registers the tables)
-import callcenter.callbacks  # noqa: F401
 import callcenter.models  # noqa: F401
 import queue_stats.congestion  # noqa: F401
 import queue_stats.models  # noqa: F401

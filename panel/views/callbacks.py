@@ -16,16 +16,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from callcenter.callbacks import (
-    MANUAL_RESULTS,
-    VOICEMAIL_DIR,
-    CallbackClosed,
-    CallbackNotFound,
-    Result,
-    Status,
-    VoiceMessageNotFound,
-    wake_dialler,
-)
+from callcenter.callbacks import MANUAL_RESULTS, VOICEMAIL_DIR, wake_dialler
+from callcenter.exceptions import CallbackClosed, CallbackNotFound, VoiceMessageNotFound
+from callcenter.models import Result, Status
 from panel.keys import ACTOR, GETTEXT
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render

@@ -24,8 +24,7 @@ import tomli_w
 from sqlalchemy import select
 
 from accounts.identity import SYSTEM
-from callcenter.callbacks import Callback, CallbackAttempt, Result, Status, VoiceMessage
-from callcenter.models import Call, Outcome
+from callcenter.models import Call, Callback, CallbackAttempt, Outcome, Result, Status, VoiceMessage
 from callcenter.recording_files import mixed_file
 from core.settings import load_settings
 from dialplan import prompts

@@ -14,7 +14,8 @@ import wave
 from datetime import timedelta
 
 from accounts.identity import Actor
-from callcenter.callbacks import WAKE_TOPIC, Result
+from callcenter.callbacks import WAKE_TOPIC
+from callcenter.models import Result
 from callcenter.presence import Presence
 from hotline.app import ticket_history
 from tests.panel.conftest import PASSWORD

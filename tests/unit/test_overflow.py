@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 import tomli_w
 
-from callcenter.callbacks import Result, result_of_dial, valid_callback_number
+from callcenter.callbacks import valid_callback_number
+from callcenter.dialler import result_of_dial
+from callcenter.models import Result
 from dialplan.prompts import overflow_offer_texts, prompt_texts
 from tests.helpers import settings_in
 from tests.lab import lab_config
@@ -90,7 +92,7 @@ def test_dialler_picks_the_agent_free_the_longest_as_asterisk_reports_it():
 
     from panoramisk.message import Message
 
-    from callcenter.callbacks import QueueSnapshot
+    from callcenter.dialler import QueueSnapshot
 
     now = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     epoch = int(now.timestamp())

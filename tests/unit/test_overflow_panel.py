@@ -8,7 +8,7 @@ import wave
 from datetime import timedelta
 
 from accounts.identity import Actor
-from callcenter.callbacks import Result, Status, VoiceStatus
+from callcenter.models import Result, Status, VoiceStatus
 from callcenter.service import sanitize_caller
 from tests.panel.conftest import PASSWORD, panel  # noqa: F401  (the fixture)
 

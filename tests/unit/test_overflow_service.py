@@ -10,14 +10,9 @@ import pytest
 import tomli_w
 
 from accounts.identity import SYSTEM
-from callcenter.callbacks import (
-    CallbackClosed,
-    CallbackService,
-    Result,
-    Status,
-    VoiceStatus,
-)
-from callcenter.models import Outcome
+from callcenter.callbacks import CallbackService
+from callcenter.exceptions import CallbackClosed
+from callcenter.models import Outcome, Result, Status, VoiceStatus
 from callcenter.service import CallService, sanitize_caller
 from core.clock import FakeClock
 from core.db import Database

@@ -15,8 +15,8 @@ from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
 from agi.routes import routes
-from callcenter.callbacks import Callback, CallbackService, Status, VoiceMessage
-from callcenter.models import Outcome
+from callcenter.callbacks import CallbackService
+from callcenter.models import Callback, Outcome, Status, VoiceMessage
 from callcenter.service import CallService, sanitize_caller
 from core.clock import FakeClock
 from core.db import Database
