@@ -50,9 +50,10 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from hotline.system import PROJECT_ROOT
-from queue_stats.ingest import EventWriter, QueueIngest
+from queue_stats.ingest import QueueIngest
 from queue_stats.live import LiveQueues
 from queue_stats.models import QueueEvent
+from queue_stats.storage import EventWriter
 
 HERE = Path(__file__).parent
 FIXTURE = PROJECT_ROOT / "tests" / "queue_stats" / "fixtures" / "ami_queue_events.json"

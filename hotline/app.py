@@ -40,8 +40,9 @@ from panel.app import make_app
 from panel.context import PanelContext
 from queue_stats.catchup import QueueLogCatchUp
 from queue_stats.congestion import CongestionWatch
-from queue_stats.ingest import INGEST_EVENTS, EventWriter, QueueIngest
+from queue_stats.ingest import INGEST_EVENTS, QueueIngest
 from queue_stats.live import LiveQueues
+from queue_stats.storage import EventWriter
 from recordings.pipeline import TranscriptionPipeline
 from tickets.alerts import OverdueWatch
 from tickets.service import TicketService

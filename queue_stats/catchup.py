@@ -4,7 +4,7 @@ app_queue writes queue_log whether or not the application listens, so what
 happened while the application was down (or what AMI does not tell, such as
 a ring cancelled by the caller) is read from there: after every AMI login and
 then every minute, the lines appended since the last pass become rows with
-the same keys the live AMI path gives them (:func:`queue_stats.ingest.event_key`),
+the same keys the live AMI path gives them (:func:`queue_stats.storage.event_key`),
 and the database drops those it has already.  The reader's offset (its own
 state file, apart from the call records' reader) moves on only once the rows
 are committed, so a crash mid-pass re-reads, never skips.
@@ -19,7 +19,7 @@ from typing import Any
 from callcenter.queue_log import Entry, QueueLogReader
 from callcenter.shifts import extension_of
 from core.db import Database
-from queue_stats.ingest import Row, event_key, insert_rows
+from queue_stats.storage import Row, event_key, insert_rows
 
 log = logging.getLogger(__name__)
 

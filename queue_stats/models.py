@@ -26,7 +26,7 @@ class QueueEvent(Base):
         Index("ix_queue_events_agent_at", "agent", "at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # The idempotency key (see queue_stats.ingest.event_key): the same for the
+    # The idempotency key (see queue_stats.storage.event_key): the same for the
     # AMI event and the queue_log line of one happening.
     key: Mapped[str] = mapped_column(String(160), unique=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

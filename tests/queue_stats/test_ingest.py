@@ -25,9 +25,10 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from queue_stats.catchup import QueueLogCatchUp, row_from_entry
-from queue_stats.ingest import EventWriter, QueueIngest, Row, event_key, insert_rows
+from queue_stats.ingest import QueueIngest
 from queue_stats.live import LiveQueues
 from queue_stats.models import QueueEvent
+from queue_stats.storage import EventWriter, Row, event_key, insert_rows
 from tests.lab import eventually
 
 FIXTURES = Path(__file__).parent / "fixtures"
