@@ -95,7 +95,8 @@ def test_unknown_key_is_refused_with_the_likely_one(tmp_path):
     probs = problems_for(tmp_path, "[recordings]\n", "[recordings]\nzzz = 1\n")
     assert probs == [
         "recordings.zzz: unknown key (the keys here: agents_replay_own, job_lease_seconds, "
-        "keep_audio_days, keep_transcripts, max_attempts, min_seconds, vosk_model, workers)"
+        "keep_audio_days, keep_transcripts, max_attempts, min_seconds, model_list_url, "
+        "vosk_model, workers)"
     ]
     probs = problems_for(tmp_path, 'timezone = "Asia/Ho_Chi_Minh"', 'timezon = "Asia/Ho_Chi_Minh"')
     assert probs == ["timezon: unknown key (did you mean 'timezone'?)"]
