@@ -18,6 +18,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from panel.api import operations as api
 from panel.context import PanelContext
 from panel.errors import error_pages_middleware
 from panel.keys import FLASH_USED
@@ -28,7 +29,7 @@ from panel.security import (
     make_auth_middleware,
     roles_checked,
 )
-from panel.views import admin, agent, api, auth, board, callbacks, recordings, reports, tickets
+from panel.views import admin, agent, auth, board, callbacks, recordings, reports, tickets
 from panel.views.common import CTX
 
 HERE = Path(__file__).parent

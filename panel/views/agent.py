@@ -55,7 +55,7 @@ class PauseProblem(NamedTuple):
     message: str
 
 
-async def _pause(request: web.Request, reason: str | None) -> PauseProblem | None:
+async def pause_or_resume(request: web.Request, reason: str | None) -> PauseProblem | None:
     """Pause (reason given) or resume; the problem, or None."""
     _ = request[GETTEXT]
     c = ctx(request)
@@ -87,13 +87,13 @@ async def _pause(request: web.Request, reason: str | None) -> PauseProblem | Non
 @require("agent")
 async def pause(request: web.Request) -> web.StreamResponse:
     data = await form(request)
-    problem = await _pause(request, data.get("reason", ""))
+    problem = await pause_or_resume(request, data.get("reason", ""))
     raise flash_redirect("/agent", problem.message if problem else None)
 
 
 @require("agent")
 async def resume(request: web.Request) -> web.StreamResponse:
-    problem = await _pause(request, None)
+    problem = await pause_or_resume(request, None)
     raise flash_redirect("/agent", problem.message if problem else None)
 
 

@@ -1,7 +1,9 @@
-"""Helpers shared by the views: rendering, forms, redirects with a flash message."""
+"""Helpers shared by the views (HTML and JSON): rendering, forms, redirects with a flash
+message, and the ticket a request names and the ticket list's filter, read from the query."""
 
 from __future__ import annotations
 
+from datetime import date
 from functools import partial
 from typing import Any
 from urllib.parse import urlparse
@@ -14,7 +16,9 @@ from panel.context import PanelContext
 from panel.i18n import LANGUAGES
 from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
 from panel.labels import field_label, pop_words
-from tickets.models import Channel, Domain
+from tickets.exceptions import InvalidCode, TicketNotFound
+from tickets.models import Channel, Domain, Status, Ticket
+from tickets.service import TicketFilter
 
 CTX = web.AppKey("ctx", PanelContext)
 
@@ -68,6 +72,45 @@ async def ticket_form_values(request: web.Request) -> dict[str, Any]:
         "channels": list(Channel),
         "domains": list(Domain),
     }
+
+
+async def visible_ticket(request: web.Request) -> Ticket:
+    """The ticket named by the ``{code}`` of the path: 404 if none, 403 if the actor may not
+    see it."""
+    try:
+        ticket = await ctx(request).tickets.get_by_code(request.match_info["code"])
+    except InvalidCode:
+        raise TicketNotFound(ticket=request.match_info["code"]) from None
+    if not await ctx(request).tickets.can_see(request[ACTOR], ticket):
+        raise PermissionError("ticket of another agency")
+    return ticket
+
+
+def ticket_filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:
+    """The ticket list's filter from the query string (what cannot be read is left out),
+    and the query as given, to show it back."""
+    q = request.query
+    f = TicketFilter()
+    if q.getall("status", []):
+        f.status = [s for s in q.getall("status") if s in {x.value for x in Status}] or None
+    for key in ("level", "agency_id", "created_by"):
+        if q.get(key, "").isdigit():
+            setattr(f, key, int(q[key]))
+    if q.get("domain") in {d.value for d in Domain}:
+        f.domain = q["domain"]
+    if q.get("topic"):
+        f.topic = q["topic"][:32]
+    if q.get("overdue") == "1":
+        f.overdue = True
+    for key in ("created_from", "created_to"):
+        try:
+            if q.get(key):
+                setattr(f, key, date.fromisoformat(q[key]))
+        except ValueError:
+            pass
+    if q.get("q"):
+        f.q = q["q"][:200]
+    return f, {k: v for k, v in q.items()}
 
 
 def base_context(request: web.Request) -> dict[str, Any]:

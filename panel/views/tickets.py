@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -12,11 +12,19 @@ from callcenter.presence import PAUSE_REASONS
 from panel.keys import ACTOR, GETTEXT
 from panel.security import field_errors, require
 from panel.views.agent import agent_snapshot
-from panel.views.common import ctx, flash_redirect, form, form_dict, render, ticket_form_values
+from panel.views.common import (
+    ctx,
+    flash_redirect,
+    form,
+    form_dict,
+    render,
+    ticket_filter,
+    ticket_form_values,
+    visible_ticket,
+)
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
-from tickets.exceptions import InvalidCode, InvalidInput, TicketNotFound
-from tickets.models import Domain, Status, Ticket
-from tickets.service import TicketFilter
+from tickets.exceptions import InvalidInput
+from tickets.models import Status, Ticket
 
 STAFF = ("agent", "supervisor", "admin")
 ALL = ("agent", "supervisor", "admin", "agency")
@@ -72,16 +80,6 @@ def can_edit(actor: Any, ticket: Ticket) -> bool:
     )
 
 
-async def _ticket(request: web.Request) -> Ticket:
-    try:
-        ticket = await ctx(request).tickets.get_by_code(request.match_info["code"])
-    except InvalidCode:
-        raise TicketNotFound(ticket=request.match_info["code"]) from None
-    if not await ctx(request).tickets.can_see(request[ACTOR], ticket):
-        raise PermissionError("ticket of another agency")
-    return ticket
-
-
 @require(*STAFF)
 async def new_ticket(request: web.Request) -> web.StreamResponse:
     values = {"channel": request.query.get("channel", "phone")}
@@ -129,35 +127,10 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:
-    q = request.query
-    f = TicketFilter()
-    if q.getall("status", []):
-        f.status = [s for s in q.getall("status") if s in {x.value for x in Status}] or None
-    for key in ("level", "agency_id", "created_by"):
-        if q.get(key, "").isdigit():
-            setattr(f, key, int(q[key]))
-    if q.get("domain") in {d.value for d in Domain}:
-        f.domain = q["domain"]
-    if q.get("topic"):
-        f.topic = q["topic"][:32]
-    if q.get("overdue") == "1":
-        f.overdue = True
-    for key in ("created_from", "created_to"):
-        try:
-            if q.get(key):
-                setattr(f, key, date.fromisoformat(q[key]))
-        except ValueError:
-            pass
-    if q.get("q"):
-        f.q = q["q"][:200]
-    return f, {k: v for k, v in q.items()}
-
-
 @require(*STAFF)
 async def list_tickets(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
-    f, shown = _filter(request)
+    f, shown = ticket_filter(request)
     page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
     rows, total = await c.tickets.search(f, page=max(1, page), per_page=PER_PAGE)
     users = {u.id: u for u in await c.accounts.list_users()}
@@ -179,7 +152,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
 @require(*ALL)
 async def show_ticket(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
-    ticket = await _ticket(request)
+    ticket = await visible_ticket(request)
     history = await c.tickets.history(ticket.id)
     call = await c.calls.by_id(ticket.call_id) if ticket.call_id else None
     agencies = await c.agencies.list(include_inactive=True)
@@ -231,7 +204,7 @@ def _field_error(field: str, message: str) -> Any:
 async def ticket_action(request: web.Request) -> web.StreamResponse:
     _ = request[GETTEXT]
     c = ctx(request)
-    ticket = await _ticket(request)
+    ticket = await visible_ticket(request)
     action = request.match_info["action"]
     data = await form(request)
     actor = request[ACTOR]

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from panel.api.operations import OPERATIONS
 from panel.sessions import COOKIE
-from panel.views.api import OPERATIONS
 from tests.panel.conftest import PASSWORD
 
 API = "/api/v1"

@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from callcenter.models import Outcome
 from panel import labels
+from panel.api import schemas
 from panel.i18n import I18n
-from panel.views import admin, api, recordings, tickets
+from panel.views import admin, recordings, tickets
 from tests.helpers import settings_in
 from tickets.schemas import AgencyIn, TicketCreate, TicketUpdate
 
@@ -104,7 +105,7 @@ def _model_fields() -> set[str]:
     models = [TicketCreate, TicketUpdate, AgencyIn]
     models += [
         m
-        for name, m in vars(api).items()
+        for name, m in vars(schemas).items()
         if name.endswith("In") and isinstance(m, type) and issubclass(m, BaseModel)
     ]
     return {field for m in models for field in m.model_fields}

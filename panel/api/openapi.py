@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the JSON API, generated from the API's one list of operations.
 
-``panel.views.api.OPERATIONS`` declares each operation once: method, path, handler (whose
+``panel.api.operations.OPERATIONS`` declares each operation once: method, path, handler (whose
 ``@require`` says who may call it), request and answer models.  The routes are registered from
 that list and this module turns the same list into the document, so the two cannot drift.
 Bodies are described by the pydantic models' own JSON Schema (OpenAPI 3.1 speaks JSON Schema

@@ -1,0 +1,443 @@
+"""The JSON API's operations, declared once: both its routes and its OpenAPI document.
+
+``OPERATIONS`` declares each operation (method, path, handler, body and answer models); the
+routes are registered from it and the OpenAPI document (``/api/openapi.json``, built by
+:mod:`panel.api.openapi`, read at ``/api/docs``) is made from the same list, so the two
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aiohttp import web
+
+from panel.api.openapi import Operation, Param, build_document, docs_page
+from panel.api.schemas import (
+    AcceptIn,
+    AgencyList,
+    AgencyOut,
+    AgencyPatchIn,
+    AgentStateOut,
+    AnswerIn,
+    ApproveIn,
+    CloseIn,
+    CommentIn,
+    EventOut,
+    ForwardIn,
+    History,
+    MeetingIn,
+    MeOut,
+    PasswordIn,
+    PauseIn,
+    PauseOut,
+    SendBackIn,
+    SessionIn,
+    SessionOut,
+    TicketCreateIn,
+    TicketList,
+    TicketOut,
+    TicketPage,
+    TicketPatchIn,
+    UserCreateIn,
+    UserList,
+    UserOut,
+    UserPatchIn,
+)
+from panel.api.views import (
+    DEFAULT_PER_PAGE,
+    PREFIX,
+    accept_ticket,
+    agent_pause,
+    agent_resume,
+    agent_state,
+    answer_ticket,
+    approve_ticket,
+    close_ticket,
+    comment_ticket,
+    create_agency,
+    create_session,
+    create_ticket,
+    create_user,
+    delete_session,
+    forward_ticket,
+    get_agency,
+    get_ticket,
+    inbox,
+    list_agencies,
+    list_tickets,
+    list_users,
+    me,
+    schedule_meeting,
+    send_back_ticket,
+    set_user_password,
+    ticket_history,
+    unlock_user,
+    update_agency,
+    update_ticket,
+    update_user,
+)
+from panel.security import PUBLIC, require
+from tickets.models import Domain, Status
+from tickets.schemas import AgencyIn
+from tickets.service import MAX_PER_PAGE
+
+_P = PREFIX
+_INT = {"type": "integer", "minimum": 1}
+_FLAG = {"type": "string", "enum": ["1"]}
+TICKET_QUERY = (
+    Param(
+        "status",
+        {"type": "array", "items": {"type": "string", "enum": [s.value for s in Status]}},
+        "Repeat for several statuses.",
+    ),
+    Param("level", {"type": "integer", "minimum": 1, "maximum": 5}),
+    Param("domain", {"type": "string", "enum": [d.value for d in Domain]}),
+    Param("topic", {"type": "string", "maxLength": 32}),
+    Param("agency_id", _INT),
+    Param("created_by", _INT, "The creating user's id."),
+    Param("call_id", _INT, "Tickets created from this call."),
+    Param("overdue", _FLAG, "Only tickets past their deadline."),
+    Param("created_from", {"type": "string", "format": "date"}, "Local day, included."),
+    Param("created_to", {"type": "string", "format": "date"}, "Local day, included."),
+    Param(
+        "q",
+        {"type": "string", "maxLength": 200},
+        "Text in code, phone, name, address or description.",
+    ),
+    Param("page", {"type": "integer", "minimum": 1, "default": 1}),
+    Param(
+        "per_page",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+    ),
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path=f"{_P}/session",
+        handler=create_session,
+        summary="Sign in",
+        answer="A bearer token and the user.",
+        tag="session",
+        body=SessionIn,
+        returns=SessionOut,
+        errors=(401, 429),
+    ),
+    Operation(
+        method="DELETE",
+        path=f"{_P}/session",
+        handler=delete_session,
+        summary="Sign out (end this session)",
+        answer="Signed out.",
+        tag="session",
+        status=204,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/me",
+        handler=me,
+        summary="Who is signed in",
+        answer="The user.",
+        tag="session",
+        returns=MeOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/agent/state",
+        handler=agent_state,
+        summary="The agent's live state and screen-pop",
+        answer="State and pop (null when none).",
+        tag="agent",
+        returns=AgentStateOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/agent/pause",
+        handler=agent_pause,
+        summary="Pause taking calls",
+        answer="Paused.",
+        tag="agent",
+        body=PauseIn,
+        returns=PauseOut,
+        errors=(409, 503),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/agent/resume",
+        handler=agent_resume,
+        summary="Resume taking calls",
+        answer="Resumed.",
+        tag="agent",
+        returns=PauseOut,
+        errors=(400, 409, 503),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets",
+        handler=list_tickets,
+        summary="Search tickets",
+        answer="One page, newest first.",
+        tag="tickets",
+        returns=TicketPage,
+        query=TICKET_QUERY,
+        errors=(422,),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets",
+        handler=create_ticket,
+        summary="Create a ticket",
+        answer="The new ticket.",
+        tag="tickets",
+        status=201,
+        body=TicketCreateIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets/{{code}}",
+        handler=get_ticket,
+        summary="One ticket",
+        answer="The ticket.",
+        tag="tickets",
+        returns=TicketOut,
+    ),
+    Operation(
+        method="PATCH",
+        path=f"{_P}/tickets/{{code}}",
+        handler=update_ticket,
+        summary="Correct a ticket",
+        answer="The ticket as changed.",
+        tag="tickets",
+        body=TicketPatchIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets/{{code}}/history",
+        handler=ticket_history,
+        summary="A ticket's history",
+        answer="The events, oldest first.",
+        tag="tickets",
+        returns=History,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/forward",
+        handler=forward_ticket,
+        summary="Forward to an agency",
+        answer="The ticket, forwarded.",
+        tag="tickets",
+        body=ForwardIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/approve",
+        handler=approve_ticket,
+        summary="Approve a level-3 ticket (and forward it)",
+        answer="The ticket, approved.",
+        tag="tickets",
+        body=ApproveIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/accept",
+        handler=accept_ticket,
+        summary="Accept (the agency)",
+        answer="The ticket, accepted.",
+        tag="tickets",
+        body=AcceptIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/answer",
+        handler=answer_ticket,
+        summary="Report the result (the agency)",
+        answer="The ticket, answered.",
+        tag="tickets",
+        body=AnswerIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/send_back",
+        handler=send_back_ticket,
+        summary="Send back with a reason (the agency)",
+        answer="The ticket, returned.",
+        tag="tickets",
+        body=SendBackIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/schedule_meeting",
+        handler=schedule_meeting,
+        summary="Set the date and place of a level-4 meeting",
+        answer="The ticket, scheduled.",
+        tag="tickets",
+        body=MeetingIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/close",
+        handler=close_ticket,
+        summary="Close a ticket",
+        answer="The ticket, closed.",
+        tag="tickets",
+        body=CloseIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/comment",
+        handler=comment_ticket,
+        summary="Add a note to the history",
+        answer="The history event.",
+        tag="tickets",
+        status=201,
+        body=CommentIn,
+        returns=EventOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/inbox",
+        handler=inbox,
+        summary="The agency's tickets",
+        answer="Most urgent deadline first.",
+        tag="tickets",
+        returns=TicketList,
+        query=(Param("closed", _FLAG, "Include closed ones."),),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/agencies",
+        handler=list_agencies,
+        summary="The agency directory",
+        answer="A tree (or a flat list with flat=1).",
+        tag="agencies",
+        returns=AgencyList,
+        query=(
+            Param("flat", _FLAG, "A flat list, by kind then name."),
+            Param("include_inactive", _FLAG, "Include deactivated agencies."),
+        ),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/agencies",
+        handler=create_agency,
+        summary="Add an agency",
+        answer="The new agency.",
+        tag="agencies",
+        status=201,
+        body=AgencyIn,
+        returns=AgencyOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/agencies/{{id}}",
+        handler=get_agency,
+        summary="One agency",
+        answer="The agency.",
+        tag="agencies",
+        returns=AgencyOut,
+    ),
+    Operation(
+        method="PATCH",
+        path=f"{_P}/agencies/{{id}}",
+        handler=update_agency,
+        summary="Change or (de)activate an agency",
+        answer="The agency as changed.",
+        tag="agencies",
+        body=AgencyPatchIn,
+        returns=AgencyOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/users",
+        handler=list_users,
+        summary="All accounts",
+        answer="The accounts.",
+        tag="users",
+        returns=UserList,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/users",
+        handler=create_user,
+        summary="Create an account",
+        answer="The new account.",
+        tag="users",
+        status=201,
+        body=UserCreateIn,
+        returns=UserOut,
+    ),
+    Operation(
+        method="PATCH",
+        path=f"{_P}/users/{{id}}",
+        handler=update_user,
+        summary="Change an account",
+        answer="The account as changed.",
+        tag="users",
+        body=UserPatchIn,
+        returns=UserOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/users/{{id}}/password",
+        handler=set_user_password,
+        summary="Set an account's password",
+        answer="Password set.",
+        tag="users",
+        status=204,
+        body=PasswordIn,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/users/{{id}}/unlock",
+        handler=unlock_user,
+        summary="Unlock after failed sign-ins",
+        answer="The account.",
+        tag="users",
+        returns=UserOut,
+        errors=(400,),
+    ),
+)
+
+
+# -- the document -----------------------------------------------------------------------
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document (built once: it depends only on the code)."""
+    return build_document(
+        OPERATIONS,
+        title="Hotline panel API",
+        version="1",
+        description="Every action of the hotline's web panel, as JSON. Sign in with "
+        "POST /api/v1/session and send the token as `Authorization: Bearer <token>`.",
+    )
+
+
+@require(PUBLIC)
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    return web.json_response(document())
+
+
+@require(PUBLIC)
+async def openapi_docs(request: web.Request) -> web.StreamResponse:
+    return web.Response(text=docs_page(document()), content_type="text/html")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        *(web.route(op.method, op.route_path, op.handler) for op in OPERATIONS),
+        web.get("/api/openapi.json", openapi_json),
+        web.get("/api/docs", openapi_docs),
+    ]

@@ -1,0 +1,339 @@
+"""The JSON API's request bodies and answers, as pydantic models.
+
+Bodies (``*In``) refuse unknown keys, so a typo does not look as if it had worked; the ticket
+and agency bodies extend the domain's own forms (:mod:`tickets.schemas`), so both front ends
+validate alike.  Answers (``*Out``, ``TicketPage``, ...) give every time in UTC, and the
+``*_out`` functions at the end turn the domain's rows into them.  The models are also the
+OpenAPI document's schemas (:mod:`panel.api.operations`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from accounts.models import Role, User
+from callcenter.presence import PAUSE_REASONS
+from tickets.agencies import AgencyNode
+from tickets.models import Agency, AgencyKind, Channel, Domain, Status, Ticket, TicketEvent
+from tickets.schemas import TicketCreate, TicketUpdate
+from tickets.service import event_details
+
+# -- request bodies -------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    # Unknown keys are refused, not dropped: a typo must not look as if it had worked.
+    model_config = ConfigDict(extra="forbid")
+
+
+Version = Annotated[
+    int,
+    Field(strict=True, ge=1, description="The version last read; 409 if it changed since."),
+]
+Id = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+Note = Annotated[str | None, Field(description="Free text, at most 5000 characters.")]
+
+
+class SessionIn(_Body):
+    username: Annotated[str, Field(max_length=64)]
+    password: Annotated[str, Field(max_length=256)]
+
+
+class PauseIn(_Body):
+    reason: Annotated[str, Field(json_schema_extra={"enum": list(PAUSE_REASONS)})]
+
+
+class TicketCreateIn(TicketCreate):
+    """A new report; ``call_id`` links it to the live call (the agent's screen-pop)."""
+
+    call_id: Id | None = None
+
+
+class TicketPatchIn(TicketUpdate):
+    """Only the fields given change; ``version`` is the one last read."""
+
+    version: Version
+
+
+class ForwardIn(_Body):
+    version: Version
+    agency_id: Id
+    note: Note = None
+
+
+class ApproveIn(_Body):
+    version: Version
+    agency_id: Annotated[
+        Id | None, Field(description="Forward at once to this agency (else the pre-filled one).")
+    ] = None
+    note: Note = None
+
+
+class AcceptIn(_Body):
+    version: Version
+
+
+class AnswerIn(_Body):
+    version: Version
+    result: Annotated[str, Field(description="The agency's result, told to the citizen.")]
+
+
+class SendBackIn(_Body):
+    version: Version
+    reason: Annotated[str, Field(description="Why the agency returns the ticket.")]
+
+
+class MeetingIn(_Body):
+    version: Version
+    meeting_at: Annotated[
+        datetime,
+        Field(description="ISO 8601; without an offset it is local time (settings timezone)."),
+    ]
+    meeting_place: Annotated[str, Field(description="At most 300 characters.")]
+
+
+class CloseIn(_Body):
+    version: Version
+    note: Note = None
+    letter: Annotated[
+        str | None, Field(description="The thank-you letter (level 5 proposals only).")
+    ] = None
+
+
+class CommentIn(_Body):
+    note: Annotated[str, Field(description="At most 5000 characters.")]
+
+
+class AgencyPatchIn(_Body):
+    """Only the fields given change; ``active`` false deactivates, true reactivates."""
+
+    version: Version
+    parent_id: Id | None = None
+    kind: AgencyKind | None = None
+    code: str | None = None
+    name: str | None = None
+    contact_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    active: bool | None = None
+
+
+RoleName = Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
+Language = Annotated[str, Field(json_schema_extra={"enum": ["vi", "en"]})]
+
+
+class UserCreateIn(_Body):
+    username: str
+    display_name: str
+    role: RoleName
+    password: str
+    extension: Annotated[str | None, Field(description="Required for an agent.")] = None
+    agency_id: Annotated[Id | None, Field(description="Required for an agency officer.")] = None
+    language: Language | None = None
+
+
+class UserPatchIn(_Body):
+    display_name: str | None = None
+    role: RoleName | None = None
+    extension: str | None = None
+    agency_id: Id | None = None
+    language: Language | None = None
+    active: bool | None = None
+
+
+class PasswordIn(_Body):
+    password: str
+
+
+# -- answers --------------------------------------------------------------------------
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The moment in UTC; a naive one is taken as UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UTCTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: RoleName
+    extension: str | None
+    agency_id: int | None
+    language: str
+    active: bool
+    locked_until: UTCTime | None
+    last_login_at: UTCTime | None
+    created_at: UTCTime
+    password_changed_at: UTCTime
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+
+
+class SessionOut(BaseModel):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`.")
+    csrf: str = Field(description="For the X-CSRF-Token header if the token rides in a cookie.")
+    expires_in: int = Field(description="Seconds of inactivity before the session ends.")
+    user: UserOut
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    csrf: str = Field(description="The session's CSRF token (X-CSRF-Token header).")
+
+
+class AgentStateOut(BaseModel):
+    extension: str | None
+    state: dict[str, Any] | None = Field(description="Live state (free, talking, paused, ...).")
+    pop: dict[str, Any] | None = Field(description="The screen-pop of the call now ringing.")
+
+
+class PauseOut(BaseModel):
+    paused: bool
+    reason: str | None
+
+
+class AgencyRef(BaseModel):
+    id: int
+    name: str
+
+
+class TicketOut(BaseModel):
+    id: int
+    code: str
+    status: Annotated[str, Field(json_schema_extra={"enum": [s.value for s in Status]})]
+    level: int
+    domain: Annotated[str, Field(json_schema_extra={"enum": [d.value for d in Domain]})]
+    topic: str
+    channel: Annotated[str, Field(json_schema_extra={"enum": [c.value for c in Channel]})]
+    citizen_phone: str | None
+    citizen_name: str | None
+    citizen_address: str | None
+    description: str
+    guidance: str | None
+    agency: AgencyRef | None
+    approved_by: int | None
+    forwarded_at: UTCTime | None
+    deadline_at: UTCTime | None
+    overdue: bool = Field(description="The deadline has passed and the ticket is still open.")
+    escalated_at: UTCTime | None
+    escalations: int
+    result: str | None
+    return_reason: str | None
+    meeting_at: UTCTime | None
+    meeting_place: str | None
+    letter: str | None
+    closing_note: str | None
+    created_by: int | None
+    created_at: UTCTime
+    updated_at: UTCTime
+    closed_at: UTCTime | None
+    version: int
+    call_id: int | None
+
+
+# Columns copied as they are (the rest is computed).
+_TICKET_COLUMNS = tuple(n for n in TicketOut.model_fields if n not in ("agency", "overdue"))
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class TicketList(BaseModel):
+    items: list[TicketOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    at: UTCTime
+    actor_id: int | None
+    actor_name: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    details: dict[str, Any]
+
+
+class History(BaseModel):
+    items: list[EventOut]
+
+
+class AgencyOut(BaseModel):
+    id: int
+    parent_id: int | None
+    kind: Annotated[str, Field(json_schema_extra={"enum": [k.value for k in AgencyKind]})]
+    code: str
+    name: str
+    contact_name: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+    active: bool
+    created_at: UTCTime
+    updated_at: UTCTime
+    version: int
+
+
+class AgencyTreeNode(AgencyOut):
+    children: list[AgencyTreeNode] = Field(
+        default_factory=list, description="Sub-agencies (always empty with flat=1)."
+    )
+
+
+class AgencyList(BaseModel):
+    items: list[AgencyTreeNode]
+
+
+# -- from the domain's rows -------------------------------------------------------------
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+def agency_out(agency: Agency) -> AgencyOut:
+    return AgencyOut.model_validate(agency, from_attributes=True)
+
+
+def tree_out(node: AgencyNode) -> AgencyTreeNode:
+    fields = agency_out(node.agency).model_dump()
+    return AgencyTreeNode(**fields, children=[tree_out(c) for c in node.children])
+
+
+def ticket_out(ticket: Ticket, agency_names: dict[int, str], now: datetime) -> TicketOut:
+    data: dict[str, Any] = {name: getattr(ticket, name) for name in _TICKET_COLUMNS}
+    agency_id = ticket.agency_id
+    data["agency"] = (
+        {"id": agency_id, "name": agency_names.get(agency_id, "")} if agency_id else None
+    )
+    # As the ticket page shows it: any open ticket past its deadline.
+    data["overdue"] = bool(
+        ticket.deadline_at and ticket.status != Status.CLOSED and ticket.deadline_at < now
+    )
+    return TicketOut.model_validate(data)
+
+
+def event_out(event: TicketEvent) -> EventOut:
+    return EventOut(
+        id=event.id,
+        at=event.at,
+        actor_id=event.actor_id,
+        actor_name=event.actor_name,
+        action=event.action,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        details=event_details(event),
+    )
