@@ -76,6 +76,14 @@ from tickets.schemas import (
     normalize_phone,
     validate,
 )
+from tickets.workflow import (
+    CLOSE_WITH_NOTE,
+    LEVEL_EDITABLE,
+    STAFF,
+    check_actor,
+    check_move,
+    check_role,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,17 +104,8 @@ class Action(StrEnum):
     ESCALATED = "escalated"
 
 
-STAFF = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
-LEADS = (Role.SUPERVISOR, Role.ADMIN)
 # Where a deadline runs, and is escalated once passed.
 DEADLINE_STATUSES = (*WITH_AGENCY, Status.MEETING_PENDING, Status.PROPOSAL)
-# The level may change only before the ticket has gone anywhere (nothing is re-derived).
-LEVEL_EDITABLE = (Status.NEW, Status.PENDING_APPROVAL, Status.MEETING_PENDING, Status.PROPOSAL)
-# Closed once done: the citizen told the answer, the meeting held, the letter written.
-CLOSE_DONE = (Status.ANSWERED, Status.MEETING_SCHEDULED, Status.PROPOSAL)
-# Ending without the agency's answer, the meeting or the letter needs a reason.
-CLOSE_WITH_NOTE = (Status.NEW, Status.PENDING_APPROVAL, Status.RETURNED, Status.MEETING_PENDING)
-FORWARDABLE_LEVELS = (2, 3)
 # 31**6 codes: a collision is rare, several in a row mean the generator is broken.
 CODE_ATTEMPTS = 5
 MAX_PER_PAGE = 200
@@ -184,7 +183,8 @@ class TicketService:
         thank-you letter.  With ``call_id`` the ticket is linked to the call and,
         for a phone report without a number, takes the caller's number.
         """
-        self._require_role(actor, "create", STAFF)
+        if actor.role not in STAFF:
+            raise Forbidden("create", actor.role)
         form = validate(TicketCreate, data)
         self._check_topic(form.topic)
         for attempt in range(1, CODE_ATTEMPTS + 1):
@@ -302,19 +302,14 @@ class TicketService:
         Supervisors and admins.  Starts a new deadline and clears the mark of
         an earlier escalation, so a missed new deadline escalates again.
         """
-        self._require_role(actor, "forward", LEADS)
+        check_role("forward", actor)
         agency_id = check_id("agency_id", agency_id, required=True)  # type: ignore[assignment]
         note = check_text("note", note, required=False)
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
+            check_actor("forward", actor, ticket)
             self._check_version(ticket, version)
-            approved = ticket.level != 3 or ticket.approved_by is not None
-            if (
-                ticket.status not in (Status.NEW, Status.RETURNED)
-                or ticket.level not in FORWARDABLE_LEVELS
-                or not approved
-            ):
-                raise InvalidTransition("forward", ticket.status)
+            check_move("forward", actor, ticket)
             await self._active_agency(s, agency_id)
             now = self.clock.now()
             deadline = self._deadline(ticket.level, now)
@@ -353,20 +348,14 @@ class TicketService:
         forwarded at once; otherwise it becomes NEW, to be forwarded later.
         Refusing approval is done with ``close`` and a note.
         """
-        self._require_role(actor, "approve", LEADS)
+        check_role("approve", actor)
         agency_id = check_id("agency_id", agency_id, required=False)
         note = check_text("note", note, required=False)
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
+            check_actor("approve", actor, ticket)
             self._check_version(ticket, version)
-            # A level-2 ticket reclassified to 3 while NEW still needs the approval.
-            unapproved_new = (
-                ticket.status == Status.NEW and ticket.level == 3 and ticket.approved_by is None
-            )
-            if (
-                ticket.status != Status.PENDING_APPROVAL and not unapproved_new
-            ) or ticket.level not in FORWARDABLE_LEVELS:
-                raise InvalidTransition("approve", ticket.status)
+            check_move("approve", actor, ticket)
             target = agency_id if agency_id is not None else ticket.agency_id
             now = self.clock.now()
             values: dict[str, Any] = {"approved_by": actor.id}
@@ -394,10 +383,9 @@ class TicketService:
         """The agency takes the forwarded ticket on (an officer of that agency)."""
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
-            self._require_own_agency(actor, ticket, "accept")
+            check_actor("accept", actor, ticket)
             self._check_version(ticket, version)
-            if ticket.status != Status.FORWARDED:
-                raise InvalidTransition("accept", ticket.status)
+            check_move("accept", actor, ticket)
             values = {"status": Status.ACCEPTED.value}
             return await self._write(s, actor, ticket, version, Action.ACCEPTED, values, {})
 
@@ -406,10 +394,9 @@ class TicketService:
         result = check_text("result", result, required=True)  # type: ignore[assignment]
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
-            self._require_own_agency(actor, ticket, "answer")
+            check_actor("answer", actor, ticket)
             self._check_version(ticket, version)
-            if ticket.status not in WITH_AGENCY:
-                raise InvalidTransition("answer", ticket.status)
+            check_move("answer", actor, ticket)
             now = self.clock.now()
             details: dict[str, Any] = {"result": result}
             if ticket.deadline_at is not None:
@@ -425,10 +412,9 @@ class TicketService:
         reason = check_text("reason", reason, required=True)  # type: ignore[assignment]
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
-            self._require_own_agency(actor, ticket, "send_back")
+            check_actor("send_back", actor, ticket)
             self._check_version(ticket, version)
-            if ticket.status not in WITH_AGENCY:
-                raise InvalidTransition("send_back", ticket.status)
+            check_move("send_back", actor, ticket)
             values = {"status": Status.RETURNED.value, "return_reason": reason}
             details = {"reason": reason}
             return await self._write(s, actor, ticket, version, Action.RETURNED, values, details)
@@ -437,7 +423,7 @@ class TicketService:
         self, actor: Actor, ticket_id: int, version: int, at: datetime, place: str
     ) -> Ticket:
         """Set (or move) the date and place of a level-4 meeting (supervisors, admins)."""
-        self._require_role(actor, "schedule_meeting", LEADS)
+        check_role("schedule_meeting", actor)
         if at is None:
             raise InvalidInput.one("at", REQUIRED)
         if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
@@ -446,9 +432,9 @@ class TicketService:
         at = at.astimezone(UTC)
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
+            check_actor("schedule_meeting", actor, ticket)
             self._check_version(ticket, version)
-            if ticket.status not in (Status.MEETING_PENDING, Status.MEETING_SCHEDULED):
-                raise InvalidTransition("schedule_meeting", ticket.status)
+            check_move("schedule_meeting", actor, ticket)
             values = {
                 "status": Status.MEETING_SCHEDULED.value,
                 "meeting_at": at,
@@ -477,20 +463,15 @@ class TicketService:
         NEW, PENDING_APPROVAL, RETURNED, MEETING_PENDING: ends without
         forwarding (approval refused, duplicate, ...) and needs ``note``.
         """
-        if actor.role not in STAFF:
-            raise Forbidden("close", actor.role)
+        check_role("close", actor)
         note = check_text("note", note, required=False)
         letter = check_text("letter", letter, required=False)
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
-            if actor.role == Role.AGENT and not (
-                ticket.created_by == actor.id and ticket.status == Status.ANSWERED
-            ):
-                raise Forbidden("close", actor.role)
+            check_actor("close", actor, ticket)
             self._check_version(ticket, version)
+            check_move("close", actor, ticket)
             status = ticket.status
-            if status not in (*CLOSE_DONE, *CLOSE_WITH_NOTE):
-                raise InvalidTransition("close", status)
             if status in CLOSE_WITH_NOTE and note is None:
                 raise InvalidInput.one("note", REQUIRED)
             if status == Status.PROPOSAL and letter is None:
@@ -523,16 +504,13 @@ class TicketService:
         anywhere (NEW, PENDING_APPROVAL, MEETING_PENDING, PROPOSAL) and its
         status is not re-derived.  Nothing changed: nothing written.
         """
-        if actor.role not in STAFF:
-            raise Forbidden("update", actor.role)
+        check_role("update", actor)
         form = validate(TicketUpdate, data)
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
-            if actor.role == Role.AGENT and ticket.created_by != actor.id:
-                raise Forbidden("update", actor.role)
+            check_actor("update", actor, ticket)
             self._check_version(ticket, version)
-            if ticket.status == Status.CLOSED:
-                raise InvalidTransition("update", ticket.status)
+            check_move("update", actor, ticket)
             changes = {
                 name: _value(new)
                 for name, new in form.changes().items()
@@ -795,23 +773,6 @@ class TicketService:
     def _check_topic(self, topic: str) -> None:
         if topic not in {t.id for t in self.settings.tickets.topics}:
             raise InvalidInput.one("topic", NOT_ALLOWED)
-
-    @staticmethod
-    def _require_role(actor: Actor, action: str, roles: tuple[Role, ...]) -> None:
-        if actor.role not in roles:
-            raise Forbidden(action, actor.role)
-
-    @staticmethod
-    def _require_own_agency(actor: Actor, ticket: Ticket, action: str) -> None:
-        # Only the agency the ticket was forwarded to acts on it; its parent sees
-        # escalated tickets but answers through the sub-agency.
-        if not (
-            actor.role == Role.AGENCY
-            and actor.agency_id is not None
-            and ticket.agency_id == actor.agency_id
-            and ticket.forwarded_at is not None
-        ):
-            raise Forbidden(action, actor.role)
 
     @staticmethod
     def _check_version(ticket: Ticket, version: int) -> None:

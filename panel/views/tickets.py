@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from accounts.identity import Actor
 from accounts.models import Role
 from callcenter.presence import PAUSE_REASONS
 from panel.keys import ACTOR, GETTEXT
@@ -23,6 +24,7 @@ from panel.views.common import (
     visible_ticket,
 )
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
+from tickets import workflow
 from tickets.exceptions import InvalidInput
 from tickets.models import Status, Ticket
 
@@ -42,42 +44,15 @@ TICKET_FIELDS = (
 )
 PER_PAGE = 50
 
-# Which actions the page offers, by status and role (the service enforces the
-# same rules; this only decides which buttons to show).
-ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    Status.NEW: {"supervisor": ("forward", "close"), "admin": ("forward", "close")},
-    Status.PENDING_APPROVAL: {"supervisor": ("approve", "close"), "admin": ("approve", "close")},
-    Status.FORWARDED: {"agency": ("accept", "answer", "send_back")},
-    Status.ACCEPTED: {"agency": ("answer", "send_back")},
-    Status.ANSWERED: {"supervisor": ("close",), "admin": ("close",), "agent": ("close",)},
-    Status.RETURNED: {"supervisor": ("forward", "close"), "admin": ("forward", "close")},
-    Status.MEETING_PENDING: {
-        "supervisor": ("schedule_meeting", "close"),
-        "admin": ("schedule_meeting", "close"),
-    },
-    Status.MEETING_SCHEDULED: {
-        "supervisor": ("schedule_meeting", "close"),
-        "admin": ("schedule_meeting", "close"),
-    },
-    Status.PROPOSAL: {"supervisor": ("close",), "admin": ("close",)},
-}
+
+def actions_for(actor: Actor, ticket: Ticket) -> tuple[str, ...]:
+    """The workflow's buttons on the ticket page: what the service would accept now."""
+    return tuple(a for a in workflow.available(actor, ticket) if a != "update")
 
 
-def actions_for(actor: Any, ticket: Ticket) -> tuple[str, ...]:
-    offered = ACTIONS.get(Status(ticket.status), {}).get(actor.role, ())
-    if actor.role == "agent" and ticket.created_by != actor.id:
-        return ()
-    if actor.role == "agency" and ticket.agency_id != actor.agency_id:
-        return ()
-    return offered
-
-
-def can_edit(actor: Any, ticket: Ticket) -> bool:
-    if ticket.status == Status.CLOSED:
-        return False
-    return actor.role in ("supervisor", "admin") or (
-        actor.role == "agent" and ticket.created_by == actor.id
-    )
+def can_edit(actor: Actor, ticket: Ticket) -> bool:
+    """Whether the page offers the edit form."""
+    return workflow.allows("update", actor, ticket)
 
 
 @require(*STAFF)

@@ -449,6 +449,116 @@ async def test_wrong_status_is_an_invalid_transition(w: World):
             await attempt()
 
 
+async def _in_state(w: World, state: str) -> Ticket:
+    """A ticket created by ``w.agent`` and brought to ``state`` through the service."""
+    sup = w.supervisor
+    if state == "new":
+        return await make(w, 2)
+    if state == "new, reclassified to 3":
+        t = await make(w, 2)
+        return await w.svc.update(sup, t.id, 1, {"level": 3})
+    if state == "new, approved":
+        t = await make(w, 3)
+        return await w.svc.approve(sup, t.id, 1)
+    if state == "new, reclassified to 4":
+        t = await make(w, 2)
+        return await w.svc.update(sup, t.id, 1, {"level": 4})
+    if state == "pending_approval":
+        return await make(w, 3, agency_id=w.ward)
+    if state == "pending_approval, reclassified to 4":
+        t = await make(w, 3)
+        return await w.svc.update(sup, t.id, 1, {"level": 4})
+    if state == "forwarded":
+        return await make(w, 2, agency_id=w.ward)
+    if state == "accepted":
+        t = await make(w, 2, agency_id=w.ward)
+        return await w.svc.accept(w.ward_officer, t.id, 1)
+    if state == "answered":
+        t = await make(w, 2, agency_id=w.ward)
+        return await w.svc.answer(w.ward_officer, t.id, 1, "Xong")
+    if state == "returned":
+        t = await make(w, 2, agency_id=w.ward)
+        return await w.svc.send_back(w.ward_officer, t.id, 1, "Không thuộc thẩm quyền")
+    if state == "meeting_pending":
+        return await make(w, 4)
+    if state == "meeting_scheduled":
+        t = await make(w, 4)
+        return await w.svc.schedule_meeting(sup, t.id, 1, T0 + timedelta(days=2), "UBND")
+    if state == "proposal":
+        return await make(w, 5)
+    assert state == "closed"
+    return await make(w, 1)
+
+
+STATES = (
+    "new",
+    "new, reclassified to 3",
+    "new, approved",
+    "new, reclassified to 4",
+    "pending_approval",
+    "pending_approval, reclassified to 4",
+    "forwarded",
+    "accepted",
+    "answered",
+    "returned",
+    "meeting_pending",
+    "meeting_scheduled",
+    "proposal",
+    "closed",
+)
+
+
+async def test_the_panel_offers_exactly_what_the_service_accepts(w: World):
+    """For every status (and level, approval) and every kind of user, the ticket page's
+    buttons and edit form are exactly the actions the service then accepts."""
+    from panel.views.tickets import actions_for, can_edit
+
+    def attempt(action: str, actor: Actor, t: Ticket):
+        v = t.version
+        calls = {
+            "forward": lambda: w.svc.forward(actor, t.id, v, w.dept, "x"),
+            "approve": lambda: w.svc.approve(actor, t.id, v),
+            "accept": lambda: w.svc.accept(actor, t.id, v),
+            "answer": lambda: w.svc.answer(actor, t.id, v, "Xong"),
+            "send_back": lambda: w.svc.send_back(actor, t.id, v, "Trả lại"),
+            "schedule_meeting": lambda: w.svc.schedule_meeting(actor, t.id, v, T0, "UBND"),
+            "close": lambda: w.svc.close(
+                actor, t.id, v, "x", "Cảm ơn" if t.status == Status.PROPOSAL else None
+            ),
+            "update": lambda: w.svc.update(actor, t.id, v, {"citizen_name": "Lê C"}),
+        }
+        return calls[action]()
+
+    actions = ("forward", "approve", "accept", "answer", "send_back", "schedule_meeting")
+    actions += ("close", "update")
+    people = (
+        w.agent,  # the creator
+        w.agent2,
+        w.supervisor,
+        w.admin,
+        w.ward_officer,  # the agency it is (or may be) forwarded to
+        w.district_officer,  # the ward's parent
+        w.dept_officer,
+    )
+    seen_offered = set()
+    for state in STATES:
+        for action in actions:
+            t = await _in_state(w, state)
+            for actor in people:
+                offered = set(actions_for(actor, t)) | ({"update"} if can_edit(actor, t) else set())
+                try:
+                    await attempt(action, actor, t)
+                except (Forbidden, InvalidTransition):
+                    accepted = False
+                else:
+                    accepted = True
+                    t = await _in_state(w, state)  # a fresh one for the next person
+                assert accepted == (action in offered), (state, action, actor.name)
+                if accepted:
+                    seen_offered.add(action)
+    assert seen_offered == set(actions)
+
+
 async def test_update_records_each_changed_field(w: World):
     t = await make(w, 2, agency_id=w.ward)
     same = await w.svc.update(w.supervisor, t.id, 1, {"topic": "flooding", "level": "2"})

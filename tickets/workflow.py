@@ -1,0 +1,157 @@
+"""Who may move a ticket where: the workflow's one table of transitions.
+
+``TRANSITIONS`` lists, for each action on an existing ticket, its grants: which roles, on
+whose tickets, from which statuses, and under which further condition (the level, the
+approval).  The service refuses what no grant allows (:func:`check_actor`, then
+:func:`check_move`); the panel offers what :func:`available` returns.  Both read the same
+lines, so a button is shown exactly when the service would accept it.
+
+A refusal is one of two kinds, checked in this order with the version check between them:
+
+1. Forbidden: no grant of the actor's role for the action (checked before anything is read:
+   :func:`check_role`), or none whose ``whose`` accepts this actor on this ticket (another
+   agent's ticket, another agency's);
+2. InvalidTransition: the actor may act on the ticket, but no grant allows the move from
+   its status and level.
+
+Which fields an update may change (the level only in ``LEVEL_EDITABLE``), and what an action
+needs (a note, a letter) are the service's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from accounts.identity import Actor
+from accounts.models import Role
+from tickets.exceptions import Forbidden, InvalidTransition
+from tickets.models import OPEN_STATUSES, WITH_AGENCY, Status, Ticket
+
+STAFF = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+LEADS = (Role.SUPERVISOR, Role.ADMIN)
+FORWARDABLE_LEVELS = (2, 3)
+# The level may change only before the ticket has gone anywhere (nothing is re-derived).
+LEVEL_EDITABLE = (Status.NEW, Status.PENDING_APPROVAL, Status.MEETING_PENDING, Status.PROPOSAL)
+# Closed once done: the citizen told the answer, the meeting held, the letter written.
+CLOSE_DONE = (Status.ANSWERED, Status.MEETING_SCHEDULED, Status.PROPOSAL)
+# Ending without the agency's answer, the meeting or the letter needs a reason.
+CLOSE_WITH_NOTE = (Status.NEW, Status.PENDING_APPROVAL, Status.RETURNED, Status.MEETING_PENDING)
+
+
+def anyones(actor: Actor, ticket: Ticket) -> bool:
+    return True
+
+
+def their_own(actor: Actor, ticket: Ticket) -> bool:
+    """The agent who created the ticket."""
+    return ticket.created_by == actor.id
+
+
+def their_own_answered(actor: Actor, ticket: Ticket) -> bool:
+    """The creating agent, once the agency has answered: closing anything else is not an
+    agent's to do at all (Forbidden, not a wrong move)."""
+    return their_own(actor, ticket) and ticket.status == Status.ANSWERED
+
+
+def their_agencys(actor: Actor, ticket: Ticket) -> bool:
+    """The agency the ticket was forwarded to.  Its parent sees escalated tickets but
+    answers through the sub-agency."""
+    return (
+        actor.role == Role.AGENCY
+        and actor.agency_id is not None
+        and ticket.agency_id == actor.agency_id
+        and ticket.forwarded_at is not None
+    )
+
+
+def always(ticket: Ticket) -> bool:
+    return True
+
+
+def forwardable(ticket: Ticket) -> bool:
+    """Level 2, or 3 once the leaders approved it."""
+    return ticket.level in FORWARDABLE_LEVELS and (
+        ticket.level != 3 or ticket.approved_by is not None
+    )
+
+
+def awaiting_approval(ticket: Ticket) -> bool:
+    """Pending approval, or a ticket reclassified to level 3 while NEW and not yet approved."""
+    if ticket.level not in FORWARDABLE_LEVELS:
+        return False
+    return ticket.status == Status.PENDING_APPROVAL or (
+        ticket.level == 3 and ticket.approved_by is None
+    )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Who may take an action on which tickets, and from where."""
+
+    roles: tuple[Role, ...]
+    statuses: tuple[Status, ...]
+    # Whose tickets the actor may act on (else Forbidden).
+    whose: Callable[[Actor, Ticket], bool] = anyones
+    # What else the ticket must be for the move to apply (else InvalidTransition).
+    when: Callable[[Ticket], bool] = always
+
+    def admits(self, ticket: Ticket) -> bool:
+        return ticket.status in self.statuses and self.when(ticket)
+
+
+# In the order the ticket page shows the buttons; "update" is the edit form.
+TRANSITIONS: dict[str, tuple[Grant, ...]] = {
+    "forward": (Grant(LEADS, (Status.NEW, Status.RETURNED), when=forwardable),),
+    "approve": (Grant(LEADS, (Status.PENDING_APPROVAL, Status.NEW), when=awaiting_approval),),
+    "accept": (Grant((Role.AGENCY,), (Status.FORWARDED,), whose=their_agencys),),
+    "answer": (Grant((Role.AGENCY,), WITH_AGENCY, whose=their_agencys),),
+    "send_back": (Grant((Role.AGENCY,), WITH_AGENCY, whose=their_agencys),),
+    "schedule_meeting": (Grant(LEADS, (Status.MEETING_PENDING, Status.MEETING_SCHEDULED)),),
+    "close": (
+        Grant(LEADS, (*CLOSE_DONE, *CLOSE_WITH_NOTE)),
+        Grant((Role.AGENT,), (Status.ANSWERED,), whose=their_own_answered),
+    ),
+    "update": (
+        Grant(LEADS, OPEN_STATUSES),
+        Grant((Role.AGENT,), OPEN_STATUSES, whose=their_own),
+    ),
+}
+
+
+def _grants(action: str, actor: Actor) -> list[Grant]:
+    return [g for g in TRANSITIONS[action] if actor.role in g.roles]
+
+
+def _actors_grants(action: str, actor: Actor, ticket: Ticket) -> list[Grant]:
+    return [g for g in _grants(action, actor) if g.whose(actor, ticket)]
+
+
+def check_role(action: str, actor: Actor) -> None:
+    """Forbidden unless the actor's role may take ``action`` on some ticket."""
+    if not _grants(action, actor):
+        raise Forbidden(action, actor.role)
+
+
+def check_actor(action: str, actor: Actor, ticket: Ticket) -> None:
+    """Forbidden unless the actor may take ``action`` on this ticket (in some status)."""
+    if not _actors_grants(action, actor, ticket):
+        raise Forbidden(action, actor.role)
+
+
+def check_move(action: str, actor: Actor, ticket: Ticket) -> None:
+    """InvalidTransition unless one of the actor's grants allows ``action`` from where the
+    ticket is (call :func:`check_actor` first)."""
+    if not any(g.admits(ticket) for g in _actors_grants(action, actor, ticket)):
+        raise InvalidTransition(action, ticket.status)
+
+
+def allows(action: str, actor: Actor, ticket: Ticket) -> bool:
+    """Whether the service would let the actor take ``action`` on the ticket now (input
+    and version aside)."""
+    return any(g.admits(ticket) for g in _actors_grants(action, actor, ticket))
+
+
+def available(actor: Actor, ticket: Ticket) -> list[str]:
+    """The actions the actor may take on the ticket now, in table order."""
+    return [a for a in TRANSITIONS if allows(a, actor, ticket)]
