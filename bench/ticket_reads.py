@@ -145,7 +145,7 @@ class Probe:
     WRAP = {
         "sessions": ["get"],
         "accounts": ["get"],
-        "tickets": ["get_by_code", "can_see", "search"],
+        "ticket_queries": ["get_by_code", "can_see", "search"],
         "agencies": ["get", "list"],
     }
 

@@ -45,6 +45,7 @@ from queue_stats.live import LiveQueues
 from queue_stats.storage import EventWriter
 from recordings.pipeline import TranscriptionPipeline
 from tickets.alerts import OverdueWatch
+from tickets.queries import TicketQueries
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class _Web:
         await self.runner.cleanup()
 
 
-def ticket_history(tickets: TicketService):  # type: ignore[no-untyped-def]
+def ticket_history(tickets: TicketQueries):  # type: ignore[no-untyped-def]
     """The caller's earlier tickets as the screen-pop shows them."""
 
     async def history(phone: str | None) -> list[dict[str, object]]:
@@ -134,9 +135,10 @@ class Application:
         )
         self.bus = Bus(settings.panel.redis_url, settings.panel.redis_prefix)
         self.tickets = TicketService(self.db, settings, self.clock)
+        self.ticket_queries = TicketQueries(self.db, settings, self.clock)
         self.call_events = CallEvents(self.calls, self.clock)
         self.presence = Presence(
-            self.bus, self.calls, settings, self.clock, history=ticket_history(self.tickets)
+            self.bus, self.calls, settings, self.clock, history=ticket_history(self.ticket_queries)
         )
         self.panel = PanelContext.build(
             settings,
@@ -146,6 +148,7 @@ class Application:
             control=AgentControl(self.ami),
             calls=self.calls,
             tickets=self.tickets,
+            ticket_queries=self.ticket_queries,
         )
         self.web = _Web(self.panel, settings.panel.host, settings.panel.port)
         self.overdue = OverdueWatch(

@@ -19,6 +19,7 @@ from recordings.audit import AuditLog
 from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
+from tickets.queries import TicketQueries
 from tickets.service import TicketService
 
 
@@ -30,6 +31,7 @@ class PanelContext:
     bus: Bus
     accounts: AccountService
     tickets: TicketService
+    ticket_queries: TicketQueries
     agencies: AgencyService
     calls: CallService
     # None in a panel process without an AMI connection (pausing then fails clearly).
@@ -53,6 +55,7 @@ class PanelContext:
         control: AgentControl | None,
         calls: CallService | None = None,
         tickets: TicketService | None = None,
+        ticket_queries: TicketQueries | None = None,
     ) -> PanelContext:
         return cls(
             settings=settings,
@@ -61,6 +64,7 @@ class PanelContext:
             bus=bus,
             accounts=AccountService(db, settings, clock),
             tickets=tickets or TicketService(db, settings, clock),
+            ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
             agencies=AgencyService(db, clock),
             calls=calls or CallService(db, settings),
             control=control,

@@ -48,6 +48,8 @@ class Status(StrEnum):
 OPEN_STATUSES = tuple(s for s in Status if s is not Status.CLOSED)
 # While with an agency, the deadline counts.
 WITH_AGENCY = (Status.FORWARDED, Status.ACCEPTED)
+# Where a deadline runs, and is escalated once passed.
+DEADLINE_STATUSES = (*WITH_AGENCY, Status.MEETING_PENDING, Status.PROPOSAL)
 
 
 class Agency(Base):

@@ -21,30 +21,30 @@ columns (``escalations``, ``escalated_at``) under its own compare-and-set
 condition, and does not bump the version, so that an agency officer typing an
 answer as the deadline passes is not refused because of the alarm.
 
-Each public method opens its own short session (no session outlives a call).
+Each public method opens its own short session (no session outlives a call).  Who may take
+which action from which status is the table of :mod:`tickets.workflow`; reading tickets,
+their history and lists is :mod:`tickets.queries`'.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.identity import SYSTEM, Actor
-from accounts.models import Role
 from callcenter.models import Call
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
-from tickets.codes import new_code, parse_code
+from tickets.codes import new_code
 from tickets.exceptions import (
     INACTIVE,
     NEEDS_TIME_ZONE,
@@ -53,27 +53,25 @@ from tickets.exceptions import (
     REQUIRED,
     UNKNOWN,
     Forbidden,
-    InvalidCode,
     InvalidInput,
     InvalidTransition,
-    TicketNotFound,
     VersionConflict,
 )
 from tickets.models import (
-    WITH_AGENCY,
+    DEADLINE_STATUSES,
     Agency,
     Channel,
     Status,
     Ticket,
     TicketEvent,
 )
+from tickets.queries import is_visible, load_ticket
 from tickets.schemas import (
     ADDRESS_MAX,
     TicketCreate,
     TicketUpdate,
     check_id,
     check_text,
-    normalize_phone,
     validate,
 )
 from tickets.workflow import (
@@ -104,31 +102,8 @@ class Action(StrEnum):
     ESCALATED = "escalated"
 
 
-# Where a deadline runs, and is escalated once passed.
-DEADLINE_STATUSES = (*WITH_AGENCY, Status.MEETING_PENDING, Status.PROPOSAL)
 # 31**6 codes: a collision is rare, several in a row mean the generator is broken.
 CODE_ATTEMPTS = 5
-MAX_PER_PAGE = 200
-
-
-@dataclass
-class TicketFilter:
-    """What the ticket list is narrowed to; None (or empty) means "any"."""
-
-    status: Sequence[str] | None = None
-    level: int | None = None
-    domain: str | None = None
-    topic: str | None = None
-    agency_id: int | None = None
-    # True: deadline passed while still due; False: everything else.
-    overdue: bool | None = None
-    # Local days (settings.timezone), both ends included.
-    created_from: date | None = None
-    created_to: date | None = None
-    created_by: int | None = None
-    # Free text, matched literally in code, citizen phone, name, address, description.
-    q: str | None = None
-    call_id: int | None = None
 
 
 def event_details(event: TicketEvent) -> dict[str, Any]:
@@ -145,17 +120,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=default, sort_keys=True)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _value(v: Any) -> Any:
     # Enums are stored (and compared) as their plain string values.
     return v.value if isinstance(v, StrEnum) else v
 
 
 class TicketService:
-    """Citizens' reports: the workflow, its permissions, history and searches."""
+    """Citizens' reports, written: creation, the workflow's moves, edits, comments, escalation."""
 
     def __init__(
         self,
@@ -532,7 +503,7 @@ class TicketService:
         note = check_text("note", note, required=True)  # type: ignore[assignment]
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
-            if not await self._visible(s, actor, ticket):
+            if not await is_visible(s, actor, ticket.id):
                 raise Forbidden("comment", actor.role)
             now = self.clock.now()
             event = self._event(
@@ -609,162 +580,7 @@ class TicketService:
             )
         return escalated
 
-    # -- reading ----------------------------------------------------------------
-
-    async def get(self, ticket_id: int) -> Ticket:
-        """The ticket, or TicketNotFound (visibility is checked with ``can_see``)."""
-        async with self.db.session() as s:
-            return await self._load(s, ticket_id)
-
-    async def get_by_code(self, text: str) -> Ticket:
-        """The ticket with the tracking code in ``text`` (as typed or read out).
-
-        InvalidCode if the text cannot be a code (so a typo is caught before a
-        look-up), TicketNotFound if it is a valid code nobody has.
-        """
-        code = parse_code(text)
-        async with self.db.session() as s:
-            ticket = await s.scalar(select(Ticket).where(Ticket.code == code))
-        if ticket is None:
-            raise TicketNotFound(code)
-        return ticket
-
-    async def history(self, ticket_id: int) -> list[TicketEvent]:
-        """The ticket's history, oldest first."""
-        async with self.db.session() as s:
-            await self._load(s, ticket_id)
-            rows = await s.scalars(
-                select(TicketEvent)
-                .where(TicketEvent.ticket_id == ticket_id)
-                .order_by(TicketEvent.at, TicketEvent.id)
-            )
-            return list(rows.all())
-
-    async def search(
-        self, filters: TicketFilter, *, page: int = 1, per_page: int = 50
-    ) -> tuple[list[Ticket], int]:
-        """One page of the tickets matching ``filters``, newest first, and the total count."""
-        per_page = max(1, min(per_page, MAX_PER_PAGE))
-        page = max(1, page)
-        conditions = self._conditions(filters)
-        async with self.db.session() as s:
-            total = await s.scalar(select(func.count()).select_from(Ticket).where(*conditions))
-            rows = await s.scalars(
-                select(Ticket)
-                .where(*conditions)
-                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-                .limit(per_page)
-                .offset((page - 1) * per_page)
-            )
-            return list(rows.all()), total or 0
-
-    async def for_phone(self, phone: str | None, limit: int = 10) -> list[Ticket]:
-        """The caller's earlier tickets, newest first (for the agent's screen-pop)."""
-        try:
-            number = normalize_phone(phone)
-        except ValueError:  # PydanticCustomError: not a phone number, so no tickets
-            return []
-        if number is None:
-            return []
-        async with self.db.session() as s:
-            rows = await s.scalars(
-                select(Ticket)
-                .where(Ticket.citizen_phone == number)
-                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-                .limit(max(1, limit))
-            )
-            return list(rows.all())
-
-    async def inbox(self, actor: Actor, *, include_closed: bool = False) -> list[Ticket]:
-        """An agency officer's tickets: those forwarded to their agency, and the
-        escalated ones of its direct sub-agencies.  Most urgent deadline first."""
-        if actor.role != Role.AGENCY or actor.agency_id is None:
-            raise Forbidden("inbox", actor.role)
-        children = select(Agency.id).where(Agency.parent_id == actor.agency_id)
-        condition = or_(
-            and_(Ticket.agency_id == actor.agency_id, Ticket.forwarded_at.is_not(None)),
-            and_(Ticket.agency_id.in_(children), Ticket.escalated_at.is_not(None)),
-        )
-        if not include_closed:
-            condition = and_(condition, Ticket.status != Status.CLOSED.value)
-        async with self.db.session() as s:
-            rows = await s.scalars(
-                select(Ticket)
-                .where(condition)
-                # Portable "NULLS LAST": tickets without a deadline come after.
-                .order_by(Ticket.deadline_at.is_(None), Ticket.deadline_at, Ticket.id)
-            )
-            return list(rows.all())
-
-    async def can_see(self, actor: Actor, ticket: Ticket) -> bool:
-        """Staff see every ticket; an agency officer those forwarded to their agency
-        and the escalated ones of its direct sub-agencies."""
-        async with self.db.session() as s:
-            return await self._visible(s, actor, ticket)
-
     # -- helpers ----------------------------------------------------------------
-
-    def _conditions(self, f: TicketFilter) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if f.status:
-            conditions.append(Ticket.status.in_([_value(st) for st in f.status]))
-        if f.level is not None:
-            conditions.append(Ticket.level == f.level)
-        if f.domain:
-            conditions.append(Ticket.domain == _value(f.domain))
-        if f.topic:
-            conditions.append(Ticket.topic == f.topic)
-        if f.agency_id is not None:
-            conditions.append(Ticket.agency_id == f.agency_id)
-        if f.created_by is not None:
-            conditions.append(Ticket.created_by == f.created_by)
-        if f.call_id is not None:
-            conditions.append(Ticket.call_id == f.call_id)
-        if f.overdue is not None:
-            overdue = and_(
-                Ticket.status.in_([st.value for st in DEADLINE_STATUSES]),
-                # Explicit, so that NOT(overdue) is true rather than NULL without a deadline.
-                Ticket.deadline_at.is_not(None),
-                Ticket.deadline_at < self.clock.now(),
-            )
-            conditions.append(overdue if f.overdue else not_(overdue))
-        if f.created_from is not None:
-            conditions.append(Ticket.created_at >= self._local_midnight(f.created_from))
-        if f.created_to is not None:
-            conditions.append(
-                Ticket.created_at < self._local_midnight(f.created_to + timedelta(days=1))
-            )
-        if f.q and f.q.strip():
-            conditions.append(self._text_match(f.q.strip()))
-        return conditions
-
-    def _text_match(self, q: str) -> ColumnElement[bool]:
-        pattern = f"%{_escape_like(q)}%"
-        matches: list[ColumnElement[bool]] = [
-            column.ilike(pattern, escape="\\")
-            for column in (
-                Ticket.code,
-                Ticket.citizen_phone,
-                Ticket.citizen_name,
-                Ticket.citizen_address,
-                Ticket.description,
-            )
-        ]
-        # A code or a phone number as people type them ("k7m 4qx8", "090 123 4567").
-        try:
-            matches.append(Ticket.code == parse_code(q))
-        except InvalidCode:
-            pass
-        try:
-            number = normalize_phone(q)
-        except ValueError:
-            number = None
-        if number and number != q:
-            matches.append(Ticket.citizen_phone.like(f"%{_escape_like(number)}%", escape="\\"))
-        return or_(*matches)
-
-    def _local_midnight(self, day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=self.settings.tz).astimezone(UTC)
 
     def _deadline(self, level: int, now: datetime) -> datetime | None:
         hours = self.settings.tickets.deadline(level)
@@ -781,10 +597,7 @@ class TicketService:
             raise VersionConflict(ticket.id, version, ticket.version)
 
     async def _load(self, s: AsyncSession, ticket_id: int) -> Ticket:
-        ticket = await s.get(Ticket, ticket_id)
-        if ticket is None:
-            raise TicketNotFound(ticket_id)
-        return ticket
+        return await load_ticket(s, ticket_id)
 
     async def _active_agency(self, s: AsyncSession, agency_id: int) -> Agency:
         agency = await s.get(Agency, agency_id)
@@ -793,20 +606,6 @@ class TicketService:
         if not agency.active:
             raise InvalidInput.one("agency_id", INACTIVE)
         return agency
-
-    async def _visible(self, s: AsyncSession, actor: Actor, ticket: Ticket) -> bool:
-        if actor.role in STAFF:
-            return True
-        if actor.role != Role.AGENCY or actor.agency_id is None or ticket.agency_id is None:
-            return False
-        if ticket.forwarded_at is None:
-            return False  # pre-filled for approval, not sent yet
-        if ticket.agency_id == actor.agency_id:
-            return True
-        if ticket.escalated_at is None:
-            return False
-        parent = await s.scalar(select(Agency.parent_id).where(Agency.id == ticket.agency_id))
-        return parent == actor.agency_id
 
     async def _write(
         self,

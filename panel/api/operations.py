@@ -80,8 +80,8 @@ from panel.api.views import (
 )
 from panel.security import PUBLIC, require
 from tickets.models import Domain, Status
+from tickets.queries import MAX_PER_PAGE
 from tickets.schemas import AgencyIn
-from tickets.service import MAX_PER_PAGE
 
 _P = PREFIX
 _INT = {"type": "integer", "minimum": 1}

@@ -60,8 +60,8 @@ from panel.views.agent import agent_snapshot, pause_or_resume
 from panel.views.common import ctx, ticket_filter, visible_ticket
 from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
 from tickets.models import Ticket
+from tickets.queries import MAX_PER_PAGE
 from tickets.schemas import validate
-from tickets.service import MAX_PER_PAGE
 
 PREFIX = "/api/v1"
 ALL = ("agent", "supervisor", "admin", "agency")
@@ -249,7 +249,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
         f.call_id = int(call_id)
     page = _page_param(request, "page", 1, 10**6)
     per_page = _page_param(request, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-    rows, total = await c.tickets.search(f, page=page, per_page=per_page)
+    rows, total = await c.ticket_queries.search(f, page=page, per_page=per_page)
     names = await _agency_names(request) if rows else {}
     now = c.clock.now()
     return _json(
@@ -293,7 +293,7 @@ async def update_ticket(request: web.Request) -> web.StreamResponse:
 @require(*ALL)
 async def ticket_history(request: web.Request) -> web.StreamResponse:
     ticket = await visible_ticket(request)
-    events = await ctx(request).tickets.history(ticket.id)
+    events = await ctx(request).ticket_queries.history(ticket.id)
     return _json(History(items=[event_out(e) for e in events]))
 
 
@@ -391,7 +391,7 @@ async def comment_ticket(request: web.Request) -> web.StreamResponse:
 async def inbox(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     closed = request.query.get("closed") == "1"
-    rows = await c.tickets.inbox(request[ACTOR], include_closed=closed)
+    rows = await c.ticket_queries.inbox(request[ACTOR], include_closed=closed)
     names = await _agency_names(request) if rows else {}
     now = c.clock.now()
     return _json(TicketList(items=[ticket_out(t, names, now) for t in rows]))

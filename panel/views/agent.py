@@ -12,7 +12,7 @@ from callcenter.presence import PAUSE_REASONS, AgentNotInQueue
 from panel.keys import ACTOR, GETTEXT
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
-from tickets.service import TicketFilter
+from tickets.queries import TicketFilter
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ async def workspace(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     mine = []
     if request[ACTOR].id is not None:
-        mine, _total = await c.tickets.search(
+        mine, _total = await c.ticket_queries.search(
             TicketFilter(created_by=request[ACTOR].id), page=1, per_page=10
         )
     return render(

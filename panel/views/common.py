@@ -18,7 +18,7 @@ from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
 from panel.labels import field_label, pop_words
 from tickets.exceptions import InvalidCode, TicketNotFound
 from tickets.models import Channel, Domain, Status, Ticket
-from tickets.service import TicketFilter
+from tickets.queries import TicketFilter
 
 CTX = web.AppKey("ctx", PanelContext)
 
@@ -78,10 +78,10 @@ async def visible_ticket(request: web.Request) -> Ticket:
     """The ticket named by the ``{code}`` of the path: 404 if none, 403 if the actor may not
     see it."""
     try:
-        ticket = await ctx(request).tickets.get_by_code(request.match_info["code"])
+        ticket = await ctx(request).ticket_queries.get_by_code(request.match_info["code"])
     except InvalidCode:
         raise TicketNotFound(ticket=request.match_info["code"]) from None
-    if not await ctx(request).tickets.can_see(request[ACTOR], ticket):
+    if not await ctx(request).ticket_queries.can_see(request[ACTOR], ticket):
         raise PermissionError("ticket of another agency")
     return ticket
 

@@ -107,7 +107,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     f, shown = ticket_filter(request)
     page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
-    rows, total = await c.tickets.search(f, page=max(1, page), per_page=PER_PAGE)
+    rows, total = await c.ticket_queries.search(f, page=max(1, page), per_page=PER_PAGE)
     users = {u.id: u for u in await c.accounts.list_users()}
     return render(
         request,
@@ -128,7 +128,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
 async def show_ticket(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     ticket = await visible_ticket(request)
-    history = await c.tickets.history(ticket.id)
+    history = await c.ticket_queries.history(ticket.id)
     call = await c.calls.by_id(ticket.call_id) if ticket.call_id else None
     agencies = await c.agencies.list(include_inactive=True)
     # the call's transcript, for those who may read it (supervisors, admins, its agent)
@@ -224,7 +224,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound()
     except InvalidInput as e:
         errors = field_errors(request, e.errors)
-        history = await s.history(ticket.id)
+        history = await c.ticket_queries.history(ticket.id)
         return render(
             request,
             "ticket.html",
@@ -266,7 +266,7 @@ def _local_dt(request: web.Request, data: Any, field: str) -> datetime:
 async def inbox(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     closed = request.query.get("closed") == "1"
-    rows = await c.tickets.inbox(request[ACTOR], include_closed=closed)
+    rows = await c.ticket_queries.inbox(request[ACTOR], include_closed=closed)
     return render(request, "inbox.html", rows=rows, closed=closed, now=c.clock.now())
 
 

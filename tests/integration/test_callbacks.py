@@ -283,7 +283,7 @@ async def test_callback_end_to_end(carrier: Lab, overflow_app: Application, brow
     assert [a.result for a in attempts_made] == [Result.CONNECTED]
     assert attempts_made[0].detail == "dial:ANSWER"
     assert done.result_call_id == record.id, "the record the pop showed, completed"
-    ticket = await app.tickets.get_by_code(code)
+    ticket = await app.ticket_queries.get_by_code(code)
     assert ticket.call_id == done.result_call_id and ticket.citizen_phone == number
     back = await app.calls.by_id(done.result_call_id)
     assert back is not None and back.uniqueid == attempts_made[0].uniqueid

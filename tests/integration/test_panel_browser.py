@@ -134,7 +134,7 @@ async def test_call_pops_up_becomes_a_ticket_and_the_agency_answers(
         await page.wait_for_url(f"{base}/tickets/*")
         code = page.url.rsplit("/", 1)[1]
         await page.screenshot(path=ARTIFACTS / "4-ticket-created.png")
-        ticket = await ctx.tickets.get_by_code(code)
+        ticket = await ctx.ticket_queries.get_by_code(code)
         assert ticket.call_id == int(call_id)
         assert ticket.status == "forwarded" and ticket.agency_id == agency.id
         assert ticket.citizen_phone == number
@@ -163,10 +163,10 @@ async def test_call_pops_up_becomes_a_ticket_and_the_agency_answers(
         await op.click("#action-answer button")
         await op.wait_for_load_state("domcontentloaded")
         await op.screenshot(path=ARTIFACTS / "5-agency-answered.png")
-        ticket = await ctx.tickets.get_by_code(code)
+        ticket = await ctx.ticket_queries.get_by_code(code)
         assert ticket.status == "answered"
         assert ticket.result == "Đã nạo vét cống, hết ngập."
-        actions = [e.action for e in await ctx.tickets.history(ticket.id)]
+        actions = [e.action for e in await ctx.ticket_queries.history(ticket.id)]
         assert actions[:1] == ["created"] and "accepted" in actions and "answered" in actions
 
         await page.click("#resume")

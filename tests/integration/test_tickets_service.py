@@ -39,7 +39,8 @@ from tickets.exceptions import (
     VersionConflict,
 )
 from tickets.models import Agency, AgencyKind, Status, Ticket, TicketEvent
-from tickets.service import Action, TicketFilter, TicketService, event_details
+from tickets.queries import TicketFilter, TicketQueries
+from tickets.service import Action, TicketService, event_details
 
 # 10:00 in Ho Chi Minh City.
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -50,6 +51,7 @@ EVIL = "Robert'); DROP TABLE tickets; -- \" \\ % _ <script>alert('x')</script> &
 @dataclass
 class World:
     svc: TicketService
+    q: TicketQueries
     agencies: AgencyService
     clock: FakeClock
     db: Database
@@ -143,6 +145,7 @@ async def w(database_url: str, tmp_path: Path):
 
     world = World(
         svc=TicketService(db, settings, clock),
+        q=TicketQueries(db, settings, clock),
         agencies=AgencyService(db, clock),
         clock=clock,
         db=db,
@@ -185,7 +188,7 @@ async def make(w: World, level: int, actor: Actor | None = None, **kw) -> Ticket
 
 
 async def actions(w: World, ticket_id: int) -> list[str]:
-    return [e.action for e in await w.svc.history(ticket_id)]
+    return [e.action for e in await w.q.history(ticket_id)]
 
 
 async def count_tickets(w: World) -> int:
@@ -201,8 +204,8 @@ async def test_level_1_is_closed_at_once(w: World):
     assert t.status == Status.CLOSED and t.closed_at == T0
     assert t.guidance == "Hướng dẫn nộp hồ sơ tại UBND phường"
     assert t.deadline_at is None and t.version == 1 and t.created_by == w.agent.id
-    assert (await w.svc.get_by_code(t.code.lower().replace("-", " "))).id == t.id
-    [event] = await w.svc.history(t.id)
+    assert (await w.q.get_by_code(t.code.lower().replace("-", " "))).id == t.id
+    [event] = await w.q.history(t.id)
     assert (event.action, event.from_status, event.to_status) == ("created", None, "closed")
     assert event.actor_id == w.agent.id and event.actor_name == "agent"
     with pytest.raises(InvalidInput) as e:
@@ -237,7 +240,7 @@ async def test_level_2_forward_accept_return_forward_answer_close(w: World):
     assert t.status == Status.CLOSED and t.closed_at == w.clock.now() and t.version == 7
     assert t.closing_note == "Đã gọi lại cho công dân"
 
-    events = await w.svc.history(t.id)
+    events = await w.q.history(t.id)
     assert [e.action for e in events] == [
         "created", "forwarded", "accepted", "returned", "forwarded", "answered", "closed",
     ]  # fmt: skip
@@ -273,8 +276,8 @@ async def test_level_3_waits_for_approval_then_is_forwarded(w: World):
     assert t.status == Status.PENDING_APPROVAL and t.agency_id == w.ward
     assert t.forwarded_at is None and t.deadline_at is None
     # Pre-filled, not sent: the agency neither sees nor can act on it yet.
-    assert not await w.svc.can_see(w.ward_officer, t)
-    assert await w.svc.inbox(w.ward_officer) == []
+    assert not await w.q.can_see(w.ward_officer, t)
+    assert await w.q.inbox(w.ward_officer) == []
     with pytest.raises(Forbidden):
         await w.svc.accept(w.ward_officer, t.id, 1)
     with pytest.raises(InvalidTransition):
@@ -283,7 +286,7 @@ async def test_level_3_waits_for_approval_then_is_forwarded(w: World):
     t = await w.svc.approve(w.supervisor, t.id, 1, note="Lãnh đạo đồng ý")
     assert t.status == Status.FORWARDED and t.approved_by == w.supervisor.id
     assert t.deadline_at == T0 + timedelta(hours=HOURS[3])
-    assert await w.svc.can_see(w.ward_officer, t)
+    assert await w.q.can_see(w.ward_officer, t)
     t = await w.svc.answer(w.ward_officer, t.id, 2, "Đã xử lý")
     t = await w.svc.close(w.supervisor, t.id, 3)
     assert t.status == Status.CLOSED
@@ -320,7 +323,7 @@ async def test_level_4_meeting_is_arranged_rescheduled_and_held(w: World):
     later = at + timedelta(days=1)
     t = await w.svc.schedule_meeting(w.admin, t.id, 2, later, "Phòng họp số 2")
     assert t.meeting_at == later and t.meeting_place == "Phòng họp số 2"
-    events = await w.svc.history(t.id)
+    events = await w.q.history(t.id)
     assert event_details(events[-1])["meeting_place"] == [
         "Ban Tiếp công dân, 86 Lê Thánh Tôn",
         "Phòng họp số 2",
@@ -341,7 +344,7 @@ async def test_level_5_proposal_is_closed_with_a_thank_you_letter(w: World):
     letter = "Kính gửi ông/bà,\nThành phố trân trọng cảm ơn đề xuất của ông/bà."
     t = await w.svc.close(w.supervisor, t.id, 1, letter=letter)
     assert t.status == Status.CLOSED and t.letter == letter
-    assert event_details((await w.svc.history(t.id))[-1]) == {"letter": letter}
+    assert event_details((await w.q.history(t.id))[-1]) == {"letter": letter}
 
 
 async def test_a_letter_is_only_for_proposals(w: World):
@@ -378,7 +381,7 @@ async def test_every_role_is_refused_what_it_may_not_do(w: World):
             (staff, lambda a: w.svc.accept(a, fwd.id, 1)),
             (staff, lambda a: w.svc.answer(a, fwd.id, 1, "x")),
             (staff, lambda a: w.svc.send_back(a, fwd.id, 1, "x")),
-            (staff, lambda a: w.svc.inbox(a)),
+            (staff, lambda a: w.q.inbox(a)),
         ]
     # Other agencies, including the ward's parent, do not act for the ward.
     for officer in (w.district_officer, w.dept_officer):
@@ -409,8 +412,8 @@ async def test_every_role_is_refused_what_it_may_not_do(w: World):
 
     # Nothing was written by any of them.
     for t in (new, pending, meeting, fwd):
-        assert (await w.svc.get(t.id)).version == 1
-    assert (await w.svc.get(answered.id)).version == 2
+        assert (await w.q.get(t.id)).version == 1
+    assert (await w.q.get(answered.id)).version == 2
     assert await count_tickets(w) == 5
 
     # And what they may do, they may: the creating agent updates and closes.
@@ -575,7 +578,7 @@ async def test_update_records_each_changed_field(w: World):
         "0903333444",
         "party",
     )
-    event = (await w.svc.history(t.id))[-1]
+    event = (await w.q.history(t.id))[-1]
     assert event.action == "updated" and event.from_status == event.to_status == "forwarded"
     assert event_details(event) == {
         "citizen_name": ["Trần Thị B", None],
@@ -602,8 +605,8 @@ async def test_comments_go_to_the_history_only(w: World):
     t = await make(w, 2, agency_id=w.ward)
     event = await w.svc.comment(w.ward_officer, t.id, "Đang cử cán bộ xuống hiện trường")
     assert event.action == Action.COMMENTED and event.actor_id == w.ward_officer.id
-    assert (await w.svc.get(t.id)).version == 1
-    assert event_details((await w.svc.history(t.id))[-1]) == {
+    assert (await w.q.get(t.id)).version == 1
+    assert event_details((await w.q.history(t.id))[-1]) == {
         "note": "Đang cử cán bộ xuống hiện trường"
     }
     with pytest.raises(InvalidInput):
@@ -612,16 +615,16 @@ async def test_comments_go_to_the_history_only(w: World):
 
 async def test_not_found_and_bad_codes(w: World):
     with pytest.raises(TicketNotFound):
-        await w.svc.get(424242)
+        await w.q.get(424242)
     with pytest.raises(TicketNotFound):
-        await w.svc.history(424242)
+        await w.q.history(424242)
     with pytest.raises(TicketNotFound):
         await w.svc.forward(w.supervisor, 424242, 1, w.ward)
     with pytest.raises(TicketNotFound) as e:
-        await w.svc.get_by_code(new_code())
+        await w.q.get_by_code(new_code())
     assert isinstance(e.value.ticket, str)
     with pytest.raises(InvalidCode):
-        await w.svc.get_by_code("K7M-4QX9")
+        await w.q.get_by_code("K7M-4QX9")
     with pytest.raises(InvalidInput) as e2:
         await w.svc.create(w.agent, form(2), call_id=424242)
     assert e2.value.fields() == ["call_id"]
@@ -654,9 +657,9 @@ async def test_two_concurrent_writers_exactly_one_wins(w: World, monkeypatch):
     lost = [r for r in results if isinstance(r, VersionConflict)]
     assert len(won) == 1 and len(lost) == 1, results
     assert (lost[0].ticket_id, lost[0].expected, lost[0].actual) == (t.id, 1, 2)
-    final = await w.svc.get(t.id)
+    final = await w.q.get(t.id)
     assert final.version == 2 and final.citizen_name == won[0].citizen_name
-    updates = [e for e in await w.svc.history(t.id) if e.action == "updated"]
+    updates = [e for e in await w.q.history(t.id) if e.action == "updated"]
     assert len(updates) == 1
     assert event_details(updates[0]) == {"citizen_name": ["Trần Thị B", final.citizen_name]}
 
@@ -679,10 +682,10 @@ async def test_two_concurrent_workflow_actions_exactly_one_wins(w: World, monkey
     )
     monkeypatch.undo()
     assert sorted(type(r).__name__ for r in results) == ["Ticket", "VersionConflict"], results
-    final = await w.svc.get(t.id)
+    final = await w.q.get(t.id)
     winner = next(r for r in results if isinstance(r, Ticket))
     assert final.status == winner.status and final.version == 2
-    assert len(await w.svc.history(t.id)) == 2  # created + the winner's line
+    assert len(await w.q.history(t.id)) == 2  # created + the winner's line
 
 
 async def test_a_stale_version_is_refused(w: World):
@@ -693,7 +696,7 @@ async def test_a_stale_version_is_refused(w: World):
     assert (e.value.expected, e.value.actual) == (1, 2)
     with pytest.raises(VersionConflict):
         await w.svc.update(w.supervisor, t.id, 1, {"citizen_name": "X"})
-    assert (await w.svc.get(t.id)).status == Status.ACCEPTED
+    assert (await w.q.get(t.id)).status == Status.ACCEPTED
 
 
 # -- stored literally, refused when too big ---------------------------------------
@@ -704,14 +707,14 @@ async def test_sql_metacharacters_and_html_are_stored_literally(w: World):
         w.agent,
         form(2, description=EVIL, citizen_name=EVIL[:200], citizen_address="<b>12 Lê Lợi</b>"),
     )
-    again = await w.svc.get(t.id)
+    again = await w.q.get(t.id)
     assert again.description == EVIL and again.citizen_name == EVIL[:200]
     assert again.citizen_address == "<b>12 Lê Lợi</b>"
     await w.svc.comment(w.supervisor, t.id, EVIL)
-    assert event_details((await w.svc.history(t.id))[-1])["note"] == EVIL
-    found, total = await w.svc.search(TicketFilter(q="'); DROP TABLE"))
+    assert event_details((await w.q.history(t.id))[-1])["note"] == EVIL
+    found, total = await w.q.search(TicketFilter(q="'); DROP TABLE"))
     assert total == 1 and found[0].id == t.id
-    found, total = await w.svc.search(TicketFilter(q="<script>alert('x')"))
+    found, total = await w.q.search(TicketFilter(q="<script>alert('x')"))
     assert total == 1
     assert await count_tickets(w) == 1  # and the table is still there
 
@@ -744,7 +747,7 @@ async def test_oversized_fields_are_refused_with_their_name(w: World):
     with pytest.raises(InvalidInput) as e:
         await w.svc.schedule_meeting(w.supervisor, m.id, 1, T0, "p" * 301)
     assert e.value.fields() == ["place"]
-    assert (await w.svc.get(t.id)).version == 1 and len(await w.svc.history(t.id)) == 1
+    assert (await w.q.get(t.id)).version == 1 and len(await w.q.history(t.id)) == 1
 
 
 # -- deadlines ------------------------------------------------------------------
@@ -761,9 +764,9 @@ async def test_each_deadline_escalates_exactly_once(w: World):
     for _ in range(3):  # the periodic check runs again and again
         w.clock.advance(timedelta(hours=5))
         assert await w.svc.escalate_overdue() == []
-    t = await w.svc.get(t.id)
+    t = await w.q.get(t.id)
     assert t.escalations == 1 and t.version == 1  # system columns only: no version bump
-    [event] = [e for e in await w.svc.history(t.id) if e.action == "escalated"]
+    [event] = [e for e in await w.q.history(t.id) if e.action == "escalated"]
     assert event.actor_id is None and event.actor_name == SYSTEM.name
     assert event_details(event) == {"deadline": deadline.isoformat(), "agency": w.ward}
 
@@ -833,7 +836,7 @@ async def test_search_filters(w: World):
     assert t1.created_at.date() == t2.created_at.date()  # same UTC day, different local days
 
     async def ids(**kw) -> list[int]:
-        found, total = await w.svc.search(TicketFilter(**kw))
+        found, total = await w.q.search(TicketFilter(**kw))
         assert total == len(found)
         return [t.id for t in found]
 
@@ -868,7 +871,7 @@ async def test_search_filters(w: World):
     assert await ids(overdue=True) == [t3.id]
     assert await ids(overdue=False) == [t4.id, t2.id, t1.id]
 
-    page, total = await w.svc.search(TicketFilter(), page=2, per_page=3)
+    page, total = await w.q.search(TicketFilter(), page=2, per_page=3)
     assert total == 4 and [t.id for t in page] == [t1.id]
 
 
@@ -883,10 +886,10 @@ async def test_for_phone_lists_the_callers_earlier_tickets(w: World):
     # A withheld number stays unknown (SMS: the call's number is not used either).
     sms = await w.svc.create(w.agent, form(2, channel="sms", citizen_phone=""), call_id=w.call_id)
     assert sms.citizen_phone is None
-    assert [t.id for t in await w.svc.for_phone("0909 000 111")] == [second.id, first.id]
-    assert [t.id for t in await w.svc.for_phone("0909000111", limit=1)] == [second.id]
-    assert await w.svc.for_phone(None) == []
-    assert await w.svc.for_phone("anonymous") == []
+    assert [t.id for t in await w.q.for_phone("0909 000 111")] == [second.id, first.id]
+    assert [t.id for t in await w.q.for_phone("0909000111", limit=1)] == [second.id]
+    assert await w.q.for_phone(None) == []
+    assert await w.q.for_phone("anonymous") == []
 
 
 async def test_inbox_has_the_agencys_tickets_and_escalated_ones_of_its_wards(w: World):
@@ -897,30 +900,58 @@ async def test_inbox_has_the_agencys_tickets_and_escalated_ones_of_its_wards(w: 
     await w.svc.answer(w.district_officer, done.id, 1, "Xong")
     await w.svc.close(w.supervisor, done.id, 2)
 
-    assert [t.id for t in await w.svc.inbox(w.district_officer)] == [mine.id]
-    assert {t.id for t in await w.svc.inbox(w.district_officer, include_closed=True)} == {
+    assert [t.id for t in await w.q.inbox(w.district_officer)] == [mine.id]
+    assert {t.id for t in await w.q.inbox(w.district_officer, include_closed=True)} == {
         mine.id,
         done.id,
     }
-    assert [t.id for t in await w.svc.inbox(w.ward_officer)] == [ward_t.id]
-    assert not await w.svc.can_see(w.district_officer, ward_t)
-    assert not await w.svc.can_see(w.dept_officer, mine)
+    assert [t.id for t in await w.q.inbox(w.ward_officer)] == [ward_t.id]
+    assert not await w.q.can_see(w.district_officer, ward_t)
+    assert not await w.q.can_see(w.dept_officer, mine)
 
     await w.svc.escalate_overdue(T0 + timedelta(hours=HOURS[2], seconds=1))
-    ward_t = await w.svc.get(ward_t.id)
-    inbox = [t.id for t in await w.svc.inbox(w.district_officer)]
+    ward_t = await w.q.get(ward_t.id)
+    inbox = [t.id for t in await w.q.inbox(w.district_officer)]
     assert sorted(inbox) == sorted([mine.id, ward_t.id])
-    assert await w.svc.can_see(w.district_officer, ward_t)
-    assert not await w.svc.can_see(w.dept_officer, ward_t)
+    assert await w.q.can_see(w.district_officer, ward_t)
+    assert not await w.q.can_see(w.dept_officer, ward_t)
     assert other.id not in inbox
     # The parent follows it up (a note) but does not answer for the ward.
     await w.svc.comment(w.district_officer, ward_t.id, "Đề nghị phường xử lý ngay")
     with pytest.raises(Forbidden):
         await w.svc.answer(w.district_officer, ward_t.id, 1, "x")
     # The dept officer's inbox is untouched by any of this; staff see everything.
-    assert [t.id for t in await w.svc.inbox(w.dept_officer)] == [other.id]
+    assert [t.id for t in await w.q.inbox(w.dept_officer)] == [other.id]
     for staff in (w.agent, w.supervisor, w.admin):
-        assert await w.svc.can_see(staff, ward_t)
+        assert await w.q.can_see(staff, ward_t)
+
+
+async def test_the_inbox_and_can_see_apply_the_same_rule(w: World, monkeypatch):
+    """Every officer's inbox holds exactly the open tickets they may open, escalated or not;
+    a ticket only pre-filled with an agency (a meeting, a level 3 awaiting approval) is in
+    nobody's.  Staff may see any ticket without a database query."""
+    tickets = [
+        await make(w, 2, agency_id=w.ward),
+        await make(w, 2, agency_id=w.district),
+        await make(w, 3, agency_id=w.ward),  # pending approval: not sent yet
+        await make(w, 4, agency_id=w.ward),  # a meeting, its deadline running
+        await make(w, 2),
+    ]
+    officers = (w.ward_officer, w.district_officer, w.dept_officer)
+    for moment in (T0, T0 + timedelta(hours=HOURS[4], seconds=1)):
+        await w.svc.escalate_overdue(moment)
+        for officer in officers:
+            inbox = {t.id for t in await w.q.inbox(officer)}
+            seen = {t.id for t in tickets if await w.q.can_see(officer, await w.q.get(t.id))}
+            assert inbox == seen, officer.name
+    assert {t.id for t in await w.q.inbox(w.district_officer)} == {tickets[0].id, tickets[1].id}
+
+    def no_session():
+        raise AssertionError("a session opened for staff")
+
+    monkeypatch.setattr(w.db, "session", no_session)
+    for staff in (w.agent, w.supervisor, w.admin):
+        assert await w.q.can_see(staff, tickets[3])
 
 
 async def test_a_code_collision_is_retried(w: World, monkeypatch):
@@ -1010,7 +1041,7 @@ async def test_history_json_is_valid_and_ordered(w: World):
     for i in range(3):
         w.clock.advance(timedelta(seconds=1))
         await w.svc.comment(w.agent, t.id, f"ghi chú {i}")
-    events = await w.svc.history(t.id)
+    events = await w.q.history(t.id)
     assert [json.loads(e.details).get("note") for e in events] == [
         None,
         "ghi chú 0",

@@ -54,7 +54,7 @@ async def test_overdue_ticket_alerts_supervisors_and_both_agencies(panel):
         assert got[f"agency.{parent}"][0]["code"] == ticket.code
         # the parent agency's officer now sees it in their inbox
         officer = Actor.of(panel.users["officer"])
-        assert ticket.code in [t.code for t in await ctx.tickets.inbox(officer)]
+        assert ticket.code in [t.code for t in await ctx.ticket_queries.inbox(officer)]
     finally:
         task.cancel()
         await ctx.bus.stop_listening()

@@ -67,7 +67,9 @@ async def test_a_callback_pops_up_and_becomes_a_ticket(panel):
         language="vi",
         joined_at=joined,
     )
-    presence = Presence(ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.tickets))
+    presence = Presence(
+        ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.ticket_queries)
+    )
     listener, task = await listening(ctx, "agent.1001")
     try:
         await presence.on_member(member("QueueMemberAdded", Status="1", Paused="0"))
@@ -108,7 +110,7 @@ async def test_a_callback_pops_up_and_becomes_a_ticket(panel):
             call_id=str(shown["call_id"]),
         )
         assert r.status == 303, await r.text()
-        ticket = await ctx.tickets.get_by_code(r.headers["Location"].rsplit("/", 1)[1])
+        ticket = await ctx.ticket_queries.get_by_code(r.headers["Location"].rsplit("/", 1)[1])
         assert ticket.call_id == started.call_id and ticket.citizen_phone == NUMBER
 
         ctx.clock.advance(timedelta(seconds=90))
@@ -140,7 +142,9 @@ async def test_a_ring_the_agent_missed_leaves_their_screen(panel):
         language="vi",
         joined_at=joined,
     )
-    presence = Presence(ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.tickets))
+    presence = Presence(
+        ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.ticket_queries)
+    )
     listener, task = await listening(ctx, "agent.1001")
     try:
         started = await ctx.callbacks.start_attempt(cb.id, "1001", "cb-21-a")
@@ -171,7 +175,9 @@ async def test_a_voice_message_callback_plays_its_message_from_the_pop(panel):
         uniqueid="pbx-22.1", path=str(path), seconds=3.0, language="vi"
     )
     cb = await ctx.callbacks.voice_to_callback(vm.id, "Sup")
-    presence = Presence(ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.tickets))
+    presence = Presence(
+        ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.ticket_queries)
+    )
     try:
         started = await ctx.callbacks.start_attempt(cb.id, "1001", "cb-22-a")
         await presence.callback_called("1001", "cb-22-a", started.info)

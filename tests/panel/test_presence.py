@@ -73,7 +73,7 @@ async def presence(panel):
                 "level": t.level,
                 "summary": t.description[:100],
             }
-            for t in await ctx.tickets.for_phone(phone)
+            for t in await ctx.ticket_queries.for_phone(phone)
         ]
 
     p = Presence(ctx.bus, ctx.calls, ctx.settings, ctx.clock, history=history)

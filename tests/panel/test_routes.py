@@ -235,12 +235,12 @@ async def test_hostile_text_is_stored_literally_and_shown_escaped(panel):
         assert value not in page or "<" not in value, "raw markup reached the page"
     assert "&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in page
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
-    ticket = await panel.ctx.tickets.get_by_code(code)
+    ticket = await panel.ctx.ticket_queries.get_by_code(code)
     assert ticket.citizen_name == HOSTILE["citizen_name"]
     assert ticket.description == HOSTILE["description"]
     # and the search finds the literal text, metacharacters and all
-    rows, total = await panel.ctx.tickets.search(
-        __import__("tickets.service", fromlist=["TicketFilter"]).TicketFilter(q="100% _x_")
+    rows, total = await panel.ctx.ticket_queries.search(
+        __import__("tickets.queries", fromlist=["TicketFilter"]).TicketFilter(q="100% _x_")
     )
     assert total == 1 and rows[0].code == code
     listing = await (await panel.client.get("/tickets?q=%3Cscript%3E")).text()
@@ -283,7 +283,7 @@ async def test_level_1_needs_the_guidance(panel):
         "/tickets", data={**base, "guidance": "Nộp hồ sơ tại UBND quận"}, allow_redirects=False
     )
     assert r.status == 303
-    t = await panel.ctx.tickets.get_by_code(r.headers["Location"].rsplit("/", 1)[1])
+    t = await panel.ctx.ticket_queries.get_by_code(r.headers["Location"].rsplit("/", 1)[1])
     assert t.status == "closed"
 
 
@@ -336,7 +336,7 @@ async def test_two_supervisors_editing_at_once_do_not_lose_an_update(panel):
         assert a.status == 303
         assert b.status == 409
         assert "tải lại" in (await b.text()).lower()
-        t = await panel.ctx.tickets.get_by_code(code)
+        t = await panel.ctx.ticket_queries.get_by_code(code)
         assert t.citizen_address == "Số 1 Lê Lợi"
     finally:
         await sup2.close()

@@ -1,0 +1,255 @@
+"""Reading citizens' reports: one ticket, its history, the lists, the inbox, who sees what.
+
+The writes are :mod:`tickets.service`'s; this side only reads, each method in its own short
+session.  Who may see a ticket is written once, as a condition on ``Ticket``
+(:func:`visible_to`): the inbox lists with it and :meth:`TicketQueries.can_see` asks the
+database with it, so the list and the single ticket cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.identity import Actor
+from accounts.models import Role
+from core.clock import Clock
+from core.db import Database
+from core.settings import Settings
+from tickets.codes import parse_code
+from tickets.exceptions import Forbidden, InvalidCode, TicketNotFound
+from tickets.models import DEADLINE_STATUSES, Agency, Status, Ticket, TicketEvent
+from tickets.schemas import normalize_phone
+from tickets.workflow import STAFF
+
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class TicketFilter:
+    """What the ticket list is narrowed to; None (or empty) means "any"."""
+
+    status: Sequence[str] | None = None
+    level: int | None = None
+    domain: str | None = None
+    topic: str | None = None
+    agency_id: int | None = None
+    # True: deadline passed while still due; False: everything else.
+    overdue: bool | None = None
+    # Local days (settings.timezone), both ends included.
+    created_from: date | None = None
+    created_to: date | None = None
+    created_by: int | None = None
+    # Free text, matched literally in code, citizen phone, name, address, description.
+    q: str | None = None
+    call_id: int | None = None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def sees_every_ticket(actor: Actor) -> bool:
+    return actor.role in STAFF
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """Who may see a ticket, as a condition on ``Ticket``.
+
+    Staff see every ticket; an agency officer those forwarded to their agency and the
+    escalated ones of its direct sub-agencies.  A ticket only pre-filled with an agency
+    (level 3 awaiting approval, a meeting) has not been sent: no agency sees it.
+    """
+    if sees_every_ticket(actor):
+        return true()
+    if actor.role != Role.AGENCY or actor.agency_id is None:
+        return false()
+    children = select(Agency.id).where(Agency.parent_id == actor.agency_id)
+    return and_(
+        Ticket.forwarded_at.is_not(None),
+        or_(
+            Ticket.agency_id == actor.agency_id,
+            and_(Ticket.agency_id.in_(children), Ticket.escalated_at.is_not(None)),
+        ),
+    )
+
+
+async def is_visible(s: AsyncSession, actor: Actor, ticket_id: int) -> bool:
+    """Whether the actor may see the ticket, asked in the session ``s``."""
+    if sees_every_ticket(actor):
+        return True
+    found = await s.scalar(select(Ticket.id).where(Ticket.id == ticket_id, visible_to(actor)))
+    return found is not None
+
+
+async def load_ticket(s: AsyncSession, ticket_id: int) -> Ticket:
+    """The ticket, or TicketNotFound."""
+    ticket = await s.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(ticket_id)
+    return ticket
+
+
+class TicketQueries:
+    """Citizens' reports as the panel and the screen-pop read them."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    async def get(self, ticket_id: int) -> Ticket:
+        """The ticket, or TicketNotFound (visibility is checked with ``can_see``)."""
+        async with self.db.session() as s:
+            return await load_ticket(s, ticket_id)
+
+    async def get_by_code(self, text: str) -> Ticket:
+        """The ticket with the tracking code in ``text`` (as typed or read out).
+
+        InvalidCode if the text cannot be a code (so a typo is caught before a
+        look-up), TicketNotFound if it is a valid code nobody has.
+        """
+        code = parse_code(text)
+        async with self.db.session() as s:
+            ticket = await s.scalar(select(Ticket).where(Ticket.code == code))
+        if ticket is None:
+            raise TicketNotFound(code)
+        return ticket
+
+    async def history(self, ticket_id: int) -> list[TicketEvent]:
+        """The ticket's history, oldest first."""
+        async with self.db.session() as s:
+            await load_ticket(s, ticket_id)
+            rows = await s.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.at, TicketEvent.id)
+            )
+            return list(rows.all())
+
+    async def search(
+        self, filters: TicketFilter, *, page: int = 1, per_page: int = 50
+    ) -> tuple[list[Ticket], int]:
+        """One page of the tickets matching ``filters``, newest first, and the total count."""
+        per_page = max(1, min(per_page, MAX_PER_PAGE))
+        page = max(1, page)
+        conditions = self._conditions(filters)
+        async with self.db.session() as s:
+            total = await s.scalar(select(func.count()).select_from(Ticket).where(*conditions))
+            rows = await s.scalars(
+                select(Ticket)
+                .where(*conditions)
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+            return list(rows.all()), total or 0
+
+    async def for_phone(self, phone: str | None, limit: int = 10) -> list[Ticket]:
+        """The caller's earlier tickets, newest first (for the agent's screen-pop)."""
+        try:
+            number = normalize_phone(phone)
+        except ValueError:  # PydanticCustomError: not a phone number, so no tickets
+            return []
+        if number is None:
+            return []
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Ticket)
+                .where(Ticket.citizen_phone == number)
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                .limit(max(1, limit))
+            )
+            return list(rows.all())
+
+    async def inbox(self, actor: Actor, *, include_closed: bool = False) -> list[Ticket]:
+        """An agency officer's tickets: those forwarded to their agency, and the
+        escalated ones of its direct sub-agencies.  Most urgent deadline first."""
+        if actor.role != Role.AGENCY or actor.agency_id is None:
+            raise Forbidden("inbox", actor.role)
+        condition = visible_to(actor)
+        if not include_closed:
+            condition = and_(condition, Ticket.status != Status.CLOSED.value)
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Ticket)
+                .where(condition)
+                # Portable "NULLS LAST": tickets without a deadline come after.
+                .order_by(Ticket.deadline_at.is_(None), Ticket.deadline_at, Ticket.id)
+            )
+            return list(rows.all())
+
+    async def can_see(self, actor: Actor, ticket: Ticket) -> bool:
+        """Whether the actor may see the ticket (:func:`visible_to`); staff without a query."""
+        if sees_every_ticket(actor):
+            return True
+        async with self.db.session() as s:
+            return await is_visible(s, actor, ticket.id)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _conditions(self, f: TicketFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if f.status:
+            conditions.append(Ticket.status.in_([str(st) for st in f.status]))
+        if f.level is not None:
+            conditions.append(Ticket.level == f.level)
+        if f.domain:
+            conditions.append(Ticket.domain == str(f.domain))
+        if f.topic:
+            conditions.append(Ticket.topic == f.topic)
+        if f.agency_id is not None:
+            conditions.append(Ticket.agency_id == f.agency_id)
+        if f.created_by is not None:
+            conditions.append(Ticket.created_by == f.created_by)
+        if f.call_id is not None:
+            conditions.append(Ticket.call_id == f.call_id)
+        if f.overdue is not None:
+            overdue = and_(
+                Ticket.status.in_([st.value for st in DEADLINE_STATUSES]),
+                # Explicit, so that NOT(overdue) is true rather than NULL without a deadline.
+                Ticket.deadline_at.is_not(None),
+                Ticket.deadline_at < self.clock.now(),
+            )
+            conditions.append(overdue if f.overdue else not_(overdue))
+        if f.created_from is not None:
+            conditions.append(Ticket.created_at >= self._local_midnight(f.created_from))
+        if f.created_to is not None:
+            conditions.append(
+                Ticket.created_at < self._local_midnight(f.created_to + timedelta(days=1))
+            )
+        if f.q and f.q.strip():
+            conditions.append(self._text_match(f.q.strip()))
+        return conditions
+
+    def _text_match(self, q: str) -> ColumnElement[bool]:
+        pattern = f"%{_escape_like(q)}%"
+        matches: list[ColumnElement[bool]] = [
+            column.ilike(pattern, escape="\\")
+            for column in (
+                Ticket.code,
+                Ticket.citizen_phone,
+                Ticket.citizen_name,
+                Ticket.citizen_address,
+                Ticket.description,
+            )
+        ]
+        # A code or a phone number as people type them ("k7m 4qx8", "090 123 4567").
+        try:
+            matches.append(Ticket.code == parse_code(q))
+        except InvalidCode:
+            pass
+        try:
+            number = normalize_phone(q)
+        except ValueError:
+            number = None
+        if number and number != q:
+            matches.append(Ticket.citizen_phone.like(f"%{_escape_like(number)}%", escape="\\"))
+        return or_(*matches)
+
+    def _local_midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=self.settings.tz).astimezone(UTC)
