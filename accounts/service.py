@@ -10,7 +10,7 @@ import re
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts import passwords
@@ -279,14 +279,3 @@ class AccountService:
                 q = q.where(User.role == role.value)
             return list((await s.execute(q)).scalars())
 
-    async def count_admins(self) -> int:
-        async with self.db.session() as s:
-            return int(
-                (
-                    await s.execute(
-                        select(func.count())
-                        .select_from(User)
-                        .where(User.role == Role.ADMIN.value, User.active.is_(True))
-                    )
-                ).scalar_one()
-            )

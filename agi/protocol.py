@@ -157,10 +157,6 @@ class AGISession:
     async def set_variable(self, name: str, value: str) -> None:
         await self.command(f"SET VARIABLE {name} {quote(value)}")
 
-    async def get_variable(self, name: str) -> str | None:
-        reply = await self.command(f"GET VARIABLE {name}")
-        return reply.data if reply.result == "1" else None
-
     async def exec(self, app: str, *args: str) -> Reply:
         reply = await self.command(f"EXEC {app} {quote(','.join(args))}")
         if reply.result == "-2":

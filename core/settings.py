@@ -83,10 +83,6 @@ class Shift(_Model):
             raise ValueError("must be a time written HH:MM (00:00 to 23:59)")
         return v
 
-    @property
-    def crosses_midnight(self) -> bool:
-        return self.end <= self.start
-
 
 class Team(_Model):
     id: Annotated[str, Field(pattern=_ID)]

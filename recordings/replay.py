@@ -286,10 +286,6 @@ class ReplayService:
         convert(sources, target)
         return target
 
-    def drop_cached(self, call_id: int) -> None:
-        """Forget the browser copy of a call (its audio was purged).  Blocking."""
-        self.cache_path(call_id).unlink(missing_ok=True)
-
     def prune_cache(self, now: float | None = None) -> int:
         """Remove browser copies not served for ``CACHE_DAYS``; how many.  Blocking."""
         limit = (now if now is not None else time_module.time()) - CACHE_DAYS * 86400
