@@ -20,7 +20,7 @@ from core.bus import Bus
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["agent.*", "agents", "alerts", "agency.*", "board"]
+TOPICS = ["agent.*", "alerts", "agency.*", "board"]
 
 
 class Hub:

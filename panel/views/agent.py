@@ -110,12 +110,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         # what was live before this socket existed (page reload, second tab)
         await ws.send_str(json.dumps({"type": "hello", "state": state, "pop": pop}))
     elif actor.role in ("supervisor", "admin"):
-        c.hub.join("agents", ws)
         c.hub.join("alerts", ws)
         c.hub.join("board", ws)  # live queues and congestion (/board reads the rest)
-        names = [f"state.{a.extension}" for a in c.settings.agents]
-        kept = await c.bus.kept_many(names)
-        await ws.send_str(json.dumps({"type": "hello", "agents": list(kept.values())}))
+        await ws.send_str(json.dumps({"type": "hello"}))
     elif actor.role == "agency" and actor.agency_id:
         c.hub.join(f"agency.{actor.agency_id}", ws)
         await ws.send_str(json.dumps({"type": "hello"}))
