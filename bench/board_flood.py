@@ -45,9 +45,9 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from core.settings import load_settings
+from hotline.app import panel_context
 from hotline.system import PROJECT_ROOT, migrate
 from panel.app import make_app
-from panel.context import PanelContext
 from queue_stats.live import LiveQueues
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -121,7 +121,7 @@ async def run(callers: int, rounds: int) -> dict[str, Any]:
     clock = Clock()
     db = Database(settings.database)
     bus = Bus(settings.panel.redis_url, prefix)
-    ctx = PanelContext.build(settings, db=db, bus=bus, clock=clock, control=None)
+    ctx = panel_context(settings, db=db, bus=bus, clock=clock, control=None)
     admin = Actor.of(
         await ctx.accounts.create_user(
             None, {"username": "admin", "display_name": "A", "role": "admin", "password": PASSWORD}

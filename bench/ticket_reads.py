@@ -87,8 +87,8 @@ def serve(
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
     from core.db import async_url, install_sqlite_pragmas
+    from hotline.app import panel_context
     from panel.app import make_app
-    from panel.context import PanelContext
 
     settings = load_settings(config)
 
@@ -100,7 +100,7 @@ def serve(
             install_sqlite_pragmas(db.engine.sync_engine)
             db.sessions = async_sessionmaker(db.engine, expire_on_commit=False)
         bus = Bus(settings.panel.redis_url, settings.panel.redis_prefix)
-        ctx = PanelContext.build(settings, db=db, bus=bus, clock=Clock(), control=None)
+        ctx = panel_context(settings, db=db, bus=bus, clock=Clock(), control=None)
         app = make_app(ctx)
         probe: Probe | None = None
         if profile is not None:

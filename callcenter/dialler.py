@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from callcenter.callbacks import WAKE_TOPIC, CallbackService, Due, Started
+from callcenter.live import QueueStatus, read_queue_status
 from callcenter.models import Result
 from callcenter.presence import Presence
 from callcenter.recording_files import base_for
-from callcenter.shifts import extension_of, on_duty_queue
-from core.ami import AMIClient, AMIError, Event
+from callcenter.shifts import on_duty_queue
+from core.ami import AMIClient, AMIError, Event, header_int
 from core.bus import Bus
 from core.clock import Clock
 from core.settings import Settings
@@ -55,14 +56,10 @@ def result_of_dial(status: str | None) -> Result:
     return _DIAL_STATUS.get((status or "").upper(), Result.FAILED)
 
 
-# QueueMember Status (AST_DEVICE_*) values of a phone that can take a call
-_FREE_STATUS = {"1"}  # not in use
-_BUSY_STATUS = {"2", "3", "6", "7", "8"}  # in use, busy, ringing, ring+in use, on hold
-
-
 @dataclass
 class QueueSnapshot:
-    """What one QueueStatus answer says about agents and waiting callers."""
+    """What one QueueStatus answer says about agents and waiting callers, as the
+    dialler decides on it (callcenter.live parses the answer)."""
 
     # queue -> [(last call epoch, extension)] of members free now
     free: dict[str, list[tuple[float, str]]]
@@ -73,27 +70,24 @@ class QueueSnapshot:
     now: datetime
 
     @classmethod
-    def parse(cls, events: list[Event], now: datetime) -> QueueSnapshot:
+    def of(cls, status: QueueStatus, now: datetime) -> QueueSnapshot:
         free: dict[str, list[tuple[float, str]]] = {}
         busy: set[str] = set()
         waiting: dict[str, list[datetime]] = {}
-        for e in events:
-            kind, queue = e.get("Event"), e.get("Queue", "")
-            if kind == "QueueEntry":
-                wait = _int(e.get("Wait")) or 0
-                waiting.setdefault(queue, []).append(now - timedelta(seconds=wait))
-            elif kind == "QueueMember":
-                iface = e.get("Location") or e.get("Interface") or e.get("StateInterface")
-                ext = extension_of(iface or "")
-                if not ext:
-                    continue
-                status = str(e.get("Status", ""))
-                if e.get("InCall") == "1" or status in _BUSY_STATUS:
-                    busy.add(ext)
-                elif status in _FREE_STATUS and e.get("Paused") != "1":
-                    last = float(_int(e.get("LastCall")) or 0)
-                    free.setdefault(queue, []).append((last, ext))
+        for entry in status.entries:
+            waiting.setdefault(entry.queue, []).append(now - timedelta(seconds=entry.wait))
+        for m in status.members:
+            if not m.extension:
+                continue
+            if m.busy:
+                busy.add(m.extension)
+            elif m.device == "free" and not m.paused:
+                free.setdefault(m.queue, []).append((float(m.last_call), m.extension))
         return cls(free, busy, waiting, now)
+
+    @classmethod
+    def parse(cls, events: list[Event], now: datetime) -> QueueSnapshot:
+        return cls.of(QueueStatus.parse(events), now)
 
     def free_agent(self, queue: str, taken: set[str], wrapup_seconds: int) -> str | None:
         """The member of ``queue`` free the longest (past their wrap-up), not taken."""
@@ -230,8 +224,7 @@ class CallbackDialler:
             return 0
         # Asterisk itself says who is free and who waits: the live state on
         # the bus may lag a pause by an event or a resync.
-        events = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=15)
-        snapshot = QueueSnapshot.parse(events if isinstance(events, list) else [], self.clock.now())
+        snapshot = QueueSnapshot.of(await read_queue_status(self.ami), self.clock.now())
         dialled = 0
         taken: set[str] = set(self.busy_agents)
         wrapup = self.settings.queues.wrapup_seconds
@@ -319,7 +312,7 @@ class CallbackDialler:
         uid = e.get("Uniqueid") or ""
         status = e.get("DialStatus") or ""
         result = result_of_dial(status)
-        talk = _int(e.get("Answered"))
+        talk = header_int(e.get("Answered"))
         base = self._bases.pop(uid, None) or e.get("Recording") or None
         await self.service.finish_attempt(
             uid,
@@ -347,10 +340,3 @@ class CallbackDialler:
             await screen
         except Exception:
             log.exception("callback screen-pop failed")
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value else None
-    except ValueError:
-        return None

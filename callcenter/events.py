@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from callcenter.queue_log import QueueLogReader
 from callcenter.service import CallService, sanitize_caller
-from core.ami import AMIClient, Event, chan_vars
+from core.ami import AMIClient, Event, chan_vars, event_time, header_int
 from core.clock import Clock
 
 if TYPE_CHECKING:
@@ -48,13 +47,6 @@ RESPONSE_EVENTS = (
 )
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 def _complete(e: Event, *keys: str) -> bool:
     """Whether the event carries what the handler needs; a malformed one is logged, not fatal."""
     missing = [k for k in keys if not e.get(k)]
@@ -69,16 +61,6 @@ class CallEvents:
     def __init__(self, calls: CallService, clock: Clock) -> None:
         self.calls = calls
         self.clock = clock
-
-    def at(self, event: Event) -> datetime:
-        """When Asterisk says the event happened (manager.conf timestampevents)."""
-        ts = event.get("Timestamp")
-        if ts:
-            try:
-                return datetime.fromtimestamp(float(ts), UTC)
-            except ValueError:
-                pass
-        return self.clock.now()
 
     def subscribe(self, ami: AMIClient) -> None:
         ami.subscribe(["QueueCallerJoin"], self.on_join)
@@ -97,7 +79,7 @@ class CallEvents:
             queue=e["Queue"],
             hotline_number=v.get("HOTLINE_NUMBER") or None,
             caller=sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName")),
-            at=self.at(e),
+            at=event_time(e, self.clock),
             recording_base=v.get("MONITOR_FILENAME") or None,
             route_source=v.get("HOTLINE_ROUTE_SOURCE") or "agi",
         )
@@ -111,8 +93,8 @@ class CallEvents:
             queue=e["Queue"],
             interface=e.get("Interface", ""),
             member_name=e.get("MemberName"),
-            hold_seconds=_int(e.get("HoldTime")),
-            at=self.at(e),
+            hold_seconds=header_int(e.get("HoldTime")),
+            at=event_time(e, self.clock),
             recording_base=v.get("MONITOR_FILENAME") or None,
         )
 
@@ -121,7 +103,7 @@ class CallEvents:
             return
         await self.calls.agent_completed(
             uniqueid=e["Uniqueid"],
-            talk_seconds=_int(e.get("TalkTime")),
+            talk_seconds=header_int(e.get("TalkTime")),
             reason=f"{e.get('Reason', 'unknown')}_hangup",
         )
 
@@ -129,7 +111,7 @@ class CallEvents:
         if not _complete(e, "Uniqueid"):
             return
         await self.calls.caller_abandoned(
-            uniqueid=e["Uniqueid"], hold_seconds=_int(e.get("HoldTime"))
+            uniqueid=e["Uniqueid"], hold_seconds=header_int(e.get("HoldTime"))
         )
 
     async def on_hangup(self, e: Event) -> None:
@@ -141,7 +123,7 @@ class CallEvents:
             return  # an agent's leg or another channel: not a hotline call
         await self.calls.hung_up(
             uniqueid=e["Uniqueid"],
-            at=self.at(e),
+            at=event_time(e, self.clock),
             queue_status=v.get("QUEUESTATUS") or None,
             cause=e.get("Cause-txt") or e.get("Cause"),
             hotline_number=number,

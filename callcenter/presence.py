@@ -1,10 +1,17 @@
-"""Agents' live state and the screen-pop, from Asterisk's queue events.
+"""The screen-pop: what an agent sees of the call that rings their phone.
 
 Follow a call: ``AgentCalled`` (the queue rings an agent) -> :meth:`Presence.on_called`
 builds the pop from the call record and the caller's history -> the bus
 (``agent.<ext>`` topic, and a kept copy for page reloads) -> the panel's
-WebSocket.  Agent states (free, ringing, talking, paused with a reason,
-wrap-up, offline) come from the same events and from ``QueueMemberStatus``.
+WebSocket.  ``AgentConnect`` and ``AgentComplete`` move it on (talking,
+ended: it stays for the ticket); a ring not answered or a caller who gave up
+takes it off the screen.
+
+The pop has its own lane of AMI events (``core.ami``): it never waits behind
+the call records' or the queue statistics' writes.  So it keeps what it
+needs from other events itself: the time each caller joined the queue (from
+``QueueCallerJoin``), and which agent has which call on screen.  The agents'
+states are not kept here: :class:`callcenter.live.LiveState` owns them.
 
 A callback call pops the same way: the callback dialler
 (``callcenter/dialler.py``) rings the agent and calls :meth:`Presence.callback_called`
@@ -18,91 +25,45 @@ tickets domain sits above this one).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from callcenter.live import LiveState
 from callcenter.models import Call
 from callcenter.service import CallService, sanitize_caller
 from callcenter.shifts import extension_of
-from core.ami import AMIClient, Event, chan_vars
+from core.ami import AMIClient, Event, chan_vars, event_time
 from core.bus import Bus
 from core.clock import Clock
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PRESENCE_EVENTS = (
+POP_EVENTS = (
+    "QueueCallerJoin",
     "AgentCalled",
     "AgentRingNoAnswer",
+    "AgentDump",
     "AgentConnect",
     "AgentComplete",
-    "AgentDump",
     "QueueCallerAbandon",
-    "QueueMemberStatus",
-    "QueueMemberPause",
-    "QueueMemberAdded",
-    "QueueMemberRemoved",
 )
 
-# How long a pop and a state are kept without news (a crashed app must not
-# leave a call on an agent's screen for ever).
+# How long a pop is kept without news (a crashed app must not leave a call on
+# an agent's screen for ever).
 POP_TTL = 4 * 3600
-STATE_TTL = 24 * 3600
+# join times remembered for calls still to be answered (the oldest are dropped)
+MAX_JOINS = 5000
 
 # Pause reasons an agent may choose; the shift scheduler's own reason is not
 # among them, so an agent cannot resume themself out of a shift's end.
 PAUSE_REASONS = ("break", "meal", "training", "paperwork", "technical", "toilet")
 
-# Asterisk device states (AST_DEVICE_*) as QueueMemberStatus reports them.
-_DEVICE = {
-    "0": "unknown",
-    "1": "free",
-    "2": "talking",
-    "3": "talking",
-    "4": "offline",
-    "5": "offline",
-    "6": "ringing",
-    "7": "ringing",
-    "8": "talking",
-}
-
 HistoryFn = Callable[[str | None], Awaitable[list[dict[str, Any]]]]
-
-
-@dataclass
-class AgentState:
-    extension: str
-    name: str = ""
-    state: str = "offline"  # offline, free, ringing, talking, wrapup, paused, off_shift
-    device: str = "unknown"
-    paused: bool = False
-    reason: str = ""
-    queues: list[str] = field(default_factory=list)
-    since: float = 0.0  # epoch seconds of the last state change
-    wrapup_until: float = 0.0
-    call: str | None = None  # the caller's uniqueid while ringing/talking
-
-    def derive(self, now: float) -> str:
-        if self.device in ("ringing", "talking"):
-            return self.device
-        if self.device == "offline":
-            return "offline"
-        if self.wrapup_until > now:
-            return "wrapup"
-        if not self.queues:
-            return "off_shift"
-        if self.paused:
-            return "paused"
-        return "free"
-
-
-def epoch(moment: datetime) -> float:
-    return moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -139,7 +100,7 @@ class CallbackInfo:
 
 
 class Presence:
-    """Keeps every agent's state and screen-pop on the bus."""
+    """Puts each agent's screen-pop on the bus; see the module docstring."""
 
     def __init__(
         self,
@@ -148,109 +109,39 @@ class Presence:
         settings: Settings,
         clock: Clock,
         history: HistoryFn | None = None,
+        live: LiveState | None = None,
     ) -> None:
         self.bus = bus
         self.calls = calls
         self.settings = settings
         self.clock = clock
         self.history = history
-        self.names = {a.extension: a.name for a in settings.agents}
-        self.states: dict[str, AgentState] = {}
-        self._wrapup_tasks: dict[str, asyncio.Task[None]] = {}
+        self.live = live
+        self.joined: OrderedDict[str, datetime] = OrderedDict()  # uniqueid -> joined the queue
+        self.on_screen: dict[str, str] = {}  # extension -> the uniqueid of their pop
 
     def subscribe(self, ami: AMIClient) -> None:
-        ami.subscribe(["AgentCalled"], self.on_called)
-        ami.subscribe(["AgentRingNoAnswer", "AgentDump"], self.on_ring_over)
-        ami.subscribe(["AgentConnect"], self.on_connect)
-        ami.subscribe(["AgentComplete"], self.on_complete)
-        ami.subscribe(["QueueCallerAbandon"], self.on_abandon)
-        ami.subscribe(
-            ["QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved"],
-            self.on_member,
-        )
-        ami.on_login(lambda: self.resync(ami))
+        ami.subscribe(["QueueCallerJoin"], self.on_join, lane="pop")
+        ami.subscribe(["AgentCalled"], self.on_called, lane="pop")
+        ami.subscribe(["AgentRingNoAnswer", "AgentDump"], self.on_ring_over, lane="pop")
+        ami.subscribe(["AgentConnect"], self.on_connect, lane="pop")
+        ami.subscribe(["AgentComplete"], self.on_complete, lane="pop")
+        ami.subscribe(["QueueCallerAbandon"], self.on_abandon, lane="pop")
 
-    async def stop(self) -> None:
-        tasks = list(self._wrapup_tasks.values())
-        self._wrapup_tasks.clear()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    # -- state ----------------------------------------------------------
-    def _state(self, ext: str) -> AgentState:
-        st = self.states.get(ext)
-        if st is None:
-            st = self.states[ext] = AgentState(extension=ext, name=self.names.get(ext, ext))
-        return st
-
-    async def _publish_state(self, st: AgentState) -> None:
-        now = time.time()
-        new = st.derive(now)
-        if new != st.state:
-            st.state, st.since = new, now
-        payload = {"type": "state", **asdict(st), "sent": now}
-        await self.bus.publish_kept(
-            f"agent.{st.extension}", f"state.{st.extension}", payload, STATE_TTL
-        )
-        await self.bus.publish("agents", payload)
-
-    async def resync(self, ami: AMIClient) -> None:
-        """Rebuild every agent's state from QueueStatus (after each AMI login)."""
-        try:
-            events = await ami.action({"Action": "QueueStatus"}, as_list=True)
-        except Exception as e:  # noqa: BLE001 - logged; the next events repair the state
-            log.warning("presence: QueueStatus failed: %s", e)
-            return
-        fresh: dict[str, AgentState] = {}
-        for e in events if isinstance(events, list) else []:
-            if e.get("Event") != "QueueMember":
-                continue
-            ext = extension_of(e.get("Location") or e.get("StateInterface") or "")
-            if not ext:
-                continue
-            st = fresh.get(ext) or AgentState(extension=ext, name=self.names.get(ext, ext))
-            fresh[ext] = st
-            st.queues.append(e.get("Queue", ""))
-            st.device = _DEVICE.get(e.get("Status", "0"), "unknown")
-            if e.get("InCall") == "1" and st.device == "free":
-                st.device = "talking"
-            if e.get("Paused") == "1":
-                st.paused, st.reason = True, e.get("PausedReason") or ""
-        for ext in self.names:
-            st = fresh.get(ext) or AgentState(extension=ext, name=self.names[ext])
-            old = self.states.get(ext)
-            if old is not None:
-                st.since, st.state, st.wrapup_until, st.call = (
-                    old.since,
-                    old.state,
-                    old.wrapup_until,
-                    old.call,
-                )
-            self.states[ext] = st
-            await self._publish_state(st)
-
-    async def on_member(self, e: Event) -> None:
-        ext = extension_of(e.get("Interface") or e.get("StateInterface") or "")
-        if not ext:
-            return
-        st = self._state(ext)
-        queue = e.get("Queue", "")
-        kind = e.get("Event")
-        if kind == "QueueMemberRemoved":
-            st.queues = [q for q in st.queues if q != queue]
-        elif queue and queue not in st.queues:
-            st.queues.append(queue)
-        if "Status" in e:
-            st.device = _DEVICE.get(e["Status"], "unknown")
-        if "Paused" in e:
-            st.paused = e["Paused"] == "1"
-            st.reason = (e.get("PausedReason") or e.get("Reason") or "") if st.paused else ""
-        await self._publish_state(st)
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
 
     # -- the screen-pop -------------------------------------------------
+    async def on_join(self, e: Event) -> None:
+        uniqueid = e.get("Uniqueid")
+        if uniqueid:
+            self.joined[uniqueid] = event_time(e, self.clock)
+            self.joined.move_to_end(uniqueid)
+            while len(self.joined) > MAX_JOINS:
+                self.joined.popitem(last=False)
+
     async def on_called(self, e: Event) -> None:
-        received = time.time()
+        received = self._now()
         ext = extension_of(e.get("Interface") or e.get("MemberName") or "")
         uniqueid = e.get("Uniqueid")
         if not ext or not uniqueid:
@@ -266,7 +157,8 @@ class Presence:
             hotline_number=v.get("HOTLINE_NUMBER") or None,
             queue=e.get("Queue"),
             route_source=v.get("HOTLINE_ROUTE_SOURCE") or "agi",
-            queued_at=call.queued_at if call else None,
+            # this lane's own join time: the record's may not be written yet
+            queued_at=self.joined.get(uniqueid) or (call.queued_at if call else None),
         )
         pop.update(event_at=received, ami_timestamp=float(e.get("Timestamp") or 0) or None)
         await self._show_pop(ext, uniqueid, pop)
@@ -277,7 +169,9 @@ class Presence:
         ``uniqueid`` is the attempt's channel id, which is also its call
         record's: the ticket form links to that record, as for a queue call.
         """
-        received = time.time()
+        received = self._now()
+        if self.live is not None:
+            self.live.agent_call(ext, uniqueid, "ringing", self.clock.now())
         call = await self.calls.get(uniqueid)
         pop = await self._pop(
             uniqueid,
@@ -303,23 +197,22 @@ class Presence:
         """A callback's pop moves on as a queue call's does: ``talking`` once the agent
         answered, ``ended`` at hang-up (it stays for the ticket), ``missed`` when the
         agent's phone did not take it (off the screen)."""
-        st = self._state(ext)
+        now = self.clock.now()
         if phase == "talking":
             # the phone's own device events say the same a moment later, if
             # the agent is in a queue at all ("call now" outside a shift)
-            st.device, st.call = "talking", uniqueid
+            if self.live is not None:
+                self.live.agent_call(ext, uniqueid, "talking", now)
             await self._pop_phase(
-                ext, uniqueid, "talking", only_from=("ringing",), answered_at=time.time(), **extra
-            )
-        else:
-            if st.call == uniqueid:
-                st.call = None
-                if st.device in ("ringing", "talking"):
-                    st.device = "free"
-            if phase == "ended":
-                extra["ended_at"] = time.time()
-            await self._pop_phase(ext, uniqueid, phase, **extra)
-        await self._publish_state(st)
+                ext, uniqueid, "talking", only_from=("ringing",), answered_at=now.timestamp(),
+                **extra,
+            )  # fmt: skip
+            return
+        if self.live is not None:
+            self.live.agent_call(ext, uniqueid, "ended" if phase == "ended" else "missed", now)
+        if phase == "ended":
+            extra["ended_at"] = now.timestamp()
+        await self._pop_phase(ext, uniqueid, phase, **extra)
 
     async def _pop(
         self,
@@ -367,12 +260,10 @@ class Presence:
         }
 
     async def _show_pop(self, ext: str, uniqueid: str, pop: dict[str, Any]) -> None:
-        """Put ``pop`` on the agent's screen (kept for a reload) and mark them ringing."""
-        st = self._state(ext)
-        st.device, st.call = "ringing", uniqueid
-        pop["sent"] = time.time()
+        """Put ``pop`` on the agent's screen (kept for a reload)."""
+        self.on_screen[ext] = uniqueid
+        pop["sent"] = self._now()
         await self.bus.publish_kept(f"agent.{ext}", f"pop.{ext}", pop, POP_TTL)
-        await self._publish_state(st)
 
     async def _pop_phase(
         self,
@@ -383,6 +274,8 @@ class Presence:
         only_from: tuple[str, ...] | None = None,
         **extra: Any,
     ) -> None:
+        if phase in ("missed", "ended") and self.on_screen.get(ext) == uniqueid:
+            del self.on_screen[ext]
         pop = await self.bus.kept(f"pop.{ext}")
         if not pop or pop.get("uniqueid") != uniqueid:
             return
@@ -393,64 +286,40 @@ class Presence:
             await self.bus.forget(f"pop.{ext}")
             await self.bus.publish(f"agent.{ext}", {"type": "pop_gone", "uniqueid": uniqueid})
             return
-        pop.update(phase=phase, sent=time.time(), **extra)
+        pop.update(phase=phase, sent=self._now(), **extra)
         await self.bus.publish_kept(f"agent.{ext}", f"pop.{ext}", pop, POP_TTL)
 
     async def on_ring_over(self, e: Event) -> None:
         ext = extension_of(e.get("Interface") or e.get("MemberName") or "")
         uniqueid = e.get("Uniqueid")
-        if not ext or not uniqueid:
-            return
-        st = self._state(ext)
-        if st.call == uniqueid:
-            st.call = None
-            if st.device == "ringing":
-                st.device = "free"
-        await self._pop_phase(ext, uniqueid, "missed")
-        await self._publish_state(st)
+        if ext and uniqueid:
+            await self._pop_phase(ext, uniqueid, "missed")
 
     async def on_abandon(self, e: Event) -> None:
         uniqueid = e.get("Uniqueid")
-        for st in list(self.states.values()):
-            if uniqueid and st.call == uniqueid:
-                st.call = None
-                await self._pop_phase(st.extension, uniqueid, "missed")
-                await self._publish_state(st)
+        if not uniqueid:
+            return
+        self.joined.pop(uniqueid, None)
+        for ext in [x for x, u in self.on_screen.items() if u == uniqueid]:
+            await self._pop_phase(ext, uniqueid, "missed")
 
     async def on_connect(self, e: Event) -> None:
         ext = extension_of(e.get("Interface") or e.get("MemberName") or "")
         uniqueid = e.get("Uniqueid")
         if not ext or not uniqueid:
             return
-        st = self._state(ext)
-        st.device, st.call = "talking", uniqueid
-        await self._pop_phase(ext, uniqueid, "talking", answered_at=time.time())
-        await self._publish_state(st)
+        self.joined.pop(uniqueid, None)
+        self.on_screen[ext] = uniqueid
+        await self._pop_phase(ext, uniqueid, "talking", answered_at=self._now())
 
     async def on_complete(self, e: Event) -> None:
         ext = extension_of(e.get("Interface") or e.get("MemberName") or "")
         if not ext:
             return
-        st = self._state(ext)
-        uniqueid = e.get("Uniqueid") or st.call
-        st.call = None
-        if st.device == "talking":
-            st.device = "free"
-        wrap = self.settings.queues.wrapup_seconds
-        st.wrapup_until = time.time() + wrap
+        # Asterisk leaves the Uniqueid out when the caller is gone already
+        uniqueid = e.get("Uniqueid") or self.on_screen.get(ext)
         if uniqueid:
-            await self._pop_phase(ext, uniqueid, "ended", ended_at=time.time())
-        await self._publish_state(st)
-        if wrap:
-            old = self._wrapup_tasks.pop(ext, None)
-            if old:
-                old.cancel()
-            self._wrapup_tasks[ext] = asyncio.create_task(self._end_wrapup(st, wrap))
-
-    async def _end_wrapup(self, st: AgentState, wait: float) -> None:
-        await asyncio.sleep(wait + 0.05)
-        self._wrapup_tasks.pop(st.extension, None)
-        await self._publish_state(st)
+            await self._pop_phase(ext, uniqueid, "ended", ended_at=self._now())
 
 
 class AgentControl:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from callcenter.live import QueueStatus, read_queue_status
 from callcenter.shifts import member_name, next_handover, queue_name, shift_at
 from core.ami import AMIClient, AMIError, Event
 from core.clock import Clock
@@ -40,8 +41,6 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 SHIFT_END_REASON = "shift-ended"
-# QueueMember Status values meaning the phone is in a call or ringing.
-_BUSY_STATUS = {"2", "3", "6", "7", "8"}
 
 
 @dataclass(frozen=True)
@@ -146,26 +145,25 @@ def plan(
     return first + changes
 
 
+def members_of(status: QueueStatus) -> list[Member]:
+    """The members of a QueueStatus answer as :func:`plan` reads them."""
+    return [
+        Member(
+            queue=m.queue,
+            interface=m.interface,
+            name=m.name,
+            paused=m.paused,
+            paused_reason=m.reason,
+            busy=m.busy,
+        )
+        for m in status.members
+    ]
+
+
 def parse_status(events: list[Event]) -> tuple[list[Member], dict[str, int]]:
-    """Members and waiting callers from a QueueStatus answer."""
-    members, waiting = [], {}
-    for e in events:
-        kind = e.get("Event")
-        if kind == "QueueParams":
-            waiting[e["Queue"]] = int(e.get("Calls") or 0)
-        elif kind == "QueueMember":
-            iface = e.get("StateInterface") or e.get("Location") or e.get("Interface", "")
-            members.append(
-                Member(
-                    queue=e["Queue"],
-                    interface=e.get("Location") or iface,
-                    name=e.get("Name") or e.get("MemberName") or "",
-                    paused=e.get("Paused") == "1",
-                    paused_reason=e.get("PausedReason") or "",
-                    busy=e.get("InCall") == "1" or e.get("Status") in _BUSY_STATUS,
-                )
-            )
-    return members, waiting
+    """Members and waiting callers from a QueueStatus answer's events."""
+    status = QueueStatus.parse(events)
+    return members_of(status), status.waiting
 
 
 class ShiftScheduler:
@@ -222,9 +220,9 @@ class ShiftScheduler:
     async def reconcile(self) -> list[Change]:
         """Read membership from Asterisk and apply :func:`plan`; returns what changed."""
         async with self._lock:
-            events = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=15)
-            members, waiting = parse_status(events)
-            members = [m for m in members if m.queue in self._managed_queues]
+            status = await read_queue_status(self.ami)
+            members = [m for m in members_of(status) if m.queue in self._managed_queues]
+            waiting = status.waiting
             now = self.clock.now()
             changes = plan(self.settings, now, members, waiting)
             for c in changes:

@@ -1,11 +1,14 @@
 """The AMI client: one connection to Asterisk's manager, reconnecting by itself.
 
 Domains declare the events they hear with :meth:`AMIClient.subscribe` (a list
-of event names and one handler); events are handed to handlers one at a time
-in the order Asterisk sent them, so a call's join, answer and hang-up are
-never processed out of order.  A handler that raises is logged with the event
-and never stops the loop.  ``on_login`` callbacks run after every (re)login so
-state can be re-synced from Asterisk.
+of event names, one handler, and a lane).  Within a lane, events are handed to
+handlers one at a time in the order Asterisk sent them, so a call's join,
+answer and hang-up are never processed out of order.  Lanes run side by side:
+the screen-pop has its own, so it never waits behind the call records'
+database writes; a handler that needs a fact from another lane must carry
+it itself (the pop keeps its own join times).  A handler that raises is
+logged with the event and never stops its lane.  ``on_login`` callbacks run
+after every (re)login so state can be re-synced from Asterisk.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import codecs
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeAlias
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
+
+if TYPE_CHECKING:
+    from core.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,26 @@ class AMIError(Exception):
     def __init__(self, action: str, detail: str) -> None:
         self.action, self.detail = action, detail
         super().__init__(f"AMI {action}: {detail}")
+
+
+def header_int(value: Any) -> int | None:
+    """An AMI header as a whole number ("12", "12.0"); None when absent or not a number."""
+    try:
+        return int(float(value)) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def event_time(event: Any, clock: Clock) -> datetime:
+    """When Asterisk says the event happened (manager.conf ``timestampevents``),
+    else now by ``clock``."""
+    ts = event.get("Timestamp")
+    if ts:
+        try:
+            return datetime.fromtimestamp(float(ts), UTC)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return clock.now()
 
 
 def chan_vars(event: Event) -> dict[str, str]:
@@ -77,28 +104,31 @@ class AMIClient:
             ping_interval=5,
             reconnect_timeout=1,
         )
-        self._handlers: dict[str, list[EventHandler]] = defaultdict(list)
+        self._lanes: dict[str, _Lane] = {}
         self._login_hooks: list[LoginHook] = []
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._manager: Manager | None = None
-        self._worker: asyncio.Task[None] | None = None
         self._hooks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._logged_in = asyncio.Event()
         self.logins = 0
 
     # -- wiring -----------------------------------------------------------
-    def subscribe(self, names: Iterable[str], handler: EventHandler) -> None:
-        """Call ``handler`` for every event whose name is in ``names``."""
+    def subscribe(self, names: Iterable[str], handler: EventHandler, *, lane: str = "main") -> None:
+        """Call ``handler`` for every event whose name is in ``names``, in ``lane``."""
+        target = self._lanes.get(lane)
+        if target is None:
+            target = self._lanes[lane] = _Lane(lane)
         for name in names:
-            self._handlers[name.lower()].append(handler)
+            target.handlers[name.lower()].append(handler)
+        if self._manager is not None and target.worker is None:
+            target.start()  # subscribed after start
+
+    def subscribed(self) -> set[str]:
+        """Every event name some handler hears (lower case), whatever its lane."""
+        return {name for lane in self._lanes.values() for name in lane.handlers}
 
     def on_login(self, hook: LoginHook) -> None:
         self._login_hooks.append(hook)
-
-    @property
-    def event_names(self) -> list[str]:
-        return sorted(self._handlers)
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -107,7 +137,8 @@ class AMIClient:
             loop=loop, on_login=self._logged, on_disconnect=self._lost, **self._config
         )
         self._manager.register_event("*", self._enqueue)
-        self._worker = asyncio.create_task(self._dispatch(), name="ami-dispatch")
+        for lane in self._lanes.values():
+            lane.start()
         self._manager.connect()
 
     async def stop(self) -> None:
@@ -123,12 +154,7 @@ class AMIClient:
         for task in hooks:
             task.cancel()
         await asyncio.gather(*hooks, return_exceptions=True)
-        if self._worker is not None:
-            await self._queue.put(None)
-            try:
-                await asyncio.wait_for(self._worker, 5)
-            except TimeoutError:
-                self._worker.cancel()
+        await asyncio.gather(*(lane.stop() for lane in self._lanes.values()))
 
     async def wait_logged_in(self, timeout: float = 30) -> None:
         await asyncio.wait_for(self._logged_in.wait(), timeout)
@@ -163,8 +189,10 @@ class AMIClient:
 
     # -- internals ----------------------------------------------------------
     def _enqueue(self, _manager: Manager, event: Event) -> None:
-        if event.get("Event", "").lower() in self._handlers:
-            self._queue.put_nowait(event)
+        name = event.get("Event", "").lower()
+        for lane in self._lanes.values():
+            if name in lane.handlers:
+                lane.queue.put_nowait(event)
 
     def _logged(self, _manager: Manager) -> None:
         self.logins += 1
@@ -189,12 +217,36 @@ class AMIClient:
         except Exception:
             log.exception("AMI login hook %s failed", getattr(hook, "__qualname__", hook))
 
+
+class _Lane:
+    """Handlers that see their events in Asterisk's order, one at a time."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.handlers: dict[str, list[EventHandler]] = defaultdict(list)
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.worker = asyncio.create_task(self._dispatch(), name=f"ami-lane-{self.name}")
+
+    async def stop(self) -> None:
+        if self.worker is None:
+            return
+        await self.queue.put(None)
+        try:
+            await asyncio.wait_for(self.worker, 5)
+        except TimeoutError:
+            self.worker.cancel()
+            await asyncio.gather(self.worker, return_exceptions=True)
+        self.worker = None
+
     async def _dispatch(self) -> None:
         while True:
-            event = await self._queue.get()
+            event = await self.queue.get()
             if event is None:
                 return
-            for handler in self._handlers.get(event.get("Event", "").lower(), ()):
+            for handler in self.handlers.get(event.get("Event", "").lower(), ()):
                 try:
                     await handler(event)
                 except Exception:

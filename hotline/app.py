@@ -1,10 +1,17 @@
 """The composition root: builds every long-lived resource and wires the domains.
 
 :class:`Application` owns the database engine, Redis (the bus), the AMI
-client, the FastAGI server, the shift scheduler, the overdue watch and the web
-panel, each started in order and closed in reverse by one AsyncExitStack.
-Nothing else creates them.  :class:`PanelOnly` is the same without telephony:
-an extra panel process that serves agents from the same Redis and database.
+client, the FastAGI server, the live state, the screen-pop, the shift
+scheduler, the overdue watch and the web panel, each started in order and
+closed in reverse by one AsyncExitStack.  Nothing else creates them, and
+every service is built here once: :func:`panel_context` hands the panel the
+ones it uses.  :class:`PanelOnly` is the same without telephony: an extra
+panel process that serves agents from the same Redis and database.
+
+AMI events reach three lanes (``core.ami``), each in Asterisk's order:
+``live`` (the live state: memory only), ``pop`` (the screen-pop) and
+``main`` (call records, queue statistics rows, the scheduler's wake-ups,
+callbacks), so the pop never waits behind a database write.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
+from accounts.service import AccountService
 from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
 from agi.routes import routes
+from callcenter.callbacks import CallbackService
 from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler
 from callcenter.events import (
     CALL_EVENTS,
@@ -27,7 +36,8 @@ from callcenter.events import (
     CallEvents,
     member_subscriptions,
 )
-from callcenter.presence import PRESENCE_EVENTS, AgentControl, Presence
+from callcenter.live import LIVE_EVENTS, LiveState
+from callcenter.presence import POP_EVENTS, AgentControl, Presence
 from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
@@ -38,12 +48,19 @@ from core.db import Database
 from core.settings import Settings, require_secrets
 from panel.app import make_app
 from panel.context import PanelContext
+from panel.hub import Hub
+from panel.i18n import I18n
+from panel.sessions import SessionStore
 from queue_stats.catchup import QueueLogCatchUp
 from queue_stats.congestion import CongestionWatch
 from queue_stats.ingest import INGEST_EVENTS, QueueIngest
 from queue_stats.live import LiveQueues
 from queue_stats.storage import EventWriter
+from recordings.audit import AuditLog
 from recordings.pipeline import TranscriptionPipeline
+from recordings.replay import ReplayService
+from recordings.search import TranscriptSearch
+from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
@@ -56,7 +73,8 @@ AMI_EVENTS = sorted(
         *CALL_EVENTS,
         *MEMBER_EVENTS,
         *RESPONSE_EVENTS,
-        *PRESENCE_EVENTS,
+        *LIVE_EVENTS,
+        *POP_EVENTS,
         *INGEST_EVENTS,
         *CALLBACK_EVENTS,
     }
@@ -100,6 +118,41 @@ def ticket_history(tickets: TicketQueries):  # type: ignore[no-untyped-def]
     return history
 
 
+def panel_context(
+    settings: Settings,
+    *,
+    db: Database,
+    bus: Bus,
+    clock: Clock,
+    control: AgentControl | None,
+    calls: CallService | None = None,
+    tickets: TicketService | None = None,
+    ticket_queries: TicketQueries | None = None,
+    callbacks: CallbackService | None = None,
+) -> PanelContext:
+    """The services the panel's views use, each built once (the application
+    passes the ones it shares with the call path)."""
+    return PanelContext(
+        settings=settings,
+        clock=clock,
+        db=db,
+        bus=bus,
+        accounts=AccountService(db, settings, clock),
+        tickets=tickets or TicketService(db, settings, clock),
+        ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
+        agencies=AgencyService(db, clock),
+        calls=calls or CallService(db, settings),
+        control=control,
+        i18n=I18n(),
+        sessions=SessionStore(bus, int(settings.panel.session_hours * 3600)),
+        hub=Hub(bus),
+        callbacks=callbacks or CallbackService(db, settings, clock),
+        replay=ReplayService(db, settings),
+        audit=AuditLog(db, clock),
+        transcripts=TranscriptSearch(db),
+    )
+
+
 def worker_command(settings: Settings) -> list[str] | None:
     """How the application starts a transcription worker (None: no model configured)."""
     if settings.vosk_model is None:
@@ -136,11 +189,23 @@ class Application:
         self.bus = Bus(settings.panel.redis_url, settings.panel.redis_prefix)
         self.tickets = TicketService(self.db, settings, self.clock)
         self.ticket_queries = TicketQueries(self.db, settings, self.clock)
+        self.callback_service = CallbackService(self.db, settings, self.clock)
         self.call_events = CallEvents(self.calls, self.clock)
-        self.presence = Presence(
-            self.bus, self.calls, settings, self.clock, history=ticket_history(self.ticket_queries)
+        self.live = LiveState(
+            self.bus,
+            self.clock,
+            names={a.extension: a.name for a in settings.agents},
+            wrapup_seconds=settings.queues.wrapup_seconds,
         )
-        self.panel = PanelContext.build(
+        self.presence = Presence(
+            self.bus,
+            self.calls,
+            settings,
+            self.clock,
+            history=ticket_history(self.ticket_queries),
+            live=self.live,
+        )
+        self.panel = panel_context(
             settings,
             db=self.db,
             bus=self.bus,
@@ -149,6 +214,7 @@ class Application:
             calls=self.calls,
             tickets=self.tickets,
             ticket_queries=self.ticket_queries,
+            callbacks=self.callback_service,
         )
         self.web = _Web(self.panel, settings.panel.host, settings.panel.port)
         self.overdue = OverdueWatch(
@@ -163,29 +229,25 @@ class Application:
         )
         self.scheduler = ShiftScheduler(settings, self.ami, self.clock, interval=scheduler_interval)
         self.ivr = IVR(settings, self.calls, self.clock)
-        # queue statistics: live board in Redis, event table, catch-up from queue_log
-        self.live_queues = LiveQueues(
-            self.bus,
-            self.clock,
-            names={a.extension: a.name for a in settings.agents},
-            wrapup_seconds=settings.queues.wrapup_seconds,
-        )
+        # queue statistics: the event table and its catch-up from queue_log; the
+        # congestion watch reads the board the live state writes
+        self.live_queues = LiveQueues(self.bus, self.clock)
         self.queue_events = EventWriter(self.db)
-        self.queue_ingest = QueueIngest(self.live_queues, self.queue_events, self.clock)
+        self.queue_ingest = QueueIngest(self.queue_events, self.clock)
         self.queue_catchup = QueueLogCatchUp(
             QueueLogReader(settings.queue_log, settings.state_dir / "queue_stats.offset.json"),
             self.db,
         )
         self.congestion = CongestionWatch(self.live_queues, self.bus, self.db, settings, self.clock)
         self.callbacks = CallbackDialler(
-            self.panel.callbacks,
+            self.callback_service,
             settings,
             self.ami,
             self.clock,
             presence=self.presence,
             bus=self.bus,
         )
-        self.overflow = OverflowMenu(settings, self.panel.callbacks, self.clock)
+        self.overflow = OverflowMenu(settings, self.callback_service, self.clock)
         self.agi = FastAGIServer(
             settings.agi.host, settings.agi.port, routes(self.ivr, self.overflow)
         )
@@ -194,10 +256,11 @@ class Application:
             settings, self.db, self.bus, self.clock, worker_command=worker_command(settings)
         )
         self.calls.on_recorded_call_ended.append(self.transcription.call_ended)
-        self.panel.callbacks.on_recorded_call_ended.append(self.transcription.call_ended)
+        self.callback_service.on_recorded_call_ended.append(self.transcription.call_ended)
         self._stack = AsyncExitStack()
 
         self.call_events.subscribe(self.ami)
+        self.live.subscribe(self.ami)
         self.presence.subscribe(self.ami)
         self.callbacks.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
@@ -209,7 +272,6 @@ class Application:
         await self.call_events.resync(self.ami, self.queue_log)
 
     async def _resync_queues(self) -> None:
-        await self.live_queues.rebuild(self.ami)
         await self.queue_catchup.run_once()
 
     async def start(self) -> None:
@@ -218,8 +280,8 @@ class Application:
         stack.push_async_callback(self.bus.close)
         await self.calls.sync_directory()
         # started before AMI and stopped after it: the last events are written
-        await self.live_queues.start()
-        stack.push_async_callback(self.live_queues.stop)
+        await self.live.start()
+        stack.push_async_callback(self.live.stop)
         await self.queue_events.start()
         stack.push_async_callback(self.queue_events.stop)
         await self.agi.start()
@@ -230,7 +292,6 @@ class Application:
         stack.push_async_callback(self.scheduler.stop)
         await self.queue_catchup.start()
         stack.push_async_callback(self.queue_catchup.stop)
-        stack.push_async_callback(self.presence.stop)
         await self.callbacks.start()
         stack.push_async_callback(self.callbacks.stop)
         await self.overdue.start()
@@ -269,7 +330,7 @@ class PanelOnly:
             settings.asterisk.ami_user,
             settings.ami_secret.get_secret_value(),
         )
-        self.panel = PanelContext.build(
+        self.panel = panel_context(
             settings, db=self.db, bus=self.bus, clock=self.clock, control=AgentControl(self.ami)
         )
         self.web = _Web(self.panel, settings.panel.host, port)

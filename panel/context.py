@@ -1,4 +1,8 @@
-"""What the panel's views use: the services and shared resources, built by the composition root."""
+"""What the panel's views use: the services and shared resources.
+
+The composition root builds them (``hotline.app.panel_context``); the panel
+only receives them.
+"""
 
 from __future__ import annotations
 
@@ -43,36 +47,3 @@ class PanelContext:
     replay: ReplayService
     audit: AuditLog
     transcripts: TranscriptSearch
-
-    @classmethod
-    def build(
-        cls,
-        settings: Settings,
-        *,
-        db: Database,
-        bus: Bus,
-        clock: Clock,
-        control: AgentControl | None,
-        calls: CallService | None = None,
-        tickets: TicketService | None = None,
-        ticket_queries: TicketQueries | None = None,
-    ) -> PanelContext:
-        return cls(
-            settings=settings,
-            clock=clock,
-            db=db,
-            bus=bus,
-            accounts=AccountService(db, settings, clock),
-            tickets=tickets or TicketService(db, settings, clock),
-            ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
-            agencies=AgencyService(db, clock),
-            calls=calls or CallService(db, settings),
-            control=control,
-            i18n=I18n(),
-            sessions=SessionStore(bus, int(settings.panel.session_hours * 3600)),
-            hub=Hub(bus),
-            callbacks=CallbackService(db, settings, clock),
-            replay=ReplayService(db, settings),
-            audit=AuditLog(db, clock),
-            transcripts=TranscriptSearch(db),
-        )

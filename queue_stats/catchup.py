@@ -18,6 +18,7 @@ from typing import Any
 
 from callcenter.queue_log import Entry, QueueLogReader
 from callcenter.shifts import extension_of
+from core.ami import header_int  # queue_log fields are written as AMI headers are
 from core.db import Database
 from queue_stats.storage import Row, event_key, insert_rows
 
@@ -50,13 +51,6 @@ _NO_CALL = {"", "NONE", "MANAGER", "REALTIME"}
 CHUNK = 2000
 
 
-def _int(value: str) -> int | None:
-    try:
-        return int(float(value)) if value else None
-    except ValueError:
-        return None
-
-
 def row_from_entry(e: Entry) -> Row | None:
     """The row a queue_log line stands for, or None for lines that are no queue event."""
     verb = VERBS.get(e.event)
@@ -70,22 +64,22 @@ def row_from_entry(e: Entry) -> Row | None:
     data: dict[str, Any] | None = None
     f = e.field
     if verb == "JOIN":
-        data = {"position": _int(f(2)), "caller": f(1) or None}
+        data = {"position": header_int(f(2)), "caller": f(1) or None}
     elif verb in ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY"):
-        wait = _int(f(2))
-        data = {"position": _int(f(0)), "original_position": _int(f(1))}
+        wait = header_int(f(2))
+        data = {"position": header_int(f(0)), "original_position": header_int(f(1))}
     elif verb == "EXITWITHKEY":
-        wait = _int(f(3))
-        data = {"key": f(0), "position": _int(f(1)), "original_position": _int(f(2))}
+        wait = header_int(f(3))
+        data = {"key": f(0), "position": header_int(f(1)), "original_position": header_int(f(2))}
     elif verb == "CONNECT":
-        wait = _int(f(0))
-        data = {"ring_seconds": _int(f(2))}
+        wait = header_int(f(0))
+        data = {"ring_seconds": header_int(f(2))}
     elif verb in ("COMPLETEAGENT", "COMPLETECALLER"):
-        wait, talk = _int(f(0)), _int(f(1))
+        wait, talk = header_int(f(0)), header_int(f(1))
     elif verb == "TRANSFER" and len(e.data) >= 3:
-        wait, talk = _int(e.data[-3]), _int(e.data[-2])
+        wait, talk = header_int(e.data[-3]), header_int(e.data[-2])
     elif verb in ("RINGNOANSWER", "RINGCANCELED"):
-        ring_ms = _int(f(0))
+        ring_ms = header_int(f(0))
         data = {"ring_ms": ring_ms}
     elif verb == "PAUSE" and f(0):
         data = {"reason": f(0)}

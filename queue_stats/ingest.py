@@ -1,13 +1,12 @@
-"""Queue events from AMI into the live board (Redis) and the event table.
+"""Queue events from AMI into the event table of the queue statistics.
 
 Follow an event: core.ami dispatches it -> :meth:`QueueIngest.on_event` turns
 it into a row named as Asterisk's queue_log names it
 (:func:`~queue_stats.storage.event_key` makes the AMI event and its queue_log
-line the same row) and into a change of :class:`~queue_stats.live.LiveQueues`
--> :class:`~queue_stats.storage.EventWriter` inserts the rows in batches (one
-transaction per batch, duplicates of a key dropped by the database).  Handlers
-only touch memory and a queue: the screen-pop, handled on the same in-order
-dispatch, is never kept waiting by a database write.
+line the same row) -> :class:`~queue_stats.storage.EventWriter` inserts the
+rows in batches (one transaction per batch, duplicates of a key dropped by
+the database).  Handlers only touch memory and a queue.  The live board is
+not kept here: :class:`callcenter.live.LiveState` owns it.
 
 What AMI does not say (why a caller left the queue without an agent: timeout,
 empty queue) is taken from the ``QUEUESTATUS`` channel variable of the
@@ -19,25 +18,22 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from callcenter.shifts import extension_of
-from core.ami import AMIClient, Event, chan_vars
+from core.ami import AMIClient, Event, chan_vars, event_time, header_int
 from core.clock import Clock
-from queue_stats.live import DEVICE, LiveQueues
 from queue_stats.storage import MEMBER_ROW_EVENTS, EventWriter, Row, event_key
 
 INGEST_EVENTS = (
     "QueueCallerJoin",
     "QueueCallerLeave",
     "QueueCallerAbandon",
-    "AgentCalled",
     "AgentConnect",
     "AgentComplete",
     "AgentRingNoAnswer",
     "AgentDump",
-    "QueueMemberStatus",
     "QueueMemberAdded",
     "QueueMemberRemoved",
     "QueueMemberPause",
@@ -54,13 +50,6 @@ EXIT_BY_STATUS = {
 
 # Calls remembered between join and hang-up; bounded, oldest forgotten first.
 MAX_TRACKED_CALLS = 20_000
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(float(value)) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass
@@ -82,8 +71,7 @@ class _Call:
 class QueueIngest:
     """AMI queue events -> live board and event rows (see the module docstring)."""
 
-    def __init__(self, live: LiveQueues, writer: EventWriter, clock: Clock) -> None:
-        self.live = live
+    def __init__(self, writer: EventWriter, clock: Clock) -> None:
         self.writer = writer
         self.clock = clock
         self.calls: OrderedDict[str, _Call] = OrderedDict()
@@ -92,12 +80,10 @@ class QueueIngest:
             "queuecallerjoin": self._join,
             "queuecallerleave": self._leave,
             "queuecallerabandon": self._abandon,
-            "agentcalled": self._called,
             "agentconnect": self._connect,
             "agentcomplete": self._complete,
             "agentringnoanswer": self._ring_no_answer,
             "agentdump": self._dump,
-            "queuememberstatus": self._member_status,
             "queuememberadded": self._member_added,
             "queuememberremoved": self._member_removed,
             "queuememberpause": self._member_pause,
@@ -119,15 +105,6 @@ class QueueIngest:
             handler(e)
 
     # -- helpers -----------------------------------------------------------
-    def at(self, e: Any) -> datetime:
-        """When Asterisk says the event happened (manager.conf timestampevents)."""
-        ts = e.get("Timestamp")
-        if ts:
-            try:
-                return datetime.fromtimestamp(float(ts), UTC)
-            except ValueError:
-                pass
-        return self.clock.now()
 
     def _row(
         self,
@@ -178,13 +155,12 @@ class QueueIngest:
         uniqueid, queue = e.get("Uniqueid"), e.get("Queue")
         if not uniqueid or not queue:
             return
-        at = self.at(e)
-        position = _int(e.get("Position")) or 0
+        at = event_time(e, self.clock)
+        position = header_int(e.get("Position")) or 0
         caller = e.get("CallerIDNum") or None
         if caller in ("<unknown>", "unknown"):
             caller = None
         self._track(uniqueid, _Call(queue, at, position, caller))
-        self.live.caller_joined(queue, uniqueid, caller, position, at)
         self._row("JOIN", e, at, data={"position": position, "caller": caller})
 
     def _leave(self, e: Any) -> None:
@@ -193,22 +169,20 @@ class QueueIngest:
             return
         call = self.calls.get(uniqueid)
         if call is not None:
-            call.left, call.left_position = self.at(e), _int(e.get("Position"))
-        self.live.caller_left(queue, uniqueid)
+            call.left, call.left_position = event_time(e, self.clock), header_int(e.get("Position"))
 
     def _abandon(self, e: Any) -> None:
         uniqueid, queue = e.get("Uniqueid"), e.get("Queue")
         if not uniqueid or not queue:
             return
-        at = self.at(e)
-        hold = _int(e.get("HoldTime"))
+        at = event_time(e, self.clock)
+        hold = header_int(e.get("HoldTime"))
         call = self.calls.get(uniqueid)
         if call is None:  # joined before this process started
-            position = _int(e.get("OriginalPosition")) or _int(e.get("Position")) or 0
+            position = header_int(e.get("OriginalPosition")) or header_int(e.get("Position")) or 0
             call = _Call(queue, at - timedelta(seconds=hold or 0), position, None)
             self._track(uniqueid, call)
-        call.gone, call.gone_hold, call.gone_position = at, hold, _int(e.get("Position"))
-        self.live.caller_left(queue, uniqueid)
+        call.gone, call.gone_hold, call.gone_position = at, hold, header_int(e.get("Position"))
 
     def _hangup(self, e: Any) -> None:
         """The caller's channel is gone: say how they left the queue, if no agent took them."""
@@ -235,14 +209,8 @@ class QueueIngest:
             wait=wait,
             data={"position": position, "original_position": call.position},
         )
-        self.live.caller_left(call.queue, uniqueid)
 
     # -- agents on calls ------------------------------------------------------
-    def _called(self, e: Any) -> None:
-        agent, queue = self._agent(e), e.get("Queue")
-        if agent and queue:
-            self.live.member_device(queue, agent, "ringing", self.at(e))
-
     def _connect(self, e: Any) -> None:
         uniqueid, queue, agent = e.get("Uniqueid"), e.get("Queue"), self._agent(e)
         if not uniqueid or not queue:
@@ -250,91 +218,64 @@ class QueueIngest:
         call = self.calls.get(uniqueid)
         if call is not None:
             call.answered = True
-        at = self.at(e)
-        self.live.caller_left(queue, uniqueid)
-        if agent:
-            self.live.member_device(queue, agent, "talking", at)
         self._row(
             "CONNECT",
             e,
-            at,
+            event_time(e, self.clock),
             agent=agent,
-            wait=_int(e.get("HoldTime")),
-            data={"ring_seconds": _int(e.get("RingTime"))},
+            wait=header_int(e.get("HoldTime")),
+            data={"ring_seconds": header_int(e.get("RingTime"))},
         )
 
     def _complete(self, e: Any) -> None:
         uniqueid, queue, agent = e.get("Uniqueid"), e.get("Queue"), self._agent(e)
         if not uniqueid or not queue:
             return
-        at = self.at(e)
+        at = event_time(e, self.clock)
         reason = str(e.get("Reason") or "").lower()
         verb = {"agent": "COMPLETEAGENT", "caller": "COMPLETECALLER"}.get(reason, "TRANSFER")
-        if agent:
-            self.live.member_completed(queue, agent, at)
         self._row(
             verb,
             e,
             at,
             agent=agent,
-            wait=_int(e.get("HoldTime")),
-            talk=_int(e.get("TalkTime")),
+            wait=header_int(e.get("HoldTime")),
+            talk=header_int(e.get("TalkTime")),
         )
 
     def _ring_no_answer(self, e: Any) -> None:
         uniqueid, queue, agent = e.get("Uniqueid"), e.get("Queue"), self._agent(e)
         if not uniqueid or not queue:
             return
-        at = self.at(e)
-        ring_ms = _int(e.get("RingTime"))
-        if agent:
-            self.live.member_device(queue, agent, "free", at)
+        at = event_time(e, self.clock)
+        ring_ms = header_int(e.get("RingTime"))
         self._row("RINGNOANSWER", e, at, agent=agent, ring_ms=ring_ms, data={"ring_ms": ring_ms})
 
     def _dump(self, e: Any) -> None:
         uniqueid, queue, agent = e.get("Uniqueid"), e.get("Queue"), self._agent(e)
         if uniqueid and queue:
-            self._row("AGENTDUMP", e, self.at(e), agent=agent)
+            self._row("AGENTDUMP", e, event_time(e, self.clock), agent=agent)
 
     # -- members -------------------------------------------------------------
-    def _member_status(self, e: Any) -> None:
-        agent, queue = self._agent(e), e.get("Queue")
-        if not agent or not queue:
-            return
-        at = self.at(e)
-        device = DEVICE.get(str(e.get("Status", "0")), "unavailable")
-        if e.get("InCall") == "1" and device == "free":
-            device = "talking"
-        self.live.member_device(queue, agent, device, at)
-        if "Paused" in e:
-            paused = e.get("Paused") == "1"
-            self.live.member_paused(queue, agent, paused, e.get("PausedReason"), at)
-
     def _member_added(self, e: Any) -> None:
         agent, queue = self._agent(e), e.get("Queue")
         if not agent or not queue:
             return
-        at = self.at(e)
-        paused = e.get("Paused") == "1"
-        device = DEVICE.get(str(e.get("Status", "1")), "unavailable")
-        self.live.member_added(queue, agent, device, paused, e.get("PausedReason"), at)
-        self._row("ADDMEMBER", e, at, agent=agent)
+        self._row("ADDMEMBER", e, event_time(e, self.clock), agent=agent)
 
     def _member_removed(self, e: Any) -> None:
         agent, queue = self._agent(e), e.get("Queue")
         if not agent or not queue:
             return
-        self.live.member_removed(queue, agent)
-        self._row("REMOVEMEMBER", e, self.at(e), agent=agent)
+        self._row("REMOVEMEMBER", e, event_time(e, self.clock), agent=agent)
 
     def _member_pause(self, e: Any) -> None:
         agent, queue = self._agent(e), e.get("Queue")
         if not agent or not queue:
             return
-        at = self.at(e)
+        at = event_time(e, self.clock)
         paused = e.get("Paused") == "1"
         reason = e.get("PausedReason") or e.get("Reason") or None
-        self.live.member_paused(queue, agent, paused, reason, at)
         self._row(
             "PAUSE" if paused else "UNPAUSE",
             e,

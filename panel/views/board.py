@@ -21,9 +21,7 @@ from panel.security import require
 from panel.views.common import ctx, render
 from queue_stats import figures as stats
 from queue_stats.congestion import REASONS, current_alarms, history
-from queue_stats.live import LiveQueues
-
-MEMBER_STATES = ("free", "ringing", "talking", "wrapup", "paused", "unavailable")
+from queue_stats.live import MEMBER_STATES, LiveQueues
 
 
 def _groups(request: web.Request) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from callcenter.service import sanitize_caller
 from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
+from hotline.app import panel_context
 from hotline.system import migrate
 from panel.app import make_app
 from panel.context import PanelContext
@@ -101,7 +102,7 @@ async def panel(database_url: str, tmp_path: Path):
     bus = Bus(settings.panel.redis_url, prefix)
     clock = FakeClock(datetime.now(UTC))
     control = RecordingControl()
-    ctx = PanelContext.build(settings, db=db, bus=bus, clock=clock, control=control)  # type: ignore[arg-type]
+    ctx = panel_context(settings, db=db, bus=bus, clock=clock, control=control)  # type: ignore[arg-type]
     admin = await ctx.accounts.create_user(
         None,
         {"username": "admin", "display_name": "Quản trị", "role": "admin", "password": PASSWORD},
@@ -186,3 +187,46 @@ async def queued_call(  # type: ignore[no-untyped-def]
         recording_base=None,
         route_source="agi",
     )
+
+
+class Screen:
+    """The live state and the screen-pop as the application builds them; ``hear``
+    hands an AMI event to both, as their two lanes would."""
+
+    def __init__(self, ctx, history=None) -> None:  # type: ignore[no-untyped-def]
+        from callcenter.live import LiveState
+        from callcenter.presence import Presence
+
+        self.live = LiveState(
+            ctx.bus,
+            ctx.clock,
+            names={a.extension: a.name for a in ctx.settings.agents},
+            wrapup_seconds=ctx.settings.queues.wrapup_seconds,
+        )
+        self.presence = Presence(
+            ctx.bus, ctx.calls, ctx.settings, ctx.clock, history=history, live=self.live
+        )
+        p = self.presence
+        self._pop = {
+            "QueueCallerJoin": p.on_join,
+            "AgentCalled": p.on_called,
+            "AgentRingNoAnswer": p.on_ring_over,
+            "AgentDump": p.on_ring_over,
+            "AgentConnect": p.on_connect,
+            "AgentComplete": p.on_complete,
+            "QueueCallerAbandon": p.on_abandon,
+        }
+
+    async def start(self) -> None:
+        """Start the live state's writer and let its first write (every agent) go out."""
+        await self.live.start()
+        await self.live.flush()
+
+    async def hear(self, event) -> None:  # type: ignore[no-untyped-def]
+        await self.live.on_event(event)
+        handler = self._pop.get(event["Event"])
+        if handler is not None:
+            await handler(event)
+
+    async def stop(self) -> None:
+        await self.live.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from callcenter.live import LiveState
 from callcenter.shifts import queue_name
 from queue_stats.congestion import CongestionWatch
 from queue_stats.live import LiveQueues
@@ -46,12 +47,15 @@ async def test_live_json_gives_the_queues_and_the_alarms_in_force(panel):
     ctx = panel.ctx
     q = queue_name(ctx.settings.teams[0].id, ctx.settings.shifts[0].id)
     now = ctx.clock.now()
-    live = LiveQueues(ctx.bus, ctx.clock)
+    live = LiveState(ctx.bus, ctx.clock)
     live.member_added(q, "1001", "free", True, "meal", now)
     for i in range(ctx.settings.stats.congestion.callers_waiting):
         live.caller_joined(q, f"pbx-{i}.1", f"09{i:08d}", i + 1, now - timedelta(seconds=i))
     await live.flush()
-    changes = await CongestionWatch(live, ctx.bus, ctx.db, ctx.settings, ctx.clock).check()
+    watch = CongestionWatch(
+        LiveQueues(ctx.bus, ctx.clock), ctx.bus, ctx.db, ctx.settings, ctx.clock
+    )
+    changes = await watch.check()
     assert [c.state for c in changes] == ["raised"]
 
     await panel.login("sup")
@@ -79,15 +83,17 @@ async def test_live_json_gives_the_queues_and_the_alarms_in_force(panel):
     assert ctx.settings.shifts[0].name in alarm["label"]
 
 
-async def congest(ctx, q: str) -> tuple[LiveQueues, CongestionWatch]:  # type: ignore[no-untyped-def]
+async def congest(ctx, q: str) -> tuple[LiveState, CongestionWatch]:  # type: ignore[no-untyped-def]
     """Enough callers in ``q`` to raise its alarm for their number (someone is free)."""
     now = ctx.clock.now()
-    live = LiveQueues(ctx.bus, ctx.clock)
+    live = LiveState(ctx.bus, ctx.clock)
     live.member_added(q, "1001", "free", False, None, now)
     for i in range(ctx.settings.stats.congestion.callers_waiting):
         live.caller_joined(q, f"pbx-{i}.1", f"09{i:08d}", i + 1, now)
     await live.flush()
-    watch = CongestionWatch(live, ctx.bus, ctx.db, ctx.settings, ctx.clock)
+    watch = CongestionWatch(
+        LiveQueues(ctx.bus, ctx.clock), ctx.bus, ctx.db, ctx.settings, ctx.clock
+    )
     assert [c.state for c in await watch.check()] == ["raised"]
     return live, watch
 

@@ -16,9 +16,8 @@ from datetime import timedelta
 from accounts.identity import Actor
 from callcenter.callbacks import WAKE_TOPIC
 from callcenter.models import Result
-from callcenter.presence import Presence
 from hotline.app import ticket_history
-from tests.panel.conftest import PASSWORD
+from tests.panel.conftest import PASSWORD, Screen
 from tests.panel.test_presence import Listener, member
 from tests.unit.test_overflow_panel import post, waiting_call
 
@@ -67,12 +66,12 @@ async def test_a_callback_pops_up_and_becomes_a_ticket(panel):
         language="vi",
         joined_at=joined,
     )
-    presence = Presence(
-        ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.ticket_queries)
-    )
+    screen = Screen(ctx, ticket_history(ctx.ticket_queries))
+    await screen.start()
+    presence = screen.presence
     listener, task = await listening(ctx, "agent.1001")
     try:
-        await presence.on_member(member("QueueMemberAdded", Status="1", Paused="0"))
+        await screen.hear(member("QueueMemberAdded", Status="1", Paused="0"))
         assert (await listener.next("state"))["state"] == "free"
         started = await ctx.callbacks.start_attempt(cb.id, "1001", "cb-20-a")
         await presence.callback_called("1001", "cb-20-a", started.info)
@@ -128,7 +127,7 @@ async def test_a_callback_pops_up_and_becomes_a_ticket(panel):
         assert (await ctx.bus.kept("pop.1001"))["phase"] == "ended"
     finally:
         await stop_listening(ctx, task)
-        await presence.stop()
+        await screen.stop()
 
 
 async def test_a_ring_the_agent_missed_leaves_their_screen(panel):
@@ -142,9 +141,9 @@ async def test_a_ring_the_agent_missed_leaves_their_screen(panel):
         language="vi",
         joined_at=joined,
     )
-    presence = Presence(
-        ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.ticket_queries)
-    )
+    screen = Screen(ctx, ticket_history(ctx.ticket_queries))
+    await screen.start()
+    presence = screen.presence
     listener, task = await listening(ctx, "agent.1001")
     try:
         started = await ctx.callbacks.start_attempt(cb.id, "1001", "cb-21-a")
@@ -156,7 +155,7 @@ async def test_a_ring_the_agent_missed_leaves_their_screen(panel):
         assert await ctx.bus.kept("pop.1001") is None
     finally:
         await stop_listening(ctx, task)
-        await presence.stop()
+        await screen.stop()
 
 
 async def test_a_voice_message_callback_plays_its_message_from_the_pop(panel):
@@ -175,9 +174,9 @@ async def test_a_voice_message_callback_plays_its_message_from_the_pop(panel):
         uniqueid="pbx-22.1", path=str(path), seconds=3.0, language="vi"
     )
     cb = await ctx.callbacks.voice_to_callback(vm.id, "Sup")
-    presence = Presence(
-        ctx.bus, ctx.calls, ctx.settings, ctx.clock, ticket_history(ctx.ticket_queries)
-    )
+    screen = Screen(ctx, ticket_history(ctx.ticket_queries))
+    await screen.start()
+    presence = screen.presence
     try:
         started = await ctx.callbacks.start_attempt(cb.id, "1001", "cb-22-a")
         await presence.callback_called("1001", "cb-22-a", started.info)
@@ -204,7 +203,7 @@ async def test_a_voice_message_callback_plays_its_message_from_the_pop(panel):
         finally:
             await other.close()
     finally:
-        await presence.stop()
+        await screen.stop()
 
 
 async def test_call_now_wakes_the_dialler_over_the_bus_and_opens_the_workspace(panel):

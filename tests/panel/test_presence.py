@@ -1,8 +1,11 @@
 """Agent states and the screen-pop from queue events, through real Redis and a real database.
 
 The events are the ones Asterisk 22 sends (field names as in its AMI), fed
-to the handlers as the AMI client would; the end-to-end path through a real
-Asterisk and a browser is in tests/panel/test_browser.py.
+to the live state and to the screen-pop as their two AMI lanes would; the
+end-to-end path through a real Asterisk and a browser is in
+tests/integration/test_panel_browser.py.  The two lanes publish on the same
+topic in no fixed order between them, so the listener keeps what it was not
+asked for yet.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ from datetime import timedelta
 import pytest
 from panoramisk.message import Message
 
-from callcenter.presence import Presence
-from tests.panel.conftest import queued_call
+from tests.panel.conftest import Screen, queued_call
 
 UID = "pbx-1795344736.14"
 
@@ -45,6 +47,7 @@ class Listener:
     def __init__(self, bus, topic):
         self.bus, self.topic = bus, topic
         self.messages: asyncio.Queue = asyncio.Queue()
+        self.kept: list[dict] = []  # arrived, not asked for yet
         self.ready = asyncio.Event()
 
     async def run(self):
@@ -52,10 +55,15 @@ class Listener:
             await self.messages.put(json.loads(data))
 
     async def next(self, kind: str, timeout: float = 3):
+        """The first message of ``kind`` not taken yet, in the order it arrived."""
+        for i, msg in enumerate(self.kept):
+            if msg["type"] == kind:
+                return self.kept.pop(i)
         while True:
             msg = await asyncio.wait_for(self.messages.get(), timeout)
             if msg["type"] == kind:
                 return msg
+            self.kept.append(msg)
 
 
 @pytest.fixture
@@ -76,15 +84,16 @@ async def presence(panel):
             for t in await ctx.ticket_queries.for_phone(phone)
         ]
 
-    p = Presence(ctx.bus, ctx.calls, ctx.settings, ctx.clock, history=history)
+    screen = Screen(ctx, history)
+    await screen.start()
     listener = Listener(ctx.bus, "agent.1001")
     task = asyncio.create_task(listener.run())
     await asyncio.wait_for(listener.ready.wait(), 5)
-    yield p, listener
+    yield screen, listener
     task.cancel()
     await ctx.bus.stop_listening()
     await asyncio.gather(task, return_exceptions=True)
-    await p.stop()
+    await screen.stop()
 
 
 async def open_call(ctx, number="0909123456"):
@@ -115,9 +124,9 @@ async def test_ringing_agent_gets_the_pop_with_the_callers_history(panel, presen
         },
     )
     await open_call(ctx)
-    await p.on_member(member("QueueMemberAdded", Status="1", Paused="0"))
+    await p.hear(member("QueueMemberAdded", Status="1", Paused="0"))
     assert (await listener.next("state"))["state"] == "free"
-    await p.on_called(
+    await p.hear(
         event(
             "AgentCalled",
             Uniqueid=UID,
@@ -141,7 +150,7 @@ async def test_ringing_agent_gets_the_pop_with_the_callers_history(panel, presen
     # kept for a page opened now, or reloaded
     assert (await ctx.bus.kept("pop.1001"))["uniqueid"] == UID
 
-    await p.on_connect(
+    await p.hear(
         event(
             "AgentConnect",
             Uniqueid=UID,
@@ -153,7 +162,7 @@ async def test_ringing_agent_gets_the_pop_with_the_callers_history(panel, presen
     assert (await listener.next("pop"))["phase"] == "talking"
     assert (await listener.next("state"))["state"] == "talking"
 
-    await p.on_complete(
+    await p.hear(
         event(
             "AgentComplete",
             Uniqueid=UID,
@@ -166,9 +175,8 @@ async def test_ringing_agent_gets_the_pop_with_the_callers_history(panel, presen
     ended = await listener.next("pop")
     assert ended["phase"] == "ended", "the pop stays while the agent finishes the ticket"
     assert (await listener.next("state"))["state"] == "wrapup"
-    assert (await listener.next("state", timeout=ctx.settings.queues.wrapup_seconds + 3))[
-        "state"
-    ] == "free"
+    ctx.clock.advance(timedelta(seconds=ctx.settings.queues.wrapup_seconds))
+    assert (await listener.next("state"))["state"] == "free"
 
 
 async def test_a_ring_not_answered_takes_the_pop_away(panel, presence):
@@ -181,9 +189,9 @@ async def test_a_ring_not_answered_takes_the_pop_away(panel, presence):
         Interface="PJSIP/1001",
         CallerIDNum="0909123456",
     )
-    await p.on_called(called)
+    await p.hear(called)
     await listener.next("pop")
-    await p.on_ring_over(
+    await p.hear(
         event(
             "AgentRingNoAnswer",
             Uniqueid=UID,
@@ -200,7 +208,7 @@ async def test_a_ring_not_answered_takes_the_pop_away(panel, presence):
 async def test_a_call_with_no_record_and_no_caller_id_still_pops(panel, presence):
     """The dialplan's fallback route with the IVR down: no record from the IVR yet."""
     p, listener = presence
-    await p.on_called(
+    await p.hear(
         event(
             "AgentCalled",
             Uniqueid="pbx-9.9",
@@ -217,16 +225,48 @@ async def test_a_call_with_no_record_and_no_caller_id_still_pops(panel, presence
 
 async def test_pause_with_reason_and_member_states(panel, presence):
     p, listener = presence
-    await p.on_member(member("QueueMemberAdded", Status="1", Paused="0"))
+    await p.hear(member("QueueMemberAdded", Status="1", Paused="0"))
     assert (await listener.next("state"))["state"] == "free"
-    await p.on_member(member("QueueMemberPause", Paused="1", PausedReason="meal"))
+    await p.hear(member("QueueMemberPause", Paused="1", PausedReason="meal"))
     st = await listener.next("state")
     assert st["state"] == "paused" and st["reason"] == "meal"
-    await p.on_member(member("QueueMemberStatus", Status="1", Paused="0", PausedReason=""))
+    await p.hear(member("QueueMemberStatus", Status="1", Paused="0", PausedReason=""))
     assert (await listener.next("state"))["state"] == "free"
-    await p.on_member(member("QueueMemberStatus", Status="5", Paused="0"))
+    await p.hear(member("QueueMemberStatus", Status="5", Paused="0"))
     assert (await listener.next("state"))["state"] == "offline"
-    await p.on_member(member("QueueMemberStatus", Status="1", Paused="0"))
+    await p.hear(member("QueueMemberStatus", Status="1", Paused="0"))
     await listener.next("state")
-    await p.on_member(member("QueueMemberRemoved"))
+    await p.hear(member("QueueMemberRemoved"))
     assert (await listener.next("state"))["state"] == "off_shift"
+
+
+async def test_the_pop_carries_its_own_join_time(panel, presence):
+    """The pop's lane does not wait for the call record's queue time: it keeps the
+    join time of QueueCallerJoin itself (here the record has none at all)."""
+    p, listener = presence
+    joined = panel.ctx.clock.now() - timedelta(seconds=33)
+    await p.hear(
+        event(
+            "QueueCallerJoin",
+            Uniqueid="pbx-7.7",
+            Queue="t1022-morning",
+            Timestamp=f"{joined.timestamp():.6f}",
+            CallerIDNum="0909000111",
+            Position="1",
+        )
+    )
+    await p.hear(
+        event(
+            "AgentCalled",
+            Uniqueid="pbx-7.7",
+            Queue="t1022-morning",
+            Interface="PJSIP/1001",
+            CallerIDNum="0909000111",
+        )
+    )
+    pop = await listener.next("pop")
+    assert pop["call_id"] is None and pop["waited"] == 33
+    assert pop["queued_at"] == joined.isoformat()
+    # the live state heard the same join: the caller waits on the board, then rings
+    assert (await listener.next("state"))["state"] == "ringing"
+    assert list(p.live.queues["t1022-morning"].waiting) == ["pbx-7.7"]

@@ -83,7 +83,7 @@ async def test_the_screen_pop_shows_menu_choices_and_outcomes_in_words(panel, br
     ctx = panel.ctx
     base = str(panel.client.make_url("")).rstrip("/")
     await _calls(ctx)
-    presence = Presence(ctx.bus, ctx.calls, ctx.settings, ctx.clock)
+    presence = Presence(ctx.bus, ctx.calls, ctx.settings, ctx.clock)  # the pop alone
     context = await browser.new_context(viewport={"width": 1366, "height": 900})
     try:
         page = await context.new_page()
@@ -128,4 +128,3 @@ async def test_the_screen_pop_shows_menu_choices_and_outcomes_in_words(panel, br
         assert not problems, problems
     finally:
         await context.close()
-        await presence.stop()

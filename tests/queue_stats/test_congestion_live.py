@@ -1,8 +1,8 @@
 """The congestion watch on real live state: LiveQueues in real Redis, alarms in
 real SQLite and PostgreSQL, announced on the real bus.
 
-The queue is moved through LiveQueues' own change calls (what the AMI ingest
-calls); the watch reads it back from Redis through a second LiveQueues, as a
+The queue is moved through LiveState's own change calls (what its AMI
+handlers call); the watch reads it back from Redis through a second LiveQueues, as a
 separate process would.  The browser test drives the same path with real calls.
 """
 
@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from callcenter.live import LiveState
 from core.bus import Bus
 from core.clock import Clock, FakeClock
 from core.db import Database, sync_url
@@ -81,7 +82,7 @@ async def test_alarm_raised_recorded_announced_kept_survives_restart_and_clears(
 ):
     caplog.set_level(logging.INFO, logger="queue_stats.congestion")
     clock = FakeClock(T0)
-    live = LiveQueues(bus, clock)  # the application's copy: it hears the events
+    live = LiveState(bus, clock)  # the application's owner of the live state
     board = Board(bus)
     await asyncio.wait_for(board.ready.wait(), 5)
     try:
@@ -147,11 +148,11 @@ async def test_alarm_raised_recorded_announced_kept_survives_restart_and_clears(
 
 async def test_congestion_records_are_append_only(db: Database, bus: Bus, settings: Settings):
     clock = FakeClock(T0)
-    live = LiveQueues(bus, clock)
+    live = LiveState(bus, clock)
     for i in range(3):
         live.caller_joined(Q, f"pbx-{i}.1", None, i + 1, T0)
     await live.flush()
-    watch = CongestionWatch(live, bus, db, settings, clock)
+    watch = CongestionWatch(LiveQueues(bus, clock), bus, db, settings, clock)
     assert len(await watch.check()) == 1
     for statement in (
         "UPDATE congestion_events SET state = 'cleared'",
@@ -168,7 +169,7 @@ async def test_the_running_watch_raises_on_a_long_wait_by_itself(
 ):
     """No event at all after the caller joined: time alone raises the alarm."""
     clock = Clock()
-    live = LiveQueues(bus, clock)
+    live = LiveState(bus, clock)
     live.member_added(Q, "1001", "free", False, None, clock.now())
     live.caller_joined(Q, "pbx-9.1", None, 1, clock.now() - timedelta(seconds=59))
     await live.flush()
@@ -187,7 +188,7 @@ async def test_a_new_reason_escalates_the_alarm_once_and_survives_a_restart(
 ):
     caplog.set_level(logging.INFO, logger="queue_stats.congestion")
     clock = FakeClock(T0)
-    live = LiveQueues(bus, clock)
+    live = LiveState(bus, clock)
     board = Board(bus)
     await asyncio.wait_for(board.ready.wait(), 5)
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from panoramisk.message import Message
 from sqlalchemy import select
 
+from callcenter.live import LiveState
 from callcenter.queue_log import QueueLogReader, parse_line
 from core.bus import Bus
 from core.clock import Clock
@@ -60,14 +61,15 @@ def fact(r: QueueEvent | Row) -> tuple[Any, ...]:
     return (r.key, r.event, r.queue, r.uniqueid, r.agent, r.wait_seconds, r.talk_seconds)
 
 
-async def ingest_recorded(db: Database, bus: Bus) -> tuple[QueueIngest, LiveQueues]:
-    live = LiveQueues(bus, Clock(), names={"2006": "Lâm Thị Kim"})
+async def ingest_recorded(db: Database, bus: Bus) -> tuple[QueueIngest, LiveState]:
+    live = LiveState(bus, Clock(), names={"2006": "Lâm Thị Kim"})
     writer = EventWriter(db)
-    ingest = QueueIngest(live, writer, Clock())
+    ingest = QueueIngest(writer, Clock())
     await live.start()
     await writer.start()
     for e in recorded_events():
         await ingest.on_event(e)
+        await live.on_event(e)
     await writer.stop()
     await live.stop()
     return ingest, live
@@ -118,9 +120,11 @@ async def test_the_board_shows_callers_and_members_and_is_published(db: Database
 
     listener = asyncio.create_task(listen())
     await asyncio.wait_for(ready.wait(), 5)
-    live = LiveQueues(bus, Clock(), names={"2006": "Lâm Thị Kim"})
+    # the live state hears the same events as the ingest, on its own lane
+    live = LiveState(bus, Clock(), names={"2006": "Lâm Thị Kim"})
+    board = LiveQueues(bus, Clock())
     writer = EventWriter(db)
-    ingest = QueueIngest(live, writer, Clock())
+    ingest = QueueIngest(writer, Clock())
     await live.start()
     await writer.start()
     events = recorded_events()
@@ -132,8 +136,9 @@ async def test_the_board_shows_callers_and_members_and_is_published(db: Database
     )
     for e in events[: cut + 1]:
         await ingest.on_event(e)
+        await live.on_event(e)
     await live.flush()
-    party = await live.queue("party-afternoon")
+    party = await board.queue("party-afternoon")
     assert [(c["uniqueid"], c["position"], c["caller"]) for c in party["waiting"]] == [
         (TIMED_OUT, 1, "0985092427"),
         (ABANDONED, 2, "0929811840"),
@@ -149,9 +154,10 @@ async def test_the_board_shows_callers_and_members_and_is_published(db: Database
     assert datetime.fromisoformat(kim["since"]) == datetime.fromtimestamp(1795613283.904240, UTC)
     for e in events[cut + 1 :]:
         await ingest.on_event(e)
+        await live.on_event(e)
     await writer.stop()
     await live.stop()
-    snap = await live.snapshot()
+    snap = await board.snapshot()
     assert set(snap["queues"]) == {"party-afternoon", "t1022-afternoon"}
     assert all(not q["waiting"] for q in snap["queues"].values())
     assert {m["state"] for m in snap["queues"]["party-afternoon"]["members"]} == {"free"}
@@ -250,9 +256,8 @@ async def test_rings_not_answered_are_one_row_each_from_either_source(
     db: Database, bus: Bus, tmp_path: Path
 ):
     # an agent rung twice in one call without answering: each ring its own row
-    live = LiveQueues(bus, Clock())
     writer = EventWriter(db)
-    ingest = QueueIngest(live, writer, Clock())
+    ingest = QueueIngest(writer, Clock())
     for ts, ring_ms in (("1795613290.120000", 8002), ("1795613300.450000", 8001)):
         ingest.handle(
             Message(
@@ -279,4 +284,3 @@ async def test_rings_not_answered_are_one_row_each_from_either_source(
     )
     catchup = QueueLogCatchUp(QueueLogReader(log, tmp_path / "offset.json"), db)
     assert await catchup.run_once() == 0
-    await live.stop()

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.identity import Actor
+from callcenter.live import LiveState
 from callcenter.models import Call, Outcome
-from queue_stats.live import LiveQueues
 from tests.panel.conftest import Panel, panel  # noqa: F401 - the fixture
 
 # Wednesday 25/11/2026, 10:00 in Ho Chi Minh City: the week of Monday 23/11.
@@ -194,7 +194,7 @@ async def test_csv_defuses_formulas(panel: Panel):  # noqa: F811
 
 async def test_metrics(panel: Panel, tmp_path):  # noqa: F811
     await add_calls(panel)
-    live = LiveQueues(panel.ctx.bus, panel.ctx.clock)
+    live = LiveState(panel.ctx.bus, panel.ctx.clock)
     now = panel.ctx.clock.now()
     live.member_added(Q, "1001", "free", False, None, now)
     live.member_added(Q, "1002", "free", True, "meal", now)
