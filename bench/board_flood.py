@@ -4,12 +4,12 @@
     sudo .venv/bin/python -m bench.board_flood --callers 300 --rounds 1
 
 The panel runs in this process on real Redis and SQLite; Debian's Chromium
-(Playwright) shows ``/board`` signed in as a supervisor.  ``LiveQueues`` (the
+(Playwright) shows ``/board`` signed in as a supervisor.  ``LiveState`` (the
 application's copy, as the AMI ingest drives it) takes callers into one queue,
 one at a time, each written to Redis and published on the ``board`` topic,
 and the page updates that queue's block.  Measured, per caller joining:
 
-- **publish -> drawn**: from just before ``LiveQueues.flush()`` to the page
+- **publish -> drawn**: from just before ``LiveState.flush()`` to the page
   having drawn the change (a listener registered after board.js's own, so it
   runs once the block is updated), both on this machine's clock;
 - **render**: the page's own time to update the block for that message
@@ -40,6 +40,7 @@ import tomli_w
 from aiohttp import web
 
 from accounts.identity import Actor
+from callcenter.live import LiveState
 from callcenter.shifts import queue_name, shift_at
 from core.bus import Bus
 from core.clock import Clock
@@ -48,7 +49,6 @@ from core.settings import load_settings
 from hotline.app import panel_context
 from hotline.system import PROJECT_ROOT, migrate
 from panel.app import make_app
-from queue_stats.live import LiveQueues
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
@@ -155,7 +155,7 @@ async def run(callers: int, rounds: int) -> dict[str, Any]:
             await page.click("button.primary")
             await page.wait_for_load_state("domcontentloaded")
             for r in range(rounds):
-                live = LiveQueues(bus, clock, names={a.extension: a.name for a in agents})
+                live = LiveState(bus, clock, names={a.extension: a.name for a in agents})
                 for a in agents:
                     live.member_added(q, a.extension, "talking", False, None, clock.now())
                 await live.flush()

@@ -12,10 +12,11 @@ times 3 s later (so every round's rows are new), --rounds rounds per run.
 
 For each database (SQLite in a temporary directory; PostgreSQL a database of
 its own, hotline_bench_<random>, dropped at the end) a fresh schema is
-migrated, then the real ingest runs on the real Redis (127.0.0.1:6379, a key
-prefix of its own, deleted at the end): QueueIngest -> LiveQueues (Redis hash
-and ``board`` publications) and EventWriter (batched INSERT ... ON CONFLICT DO
-NOTHING).  Events arrive in bursts of --burst (what one TCP read of the AMI
+migrated, then the real handlers run on the real Redis (127.0.0.1:6379, a key
+prefix of its own, deleted at the end): the live state (callcenter.live:
+Redis hash and ``board`` publications, agents' states) and QueueIngest ->
+EventWriter (batched INSERT ... ON CONFLICT DO NOTHING), each event handed to
+both as their two AMI lanes would.  Events arrive in bursts of --burst (what one TCP read of the AMI
 socket holds under load) and the dispatch yields between bursts, as core.ami's
 does.  The clock runs from the first event to the moment every row is
 committed and the board is written; the run then checks that the table holds
@@ -41,15 +42,15 @@ from typing import Any
 
 import psycopg
 from alembic import command
-from alembic.config import Config
 from panoramisk.message import Message
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from callcenter.live import LiveState
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
-from hotline.system import PROJECT_ROOT
+from hotline.system import PROJECT_ROOT, alembic_config
 from queue_stats.ingest import QueueIngest
 from queue_stats.live import LiveQueues
 from queue_stats.models import QueueEvent
@@ -98,19 +99,17 @@ def expected_rows() -> int:
 
 
 def migrate(url: str) -> None:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    command.upgrade(cfg, "head")
+    command.upgrade(alembic_config(url), "head")
 
 
 async def one_run(url: str, n_rounds: int, burst: int) -> dict[str, Any]:
     db = Database(url)
     bus = Bus(REDIS_URL, f"benchqi{uuid.uuid4().hex[:8]}")
     events = rounds(n_rounds, f"pbx-bench{uuid.uuid4().hex[:6]}")
-    live = LiveQueues(bus, Clock())
+    live = LiveState(bus, Clock())
+    board_reader = LiveQueues(bus, Clock())
     writer = EventWriter(db)
-    ingest = QueueIngest(live, writer, Clock())
+    ingest = QueueIngest(writer, Clock())
     await live.start()
     await writer.start()
     handler_ns: list[int] = []
@@ -120,6 +119,7 @@ async def one_run(url: str, n_rounds: int, burst: int) -> dict[str, Any]:
             for e in events[i : i + burst]:
                 t = time.perf_counter_ns()
                 await ingest.on_event(e)
+                await live.on_event(e)
                 handler_ns.append(time.perf_counter_ns() - t)
             await asyncio.sleep(0)  # the next read of the AMI socket
         await writer.drained()
@@ -128,7 +128,7 @@ async def one_run(url: str, n_rounds: int, burst: int) -> dict[str, Any]:
         await writer.stop()
         async with db.session() as s:
             stored = await s.scalar(select(func.count()).select_from(QueueEvent))
-        board = await live.snapshot()
+        board = await board_reader.snapshot()
     finally:
         keys = [k async for k in bus.redis.scan_iter(f"{bus.prefix}:*")]
         if keys:
