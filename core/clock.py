@@ -8,7 +8,12 @@ without waiting for them.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The start of ``day`` in the time zone ``tz`` (an aware local time)."""
+    return datetime.combine(day, time.min, tzinfo=tz)
 
 
 class Clock:

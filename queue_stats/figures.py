@@ -40,13 +40,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.models import Call, Outcome
+from core import clock
 from core.db import Database
 from core.settings import Settings
 from queue_stats.models import QueueEvent
@@ -477,7 +478,8 @@ def _epoch(col: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def local_midnight(settings: Settings, day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=settings.tz)
+    """The start of ``day`` in the hotline's time zone."""
+    return clock.local_midnight(day, settings.tz)
 
 
 async def buckets(

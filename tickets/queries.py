@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.identity import Actor
 from accounts.models import Role
-from core.clock import Clock
+from core.clock import Clock, local_midnight
 from core.db import Database
 from core.settings import Settings
 from tickets.codes import parse_code
@@ -216,12 +216,14 @@ class TicketQueries:
                 Ticket.deadline_at < self.clock.now(),
             )
             conditions.append(overdue if f.overdue else not_(overdue))
+        # day bounds in UTC: SQLite compares the stored text
+        tz = self.settings.tz
         if f.created_from is not None:
-            conditions.append(Ticket.created_at >= self._local_midnight(f.created_from))
+            start = local_midnight(f.created_from, tz).astimezone(UTC)
+            conditions.append(Ticket.created_at >= start)
         if f.created_to is not None:
-            conditions.append(
-                Ticket.created_at < self._local_midnight(f.created_to + timedelta(days=1))
-            )
+            end = local_midnight(f.created_to + timedelta(days=1), tz).astimezone(UTC)
+            conditions.append(Ticket.created_at < end)
         if f.q and f.q.strip():
             conditions.append(self._text_match(f.q.strip()))
         return conditions
@@ -250,6 +252,3 @@ class TicketQueries:
         if number and number != q:
             matches.append(Ticket.citizen_phone.like(f"%{_escape_like(number)}%", escape="\\"))
         return or_(*matches)
-
-    def _local_midnight(self, day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=self.settings.tz).astimezone(UTC)
