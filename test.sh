@@ -4,7 +4,7 @@
 # (PBX + carrier), SQLite and PostgreSQL.  As root (or with sudo):
 #
 #   ./test.sh               everything
-#   ./test.sh tests/unit    any pytest arguments
+#   ./test.sh tests/core    any pytest arguments
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -11,7 +11,7 @@ views, but not:
   does not recognise.
 
 They are listed here with the no-op marker :func:`N_` so extraction finds them.
-``tests/unit/test_i18n.py`` reads the domain files and fails when one is
+``tests/panel/test_i18n.py`` reads the domain files and fails when one is
 missing: after adding a message there, add it here, run
 ``panel/locale/update.sh`` and translate the new entry.
 """

@@ -6,7 +6,7 @@
 # is also listed in panel/messages.py), then translate every entry it reports:
 # new ones have an empty msgstr, changed ones are marked "#, fuzzy" (remove the
 # mark once the translation is right: fuzzy entries are not used).  Finally run
-#   .venv/bin/pytest -p no:cacheprovider tests/unit/test_i18n.py -q
+#   .venv/bin/pytest -p no:cacheprovider tests/panel/test_i18n.py -q
 set -eu
 
 cd "$(dirname "$0")/../.."

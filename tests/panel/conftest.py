@@ -26,6 +26,7 @@ from hotline.system import migrate
 from panel.app import make_app
 from panel.context import PanelContext
 from tests.helpers import settings_in
+from tests.panel.recorded import voices  # noqa: F401  (the fixture, for the replay pages)
 
 PASSWORD = "correct horse battery"
 

@@ -2,7 +2,7 @@
 
 The dialler tells :class:`Presence` when it rings an agent for a callback;
 here those calls are made as the dialler makes them (the path through a real
-Asterisk and Chromium is in tests/integration/test_callbacks.py), and the pop
+Asterisk and Chromium is in tests/callcenter/test_callbacks.py), and the pop
 is read as the agent's page gets it: on the bus and in the socket's hello.
 """
 
@@ -18,8 +18,8 @@ from callcenter.callbacks import WAKE_TOPIC
 from callcenter.models import Result
 from hotline.app import ticket_history
 from tests.panel.conftest import PASSWORD, Screen
+from tests.panel.test_overflow_panel import post, waiting_call
 from tests.panel.test_presence import Listener, member
-from tests.unit.test_overflow_panel import post, waiting_call
 
 NUMBER = "0908123456"
 

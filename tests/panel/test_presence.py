@@ -3,7 +3,7 @@
 The events are the ones Asterisk 22 sends (field names as in its AMI), fed
 to the live state and to the screen-pop as their two AMI lanes would; the
 end-to-end path through a real Asterisk and a browser is in
-tests/integration/test_panel_browser.py.  The two lanes publish on the same
+tests/panel/test_panel_browser.py.  The two lanes publish on the same
 topic in no fixed order between them, so the listener keeps what it was not
 asked for yet.
 """

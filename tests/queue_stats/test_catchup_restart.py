@@ -21,7 +21,7 @@ from callcenter.models import Call
 from core.clock import Clock
 from hotline.app import Application
 from hotline.system import migrate
-from tests.integration.test_calls import new_number
+from tests.agi.test_calls import new_number
 from tests.lab import Lab, eventually
 from tests.queue_stats.test_ingest_calls import fact, queue_log_rows, rows_of
 

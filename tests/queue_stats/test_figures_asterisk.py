@@ -12,8 +12,8 @@ from callcenter.models import Outcome
 from callcenter.shifts import on_duty_queue
 from hotline.app import Application
 from queue_stats.figures import figures
-from tests.integration.test_calls import ended_record, new_number
-from tests.integration.test_no_agent import set_paused
+from tests.agi.test_calls import ended_record, new_number
+from tests.callcenter.test_no_agent import set_paused
 from tests.lab import Lab
 
 pytestmark = pytest.mark.asterisk

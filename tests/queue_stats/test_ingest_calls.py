@@ -21,8 +21,8 @@ from hotline.app import Application
 from queue_stats.catchup import row_from_entry
 from queue_stats.models import QueueEvent
 from queue_stats.storage import Row
-from tests.integration.test_calls import ended_record, new_number
-from tests.integration.test_no_agent import set_paused
+from tests.agi.test_calls import ended_record, new_number
+from tests.callcenter.test_no_agent import set_paused
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk

@@ -9,7 +9,7 @@ import pytest
 from callcenter.models import Outcome
 from callcenter.scheduler import parse_status
 from hotline.app import Application
-from tests.integration.test_calls import ended_record, new_number
+from tests.agi.test_calls import ended_record, new_number
 from tests.lab import Lab
 
 pytestmark = pytest.mark.asterisk

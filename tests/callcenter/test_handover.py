@@ -12,7 +12,7 @@ from callcenter.models import Outcome
 from callcenter.scheduler import SHIFT_END_REASON, parse_status
 from core.clock import FakeClock
 from hotline.app import Application
-from tests.integration.test_calls import ended_record, new_number, record_of
+from tests.agi.test_calls import ended_record, new_number, record_of
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk

@@ -3,8 +3,9 @@
 Calls are inserted as the call path leaves them (8 kHz mono WAV per side under
 the recordings directory, the call row pointing at them); transcripts are
 stored with the recordings package's own writer, so the full-text search
-finds them.  The panel itself is tests/panel's (real Redis, SQLite and
-PostgreSQL, one account per role).
+finds them.  The panel itself is conftest.py's (real Redis, SQLite and
+PostgreSQL, one account per role), which also makes ``voices`` a fixture of
+this folder.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from callcenter.models import Call, Outcome
 from callcenter.recording_files import base_for, side_files
 from panel.context import PanelContext
 from recordings.store import save_transcript
-from tests.panel.conftest import panel  # noqa: F401  (the fixture)
 
 RATE = 8000  # what Asterisk's MixMonitor writes
 

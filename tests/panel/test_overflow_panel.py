@@ -10,7 +10,7 @@ from datetime import timedelta
 from accounts.identity import Actor
 from callcenter.models import Result, Status, VoiceStatus
 from callcenter.service import sanitize_caller
-from tests.panel.conftest import PASSWORD, panel  # noqa: F401  (the fixture)
+from tests.panel.conftest import PASSWORD
 
 
 async def waiting_call(ctx, uniqueid: str, number: str | None, minutes_ago: int, hotline="1022"):
@@ -39,11 +39,11 @@ async def waiting_call(ctx, uniqueid: str, number: str | None, minutes_ago: int,
     return at
 
 
-async def post(panel, path, csrf, **data):  # noqa: F811
+async def post(panel, path, csrf, **data):
     return await panel.client.post(path, data={"_csrf": csrf, **data}, allow_redirects=False)
 
 
-async def test_agents_work_the_list_in_order(panel):  # noqa: F811
+async def test_agents_work_the_list_in_order(panel):
     ctx = panel.ctx
     await ctx.calls.sync_directory()
     svc = ctx.callbacks
@@ -97,7 +97,7 @@ async def test_agents_work_the_list_in_order(panel):  # noqa: F811
     assert done.closed_by == "Sup"
 
 
-async def test_voice_messages_play_only_for_their_team(panel, tmp_path):  # noqa: F811
+async def test_voice_messages_play_only_for_their_team(panel, tmp_path):
     ctx = panel.ctx
     await ctx.calls.sync_directory()
     admin = Actor.of(panel.users["admin"])

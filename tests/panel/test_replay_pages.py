@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from accounts.identity import Actor
 from recordings.audit import RecordingAccess
 from recordings.models import TranscriptionJob
-from tests.recordings_panel.conftest import add_call, segments
+from tests.panel.recorded import add_call, segments
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

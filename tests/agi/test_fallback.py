@@ -8,7 +8,7 @@ import pytest
 
 from callcenter.models import Outcome
 from hotline.app import Application
-from tests.integration.test_calls import agent_extensions, dominant_hz, ended_record, new_number
+from tests.agi.test_calls import agent_extensions, dominant_hz, ended_record, new_number
 from tests.lab import Lab
 
 pytestmark = pytest.mark.asterisk

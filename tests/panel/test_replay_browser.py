@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from recordings.audit import RecordingAccess
 from tests.browser import ARTIFACTS
-from tests.panel.conftest import PASSWORD, panel  # noqa: F401  (the fixture)
-from tests.recordings_panel.conftest import add_call, segments, voices  # noqa: F401
+from tests.panel.conftest import PASSWORD
+from tests.panel.recorded import add_call, segments
 
 
 async def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
@@ -30,8 +30,8 @@ async def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-un
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_supervisor_plays_and_seeks_by_word_agent_is_refused(
-    panel,  # noqa: F811  (the fixture imported above)
-    voices,  # noqa: F811
+    panel,
+    voices,
     browser,
 ):
     ctx = panel.ctx

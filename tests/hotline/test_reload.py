@@ -13,7 +13,7 @@ from callcenter.scheduler import parse_status
 from core.settings import load_settings
 from hotline import system
 from hotline.app import Application
-from tests.integration.test_calls import ended_record, new_number, record_of
+from tests.agi.test_calls import ended_record, new_number, record_of
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk

@@ -1,5 +1,5 @@
 """The overflow menu replayed from AGI dialogues recorded on the real Asterisk
-(tests/integration/test_callbacks.py with the FastAGI trace on)."""
+(tests/callcenter/test_callbacks.py with the FastAGI trace on)."""
 
 from __future__ import annotations
 

@@ -31,11 +31,11 @@ from dialplan import prompts
 from hotline import system
 from hotline.app import Application
 from recordings.models import JobStatus, TranscriptionJob
+from tests.agi.test_calls import dominant_hz, ended_record, new_number, record_of
 from tests.browser import ARTIFACTS
-from tests.integration.test_calls import dominant_hz, ended_record, new_number, record_of
-from tests.integration.test_no_agent import set_paused
-from tests.integration.test_panel_browser import PASSWORD, on_duty, sign_in
+from tests.callcenter.test_no_agent import set_paused
 from tests.lab import CARRIER, Lab, eventually
+from tests.panel.test_panel_browser import PASSWORD, on_duty, sign_in
 
 pytestmark = pytest.mark.asterisk
 

@@ -14,8 +14,8 @@ from core.ami import Event
 from core.clock import FakeClock
 from core.settings import Hotline, Settings
 from hotline.app import Application
-from tests.integration.test_calls import new_number
-from tests.integration.test_handover import exts, membership
+from tests.agi.test_calls import new_number
+from tests.callcenter.test_handover import exts, membership
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk
