@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic.config import Config
 
+from callcenter.callbacks import CallbackService
+from callcenter.models import Callback
+from callcenter.service import CallService, sanitize_caller
 from core.settings import Settings, load_settings
 from hotline.system import alembic_config
 
@@ -45,3 +49,66 @@ def replace_block(text: str, old: str, new: str) -> str:
 def alembic_cfg(url: str) -> Config:
     """Alembic's configuration for the database at ``url`` (the project's migrations)."""
     return alembic_config(url)
+
+
+async def queued_call(
+    calls: CallService,
+    uniqueid: str,
+    number: str | None,
+    *,
+    started: datetime,
+    name: str | None = None,
+    hotline: str = "1022",
+    queue: str = "t1022-morning",
+    path: str | None = None,
+    waited: timedelta = timedelta(0),
+) -> datetime:
+    """A call as the call path writes it: opened, through the menu when ``path``
+    is given, then in ``queue`` ``waited`` after it started.  Returns when it
+    joined the queue."""
+    caller = sanitize_caller(number, name)
+    await calls.open_call(
+        uniqueid=uniqueid,
+        linkedid=uniqueid,
+        hotline_number=hotline,
+        caller=caller,
+        started_at=started,
+        language="vi",
+        recording_base=None,
+    )
+    if path is not None:
+        team, shift = queue.rsplit("-", 1)
+        await calls.ivr_done(
+            uniqueid,
+            path=path,
+            choice="agent",
+            language="vi",
+            queue=queue,
+            team_id=team,
+            shift_id=shift,
+        )
+    joined = started + waited
+    await calls.caller_joined(
+        uniqueid=uniqueid,
+        linkedid=uniqueid,
+        queue=queue,
+        hotline_number=hotline,
+        caller=caller,
+        at=joined,
+        recording_base=None,
+        route_source="agi",
+    )
+    return joined
+
+
+async def requested_callback(
+    callbacks: CallbackService, uniqueid: str, number: str, joined_at: datetime | None
+) -> Callback:
+    """The queued caller ``uniqueid`` asks to be called back on their caller ID, in Vietnamese."""
+    return await callbacks.request(
+        uniqueid=uniqueid,
+        number=number,
+        number_source="caller_id",
+        language="vi",
+        joined_at=joined_at,
+    )

@@ -13,16 +13,17 @@ from accounts.identity import SYSTEM
 from callcenter.callbacks import CallbackService
 from callcenter.exceptions import CallbackClosed
 from callcenter.models import Outcome, Result, Status, VoiceStatus
-from callcenter.service import CallService, sanitize_caller
+from callcenter.service import CallService
 from core.clock import FakeClock
 from core.db import Database
 from hotline.system import migrate
-from tests.helpers import settings_in
+from tests.helpers import queued_call, requested_callback, settings_in
 from tests.lab import lab_config
 from tickets.service import TicketService
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=TZ)
+QUEUE = "t1022-afternoon"  # on duty at T0
 
 
 @pytest.fixture
@@ -39,43 +40,16 @@ async def env(tmp_path, database_url):
     await db.close()
 
 
-async def queued_call(calls: CallService, uniqueid: str, number: str | None, at: datetime) -> None:
-    caller = sanitize_caller(number)
-    await calls.open_call(
-        uniqueid=uniqueid,
-        linkedid=uniqueid,
-        hotline_number="1022",
-        caller=caller,
-        started_at=at,
-        language="vi",
-        recording_base=None,
-    )
-    await calls.caller_joined(
-        uniqueid=uniqueid,
-        linkedid=uniqueid,
-        queue="t1022-afternoon",
-        hotline_number="1022",
-        caller=caller,
-        at=at,
-        recording_base=None,
-        route_source="agi",
-    )
-
-
 async def test_callbacks_keep_the_place_of_the_first_join(env):
     calls, svc, clock = env
-    await queued_call(calls, "pbx-1.1", "0901111111", T0)
-    await queued_call(calls, "pbx-1.2", "0902222222", T0 + timedelta(seconds=30))
+    await queued_call(calls, "pbx-1.1", "0901111111", started=T0, queue=QUEUE)
+    await queued_call(
+        calls, "pbx-1.2", "0902222222", started=T0 + timedelta(seconds=30), queue=QUEUE
+    )
     clock.advance(timedelta(minutes=2))
     # the later caller asks first; the earlier one (who left the queue and came
     # back meanwhile: the dialplan passes when they first joined) asks after
-    second = await svc.request(
-        uniqueid="pbx-1.2",
-        number="0902222222",
-        number_source="caller_id",
-        language="vi",
-        joined_at=T0 + timedelta(seconds=30),
-    )
+    second = await requested_callback(svc, "pbx-1.2", "0902222222", T0 + timedelta(seconds=30))
     first = await svc.request(
         uniqueid="pbx-1.1",
         number="0901111111",
@@ -103,14 +77,8 @@ async def test_callbacks_keep_the_place_of_the_first_join(env):
 
 async def test_retries_then_unreachable_and_agent_misses_do_not_count(env):
     calls, svc, clock = env
-    await queued_call(calls, "pbx-2.1", "0903333333", T0)
-    cb = await svc.request(
-        uniqueid="pbx-2.1",
-        number="0903333333",
-        number_source="caller_id",
-        language="vi",
-        joined_at=None,
-    )
+    await queued_call(calls, "pbx-2.1", "0903333333", started=T0, queue=QUEUE)
+    cb = await requested_callback(svc, "pbx-2.1", "0903333333", None)
     assert await svc.start_attempt(cb.id, "1001", "cb-a") is not None
     assert await svc.start_attempt(cb.id, "1002", "cb-b") is None, "claimed once"
     assert await svc.due() == []
@@ -136,14 +104,8 @@ async def test_retries_then_unreachable_and_agent_misses_do_not_count(env):
 
 async def test_connected_callback_gets_its_own_call_record(env):
     calls, svc, clock = env
-    await queued_call(calls, "pbx-3.1", "0904444444", T0)
-    cb = await svc.request(
-        uniqueid="pbx-3.1",
-        number="0904444444",
-        number_source="caller_id",
-        language="vi",
-        joined_at=T0,
-    )
+    await queued_call(calls, "pbx-3.1", "0904444444", started=T0, queue=QUEUE)
+    cb = await requested_callback(svc, "pbx-3.1", "0904444444", T0)
     clock.advance(timedelta(minutes=5))
     started = await svc.start_attempt(cb.id, "1001", "cb-x1")
     # the record exists from the first ring: a ticket can be linked during the call
@@ -170,14 +132,8 @@ async def test_connected_callback_gets_its_own_call_record(env):
 
 async def test_restart_puts_interrupted_attempts_back(env):
     calls, svc, clock = env
-    await queued_call(calls, "pbx-4.1", "0905555555", T0)
-    cb = await svc.request(
-        uniqueid="pbx-4.1",
-        number="0905555555",
-        number_source="caller_id",
-        language="vi",
-        joined_at=T0,
-    )
+    await queued_call(calls, "pbx-4.1", "0905555555", started=T0, queue=QUEUE)
+    cb = await requested_callback(svc, "pbx-4.1", "0905555555", T0)
     started = await svc.start_attempt(cb.id, "1001", "cb-r1")
     assert await svc.recover() == 1
     again = await svc.get(cb.id)
@@ -189,14 +145,8 @@ async def test_restart_puts_interrupted_attempts_back(env):
 
 async def test_panel_actions(env):
     calls, svc, clock = env
-    await queued_call(calls, "pbx-5.1", "0906666666", T0)
-    cb = await svc.request(
-        uniqueid="pbx-5.1",
-        number="0906666666",
-        number_source="caller_id",
-        language="vi",
-        joined_at=T0,
-    )
+    await queued_call(calls, "pbx-5.1", "0906666666", started=T0, queue=QUEUE)
+    cb = await requested_callback(svc, "pbx-5.1", "0906666666", T0)
     taken = await svc.call_now(cb.id, "1003")
     assert taken.assigned_extension == "1003"
     assert (await svc.due())[0].assigned_extension == "1003"
@@ -214,7 +164,7 @@ async def test_panel_actions(env):
 
 async def test_voice_messages(env, tmp_path):
     calls, svc, clock = env
-    await queued_call(calls, "pbx-6.1", None, T0)
+    await queued_call(calls, "pbx-6.1", None, started=T0, queue=QUEUE)
     vm = await svc.voice_message(
         uniqueid="pbx-6.1", path=str(tmp_path / "m.wav"), seconds=4.2, language="vi"
     )
@@ -240,7 +190,7 @@ async def test_voice_messages(env, tmp_path):
 async def test_each_try_has_its_record_from_the_first_ring(env):
     """What the agent's pop is built from, and what each kind of ending leaves behind."""
     calls, svc, clock = env
-    await queued_call(calls, "pbx-7.1", "0908888888", T0)
+    await queued_call(calls, "pbx-7.1", "0908888888", started=T0, queue=QUEUE)
     await calls.ivr_done(
         "pbx-7.1",
         path="1:agent > queue:1 > callback:caller_id",
@@ -248,13 +198,7 @@ async def test_each_try_has_its_record_from_the_first_ring(env):
         language="vi",
     )
     clock.advance(timedelta(minutes=1))
-    cb = await svc.request(
-        uniqueid="pbx-7.1",
-        number="0908888888",
-        number_source="caller_id",
-        language="vi",
-        joined_at=T0,
-    )
+    cb = await requested_callback(svc, "pbx-7.1", "0908888888", T0)
     clock.advance(timedelta(minutes=3))
     first = await svc.start_attempt(cb.id, "1001", "cb-t1")
     info = first.info
@@ -303,7 +247,7 @@ async def test_each_try_has_its_record_from_the_first_ring(env):
 
 async def test_a_voice_message_callback_carries_its_message(env, tmp_path):
     calls, svc, clock = env
-    await queued_call(calls, "pbx-7.2", "0909999999", T0)
+    await queued_call(calls, "pbx-7.2", "0909999999", started=T0, queue=QUEUE)
     vm = await svc.voice_message(
         uniqueid="pbx-7.2", path=str(tmp_path / "m.wav"), seconds=6.5, language="vi"
     )

@@ -17,7 +17,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.identity import Actor
 from accounts.models import Role
-from callcenter.service import sanitize_caller
 from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
@@ -25,7 +24,7 @@ from hotline.app import panel_context
 from hotline.system import migrate
 from panel.app import make_app
 from panel.context import PanelContext
-from tests.helpers import settings_in
+from tests.helpers import queued_call, settings_in
 from tests.panel.recorded import voices  # noqa: F401  (the fixture, for the replay pages)
 
 PASSWORD = "correct horse battery"
@@ -148,45 +147,19 @@ async def panel(database_url: str, tmp_path: Path):
         await db.close()
 
 
-async def queued_call(  # type: ignore[no-untyped-def]
-    ctx,
-    uid: str,
-    number: str,
-    *,
-    name: str | None = None,
-    started: datetime,
-    path: str = "1:agent",
-    waited: timedelta = timedelta(seconds=20),
-) -> None:
-    """A call as the call path writes it: opened, through the menu, then in the queue."""
-    caller = sanitize_caller(number, name)
-    await ctx.calls.open_call(
-        uniqueid=uid,
-        linkedid=uid,
-        hotline_number="1022",
-        caller=caller,
-        started_at=started,
-        language="vi",
-        recording_base=None,
-    )
-    await ctx.calls.ivr_done(
-        uid,
-        path=path,
-        choice="agent",
-        language="vi",
-        queue="t1022-morning",
-        team_id="t1022",
-        shift_id="morning",
-    )
-    await ctx.calls.caller_joined(
-        uniqueid=uid,
-        linkedid=uid,
-        queue="t1022-morning",
-        hotline_number="1022",
-        caller=caller,
-        at=started + waited,
-        recording_base=None,
-        route_source="agi",
+async def waiting_call(
+    ctx: PanelContext, uniqueid: str, number: str | None, minutes_ago: int, hotline: str = "1022"
+) -> datetime:
+    """A call in its team's morning queue since ``minutes_ago`` (no menu step); returns
+    when it joined."""
+    team = "t1022" if hotline == "1022" else "party"
+    return await queued_call(
+        ctx.calls,
+        uniqueid,
+        number,
+        started=ctx.clock.now() - timedelta(minutes=minutes_ago),
+        hotline=hotline,
+        queue=f"{team}-morning",
     )
 
 

@@ -17,8 +17,9 @@ from accounts.identity import Actor
 from callcenter.callbacks import WAKE_TOPIC
 from callcenter.models import Result
 from hotline.app import ticket_history
-from tests.panel.conftest import PASSWORD, Screen
-from tests.panel.test_overflow_panel import post, waiting_call
+from tests.helpers import requested_callback
+from tests.panel.conftest import PASSWORD, Screen, waiting_call
+from tests.panel.test_overflow_panel import post
 from tests.panel.test_presence import Listener, member
 
 NUMBER = "0908123456"
@@ -59,13 +60,7 @@ async def test_a_callback_pops_up_and_becomes_a_ticket(panel):
         },
     )
     joined = await waiting_call(ctx, "pbx-20.1", NUMBER, 25)
-    cb = await ctx.callbacks.request(
-        uniqueid="pbx-20.1",
-        number=NUMBER,
-        number_source="caller_id",
-        language="vi",
-        joined_at=joined,
-    )
+    cb = await requested_callback(ctx.callbacks, "pbx-20.1", NUMBER, joined)
     screen = Screen(ctx, ticket_history(ctx.ticket_queries))
     await screen.start()
     presence = screen.presence
@@ -134,13 +129,7 @@ async def test_a_ring_the_agent_missed_leaves_their_screen(panel):
     ctx = panel.ctx
     await ctx.calls.sync_directory()
     joined = await waiting_call(ctx, "pbx-21.1", NUMBER, 5)
-    cb = await ctx.callbacks.request(
-        uniqueid="pbx-21.1",
-        number=NUMBER,
-        number_source="caller_id",
-        language="vi",
-        joined_at=joined,
-    )
+    cb = await requested_callback(ctx.callbacks, "pbx-21.1", NUMBER, joined)
     screen = Screen(ctx, ticket_history(ctx.ticket_queries))
     await screen.start()
     presence = screen.presence
@@ -210,13 +199,7 @@ async def test_call_now_wakes_the_dialler_over_the_bus_and_opens_the_workspace(p
     ctx = panel.ctx
     await ctx.calls.sync_directory()
     joined = await waiting_call(ctx, "pbx-23.1", NUMBER, 4)
-    cb = await ctx.callbacks.request(
-        uniqueid="pbx-23.1",
-        number=NUMBER,
-        number_source="caller_id",
-        language="vi",
-        joined_at=joined,
-    )
+    cb = await requested_callback(ctx.callbacks, "pbx-23.1", NUMBER, joined)
     listener, task = await listening(ctx, WAKE_TOPIC)
     try:
         csrf = await panel.login("agent1")

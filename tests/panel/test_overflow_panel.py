@@ -5,38 +5,11 @@ from __future__ import annotations
 
 import re
 import wave
-from datetime import timedelta
 
 from accounts.identity import Actor
 from callcenter.models import Result, Status, VoiceStatus
-from callcenter.service import sanitize_caller
-from tests.panel.conftest import PASSWORD
-
-
-async def waiting_call(ctx, uniqueid: str, number: str | None, minutes_ago: int, hotline="1022"):
-    at = ctx.clock.now() - timedelta(minutes=minutes_ago)
-    caller = sanitize_caller(number)
-    await ctx.calls.open_call(
-        uniqueid=uniqueid,
-        linkedid=uniqueid,
-        hotline_number=hotline,
-        caller=caller,
-        started_at=at,
-        language="vi",
-        recording_base=None,
-    )
-    team = "t1022" if hotline == "1022" else "party"
-    await ctx.calls.caller_joined(
-        uniqueid=uniqueid,
-        linkedid=uniqueid,
-        queue=f"{team}-morning",
-        hotline_number=hotline,
-        caller=caller,
-        at=at,
-        recording_base=None,
-        route_source="agi",
-    )
-    return at
+from tests.helpers import requested_callback
+from tests.panel.conftest import PASSWORD, waiting_call
 
 
 async def post(panel, path, csrf, **data):
@@ -49,9 +22,7 @@ async def test_agents_work_the_list_in_order(panel):
     svc = ctx.callbacks
     for uid, number, ago in [("pbx-9.1", "0901000001", 5), ("pbx-9.2", "0901000002", 9)]:
         joined = await waiting_call(ctx, uid, number, ago)
-        await svc.request(
-            uniqueid=uid, number=number, number_source="caller_id", language="vi", joined_at=joined
-        )
+        await requested_callback(svc, uid, number, joined)
     older, newer = await svc.open_list("t1022")
     assert older.number == "0901000002", "first joined, first served"
 

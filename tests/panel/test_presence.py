@@ -17,7 +17,8 @@ from datetime import timedelta
 import pytest
 from panoramisk.message import Message
 
-from tests.panel.conftest import Screen, queued_call
+from tests.helpers import queued_call
+from tests.panel.conftest import Screen
 
 UID = "pbx-1795344736.14"
 
@@ -99,11 +100,12 @@ async def presence(panel):
 async def open_call(ctx, number="0909123456"):
     now = ctx.clock.now()
     await queued_call(
-        ctx,
+        ctx.calls,
         UID,
         number,
         name="Trần Thị B",
         started=now - timedelta(seconds=40),
+        path="1:agent",
         waited=timedelta(seconds=28),
     )
 

@@ -16,7 +16,8 @@ import pytest
 
 from callcenter.presence import Presence
 from tests.browser import ARTIFACTS
-from tests.panel.conftest import PASSWORD, queued_call
+from tests.helpers import queued_call
+from tests.panel.conftest import PASSWORD
 from tests.panel.test_presence import event
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -75,7 +76,15 @@ async def _calls(ctx) -> None:  # type: ignore[no-untyped-def]
         ("pbx-1795000000.3", now - timedelta(days=1), "1:agent"),
         (UID, now - timedelta(seconds=40), "1:agent > full:silence"),
     ):
-        await queued_call(ctx, uid, NUMBER, name="Lê Văn C", started=started, path=path)
+        await queued_call(
+            ctx.calls,
+            uid,
+            NUMBER,
+            name="Lê Văn C",
+            started=started,
+            path=path,
+            waited=timedelta(seconds=20),
+        )
     await ctx.calls.caller_abandoned(uniqueid="pbx-1795000000.3", hold_seconds=95)
 
 

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 
 from accounts.identity import Actor
-from tests.panel.conftest import queued_call
+from tests.helpers import queued_call
 from tests.panel.test_error_pages import english, page_text
 
 
@@ -59,7 +59,7 @@ async def _recorded_call(ctx) -> int:  # type: ignore[no-untyped-def]
     uid = "pbx-1795344777.5"
     now = ctx.clock.now()
     await queued_call(
-        ctx,
+        ctx.calls,
         uid,
         "0909444333",
         started=now - timedelta(minutes=3),
