@@ -15,6 +15,8 @@ from core.settings import Settings, load_settings
 from hotline.system import alembic_config
 
 ROOT = Path(__file__).resolve().parent.parent
+# the shared Redis the tests use (each test under a key prefix of its own)
+REDIS_URL = "redis://127.0.0.1:6379/0"
 EXAMPLE = ROOT / "config" / "hotline.example.toml"
 
 

@@ -17,9 +17,8 @@ from callcenter.live import LiveState
 from core.bus import Bus
 from core.clock import Clock
 from queue_stats.live import LiveQueues
+from tests.helpers import REDIS_URL
 from tests.lab import eventually
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Live:

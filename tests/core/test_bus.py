@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from core.bus import Bus
-from tests.queue_stats.test_ingest import REDIS_URL
+from tests.helpers import REDIS_URL
 
 
 async def test_stopping_one_owners_listener_leaves_the_others_listening():

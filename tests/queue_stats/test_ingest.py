@@ -30,10 +30,10 @@ from queue_stats.ingest import QueueIngest
 from queue_stats.live import LiveQueues
 from queue_stats.models import QueueEvent
 from queue_stats.storage import EventWriter, Row, event_key, insert_rows
+from tests.helpers import REDIS_URL
 from tests.lab import eventually
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ANSWERED, ABANDONED, TIMED_OUT = "pbx-1795613283.1", "pbx-1795613283.2", "pbx-1795613283.0"
 
 
