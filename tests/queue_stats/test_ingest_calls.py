@@ -132,5 +132,6 @@ async def test_answered_abandoned_and_timed_out_calls(carrier: Lab, app: Applica
         }
 
     from_events = picture(await app.live_queues.snapshot())
-    await app.live_queues.rebuild(app.ami)
+    await app.live.rebuild(app.ami)  # the live state's owner, from QueueStatus
+    await app.live.flush()
     assert picture(await app.live_queues.snapshot()) == from_events
