@@ -23,6 +23,7 @@ from callcenter.models import OPEN_OUTCOMES, Agent, Call, Hotline, Outcome, Shif
 from callcenter.queue_log import Entry
 from callcenter.recording_files import base_for, side_files
 from callcenter.shifts import extension_of
+from core.ami import header_int  # queue_log fields are written as AMI headers are
 from core.db import Database
 from core.settings import Settings
 
@@ -70,33 +71,27 @@ def _apply_queue_event(call: Call, e: Entry) -> None:
     elif e.event == "CONNECT":
         call.outcome = Outcome.ANSWERED
         call.answered_at = call.answered_at or e.at
-        call.hold_seconds = call.hold_seconds if call.hold_seconds is not None else _num(e.field(0))
+        if call.hold_seconds is None:
+            call.hold_seconds = header_int(e.field(0))
         if call.agent_extension is None:
             call.agent_extension = extension_of(e.agent)
         call.recording_caller, call.recording_agent = side_files(call.recording_base)
     elif e.event in ("COMPLETECALLER", "COMPLETEAGENT"):
         call.ended_at = call.ended_at or e.at
         if call.talk_seconds is None:
-            call.talk_seconds = _num(e.field(1))
+            call.talk_seconds = header_int(e.field(1))
         if call.end_reason is None:
             call.end_reason = "caller_hangup" if e.event == "COMPLETECALLER" else "agent_hangup"
     elif e.event == "ABANDON" and call.outcome in OPEN_OUTCOMES:
         call.outcome = Outcome.ABANDONED
         call.ended_at = call.ended_at or e.at
-        call.hold_seconds = _num(e.field(2))
+        call.hold_seconds = header_int(e.field(2))
     elif e.event in ("EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY") and (
         call.outcome in OPEN_OUTCOMES
     ):
         call.outcome = Outcome.TIMEOUT
         call.ended_at = call.ended_at or e.at
-        call.hold_seconds = _num(e.field(2))
-
-
-def _num(value: str) -> int | None:
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
+        call.hold_seconds = header_int(e.field(2))
 
 
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
