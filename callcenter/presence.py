@@ -10,8 +10,12 @@ takes it off the screen.
 The pop has its own lane of AMI events (``core.ami``): it never waits behind
 the call records' or the queue statistics' writes.  So it keeps what it
 needs from other events itself: the time each caller joined the queue (from
-``QueueCallerJoin``), and which agent has which call on screen.  The agents'
-states are not kept here: :class:`callcenter.live.LiveState` owns them.
+``QueueCallerJoin``), and which agent has which call on screen.  The reads a
+pop needs (the call record, the caller's earlier calls and tickets) start
+when the caller joins the queue, not when an agent's phone rings: in a busy
+hour the caller waits, and the pop is ready before it is needed; a second
+agent rung for the same caller gets the same reads.  The agents' states are
+not kept here: :class:`callcenter.live.LiveState` owns them.
 
 A callback call pops the same way: the callback dialler
 (``callcenter/dialler.py``) rings the agent and calls :meth:`Presence.callback_called`
@@ -25,6 +29,7 @@ tickets domain sits above this one).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -64,6 +69,20 @@ MAX_JOINS = 5000
 PAUSE_REASONS = ("break", "meal", "training", "paperwork", "technical", "toilet")
 
 HistoryFn = Callable[[str | None], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a pop reads from the database: the call record and the caller's history."""
+
+    call: Call | None
+    number: str | None
+    earlier_calls: list[dict[str, Any]]
+    tickets: list[dict[str, Any]]
+
+
+async def _nothing() -> list[dict[str, Any]]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -119,6 +138,8 @@ class Presence:
         self.live = live
         self.joined: OrderedDict[str, datetime] = OrderedDict()  # uniqueid -> joined the queue
         self.on_screen: dict[str, str] = {}  # extension -> the uniqueid of their pop
+        # uniqueid -> the reads of its pop, started when the caller joined the queue
+        self.reads: OrderedDict[str, asyncio.Task[Reads]] = OrderedDict()
 
     def subscribe(self, ami: AMIClient) -> None:
         ami.subscribe(["QueueCallerJoin"], self.on_join, lane="pop")
@@ -134,11 +155,50 @@ class Presence:
     # -- the screen-pop -------------------------------------------------
     async def on_join(self, e: Event) -> None:
         uniqueid = e.get("Uniqueid")
-        if uniqueid:
-            self.joined[uniqueid] = event_time(e, self.clock)
-            self.joined.move_to_end(uniqueid)
-            while len(self.joined) > MAX_JOINS:
-                self.joined.popitem(last=False)
+        if not uniqueid:
+            return
+        self.joined[uniqueid] = event_time(e, self.clock)
+        self.joined.move_to_end(uniqueid)
+        while len(self.joined) > MAX_JOINS:
+            self.joined.popitem(last=False)
+        number = sanitize_caller(e.get("CallerIDNum"), None).number
+        self._start_reads(uniqueid, number)
+
+    def _start_reads(self, uniqueid: str, number: str | None) -> asyncio.Task[Reads]:
+        task = self.reads.get(uniqueid)
+        if task is None or (task.done() and (task.cancelled() or task.exception())):
+            # none yet, or a read that failed (the database was away): read again
+            task = asyncio.create_task(self._read(uniqueid, number), name=f"pop-reads-{uniqueid}")
+            self.reads[uniqueid] = task
+            while len(self.reads) > MAX_JOINS:
+                _, old = self.reads.popitem(last=False)
+                old.cancel()
+        return task
+
+    def _done_with(self, uniqueid: str) -> None:
+        self.joined.pop(uniqueid, None)
+        task = self.reads.pop(uniqueid, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _read(self, uniqueid: str, number: str | None) -> Reads:
+        """The call record and the caller's history, read side by side."""
+        call = await self.calls.get(uniqueid)
+        number = (call.caller_number if call else None) or number
+        if not number:
+            return Reads(call, number, [], [])
+        earlier, tickets = await asyncio.gather(
+            self.calls.earlier_calls(number, before=uniqueid),
+            self.history(number) if self.history else _nothing(),
+        )
+        return Reads(call, number, earlier, tickets)
+
+    async def stop(self) -> None:
+        tasks = list(self.reads.values())
+        self.reads.clear()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def on_called(self, e: Event) -> None:
         received = self._now()
@@ -148,11 +208,11 @@ class Presence:
             return
         v = chan_vars(e)
         caller = sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName"))
-        call = await self.calls.get(uniqueid)
-        pop = await self._pop(
+        reads = await self._start_reads(uniqueid, caller.number)
+        call = reads.call
+        pop = self._pop(
             uniqueid,
-            call,
-            number=caller.number,
+            reads,
             name=caller.name,
             hotline_number=v.get("HOTLINE_NUMBER") or None,
             queue=e.get("Queue"),
@@ -172,14 +232,13 @@ class Presence:
         received = self._now()
         if self.live is not None:
             self.live.agent_call(ext, uniqueid, "ringing", self.clock.now())
-        call = await self.calls.get(uniqueid)
-        pop = await self._pop(
+        reads = await self._read(uniqueid, None)
+        pop = self._pop(
             uniqueid,
-            call,
-            number=None,
+            reads,
             name=None,
             hotline_number=None,
-            queue=call.queue if call else None,
+            queue=reads.call.queue if reads.call else None,
             route_source="callback",
             queued_at=callback.queued_at,
         )
@@ -214,12 +273,11 @@ class Presence:
             extra["ended_at"] = now.timestamp()
         await self._pop_phase(ext, uniqueid, phase, **extra)
 
-    async def _pop(
+    def _pop(
         self,
         uniqueid: str,
-        call: Call | None,
+        reads: Reads,
         *,
-        number: str | None,
         name: str | None,
         hotline_number: str | None,
         queue: str | None,
@@ -227,14 +285,12 @@ class Presence:
         queued_at: datetime | None,
     ) -> dict[str, Any]:
         """The screen-pop of one call: the record first, then what the event said."""
+        call, number = reads.call, reads.number
         hotline_number = (call.hotline_number if call else None) or hotline_number
         hotline = self.settings.hotline(hotline_number) if hotline_number else None
         waited = None
         if queued_at is not None:
             waited = max(0, round((self.clock.now() - queued_at).total_seconds()))
-        number = (call.caller_number if call else None) or number
-        earlier = await self.calls.earlier_calls(number, before=uniqueid) if number else []
-        tickets = await self.history(number) if self.history and number else []
         return {
             "type": "pop",
             "kind": "queue",
@@ -252,8 +308,8 @@ class Presence:
             "waited": waited,
             "queued_at": queued_at.isoformat() if queued_at else None,
             "phase": "ringing",
-            "earlier_calls": earlier,
-            "tickets": tickets,
+            "earlier_calls": reads.earlier_calls,
+            "tickets": reads.tickets,
             "event_at": None,
             "ami_timestamp": None,
             "sent": None,
@@ -299,7 +355,7 @@ class Presence:
         uniqueid = e.get("Uniqueid")
         if not uniqueid:
             return
-        self.joined.pop(uniqueid, None)
+        self._done_with(uniqueid)
         for ext in [x for x, u in self.on_screen.items() if u == uniqueid]:
             await self._pop_phase(ext, uniqueid, "missed")
 
@@ -308,7 +364,7 @@ class Presence:
         uniqueid = e.get("Uniqueid")
         if not ext or not uniqueid:
             return
-        self.joined.pop(uniqueid, None)
+        self._done_with(uniqueid)
         self.on_screen[ext] = uniqueid
         await self._pop_phase(ext, uniqueid, "talking", answered_at=self._now())
 

@@ -76,7 +76,10 @@ def make_engine(url: str) -> AsyncEngine:
     """The application's async engine for ``url``."""
     kind, _ = _scheme(url)
     if kind == "sqlite":
-        engine = create_async_engine(async_url(url))
+        # A connection is a thread of aiosqlite's and a few PRAGMAs to open:
+        # keep enough for the AMI lanes and the panel side by side, so a
+        # screen-pop's reads never wait for one to be opened.
+        engine = create_async_engine(async_url(url), pool_size=16, max_overflow=16)
     else:
         # Connections beyond pool_size are closed as soon as they are given
         # back, and opening one costs PostgreSQL a process: keep enough for a

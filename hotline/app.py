@@ -292,6 +292,7 @@ class Application:
         stack.push_async_callback(self.scheduler.stop)
         await self.queue_catchup.start()
         stack.push_async_callback(self.queue_catchup.stop)
+        stack.push_async_callback(self.presence.stop)
         await self.callbacks.start()
         stack.push_async_callback(self.callbacks.stop)
         await self.overdue.start()

@@ -203,4 +203,5 @@ class Screen:
             await handler(event)
 
     async def stop(self) -> None:
+        await self.presence.stop()
         await self.live.stop()
