@@ -99,7 +99,10 @@ def stats_ms(values: list[float]) -> dict[str, float | int | None]:
 
 
 def port_free(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
+    """Nobody listens there (a port left in TIME_WAIT by the previous run is free:
+    the servers bind with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, kind) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
