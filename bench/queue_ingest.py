@@ -23,8 +23,8 @@ committed and the board is written; the run then checks that the table holds
 exactly the rows expected (nothing lost, nothing twice).
 
 Reports per database the median over --runs of events/s and rows/s, and the
-median time one handler call takes (what the screen-pop, on the same
-dispatch, waits for).  Results go to bench/results/queue_ingest.{json,md}.
+median time one event takes through both handlers (what the other events
+of their lanes wait for).  Results go to bench/results/queue_ingest.{json,md}.
 """
 
 from __future__ import annotations
