@@ -89,6 +89,14 @@ def hotline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def fetch_model(list_url: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """``hotline model fetch`` of the test model, in a process of its own."""
+    return hotline(
+        "model", "fetch", "--name", NAME, "--list-url", list_url, "--config", str(config),
+        cwd=config.parent.parent,
+    )  # fmt: skip
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,17 +108,7 @@ def test_fetch_checks_unpacks_and_configures_the_model(site: Site, tmp_path: Pat
     before = config.read_text()
     list_url = site.publish([{**site.entry, "name": "other-model"}, site.entry])  # type: ignore[attr-defined]
 
-    done = hotline(
-        "model",
-        "fetch",
-        "--name",
-        NAME,
-        "--list-url",
-        list_url,
-        "--config",
-        str(config),
-        cwd=tmp_path,
-    )
+    done = fetch_model(list_url, config)
     assert done.returncode == 0, done.stderr
     target = tmp_path / "var" / "models" / NAME
     assert f"model {NAME} checked and ready in {target}" in done.stdout
@@ -130,34 +128,14 @@ def test_fetch_checks_unpacks_and_configures_the_model(site: Site, tmp_path: Pat
 
     # a second fetch finds it in place and downloads nothing
     site.requests.clear()
-    again = hotline(
-        "model",
-        "fetch",
-        "--name",
-        NAME,
-        "--list-url",
-        list_url,
-        "--config",
-        str(config),
-        cwd=tmp_path,
-    )
+    again = fetch_model(list_url, config)
     assert again.returncode == 0 and site.requests == []
 
 
 def test_a_wrong_checksum_leaves_nothing_behind(site: Site, tmp_path: Path) -> None:
     config = make_home(tmp_path)
     list_url = site.publish([{**site.entry, "md5": "0" * 32}])  # type: ignore[attr-defined]
-    done = hotline(
-        "model",
-        "fetch",
-        "--name",
-        NAME,
-        "--list-url",
-        list_url,
-        "--config",
-        str(config),
-        cwd=tmp_path,
-    )
+    done = fetch_model(list_url, config)
     assert done.returncode == 2
     assert f"hotline model fetch: {NAME}: MD5 " in done.stderr
     assert "differs from the list's 000000" in done.stderr
