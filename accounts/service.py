@@ -278,4 +278,3 @@ class AccountService:
             if role is not None:
                 q = q.where(User.role == role.value)
             return list((await s.execute(q)).scalars())
-

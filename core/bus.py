@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,8 @@ class Bus:
         )
         # each subscription of :meth:`listen`, with the task that listens
         self._pubsubs: dict[Any, asyncio.Task[Any] | None] = {}
+        # tasks whose listening was ended: their loops return, never resubscribe
+        self._ended: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._closed = False
 
     def key(self, *parts: str) -> str:
@@ -58,11 +61,18 @@ class Bus:
         redis-py's pub/sub read does not always give way to a task
         cancellation (it can swallow it and wait on), so the owner cancels
         its listening task and then closes the subscriptions' connections
-        here, which ends the read for certain.
+        here, which ends the read for certain.  The loop then returns
+        whether or not the cancellation reached it: a read that swallowed it
+        would otherwise take the closed connection for a lost one and
+        subscribe again, and the owner would wait on it for ever.
         """
+        if task is not None:
+            self._ended.add(task)
         for pubsub, owner in list(self._pubsubs.items()):
             if task is not None and owner is not task:
                 continue
+            if owner is not None:
+                self._ended.add(owner)
             connection = pubsub.connection
             if connection is not None:
                 try:
@@ -109,9 +119,10 @@ class Bus:
         """
         full = [self.key("topic", p) for p in patterns]
         strip = len(self.key("topic", ""))
-        while not self._closed:
+        me = asyncio.current_task()
+        while not self._closed and me not in self._ended:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            self._pubsubs[pubsub] = asyncio.current_task()
+            self._pubsubs[pubsub] = me
             try:
                 await pubsub.psubscribe(*full)
                 if ready is not None:
@@ -126,7 +137,7 @@ class Bus:
                     # redis-py turns a cancellation during connect into a
                     # ConnectionError: the owner is stopping, do not retry.
                     raise asyncio.CancelledError from e
-                if self._closed:
+                if self._closed or me in self._ended:
                     return
                 log.warning("bus: Redis connection lost (%s); resubscribing in 1 s", e)
                 await asyncio.sleep(1)

@@ -45,6 +45,7 @@ from core.ami import AMIClient
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
+from core.lifecycle import on_stop
 from core.settings import Settings, require_secrets
 from panel.app import make_app
 from panel.context import PanelContext
@@ -276,33 +277,33 @@ class Application:
 
     async def start(self) -> None:
         stack = self._stack
-        stack.push_async_callback(self.db.close)
-        stack.push_async_callback(self.bus.close)
+        on_stop(stack, "db", self.db.close)
+        on_stop(stack, "bus", self.bus.close)
         await self.calls.sync_directory()
         # started before AMI and stopped after it: the last events are written
         await self.live.start()
-        stack.push_async_callback(self.live.stop)
+        on_stop(stack, "live", self.live.stop)
         await self.queue_events.start()
-        stack.push_async_callback(self.queue_events.stop)
+        on_stop(stack, "queue_events", self.queue_events.stop)
         await self.agi.start()
-        stack.push_async_callback(self.agi.stop)
+        on_stop(stack, "agi", self.agi.stop)
         await self.ami.start()
-        stack.push_async_callback(self.ami.stop)
+        on_stop(stack, "ami", self.ami.stop)
         await self.scheduler.start()
-        stack.push_async_callback(self.scheduler.stop)
+        on_stop(stack, "scheduler", self.scheduler.stop)
         await self.queue_catchup.start()
-        stack.push_async_callback(self.queue_catchup.stop)
-        stack.push_async_callback(self.presence.stop)
+        on_stop(stack, "queue_catchup", self.queue_catchup.stop)
+        on_stop(stack, "presence", self.presence.stop)
         await self.callbacks.start()
-        stack.push_async_callback(self.callbacks.stop)
+        on_stop(stack, "callbacks", self.callbacks.stop)
         await self.overdue.start()
-        stack.push_async_callback(self.overdue.stop)
+        on_stop(stack, "overdue", self.overdue.stop)
         await self.congestion.start()
-        stack.push_async_callback(self.congestion.stop)
+        on_stop(stack, "congestion", self.congestion.stop)
         await self.web.start()
-        stack.push_async_callback(self.web.stop)
+        on_stop(stack, "web", self.web.stop, timeout=30)
         await self.transcription.start()
-        stack.push_async_callback(self.transcription.stop)
+        on_stop(stack, "transcription", self.transcription.stop, timeout=30)  # workers finish a job
         log.info("hotline application started")
 
     async def stop(self) -> None:
@@ -339,12 +340,12 @@ class PanelOnly:
 
     async def __aenter__(self) -> PanelOnly:
         stack = self._stack
-        stack.push_async_callback(self.db.close)
-        stack.push_async_callback(self.bus.close)
+        on_stop(stack, "db", self.db.close)
+        on_stop(stack, "bus", self.bus.close)
         await self.ami.start()
-        stack.push_async_callback(self.ami.stop)
+        on_stop(stack, "ami", self.ami.stop)
         await self.web.start()
-        stack.push_async_callback(self.web.stop)
+        on_stop(stack, "web", self.web.stop, timeout=30)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

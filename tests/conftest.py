@@ -110,7 +110,7 @@ async def app(carrier: Lab, clock: Clock) -> AsyncIterator[Application]:
     application = Application(carrier.settings, clock=clock, scheduler_interval=2)
     async with application:
         await application.ami.wait_logged_in(30)
-        await application.scheduler.reconciled.wait()
+        await asyncio.wait_for(application.scheduler.reconciled.wait(), 30)
         yield application
     # Anything the application left unclosed (a socket, a Redis connection)
     # is reported now, against this test, not whenever the collector runs.

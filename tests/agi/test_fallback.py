@@ -50,7 +50,7 @@ async def test_call_while_the_application_is_down_gets_its_record_after_restart(
 
     async with Application(carrier.settings, scheduler_interval=2) as first:
         await first.ami.wait_logged_in(30)
-        await first.scheduler.reconciled.wait()
+        await asyncio.wait_for(first.scheduler.reconciled.wait(), 30)
     # The application is down: no IVR, no AMI listener.
     number = new_number()
     channel = await carrier.carrier.call("1022", caller_id=f"<{number}>", digits="1", hold=8)

@@ -91,7 +91,7 @@ async def overflow_app(carrier: Lab, request: pytest.FixtureRequest) -> AsyncIte
         application.agi.trace_dir = lab.home / "agi-traces"
         async with application:
             await application.ami.wait_logged_in(30)
-            await application.scheduler.reconciled.wait()
+            await asyncio.wait_for(application.scheduler.reconciled.wait(), 30)
             yield application
     finally:
         path.write_text(original)

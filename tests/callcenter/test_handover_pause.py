@@ -3,6 +3,7 @@ in the real Asterisk, they are added paused, with the same reason."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
@@ -50,7 +51,7 @@ async def running(
         application.ami.subscribe(["QueueMemberAdded"], keep)
     async with application:
         await application.ami.wait_logged_in(30)
-        await application.scheduler.reconciled.wait()
+        await asyncio.wait_for(application.scheduler.reconciled.wait(), 30)
         yield application
 
 

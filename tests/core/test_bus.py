@@ -38,3 +38,25 @@ async def test_stopping_one_owners_listener_leaves_the_others_listening():
             t.cancel()
         await bus.close()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+async def test_a_listener_ends_when_its_owner_stops_it_even_if_never_cancelled():
+    """A pub/sub read that swallows its cancellation sees only the closed
+    connection: it must end there, not take it for a lost one and resubscribe
+    (its owner, waiting on it at shutdown, would wait for ever)."""
+    bus = Bus(REDIS_URL, f"bustest{uuid.uuid4().hex[:8]}")
+    ready = asyncio.Event()
+
+    async def listen() -> list[str]:
+        return [data async for _topic, data in bus.listen(["x"], ready)]
+
+    task = asyncio.create_task(listen())
+    try:
+        await asyncio.wait_for(ready.wait(), 5)
+        await bus.stop_listening(task)  # no cancel: as if the read swallowed it
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done and task.result() == []
+    finally:
+        task.cancel()
+        await bus.close()
+        await asyncio.gather(task, return_exceptions=True)

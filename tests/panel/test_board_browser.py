@@ -11,6 +11,7 @@ test-artifacts/browser/.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from collections.abc import AsyncIterator
@@ -46,7 +47,7 @@ async def congested_app(carrier: Lab) -> AsyncIterator[Application]:
     application = Application(settings, clock=Clock(), scheduler_interval=2)
     async with application:
         await application.ami.wait_logged_in(30)
-        await application.scheduler.reconciled.wait()
+        await asyncio.wait_for(application.scheduler.reconciled.wait(), 30)
         yield application
 
 

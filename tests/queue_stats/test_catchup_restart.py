@@ -36,7 +36,7 @@ async def started(app: Application) -> Application:
     since = time.time()
     await app.start()
     await app.ami.wait_logged_in(30)
-    await app.scheduler.reconciled.wait()
+    await asyncio.wait_for(app.scheduler.reconciled.wait(), 30)
     names = [f"state.{a.extension}" for a in app.settings.agents]
 
     async def agents_resynced() -> bool:

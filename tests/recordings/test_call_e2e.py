@@ -58,7 +58,7 @@ async def test_real_call_is_transcribed_and_found_by_search(
     number = "09" + "".join(random.choices("0123456789", k=8))
     async with Application(settings, clock=Clock(), scheduler_interval=2) as app:
         await app.ami.wait_logged_in(30)
-        await app.scheduler.reconciled.wait()
+        await asyncio.wait_for(app.scheduler.reconciled.wait(), 30)
         assert app.transcription.workers is not None
         await lab.carrier.call(
             "1022", caller_id=f"<{number}>", digits="1", hold=13, caller_sound=sound
