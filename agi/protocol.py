@@ -215,6 +215,11 @@ class FastAGIServer:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def serving(self) -> bool:
+        """Whether the FastAGI socket is listening."""
+        return self._server is not None and self._server.is_serving()
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(
             self._on_connect, self.host, self.port, reuse_address=True, backlog=512

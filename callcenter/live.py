@@ -340,6 +340,28 @@ class LiveState:
             ],
         }
 
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per queue, for an operator: members by state, callers waiting and the
+        longest wait in seconds (no caller numbers: this leaves the panel)."""
+        now = self.clock.now()
+        names = sorted({*self.queues, *(q for a in self.agents.values() for q in a.memberships)})
+        out: dict[str, dict[str, Any]] = {}
+        for name in names:
+            members = self.members_of(name)
+            states = {s: 0 for s in MEMBER_STATES}
+            for a in members:
+                states[a.memberships[name].state] += 1
+            waiting = list((self.queues.get(name) or Queue(name)).waiting.values())
+            out[name] = {
+                "members": len(members),
+                **states,
+                "waiting": len(waiting),
+                "longest_wait": max(
+                    (round((now - c.since).total_seconds()) for c in waiting), default=0
+                ),
+            }
+        return out
+
     # -- events -------------------------------------------------------------------
     async def on_event(self, e: Event) -> None:
         """One AMI event, in Asterisk's order; memory only, never waits."""

@@ -15,6 +15,7 @@ import re
 import secrets as _secrets
 import shutil
 import tomllib
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -31,7 +32,10 @@ from pydantic import (
     model_validator,
 )
 
+# The configuration's place inside the home (see :func:`default_home`).
 DEFAULT_CONFIG = Path("config/hotline.toml")
+# Where a home is when the package is installed outside a checkout.
+SYSTEM_HOME = Path("/var/lib/hotline")
 LANGUAGES = ("vi", "en")
 _ID = r"^[a-z][a-z0-9_]{0,30}$"
 
@@ -639,12 +643,45 @@ def ensure_secrets(settings: Settings) -> Path:
     return path
 
 
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """The home: ``$HOTLINE_HOME``, else the checkout the code runs from, else
+    :data:`SYSTEM_HOME`.  Never the current directory, so every command works
+    from anywhere (a service's working directory is ``/``)."""
+    env = os.environ if env is None else env
+    if env.get("HOTLINE_HOME"):
+        return Path(env["HOTLINE_HOME"]).resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "setup.sh").is_file():
+        return checkout
+    return SYSTEM_HOME
+
+
+def config_path(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The configuration file: the one named, else ``$HOTLINE_CONFIG``, else
+    ``config/hotline.toml`` in the home."""
+    env = os.environ if env is None else env
+    named = path or env.get("HOTLINE_CONFIG")
+    return Path(named).resolve() if named else default_home(env) / DEFAULT_CONFIG
+
+
+def home_of(path: Path, env: Mapping[str, str]) -> Path:
+    """The home for the configuration at ``path``: ``$HOTLINE_HOME`` when set;
+    the directory above ``config/`` when the file lies in a home's ``config``
+    folder; else the default home (a file in ``/etc/hotline`` keeps its data in
+    the home, not in ``/etc`` or ``/var``)."""
+    if env.get("HOTLINE_HOME"):
+        return Path(env["HOTLINE_HOME"]).resolve()
+    if path.parent.name == DEFAULT_CONFIG.parent.name:
+        return path.parent.parent
+    return default_home(env)
+
+
 def load_settings(path: Path | str | None = None, *, env: dict[str, str] | None = None) -> Settings:
     """Read, resolve and validate the configuration; raise ConfigError if unusable."""
     env = dict(os.environ if env is None else env)
-    path = Path(path or env.get("HOTLINE_CONFIG") or DEFAULT_CONFIG).resolve()
+    path = config_path(path, env)
     raw = _read_toml(path)
-    home = Path(env.get("HOTLINE_HOME") or path.parent.parent)
+    home = home_of(path, env)
     if "HOTLINE_DATABASE_URL" in env:
         raw["database_url"] = env["HOTLINE_DATABASE_URL"]
     raw["home"] = home

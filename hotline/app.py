@@ -21,6 +21,7 @@ import sys
 from contextlib import AsyncExitStack
 
 from aiohttp import web
+from sqlalchemy import text
 
 from accounts.service import AccountService
 from agi.ivr import IVR
@@ -41,10 +42,12 @@ from callcenter.presence import POP_EVENTS, AgentControl, Presence
 from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
+from callcenter.shifts import shift_at
 from core.ami import AMIClient
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
+from core.health import Health, NotReady
 from core.lifecycle import on_stop
 from core.settings import Settings, require_secrets
 from panel.app import make_app
@@ -151,7 +154,24 @@ def panel_context(
         replay=ReplayService(db, settings),
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),
+        health=base_health(db, bus),
     )
+
+
+def base_health(db: Database, bus: Bus) -> Health:
+    """The checks every panel process answers /readyz with: the database and Redis."""
+    health = Health()
+
+    async def database() -> None:
+        async with db.session() as s:
+            await s.execute(text("SELECT 1"))
+
+    async def redis() -> None:
+        await bus.ping()
+
+    health.add("database", database)
+    health.add("redis", redis)
+    return health
 
 
 def worker_command(settings: Settings) -> list[str] | None:
@@ -268,6 +288,43 @@ class Application:
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
         self.ami.on_login(self._resync_queues)
+        self._add_health_checks(self.panel.health)
+
+    def _add_health_checks(self, health: Health) -> None:
+        """What else /readyz answers for the process that takes the calls."""
+
+        async def ami() -> None:
+            if not self.ami.connected:
+                raise NotReady("not logged in to Asterisk")
+
+        async def agi() -> dict[str, object]:
+            if not self.agi.serving:
+                raise NotReady("not listening")
+            return {"address": f"{self.settings.agi.host}:{self.settings.agi.port}"}
+
+        async def transcription() -> dict[str, object]:
+            waiting, working = await self.transcription.queue.sizes()
+            seen: dict[str, object] = {"waiting": waiting, "working": working}
+            problem = self.transcription.model_problem()
+            workers = self.transcription.workers
+            if problem:
+                seen["model"] = problem
+            elif workers is not None:
+                alive = sum(p.returncode is None for p in workers.procs)
+                seen["workers"] = f"{alive}/{workers.count}"
+                if alive < workers.count:
+                    raise NotReady(f"{alive} of {workers.count} workers running")
+            return seen
+
+        async def queues() -> dict[str, object]:
+            shift = shift_at(self.settings.shifts, self.clock.now(), self.settings.tz)
+            return {"shift": shift.id, "queues": self.live.summary()}
+
+        health.add("ami", ami)
+        health.add("agi", agi)
+        # calls are taken without these: they show, but do not make us unready
+        health.add("transcription", transcription, required=False)
+        health.add("queues", queues, required=False)
 
     async def _resync_calls(self) -> None:
         await self.call_events.resync(self.ami, self.queue_log)

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from core.settings import DEFAULT_CONFIG, ConfigError, load_settings, set_key
+from core.settings import DEFAULT_CONFIG, ConfigError, config_path, load_settings, set_key
 from hotline.sysrun import PbxError
 
 log = logging.getLogger("hotline")
@@ -47,7 +47,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _config_path(args: argparse.Namespace) -> Path:
-    return _config(args) or Path(os.environ.get("HOTLINE_CONFIG") or DEFAULT_CONFIG)
+    return config_path(_config(args))
 
 
 def _ensure_config(args: argparse.Namespace) -> bool:
@@ -143,7 +143,7 @@ def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-
         f"Asterisk {inst.version().strip()} running (SIP {settings.asterisk.bind_address}:"
         f"{settings.asterisk.sip_port}, AMI {settings.asterisk.ami_port})"
     )
-    pid = system.start_app(settings, _config(args))
+    pid = system.start_app(settings)
     print(
         f"Application running (pid {pid}, FastAGI {settings.agi.host}:{settings.agi.port}); "
         f"log: {settings.state_dir}/log/hotline.log"
@@ -188,19 +188,27 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from hotline import status as st
     from hotline import system
 
     settings = load_settings(_config(args))
     inst = system.instance(settings, system.asterisk_root(settings))
-    pid = system.app_pid(settings)
     running = inst.is_running()
-    print(f"Asterisk: {'running ' + inst.version().strip() if running else 'stopped'}")
-    print(f"application: {f'running (pid {pid})' if pid else 'stopped'}")
-    if running:
-        ansi = re.compile(r"\x1b\[[0-9;]*m")  # app_queue colours its output
-        print(ansi.sub("", inst.cli("queue show")))
-        print(ansi.sub("", inst.cli("pjsip show contacts")))
-    return 0 if running and pid else 3
+    pid = system.app_pid(settings)
+    status = {
+        "asterisk": {"running": running, "version": inst.version().strip() if running else None},
+        "application": {"pid": pid, **({"readiness": st.fetch_readiness(settings)} if pid else {})},
+    }
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+    else:
+        print(st.render(status))
+        if running and args.phones:
+            ansi = re.compile(r"\x1b\[[0-9;]*m")  # Asterisk colours its output
+            print(ansi.sub("", inst.cli("pjsip show contacts")))
+    return 0 if st.healthy(status) else 3
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -503,7 +511,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         default=argparse.SUPPRESS,
         metavar="FILE",
-        help=f"the configuration file (default: $HOTLINE_CONFIG, else {DEFAULT_CONFIG})",
+        help=f"the configuration file (default: $HOTLINE_CONFIG, else {DEFAULT_CONFIG} "
+        "in the home)",
+    )
+    common.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="where the hotline keeps its state, recordings and configuration "
+        "(default: $HOTLINE_HOME, else the checkout it runs from, else /var/lib/hotline)",
     )
     common.add_argument(
         "-v",
@@ -566,12 +582,18 @@ def build_parser() -> argparse.ArgumentParser:
         "stop the application and Asterisk",
         "Stop the application, then Asterisk.",
     )
-    command(
+    p = command(
         "status",
         cmd_status,
-        "show what runs, the queues and the registered phones",
-        "Show whether Asterisk and the application run, the queues and the registered phones. "
-        "Exit status 3 unless both run.",
+        "show what runs, whether it is ready, and the queues",
+        "Show whether Asterisk and the application run, the application's readiness "
+        "(database, Redis, AMI, FastAGI, transcription workers and backlog, as /readyz "
+        "answers) and, per queue of the shift on duty, members by state and callers "
+        "waiting. Exit status 3 unless everything is running and ready.",
+    )
+    p.add_argument("--json", action="store_true", help="print it as JSON, for scripts")
+    p.add_argument(
+        "--phones", action="store_true", help="also list the registered phones (pjsip contacts)"
     )
     command(
         "render",
@@ -711,6 +733,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     overwrite a value given before the subcommand."""
     args = build_parser().parse_args(argv)
     args.config = getattr(args, "config", None)
+    args.home = getattr(args, "home", None)
     args.verbose = getattr(args, "verbose", False)
     return args
 
@@ -718,6 +741,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _setup_logging(args.verbose)
+    if args.home:
+        # in the environment, so that the processes we start find the same home
+        os.environ["HOTLINE_HOME"] = str(Path(args.home).resolve())
     try:
         return int(args.func(args))
     except ConfigError as e:

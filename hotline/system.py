@@ -7,6 +7,7 @@ stops and reloads the pieces.  The CLI (`hotline ...`) is a thin layer over it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -21,7 +22,7 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 
 from core.ami import AMIClient
-from core.settings import Settings, ensure_secrets, load_settings
+from core.settings import Settings, config_path, ensure_secrets, load_settings
 from dialplan import prompts, render
 from hotline.app import AMI_EVENTS
 from hotline.chroot import ensure_chroot
@@ -213,13 +214,44 @@ def pid_file(settings: Settings) -> Path:
     return settings.state_dir / "hotline.pid"
 
 
-def app_pid(settings: Settings) -> int | None:
+def process_start(pid: int) -> str | None:
+    """When the process ``pid`` started (clock ticks since boot, from
+    ``/proc/<pid>/stat``), or None if there is no such process.  With the pid,
+    this names one process for certain: a pid is reused, a start time at a
+    later boot or by a later process is another."""
     try:
-        pid = int(pid_file(settings).read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    # the command name may hold spaces and parentheses: fields follow the last ")"
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19]  # field 22 of proc(5), "starttime"
+
+
+def write_pid_file(settings: Settings, pid: int) -> None:
+    pid_file(settings).write_text(f"{pid} {process_start(pid) or ''}".strip() + "\n")
+
+
+def app_pid(settings: Settings) -> int | None:
+    """The application's pid if the pid file names a process that still runs:
+    the same pid *and* the same start time.  After a reboot or a crash the file
+    may name a pid that another process now has; that one is never taken for
+    ours (nor signalled by ``hotline stop``), and the stale file is removed."""
+    path = pid_file(settings)
+    try:
+        pid_text, _, started = path.read_text().strip().partition(" ")
+        pid = int(pid_text)
+    except (FileNotFoundError, ValueError):
+        return None
+    now = process_start(pid)
+    if now is not None and not started:  # a file written before start times were kept
+        with contextlib.suppress(OSError):
+            if b"hotline" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    if now is None or now != started:
+        path.unlink(missing_ok=True)
+        return None
+    return pid
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -230,17 +262,16 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def start_app(settings: Settings, config: Path | None, timeout: float = 30) -> int:
+def start_app(settings: Settings, timeout: float = 30) -> int:
     """Start `hotline run` in the background; return its pid once it serves FastAGI."""
     pid = app_pid(settings)
     if pid:
         return pid
     log_dir = settings.state_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "hotline.cli"]
-    if config:
-        cmd += ["--config", str(config)]
-    cmd += ["run"]
+    # absolute: the process runs in the home, whatever directory we were called from
+    config = settings.config_path or config_path()
+    cmd = [sys.executable, "-m", "hotline.cli", "--config", str(config), "run"]
     with (log_dir / "hotline.log").open("ab") as out:
         proc = subprocess.Popen(
             cmd,
@@ -250,7 +281,7 @@ def start_app(settings: Settings, config: Path | None, timeout: float = 30) -> i
             start_new_session=True,
             cwd=str(settings.home),
         )
-    pid_file(settings).write_text(str(proc.pid))
+    write_pid_file(settings, proc.pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -267,12 +298,11 @@ def stop_app(settings: Settings, timeout: float = 15) -> bool:
     pid = app_pid(settings)
     if not pid:
         return False
+    started = process_start(pid)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if process_start(pid) != started:  # gone (or gone and its pid reused)
             break
         time.sleep(0.1)
     else:

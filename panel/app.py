@@ -29,7 +29,17 @@ from panel.security import (
     make_auth_middleware,
     roles_checked,
 )
-from panel.views import admin, agent, auth, board, callbacks, recordings, reports, tickets
+from panel.views import (
+    admin,
+    agent,
+    auth,
+    board,
+    callbacks,
+    health,
+    recordings,
+    reports,
+    tickets,
+)
 from panel.views.common import CTX
 
 HERE = Path(__file__).parent
@@ -104,7 +114,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     env.filters["isolocal"] = _isolocal(ctx)
     env.globals["static"] = _static_url
     env.globals["outcome_msgids"] = OUTCOMES
-    for module in (auth, agent, tickets, admin, api, recordings, board, reports, callbacks):
+    for module in (auth, agent, tickets, admin, api, recordings, board, reports, callbacks, health):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")
     roles_checked(app)

@@ -15,6 +15,7 @@ from callcenter.service import CallService
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
+from core.health import Health
 from core.settings import Settings
 from panel.hub import Hub
 from panel.i18n import I18n
@@ -47,3 +48,5 @@ class PanelContext:
     replay: ReplayService
     audit: AuditLog
     transcripts: TranscriptSearch
+    # readiness checks for /readyz; the composition root adds its own
+    health: Health
