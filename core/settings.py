@@ -10,6 +10,7 @@ with a :class:`ConfigError` whose lines name the key and what is wrong.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import secrets as _secrets
@@ -262,6 +263,17 @@ class AsteriskSettings(_Model):
     rtp_start: Annotated[int, Field(ge=1024, le=65535)] = 10000
     rtp_end: Annotated[int, Field(ge=1024, le=65535)] = 20000
     external_address: str | None = None
+    # Addresses reached without NAT when ``external_address`` is set: Asterisk
+    # gives these the private address in SIP and SDP, everyone else the public
+    # one. Never the bind address (0.0.0.0/32 would match no phone on the LAN,
+    # which then gets the public address: one-way audio).
+    local_net: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [
+            ipaddress.ip_network(n)
+            for n in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+        ],
+        min_length=1,
+    )
     ami_host: str = "127.0.0.1"
     ami_port: Annotated[int, Field(ge=1, le=65535)] = 5038
     ami_user: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "hotline"

@@ -11,6 +11,7 @@ import pytest
 from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.routes import routes
+from core.settings import ConfigError
 from dialplan.render import EMPTY_FILES, render
 from hotline.app import AMI_EVENTS
 from tests.helpers import settings_in
@@ -79,3 +80,25 @@ def test_trunk_and_phones_take_alaw_and_ulaw(rendered):
     pjsip = rendered["pjsip.conf"]
     assert pjsip.count("allow=alaw,ulaw") == 31  # the trunk and 30 phones
     assert "dtmf_mode=rfc4733" in pjsip
+
+
+def test_behind_nat_the_phones_lan_is_local_never_the_bind_address(tmp_path):
+    text = (
+        (Path(__file__).parents[2] / "hotline" / "hotline.example.toml")
+        .read_text()
+        .replace('bind_address = "127.0.0.1"', 'bind_address = "0.0.0.0"', 1)
+        .replace('# external_address = "203.0.113.10"', 'external_address = "203.0.113.10"', 1)
+    )
+    pjsip = render(settings_in(tmp_path / "a", text), AMI_EVENTS)["pjsip.conf"]
+    nets = re.findall(r"^local_net=(.*)$", pjsip, re.M)
+    assert nets == ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    assert "external_media_address=203.0.113.10" in pjsip
+    mine = text.replace(
+        'external_address = "203.0.113.10"',
+        'external_address = "203.0.113.10"\nlocal_net = ["192.168.10.0/24"]',
+        1,
+    )
+    pjsip = render(settings_in(tmp_path / "b", mine), AMI_EVENTS)["pjsip.conf"]
+    assert re.findall(r"^local_net=(.*)$", pjsip, re.M) == ["192.168.10.0/24"]
+    with pytest.raises(ConfigError, match="asterisk.local_net"):
+        settings_in(tmp_path / "c", mine.replace("192.168.10.0/24", "192.168.10.0/33"))
