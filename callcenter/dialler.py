@@ -29,6 +29,7 @@ from callcenter.shifts import on_duty_queue
 from core.ami import AMIClient, AMIError, Event, header_int
 from core.bus import Bus
 from core.clock import Clock
+from core.lifecycle import cancel_and_wait
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class CallbackDialler:
         if self.bus is not None and self._listener is not None:
             # a pub/sub read may not give way to the cancellation: end it for certain
             await self.bus.stop_listening(self._listener)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks, "callback dialler")
 
     def wake(self) -> None:
         self._wake.set()

@@ -40,6 +40,8 @@ from callcenter.shifts import extension_of
 from core.ami import AMIClient, Event, event_time, header_int
 from core.bus import Bus
 from core.clock import Clock
+from core.lifecycle import cancel_and_wait
+from core.retry import Outage
 
 log = logging.getLogger(__name__)
 
@@ -305,9 +307,8 @@ class LiveState:
         self._stopped = True
         tasks = [*self._wrapups.values(), *([self._writer] if self._writer else [])]
         self._wrapups.clear()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._wake.set()  # a writer that swallowed its cancel sees the flag and ends
+        await cancel_and_wait(tasks, "live state")
         self._writer = None
         await self.flush(final=True)  # what changed last still reaches Redis
 
@@ -645,15 +646,19 @@ class LiveState:
             await p.execute()
 
     async def _write_loop(self) -> None:
-        while True:
+        outage = Outage("live state: Redis", cap=5, logger=log)
+        while not self._stopped:
             await self._wake.wait()
             self._wake.clear()
+            if self._stopped:
+                return  # stop() makes the last write
             try:
                 await self.flush()
-            except Exception:  # noqa: BLE001 - Redis away: keep the state, retry soon
-                log.exception("live state: writing to Redis failed; retrying")
-                await asyncio.sleep(1)
+            except Exception as e:  # noqa: BLE001 - Redis away: keep the state, retry soon
+                await asyncio.sleep(outage.failed(e))
                 self._wake.set()
+            else:
+                outage.ok()
 
 
 def _caller(number: str | None) -> str | None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from core.retry import Outage
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -120,11 +122,13 @@ class Bus:
         full = [self.key("topic", p) for p in patterns]
         strip = len(self.key("topic", ""))
         me = asyncio.current_task()
+        outage = Outage("bus: Redis subscription", logger=log)
         while not self._closed and me not in self._ended:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             self._pubsubs[pubsub] = me
             try:
                 await pubsub.psubscribe(*full)
+                outage.ok()
                 if ready is not None:
                     ready.set()
                 async for msg in pubsub.listen():
@@ -139,8 +143,7 @@ class Bus:
                     raise asyncio.CancelledError from e
                 if self._closed or me in self._ended:
                     return
-                log.warning("bus: Redis connection lost (%s); resubscribing in 1 s", e)
-                await asyncio.sleep(1)
+                await asyncio.sleep(outage.failed(e))
             finally:
                 self._pubsubs.pop(pubsub, None)
                 # A cancelled read can leave the connection's lock held: do

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,30 @@ async def stop_within(name: str, stop: Callable[[], Awaitable[None]], timeout: f
         return
     if task.exception() is not None:
         log.error("stopping %s failed", name, exc_info=task.exception())
+
+
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Task[Any] | None], name: str, timeout: float = 5.0
+) -> None:
+    """Cancel ``tasks`` and wait for them to end, at most ``timeout`` seconds.
+
+    A task can swallow its cancellation (redis-py's reads do, now and then)
+    and carry on; a plain ``gather`` after ``cancel`` then waits for ever. Its
+    owner should also make its loop check a stop flag; this bounds the wait
+    whatever the task does, and says which task overran.
+    """
+    pending = [t for t in tasks if t is not None and not t.done()]
+    for t in pending:
+        t.cancel()
+    if not pending:
+        return
+    _, late = await asyncio.wait(pending, timeout=timeout)
+    for t in late:
+        stack = io.StringIO()
+        t.print_stack(file=stack)
+        log.error(
+            "%s: a task did not end %.0f s after its cancel:\n%s", name, timeout, stack.getvalue()
+        )
 
 
 def on_stop(

@@ -26,6 +26,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
+from core.retry import Outage
 from queue_stats.models import QueueEvent
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class EventWriter:
         self._between = asyncio.Event()
         self._between.set()
         self._stopping = False
+        self._outage = Outage("queue events: database", logger=log)
         self.written = 0  # rows inserted (duplicates not counted)
         self.batches = 0
 
@@ -191,6 +193,7 @@ class EventWriter:
         while True:
             try:
                 await self._write(rows)
+                self._outage.ok()
                 break
             except asyncio.CancelledError:
                 # stopping: put the batch back so stop() writes it
@@ -203,8 +206,7 @@ class EventWriter:
                         self._queue.put_nowait(r)
                     return
                 # the database is away: keep the rows, try again
-                log.warning("queue events: writing %d rows failed (%s); retrying", len(rows), e)
-                await asyncio.sleep(1)
+                await asyncio.sleep(self._outage.failed(f"{len(rows)} rows kept: {e}"))
             except Exception:  # noqa: BLE001 - a row the database refuses
                 log.exception("queue events: a batch of %d rows refused", len(rows))
                 await self._write_one_by_one(rows)

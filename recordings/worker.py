@@ -28,6 +28,7 @@ from callcenter.recording_files import side_files
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
+from core.retry import Outage
 from core.settings import Settings
 from recordings.audio import UnusableAudio
 from recordings.jobs import JobStore, Start
@@ -139,13 +140,15 @@ class TranscriptionWorker:
     async def run(self, stop: asyncio.Event, *, max_jobs: int | None = None) -> None:
         """Take and do jobs until ``stop`` is set (or ``max_jobs`` are done)."""
         await self.load()
+        redis = Outage("transcription worker: Redis", logger=log)
+        database = Outage("transcription worker: database", logger=log)
         while not stop.is_set():
             try:
                 call_id = await self.queue.claim(self.name, self.lease)
             except REDIS_ERRORS as e:
-                log.warning("transcription worker: Redis unavailable (%s); retrying", e)
-                await self._pause(stop, 1.0)
+                await self._pause(stop, redis.failed(e))
                 continue
+            redis.ok()
             if call_id is None:
                 await self._pause(stop, self.poll_seconds)
                 continue
@@ -153,9 +156,9 @@ class TranscriptionWorker:
                 await self.process(call_id)
             except SQLAlchemyError as e:
                 # the database is away: the application's scan queues the job again
-                log.warning("job %d: database unavailable (%s); retrying later", call_id, e)
-                await self._pause(stop, 1.0)
+                await self._pause(stop, database.failed(f"job {call_id}: {e}"))
                 continue
+            database.ok()
             self.done += 1
             if max_jobs is not None and self.done >= max_jobs:
                 return
