@@ -23,10 +23,16 @@ from typing import Literal
 
 from core.settings import Settings
 
-Unit = Literal["calls", "percent", "seconds", "per_hour"]
+Unit = Literal["calls", "agents", "percent", "seconds", "per_hour"]
 Language = Literal["vi", "en"]
 
-UNIT_SUFFIX: dict[Unit, str] = {"calls": "", "percent": " %", "seconds": " s", "per_hour": ""}
+UNIT_SUFFIX: dict[Unit, str] = {
+    "calls": "",
+    "agents": "",
+    "percent": " %",
+    "seconds": " s",
+    "per_hour": "",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,47 @@ def _kpi(
 
 
 _ALL = (
+    # live: the queue as it stands now (the board's tiles, /metrics' gauges)
+    _kpi(
+        "waiting_now",
+        "calls",
+        ("Callers waiting", "Callers in the queue now, waiting for an agent."),
+        ("Người gọi đang chờ", "Số người gọi đang ở trong hàng đợi chờ điện thoại viên."),
+    ),
+    _kpi(
+        "longest_wait_now",
+        "seconds",
+        (
+            "Longest wait now",
+            "How long the caller waiting longest has waited so far (0 when nobody waits).",
+        ),
+        (
+            "Chờ lâu nhất hiện tại",
+            "Thời gian người gọi chờ lâu nhất đã chờ đến lúc này (0 khi không ai chờ).",
+        ),
+    ),
+    _kpi(
+        "agents_free",
+        "agents",
+        ("Agents free", "Queue members ready to take a call now."),
+        ("Điện thoại viên rảnh", "Điện thoại viên trong hàng đợi sẵn sàng nhận cuộc gọi."),
+    ),
+    _kpi(
+        "agents_busy",
+        "agents",
+        ("On calls", "Queue members ringing, talking or in wrap-up now."),
+        (
+            "Đang nghe máy",
+            "Điện thoại viên đang đổ chuông, đàm thoại hoặc hoàn tất sau cuộc gọi.",
+        ),
+    ),
+    _kpi(
+        "agents_paused",
+        "agents",
+        ("Paused", "Queue members on a pause now (break, meal, training…)."),
+        ("Đang tạm nghỉ", "Điện thoại viên đang tạm nghỉ (giải lao, ăn, tập huấn…)."),
+    ),
+    # over a period: a call belongs to the period in which it started
     _kpi(
         "offered",
         "calls",

@@ -42,8 +42,10 @@ COLUMNS = (
     "asa",
     "longest_wait",
 )
-# defined on the page: the table's figures and what they are taken over
-DEFINED = (*COLUMNS, "short_abandoned", "counted")
+# the live tiles of each queue's block
+LIVE = ("waiting_now", "longest_wait_now", "agents_free", "agents_busy", "agents_paused")
+# defined on the page: the tiles, the table's figures and what they are taken over
+DEFINED = (*LIVE, *COLUMNS, "short_abandoned", "counted")
 
 
 def _groups(request: web.Request) -> list[dict[str, Any]]:

@@ -216,11 +216,13 @@ async def collect(request: web.Request) -> list[Any]:
     now = c.clock.now()
     live = await LiveQueues(c.bus, c.clock).snapshot()
     waiting = GaugeMetricFamily(
-        "hotline_queue_callers_waiting", "Callers waiting in the queue now.", labels=["queue"]
+        "hotline_queue_callers_waiting",
+        KPIS["waiting_now"].define("en", c.settings),
+        labels=["queue"],
     )
     longest = GaugeMetricFamily(
         "hotline_queue_longest_wait_seconds",
-        "How long the longest-waiting caller has waited (0 when nobody waits).",
+        KPIS["longest_wait_now"].define("en", c.settings),
         labels=["queue"],
     )
     members = GaugeMetricFamily(
