@@ -402,7 +402,9 @@ class StatsSettings(_Model):
 
     # answered within this many seconds counts towards the service level
     service_level_seconds: Annotated[int, Field(ge=1, le=3600)] = 20
-    # callers who hang up within this many seconds are "short abandons"
+    # callers who hang up sooner than this after entering the queue are "short
+    # abandons", left out of the service level and the abandon rate (0: none);
+    # the figures are defined in queue_stats/kpis.py
     short_abandon_seconds: Annotated[int, Field(ge=0, le=120)] = 5
     congestion: Congestion = Congestion()
     # who may read /metrics (Prometheus): client addresses or networks

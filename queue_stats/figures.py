@@ -22,12 +22,17 @@ way (apps/app_queue.c: ``record_abandoned``, ``update_queue``,
 - ``service_level_perf2`` — ``ServicelevelPerf2`` =
   100 × (callsabandonedinsl + callscompletedinsl) / (callsabandoned + callscompleted).
   (Note: app_queue counts the callers who gave up within the service level as
-  served in time here; the stricter ``service_level_offered`` below does not.)
+  served in time here; our ``service_level`` below does not.)
 
-Our own figures on top: ``service_level_offered`` = 100 × answered_in_sl /
-(answered + abandoned − short abandons + timed_out), short abandons (callers
-who hung up within ``short_abandon_seconds``) left out as is usual in call
-centres; average speed of answer (``asa``, mean wait of answered calls; app_queue's
+app_queue's figures are shown only under their app_queue names.
+
+Our own figures on top, each defined once in :mod:`queue_stats.kpis` (the
+text every view shows): the service level (``service_level`` = 100 ×
+answered_in_sl / counted) and the abandon rate (``abandon_rate`` = 100 ×
+(abandoned − short abandons + timed_out) / counted), both over the calls
+counted (``counted``: offered, less the short abandons — callers who hung up
+within ``short_abandon_seconds``, as is usual in call centres — and the calls
+still waiting); average speed of answer (``asa``, mean wait of answered calls; app_queue's
 ``Holdtime`` is a running average weighting the last call by 1/4, the same
 for one call); average handling time (``aht``: mean talk time plus the
 configured wrap-up); longest wait; occupancy (talk time / staffed time, the
@@ -39,7 +44,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -86,6 +91,7 @@ class Figures:
     abandoned: int = 0  # hung up while waiting
     short_abandoned: int = 0  # ... within short_abandon_seconds
     timed_out: int = 0  # reached the maximum wait
+    waiting: int = 0  # offered and still in the queue
     answered_in_sl: int = 0
     abandoned_in_sl: int = 0  # abandoned or timed out within the service level
     hold_answered_seconds: int = 0  # summed wait of answered calls
@@ -118,9 +124,21 @@ class Figures:
         )
 
     @property
-    def service_level_offered(self) -> float | None:
-        """Answered in time among the callers who waited (short abandons left out)."""
-        return _pct(self.answered_in_sl, self.answered + self.abandoned_long + self.timed_out)
+    def counted(self) -> int:
+        """What the service level and the abandon rate are taken over: the calls
+        offered less the short abandons and those still waiting."""
+        return self.offered - self.short_abandoned - self.waiting
+
+    @property
+    def service_level(self) -> float | None:
+        """The service level, percent (``queue_stats.kpis``: answered in time / counted)."""
+        return _pct(self.answered_in_sl, self.counted)
+
+    @property
+    def abandon_rate(self) -> float | None:
+        """The abandon rate, percent (``queue_stats.kpis``: abandoned after the short
+        threshold or timed out / counted)."""
+        return _pct(self.abandoned_long + self.timed_out, self.counted)
 
     @property
     def asa(self) -> float | None:
@@ -174,6 +192,7 @@ _SUMMED = (
     "abandoned",
     "short_abandoned",
     "timed_out",
+    "waiting",
     "answered_in_sl",
     "abandoned_in_sl",
     "hold_answered_seconds",
@@ -181,23 +200,47 @@ _SUMMED = (
     "talk_calls",
 )
 RATES = (
+    "counted",
+    "service_level",
+    "abandon_rate",
     "abandoned_long",
     "asterisk_abandoned",
     "service_level_perf",
     "service_level_perf2",
-    "service_level_offered",
     "asa",
     "avg_talk",
     "aht",
     "occupancy",
     "calls_per_hour",
 )
-# the columns of the CSV exports, in order
+# the columns of the CSV exports, in order: the keys of queue_stats.kpis, whose
+# names in the user's language head the columns; app_queue's own figures last
 CSV_FIELDS = [
-    f.name
-    for f in fields(Figures)
-    if f.name not in ("start", "end", "key", "wrapup_seconds", "hold_answered_seconds")
-] + list(RATES)
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "timed_out",
+    "waiting",
+    "counted",
+    "answered_in_sl",
+    "service_level",
+    "abandon_rate",
+    "asa",
+    "avg_talk",
+    "aht",
+    "longest_wait",
+    "occupancy",
+    "calls_per_hour",
+    "ring_no_answer",
+    "staffed_seconds",
+    "talk_seconds",
+    "talk_calls",
+    "abandoned_in_sl",
+    "asterisk_abandoned",
+    "service_level_perf",
+    "service_level_perf2",
+]
 
 
 def _aggregates(settings: Settings) -> list[ColumnElement[Any]]:
@@ -216,6 +259,7 @@ def _aggregates(settings: Settings) -> list[ColumnElement[Any]]:
         count(Call.outcome == Outcome.ABANDONED).label("abandoned"),
         count(and_(Call.outcome == Outcome.ABANDONED, hold < short)).label("short_abandoned"),
         count(Call.outcome == Outcome.TIMEOUT).label("timed_out"),
+        count(and_(Call.queued_at.is_not(None), Call.outcome == Outcome.QUEUED)).label("waiting"),
         count(and_(answered, hold <= sl)).label("answered_in_sl"),
         count(and_(unanswered, hold <= sl)).label("abandoned_in_sl"),
         func.coalesce(func.sum(case((answered, func.coalesce(hold, 0)), else_=0)), 0).label(
@@ -260,6 +304,7 @@ def _row_figures(row: Any, key: str | None, start: datetime, end: datetime, wrap
         abandoned=int(row.abandoned),
         short_abandoned=int(row.short_abandoned),
         timed_out=int(row.timed_out),
+        waiting=int(row.waiting),
         answered_in_sl=int(row.answered_in_sl),
         abandoned_in_sl=int(row.abandoned_in_sl),
         hold_answered_seconds=int(row.hold_answered_seconds),
@@ -541,10 +586,12 @@ async def hourly(
         {"hour": 0..23,                # local hour of day
          "start": "2026-11-25T00:00:00+07:00",  # ISO 8601, local time
          "offered": int, "answered": int, "abandoned": int, "timed_out": int,
+         "short_abandoned": int, "waiting": int, "counted": int,
          "answered_in_sl": int,
-         "service_level": float | None,   # app_queue's ServicelevelPerf, percent;
-                                          # None when nothing was answered
-         "service_level_perf2": float | None,
+         "service_level": float | None,   # percent, as queue_stats.kpis defines it;
+         "abandon_rate": float | None,    # both None when no call counts
+         "service_level_perf": float | None,   # app_queue's ServicelevelPerf
+         "service_level_perf2": float | None,  # and ServicelevelPerf2
          "asa": float | None,             # mean wait of answered calls, seconds
          "longest_wait": int | None}      # seconds
 
@@ -563,8 +610,13 @@ async def hourly(
                 "answered": f.answered,
                 "abandoned": f.abandoned,
                 "timed_out": f.timed_out,
+                "short_abandoned": f.short_abandoned,
+                "waiting": f.waiting,
+                "counted": f.counted,
                 "answered_in_sl": f.answered_in_sl,
-                "service_level": f.service_level_perf,
+                "service_level": f.service_level,
+                "abandon_rate": f.abandon_rate,
+                "service_level_perf": f.service_level_perf,
                 "service_level_perf2": f.service_level_perf2,
                 "asa": f.asa,
                 "longest_wait": f.longest_wait,

@@ -10,7 +10,9 @@ reconciliation meeting with the agencies reads.
 
 All periods are local days (``settings.timezone``); a week starts on Monday.
 :func:`csv_text` turns a report section into CSV (spreadsheet formulas
-defused).
+defused), its header row in the reader's language: a queue figure's column
+is headed by its name in :mod:`queue_stats.kpis`, the other columns by
+:data:`COLUMNS`.  README "Reports" lists every header with its key.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from queue_stats.figures import (
     local_midnight,
     read_staffing,
 )
+from queue_stats.kpis import KPIS, UNIT_SUFFIX
 from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
 
 Kind = Literal["daily", "weekly", "handover"]
@@ -341,10 +344,65 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def csv_rows(report: Report, section: str, tz: Any) -> list[list[Any]]:
-    """One section of a report as rows, the header first."""
+# The headers of the CSV columns that are not queue figures, by key and language.
+COLUMNS: dict[str, dict[str, str]] = {
+    "group": {"vi": "Theo", "en": "By"},
+    "key": {"vi": "Nhóm", "en": "Group"},
+    "start": {"vi": "Từ", "en": "From"},
+    "end": {"vi": "Đến", "en": "To"},
+    "topic": {"vi": "Chủ đề", "en": "Topic"},
+    **{f"level_{n}": {"vi": f"Cấp độ {n}", "en": f"Level {n}"} for n in range(1, 6)},
+    "total": {"vi": "Tổng", "en": "Total"},
+    "rank": {"vi": "Hạng", "en": "Rank"},
+    "code": {"vi": "Mã", "en": "Code"},
+    "agency": {"vi": "Đơn vị", "en": "Agency"},
+    "forwarded": {"vi": "Đã chuyển", "en": "Forwarded"},
+    "on_time": {"vi": "Trả lời đúng hạn", "en": "Answered on time"},
+    "late": {"vi": "Trả lời trễ hạn", "en": "Answered late"},
+    "overdue": {"vi": "Quá hạn", "en": "Overdue"},
+    "pending": {"vi": "Còn trong hạn", "en": "Within deadline"},
+    "on_time_rate": {"vi": "Tỷ lệ đúng hạn (%)", "en": "On time (%)"},
+}
+
+
+def header(key: str, lang: str) -> str:
+    """The CSV header of column ``key`` in ``lang`` (Vietnamese for a language we lack):
+    a queue figure's name with its unit, as queue_stats.kpis names it."""
+    if key in KPIS:
+        k = KPIS[key]
+        unit = UNIT_SUFFIX[k.unit].strip()
+        return f"{k.name(lang)} ({unit})" if unit else k.name(lang)
+    names = COLUMNS[key]
+    return names.get(lang) or names["vi"]
+
+
+def csv_keys(section: str) -> list[str]:
+    """The keys of a section's columns, in order."""
     if section == "summary":
-        rows: list[list[Any]] = [["group", "key", *CSV_FIELDS]]
+        return ["group", "key", *CSV_FIELDS]
+    if section == "series":
+        return ["start", "end", *CSV_FIELDS]
+    if section == "topics":
+        return ["topic", *(f"level_{n}" for n in range(1, 6)), "total"]
+    if section == "agencies":
+        return [
+            "rank",
+            "code",
+            "agency",
+            "forwarded",
+            "on_time",
+            "late",
+            "overdue",
+            "pending",
+            "on_time_rate",
+        ]
+    raise ValueError(f"section: must be one of {', '.join(SECTIONS)}, not {section!r}")
+
+
+def csv_rows(report: Report, section: str, tz: Any, lang: str = "vi") -> list[list[Any]]:
+    """One section of a report as rows, the header (in ``lang``) first."""
+    rows: list[list[Any]] = [[header(k, lang) for k in csv_keys(section)]]
+    if section == "summary":
         groups = [("total", [report.total])]
         groups += [
             ("shift", report.by_shift),
@@ -356,9 +414,7 @@ def csv_rows(report: Report, section: str, tz: Any) -> list[list[Any]]:
             for f in items:
                 d = f.as_dict()
                 rows.append([name, f.key or "", *(d[c] for c in CSV_FIELDS)])
-        return rows
-    if section == "series":
-        rows = [["start", "end", *CSV_FIELDS]]
+    elif section == "series":
         for f in report.series:
             d = f.as_dict()
             rows.append(
@@ -368,27 +424,11 @@ def csv_rows(report: Report, section: str, tz: Any) -> list[list[Any]]:
                     *(d[c] for c in CSV_FIELDS),
                 ]
             )
-        return rows
-    if section == "topics":
-        rows = [["topic", "level_1", "level_2", "level_3", "level_4", "level_5", "total"]]
+    elif section == "topics":
         for topic, levels in report.topics.items():
             counts = [levels.get(lv, 0) for lv in range(1, 6)]
             rows.append([topic, *counts, sum(levels.values())])
-        return rows
-    if section == "agencies":
-        rows = [
-            [
-                "rank",
-                "code",
-                "agency",
-                "forwarded",
-                "on_time",
-                "late",
-                "overdue",
-                "pending",
-                "on_time_rate",
-            ]
-        ]
+    else:
         for a in report.agencies:
             rows.append(
                 [
@@ -403,13 +443,12 @@ def csv_rows(report: Report, section: str, tz: Any) -> list[list[Any]]:
                     a.on_time_rate,
                 ]
             )
-        return rows
-    raise ValueError(f"section: must be one of {', '.join(SECTIONS)}, not {section!r}")
+    return rows
 
 
-def csv_text(report: Report, section: str, tz: Any) -> str:
+def csv_text(report: Report, section: str, tz: Any, lang: str = "vi") -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    for row in csv_rows(report, section, tz):
+    for row in csv_rows(report, section, tz, lang):
         w.writerow([_cell(v) for v in row])
     return buf.getvalue()

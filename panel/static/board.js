@@ -293,12 +293,19 @@
     const slCanvas = document.getElementById("chart-sl");
     const sl = chart("chart-sl", {
       type: "line",
-      data: { labels, datasets: [{ label: slCanvas.dataset.label, data: [], borderColor: "#0b5cad", backgroundColor: "#0b5cad", spanGaps: false }] },
+      data: {
+        labels,
+        datasets: [
+          { label: slCanvas.dataset.label, data: [], borderColor: "#0b5cad", backgroundColor: "#0b5cad", spanGaps: false },
+          { label: slCanvas.dataset.abandon, data: [], borderColor: "#b3261e", backgroundColor: "#b3261e", spanGaps: false },
+        ],
+      },
       options: { ...common, scales: { x: { ticks: { font: { size: big } } }, y: { min: 0, max: 100, ticks: { callback: (v) => v + " %", font: { size: big } } } } },
     });
     if (sl) {
       sl.data.labels = labels;
       sl.data.datasets[0].data = hours.map((h) => h.service_level);
+      sl.data.datasets[1].data = hours.map((h) => h.abandon_rate);
       sl.update("none");
     }
   }
@@ -306,9 +313,12 @@
   const pct = (v) => (v == null ? "—" : v + " %");
   const num = (v) => (v == null ? "—" : String(v));
 
+  // the table's columns: their keys in figures.json's rows, from the page's header
+  const columns = [...document.querySelectorAll("#today-figures thead th[data-k]")].map((th) => th.dataset.k);
+
   function figureCells(tr, label, f) {
     tr.replaceChildren();
-    for (const v of [label, f.offered, f.answered, f.abandoned, f.timed_out, pct(f.service_level), num(f.asa), num(f.longest_wait)]) {
+    for (const v of [label, ...columns.map((k) => num(f[k]))]) {
       const td = document.createElement("td");
       text(td, v);
       tr.append(td);
@@ -328,7 +338,9 @@
     figureCells(foot, foot.dataset.total, data.total);
     for (const [name, b] of blocks) {
       const f = data.queues[name];
-      text(b.el.querySelector("[data-k=today]"), f ? fmt(board.dataset.today, { answered: f.answered, abandoned: f.abandoned + f.timed_out, sl: pct(f.service_level) }) : "");
+      text(b.el.querySelector("[data-k=today]"), f ? fmt(board.dataset.today, { offered: f.offered, answered: f.answered, abandoned: f.abandoned + f.timed_out }) : "");
+      text(b.el.querySelector("[data-k=service_level]"), f ? pct(f.service_level) : "—");
+      text(b.el.querySelector("[data-k=abandon_rate]"), f ? pct(f.abandon_rate) : "—");
     }
     const log = document.getElementById("alarm-log");
     log.replaceChildren();

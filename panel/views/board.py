@@ -7,6 +7,12 @@ again at each WebSocket (re)connection) and then the ``board`` topic over the
 panel's WebSocket (``queue`` and ``congestion`` messages, one queue at a time).
 ``/board/figures.json`` gives today's figures and the charts' hourly series;
 the page reads it every minute, which also keeps a wallboard's session alive.
+
+The figures are named and defined by :mod:`queue_stats.kpis`, as in the
+reports and ``/metrics``: the service level (answered in time over the calls
+counted, short abandons left out) with the abandon rate beside it, each
+block's tiles and the table headed by the same names, the definitions listed
+on the page.  app_queue's own ServicelevelPerf is not on the board.
 """
 
 from __future__ import annotations
@@ -17,11 +23,29 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.shifts import queue_name
+from panel.keys import LANG
 from panel.security import require
 from panel.views.common import ctx, render
 from queue_stats import figures as stats
 from queue_stats.congestion import REASONS, current_alarms, history
+from queue_stats.kpis import KPIS, UNIT_SUFFIX, define_all
 from queue_stats.live import MEMBER_STATES, LiveQueues
+
+# today's figures table, in the order of its columns (also the keys of figures.json's rows)
+COLUMNS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "timed_out",
+    "service_level",
+    "abandon_rate",
+    "asa",
+    "longest_wait",
+)
+# the live tiles of each queue's block
+LIVE = ("waiting_now", "longest_wait_now", "agents_free", "agents_busy", "agents_paused")
+# defined on the page: the tiles, the table's figures and what they are taken over
+DEFINED = (*LIVE, *COLUMNS, "short_abandoned", "counted")
 
 
 def _groups(request: web.Request) -> list[dict[str, Any]]:
@@ -64,6 +88,7 @@ def _split(reasons: str) -> list[str]:
 
 def _page(request: web.Request, template: str) -> web.Response:
     c = ctx(request)
+    lang = request.get(LANG, "vi")
     return render(
         request,
         template,
@@ -73,6 +98,16 @@ def _page(request: web.Request, template: str) -> web.Response:
         timezone=c.settings.timezone,
         thresholds=c.settings.stats.congestion,
         service_level_seconds=c.settings.stats.service_level_seconds,
+        columns=COLUMNS,
+        kpis={
+            k: {
+                "name": KPIS[k].name(lang),
+                "unit": UNIT_SUFFIX[KPIS[k].unit],
+                "definition": KPIS[k].define(lang, c.settings),
+            }
+            for k in DEFINED
+        },
+        glossary=define_all(DEFINED, lang, c.settings),
     )
 
 
@@ -114,13 +149,9 @@ async def figures(request: web.Request) -> web.StreamResponse:
         return {
             "queue": f.key,
             "label": labels.get(f.key or "", f.key),
-            "offered": f.offered,
-            "answered": f.answered,
-            "abandoned": f.abandoned,
-            "timed_out": f.timed_out,
-            "service_level": f.service_level_perf,
-            "asa": f.asa,
-            "longest_wait": f.longest_wait,
+            **{k: getattr(f, k) for k in COLUMNS},
+            "short_abandoned": f.short_abandoned,
+            "counted": f.counted,
         }
 
     return web.json_response(

@@ -10,6 +10,11 @@ address is in ``[stats] metrics_allow`` (loopback by default) and, when
 ``metrics_token_file`` names a file, only with ``Authorization: Bearer
 <the token in it>``.  Behind a reverse proxy every request comes from the
 proxy's address: block /metrics there or set a token.
+
+Every figure is named and defined by :mod:`queue_stats.kpis`, the same text
+the board and the CSV use: the report page lists the definitions of its
+columns, the CSV heads them in the reader's language, and the service level
+and abandon rate of ``/metrics`` carry the definition in their HELP.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -29,13 +34,42 @@ from sqlalchemy import func, select
 from callcenter.models import Call, Outcome
 from callcenter.shifts import queue_name
 from panel.errors import PageError
-from panel.keys import GETTEXT
+from panel.keys import GETTEXT, LANG
 from panel.security import PUBLIC, require
 from panel.views.common import ctx, render
+from queue_stats import figures as stats
 from queue_stats import reports as rpt
+from queue_stats.kpis import KPIS, UNIT_SUFFIX, define_all
 from queue_stats.live import MEMBER_STATES, LiveQueues
 
 log = logging.getLogger(__name__)
+
+# the figures of the report page's tables, in the order of their columns
+REPORT_COLUMNS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "timed_out",
+    "service_level",
+    "abandon_rate",
+    "asa",
+    "aht",
+    "longest_wait",
+    "occupancy",
+    "calls_per_hour",
+    "service_level_perf",
+    "service_level_perf2",
+)
+AGENT_COLUMNS = (
+    "answered",
+    "asa",
+    "avg_talk",
+    "aht",
+    "ring_no_answer",
+    "staffed_seconds",
+    "occupancy",
+)
 
 QUEUED_OUTCOMES = (Outcome.QUEUED, Outcome.ANSWERED, Outcome.ABANDONED, Outcome.TIMEOUT)
 
@@ -100,12 +134,28 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         query = f"day={report.start.astimezone(ctx(request).settings.tz).date().isoformat()}"
     elif kind == "weekly":
         query = f"week={report.start.astimezone(ctx(request).settings.tz).date().isoformat()}"
+    c = ctx(request)
+    lang = request.get(LANG, "vi")
     return render(
         request,
         "reports_report.html",
         report=report,
         query=query,
         sections=rpt.SECTIONS,
+        columns=REPORT_COLUMNS,
+        agent_columns=AGENT_COLUMNS,
+        kpis={
+            k: {
+                "name": v.name(lang),
+                "unit": UNIT_SUFFIX[v.unit],
+                "definition": v.define(lang, c.settings),
+                "app_queue": v.app_queue,
+            }
+            for k, v in KPIS.items()
+        },
+        glossary=define_all(
+            [k for k in KPIS if k in REPORT_COLUMNS or k in AGENT_COLUMNS], lang, c.settings
+        ),
         **_names(request),
     )
 
@@ -116,7 +166,7 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
     section = _section(request)
     report = await _report(request, kind)
     tz = ctx(request).settings.tz
-    text = rpt.csv_text(report, section, tz)
+    text = rpt.csv_text(report, section, tz, request.get(LANG, "vi"))
     stamp = report.start.astimezone(tz).strftime("%Y-%m-%d")
     name = f"hotline-{kind}-{stamp}-{section}.csv"
     return web.Response(
@@ -166,11 +216,13 @@ async def collect(request: web.Request) -> list[Any]:
     now = c.clock.now()
     live = await LiveQueues(c.bus, c.clock).snapshot()
     waiting = GaugeMetricFamily(
-        "hotline_queue_callers_waiting", "Callers waiting in the queue now.", labels=["queue"]
+        "hotline_queue_callers_waiting",
+        KPIS["waiting_now"].define("en", c.settings),
+        labels=["queue"],
     )
     longest = GaugeMetricFamily(
         "hotline_queue_longest_wait_seconds",
-        "How long the longest-waiting caller has waited (0 when nobody waits).",
+        KPIS["longest_wait_now"].define("en", c.settings),
         labels=["queue"],
     )
     members = GaugeMetricFamily(
@@ -219,7 +271,31 @@ async def collect(request: web.Request) -> list[Any]:
         answered.add_metric([queue], by.get(Outcome.ANSWERED, 0))
         abandoned.add_metric([queue], by.get(Outcome.ABANDONED, 0))
         timed_out.add_metric([queue], by.get(Outcome.TIMEOUT, 0))
-    return [waiting, longest, members, offered, answered, abandoned, timed_out]
+    rates = await _rates_today(request)
+    return [waiting, longest, members, offered, answered, abandoned, timed_out, *rates]
+
+
+async def _rates_today(request: web.Request) -> list[Any]:
+    """Today's service level and abandon rate per queue, as the board shows them
+    (a queue with no call counted today has neither)."""
+    c = ctx(request)
+    day = c.clock.now().astimezone(c.settings.tz).date()
+    start = stats.local_midnight(c.settings, day)
+    end = stats.local_midnight(c.settings, day + timedelta(days=1))
+    per_queue = await stats.figures(c.db, c.settings, start, end, by="queue", staffing=False)
+    families = []
+    for key in ("service_level", "abandon_rate"):
+        fam = GaugeMetricFamily(
+            f"hotline_queue_{key}_percent",
+            f"{KPIS[key].define('en', c.settings)} Today (local day), percent.",
+            labels=["queue"],
+        )
+        for f in per_queue:
+            value = getattr(f, key)
+            if f.key and value is not None:
+                fam.add_metric([f.key], value)
+        families.append(fam)
+    return families
 
 
 @require(PUBLIC)

@@ -200,6 +200,19 @@ async def test_board_and_wallboard_follow_real_calls_pauses_and_congestion(
         log_text = await page.inner_text("#alarm-log")
         assert "bắt đầu nghẽn" in log_text and "hết nghẽn" in log_text, log_text
         assert int(await page.inner_text("#today-figures tfoot td:nth-child(2)")) >= 1
+        # today's service level and abandon rate: the block's tiles and the table
+        # show what figures.json gives, on the board and the wallboard alike
+        for p in (page, wall):
+            data = await p.evaluate("() => fetch('/board/figures.json').then((r) => r.json())")
+            await p.reload()
+            await p.wait_for_selector("#board[data-figures]", state="attached")
+            f = data["queues"][q]
+            for key in ("service_level", "abandon_rate"):
+                shown = "—" if f[key] is None else f"{f[key]} %"
+                assert await p.inner_text(f"{block} [data-k={key}]") == shown, key
+        headers = await page.locator("#today-figures thead th").all_inner_texts()
+        assert "Mức phục vụ (%)" in headers and "Tỷ lệ bỏ dở (%)" in headers, headers
+        assert await page.is_visible("dl.kpi-defs dd[data-k=service_level]")
         # the wall's socket and fetches fail while its panel is down: expected
         # (Chromium's own favicon request 404s: page resources are checked by status above)
         errors = [

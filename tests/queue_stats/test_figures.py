@@ -123,7 +123,10 @@ async def test_totals_worked_out_by_hand(db: Database, settings: Settings):
     assert f.asterisk_abandoned == 4  # app_queue counts the timeout too
     assert f.service_level_perf == 75.0  # 3 / 4
     assert f.service_level_perf2 == 62.5  # (3 + 2) / (4 + 4)
-    assert f.service_level_offered == 42.9  # 3 / (4 + 2 + 1)
+    # ours: over the 7 calls counted (8 offered, less the short abandon)
+    assert f.waiting == 0 and f.counted == 7
+    assert f.service_level == 42.9  # 3 / 7
+    assert f.abandon_rate == 42.9  # (2 abandoned after 5 s + 1 timed out) / 7
     assert f.asa == 13.0  # (5 + 25 + 20 + 2) / 4
     assert f.talk_seconds == 210 and f.talk_calls == 3
     assert f.avg_talk == 70.0 and f.aht == 75.0  # plus 5 s wrap-up
@@ -133,6 +136,26 @@ async def test_totals_worked_out_by_hand(db: Database, settings: Settings):
     assert f.staffed_seconds == 4 * 3600 + 2.5 * 3600
     assert f.occupancy == round(100 * 210 / (6.5 * 3600), 1)
     assert f.ring_no_answer == 3
+
+
+async def test_calls_still_waiting_and_called_back(db: Database, settings: Settings):
+    """A call still in the queue is not counted yet; one that left for a callback
+    was not answered in time and is not an abandon."""
+    async with db.session() as s:
+        s.add_all(
+            [
+                call(0, Outcome.ANSWERED, hold=5, talk=60, agent="1001"),
+                call(1, Outcome.QUEUED, hold=None),
+                call(2, Outcome.CALLBACK, hold=30),
+                call(3, Outcome.ABANDONED, hold=4),  # short: under 5 s
+                call(4, Outcome.ABANDONED, hold=5),  # not short
+            ]
+        )
+    [f] = await figures(db, settings, T0, T0 + timedelta(hours=1), staffing=False)
+    assert (f.offered, f.waiting, f.short_abandoned) == (5, 1, 1)
+    assert f.counted == 3  # answered, callback, 5 s abandon
+    assert f.service_level == 33.3 and f.abandon_rate == 33.3
+    assert f.service_level_perf == 100.0  # app_queue's: abandons do not lower it
 
 
 async def test_by_queue_agent_shift_and_hotline(db: Database, settings: Settings):
@@ -176,7 +199,11 @@ async def test_hourly_splits_the_local_day(db: Database, settings: Settings):
     assert hours[7]["offered"] == 1 and hours[7]["answered"] == 1
     h8 = hours[8]
     assert (h8["offered"], h8["answered"], h8["abandoned"]) == (6, 3, 3)
-    assert h8["service_level"] == round(100 * 2 / 3, 1)  # 5 and 20 s in, 25 s out
+    # 5 and 20 s in; 25 s out; the 3 s abandon is short, 40 and 12 s count
+    assert h8["counted"] == 5 and h8["short_abandoned"] == 1
+    assert h8["service_level"] == 40.0  # 2 / 5
+    assert h8["abandon_rate"] == 40.0  # 2 / 5
+    assert h8["service_level_perf"] == round(100 * 2 / 3, 1)  # app_queue's: over answered
     assert h8["asa"] == round(50 / 3, 1)
     h9 = hours[9]
     assert (h9["offered"], h9["timed_out"], h9["answered"]) == (2, 1, 1)

@@ -1,4 +1,5 @@
-"""The /metrics access settings are validated at start, naming the key."""
+"""The queue statistics settings ([stats]: short abandons, /metrics access) are
+validated at start, naming the key."""
 
 from __future__ import annotations
 
@@ -33,3 +34,18 @@ def test_networks_and_a_bad_address(tmp_path: Path):
     with pytest.raises(ConfigError) as e:
         settings_in(tmp_path / "b", bad)
     assert "stats.metrics_allow" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["-1", "121", '"5s"'])
+def test_a_bad_short_abandon_threshold_is_refused_naming_the_key(tmp_path: Path, value: str):
+    text = EXAMPLE.read_text().replace(
+        "short_abandon_seconds = 5", f"short_abandon_seconds = {value}"
+    )
+    with pytest.raises(ConfigError) as e:
+        settings_in(tmp_path, text)
+    assert "stats.short_abandon_seconds" in str(e.value)
+
+
+def test_no_short_abandons(tmp_path: Path):
+    text = EXAMPLE.read_text().replace("short_abandon_seconds = 5", "short_abandon_seconds = 0")
+    assert settings_in(tmp_path, text).stats.short_abandon_seconds == 0

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.identity import Actor
 from callcenter.live import LiveState
 from callcenter.models import Call, Outcome
+from queue_stats import reports as rpt
 from tests.panel.conftest import Panel, panel  # noqa: F401 - the fixture
 
 # Wednesday 25/11/2026, 10:00 in Ho Chi Minh City: the week of Monday 23/11.
@@ -82,8 +83,14 @@ async def add_tickets(p: Panel) -> None:
     clock.set(T0 + timedelta(days=4))  # type: ignore[attr-defined]
 
 
-def parse_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+def parse_csv(text: str, section: str = "summary", lang: str = "vi") -> list[dict[str, str]]:
+    """The rows of a CSV export by column key, read through the documented key
+    (the header in ``lang`` of each key, README "Reports")."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    head = next(reader)
+    keys = rpt.csv_keys(section)
+    assert head == [rpt.header(k, lang) for k in keys]
+    return [dict(zip(keys, row, strict=True)) for row in reader]
 
 
 async def test_weekly_report_page_and_csv(panel: Panel):  # noqa: F811
@@ -99,12 +106,20 @@ async def test_weekly_report_page_and_csv(panel: Panel):  # noqa: F811
     r = await panel.client.get("/reports/weekly.csv?week=2026-11-23&section=summary")
     assert r.status == 200 and r.content_type == "text/csv"
     assert "hotline-weekly-2026-11-23-summary.csv" in r.headers["Content-Disposition"]
-    rows = parse_csv(await r.text())
+    text = await r.text()
+    head = next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert head[:4] == ["Theo", "Nhóm", "Vào hàng đợi", "Đã trả lời"]  # Vietnamese first
+    assert "Mức phục vụ (%)" in head and "Tỷ lệ bỏ dở (%)" in head
+    assert "ServicelevelPerf (app_queue) (%)" in head  # app_queue's, named as such
+    rows = parse_csv(text)
     total = next(x for x in rows if x["group"] == "total")
     # by hand: 6 calls this week, 3 answered (4, 30, 1 s), 2 abandoned (one short), 1 timeout
     assert (total["offered"], total["answered"], total["abandoned"]) == ("6", "3", "2")
     assert (total["short_abandoned"], total["timed_out"]) == ("1", "1")
     assert total["answered_in_sl"] == "2" and total["service_level_perf"] == "66.7"
+    # ours: over the 5 calls counted (the 2 s abandon is short): 2 in time; 25 s + timeout
+    assert total["counted"] == "5"
+    assert total["service_level"] == "40.0" and total["abandon_rate"] == "40.0"
     # (2 answered + 1 abandoned (2 s) within 20 s) / (3 + 3)
     assert total["service_level_perf2"] == "50.0"
     assert total["asa"] == "11.7" and total["longest_wait"] == "30"
@@ -115,7 +130,7 @@ async def test_weekly_report_page_and_csv(panel: Panel):  # noqa: F811
     assert shifts == {"morning": "5", "night": "1"}
 
     r = await panel.client.get("/reports/weekly.csv?week=2026-11-23&section=agencies")
-    agencies = parse_csv(await r.text())
+    agencies = parse_csv(await r.text(), "agencies")
     assert [(a["rank"], a["code"]) for a in agencies] == [("1", "so-gtvt"), ("2", "q1")]
     assert agencies[0] | {} == agencies[0] and agencies[0]["on_time"] == "1"
     q1 = agencies[1]
@@ -123,12 +138,12 @@ async def test_weekly_report_page_and_csv(panel: Panel):  # noqa: F811
     assert q1["on_time_rate"] == "0.0" and agencies[0]["on_time_rate"] == "100.0"
 
     r = await panel.client.get("/reports/weekly.csv?week=2026-11-23&section=topics")
-    topics = {x["topic"]: x for x in parse_csv(await r.text())}
+    topics = {x["topic"]: x for x in parse_csv(await r.text(), "topics")}
     assert (topics["flooding"]["level_1"], topics["flooding"]["level_2"]) == ("1", "2")
     assert topics["traffic"]["total"] == "1"
 
     r = await panel.client.get("/reports/weekly.csv?week=2026-11-23&section=series")
-    days = parse_csv(await r.text())
+    days = parse_csv(await r.text(), "series")
     assert len(days) == 7 and days[0]["start"] == "2026-11-23T00:00:00+07:00"
     assert [d["offered"] for d in days] == ["0", "0", "6", "0", "0", "0", "0"]
 
@@ -137,7 +152,7 @@ async def test_daily_report_and_handover(panel: Panel):  # noqa: F811
     await add_calls(panel)
     await panel.login("sup")
     r = await panel.client.get("/reports/daily.csv?day=2026-11-25&section=series")
-    hours = parse_csv(await r.text())
+    hours = parse_csv(await r.text(), "series")
     assert len(hours) == 24
     assert hours[10]["offered"] == "6" and hours[10]["answered"] == "3"
     r = await panel.client.get("/reports/daily?day=2026-11-25")
@@ -188,7 +203,7 @@ async def test_csv_defuses_formulas(panel: Panel):  # noqa: F811
     )
     await panel.login("sup")
     r = await panel.client.get("/reports/daily.csv?section=agencies")
-    [row] = parse_csv(await r.text())
+    [row] = parse_csv(await r.text(), "agencies")
     assert row["agency"] == '\'=HYPERLINK("x")'
 
 
