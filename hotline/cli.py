@@ -211,6 +211,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if st.healthy(status) else 3
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from hotline.backup import BackupError, backup
+
+    settings = load_settings(_config(args))
+    try:
+        archive = backup(
+            settings,
+            Path(args.to) if args.to else None,
+            with_audio=args.with_audio,
+            version=_version(),
+        )
+    except BackupError as e:
+        print(f"hotline backup: {e}", file=sys.stderr)
+        return 2
+    print(archive)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from core.settings import default_home
+    from hotline.backup import BackupError, describe, restore
+
+    home = default_home()
+    try:
+        restored = restore(Path(args.archive), home, config=_config(args), force=args.force)
+    except (BackupError, ConfigError) as e:
+        print(f"hotline restore: {e}", file=sys.stderr)
+        return 2
+    print(describe(restored))
+    return 0
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from hotline import system
 
@@ -581,6 +613,32 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_stop,
         "stop the application and Asterisk",
         "Stop the application, then Asterisk.",
+    )
+    p = command(
+        "backup",
+        cmd_backup,
+        "write a backup archive: database, configuration, secrets, recordings list",
+        "Write var/backups/hotline-backup-<time>.tar.gz (mode 0600: it holds the secrets): "
+        "a consistent copy of the database while the hotline runs (SQLite's online backup "
+        "or pg_dump), the configuration and site overrides, the secrets, the list of "
+        "recording files and a manifest with row counts and hashes. Prints the archive's path.",
+    )
+    p.add_argument("--to", metavar="DIR", help="where to write it (default var/backups)")
+    p.add_argument(
+        "--with-audio", action="store_true", help="include the recordings' audio (large)"
+    )
+    p = command(
+        "restore",
+        cmd_restore,
+        "restore a backup archive into this home",
+        "Check the archive's hashes, put back the configuration and secrets where they are "
+        "missing, load the database into the one the configuration names (which must be "
+        "empty unless --force), upgrade its schema and compare the row counts with the "
+        "backup's. Stop the application first.",
+    )
+    p.add_argument("archive", help="the .tar.gz written by hotline backup")
+    p.add_argument(
+        "--force", action="store_true", help="replace a database that holds data, and files"
     )
     p = command(
         "status",
