@@ -27,6 +27,7 @@ from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
 from agi.routes import routes
+from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
 from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler
 from callcenter.events import (
@@ -133,6 +134,7 @@ def panel_context(
 ) -> PanelContext:
     """The services the panel's views use, each built once (the application
     passes the ones it shares with the call path)."""
+    callbacks = callbacks or CallbackService(db, settings, clock)
     return PanelContext(
         settings=settings,
         clock=clock,
@@ -147,7 +149,8 @@ def panel_context(
         i18n=I18n(),
         sessions=SessionStore(bus, int(settings.panel.session_hours * 3600)),
         hub=Hub(bus),
-        callbacks=callbacks or CallbackService(db, settings, clock),
+        callbacks=callbacks,
+        abandoned=AbandonedCallers(db, clock, callbacks),
         replay=ReplayService(db, settings),
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),
