@@ -64,6 +64,7 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
+from tickets.notify import CreatorNotice
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
 
@@ -135,13 +136,16 @@ def panel_context(
     """The services the panel's views use, each built once (the application
     passes the ones it shares with the call path)."""
     callbacks = callbacks or CallbackService(db, settings, clock)
+    tickets = tickets or TicketService(db, settings, clock)
+    # the agency's answer reaches the agent who created the ticket, on their open pages
+    tickets.on_creator_needed.append(CreatorNotice(bus))
     return PanelContext(
         settings=settings,
         clock=clock,
         db=db,
         bus=bus,
         accounts=AccountService(db, settings, clock),
-        tickets=tickets or TicketService(db, settings, clock),
+        tickets=tickets,
         ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
         agencies=AgencyService(db, clock),
         calls=calls or CallService(db, settings),
