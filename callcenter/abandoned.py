@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.callbacks import CallbackService
 from callcenter.models import AbandonedDismissal, Call, Callback, Outcome, Status
@@ -80,8 +81,10 @@ class AbandonedCallers:
         self.clock = clock
         self.callbacks = callbacks
 
-    def _conds(self, since: datetime, until: datetime, team_id: str | None) -> list[object]:
-        conds: list[object] = [
+    def _conds(
+        self, since: datetime, until: datetime, team_id: str | None
+    ) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = [
             Call.started_at >= since,
             Call.started_at <= until,
             Call.outcome.in_(GAVE_UP),
@@ -90,12 +93,17 @@ class AbandonedCallers:
             conds.append(Call.team_id == team_id)
         return conds
 
-    async def list(self, team_id: str | None = None, *, limit: int = 200) -> AbandonedList:
+    async def waiting(
+        self, team_id: str | None = None, *, limit: int = 200, number: str | None = None
+    ) -> AbandonedList:
         """The callers who gave up in the last :data:`LOOKBACK` and are not reached since,
-        last try first; ``team_id`` keeps one team's."""
+        last try first; ``team_id`` keeps one team's, ``number`` one caller."""
         now = self.clock.now()
         since = now - LOOKBACK
         conds = self._conds(since, now, team_id)
+        numbered = (
+            Call.caller_number.is_not(None) if number is None else Call.caller_number == number
+        )
         gave_up = (
             select(
                 Call.caller_number.label("number"),
@@ -107,7 +115,7 @@ class AbandonedCallers:
                 func.max(Call.hotline_number).label("hotline_number"),
                 func.max(Call.language).label("language"),
             )
-            .where(*conds, Call.caller_number.is_not(None))  # type: ignore[arg-type]
+            .where(*conds, numbered)
             .group_by(Call.caller_number)
             .subquery()
         )
@@ -139,12 +147,7 @@ class AbandonedCallers:
                 await s.scalar(select(func.count()).select_from(gave_up).where(waiting)) or 0
             )
             anonymous = int(
-                await s.scalar(
-                    select(func.count()).where(
-                        *conds,  # type: ignore[arg-type]
-                        Call.caller_number.is_(None),
-                    )
-                )
+                await s.scalar(select(func.count()).where(*conds, Call.caller_number.is_(None)))
                 or 0
             )
         callers = [
@@ -164,10 +167,10 @@ class AbandonedCallers:
 
     async def find(self, number: str, team_id: str | None = None) -> AbandonedCaller:
         """The caller with this number, if they are in the list (else NotInList)."""
-        for c in (await self.list(team_id, limit=100_000)).callers:
-            if c.number == number:
-                return c
-        raise NotInList(number)
+        found = (await self.waiting(team_id, limit=1, number=number)).callers
+        if not found:
+            raise NotInList(number)
+        return found[0]
 
     async def dismiss(
         self, number: str, by: str, reason: str, team_id: str | None = None

@@ -61,7 +61,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         callbacks=open_,
         closed=await c.callbacks.closed_list(team, limit=30),
         voice=await c.callbacks.voice_messages(team),
-        abandoned=await c.abandoned.list(team),
+        abandoned=await c.abandoned.waiting(team),
         next_id=next_id,
         results=MANUAL_RESULTS,
         team_names={t.id: t.name for t in c.settings.teams},

@@ -106,7 +106,7 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         "reports_report.html",
         report=report,
         # the same list as the callbacks page's, with the same actions
-        abandoned=await ctx(request).abandoned.list() if kind == "handover" else None,
+        abandoned=await ctx(request).abandoned.waiting() if kind == "handover" else None,
         query=query,
         sections=rpt.SECTIONS,
         **_names(request),

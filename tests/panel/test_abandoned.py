@@ -45,7 +45,7 @@ async def answered(ctx, uid: str, number: str, minutes_ago: int) -> None:
 
 
 async def numbers(ctx, team: str | None = None) -> list[str]:
-    return [c.number for c in (await ctx.abandoned.list(team)).callers]
+    return [c.number for c in (await ctx.abandoned.waiting(team)).callers]
 
 
 async def test_a_later_answered_call_takes_the_caller_off_the_list(panel):
@@ -58,7 +58,7 @@ async def test_a_later_answered_call_takes_the_caller_off_the_list(panel):
     await answered(ctx, "pbx-1.0", OTHER, 60)
     # a call too old for the list
     await gave_up(ctx, "pbx-1.9", "0911000000", int(LOOKBACK.total_seconds() // 60) + 5)
-    listed = await ctx.abandoned.list()
+    listed = await ctx.abandoned.waiting()
     assert [c.number for c in listed.callers] == [OTHER, NUMBER]
     first = listed.callers[1]
     assert (first.tries, first.longest_wait, first.team_id) == (2, 120, "t1022")
