@@ -251,6 +251,41 @@ class CallbackService:
             await session.flush()
             return vm
 
+    async def add(
+        self,
+        *,
+        number: str,
+        number_source: str,
+        queued_at: datetime,
+        team_id: str | None,
+        hotline_number: str | None,
+        language: str,
+        by: str,
+    ) -> Callback:
+        """A callback someone in the panel decided on (a caller who gave up), in the
+        list at the place of ``queued_at``."""
+        now = self.clock.now()
+        if team_id is None and hotline_number:
+            h = self.settings.hotline(hotline_number)
+            team_id = h.team if h else None
+        async with self.db.session() as session:
+            cb = Callback(
+                hotline_number=hotline_number,
+                team_id=team_id or self.settings.hotlines[0].team,
+                language=language,
+                number=number,
+                number_source=number_source,
+                queued_at=queued_at,
+                requested_at=now,
+                status=Status.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+            )
+            session.add(cb)
+            await session.flush()
+            log.info("callback %s for %s added by %s (%s)", cb.id, number, by, number_source)
+            return cb
+
     # -- the list --------------------------------------------------------
     async def due(self, limit: int = 20) -> list[Due]:
         """Pending callbacks whose time has come, first-joined first."""

@@ -197,3 +197,20 @@ class VoiceMessage(Base):
     handled_by: Mapped[str | None] = mapped_column(String(100))
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
+
+
+class AbandonedDismissal(Base):
+    """ "No need to call back": who decided it for a caller who gave up, when, and why.
+
+    Append-only: it covers the caller's abandoned calls up to ``up_to`` (the
+    last one in the list when it was decided); a later abandoned call puts the
+    caller back in the list (:mod:`callcenter.abandoned`).
+    """
+
+    __tablename__ = "abandoned_dismissals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    up_to: Mapped[datetime] = mapped_column(UTCDateTime())
+    dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dismissed_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)

@@ -28,6 +28,7 @@ from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
 from agi.routes import routes
+from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
 from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler
 from callcenter.events import (
@@ -66,6 +67,7 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
+from tickets.notify import CreatorNotice
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
 
@@ -136,13 +138,17 @@ def panel_context(
 ) -> PanelContext:
     """The services the panel's views use, each built once (the application
     passes the ones it shares with the call path)."""
+    callbacks = callbacks or CallbackService(db, settings, clock)
+    tickets = tickets or TicketService(db, settings, clock)
+    # the agency's answer reaches the agent who created the ticket, on their open pages
+    tickets.on_creator_needed.append(CreatorNotice(bus))
     return PanelContext(
         settings=settings,
         clock=clock,
         db=db,
         bus=bus,
         accounts=AccountService(db, settings, clock),
-        tickets=tickets or TicketService(db, settings, clock),
+        tickets=tickets,
         ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
         agencies=AgencyService(db, clock),
         calls=calls or CallService(db, settings),
@@ -150,7 +156,8 @@ def panel_context(
         i18n=I18n(),
         sessions=SessionStore(bus, int(settings.panel.session_hours * 3600)),
         hub=Hub(bus),
-        callbacks=callbacks or CallbackService(db, settings, clock),
+        callbacks=callbacks,
+        abandoned=AbandonedCallers(db, clock, callbacks),
         replay=ReplayService(db, settings),
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.service import AccountService
+from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
@@ -45,6 +46,7 @@ class PanelContext:
     sessions: SessionStore
     hub: Hub
     callbacks: CallbackService
+    abandoned: AbandonedCallers
     replay: ReplayService
     audit: AuditLog
     transcripts: TranscriptSearch

@@ -3,7 +3,9 @@
 Topics (see core/bus.py): ``agent.<ext>`` (that agent's pop and state) goes to
 every socket of that agent (several tabs are fine); ``agents`` (all states)
 and ``alerts`` go to supervisors and admins, and so does ``board`` (the live
-queues and congestion alarms); ``agency.<id>`` to that agency's officers.
+queues and congestion alarms); ``agency.<id>`` to that agency's officers;
+``user.<id>`` (a ticket back on its creator's desk: tickets/notify.py) to
+every socket of that user.
 Messages are passed on as the JSON text they arrived in.
 """
 
@@ -20,7 +22,7 @@ from core.bus import Bus
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["agent.*", "alerts", "agency.*", "board"]
+TOPICS = ["agent.*", "alerts", "agency.*", "board", "user.*"]
 
 
 class Hub:

@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, select
 
-from callcenter.models import Call, Outcome
 from callcenter.shifts import shift_at
 from core.db import Database
 from core.settings import Settings
@@ -238,8 +237,9 @@ async def weekly(db: Database, settings: Settings, day: date, now: datetime) -> 
 
 async def handover(db: Database, settings: Settings, now: datetime) -> Report:
     """The summary for the shift handover: the shift on duty at ``now`` from its
-    start until now, the callers it left unanswered who have not got through
-    since (to call back), and the tickets still open that it created."""
+    start until now and the tickets still open that it created.  The callers to
+    call back are :mod:`callcenter.abandoned`'s list, which the panel shows
+    beside it (the same list as the callbacks page's)."""
     tz = settings.tz
     sh = shift_at(settings.shifts, now, tz)
     local = now.astimezone(tz)
@@ -253,7 +253,6 @@ async def handover(db: Database, settings: Settings, now: datetime) -> Report:
         db, settings, "handover", start, end, now, series_seconds=3600, shift=sh.id
     )
     report.extra["shift_name"] = sh.name
-    report.extra["callbacks"] = await unanswered_callers(db, start, now, shift=sh.id)
     async with db.session() as s:
         report.extra["open_tickets"] = int(
             await s.scalar(
@@ -272,64 +271,6 @@ async def handover(db: Database, settings: Settings, now: datetime) -> Report:
             or 0
         )
     return report
-
-
-async def unanswered_callers(
-    db: Database, start: datetime, end: datetime, *, shift: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Callers who gave up or timed out in [start, end) and have had no answered
-    call since: number, last try, tries, longest wait."""
-    conds = [
-        Call.started_at >= start,
-        Call.started_at < end,
-        Call.caller_number.is_not(None),
-        Call.outcome.in_((Outcome.ABANDONED, Outcome.TIMEOUT)),
-    ]
-    if shift:
-        conds.append(Call.shift_id == shift)
-    async with db.session() as s:
-        rows = (
-            await s.execute(
-                select(
-                    Call.caller_number,
-                    func.max(Call.started_at).label("last"),
-                    func.count().label("tries"),
-                    func.max(Call.hold_seconds).label("longest"),
-                )
-                .where(*conds)
-                .group_by(Call.caller_number)
-                .order_by(func.max(Call.started_at).desc())
-                .limit(limit * 2)
-            )
-        ).all()
-        numbers = [r.caller_number for r in rows]
-        got_through: set[str | None] = set()
-        if numbers:
-            got_through = set(
-                (
-                    await s.scalars(
-                        select(Call.caller_number).where(
-                            Call.caller_number.in_(numbers),
-                            Call.started_at >= start,
-                            Call.outcome == Outcome.ANSWERED,
-                        )
-                    )
-                ).all()
-            )
-    out = []
-    for r in rows:
-        if r.caller_number in got_through:
-            continue
-        last = r.last
-        out.append(
-            {
-                "number": r.caller_number,
-                "last": last,
-                "tries": int(r.tries),
-                "longest_wait": r.longest,
-            }
-        )
-    return out[:limit]
 
 
 # ---- CSV --------------------------------------------------------------------

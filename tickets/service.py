@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -77,6 +77,7 @@ from tickets.schemas import (
 from tickets.workflow import (
     CLOSE_WITH_NOTE,
     LEVEL_EDITABLE,
+    NEEDS_CREATOR,
     STAFF,
     check_actor,
     check_move,
@@ -140,6 +141,9 @@ class TicketService:
         self.settings = settings
         self.clock = clock
         self._new_code = code_factory
+        # called after the commit when the agency answers or sends a ticket back: its
+        # creator has something to do (tickets.notify tells them live)
+        self.on_creator_needed: list[Callable[[Ticket, Action], Awaitable[None]]] = []
 
     # -- creating ---------------------------------------------------------------
 
@@ -374,9 +378,11 @@ class TicketService:
                 # Kept with the answer: agencies are ranked by how timely they answer.
                 details["late"] = now > ticket.deadline_at
             values = {"status": Status.ANSWERED.value, "result": result}
-            return await self._write(
+            ticket = await self._write(
                 s, actor, ticket, version, Action.ANSWERED, values, details, now
             )
+        await self._announce(ticket, Action.ANSWERED)
+        return ticket
 
     async def send_back(self, actor: Actor, ticket_id: int, version: int, reason: str) -> Ticket:
         """The agency returns the ticket with a reason (e.g. not its competence)."""
@@ -388,7 +394,9 @@ class TicketService:
             check_move("send_back", actor, ticket)
             values = {"status": Status.RETURNED.value, "return_reason": reason}
             details = {"reason": reason}
-            return await self._write(s, actor, ticket, version, Action.RETURNED, values, details)
+            ticket = await self._write(s, actor, ticket, version, Action.RETURNED, values, details)
+        await self._announce(ticket, Action.RETURNED)
+        return ticket
 
     async def schedule_meeting(
         self, actor: Actor, ticket_id: int, version: int, at: datetime, place: str
@@ -581,6 +589,17 @@ class TicketService:
         return escalated
 
     # -- helpers ----------------------------------------------------------------
+
+    async def _announce(self, ticket: Ticket, action: Action) -> None:
+        """Tell ``on_creator_needed`` (after the commit) that the ticket is back on its
+        creator's desk; a failure there is logged, the change stays written."""
+        if ticket.status not in NEEDS_CREATOR or ticket.created_by is None:
+            return
+        for hook in self.on_creator_needed:
+            try:
+                await hook(ticket, action)
+            except Exception:  # noqa: BLE001 - the move is saved; the notice is a courtesy
+                log.exception("telling the creator of ticket %s (%s) failed", ticket.code, action)
 
     def _deadline(self, level: int, now: datetime) -> datetime | None:
         hours = self.settings.tickets.deadline(level)

@@ -35,6 +35,9 @@ FORWARDABLE_LEVELS = (2, 3)
 LEVEL_EDITABLE = (Status.NEW, Status.PENDING_APPROVAL, Status.MEETING_PENDING, Status.PROPOSAL)
 # Closed once done: the citizen told the answer, the meeting held, the letter written.
 CLOSE_DONE = (Status.ANSWERED, Status.MEETING_SCHEDULED, Status.PROPOSAL)
+# Back on the desk of the agent who created the ticket: the agency answered (tell the
+# citizen, then close) or sent it back (correct it for the supervisors to forward again).
+NEEDS_CREATOR = (Status.ANSWERED, Status.RETURNED)
 # Ending without the agency's answer, the meeting or the letter needs a reason.
 CLOSE_WITH_NOTE = (Status.NEW, Status.PENDING_APPROVAL, Status.RETURNED, Status.MEETING_PENDING)
 

@@ -187,6 +187,20 @@
     box.hidden = false;
   }
 
+  // The agent who created a ticket: the agency answered it or sent it back.
+  function showNotice(msg) {
+    const box = $("#live-notices");
+    const template = box && box.dataset[msg.action];
+    if (!template) return;
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = "/tickets/" + encodeURIComponent(msg.code);
+    text(a, template.replace("{code}", msg.code));
+    li.append(a);
+    box.prepend(li);
+    box.hidden = false;
+  }
+
   function connect() {
     const status = $("#ws-status");
     if (!status && !document.querySelector("[data-live]")) return;
@@ -204,6 +218,7 @@
       else if (msg.type === "pop") showPop(msg);
       else if (msg.type === "pop_gone" && msg.uniqueid === current) showPop(null);
       else if (msg.type === "overdue") showAlert(msg);
+      else if (msg.type === "ticket") showNotice(msg);
       document.dispatchEvent(new CustomEvent("hotline:" + msg.type, { detail: msg }));
     };
     ws.onclose = () => {

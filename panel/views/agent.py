@@ -1,4 +1,5 @@
-"""The agent's workspace: own state, pause/resume, and the live screen-pop over a WebSocket."""
+"""The agent's workspace: own state, pause/resume, the live screen-pop over a WebSocket,
+and "my tickets that need me" (answered or sent back by the agency, also told live)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from callcenter.presence import PAUSE_REASONS, AgentNotInQueue
 from panel.keys import ACTOR, GETTEXT
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
+from tickets.notify import user_topic
 from tickets.queries import TicketFilter
+from tickets.workflow import NEEDS_CREATOR
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,14 @@ async def agent_snapshot(request: web.Request) -> tuple[dict | None, dict | None
 async def workspace(request: web.Request) -> web.StreamResponse:
     state, pop = await agent_snapshot(request)
     c = ctx(request)
-    mine = []
+    mine, needing = [], []
     if request[ACTOR].id is not None:
         mine, _total = await c.ticket_queries.search(
             TicketFilter(created_by=request[ACTOR].id), page=1, per_page=10
+        )
+        # what the agency has put back on their desk: answered, or sent back
+        needing, _total = await c.ticket_queries.search(
+            TicketFilter(created_by=request[ACTOR].id, status=NEEDS_CREATOR), page=1, per_page=50
         )
     return render(
         request,
@@ -42,6 +49,7 @@ async def workspace(request: web.Request) -> web.StreamResponse:
         pop_json=json.dumps(pop, ensure_ascii=False) if pop else "",
         reasons=PAUSE_REASONS,
         mine=mine,
+        needing=needing,
         **await ticket_form_values(request),
         errors={},
         values={},
@@ -104,6 +112,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     actor = request[ACTOR]
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=4096)
     await ws.prepare(request)
+    if actor.id is not None and actor.role != "agency":
+        # their tickets answered or sent back by the agency (tickets/notify.py)
+        c.hub.join(user_topic(actor.id), ws)
     if actor.role == "agent" and actor.extension:
         c.hub.join(f"agent.{actor.extension}", ws)
         state, pop = await agent_snapshot(request)

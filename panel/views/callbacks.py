@@ -4,7 +4,10 @@ Agents see their team's callbacks, first joined first, with "call now" on the
 next one (the dialler, woken over the bus, then rings their phone and the
 citizen, and the callback pops up in their workspace) and a form to
 record a try made by hand; supervisors and admins see every team's and may
-cancel.  Voice messages play in a plain <audio> served by id, after the same
+cancel.  Below, the callers who gave up and have not been reached since
+(:mod:`callcenter.abandoned`, the same list the handover report shows), each
+with "call back" (an agent's own phone rings first, as with "call now") and
+"no need" with a reason.  Voice messages play in a plain <audio> served by id, after the same
 access check, and are turned into a callback or marked handled.
 """
 
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from callcenter.abandoned import REASON_MAX, NotInList
 from callcenter.callbacks import MANUAL_RESULTS, VOICEMAIL_DIR, wake_dialler
 from callcenter.exceptions import CallbackClosed, CallbackNotFound, VoiceMessageNotFound
 from callcenter.models import Result, Status
@@ -57,6 +61,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         callbacks=open_,
         closed=await c.callbacks.closed_list(team, limit=30),
         voice=await c.callbacks.voice_messages(team),
+        abandoned=await c.abandoned.waiting(team),
         next_id=next_id,
         results=MANUAL_RESULTS,
         team_names={t.id: t.name for t in c.settings.teams},
@@ -138,6 +143,52 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     raise flash_redirect("/callbacks", _("Callback cancelled."))
 
 
+# the pages that show the list of callers who gave up, and so may be sent back to
+BACK_TO = ("/callbacks", "/reports/handover")
+
+
+@require(*STAFF)
+async def abandoned_call(request: web.Request) -> web.StreamResponse:
+    """Call back a caller who gave up: onto the callbacks list, an agent's phone first."""
+    _ = request[GETTEXT]
+    c = ctx(request)
+    data = await form(request)
+    back = data.get("back") if data.get("back") in BACK_TO else "/callbacks"
+    actor = request[ACTOR]
+    extension = actor.extension if actor.role == "agent" else None
+    try:
+        cb = await c.abandoned.call_back(
+            data.get("number", ""), actor.name, extension, _team_of(request)
+        )
+    except NotInList:
+        raise flash_redirect(back, _("This caller is no longer in the list.")) from None
+    if extension:
+        await wake_dialler(c.bus, cb.id, extension)
+        raise flash_redirect(
+            "/agent", _("Your phone is ringing: answer it to call the citizen back.")
+        )
+    raise flash_redirect(back, _("The caller was added to the callback list."))
+
+
+@require(*STAFF)
+async def abandoned_dismiss(request: web.Request) -> web.StreamResponse:
+    """ "No need to call back", with the reason (kept, with who and when)."""
+    _ = request[GETTEXT]
+    c = ctx(request)
+    data = await form(request)
+    back = data.get("back") if data.get("back") in BACK_TO else "/callbacks"
+    reason = (data.get("reason") or "").strip()[:REASON_MAX]
+    if not reason:
+        raise flash_redirect(back, _("No need: say why this caller needs no callback."))
+    try:
+        await c.abandoned.dismiss(
+            data.get("number", ""), request[ACTOR].name, reason, _team_of(request)
+        )
+    except NotInList:
+        raise flash_redirect(back, _("This caller is no longer in the list.")) from None
+    raise flash_redirect(back, _("Marked: no callback needed."))
+
+
 async def _voice(request: web.Request):  # type: ignore[no-untyped-def]
     team = _team_of(request)
     try:
@@ -194,6 +245,8 @@ async def voice_handled(request: web.Request) -> web.StreamResponse:
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/callbacks", page),
+        web.post("/callbacks/abandoned/call", abandoned_call),
+        web.post("/callbacks/abandoned/dismiss", abandoned_dismiss),
         web.post("/callbacks/{id}/call", call_now),
         web.post("/callbacks/{id}/outcome", outcome),
         web.post("/callbacks/{id}/cancel", cancel),

@@ -1,8 +1,9 @@
 """Panel pages: reports (daily, weekly, shift handover) with their CSV, and /metrics.
 
 Reports are for supervisors and admins.  The handover summary is too: it
-ranks the agents and lists citizens' numbers to call back, which is the
-supervisors' business; agents see their own state in the workspace.
+ranks the agents and lists the callers who gave up and are not reached since
+(the callbacks page's list, :mod:`callcenter.abandoned`, with its actions),
+which is the supervisors' business; agents see their own state in the workspace.
 
 ``/metrics`` is Prometheus' text exposition format.  It is not behind the
 panel's sign-in (Prometheus has no session): it answers only clients whose
@@ -140,6 +141,8 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         request,
         "reports_report.html",
         report=report,
+        # the same list as the callbacks page's, with the same actions
+        abandoned=await ctx(request).abandoned.waiting() if kind == "handover" else None,
         query=query,
         sections=rpt.SECTIONS,
         columns=REPORT_COLUMNS,
