@@ -89,5 +89,16 @@ say "Preparing the hotline (configuration, Asterisk, prompts, database)"
 if [ "$mode" = "--no-start" ]; then
     exec .venv/bin/hotline setup --no-start
 fi
-.venv/bin/hotline setup
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    # systemd runs: Asterisk and the application as units, started at boot and
+    # restarted when they fail (see `hotline systemd --help`)
+    .venv/bin/hotline setup --no-start
+    # one started by hand before (without the units) would hold the ports
+    systemctl is-active --quiet hotline.service || .venv/bin/hotline stop >/dev/null
+    say "Installing and starting the systemd units (hotline-asterisk, hotline)"
+    .venv/bin/hotline systemd --output /etc/systemd/system --enable
+else
+    # no init (a container): Asterisk and the application daemonise themselves
+    .venv/bin/hotline setup
+fi
 say "Done. '.venv/bin/hotline status' (as root) shows what runs; README.md says how to connect phones."

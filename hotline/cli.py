@@ -243,6 +243,48 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pbx(args: argparse.Namespace) -> int:
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    inst = system.instance(settings, system.asterisk_root(settings))
+    if args.action == "start":
+        system.write_config(settings, inst)
+        inst.start()
+        print(f"Asterisk {inst.version().strip()} running")
+    elif inst.is_running():
+        inst.stop()
+        print("Asterisk stopped")
+    return 0
+
+
+def cmd_systemd(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from hotline import system
+    from hotline.units import render_units
+
+    settings = load_settings(_config(args))
+    pid_file = system.instance(settings, None).pid_path
+    units = render_units(settings, Path(sys.executable).parent, pid_file)
+    if not args.output:
+        for name, text in units.items():
+            print(f"# ---- {name}\n{text}")
+        return 0
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in units.items():
+        (out / name).write_text(text, encoding="utf-8")
+        print(out / name)
+    if args.enable:
+        subprocess.run(["systemctl", "daemon-reload"], check=True)
+        subprocess.run(
+            ["systemctl", "enable", "--now", "hotline-asterisk.service", "hotline.service"],
+            check=True,
+        )
+    return 0
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from hotline import system
 
@@ -613,6 +655,27 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_stop,
         "stop the application and Asterisk",
         "Stop the application, then Asterisk.",
+    )
+    p = command(
+        "pbx",
+        cmd_pbx,
+        "start or stop Asterisk alone (as its systemd unit does)",
+        "Start Asterisk alone (rendering its configuration first) and return once it is "
+        "fully booted, or stop it. hotline start / stop do Asterisk and the application.",
+    )
+    p.add_argument("action", choices=["start", "stop"], help="what to do")
+    p = command(
+        "systemd",
+        cmd_systemd,
+        "write the systemd units (Asterisk, application, extra workers and panels)",
+        "Render hotline-asterisk.service, hotline.service, hotline-worker@.service and "
+        "hotline-panel@.service for this home and Python env; print them, or write them "
+        "into --output (e.g. /etc/systemd/system) and with --enable reload systemd and "
+        "enable and start Asterisk and the application at boot.",
+    )
+    p.add_argument("--output", metavar="DIR", help="write the units here instead of printing")
+    p.add_argument(
+        "--enable", action="store_true", help="then systemctl daemon-reload and enable --now"
     )
     p = command(
         "backup",

@@ -1,0 +1,64 @@
+"""systemd units for the hotline, rendered for one home and one Python env.
+
+- ``hotline-asterisk.service``: Asterisk (in its chroot when built so),
+  forking, with its pid file; restarted on failure.
+- ``hotline.service``: the application (IVR, queues, panel, its own
+  transcription workers), after Asterisk, Redis and PostgreSQL when local;
+  restarted always, stopped within the bounded stop it has.
+- ``hotline-worker@.service``: an extra transcription worker (``@1``,
+  ``@2`` …), on this machine or another with the same configuration.
+- ``hotline-panel@.service``: an extra panel process on the port its
+  instance names (``hotline-panel@8081``).
+
+``hotline systemd`` writes them; ``setup.sh`` installs and enables them where
+systemd runs, and keeps the self-daemonising ``hotline start`` where it does
+not (containers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from core.settings import Settings
+
+HERE = Path(__file__).parent
+UNITS = (
+    "hotline-asterisk.service",
+    "hotline.service",
+    "hotline-worker@.service",
+    "hotline-panel@.service",
+)
+
+
+def _local(url: str) -> bool:
+    return any(
+        h in url for h in ("@127.0.0.1", "@localhost", "@/", "host=/", "//127.0.0.1", "//localhost")
+    )
+
+
+def render_units(settings: Settings, bin_dir: Path, pid_file: Path) -> dict[str, str]:
+    """Each unit's text: ``bin_dir`` holds the ``hotline`` script of the env,
+    ``pid_file`` is where Asterisk writes its pid."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    after: list[str] = []
+    if _local(settings.panel.redis_url):
+        after.append("redis-server.service")
+    if settings.database.startswith("postgresql") and _local(settings.database):
+        after.append("postgresql.service")
+    context = {
+        "hotline": bin_dir / "hotline",
+        "home": settings.home,
+        "config": settings.config_path,
+        "state": settings.state_dir,
+        "pid_file": pid_file,
+        "after": "".join(f" {a}" for a in after),
+    }
+    return {name: env.get_template(f"{name}.j2").render(context) for name in UNITS}

@@ -1,0 +1,61 @@
+"""The systemd units as `hotline systemd` writes them pass `systemd-analyze
+verify` (unknown keys, sections, commands that do not exist all show)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from hotline import system
+from hotline.units import UNITS, render_units
+from tests.helpers import EXAMPLE, settings_in
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+def test_units_verify_and_name_this_home(tmp_path):
+    cfg = tomllib.loads(EXAMPLE.read_text())
+    cfg["database_url"] = "postgresql://hotline@127.0.0.1/hotline"
+    settings = settings_in(tmp_path / "home", tomli_w.dumps(cfg))
+    pid_file = system.instance(settings, None).pid_path
+    units = render_units(settings, Path(sys.executable).parent, pid_file)
+    assert sorted(units) == sorted(UNITS)
+    out = tmp_path / "units"
+    out.mkdir()
+    for name, text in units.items():
+        (out / name).write_text(text)
+    # templates are verified through an instance of each
+    paths = [
+        out / "hotline-asterisk.service",
+        out / "hotline.service",
+        out / "hotline-worker@1.service",
+        out / "hotline-panel@8081.service",
+    ]
+    shutil.copy(out / "hotline-worker@.service", paths[2])
+    shutil.copy(out / "hotline-panel@.service", paths[3])
+    done = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, paths)], capture_output=True, text=True, timeout=60
+    )
+    problems = [
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        # outside a booted systemd, the units it names as dependencies are unknown
+        if line.strip() and "not found" not in line and "Failed to" not in line
+    ]
+    assert done.returncode == 0 and problems == [], done.stdout + done.stderr
+
+    app = units["hotline.service"]
+    home = settings.home
+    assert f"Environment=HOTLINE_HOME={home}" in app
+    assert (
+        f"ExecStart={Path(sys.executable).parent / 'hotline'} --config {settings.config_path} run"
+        in app
+    )
+    assert "Restart=always" in app and "postgresql.service" in app and "redis-server.service" in app
+    pbx = units["hotline-asterisk.service"]
+    assert f"PIDFile={pid_file}" in pbx and "Type=forking" in pbx and "pbx start" in pbx
