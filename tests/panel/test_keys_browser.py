@@ -90,6 +90,7 @@ async def test_the_call_shows_on_every_agent_page_and_the_form_stays_put(panel, 
         await ctx.hub.ready.wait()
         assert await in_sight(page, "#ticket-form button.primary"), "save without scrolling"
         assert await page.inner_text("#callbar-phase") == "Không có cuộc gọi"
+        assert await page.locator("#callbar-open").count() == 0, "the pop is on this page"
         form_at = await page.locator("#ticket-form").bounding_box()
         field_at = await page.locator("#ticket-form textarea[name=description]").bounding_box()
         bar_at = await page.locator("#callbar").bounding_box()
