@@ -40,6 +40,7 @@ TICKET_FIELD_ERRORS = (
     N_("is no longer active"),
     N_("is already in use"),
     N_("cannot be the agency itself or one of its sub-agencies"),
+    N_("already has ticket {code}: confirm to make a second one for this call"),
 )
 
 # -- accounts/service.py and accounts/passwords.py: account field errors --------

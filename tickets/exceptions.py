@@ -32,6 +32,7 @@ UNKNOWN = "does not exist"
 INACTIVE = "is no longer active"
 TAKEN = "is already in use"
 CYCLE = "cannot be the agency itself or one of its sub-agencies"
+SECOND_FOR_CALL = "already has ticket {code}: confirm to make a second one for this call"
 
 MESSAGES = (
     REQUIRED,
@@ -48,6 +49,7 @@ MESSAGES = (
     INACTIVE,
     TAKEN,
     CYCLE,
+    SECOND_FOR_CALL,
 )
 
 

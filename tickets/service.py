@@ -51,6 +51,7 @@ from tickets.exceptions import (
     NOT_ACCEPTED,
     NOT_ALLOWED,
     REQUIRED,
+    SECOND_FOR_CALL,
     UNKNOWN,
     Forbidden,
     InvalidInput,
@@ -148,7 +149,12 @@ class TicketService:
     # -- creating ---------------------------------------------------------------
 
     async def create(
-        self, actor: Actor, data: dict[str, Any], *, call_id: int | None = None
+        self,
+        actor: Actor,
+        data: dict[str, Any],
+        *,
+        call_id: int | None = None,
+        first_for_call: bool = False,
     ) -> Ticket:
         """Record a new report (agents, supervisors, admins) and give it a tracking code.
 
@@ -156,7 +162,10 @@ class TicketService:
         given; 2 forwarded when an agency is given (else NEW); 3 pending the
         leaders' approval; 4 a meeting to arrange; 5 a proposal awaiting its
         thank-you letter.  With ``call_id`` the ticket is linked to the call and,
-        for a phone report without a number, takes the caller's number.
+        for a phone report without a number, takes the caller's number.  With
+        ``first_for_call`` a call that has a ticket already is refused
+        (``InvalidInput`` on ``call_id``, naming that ticket): the agent's form
+        asks before a second ticket is made for the same call.
         """
         if actor.role not in STAFF:
             raise Forbidden("create", actor.role)
@@ -167,7 +176,7 @@ class TicketService:
             try:
                 async with self.db.session() as s:
                     code = await self._free_code(s)
-                    ticket = await self._insert(s, actor, form, call_id, code)
+                    ticket = await self._insert(s, actor, form, call_id, code, first_for_call)
                 log.info(
                     "ticket %s created by %s: level %s, %s",
                     code,
@@ -196,7 +205,13 @@ class TicketService:
             return await s.scalar(select(Ticket.id).where(Ticket.code == code)) is not None
 
     async def _insert(
-        self, s: AsyncSession, actor: Actor, form: TicketCreate, call_id: int | None, code: str
+        self,
+        s: AsyncSession,
+        actor: Actor,
+        form: TicketCreate,
+        call_id: int | None,
+        code: str,
+        first_for_call: bool = False,
     ) -> Ticket:
         now = self.clock.now()
         if form.agency_id is not None:
@@ -206,6 +221,12 @@ class TicketService:
             call = await s.get(Call, call_id)
             if call is None:
                 raise InvalidInput.one("call_id", UNKNOWN)
+            if first_for_call:
+                earlier = await s.scalar(
+                    select(Ticket.code).where(Ticket.call_id == call_id).order_by(Ticket.id)
+                )
+                if earlier is not None:
+                    raise InvalidInput.one("call_id", SECOND_FOR_CALL, code=earlier)
             if phone is None and form.channel is Channel.PHONE:
                 phone = call.caller_number
         status, forwarded_at, deadline, closed_at = self._start(form, now)

@@ -94,24 +94,112 @@
   const outcomeWord = (o) => (words().outcomes || {})[o] || o || "";
   const hotlineName = (n) => (words().hotlines || {})[n] || n || "";
 
-  let current = null;
+  // -- the call on screen: the pop (workspace), the call bar (every agent page) --
+  let current = null;  // the pop shown, as the server sent it
+  let skew = 0;  // this PC's clock minus the server's, in seconds
+  const callTickets = new Map();  // call id -> the tickets made on that call so far
   const pageTitle = document.title;
 
+  function serverTime(t) { if (typeof t === "number") skew = Date.now() / 1000 - t; }
+
+  // m:ss (h:mm:ss past the hour)
+  function clock(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = String(s % 60).padStart(2, "0");
+    return h ? h + ":" + String(m).padStart(2, "0") + ":" + r : m + ":" + r;
+  }
+
+  // Ringing: how long it has rung; talking: since answered; ended: how long it lasted.
+  function callTime(pop) {
+    if (!pop) return "";
+    const now = Date.now() / 1000 - skew;
+    const phase = pop.phase || "ringing";
+    if (phase === "ended") return pop.answered_at && pop.ended_at ? clock(pop.ended_at - pop.answered_at) : "";
+    const since = phase === "talking" ? (pop.answered_at || pop.event_at || pop.sent) : (pop.event_at || pop.sent);
+    return since ? clock(now - since) : "";
+  }
+
+  function tick() {
+    const shown = callTime(current);
+    document.querySelectorAll("[data-timer]").forEach((el) => { if (el.textContent !== shown) text(el, shown); });
+  }
+
+  function phaseWord(box, pop) {
+    const phase = pop.phase || "ringing";
+    const key = pop.kind === "callback" ? "cb" + phase.charAt(0).toUpperCase() + phase.slice(1) : phase;
+    return box.dataset[key] || box.dataset.ringing;
+  }
+
+  function ticketLinks(el, tickets) {
+    el.replaceChildren();
+    tickets.forEach((t, i) => {
+      const a = document.createElement("a");
+      a.href = "/tickets/" + encodeURIComponent(t.code);
+      text(a, t.code);
+      el.append(i ? ", " : "", a);
+    });
+  }
+
+  // The bar under the header: the same height with or without a call.
+  function showBar(pop) {
+    const bar = $("#callbar");
+    if (!bar) return;
+    const phase = pop ? pop.phase || "ringing" : "idle";
+    bar.className = "callbar " + phase + (pop && pop.kind === "callback" ? " callback" : "");
+    text($("#callbar-phase"), pop ? phaseWord(bar, pop) : bar.dataset.idle);
+    text($("#callbar-caller"), pop ? pop.caller || bar.dataset.none : "");
+    const tickets = (pop && callTickets.get(pop.call_id)) || [];
+    const box = $("#callbar-tickets");
+    if (box) {
+      box.replaceChildren();
+      if (tickets.length) {
+        const links = document.createElement("span");
+        ticketLinks(links, tickets);
+        box.append(box.dataset.text + " ", links);
+      }
+    }
+  }
+
+  // The ticket form links to the pop's call; a call that has a ticket already
+  // asks before a second one (the server refuses it unless the box is ticked).
+  function showSecond() {
+    const box = $("#f-second"), callId = $("#f-call_id");
+    if (!box || !callId) return;
+    const tickets = callTickets.get(Number(callId.value)) || [];
+    const confirm = $("#f-second_for_call");
+    if (!callId.value || !tickets.length) {
+      box.hidden = true;
+      if (confirm) confirm.checked = false;
+      return;
+    }
+    const t = $("#f-second-text");
+    text(t, t.dataset.text.replace("{code}", tickets.map((x) => x.code).join(", ")));
+    box.hidden = false;
+  }
+
   function showPop(pop) {
+    current = pop || null;
+    showBar(current);
+    tick();
+    // a ringing call in a background tab shows in the tab's title, until answered
+    document.title = pop && pop.phase === "ringing" ? "☎ " + (pop.caller || "…") + " · " + pageTitle : pageTitle;
     const card = $("#pop");
     if (!card) return;
-    if (!pop) { card.hidden = true; current = null; document.title = pageTitle; return; }
-    current = pop.uniqueid;
+    if (!pop) { card.className = "card pop idle"; return; }
     // a callback (the system rang this agent to call a citizen back) pops as a
     // queue call does, with what the agent needs to know about the callback
     const cb = pop.kind === "callback" ? (pop.callback || {}) : null;
     const phase = pop.phase || "ringing";
-    card.hidden = false;
     card.className = "card pop " + phase + (cb ? " callback" : "");
     const title = $("#pop-title");
-    const key = cb ? "cb" + phase.charAt(0).toUpperCase() + phase.slice(1) : phase;
-    text(title, title.dataset[key] || title.dataset.ringing);
+    text(title, phaseWord(title, pop));
     $("#pop-kind").hidden = !cb;
+    const mine = callTickets.get(pop.call_id) || [];
+    const named = $("#pop-call-tickets");
+    if (named) {
+      named.hidden = !mine.length;
+      ticketLinks(named.querySelector("span"), mine);
+    }
     const field = (name) => card.querySelector(`[data-f="${name}"]`);
     const only = (name, shown) => card.querySelectorAll(`[data-only="${name}"]`).forEach((el) => { el.hidden = !shown; });
     const caller = field("caller");
@@ -162,7 +250,7 @@
     const callId = $("#f-call_id");
     if (callId && pop.call_id != null) {
       callId.value = pop.call_id;
-      $("#f-linked").hidden = false;
+      $("#f-linked").classList.remove("unlinked");
       // the number follows the call unless the agent typed one of their own
       const phone = $("#f-citizen_phone");
       if (phone && (!phone.value || phone.value === phone.dataset.auto)) {
@@ -170,8 +258,7 @@
         phone.dataset.auto = phone.value;
       }
     }
-    // a ringing call in a background tab shows in the tab's title, until answered
-    document.title = pop.phase === "ringing" ? "☎ " + (pop.caller || "…") + " · " + pageTitle : pageTitle;
+    showSecond();
   }
 
   // Supervisors and agencies: a ticket past its deadline is announced at once.
@@ -207,28 +294,98 @@
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(proto + location.host + "/ws");
     window.hotlineSocket = ws;
+    const bar = $("#callbar");
     ws.onopen = () => {
       if (status) { text(status, status.dataset.ok); status.dataset.state = "open"; }
+      if (bar) bar.dataset.state = "open";
     };
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
       window.hotlineLast = msg;
-      if (msg.type === "hello") { showState(msg.state); showPop(msg.pop); }
+      if (msg.type === "hello") {
+        serverTime(msg.now);
+        if (msg.pop && msg.pop.call_tickets) callTickets.set(msg.pop.call_id, msg.pop.call_tickets);
+        showState(msg.state);
+        showPop(msg.pop);
+      }
       else if (msg.type === "state") showState(msg);
-      else if (msg.type === "pop") showPop(msg);
-      else if (msg.type === "pop_gone" && msg.uniqueid === current) showPop(null);
+      else if (msg.type === "pop") { serverTime(msg.sent); showPop(msg); }
+      else if (msg.type === "pop_gone" && current && msg.uniqueid === current.uniqueid) showPop(null);
+      else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
       else if (msg.type === "overdue") showAlert(msg);
       else if (msg.type === "ticket") showNotice(msg);
       document.dispatchEvent(new CustomEvent("hotline:" + msg.type, { detail: msg }));
     };
     ws.onclose = () => {
       if (status) { text(status, status.dataset.lost); status.dataset.state = "lost"; }
+      if (bar) { bar.dataset.state = "lost"; bar.title = bar.dataset.lost; }
       setTimeout(connect, 1500);
     };
   }
 
+  // -- keyboard ------------------------------------------------------------
+  // Single keys outside a text field, and Ctrl+Enter: keys that neither
+  // Chromium nor Firefox (Linux, Windows) takes before the page, as they do
+  // Alt+digits (tabs), Alt+F/Alt+E (menus) and Firefox's Alt+Shift accesskeys.
+  // The list is on the help overlay (base.html, "?").
+  const GO = { w: "/agent", t: "/tickets", n: "/tickets/new", c: "/callbacks", i: "/inbox" };
+  const NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset", "file", "range", "color"];
+
+  function typing(el) {
+    if (!el || !el.tagName) return false;
+    if (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+    return el.tagName === "INPUT" && !NOT_TEXT.includes(el.type);
+  }
+
+  function shortcuts() {
+    const help = $("#keys-help");
+    const open = $("#keys-open");
+    if (open && help) open.addEventListener("click", () => help.showModal());
+    let prefix = 0;  // when "g" was pressed, waiting for where to go
+    document.addEventListener("keydown", (ev) => {
+      if (ev.defaultPrevented || ev.isComposing) return;
+      if (ev.key === "Enter" && ev.ctrlKey && !ev.altKey && !ev.metaKey && !ev.shiftKey) {
+        // the form the cursor is in, else the page's ticket form
+        const inside = ev.target.closest ? ev.target.closest("main form") : null;
+        const form = inside || $("#ticket-form");
+        if (form) { ev.preventDefault(); form.requestSubmit(); }
+        return;
+      }
+      if (ev.ctrlKey || ev.altKey || ev.metaKey) return;
+      if (typing(ev.target)) {
+        if (ev.key === "Escape") ev.target.blur();
+        return;
+      }
+      if (help && help.open) return;  // the dialog closes itself on Esc
+      const key = ev.key;
+      if (prefix && Date.now() - prefix < 2000) {
+        prefix = 0;
+        const to = GO[key];
+        // only where the header offers it (an agency officer has no ticket list)
+        if (to && document.querySelector(`header.top nav a[href="${to}"]`)) {
+          ev.preventDefault();
+          location.assign(to);
+        }
+        return;
+      }
+      prefix = 0;
+      if (key === "?" && help) { ev.preventDefault(); help.showModal(); }
+      else if (key === "g") { ev.preventDefault(); prefix = Date.now(); }
+      else if (key === "/") {
+        const box = $("main input[type=search]");
+        if (box) { ev.preventDefault(); box.focus(); box.select(); }
+      }
+      else if (key === "f") {
+        const field = $("#ticket-form textarea[name=description]");
+        if (field) { ev.preventDefault(); field.focus(); }
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     levelFields();
+    shortcuts();
     connect();
+    if ($("[data-timer]")) setInterval(tick, 500);
   });
 })();

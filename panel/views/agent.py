@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aiohttp import WSMsgType, web
 
@@ -20,12 +20,40 @@ from tickets.workflow import NEEDS_CREATOR
 log = logging.getLogger(__name__)
 
 
+async def call_tickets(request: web.Request, call_id: int) -> list[dict[str, Any]]:
+    """The tickets already made on one call, oldest first, as the pop names them."""
+    rows, _total = await ctx(request).ticket_queries.search(
+        TicketFilter(call_id=call_id), page=1, per_page=20
+    )
+    return [
+        {"code": t.code, "status": t.status, "created_at": t.created_at.isoformat()}
+        for t in reversed(rows)
+    ]
+
+
 async def agent_snapshot(request: web.Request) -> tuple[dict | None, dict | None]:
+    """The agent's state and pop as kept on the bus; the pop names the tickets made
+    on its call so far (the pop itself is written by callcenter.presence, which
+    knows nothing of tickets)."""
     ext = request[ACTOR].extension
     if not ext:
         return None, None
     kept = await ctx(request).bus.kept_many([f"state.{ext}", f"pop.{ext}"])
-    return kept.get(f"state.{ext}"), kept.get(f"pop.{ext}")
+    pop = kept.get(f"pop.{ext}")
+    if pop and isinstance(pop.get("call_id"), int):
+        pop["call_tickets"] = await call_tickets(request, pop["call_id"])
+    return kept.get(f"state.{ext}"), pop
+
+
+async def tell_call_tickets(request: web.Request, call_id: int) -> None:
+    """After a ticket is made on a call: every page of the agent names it in the pop."""
+    ext = request[ACTOR].extension
+    if request[ACTOR].role != "agent" or not ext:
+        return
+    tickets = await call_tickets(request, call_id)
+    await ctx(request).bus.publish(
+        f"agent.{ext}", {"type": "call_tickets", "call_id": call_id, "tickets": tickets}
+    )
 
 
 @require("agent")
@@ -119,7 +147,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         c.hub.join(f"agent.{actor.extension}", ws)
         state, pop = await agent_snapshot(request)
         # what was live before this socket existed (page reload, second tab)
-        await ws.send_str(json.dumps({"type": "hello", "state": state, "pop": pop}))
+        # the server's time, so the page's call timer does not depend on the PC's clock
+        hello = {"type": "hello", "state": state, "pop": pop, "now": c.clock.now().timestamp()}
+        await ws.send_str(json.dumps(hello))
     elif actor.role in ("supervisor", "admin"):
         c.hub.join("alerts", ws)
         c.hub.join("board", ws)  # live queues and congestion (/board reads the rest)

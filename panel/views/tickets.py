@@ -12,7 +12,7 @@ from accounts.models import Role
 from callcenter.presence import PAUSE_REASONS
 from panel.keys import ACTOR, GETTEXT
 from panel.security import field_errors, require
-from panel.views.agent import agent_snapshot
+from panel.views.agent import agent_snapshot, tell_call_tickets
 from panel.views.common import (
     ctx,
     flash_redirect,
@@ -25,7 +25,7 @@ from panel.views.common import (
 )
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
 from tickets import workflow
-from tickets.exceptions import InvalidInput
+from tickets.exceptions import SECOND_FOR_CALL, InvalidInput
 from tickets.models import Status, Ticket
 
 STAFF = ("agent", "supervisor", "admin")
@@ -73,7 +73,13 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     if data.get("call_id", "").isdigit():
         call_id = int(data["call_id"])
     try:
-        ticket = await c.tickets.create(request[ACTOR], dict(values), call_id=call_id)
+        # a second ticket on the same call only when the agent confirmed it
+        ticket = await c.tickets.create(
+            request[ACTOR],
+            dict(values),
+            call_id=call_id,
+            first_for_call=data.get("second_for_call") != "1",
+        )
     except InvalidInput as e:
         errors = field_errors(request, e.errors)
         page = "agent.html" if data.get("from") == "agent" else "ticket_new.html"
@@ -91,13 +97,21 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
             request,
             page,
             status=422,
+            second_asked=any(f.message == SECOND_FOR_CALL for f in e.errors),
             errors=errors,
-            values={**values, "call_id": data.get("call_id", "")},
+            values={
+                **values,
+                "call_id": data.get("call_id", ""),
+                "second_for_call": data.get("second_for_call", ""),
+            },
             **extra,
             **await ticket_form_values(request),
         )
+    if call_id is not None:
+        await tell_call_tickets(request, call_id)
+    # from the workspace, back to the workspace: the next call pops there
     raise flash_redirect(
-        f"/tickets/{ticket.code}",
+        "/agent" if data.get("from") == "agent" else f"/tickets/{ticket.code}",
         _("Ticket {code} created. Read the code to the citizen.", code=ticket.code),
     )
 

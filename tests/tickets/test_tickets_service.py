@@ -27,6 +27,7 @@ from tickets.exceptions import (
     NOT_ACCEPTED,
     NOT_ALLOWED,
     REQUIRED,
+    SECOND_FOR_CALL,
     TAKEN,
     TOO_LONG,
     UNKNOWN,
@@ -890,6 +891,19 @@ async def test_for_phone_lists_the_callers_earlier_tickets(w: World):
     assert [t.id for t in await w.q.for_phone("0909000111", limit=1)] == [second.id]
     assert await w.q.for_phone(None) == []
     assert await w.q.for_phone("anonymous") == []
+
+
+async def test_a_second_ticket_on_a_call_is_refused_unless_confirmed(w: World):
+    first = await w.svc.create(w.agent, form(1), call_id=w.call_id, first_for_call=True)
+    with pytest.raises(InvalidInput) as e:
+        await w.svc.create(w.agent, form(2), call_id=w.call_id, first_for_call=True)
+    (err,) = e.value.errors
+    assert (err.field, err.message) == ("call_id", SECOND_FOR_CALL)
+    assert err.params == {"code": first.code}
+    assert [t.id for t in (await w.q.search(TicketFilter(call_id=w.call_id)))[0]] == [first.id]
+    # confirmed (the form's box ticked), or a caller that does not ask: made
+    second = await w.svc.create(w.agent, form(2), call_id=w.call_id)
+    assert second.call_id == w.call_id and second.code != first.code
 
 
 async def test_inbox_has_the_agencys_tickets_and_escalated_ones_of_its_wards(w: World):
