@@ -24,8 +24,9 @@ fi
 # --- system packages --------------------------------------------------------
 packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmpeg ca-certificates
           redis-server)
-# The test suite drives the panel in Debian's Chromium (no browser download).
-[ "$mode" = "--deps-only" ] && packages+=(chromium)
+# The test suite drives the panel in Debian's Chromium (no browser download)
+# and checks the monitoring kit with promtool (Debian's prometheus).
+[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')

@@ -20,14 +20,12 @@ and abandon rate of ``/metrics`` carry the definition in their HELP.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy import func, select
@@ -38,6 +36,7 @@ from panel.errors import PageError
 from panel.keys import GETTEXT, LANG
 from panel.security import PUBLIC, require
 from panel.views.common import ctx, render
+from panel.views.health import metrics_allowed, service_families
 from queue_stats import figures as stats
 from queue_stats import reports as rpt
 from queue_stats.kpis import KPIS, UNIT_SUFFIX, define_all
@@ -183,27 +182,6 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
 # ---- Prometheus ---------------------------------------------------------------
 
 
-def metrics_allowed(request: web.Request) -> bool:
-    """Whether this client may read /metrics (see the module docstring)."""
-    stats = ctx(request).settings.stats
-    try:
-        addr = ipaddress.ip_address((request.remote or "").split("%", 1)[0])
-    except ValueError:
-        return False
-    if not any(addr in net for net in stats.metrics_allow):
-        return False
-    if stats.metrics_token_file is None:
-        return True
-    path = ctx(request).settings.path(stats.metrics_token_file)
-    try:
-        token = path.read_text().strip()
-    except OSError:
-        log.error("metrics: cannot read the token file %s: refusing /metrics", path)
-        return False
-    sent = request.headers.get("Authorization", "")
-    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
-
-
 class _Snapshot:
     """A prometheus_client collector over values gathered for one scrape."""
 
@@ -275,7 +253,8 @@ async def collect(request: web.Request) -> list[Any]:
         abandoned.add_metric([queue], by.get(Outcome.ABANDONED, 0))
         timed_out.add_metric([queue], by.get(Outcome.TIMEOUT, 0))
     rates = await _rates_today(request)
-    return [waiting, longest, members, offered, answered, abandoned, timed_out, *rates]
+    service = await service_families(c)
+    return [waiting, longest, members, offered, answered, abandoned, timed_out, *rates, *service]
 
 
 async def _rates_today(request: web.Request) -> list[Any]:
@@ -307,6 +286,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="metrics: not allowed from here", content_type="text/plain")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(await collect(request)))
+    registry.register(ProcessCollector(registry=None))  # this process's CPU, memory, files
     body = generate_latest(registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
