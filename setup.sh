@@ -102,4 +102,7 @@ else
     # no init (a container): Asterisk and the application daemonise themselves
     .venv/bin/hotline setup
 fi
+if [ -d /etc/logrotate.d ]; then
+    .venv/bin/hotline logrotate --output /etc/logrotate.d/hotline >/dev/null
+fi
 say "Done. '.venv/bin/hotline status' (as root) shows what runs; README.md says how to connect phones."

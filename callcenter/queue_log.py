@@ -3,8 +3,11 @@
 Lines are ``epoch|callid|queue|agent|EVENT|data1|data2|...``; app_queue writes
 them whether or not the application listens, so after an outage they tell
 what happened to the calls it did not see.  The reader remembers how far it
-got (file identity and offset, in a small JSON file) and starts over when the
-log is rotated.
+got (file identity and offset, in a small JSON file).  When the log has been
+rotated it first finishes the old file, found by its identity among the
+rotated ones beside it (``queue_log.1``, ``queue_log-20261206``: logrotate
+with ``delaycompress``, so the newest one is still plain), then reads the new
+one from its start: a rotation loses no entry.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class QueueLogReader:
     def __init__(self, path: Path, state_file: Path) -> None:
         self.path = path
         self.state_file = state_file
+        self._read_inode: int | None = None
 
     def _load(self) -> tuple[int, int]:
         try:
@@ -57,16 +61,19 @@ class QueueLogReader:
         except (OSError, ValueError, KeyError):
             return 0, 0
 
-    def read_new(self) -> tuple[list[Entry], int]:
-        """New entries, and the offset to :meth:`commit` once they are applied."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return [], 0
-        inode, offset = self._load()
-        if inode != st.st_ino or offset > st.st_size:
-            offset = 0  # a new or rotated file
-        with self.path.open("rb") as f:
+    def _rotated(self, inode: int) -> Path | None:
+        """The rotated file that was the log when we last read it."""
+        for candidate in self.path.parent.glob(self.path.name + "?*"):
+            try:
+                if candidate.stat().st_ino == inode and candidate.is_file():
+                    return candidate
+            except OSError:
+                continue
+        return None
+
+    @staticmethod
+    def _whole_lines(path: Path, offset: int) -> tuple[list[Entry], int]:
+        with path.open("rb") as f:
             f.seek(offset)
             chunk = f.read()
         # only whole lines: a line being written stays for next time
@@ -76,11 +83,40 @@ class QueueLogReader:
         ]
         return entries, offset + end
 
-    def commit(self, offset: int) -> None:
+    def read_new(self) -> tuple[list[Entry], int]:
+        """New entries, and the offset to :meth:`commit` once they are applied."""
         try:
-            inode = self.path.stat().st_ino
+            st = self.path.stat()
         except FileNotFoundError:
-            return
+            return [], 0
+        inode, offset = self._load()
+        before: list[Entry] = []
+        if inode and inode != st.st_ino:
+            old = self._rotated(inode)
+            if old is not None:
+                before, _ = self._whole_lines(old, offset)  # the rest of the rotated file
+            else:
+                log.warning(
+                    "queue_log was rotated and the old file (inode %d) is not beside it: "
+                    "entries written after offset %d may be missed (rotate with delaycompress)",
+                    inode,
+                    offset,
+                )
+            offset = 0
+        elif offset > st.st_size:
+            offset = 0  # truncated (copytruncate): read it again from the start
+        entries, end = self._whole_lines(self.path, offset)
+        self._read_inode = st.st_ino
+        return before + entries, end
+
+    def commit(self, offset: int) -> None:
+        """Remember ``offset`` in the file :meth:`read_new` read last."""
+        inode = self._read_inode
+        if inode is None:
+            try:
+                inode = self.path.stat().st_ino
+            except FileNotFoundError:
+                return
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"inode": inode, "offset": offset}))
         os.replace(tmp, self.state_file)

@@ -252,6 +252,9 @@ def cmd_pbx(args: argparse.Namespace) -> int:
         system.write_config(settings, inst)
         inst.start()
         print(f"Asterisk {inst.version().strip()} running")
+    elif args.action == "reopen-logs":
+        if inst.is_running():  # after logrotate renamed them: write to new files
+            inst.cli("logger reload")
     elif inst.is_running():
         inst.stop()
         print("Asterisk stopped")
@@ -282,6 +285,18 @@ def cmd_systemd(args: argparse.Namespace) -> int:
             ["systemctl", "enable", "--now", "hotline-asterisk.service", "hotline.service"],
             check=True,
         )
+    return 0
+
+
+def cmd_logrotate(args: argparse.Namespace) -> int:
+    from hotline.units import render_logrotate
+
+    text = render_logrotate(load_settings(_config(args)), Path(sys.executable).parent)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(args.output)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -663,7 +678,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Start Asterisk alone (rendering its configuration first) and return once it is "
         "fully booted, or stop it. hotline start / stop do Asterisk and the application.",
     )
-    p.add_argument("action", choices=["start", "stop"], help="what to do")
+    p.add_argument(
+        "action",
+        choices=["start", "stop", "reopen-logs"],
+        help="what to do (reopen-logs: after logrotate, as its postrotate does)",
+    )
     p = command(
         "systemd",
         cmd_systemd,
@@ -677,6 +696,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--enable", action="store_true", help="then systemctl daemon-reload and enable --now"
     )
+    p = command(
+        "logrotate",
+        cmd_logrotate,
+        "write the logrotate configuration for the hotline's logs",
+        "Render the logrotate rules for the application's log and Asterisk's messages, "
+        "queue_log and security logs (weekly, compressed a rotation late so the queue_log "
+        "catch-up finishes the old file); print it, or write it to --output "
+        "(e.g. /etc/logrotate.d/hotline).",
+    )
+    p.add_argument("--output", metavar="FILE", help="write it here instead of printing")
     p = command(
         "backup",
         cmd_backup,

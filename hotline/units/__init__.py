@@ -62,3 +62,18 @@ def render_units(settings: Settings, bin_dir: Path, pid_file: Path) -> dict[str,
         "after": "".join(f" {a}" for a in after),
     }
     return {name: env.get_template(f"{name}.j2").render(context) for name in UNITS}
+
+
+def render_logrotate(settings: Settings, bin_dir: Path) -> str:
+    """The logrotate configuration for the application's and Asterisk's logs."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("logrotate.j2").render(
+        hotline=bin_dir / "hotline",
+        config=settings.config_path,
+        state=settings.state_dir,
+        asterisk_log=settings.queue_log.parent,
+    )

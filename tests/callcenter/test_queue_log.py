@@ -47,3 +47,23 @@ def test_reader_reads_only_new_whole_lines_and_survives_rotation(tmp_path):
     log.unlink()
     log.write_text(LINES[2] + "\n")
     assert [e.event for e in reader.read_new()[0]] == ["COMPLETECALLER"]
+
+
+def test_entries_written_just_before_a_rotation_are_read_from_the_rotated_file(tmp_path):
+    log, state = tmp_path / "queue_log", tmp_path / "offset.json"
+    reader = QueueLogReader(log, state)
+    log.write_text(LINES[0] + "\n")
+    entries, offset = reader.read_new()
+    reader.commit(offset)
+    with log.open("a") as f:  # Asterisk wrote on, then logrotate renamed the file
+        f.write(LINES[1] + "\n")
+    log.rename(tmp_path / "queue_log.1")
+    (tmp_path / "queue_log.2.gz").write_bytes(b"older, compressed")
+    log.write_text(LINES[2] + "\n")  # and Asterisk reopened a new one
+    entries, offset = reader.read_new()
+    assert [e.event for e in entries] == ["CONNECT", "COMPLETECALLER"]
+    reader.commit(offset)
+    assert reader.read_new()[0] == []
+    # copytruncate: the same file, shorter than the offset: read from its start
+    log.write_text(LINES[0] + "\n")
+    assert [e.event for e in reader.read_new()[0]] == ["ENTERQUEUE"]

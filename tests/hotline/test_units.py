@@ -59,3 +59,37 @@ def test_units_verify_and_name_this_home(tmp_path):
     assert "Restart=always" in app and "postgresql.service" in app and "redis-server.service" in app
     pbx = units["hotline-asterisk.service"]
     assert f"PIDFile={pid_file}" in pbx and "Type=forking" in pbx and "pbx start" in pbx
+
+
+@pytest.mark.skipif(shutil.which("logrotate") is None, reason="logrotate missing")
+def test_a_real_logrotate_loses_no_queue_log_entry(tmp_path):
+    from callcenter.queue_log import QueueLogReader
+    from hotline.units import render_logrotate
+
+    settings = settings_in(tmp_path / "home")
+    log_dir = settings.queue_log.parent
+    log_dir.mkdir(parents=True)
+    (settings.state_dir / "log").mkdir(parents=True)
+    line = "1764986400|pbx-{n}.1|t1022-morning|NONE|ENTERQUEUE||0901234567|1\n"
+    settings.queue_log.write_text(line.format(n=1))
+    reader = QueueLogReader(settings.queue_log, tmp_path / "offset.json")
+    entries, offset = reader.read_new()
+    reader.commit(offset)
+    with settings.queue_log.open("a") as f:  # written after the last read
+        f.write(line.format(n=2))
+
+    conf = tmp_path / "hotline.logrotate"
+    conf.write_text(render_logrotate(settings, Path(sys.executable).parent))
+    conf.chmod(0o644)
+    done = subprocess.run(
+        ["logrotate", "--force", "--state", str(tmp_path / "lr.state"), str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (log_dir / "queue_log.1").is_file() and settings.queue_log.stat().st_size == 0
+    with settings.queue_log.open("a") as f:  # Asterisk reopened its logs
+        f.write(line.format(n=3))
+    entries, _ = reader.read_new()
+    assert [e.callid for e in entries] == ["pbx-2.1", "pbx-3.1"]
