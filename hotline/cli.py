@@ -20,13 +20,11 @@ log = logging.getLogger("hotline")
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "hotline.example.toml"
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+def _setup_logging(args: argparse.Namespace) -> None:
+    from core import logs
+
+    as_json = args.log_json or os.environ.get("HOTLINE_LOG_FORMAT", "").lower() == "json"
+    logs.setup(verbose=args.verbose, json_format=as_json)
 
 
 def _config(args: argparse.Namespace) -> Path | None:
@@ -604,6 +602,12 @@ def build_parser() -> argparse.ArgumentParser:
         "in the home)",
     )
     common.add_argument(
+        "--log-json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log one JSON object a line (also HOTLINE_LOG_FORMAT=json)",
+    )
+    common.add_argument(
         "--home",
         default=argparse.SUPPRESS,
         metavar="DIR",
@@ -884,13 +888,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     args.config = getattr(args, "config", None)
     args.home = getattr(args, "home", None)
+    args.log_json = getattr(args, "log_json", False)
     args.verbose = getattr(args, "verbose", False)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(args)
     if args.home:
         # in the environment, so that the processes we start find the same home
         os.environ["HOTLINE_HOME"] = str(Path(args.home).resolve())

@@ -96,3 +96,24 @@ def test_status_lines_for_a_stopped_and_an_unanswering_application() -> None:
         "application: running (pid 42), the panel does not answer (x)"
     )
     assert not healthy(silent)
+
+
+def test_json_logs_are_one_object_a_line(tmp_path) -> None:
+    import json
+
+    home = tmp_path / "home"
+    make_home(home)
+    env = {k: v for k, v in os.environ.items() if k not in ("HOTLINE_CONFIG", "HOTLINE_HOME")}
+    env.update(deterministic_env(), PYTHONPATH=str(ROOT), HOTLINE_LOG_FORMAT="json")
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline.cli", "--home", str(home), "-v", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert records[0]["time"].endswith("+00:00")
