@@ -20,6 +20,7 @@ from accounts.models import Role
 from core.clock import Clock, local_midnight
 from core.db import Database
 from core.settings import Settings
+from core.text import fold_phrase
 from tickets.codes import parse_code
 from tickets.exceptions import Forbidden, InvalidCode, TicketNotFound
 from tickets.models import DEADLINE_STATUSES, Agency, Status, Ticket, TicketEvent
@@ -44,7 +45,8 @@ class TicketFilter:
     created_from: date | None = None
     created_to: date | None = None
     created_by: int | None = None
-    # Free text, matched literally in code, citizen phone, name, address, description.
+    # Free text, matched literally in code, citizen phone, name, address, description,
+    # whatever the case and accents.
     q: str | None = None
     call_id: int | None = None
 
@@ -229,17 +231,14 @@ class TicketQueries:
         return conditions
 
     def _text_match(self, q: str) -> ColumnElement[bool]:
-        pattern = f"%{_escape_like(q)}%"
-        matches: list[ColumnElement[bool]] = [
-            column.ilike(pattern, escape="\\")
-            for column in (
-                Ticket.code,
-                Ticket.citizen_phone,
-                Ticket.citizen_name,
-                Ticket.citizen_address,
-                Ticket.description,
-            )
-        ]
+        """Tickets whose code, phone, citizen's name, address or report holds ``q``.
+
+        Case and accents do not matter: ``search_text`` holds those columns folded
+        (:func:`tickets.models.search_text`) and ``q`` is folded the same way, so
+        "nguyen huu canh" finds "Nguyễn Hữu Cảnh" and "Đường" finds "duong".
+        """
+        pattern = f"%{_escape_like(fold_phrase(q))}%"
+        matches: list[ColumnElement[bool]] = [Ticket.search_text.like(pattern, escape="\\")]
         # A code or a phone number as people type them ("k7m 4qx8", "090 123 4567").
         try:
             matches.append(Ticket.code == parse_code(q))

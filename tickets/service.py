@@ -59,11 +59,13 @@ from tickets.exceptions import (
 )
 from tickets.models import (
     DEADLINE_STATUSES,
+    SEARCHED,
     Agency,
     Channel,
     Status,
     Ticket,
     TicketEvent,
+    search_text,
 )
 from tickets.queries import is_visible, load_ticket
 from tickets.schemas import (
@@ -228,6 +230,7 @@ class TicketService:
             closed_at=closed_at,
             version=1,
         )
+        ticket.search_text = search_text(ticket)
         s.add(ticket)
         await s.flush()
         details: dict[str, Any] = {"level": form.level}
@@ -625,6 +628,8 @@ class TicketService:
         """
         now = now or self.clock.now()
         from_status = ticket.status
+        if any(name in values for name in SEARCHED):
+            values = {**values, "search_text": search_text(ticket, values)}
         result = await s.execute(
             update(Ticket)
             .where(Ticket.id == ticket.id, Ticket.version == version)

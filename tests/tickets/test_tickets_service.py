@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -873,6 +874,63 @@ async def test_search_filters(w: World):
 
     page, total = await w.q.search(TicketFilter(), page=2, per_page=3)
     assert total == 4 and [t.id for t in page] == [t1.id]
+
+
+async def test_search_ignores_accents_and_case_both_ways(w: World):
+    """Names, addresses and reports typed with accents are found without, and the other way."""
+    canh = await make(
+        w,
+        2,
+        citizen_name="Nguyễn Hữu Cảnh",
+        citizen_address="Đường Điện Biên Phủ, Bình Thạnh",
+        description="Cây đổ chắn ngang đường",
+    )
+    w.clock.advance(timedelta(minutes=1))
+    # an SMS typed without accents, in capitals, with a line break
+    sms = await make(
+        w,
+        2,
+        channel="sms",
+        citizen_name="NGUYEN HUU CANH",
+        citizen_address="duong Dien Bien Phu",
+        description="Ngap nuoc\n  tai hem 12",
+    )
+    w.clock.advance(timedelta(minutes=1))
+    other = await make(w, 2, citizen_name="Trần Văn Đức", description="Đèn đường hỏng")
+
+    async def ids(q: str) -> list[int]:
+        found, total = await w.q.search(TicketFilter(q=q))
+        assert total == len(found)
+        return [t.id for t in found]
+
+    both = [sms.id, canh.id]  # newest first
+    for q in (
+        "nguyen huu canh",
+        "NGUYEN HUU CANH",
+        "Nguyễn Hữu Cảnh",
+        unicodedata.normalize("NFD", "nguyễn hữu cảnh"),
+        "huu canh",
+        "điện biên phủ",
+        "DIEN BIEN",
+    ):
+        assert await ids(q) == both, q
+    assert await ids("Đường") == [other.id, sms.id, canh.id]  # in an address, a report
+    assert await ids("duong") == [other.id, sms.id, canh.id]
+    assert await ids("Đức") == [other.id]
+    assert await ids("duc") == [other.id]
+    assert await ids("ngập nước tại hẻm") == [sms.id]  # the line break is a space
+    assert await ids("cay do") == [canh.id]
+    # one column at a time: the end of a name and the start of an address are not a phrase
+    assert await ids("canh duong") == []
+
+    # an edit is searchable at once, the old text no longer
+    edited = await w.svc.update(
+        w.supervisor, other.id, other.version, {"citizen_name": "Lê Thị Hồng"}
+    )
+    assert edited.version == other.version + 1
+    assert await ids("le thi hong") == [other.id]
+    assert await ids("tran van duc") == []
+    assert await ids("den duong hong") == [other.id]  # the report did not change
 
 
 async def test_for_phone_lists_the_callers_earlier_tickets(w: World):
