@@ -32,6 +32,12 @@ UNKNOWN = "does not exist"
 INACTIVE = "is no longer active"
 TAKEN = "is already in use"
 CYCLE = "cannot be the agency itself or one of its sub-agencies"
+# A search query shaped like a tracking code whose check symbol is wrong (a whole sentence:
+# it stands next to the search box, and is the answer instead of "no ticket matches").
+CODE_CHECK = (
+    "{code} is not a valid ticket code: its last symbol, the check symbol, "
+    "does not match the others"
+)
 
 MESSAGES = (
     REQUIRED,
@@ -48,6 +54,7 @@ MESSAGES = (
     INACTIVE,
     TAKEN,
     CYCLE,
+    CODE_CHECK,
 )
 
 

@@ -21,8 +21,8 @@ from core.clock import Clock, local_midnight
 from core.db import Database
 from core.settings import Settings
 from core.text import fold_phrase
-from tickets.codes import parse_code
-from tickets.exceptions import Forbidden, InvalidCode, TicketNotFound
+from tickets.codes import code_like, parse_code
+from tickets.exceptions import CODE_CHECK, Forbidden, InvalidCode, InvalidInput, TicketNotFound
 from tickets.models import DEADLINE_STATUSES, Agency, Status, Ticket, TicketEvent
 from tickets.schemas import normalize_phone
 from tickets.workflow import STAFF
@@ -136,7 +136,11 @@ class TicketQueries:
     async def search(
         self, filters: TicketFilter, *, page: int = 1, per_page: int = 50
     ) -> tuple[list[Ticket], int]:
-        """One page of the tickets matching ``filters``, newest first, and the total count."""
+        """One page of the tickets matching ``filters``, newest first, and the total count.
+
+        InvalidInput (on ``q``) when the search text is a tracking code with a wrong
+        check symbol (see :meth:`_text_match`).
+        """
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         page = max(1, page)
         conditions = self._conditions(filters)
@@ -236,14 +240,18 @@ class TicketQueries:
         Case and accents do not matter: ``search_text`` holds those columns folded
         (:func:`tickets.models.search_text`) and ``q`` is folded the same way, so
         "nguyen huu canh" finds "Nguyễn Hữu Cảnh" and "Đường" finds "duong".
+        A query shaped like a tracking code whose check symbol is wrong is refused
+        (InvalidInput on ``q``, naming the code) rather than answered with no ticket.
         """
         pattern = f"%{_escape_like(fold_phrase(q))}%"
         matches: list[ColumnElement[bool]] = [Ticket.search_text.like(pattern, escape="\\")]
         # A code or a phone number as people type them ("k7m 4qx8", "090 123 4567").
         try:
             matches.append(Ticket.code == parse_code(q))
-        except InvalidCode:
-            pass
+        except InvalidCode as e:
+            code = code_like(q)
+            if code is not None:
+                raise InvalidInput.one("q", CODE_CHECK, code=code) from e
         try:
             number = normalize_phone(q)
         except ValueError:

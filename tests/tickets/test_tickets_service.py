@@ -21,8 +21,9 @@ from core.clock import FakeClock
 from core.db import Base, Database, sync_url
 from tests.helpers import settings_in
 from tickets.agencies import AgencyService
-from tickets.codes import new_code
+from tickets.codes import ALPHABET, new_code
 from tickets.exceptions import (
+    CODE_CHECK,
     CYCLE,
     INACTIVE,
     NOT_ACCEPTED,
@@ -931,6 +932,23 @@ async def test_search_ignores_accents_and_case_both_ways(w: World):
     assert await ids("le thi hong") == [other.id]
     assert await ids("tran van duc") == []
     assert await ids("den duong hong") == [other.id]  # the report did not change
+
+
+async def test_a_code_with_a_wrong_check_symbol_is_said_to_be_invalid(w: World):
+    t = await make(w, 2, description="Khu phố 3 K7M mất điện")
+    raw = t.code.replace("-", "")
+    wrong = next(raw[:6] + c for c in ALPHABET if c != raw[6])
+    shown = f"{wrong[:3]}-{wrong[3:]}"
+    for typed in (shown, shown.lower(), wrong, f"{wrong[:3]} {wrong[3:]}".lower()):
+        with pytest.raises(InvalidInput) as refused:
+            await w.q.search(TicketFilter(q=typed))
+        [error] = refused.value.errors
+        assert (error.field, error.message, error.params) == ("q", CODE_CHECK, {"code": shown})
+    # the right code, however typed, finds its ticket; words and numbers stay searches
+    for typed in (t.code, raw.lower(), f"{raw[:3]} {raw[3:]}".lower()):
+        assert [x.id for x in (await w.q.search(TicketFilter(q=typed)))[0]] == [t.id]
+    for text in ("khu pho", "K7M", "0901234", "2345678", "members", "anh tran"):
+        await w.q.search(TicketFilter(q=text))  # not refused
 
 
 async def test_for_phone_lists_the_callers_earlier_tickets(w: World):
