@@ -65,7 +65,7 @@ FIELD_LABELS: dict[str, str] = {
     "email": N_("Email"),
     "address": N_("Address"),
     # lists, filters and reports
-    "q": N_("Words said"),
+    "q": N_("Search"),
     "from": N_("From"),
     "to": N_("To"),
     "min": N_("Talk time from"),

@@ -4,8 +4,9 @@ A call has at most one transcript (``call_id`` is unique): a job delivered
 twice finds it there and is done.  ``transcription_jobs`` is the source of
 truth for what is left to transcribe; Redis only carries the work to the
 workers.  ``transcript_segments`` holds each speaker's utterances one row each,
-with a normalised copy of the text that the full-text index covers (FTS5 on
-SQLite, a GIN ``tsvector`` index on PostgreSQL, see migration 0004).
+with a folded copy of the text (lower case, no accents: :mod:`core.text`) that
+the full-text index covers (FTS5 on SQLite, a GIN ``tsvector`` index on
+PostgreSQL, see migrations 0004 and 0011).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class TranscriptSegment(Base):
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
-    # NFC, case-folded: what the full-text index holds (see recordings.text)
+    # folded (core.text.fold: lower case, no accents): what the full-text index holds
     search_text: Mapped[str] = mapped_column(Text)
 
 

@@ -2,8 +2,10 @@
 
 SQLite answers from an FTS5 index, PostgreSQL from a GIN ``tsvector`` index
 with the 'simple' configuration (no stemming); both index each utterance's
-text in normal form (:mod:`recordings.text`).  A query is a phrase: its
-words in that order, next to each other.  Each hit is one utterance with the
+text folded (:func:`core.text.fold`: lower case, without accents), and the
+query is folded the same way, so "duong le loi" finds "Đường Lê Lợi" and
+"ĐƯỜNG" finds "duong".  A query is a phrase: its words in that order, next
+to each other.  Each hit is one utterance with the
 words around the match, as plain text (the page escapes it).
 """
 
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 
 from core.db import Database
+from core.text import WORD, fold, words
 from recordings.models import JobStatus, Transcript, TranscriptionJob
-from recordings.text import WORD, normalise, words
 
 CONTEXT_CHARS = 60
 
@@ -56,15 +58,15 @@ def in_context(segment_text: str, found: list[str]) -> tuple[str, str, str]:
     """(before, match, after) for the first place the words occur in ``segment_text``."""
     txt = unicodedata.normalize("NFC", segment_text)
     tokens = list(WORD.finditer(txt))
-    norm = [normalise(t.group()) for t in tokens]
+    folded = [fold(t.group()) for t in tokens]
     n = len(found)
     span: tuple[int, int] | None = None
     for i in range(len(tokens) - n + 1):
-        if norm[i : i + n] == found:
+        if folded[i : i + n] == found:
             span = tokens[i].start(), tokens[i + n - 1].end()
             break
     if span is None:
-        for i, w in enumerate(norm):
+        for i, w in enumerate(folded):
             if w == found[0]:
                 span = tokens[i].start(), tokens[i].end()
                 break

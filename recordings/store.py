@@ -10,8 +10,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import Database
+from core.text import fold
 from recordings.models import Transcript, TranscriptSegment
-from recordings.text import normalise
 
 
 def transcript_text(segments: list[dict[str, Any]]) -> str:
@@ -57,7 +57,7 @@ async def save_transcript(
                         start=seg["start"],
                         end=seg["end"],
                         text=seg["text"],
-                        search_text=normalise(seg["text"]),
+                        search_text=fold(seg["text"]),
                     )
                 )
     except IntegrityError:

@@ -6,7 +6,9 @@ A code is read over the phone, often on a bad line, and typed by an agent, so:
 - it is short: 6 random symbols and 1 check symbol, shown as ``K7M-4QX8``;
 - the check symbol catches every single wrong symbol and every swap of two
   neighbours, so a mistyped code is refused instead of opening someone
-  else's report.
+  else's report;
+- a search query shaped like a code (:func:`code_like`) whose check symbol is
+  wrong is answered "not a valid code", not "no ticket matches".
 
 The check: with the 31 symbols valued 0..30 and weights 7, 6, ..., 1 from the
 left, a valid code has a weighted sum divisible by 31.  31 is prime and every
@@ -30,6 +32,8 @@ LENGTH = RANDOM_LENGTH + 1
 _WEIGHTS = tuple(range(LENGTH, 0, -1))  # 7..1; the check symbol has weight 1
 # What people put between symbols when they write or paste a code.
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015_.]+")
+# A code written as it is shown: three symbols, a dash, four.
+_DASHED = re.compile(r"^\s*\w{3}\s*[\-\u2010-\u2015]\s*\w{4}\s*$")
 
 
 def _check_symbol(body: str) -> str:
@@ -71,4 +75,25 @@ def parse_code(text: str) -> str:
         raise InvalidCode(text, "symbol")
     if not is_valid(raw):
         raise InvalidCode(text, "check")
+    return format_code(raw)
+
+
+def code_like(text: str) -> str | None:
+    """The code ``text`` would be ("K7M-4QX9") if a search query is meant as one, else None.
+
+    Seven symbols of the alphabet (case, spaces and dashes as :func:`parse_code`
+    allows), at least one of them a letter, since seven digits are a piece of a
+    phone number; and either a digit among them too or the dash where a code
+    has it ("KMN-PQRS"), since a seven-letter word or a name ("anh tran") is
+    text to search for.  Whether its check symbol is right is :func:`is_valid`'s
+    business.
+    """
+    raw = _SEPARATORS.sub("", text or "")
+    if len(raw) != LENGTH or not raw.isascii():
+        return None
+    raw = raw.upper()
+    if any(c not in _VALUE for c in raw) or raw.isdigit():
+        return None
+    if raw.isalpha() and not _DASHED.match(text):
+        return None
     return format_code(raw)

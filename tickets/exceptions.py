@@ -33,6 +33,12 @@ INACTIVE = "is no longer active"
 TAKEN = "is already in use"
 CYCLE = "cannot be the agency itself or one of its sub-agencies"
 SECOND_FOR_CALL = "already has ticket {code}: confirm to make a second one for this call"
+# A search query shaped like a tracking code whose check symbol is wrong (a whole sentence:
+# it stands next to the search box, and is the answer instead of "no ticket matches").
+CODE_CHECK = (
+    "{code} is not a valid ticket code: its last symbol, the check symbol, "
+    "does not match the others"
+)
 
 MESSAGES = (
     REQUIRED,
@@ -50,6 +56,7 @@ MESSAGES = (
     TAKEN,
     CYCLE,
     SECOND_FOR_CALL,
+    CODE_CHECK,
 )
 
 

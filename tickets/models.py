@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
+from core.text import fold_phrase
 
 
 class AgencyKind(StrEnum):
@@ -109,11 +112,30 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Optimistic lock: every change bumps it; a stale writer is refused.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # What the free-text search looks in (:func:`search_text`), written with the columns.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (
         Index("ix_tickets_open_deadline", "status", "deadline_at"),
         # the lists: one status, newest first, without sorting every row of it
         Index("ix_tickets_status_created", "status", "created_at", "id"),
+    )
+
+
+#: The columns the free-text search looks in, in the order ``search_text`` holds them.
+SEARCHED = ("code", "citizen_phone", "citizen_name", "citizen_address", "description")
+
+
+def search_text(ticket: Ticket, changes: Mapping[str, Any] | None = None) -> str:
+    """The ticket's ``search_text``: its searched columns (with ``changes`` applied) folded
+    (:func:`core.text.fold_phrase`: lower case, no accents), one a line.
+
+    A query is folded the same way and has no line break, so it matches inside one
+    column, never across two.
+    """
+    changes = changes or {}
+    return "\n".join(
+        fold_phrase(str(changes.get(name, getattr(ticket, name)) or "")) for name in SEARCHED
     )
 
 

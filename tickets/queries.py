@@ -20,8 +20,9 @@ from accounts.models import Role
 from core.clock import Clock, local_midnight
 from core.db import Database
 from core.settings import Settings
-from tickets.codes import parse_code
-from tickets.exceptions import Forbidden, InvalidCode, TicketNotFound
+from core.text import fold_phrase
+from tickets.codes import code_like, parse_code
+from tickets.exceptions import CODE_CHECK, Forbidden, InvalidCode, InvalidInput, TicketNotFound
 from tickets.models import DEADLINE_STATUSES, Agency, Status, Ticket, TicketEvent
 from tickets.schemas import normalize_phone
 from tickets.workflow import STAFF
@@ -44,7 +45,8 @@ class TicketFilter:
     created_from: date | None = None
     created_to: date | None = None
     created_by: int | None = None
-    # Free text, matched literally in code, citizen phone, name, address, description.
+    # Free text, matched literally in code, citizen phone, name, address, description,
+    # whatever the case and accents.
     q: str | None = None
     call_id: int | None = None
 
@@ -134,7 +136,11 @@ class TicketQueries:
     async def search(
         self, filters: TicketFilter, *, page: int = 1, per_page: int = 50
     ) -> tuple[list[Ticket], int]:
-        """One page of the tickets matching ``filters``, newest first, and the total count."""
+        """One page of the tickets matching ``filters``, newest first, and the total count.
+
+        InvalidInput (on ``q``) when the search text is a tracking code with a wrong
+        check symbol (see :meth:`_text_match`).
+        """
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         page = max(1, page)
         conditions = self._conditions(filters)
@@ -229,22 +235,23 @@ class TicketQueries:
         return conditions
 
     def _text_match(self, q: str) -> ColumnElement[bool]:
-        pattern = f"%{_escape_like(q)}%"
-        matches: list[ColumnElement[bool]] = [
-            column.ilike(pattern, escape="\\")
-            for column in (
-                Ticket.code,
-                Ticket.citizen_phone,
-                Ticket.citizen_name,
-                Ticket.citizen_address,
-                Ticket.description,
-            )
-        ]
+        """Tickets whose code, phone, citizen's name, address or report holds ``q``.
+
+        Case and accents do not matter: ``search_text`` holds those columns folded
+        (:func:`tickets.models.search_text`) and ``q`` is folded the same way, so
+        "nguyen huu canh" finds "Nguyễn Hữu Cảnh" and "Đường" finds "duong".
+        A query shaped like a tracking code whose check symbol is wrong is refused
+        (InvalidInput on ``q``, naming the code) rather than answered with no ticket.
+        """
+        pattern = f"%{_escape_like(fold_phrase(q))}%"
+        matches: list[ColumnElement[bool]] = [Ticket.search_text.like(pattern, escape="\\")]
         # A code or a phone number as people type them ("k7m 4qx8", "090 123 4567").
         try:
             matches.append(Ticket.code == parse_code(q))
-        except InvalidCode:
-            pass
+        except InvalidCode as e:
+            code = code_like(q)
+            if code is not None:
+                raise InvalidInput.one("q", CODE_CHECK, code=code) from e
         try:
             number = normalize_phone(q)
         except ValueError:

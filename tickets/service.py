@@ -60,11 +60,13 @@ from tickets.exceptions import (
 )
 from tickets.models import (
     DEADLINE_STATUSES,
+    SEARCHED,
     Agency,
     Channel,
     Status,
     Ticket,
     TicketEvent,
+    search_text,
 )
 from tickets.queries import is_visible, load_ticket
 from tickets.schemas import (
@@ -253,6 +255,7 @@ class TicketService:
             closed_at=closed_at,
             version=1,
         )
+        ticket.search_text = search_text(ticket)
         s.add(ticket)
         await s.flush()
         details: dict[str, Any] = {"level": form.level}
@@ -665,6 +668,8 @@ class TicketService:
         """
         now = now or self.clock.now()
         from_status = ticket.status
+        if any(name in values for name in SEARCHED):
+            values = {**values, "search_text": search_text(ticket, values)}
         result = await s.execute(
             update(Ticket)
             .where(Ticket.id == ticket.id, Ticket.version == version)

@@ -104,7 +104,8 @@ TICKET_QUERY = (
     Param(
         "q",
         {"type": "string", "maxLength": 200},
-        "Text in code, phone, name, address or description.",
+        "Text in code, phone, name, address or description; case and accents do not "
+        "matter. A tracking code whose check symbol is wrong is refused (422, naming it).",
     ),
     Param("page", {"type": "integer", "minimum": 1, "default": 1}),
     Param(

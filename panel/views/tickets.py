@@ -121,11 +121,18 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     f, shown = ticket_filter(request)
     page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
-    rows, total = await c.ticket_queries.search(f, page=max(1, page), per_page=PER_PAGE)
+    errors: dict[str, str] = {}
+    try:
+        rows, total = await c.ticket_queries.search(f, page=max(1, page), per_page=PER_PAGE)
+    except InvalidInput as e:  # a tracking code with a wrong check symbol: said so, by the box
+        rows, total = [], 0
+        errors = field_errors(request, e.errors)
     users = {u.id: u for u in await c.accounts.list_users()}
     return render(
         request,
         "tickets.html",
+        status=422 if errors else 200,
+        errors=errors,
         rows=rows,
         total=total,
         page=page,

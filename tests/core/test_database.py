@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 
 from callcenter.models import Agent, Outcome
 from callcenter.service import CallService, sanitize_caller
+from core.clock import Clock
 from core.db import Database, sync_url
 from tests.helpers import alembic_cfg, settings_in
 
@@ -277,3 +279,76 @@ async def test_ivr_path_kept_when_the_hangup_event_came_first(service: CallServi
     call = await service.get("pbx-7.1")
     assert call.ivr_path == "9:language > silence" and call.language == "en"
     assert call.outcome == Outcome.HANGUP_IVR and call.ended_at == T0 + timedelta(seconds=30)
+
+
+async def test_0011_folds_what_was_stored_before_it(database_url, tmp_path):
+    """Tickets and transcripts written before accent-insensitive search are found by it
+    after the upgrade (the full-text indexes follow), and the way down puts the accents back."""
+    from recordings.search import TranscriptSearch
+    from tickets.queries import TicketFilter, TicketQueries
+
+    cfg = alembic_cfg(database_url)
+    await asyncio.to_thread(command.upgrade, cfg, "0010")
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO tickets (code, channel, citizen_phone, citizen_name,"
+                    " citizen_address, domain, topic, level, description, status, escalations,"
+                    " created_at, updated_at, version) VALUES ('K7M-4QX8', 'phone', '0901234567',"
+                    " 'Nguyễn Hữu Cảnh', NULL, 'state', 'trees', 2, 'Cây đổ trên Đường 3/2',"
+                    " 'new', 0, :t, :t, 1)"
+                ),
+                {"t": T0},
+            )
+            call_id = c.execute(
+                text(
+                    "INSERT INTO calls (uniqueid, ivr_path, route_source, started_at, outcome)"
+                    " VALUES ('pbx-1795344736.14', '', 'agi', :t, 'answered') RETURNING id"
+                ),
+                {"t": T0},
+            ).scalar_one()
+            said = "Đường Lê Lợi bị ngập nước"
+            c.execute(
+                text(
+                    'INSERT INTO transcript_segments (call_id, seq, speaker, start, "end", text,'
+                    " search_text) VALUES (:c, 0, 'citizen', 0.0, 2.0, :s, :old)"
+                ),
+                {"c": call_id, "s": said, "old": said.casefold()},
+            )
+        await asyncio.to_thread(command.upgrade, cfg, "head")
+        fts_in_step(engine)
+        db = Database(database_url)
+        try:
+            tickets = TicketQueries(db, settings_in(tmp_path), Clock())
+            for q in ("nguyen huu canh", "NGUYỄN HỮU CẢNH", "duong 3/2", "0901234567", "k7m"):
+                found, _total = await tickets.search(TicketFilter(q=q))
+                assert [t.code for t in found] == ["K7M-4QX8"], q
+            transcripts = TranscriptSearch(db)
+            for q in ("duong le loi", "ngập nước", "NGAP NUOC"):
+                assert await transcripts.call_ids_matching(q) == [call_id], q
+        finally:
+            await db.close()
+
+        await asyncio.to_thread(command.downgrade, cfg, "0010")
+        with engine.connect() as c:
+            assert c.execute(text("SELECT search_text FROM transcript_segments")).scalar_one() == (
+                said.casefold()
+            )
+            assert "search_text" not in {col["name"] for col in inspect(c).get_columns("tickets")}
+        fts_in_step(engine)
+    finally:
+        engine.dispose()
+
+
+def fts_in_step(engine) -> None:  # type: ignore[no-untyped-def]
+    """SQLite: the FTS5 index holds exactly the rows' search_text (fails otherwise)."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO transcript_segments_fts(transcript_segments_fts, rank)"
+                    " VALUES ('integrity-check', 1)"
+                )
+            )

@@ -447,6 +447,39 @@ async def test_search_filters_and_pages(panel):
     await call(panel, "GET", f"{API}/tickets/AAA-AAAA", sup, status=404)
 
 
+async def test_search_ignores_accents_and_refuses_a_code_with_a_wrong_check_symbol(panel):
+    agent, sup = await tokens(panel, "agent1", "sup")
+    canh = await new_ticket(
+        panel,
+        agent,
+        level=2,
+        citizen_name="Nguyễn Hữu Cảnh",
+        citizen_address="Đường Nguyễn Hữu Cảnh, Bình Thạnh",
+    )
+    typed = await new_ticket(panel, agent, level=2, channel="sms", citizen_name="nguyen huu canh")
+    both = {canh["code"], typed["code"]}
+    for q in ("nguyen huu canh", "NGUYEN HUU CANH", "Nguyễn Hữu Cảnh"):
+        found = await call(panel, "GET", f"{API}/tickets?q={q}", sup)
+        assert {i["code"] for i in found["items"]} == both, q
+    found = await call(panel, "GET", f"{API}/tickets?q=binh thanh", sup)
+    assert [i["code"] for i in found["items"]] == [canh["code"]]
+
+    raw = canh["code"].replace("-", "")
+    wrong = raw[:6] + ("2" if raw[6] != "2" else "3")
+    shown = f"{wrong[:3]}-{wrong[3:]}"
+    refused = await call(panel, "GET", f"{API}/tickets?q={wrong.lower()}", sup, status=422)
+    assert refused["error"] == "invalid input"
+    # in the user's language (Vietnamese), naming the code as it is written
+    assert refused["fields"] == {
+        "q": f"{shown} không phải là mã phiếu hợp lệ: ký tự cuối (ký tự kiểm tra) không "
+        "khớp với các ký tự trước"
+    }
+    assert refused["labels"] == {"q": "Tìm kiếm"}
+    # the right code still finds its ticket, however it is typed
+    right = await call(panel, "GET", f"{API}/tickets?q={raw.lower()}", sup)
+    assert [i["code"] for i in right["items"]] == [canh["code"]]
+
+
 # -- conflicts -------------------------------------------------------------------------
 
 

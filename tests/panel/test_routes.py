@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from accounts.identity import Actor
 from panel.security import PUBLIC
 from tests.panel.conftest import PASSWORD, login_form_token
 
@@ -245,6 +246,37 @@ async def test_hostile_text_is_stored_literally_and_shown_escaped(panel):
     assert total == 1 and rows[0].code == code
     listing = await (await panel.client.get("/tickets?q=%3Cscript%3E")).text()
     assert code in listing and "<script>alert" not in listing
+
+
+async def test_the_ticket_search_ignores_accents_and_names_a_wrong_code(panel):
+    agent = Actor.of(panel.users["agent1"])
+    ticket = await panel.ctx.tickets.create(
+        agent,
+        {
+            "channel": "phone",
+            "citizen_name": "Nguyễn Hữu Cảnh",
+            "citizen_address": "Đường Điện Biên Phủ",
+            "domain": "state",
+            "topic": "trees",
+            "level": 2,
+            "description": "Cây đổ",
+        },
+    )
+    await panel.login("agent1")
+    for q in ("nguyen huu canh", "NGUYEN HUU CANH", "duong dien bien phu"):
+        r = await panel.client.get("/tickets", params={"q": q})
+        assert r.status == 200
+        assert f">{ticket.code}</a>" in await r.text(), q
+    raw = ticket.code.replace("-", "")
+    wrong = raw[:6] + ("2" if raw[6] != "2" else "3")
+    r = await panel.client.get("/tickets", params={"q": wrong.lower()})
+    assert r.status == 422
+    page = await r.text()
+    said = re.search(r'<span class="field-error" id="err-q">([^<]*)</span>', page)
+    assert said is not None, page
+    assert said.group(1).startswith(f"{wrong[:3]}-{wrong[3:]} không phải là mã phiếu hợp lệ")
+    assert "0 phiếu" not in page and "Không có phiếu nào phù hợp" not in page
+    assert f'value="{wrong.lower()}"' in page  # the query stays in the box, to be corrected
 
 
 async def test_oversized_and_missing_fields_are_named(panel):

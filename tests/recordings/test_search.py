@@ -58,11 +58,14 @@ async def test_phrase_search_with_diacritics_in_context(db: Database):
     assert h.before.endswith("bị ")
     assert h.after.startswith(" từ sáng nay")
 
-    # case and normal form of the query do not matter; diacritics do
+    # case, normal form and accents of the query do not matter
     assert [x.call_id for x in await search.search(unicodedata.normalize("NFD", "NGẬP NƯỚC"))] == [
         a
     ]
-    assert await search.search("ngap nuoc") == []
+    unaccented = await search.search("ngap nuoc")
+    assert [x.call_id for x in unaccented] == [a]
+    assert unicodedata.normalize("NFC", unaccented[0].match) == "ngập nước"  # shown as said
+    assert [x.call_id for x in await search.search("DUONG LE LOI")] == [a]
     assert await search.search("nước ngập") == []  # a phrase: the words in order
     assert await search.call_ids_matching("tôi") == [b, a]
     assert await search.call_ids_matching("mất điện") == [b]
@@ -75,6 +78,55 @@ async def test_phrase_search_with_diacritics_in_context(db: Database):
     await delete_transcript(db, a)
     assert await search.search("ngập nước") == []
     assert await search.for_call(a) is None
+
+
+async def test_accents_and_case_do_not_matter_either_way(db: Database):
+    """Typed without accents (an SMS, an agent in a hurry) or with them, stored either way."""
+    accented = await add_call(db, "pbx-3.1")
+    plain = await add_call(db, "pbx-3.2")
+    korean = await add_call(db, "pbx-3.3")
+    await save_transcript(
+        db,
+        accented,
+        [seg("citizen", 0.0, "Tôi là Nguyễn Hữu Cảnh, ở đường Điện Biên Phủ")],
+        model="m",
+        audio_seconds=4.0,
+        now=T0,
+    )
+    await save_transcript(
+        db,
+        plain,
+        [seg("agent", 0.0, "anh Nguyen Huu Canh o duong Dien Bien Phu a")],
+        model="m",
+        audio_seconds=4.0,
+        now=T0,
+    )
+    await save_transcript(
+        db,
+        korean,
+        [seg("citizen", 0.0, "안녕하세요 도로가 침수되었어요")],
+        model="m",
+        audio_seconds=3.0,
+        now=T0,
+    )
+    s = TranscriptSearch(db)
+    both = [plain, accented]  # newest call first
+    for query in (
+        "nguyen huu canh",
+        "NGUYEN HUU CANH",
+        "Nguyễn Hữu Cảnh",
+        unicodedata.normalize("NFD", "NGUYỄN HỮU CẢNH"),
+        "Đường Điện Biên Phủ",
+        "duong dien bien phu",
+        "ĐƯỜNG",
+    ):
+        assert await s.call_ids_matching(query) == both, query
+    hits = {h.call_id: h for h in await s.search("duong dien")}
+    assert unicodedata.normalize("NFC", hits[accented].match) == "đường Điện"
+    assert hits[plain].match == "duong Dien"
+    # a script whose syllables decompose into letters, not marks, is searched as it was
+    assert await s.call_ids_matching("침수되었어요") == [korean]
+    assert await s.call_ids_matching("도로가") == [korean]
 
 
 @pytest.mark.parametrize("query", ["", "   ", "?!,.", "\"'*"])

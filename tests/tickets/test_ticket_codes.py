@@ -6,7 +6,15 @@ import random
 
 import pytest
 
-from tickets.codes import ALPHABET, LENGTH, format_code, is_valid, new_code, parse_code
+from tickets.codes import (
+    ALPHABET,
+    LENGTH,
+    code_like,
+    format_code,
+    is_valid,
+    new_code,
+    parse_code,
+)
 from tickets.exceptions import InvalidCode
 
 # A few fixed valid codes (and random ones) for the exhaustive checks.
@@ -129,3 +137,39 @@ def test_format_round_trip():
         code = new_code()
         assert format_code(_raw(code)) == code
         assert parse_code(_raw(code).lower()) == code
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("K7M-4QX9", "K7M-4QX9"),
+        ("k7m 4qx9", "K7M-4QX9"),
+        ("K7M4QX9", "K7M-4QX9"),
+        (" k7m – 4qx9 ", "K7M-4QX9"),
+        ("KMN-PQRS", "KMN-PQRS"),  # no digit, but written as a code is shown
+        ("K7M-4QX8", "K7M-4QX8"),  # valid or not: the shape alone
+    ],
+)
+def test_a_query_shaped_like_a_code_is_taken_as_one(typed: str, code: str):
+    assert code_like(typed) == code
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "members",  # a seven-letter word
+        "kmnpqrs",
+        "anh tran",  # a name: letters only, no dash
+        "Pham Van",
+        "2345678",  # digits only: part of a phone number
+        "234-5678",
+        "090 1234",
+        "K7M-4QX0",  # 0 is no code symbol
+        "K7M-4QX89",
+        "K7M-4QẌ",
+        "nguyễn7",
+    ],
+)
+def test_words_and_numbers_are_not_codes(typed: str):
+    assert code_like(typed) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,9 @@ from core.clock import FakeClock
 from core.db import Base, Database, sync_url
 from tests.helpers import settings_in
 from tickets.agencies import AgencyService
-from tickets.codes import new_code
+from tickets.codes import ALPHABET, new_code
 from tickets.exceptions import (
+    CODE_CHECK,
     CYCLE,
     INACTIVE,
     NOT_ACCEPTED,
@@ -874,6 +876,80 @@ async def test_search_filters(w: World):
 
     page, total = await w.q.search(TicketFilter(), page=2, per_page=3)
     assert total == 4 and [t.id for t in page] == [t1.id]
+
+
+async def test_search_ignores_accents_and_case_both_ways(w: World):
+    """Names, addresses and reports typed with accents are found without, and the other way."""
+    canh = await make(
+        w,
+        2,
+        citizen_name="Nguyễn Hữu Cảnh",
+        citizen_address="Đường Điện Biên Phủ, Bình Thạnh",
+        description="Cây đổ chắn ngang đường",
+    )
+    w.clock.advance(timedelta(minutes=1))
+    # an SMS typed without accents, in capitals, with a line break
+    sms = await make(
+        w,
+        2,
+        channel="sms",
+        citizen_name="NGUYEN HUU CANH",
+        citizen_address="duong Dien Bien Phu",
+        description="Ngap nuoc\n  tai hem 12",
+    )
+    w.clock.advance(timedelta(minutes=1))
+    other = await make(w, 2, citizen_name="Trần Văn Đức", description="Đèn đường hỏng")
+
+    async def ids(q: str) -> list[int]:
+        found, total = await w.q.search(TicketFilter(q=q))
+        assert total == len(found)
+        return [t.id for t in found]
+
+    both = [sms.id, canh.id]  # newest first
+    for q in (
+        "nguyen huu canh",
+        "NGUYEN HUU CANH",
+        "Nguyễn Hữu Cảnh",
+        unicodedata.normalize("NFD", "nguyễn hữu cảnh"),
+        "huu canh",
+        "điện biên phủ",
+        "DIEN BIEN",
+    ):
+        assert await ids(q) == both, q
+    assert await ids("Đường") == [other.id, sms.id, canh.id]  # in an address, a report
+    assert await ids("duong") == [other.id, sms.id, canh.id]
+    assert await ids("Đức") == [other.id]
+    assert await ids("duc") == [other.id]
+    assert await ids("ngập nước tại hẻm") == [sms.id]  # the line break is a space
+    assert await ids("cay do") == [canh.id]
+    # one column at a time: the end of a name and the start of an address are not a phrase
+    assert await ids("canh duong") == []
+
+    # an edit is searchable at once, the old text no longer
+    edited = await w.svc.update(
+        w.supervisor, other.id, other.version, {"citizen_name": "Lê Thị Hồng"}
+    )
+    assert edited.version == other.version + 1
+    assert await ids("le thi hong") == [other.id]
+    assert await ids("tran van duc") == []
+    assert await ids("den duong hong") == [other.id]  # the report did not change
+
+
+async def test_a_code_with_a_wrong_check_symbol_is_said_to_be_invalid(w: World):
+    t = await make(w, 2, description="Khu phố 3 K7M mất điện")
+    raw = t.code.replace("-", "")
+    wrong = next(raw[:6] + c for c in ALPHABET if c != raw[6])
+    shown = f"{wrong[:3]}-{wrong[3:]}"
+    for typed in (shown, shown.lower(), wrong, f"{wrong[:3]} {wrong[3:]}".lower()):
+        with pytest.raises(InvalidInput) as refused:
+            await w.q.search(TicketFilter(q=typed))
+        [error] = refused.value.errors
+        assert (error.field, error.message, error.params) == ("q", CODE_CHECK, {"code": shown})
+    # the right code, however typed, finds its ticket; words and numbers stay searches
+    for typed in (t.code, raw.lower(), f"{raw[:3]} {raw[3:]}".lower()):
+        assert [x.id for x in (await w.q.search(TicketFilter(q=typed)))[0]] == [t.id]
+    for text in ("khu pho", "K7M", "0901234", "2345678", "members", "anh tran"):
+        await w.q.search(TicketFilter(q=text))  # not refused
 
 
 async def test_for_phone_lists_the_callers_earlier_tickets(w: World):

@@ -1,7 +1,7 @@
 """abandoned callers marked "no need to call back", with who, when and why
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 
 The list of callers who gave up and have not been reached since is a query
 over ``calls`` (callcenter/abandoned.py); the only thing it keeps is the
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
