@@ -56,8 +56,10 @@ async def tell_call_tickets(request: web.Request, call_id: int) -> None:
     )
 
 
-@require("agent")
-async def workspace(request: web.Request) -> web.StreamResponse:
+async def workspace_values(request: web.Request) -> dict[str, Any]:
+    """What the workspace shows beside the ticket form: the live state and pop,
+    the agent's latest tickets and those the agency has put back on their desk
+    (answered, or sent back). The form's own error page shows the same."""
     state, pop = await agent_snapshot(request)
     c = ctx(request)
     mine, needing = [], []
@@ -65,19 +67,25 @@ async def workspace(request: web.Request) -> web.StreamResponse:
         mine, _total = await c.ticket_queries.search(
             TicketFilter(created_by=request[ACTOR].id), page=1, per_page=10
         )
-        # what the agency has put back on their desk: answered, or sent back
         needing, _total = await c.ticket_queries.search(
             TicketFilter(created_by=request[ACTOR].id, status=NEEDS_CREATOR), page=1, per_page=50
         )
+    return {
+        "state": state,
+        "pop": pop,
+        "pop_json": json.dumps(pop, ensure_ascii=False) if pop else "",
+        "reasons": PAUSE_REASONS,
+        "mine": mine,
+        "needing": needing,
+    }
+
+
+@require("agent")
+async def workspace(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "agent.html",
-        state=state,
-        pop=pop,
-        pop_json=json.dumps(pop, ensure_ascii=False) if pop else "",
-        reasons=PAUSE_REASONS,
-        mine=mine,
-        needing=needing,
+        **await workspace_values(request),
         **await ticket_form_values(request),
         errors={},
         values={},

@@ -9,10 +9,9 @@ from aiohttp import web
 
 from accounts.identity import Actor
 from accounts.models import Role
-from callcenter.presence import PAUSE_REASONS
 from panel.keys import ACTOR, GETTEXT
 from panel.security import field_errors, require
-from panel.views.agent import agent_snapshot, tell_call_tickets
+from panel.views.agent import tell_call_tickets, workspace_values
 from panel.views.common import (
     ctx,
     flash_redirect,
@@ -85,14 +84,7 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
         page = "agent.html" if data.get("from") == "agent" else "ticket_new.html"
         extra: dict[str, Any] = {}
         if page == "agent.html":
-            state, pop = await agent_snapshot(request)
-            extra = {
-                "state": state,
-                "pop": pop,
-                "reasons": PAUSE_REASONS,
-                "mine": [],
-                "pop_json": "",
-            }
+            extra = await workspace_values(request)
         return render(
             request,
             page,
