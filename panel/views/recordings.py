@@ -14,13 +14,14 @@ import logging
 import math
 import re
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from accounts.identity import Actor
 from callcenter.models import Call, Outcome
+from panel.dates import parse_day
 from panel.keys import ACTOR, GETTEXT, LANG
 from panel.labels import path_words, step_words
 from panel.security import forbidden, require
@@ -85,9 +86,9 @@ def _filter(request: web.Request) -> tuple[CallFilter, dict[str, str], dict[str,
     for key, attr in (("from", "date_from"), ("to", "date_to")):
         if key in shown:
             try:
-                setattr(f, attr, date.fromisoformat(shown[key]))
+                setattr(f, attr, parse_day(shown[key]))
             except ValueError:
-                errors[key] = _("must be a date (yyyy-mm-dd)")
+                errors[key] = _("must be a date such as 25/11/2026")
     if "hotline" in shown:
         f.hotline = shown["hotline"]
     if "shift" in shown:
@@ -156,6 +157,7 @@ async def list_recordings(request: web.Request) -> web.StreamResponse:
         errors=errors,
         hits=hits,
         failed=failed,
+        no_model=c.settings.vosk_model is None,
         outcomes=[o.value for o in Outcome],
         shifts=c.settings.shifts,
         hotlines=c.settings.hotlines,

@@ -105,6 +105,11 @@ async def test_list_filters_keep_their_values_and_search_words(panel, voices):
     assert f'href="?hotline=1022&amp;from={today}&amp;to={today}">Hôm nay</a>' in page
     ten = (NOW - timedelta(days=10)).astimezone(ctx.settings.tz).date().isoformat()
     assert await ids(f"?from={ten}&to={ten}") == [old.id]
+    # as the date fields are typed: dd/mm/yyyy, and shown back so
+    ten_dmy = (NOW - timedelta(days=10)).astimezone(ctx.settings.tz).strftime("%d/%m/%Y")
+    assert await ids(f"?from={ten_dmy}&to={ten_dmy}") == [old.id]
+    page = await (await c.get(f"/recordings?from={ten}")).text()
+    assert f'name="from" value="{ten_dmy}" placeholder="dd/mm/yyyy"' in page
     assert await ids("?hotline=0888247247") == [other.id]
     assert await ids("?shift=afternoon") == [other.id]
     assert await ids("?agent=1002") == [other.id]
@@ -128,12 +133,16 @@ async def test_list_filters_keep_their_values_and_search_words(panel, voices):
     assert 'value="ngập nước"' in page and 'value="1:00"' in page
     assert ">1:15<" in page
     assert f">{ticket.code}<" in page
+    # no transcription model here: the calls without a transcript say so
+    page = await (await c.get("/recordings")).text()
+    assert page.count('class="badge job-no-model"') == 1  # old: the others have theirs
 
     # bad input is named, not a crash
-    r = await c.get("/recordings?from=25/11/2026&min=abc&q=%21%21")
+    r = await c.get("/recordings?from=32/11/2026&min=abc&q=%21%21")
     assert r.status == 200
     page = unescape(await r.text())
-    assert "phải là ngày (năm-tháng-ngày)" in page
+    assert "phải là ngày dạng 25/11/2026" in page
+    assert 'name="from" value="32/11/2026"' in page  # shown back as typed
     assert "phải là số giây hoặc phút:giây" in page
     assert "hãy nhập ít nhất một từ để tìm" in page
 
