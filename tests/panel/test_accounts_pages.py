@@ -50,11 +50,13 @@ async def test_an_unknown_name_is_answered_as_a_real_account_is(panel):
     # and the same time: the password is hashed whether or not the name is
     # locked or exists (locked "sup" against names no account has)
     locked, unknown = [], []
-    for i in range(7):
+    for i in range(11):
         locked.append((await sign_in(panel, "sup", PASSWORD))[2])
         unknown.append((await sign_in(panel, f"ghost-{i}", PASSWORD))[2])
     a, b = statistics.median(locked), statistics.median(unknown)
-    assert abs(a - b) < max(0.015, 0.25 * max(a, b)), (locked, unknown)
+    # within a third of each other (on a busy test machine); without the
+    # hashing, a locked account answered in a fraction of the time
+    assert min(a, b) / max(a, b) > 0.67, (locked, unknown)
 
     # once the time is over, the account opens again; the unknown name still fails
     panel.ctx.clock.advance(timedelta(minutes=minutes + 1))  # type: ignore[attr-defined]
