@@ -9,12 +9,14 @@ bookmarks made before.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 DAY_FORMAT = "%d/%m/%Y"
 #: what a date field accepts (the browser checks it before sending)
 DAY_PATTERN = r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}"
 _DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+MOMENT_PATTERN = r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}"
+_DMY_HM = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T]+(\d{1,2}):(\d{2})")
 
 
 def parse_day(text: str) -> date:
@@ -25,6 +27,16 @@ def parse_day(text: str) -> date:
         day, month, year = (int(x) for x in found.groups())
         return date(year, month, day)
     return date.fromisoformat(text)
+
+
+def parse_moment(text: str) -> datetime:
+    """``"01/12/2026 09:30"`` (or ISO) → that moment, naive unless ISO gave a zone; ValueError."""
+    text = text.strip()
+    found = _DMY_HM.fullmatch(text)
+    if found:
+        day, month, year, hour, minute = (int(x) for x in found.groups())
+        return datetime(year, month, day, hour, minute)
+    return datetime.fromisoformat(text)
 
 
 def day_text(value: object) -> str:

@@ -63,7 +63,7 @@ ACCOUNT_ERRORS = (
 # -- panel/views: field errors raised by the views themselves --------------------
 PANEL_FIELD_ERRORS = (
     N_("is required"),
-    N_("must be a date and time"),
+    N_("must be a date and time such as 25/11/2026 14:30"),
     N_("you cannot remove your own admin access"),
 )
 

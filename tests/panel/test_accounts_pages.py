@@ -130,3 +130,43 @@ async def test_an_agency_code_not_kept_as_typed_is_said(panel):
     )
     page = unescape(await (await panel.client.get("/agencies")).text())
     assert "viết thường" not in page
+
+
+async def test_a_meeting_time_is_typed_dd_mm_yyyy_hh_mm(panel):
+    ticket = await panel.ctx.tickets.create(
+        Actor.of(panel.users["agent1"]),
+        {
+            "channel": "phone",
+            "domain": "state",
+            "topic": "flooding",
+            "level": 4,
+            "description": "Xin gặp lãnh đạo về ngập nước",
+        },
+    )
+    await panel.login("sup")
+    csrf = await panel.csrf()
+    page = await (await panel.client.get(f"/tickets/{ticket.code}")).text()
+    assert 'name="meeting_at" placeholder="dd/mm/yyyy hh:mm"' in page
+    assert 'type="datetime-local"' not in page
+
+    async def schedule(when: str) -> tuple[int, str]:
+        r = await panel.client.post(
+            f"/tickets/{ticket.code}/schedule_meeting",
+            data={
+                "_csrf": csrf,
+                "version": str(ticket.version),
+                "meeting_at": when,
+                "meeting_place": "Phòng tiếp dân",
+            },
+            allow_redirects=False,
+        )
+        return r.status, unescape(await r.text())
+
+    status, text = await schedule("12/01/2026 9:30 AM")  # the browser's way: refused by name
+    assert status == 422 and "phải là ngày giờ dạng 25/11/2026 14:30" in text
+    status, _ = await schedule("01/12/2026 09:30")
+    assert status == 303
+    stored = await panel.ctx.ticket_queries.get(ticket.id)
+    assert stored.meeting_at.astimezone(panel.ctx.settings.tz).strftime("%d/%m/%Y %H:%M") == (
+        "01/12/2026 09:30"
+    )
