@@ -130,6 +130,12 @@ def cache_dir(settings: Settings) -> Path:
     return settings.state_dir / "replay-cache"
 
 
+def cached_files(settings: Settings, call_id: int) -> list[Path]:
+    """What the replay keeps of a call's audio: its browser copy and its waveform."""
+    d = cache_dir(settings)
+    return [d / f"{call_id}.{BROWSER_FORMAT}", d / f"{call_id}.peaks.json"]
+
+
 class ReplayService:
     """Lists recorded calls and hands out browser audio for them."""
 
@@ -261,10 +267,10 @@ class ReplayService:
         return []
 
     def cache_path(self, call_id: int) -> Path:
-        return self.cache_dir / f"{call_id}.{BROWSER_FORMAT}"
+        return cached_files(self.settings, call_id)[0]
 
     def peaks_path(self, call_id: int) -> Path:
-        return self.cache_dir / f"{call_id}.peaks.json"
+        return cached_files(self.settings, call_id)[1]
 
     async def peaks(self, call: Call) -> dict[str, Any] | None:
         """The waveform of the call: ``{"duration": s, "peaks": [0..1, ...]}``; None without audio.
