@@ -17,6 +17,17 @@ class SignInFailed(AccountError):
         super().__init__(f"sign-in failed for {username!r}")
 
 
+class AccountDisabled(AccountError):
+    """The right password for an account an admin deactivated.
+
+    Said only after the password matched: it tells no stranger the name exists.
+    """
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(f"account {username!r} is deactivated")
+
+
 class AccountLocked(AccountError):
     def __init__(self, username: str, until: datetime) -> None:
         self.username = username

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts import passwords
-from accounts.exceptions import AccountInvalid, AccountLocked, SignInFailed, UserNotFound
+from accounts.exceptions import (
+    AccountDisabled,
+    AccountInvalid,
+    AccountLocked,
+    SignInFailed,
+    UserNotFound,
+)
 from accounts.identity import Actor
 from accounts.models import Role, User
 from core.clock import Clock
@@ -30,6 +37,10 @@ Errors = dict[str, tuple[str, dict[str, object]]]
 # through this service clear it at once; another panel process sees a change
 # within this many seconds.
 USER_CACHE_SECONDS = 2.0
+# Failed sign-ins under names no account has, counted as for a real account so
+# that the lockout tells nobody which names exist; at most this many names are
+# remembered (the oldest go first), in this process.
+UNKNOWN_NAMES_KEPT = 10_000
 
 
 class AccountService:
@@ -38,6 +49,8 @@ class AccountService:
         self.settings = settings
         self.clock = clock
         self._cache: dict[int, tuple[float, User]] = {}
+        # name -> (failures in a row, locked until) for names with no account
+        self._unknown: OrderedDict[str, tuple[int, datetime | None]] = OrderedDict()
 
     def _forget(self, user_id: int) -> None:
         self._cache.pop(user_id, None)
@@ -62,13 +75,22 @@ class AccountService:
         if creating or "role" in data:
             if role not in {r.value for r in Role}:
                 errors["role"] = ("is not one of the allowed values", {})
+        ext = data.get("extension")
         if role == Role.AGENT:
-            ext = data.get("extension")
             known = {a.extension for a in self.settings.agents}
             if not ext:
                 errors["extension"] = ("is required for an agent", {})
             elif ext not in known:
-                errors["extension"] = ("is not an agent extension in the configuration", {})
+                # the refused value is named: a typo is seen, not silently lost
+                errors["extension"] = (
+                    "“{value}” is not an agent extension in the configuration",
+                    {"value": str(ext)[:20]},
+                )
+        elif ext and (creating or "extension" in data):
+            errors["extension"] = (
+                "“{value}” refused: only agents have an extension",
+                {"value": str(ext)[:20]},
+            )
         if role == Role.AGENCY and not data.get("agency_id"):
             errors["agency_id"] = ("is required for an agency officer", {})
         if "language" in data and data["language"] not in ("vi", "en"):
@@ -205,20 +227,32 @@ class AccountService:
 
         After ``panel.lockout_attempts`` failures in a row the account is
         locked for ``panel.lockout_minutes``; while locked even the right
-        password is refused.  A wrong user name costs the same hashing time.
+        password is refused.  A name no account has is counted and locked the
+        same way, and every attempt costs the same hashing time, so neither
+        the answer nor its delay says whether a name exists.  A deactivated
+        account is told so only once the password matched.
         """
         name = (username or "").strip().lower()[:64]
         now = self.clock.now()
         async with self.db.session() as s:
             user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
-            stored = user.password_hash if user and user.active else None
-            locked = user.locked_until if user else None
+            stored = user.password_hash if user else None
+            locked = user.locked_until if user else self._unknown.get(name, (0, None))[1]
+        # hashed whatever happens next: a locked or unknown name takes as long
+        ok = await passwords.verify_async(stored, password or "")
         if locked and locked > now:
             raise AccountLocked(name, locked)
-        ok = await passwords.verify_async(stored, password or "")
-        if user is None or not user.active:
-            raise SignInFailed(name)
         p = self.settings.panel
+        if user is None:
+            failures = self._unknown.pop(name, (0, None))[0] + 1
+            until = now + timedelta(minutes=p.lockout_minutes)
+            locking = failures >= p.lockout_attempts
+            self._unknown[name] = (0, until) if locking else (failures, None)
+            while len(self._unknown) > UNKNOWN_NAMES_KEPT:
+                self._unknown.popitem(last=False)
+            if locking:
+                raise AccountLocked(name, until)
+            raise SignInFailed(name)
         async with self.db.session() as s:
             if not ok:
                 failures = User.failed_logins + 1
@@ -239,6 +273,8 @@ class AccountService:
                     raise AccountLocked(name, until)
                 await s.commit()
                 raise SignInFailed(name)
+            if not user.active:
+                raise AccountDisabled(name)
             values: dict[str, object] = {
                 "failed_logins": 0,
                 "locked_until": None,

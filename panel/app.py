@@ -20,6 +20,7 @@ from aiohttp import web
 
 from panel.api import operations as api
 from panel.context import PanelContext
+from panel.dates import DAY_PATTERN, MOMENT_PATTERN, day_text
 from panel.errors import error_pages_middleware
 from panel.keys import FLASH_USED
 from panel.labels import OUTCOMES
@@ -112,6 +113,9 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     env.filters["local"] = _local(ctx)
     env.filters["fromjson"] = _fromjson
     env.filters["isolocal"] = _isolocal(ctx)
+    env.filters["dmy"] = day_text
+    env.globals["day_pattern"] = DAY_PATTERN
+    env.globals["moment_pattern"] = MOMENT_PATTERN
     env.globals["static"] = _static_url
     env.globals["outcome_msgids"] = OUTCOMES
     for module in (auth, agent, tickets, admin, api, recordings, board, reports, callbacks, health):

@@ -54,7 +54,8 @@ ACCOUNT_ERRORS = (
     N_("is too long (at most {max} characters)"),
     N_("is not one of the allowed values"),
     N_("is required for an agent"),
-    N_("is not an agent extension in the configuration"),
+    N_("“{value}” is not an agent extension in the configuration"),
+    N_("“{value}” refused: only agents have an extension"),
     N_("is required for an agency officer"),
     N_("already belongs to another account"),
     N_("is not a known agency"),
@@ -67,7 +68,7 @@ ACCOUNT_ERRORS = (
 # -- panel/views: field errors raised by the views themselves --------------------
 PANEL_FIELD_ERRORS = (
     N_("is required"),
-    N_("must be a date and time"),
+    N_("must be a date and time such as 25/11/2026 14:30"),
     N_("you cannot remove your own admin access"),
 )
 

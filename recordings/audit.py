@@ -2,7 +2,10 @@
 
 Every replay and every download of a call's audio leaves one row in
 ``recording_access``: who, when, which call, what (``play`` or
-``download``) and from which address.  The table is append-only: the
+``download``) and from which address.  Opening the replay page is not a
+replay (it fetches no audio); the first play in a page session is, and the
+ranges that session heard follow as ``heard`` rows, each written when they
+grew (on pause, at the end, on leaving the page).  The table is append-only: the
 database itself refuses to change or delete a row (triggers, migration
 0007), whatever code or person with a SQL prompt tries.  Refused requests
 are not written here: the panel decides access first and logs only what it
@@ -24,7 +27,8 @@ from core.db import Base, Database, UTCDateTime
 
 
 class Access(StrEnum):
-    PLAY = "play"
+    PLAY = "play"  # audio played: once per page session (or per window without one)
+    HEARD = "heard"  # the ranges heard so far in a page session
     DOWNLOAD = "download"
 
 
@@ -42,6 +46,9 @@ class RecordingAccess(Base):
     action: Mapped[str] = mapped_column(String(16))
     address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+    # the replay page's session (one opening of the page), and what it heard
+    session: Mapped[str | None] = mapped_column(String(32))
+    heard: Mapped[str | None] = mapped_column(String(500))
 
 
 @dataclass
@@ -67,16 +74,37 @@ class AuditLog:
         address: str | None,
         user_agent: str | None = None,
         unless_within: timedelta | None = None,
+        session: str | None = None,
+        heard: str | None = None,
     ) -> bool:
         """Write one access row; returns whether one was written.
 
-        ``unless_within``: skip it when the same user already has a row of the
-        same kind for this call that recent.  A browser fetches one replay in
-        many byte ranges (every seek is a request): they are one replay.
+        With a page ``session``, a ``play`` is written once per session and a
+        ``heard`` row only when its ranges differ from that session's last.
+        Without one, ``unless_within`` skips it when the same user already has
+        a row of the same kind for this call that recent.  A browser fetches
+        one replay in many byte ranges (every seek is a request): they are one
+        replay.
         """
         now = self.clock.now()
         async with self.db.session() as s:
-            if unless_within is not None:
+            if session is not None:
+                last = (
+                    await s.execute(
+                        select(RecordingAccess.heard)
+                        .where(
+                            RecordingAccess.call_id == call_id,
+                            RecordingAccess.user_id == actor.id,
+                            RecordingAccess.action == action.value,
+                            RecordingAccess.session == session,
+                        )
+                        .order_by(RecordingAccess.id.desc())
+                        .limit(1)
+                    )
+                ).first()
+                if last is not None and (action != Access.HEARD or last[0] == heard):
+                    return False
+            elif unless_within is not None:
                 recent = await s.scalar(
                     select(func.count())
                     .select_from(RecordingAccess)
@@ -99,6 +127,8 @@ class AuditLog:
                     action=action.value,
                     address=(address or "")[:64] or None,
                     user_agent=(user_agent or "")[:300] or None,
+                    session=session,
+                    heard=heard[:500] if heard else None,
                 )
             )
         return True

@@ -22,8 +22,7 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from recordings.models import Transcript
-from recordings.replay import BROWSER_FORMAT
-from recordings.replay import cache_dir as replay_cache_dir
+from recordings.replay import cached_files
 from recordings.store import delete_transcript
 
 log = logging.getLogger(__name__)
@@ -139,9 +138,9 @@ class RecordingPurge:
                 if dry_run:
                     continue
                 await asyncio.to_thread(_remove, item.files, root)
-                # the panel's browser copy of the call goes with the audio
-                copy = replay_cache_dir(self.settings) / f"{call_id}.{BROWSER_FORMAT}"
-                await asyncio.to_thread(copy.unlink, missing_ok=True)
+                # the panel's browser copy and waveform of the call go with the audio
+                for copy in cached_files(self.settings, call_id):
+                    await asyncio.to_thread(copy.unlink, missing_ok=True)
                 if has_t:
                     await delete_transcript(self.db, call_id)
         if not dry_run and report.items:

@@ -4,6 +4,8 @@ Asterisk writes 8 kHz WAV files (``<base>-in.wav`` the caller, ``<base>-out.wav`
 the agent, ``<base>.wav`` both mixed, see :mod:`callcenter.recording_files`).
 A browser gets one MP3 of both sides mixed, converted once with pydub
 (ffmpeg) in a worker thread and cached under ``<state_dir>/replay-cache``.
+The waveform is drawn from peaks computed here the same way (``<id>.peaks.json``
+beside it), so opening the replay page fetches no audio: only pressing play does.
 Files are found from the call record only, never from a path a client sent,
 and only inside the recordings directory.
 """
@@ -11,6 +13,7 @@ and only inside the recordings directory.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import tempfile
@@ -43,6 +46,9 @@ _RATE = 16000
 #: a browser copy not served for this many days is removed (it is made again on demand)
 CACHE_DAYS = 7
 PRUNE_EVERY_SECONDS = 3600
+#: waveform peaks: this many per second of audio, at most PEAKS_MAX for a call
+PEAKS_PER_SECOND = 50
+PEAKS_MAX = 4000
 
 
 # -- who may listen ---------------------------------------------------------
@@ -124,6 +130,12 @@ def cache_dir(settings: Settings) -> Path:
     return settings.state_dir / "replay-cache"
 
 
+def cached_files(settings: Settings, call_id: int) -> list[Path]:
+    """What the replay keeps of a call's audio: its browser copy and its waveform."""
+    d = cache_dir(settings)
+    return [d / f"{call_id}.{BROWSER_FORMAT}", d / f"{call_id}.peaks.json"]
+
+
 class ReplayService:
     """Lists recorded calls and hands out browser audio for them."""
 
@@ -137,8 +149,12 @@ class ReplayService:
 
     def _conditions(self, f: CallFilter) -> list[ColumnElement[bool]]:
         tz = self.settings.tz
+        # recorded AND answered: the audio is written once an agent answers
+        # (MixMonitor starts with the queue's connect); a call that ended in
+        # the menu or the queue has a file name but no audio
         conds: list[ColumnElement[bool]] = [
-            or_(Call.recording_base.is_not(None), Call.recording_caller.is_not(None))
+            or_(Call.recording_base.is_not(None), Call.recording_caller.is_not(None)),
+            Call.answered_at.is_not(None),
         ]
         if f.date_from is not None:
             conds.append(Call.started_at >= datetime.combine(f.date_from, time(), tz))
@@ -251,7 +267,44 @@ class ReplayService:
         return []
 
     def cache_path(self, call_id: int) -> Path:
-        return self.cache_dir / f"{call_id}.{BROWSER_FORMAT}"
+        return cached_files(self.settings, call_id)[0]
+
+    def peaks_path(self, call_id: int) -> Path:
+        return cached_files(self.settings, call_id)[1]
+
+    async def peaks(self, call: Call) -> dict[str, Any] | None:
+        """The waveform of the call: ``{"duration": s, "peaks": [0..1, ...]}``; None without audio.
+
+        Computed once from the WAV files in a thread (never in the event loop)
+        and cached beside the browser copy; made again when the files change.
+        """
+        lock = self._locks.get(call.id)
+        if lock is None:
+            lock = self._locks[call.id] = asyncio.Lock()
+        async with lock:
+            return await asyncio.to_thread(self._peaks, call)
+
+    def _peaks(self, call: Call) -> dict[str, Any] | None:
+        sources = self.sources(call)
+        target = self.peaks_path(call.id)
+        if not sources:
+            target.unlink(missing_ok=True)
+            return None
+        newest = max(p.stat().st_mtime for p in sources)
+        try:
+            if target.stat().st_mtime >= newest:
+                os.utime(target)  # served now (prune_cache)
+                cached: dict[str, Any] = json.loads(target.read_text())
+                return cached
+        except (FileNotFoundError, ValueError):
+            pass
+        result = waveform_peaks(sources)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        with os.fdopen(fd, "w") as f:
+            json.dump(result, f, separators=(",", ":"))
+        os.replace(tmp, target)
+        return result
 
     async def browser_audio(self, call: Call) -> Path | None:
         """An MP3 of the call, both sides mixed; None when no audio is left.
@@ -290,7 +343,10 @@ class ReplayService:
         """Remove browser copies not served for ``CACHE_DAYS``; how many.  Blocking."""
         limit = (now if now is not None else time_module.time()) - CACHE_DAYS * 86400
         removed = 0
-        for p in self.cache_dir.glob(f"*.{BROWSER_FORMAT}"):
+        for p in [
+            *self.cache_dir.glob(f"*.{BROWSER_FORMAT}"),
+            *self.cache_dir.glob("*.peaks.json"),
+        ]:
             try:
                 if p.stat().st_mtime < limit:
                     p.unlink()
@@ -308,8 +364,8 @@ def _load(path: Path) -> Any:
         return AudioSegment.from_file(f, format="wav")
 
 
-def convert(sources: list[Path], target: Path) -> None:
-    """Mix ``sources`` (WAV) into one MP3 at ``target``, atomically.  Blocking."""
+def _mix(sources: list[Path]) -> Any:
+    """``sources`` (WAV) overlaid into one mono segment.  Blocking."""
     from pydub import AudioSegment
 
     # mixed at the recording's own rate (8 kHz from Asterisk); ffmpeg resamples
@@ -320,6 +376,32 @@ def convert(sources: list[Path], target: Path) -> None:
     mixed = AudioSegment.silent(duration=longest, frame_rate=rate)
     for s in segments:
         mixed = mixed.overlay(s)
+    return mixed
+
+
+def waveform_peaks(sources: list[Path]) -> dict[str, Any]:
+    """The loudest sample of each slice of the mix, 0..1, and its duration.  Blocking.
+
+    What wavesurfer.js would otherwise decode the whole file in the browser for.
+    """
+    mixed = _mix(sources)
+    samples = mixed.get_array_of_samples()
+    full = float(1 << (8 * mixed.sample_width - 1))
+    seconds = len(samples) / mixed.frame_rate if mixed.frame_rate else 0.0
+    count = max(1, min(PEAKS_MAX, int(seconds * PEAKS_PER_SECOND)))
+    step = max(1, len(samples) // count)
+    peaks = []
+    for i in range(0, step * count, step):
+        chunk = samples[i : i + step]
+        loudest = max(max(chunk), -min(chunk)) if chunk else 0
+        peaks.append(round(min(loudest / full, 1.0), 3))
+    return {"duration": round(seconds, 3), "peaks": peaks}
+
+
+def convert(sources: list[Path], target: Path) -> None:
+    """Mix ``sources`` (WAV) into one MP3 at ``target``, atomically.  Blocking."""
+    mixed = _mix(sources)
+    longest = len(mixed)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     os.close(fd)

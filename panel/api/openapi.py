@@ -136,7 +136,8 @@ ERRORS: dict[int, tuple[str, str, type[BaseModel]]] = {
     401: ("Unauthorized", "Not signed in, or the session has expired.", Error),
     403: (
         "Forbidden",
-        "Not allowed for your role or agency, or a cookie session without X-CSRF-Token.",
+        "Not allowed for your role or agency, a cookie session without X-CSRF-Token, "
+        "or (signing in) the account is deactivated.",
         Error,
     ),
     404: ("NotFound", "No such ticket, agency or user.", Error),

@@ -124,7 +124,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="session",
         body=SessionIn,
         returns=SessionOut,
-        errors=(401, 429),
+        errors=(401, 403, 429),
     ),
     Operation(
         method="DELETE",

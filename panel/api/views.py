@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from accounts.exceptions import AccountInvalid, AccountLocked, SignInFailed
+from accounts.exceptions import AccountDisabled, AccountInvalid, AccountLocked, SignInFailed
 from panel.api.schemas import (
     AcceptIn,
     AgencyList,
@@ -172,7 +172,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         user = await c.accounts.authenticate(body.username, body.password)
     except AccountLocked as e:
         seconds = max(1, math.ceil((e.until - c.clock.now()).total_seconds()))
-        minutes = max(1, int((e.until - c.clock.now()).total_seconds() // 60) + 1)
+        minutes = max(1, math.ceil(seconds / 60))
         exc = json_error(
             429,
             _("Too many failed sign-ins. Try again in {minutes} minutes.", minutes=minutes),
@@ -182,6 +182,10 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         raise exc from None
     except SignInFailed:
         raise json_error(401, _("Wrong user name or password.")) from None
+    except AccountDisabled:
+        raise json_error(
+            403, _("This account has been deactivated. Ask an administrator.")
+        ) from None
     session = await c.sessions.create(user.id, user.language)
     return _json(
         SessionOut(

@@ -2,6 +2,10 @@
 // speed, and the transcript following the audio.  The word being spoken is
 // highlighted; clicking a word (or a segment's time) plays from there.
 // The <audio> element is the one clock: wavesurfer draws and seeks it.
+// The waveform is drawn from peaks the server computed (/peaks), and the
+// audio has preload="none": opening the page fetches no audio, pressing play
+// does.  What was heard (audio.played) is reported to the audit log on pause,
+// at the end and when the page is left.
 "use strict";
 
 (function () {
@@ -87,12 +91,45 @@
     showState();
     if (!frame) frame = requestAnimationFrame(tick);
   });
-  audio.addEventListener("pause", showState);
-  audio.addEventListener("ended", showState);
+  audio.addEventListener("pause", () => {
+    showState();
+    report();
+  });
+  audio.addEventListener("ended", () => {
+    showState();
+    report();
+  });
   audio.addEventListener("loadedmetadata", () => {
     dur.textContent = mmss(audio.duration);
-    const start = parseFloat(audio.dataset.seek || "0");
-    if (start > 0) seek(start, false);
+  });
+  // a link to a moment: before any audio is loaded this sets where play starts
+  const start = parseFloat(audio.dataset.seek || "0");
+  if (start > 0) seek(start, false);
+
+  // the ranges heard, as [[from, to], ...], sent when they grew
+  const csrf = document.querySelector("meta[name=csrf-token]");
+  let reported = "";
+  function report() {
+    const ranges = [];
+    for (let i = 0; i < audio.played.length; i++) {
+      const a = Math.round(audio.played.start(i) * 10) / 10;
+      const b = Math.round(audio.played.end(i) * 10) / 10;
+      if (b > a) ranges.push([a, b]);
+    }
+    const body = JSON.stringify({ s: audio.dataset.session, ranges: ranges.slice(0, 50) });
+    if (!ranges.length || body === reported) return;
+    reported = body;
+    fetch(audio.dataset.heard, {
+      method: "POST",
+      keepalive: true,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf ? csrf.content : "" },
+      body,
+    }).catch(() => {});
+  }
+  window.addEventListener("pagehide", report);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") report();
   });
   audio.addEventListener("error", () => {
     document.getElementById("audio-error").hidden = false;
@@ -131,8 +168,10 @@
     }
   });
 
-  // the waveform: drawn from the same file, playing through our <audio>
-  if (window.WaveSurfer) {
+  // the waveform: peaks from the server (no audio fetched), playing through our <audio>
+  const waveform = document.getElementById("waveform");
+  function drawWaveform(data) {
+    dur.textContent = mmss(data.duration);
     const style = getComputedStyle(document.documentElement);
     const ws = window.WaveSurfer.create({
       container: "#waveform",
@@ -145,14 +184,19 @@
       barGap: 1,
       normalize: true,
       dragToSeek: true,
+      peaks: [data.peaks],
+      duration: data.duration,
     });
-    ws.on("error", () => {
-      document.getElementById("waveform").classList.add("failed");
-    });
-    ws.load(audio.getAttribute("src")).catch(() => {});
-    document.getElementById("waveform").dataset.ready = "loading";
+    ws.on("error", () => waveform.classList.add("failed"));
     ws.on("ready", () => {
-      document.getElementById("waveform").dataset.ready = "yes";
+      waveform.dataset.ready = "yes";
     });
+  }
+  if (window.WaveSurfer) {
+    waveform.dataset.ready = "loading";
+    fetch(waveform.dataset.peaks, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(String(r.status)))))
+      .then(drawWaveform)
+      .catch(() => waveform.classList.add("failed"));
   }
 })();

@@ -118,7 +118,17 @@ async def create_agency(request: web.Request) -> web.StreamResponse:
         return await _agencies_page(
             request, 422, errors=field_errors(request, e.errors), values=data
         )
-    raise flash_redirect("/agencies", _("Agency {name} added.", name=agency.name))
+    message = _("Agency {name} added.", name=agency.name)
+    raise flash_redirect("/agencies", _code_note(request, message, data.get("code"), agency.code))
+
+
+def _code_note(request: web.Request, message: str, typed: str | None, kept: str) -> str:
+    """``message``, and what became of the code typed when it is not kept as typed."""
+    _ = request[GETTEXT]
+    if typed is None or typed.strip() == kept:
+        return message
+    note = _("The code is saved as “{code}”: codes are kept in lower case.", code=kept)
+    return f"{message} {note}"
 
 
 @require("admin")
@@ -132,8 +142,12 @@ async def update_agency(request: web.Request) -> web.StreamResponse:
     try:
         if raw.get("do") == "deactivate":
             await c.agencies.deactivate(request[ACTOR], agency_id, version)
+            typed, kept = None, ""
         else:
-            await c.agencies.update(request[ACTOR], agency_id, version, _clean_agency(data))
+            agency = await c.agencies.update(
+                request[ACTOR], agency_id, version, _clean_agency(data)
+            )
+            typed, kept = data.get("code"), agency.code
     except InvalidInput as e:
         return await _agencies_page(
             request,
@@ -142,7 +156,7 @@ async def update_agency(request: web.Request) -> web.StreamResponse:
             values=data,
             editing=await c.agencies.get(agency_id),
         )
-    raise flash_redirect("/agencies", _("Saved."))
+    raise flash_redirect("/agencies", _code_note(request, _("Saved."), typed, kept))
 
 
 def routes() -> list[web.RouteDef]:

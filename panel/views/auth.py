@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 
 from aiohttp import web
 
-from accounts.exceptions import AccountInvalid, AccountLocked, SignInFailed
+from accounts.exceptions import AccountDisabled, AccountInvalid, AccountLocked, SignInFailed
 from panel.keys import ACTOR, GETTEXT, SESSION
 from panel.security import PUBLIC, account_errors, require
 from panel.sessions import COOKIE
@@ -65,11 +66,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         user = await ctx(request).accounts.authenticate(username, data.get("password", "")[:256])
     except AccountLocked as e:
-        minutes = max(1, int((e.until - ctx(request).clock.now()).total_seconds() // 60) + 1)
+        left = (e.until - ctx(request).clock.now()).total_seconds()
+        minutes = max(1, math.ceil(left / 60))
         msg = _("Too many failed sign-ins. Try again in {minutes} minutes.", minutes=minutes)
         return _login_form(request, msg, username, status=429)
     except SignInFailed:
         return _login_form(request, _("Wrong user name or password."), username, status=401)
+    except AccountDisabled:
+        msg = _("This account has been deactivated. Ask an administrator.")
+        return _login_form(request, msg, username, status=403)
     session = await ctx(request).sessions.create(user.id, user.language)
     target = safe_next(data.get("next"), home_for(user.role))
     response = web.HTTPSeeOther(target)

@@ -3,7 +3,6 @@ message, and the ticket a request names and the ticket list's filter, read from 
 
 from __future__ import annotations
 
-from datetime import date
 from functools import partial
 from typing import Any
 from urllib.parse import urlparse
@@ -13,6 +12,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from panel.context import PanelContext
+from panel.dates import parse_day
 from panel.i18n import LANGUAGES
 from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
 from panel.labels import field_label, pop_words
@@ -105,7 +105,7 @@ def ticket_filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:
     for key in ("created_from", "created_to"):
         try:
             if q.get(key):
-                setattr(f, key, date.fromisoformat(q[key]))
+                setattr(f, key, parse_day(q[key]))
         except ValueError:
             pass
     if q.get("q"):

@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from datetime import date, timedelta
+import math
+import re
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from accounts.identity import Actor
 from callcenter.models import Call, Outcome
+from panel.dates import parse_day
 from panel.keys import ACTOR, GETTEXT, LANG
 from panel.labels import path_words, step_words
 from panel.security import forbidden, require
@@ -41,6 +45,9 @@ PER_PAGE = 50
 # One replay in a browser is many byte-range requests (every seek is one):
 # they count as one replay of that call by that user within this window.
 REPLAY_WINDOW = timedelta(minutes=10)
+# a replay page's session, as the page hands it to its audio URL and reports
+SESSION_RE = re.compile(r"[A-Za-z0-9_-]{8,32}")
+MAX_RANGES = 50
 FILTER_KEYS = (
     "from",
     "to",
@@ -79,9 +86,9 @@ def _filter(request: web.Request) -> tuple[CallFilter, dict[str, str], dict[str,
     for key, attr in (("from", "date_from"), ("to", "date_to")):
         if key in shown:
             try:
-                setattr(f, attr, date.fromisoformat(shown[key]))
+                setattr(f, attr, parse_day(shown[key]))
             except ValueError:
-                errors[key] = _("must be a date (yyyy-mm-dd)")
+                errors[key] = _("must be a date such as 25/11/2026")
     if "hotline" in shown:
         f.hotline = shown["hotline"]
     if "shift" in shown:
@@ -150,6 +157,7 @@ async def list_recordings(request: web.Request) -> web.StreamResponse:
         errors=errors,
         hits=hits,
         failed=failed,
+        no_model=c.settings.vosk_model is None,
         outcomes=[o.value for o in Outcome],
         shifts=c.settings.shifts,
         hotlines=c.settings.hotlines,
@@ -206,6 +214,8 @@ async def replay_page(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "recordings_call.html",
+        session=secrets.token_urlsafe(12),
+        no_model=c.settings.vosk_model is None,
         call=call,
         tickets=await c.replay.ticket_codes(call.id),
         segments=transcript_view(transcript.segments) if transcript else [],
@@ -222,6 +232,12 @@ async def replay_page(request: web.Request) -> web.StreamResponse:
         ),
         **_audio_state(request, call, bool(sources)),
     )
+
+
+def _session(request: web.Request) -> str | None:
+    """The replay page session a request names (``s``), if it is well formed."""
+    s = request.query.get("s", "")
+    return s if SESSION_RE.fullmatch(s) else None
 
 
 async def _serve(request: web.Request, action: Access) -> web.StreamResponse:
@@ -247,6 +263,7 @@ async def _serve(request: web.Request, action: Access) -> web.StreamResponse:
         address=client_address(request),
         user_agent=request.headers.get("User-Agent"),
         unless_within=REPLAY_WINDOW if action == Access.PLAY else None,
+        session=_session(request) if action == Access.PLAY else None,
     )
     headers = {"Content-Type": BROWSER_MIME}
     if action == Access.DOWNLOAD:
@@ -265,6 +282,72 @@ async def audio(request: web.Request) -> web.StreamResponse:
 @require("supervisor", "admin", "agent")
 async def download(request: web.Request) -> web.StreamResponse:
     return await _serve(request, Access.DOWNLOAD)
+
+
+@require("supervisor", "admin", "agent")
+async def peaks(request: web.Request) -> web.StreamResponse:
+    """The waveform as JSON, computed on the server: drawing it fetches no audio."""
+    c = ctx(request)
+    _ = request[GETTEXT]
+    call = await _call_for(request)
+    try:
+        found = await c.replay.peaks(call)
+    except Exception:
+        log.exception("could not compute the waveform of call %s", call.id)
+        raise web.HTTPInternalServerError(
+            text=_("The waveform could not be computed."), content_type="text/plain"
+        ) from None
+    if found is None:
+        raise web.HTTPGone(
+            text=_("The audio of this call is no longer available."), content_type="text/plain"
+        )
+    return web.json_response(found, headers={"Cache-Control": "private, max-age=300"})
+
+
+def heard_text(ranges: object) -> str | None:
+    """``[[0, 12.3], [30, 45]]`` → ``"0:00–0:12, 0:30–0:45"``; None when not such a list."""
+    if not isinstance(ranges, list) or not ranges or len(ranges) > MAX_RANGES:
+        return None
+    parts = []
+    for r in ranges:
+        if not (isinstance(r, list) and len(r) == 2):
+            return None
+        start, end = r
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in (start, end)):
+            return None
+        if not 0 <= start <= end <= 86_400:
+            return None
+        parts.append(f"{mmss(start)}–{mmss(end)}")
+    return ", ".join(parts)
+
+
+@require("supervisor", "admin", "agent")
+async def heard(request: web.Request) -> web.StreamResponse:
+    """What a replay page session played: ``{"s": session, "ranges": [[from, to], ...]}``.
+
+    Sent by the page on pause, at the end and when it is left; a row is
+    written when the ranges grew since that session's last report.
+    """
+    c = ctx(request)
+    call = await _call_for(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    session = body.get("s") if isinstance(body, dict) else None
+    text = heard_text(body.get("ranges")) if isinstance(body, dict) else None
+    if not isinstance(session, str) or not SESSION_RE.fullmatch(session) or text is None:
+        raise web.HTTPBadRequest(text="expected {s, ranges: [[from, to], ...]}")
+    await c.audit.record(
+        request[ACTOR],
+        call.id,
+        Access.HEARD,
+        address=client_address(request),
+        user_agent=request.headers.get("User-Agent"),
+        session=session,
+        heard=text,
+    )
+    return web.Response(status=204)
 
 
 @require("admin")
@@ -304,4 +387,6 @@ def routes() -> list[web.RouteDef]:
         web.get(r"/recordings/{call_id:\d{1,12}}", replay_page),
         web.get(r"/recordings/{call_id:\d{1,12}}/audio", audio),
         web.get(r"/recordings/{call_id:\d{1,12}}/download", download),
+        web.get(r"/recordings/{call_id:\d{1,12}}/peaks", peaks),
+        web.post(r"/recordings/{call_id:\d{1,12}}/heard", heard),
     ]

@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 
 from callcenter.models import Call, Outcome
 from callcenter.shifts import queue_name
+from panel.dates import parse_day
 from panel.errors import PageError
 from panel.keys import GETTEXT, LANG
 from panel.security import PUBLIC, require
@@ -81,9 +82,9 @@ def _day(request: web.Request, name: str) -> date:
         return c.clock.now().astimezone(c.settings.tz).date()
     _ = request[GETTEXT]
     try:
-        return date.fromisoformat(raw)
+        return parse_day(raw)
     except ValueError:
-        raise PageError(400, fields={name: _("must be a date such as 2026-11-25")}) from None
+        raise PageError(400, fields={name: _("must be a date such as 25/11/2026")}) from None
 
 
 def _section(request: web.Request) -> str:

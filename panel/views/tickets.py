@@ -9,6 +9,7 @@ from aiohttp import web
 
 from accounts.identity import Actor
 from accounts.models import Role
+from panel.dates import parse_moment
 from panel.keys import ACTOR, GETTEXT
 from panel.security import field_errors, require
 from panel.views.agent import tell_call_tickets, workspace_values
@@ -267,9 +268,11 @@ def _agency(data: Any) -> int:
 def _local_dt(request: web.Request, data: Any, field: str) -> datetime:
     raw = data.get(field, "")
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = parse_moment(raw)
     except ValueError:
-        raise InvalidInput([_field_error(field, "must be a date and time")]) from None
+        raise InvalidInput(
+            [_field_error(field, "must be a date and time such as 25/11/2026 14:30")]
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ctx(request).settings.tz)
     return moment

@@ -703,13 +703,15 @@ async def test_user_accounts(panel):
 
     off = await call(panel, "PATCH", path, admin, {"active": False})
     assert off["active"] is False
-    await call(
+    # the right password: told the account is deactivated (not "wrong password")
+    gone = await call(
         panel,
         "POST",
         f"{API}/session",
         body={"username": "sup2", "password": new_password},
-        status=401,
+        status=403,
     )
+    assert "vô hiệu hóa" in gone["error"]
     await call(
         panel, "POST", f"{API}/users/999999/password", admin, {"password": new_password}, 404
     )

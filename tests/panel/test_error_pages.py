@@ -133,7 +133,7 @@ async def test_a_refused_report_form_names_the_field_by_its_label(panel):
     body = await r.text()
     assert r.status == 400 and r.content_type == "text/html"
     assert re.search(r'<li class="field-error" id="err-day"><strong>Ngày</strong>: ', body)
-    assert "Ngày: phải là ngày dạng 2026-11-25" in page_text(body)
+    assert "Ngày: phải là ngày dạng 25/11/2026" in page_text(body)
     r = await panel.client.get("/reports/daily.csv?section=everything")
     assert r.status == 400
     assert "Phần báo cáo: không thuộc các giá trị cho phép" in page_text(await r.text())
@@ -141,7 +141,7 @@ async def test_a_refused_report_form_names_the_field_by_its_label(panel):
     await english(panel)
     r = await panel.client.get("/reports/weekly?week=monday")
     text = page_text(await r.text())
-    assert r.status == 400 and "Week: must be a date such as 2026-11-25" in text
+    assert r.status == 400 and "Week: must be a date such as 25/11/2026" in text
     assert "Please correct the form" in text or "The request was not understood" in text
 
 

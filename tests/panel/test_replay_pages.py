@@ -10,6 +10,7 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from pathlib import Path
 
 import pytest
 from pydub import AudioSegment
@@ -65,6 +66,10 @@ async def test_list_filters_keep_their_values_and_search_words(panel, voices):
         ctx, None, started=NOW - timedelta(hours=3), outcome="abandoned", talk=None, agent=None
     )
     await add_call(ctx, None, started=NOW - timedelta(hours=4), recorded=False)  # never listed
+    # hung up in the menu: a file name was given, no agent answered, no audio
+    in_menu = await add_call(
+        ctx, None, started=NOW - timedelta(hours=5), outcome="hangup_ivr", talk=None, agent=None
+    )
     admin = Actor.of(panel.users["admin"])
     ticket = await ctx.tickets.create(
         admin,
@@ -85,19 +90,30 @@ async def test_list_filters_keep_their_values_and_search_words(panel, voices):
         assert r.status == 200, await r.text()
         return listed(await r.text())
 
-    assert await ids("") == [flood.id, other.id, abandoned.id, old.id]
+    # only calls with audio: an agent answered (abandoned in the queue or hung
+    # up in the menu: nothing was recorded, nothing to play)
+    assert await ids("") == [flood.id, other.id, old.id]
+    listing = await (await c.get("/recordings")).text()
+    assert "3 cuộc gọi có ghi âm" in listing
+    assert f'href="/recordings/{abandoned.id}"' not in listing
+    assert f'href="/recordings/{in_menu.id}"' not in listing
     today = ctx.clock.now().astimezone(ctx.settings.tz).date().isoformat()  # the page's today
-    assert set(await ids(f"?from={today}")) <= {flood.id, other.id, abandoned.id}
+    assert set(await ids(f"?from={today}")) <= {flood.id, other.id}
     assert old.id not in await ids(f"?from={today}")
     # the quick "today" link keeps the other filters
     page = await (await c.get("/recordings?hotline=1022")).text()
     assert f'href="?hotline=1022&amp;from={today}&amp;to={today}">Hôm nay</a>' in page
     ten = (NOW - timedelta(days=10)).astimezone(ctx.settings.tz).date().isoformat()
     assert await ids(f"?from={ten}&to={ten}") == [old.id]
+    # as the date fields are typed: dd/mm/yyyy, and shown back so
+    ten_dmy = (NOW - timedelta(days=10)).astimezone(ctx.settings.tz).strftime("%d/%m/%Y")
+    assert await ids(f"?from={ten_dmy}&to={ten_dmy}") == [old.id]
+    page = await (await c.get(f"/recordings?from={ten}")).text()
+    assert f'name="from" value="{ten_dmy}" placeholder="dd/mm/yyyy"' in page
     assert await ids("?hotline=0888247247") == [other.id]
     assert await ids("?shift=afternoon") == [other.id]
     assert await ids("?agent=1002") == [other.id]
-    assert await ids("?outcome=abandoned") == [abandoned.id]
+    assert await ids("?outcome=abandoned") == []
     assert await ids("?min=1:00") == [flood.id, old.id]
     assert await ids("?min=30&max=1:15") == [flood.id]
     assert await ids("?max=0:20") == [other.id]
@@ -117,12 +133,16 @@ async def test_list_filters_keep_their_values_and_search_words(panel, voices):
     assert 'value="ngập nước"' in page and 'value="1:00"' in page
     assert ">1:15<" in page
     assert f">{ticket.code}<" in page
+    # no transcription model here: the calls without a transcript say so
+    page = await (await c.get("/recordings")).text()
+    assert page.count('class="badge job-no-model"') == 1  # old: the others have theirs
 
     # bad input is named, not a crash
-    r = await c.get("/recordings?from=25/11/2026&min=abc&q=%21%21")
+    r = await c.get("/recordings?from=32/11/2026&min=abc&q=%21%21")
     assert r.status == 200
     page = unescape(await r.text())
-    assert "phải là ngày (năm-tháng-ngày)" in page
+    assert "phải là ngày dạng 25/11/2026" in page
+    assert 'name="from" value="32/11/2026"' in page  # shown back as typed
     assert "phải là số giây hoặc phút:giây" in page
     assert "hãy nhập ít nhất một từ để tìm" in page
 
@@ -149,10 +169,31 @@ async def test_replay_serves_byte_ranges_and_audits_once_per_replay(panel, voice
     page = await c.get(f"/recordings/{call.id}")
     assert page.status == 200
     html = await page.text()
-    assert f'src="/recordings/{call.id}/audio"' in html
+    found = re.search(rf'preload="none" src="/recordings/{call.id}/audio\?s=([\w-]+)"', html)
+    assert found is not None, html
+    session = found.group(1)
     assert 'class="w" data-start="2.100"' in html  # the citizen's first word
     assert "Tổng đài viên:" in html and "Người dân:" in html
     assert await audit_rows(ctx) == []  # opening the page is not a replay
+
+    # the waveform comes from the server: peaks, not audio, and no replay
+    w = await c.get(f"/recordings/{call.id}/peaks")
+    assert w.status == 200 and w.headers["Content-Type"].startswith("application/json")
+    wave = await w.json()
+    assert abs(wave["duration"] - voices.seconds) < 0.05
+    peaks = wave["peaks"]
+    assert len(peaks) == int(voices.seconds * 50)
+    assert all(0 <= p <= 1 for p in peaks)
+    per_second = len(peaks) / wave["duration"]
+    # the agent speaks first, the citizen after 2 s; the last half second is silence
+    assert max(peaks[int(0.3 * per_second) : int(1.5 * per_second)]) > 0.1
+    assert max(peaks[int(2.5 * per_second) : int(3.5 * per_second)]) > 0.1
+    assert max(peaks[-int(0.3 * per_second) :]) < 0.01
+    cached = ctx.replay.peaks_path(call.id)
+    first = cached.stat().st_ino
+    assert (await (await c.get(f"/recordings/{call.id}/peaks")).json()) == wave
+    assert cached.stat().st_ino == first  # computed once
+    assert await audit_rows(ctx) == []
 
     whole = await c.get(f"/recordings/{call.id}/audio")
     assert whole.status == 200
@@ -187,6 +228,14 @@ async def test_replay_serves_byte_ranges_and_audits_once_per_replay(panel, voice
     await c.get(f"/recordings/{call.id}/audio", headers={"Range": "bytes=0-"})
     assert [r.action for r in await audit_rows(ctx)] == ["play", "download", "download", "play"]
 
+    # the page's player names its session: its first fetch is a replay, its
+    # other byte ranges are not, whatever the time since the last replay
+    for _ in range(2):
+        r = await c.get(f"/recordings/{call.id}/audio?s={session}", headers={"Range": "bytes=0-"})
+        assert r.status == 206
+    rows = await audit_rows(ctx)
+    assert [(r.action, r.session) for r in rows[-2:]] == [("play", None), ("play", session)]
+
     # the admin reads the log; a supervisor may not
     assert (await c.get("/recordings/audit")).status == 403
     await sign_in(panel, "admin")
@@ -194,7 +243,91 @@ async def test_replay_serves_byte_ranges_and_audits_once_per_replay(panel, voice
     assert log.count(f'data-call="{call.id}" data-action="download"') == 2
     assert 'data-action="play"' not in log
     full = await (await c.get("/recordings/audit")).text()
-    assert full.count("<td>Sup</td>") == 4
+    assert full.count("<td>Sup</td>") == 5
+
+
+async def test_what_is_heard_is_reported_per_page_session(panel, voices):
+    ctx = panel.ctx
+    call = await add_call(ctx, voices, started=NOW)
+    await sign_in(panel, "sup")
+    c = panel.client
+    headers = {"X-CSRF-Token": await panel.csrf()}
+    url = f"/recordings/{call.id}/heard"
+
+    r = await c.post(url, json={"s": "page-one-abc", "ranges": [[0, 12.34]]}, headers=headers)
+    assert r.status == 204
+    # the same again writes nothing; more heard writes a row
+    await c.post(url, json={"s": "page-one-abc", "ranges": [[0, 12.34]]}, headers=headers)
+    r = await c.post(
+        url, json={"s": "page-one-abc", "ranges": [[0, 12.34], [30, 75.2]]}, headers=headers
+    )
+    assert r.status == 204
+    rows = await audit_rows(ctx)
+    assert [(r.action, r.session, r.heard, r.user_name) for r in rows] == [
+        ("heard", "page-one-abc", "0:00–0:12", "Sup"),
+        ("heard", "page-one-abc", "0:00–0:12, 0:30–1:15", "Sup"),
+    ]
+
+    # nonsense is refused and not written; without the CSRF token too
+    for body in (
+        {"s": "page-one-abc", "ranges": []},
+        {"s": "page-one-abc", "ranges": [[5, 1]]},
+        {"s": "page-one-abc", "ranges": [["0", 1]]},
+        {"s": "page-one-abc", "ranges": [[0, 1]] * 51},
+        {"s": "x", "ranges": [[0, 1]]},
+        {"ranges": [[0, 1]]},
+    ):
+        assert (await c.post(url, json=body, headers=headers)).status == 400, body
+    assert (await c.post(url, json={"s": "page-two-abc", "ranges": [[0, 1]]})).status == 403
+    assert len(await audit_rows(ctx)) == 2
+
+    # only someone who may replay the call
+    await sign_in(panel, "agent1")
+    agent_headers = {"X-CSRF-Token": await panel.csrf()}
+    r = await c.post(url, json={"s": "page-three-abc", "ranges": [[0, 1]]}, headers=agent_headers)
+    assert r.status == 403
+    assert len(await audit_rows(ctx)) == 2
+
+
+async def test_the_transcript_says_where_it_stands(panel, voices):
+    ctx = panel.ctx
+    call = await add_call(ctx, voices, started=NOW)
+    await sign_in(panel, "sup")
+
+    async def state() -> str:
+        page = unescape(await (await panel.client.get(f"/recordings/{call.id}")).text())
+        found = re.search(r'<p class="([^"]*)" id="transcript-state">(.*?)</p>', page, re.S)
+        assert found is not None, page
+        return found.group(2).strip()
+
+    async def job(status: str, reason: str | None = None) -> None:
+        async with ctx.db.session() as s:
+            job = await s.get(TranscriptionJob, call.id)
+            if job is None:
+                job = TranscriptionJob(call_id=call.id, queued_at=NOW, updated_at=NOW)
+                s.add(job)
+            job.status, job.reason, job.attempts = status, reason, 3
+
+    assert ctx.settings.vosk_model is None  # the test panel has no model
+    no_model = "Chưa cấu hình mô hình chuyển lời — xem README, mục “Recordings and transcripts”."
+    assert await state() == no_model
+    await job("queued")
+    assert await state() == no_model  # queued, and no worker will ever take it
+    await job("running")
+    assert await state() == "Đang chuyển lời"
+    await job("failed", "model not found: /srv/vosk")
+    assert await state() == "Chuyển lời thất bại: model not found: /srv/vosk"
+
+    # with a model configured, a queued job says so, and no job says there is none
+    s = ctx.settings
+    ctx.settings = s.model_copy(
+        update={"recordings": s.recordings.model_copy(update={"vosk_model": Path("vosk-model")})}
+    )
+    await job("queued")
+    assert await state() == "Đang chờ chuyển lời"
+    async with ctx.db.session() as db:
+        await db.delete(await db.get(TranscriptionJob, call.id))
+    assert await state() == "Cuộc gọi này chưa có bản ghi lời."
 
 
 async def test_conversion_is_cached_and_follows_the_mixed_file(panel, voices):

@@ -14,6 +14,7 @@ from callcenter.models import Call
 from core.clock import Clock, FakeClock
 from core.db import Database
 from recordings.purge import RecordingPurge
+from recordings.replay import cached_files
 from recordings.search import TranscriptSearch
 from recordings.store import save_transcript
 from tests.recordings.conftest import T0, add_call, rec_settings, recorded_call_files
@@ -43,6 +44,11 @@ async def test_purge_dry_run_then_real(db: Database, tmp_path: Path, database_ur
         await save_transcript(db, c, SEG, model="m", audio_seconds=1.0, now=T0)
     clock = FakeClock(T0 + timedelta(days=31))
     purge = RecordingPurge(settings, db, clock)
+    # the panel's browser copies and waveforms of both calls
+    copies = {c: cached_files(settings, c) for c in (old, new)}
+    for path in copies[old] + copies[new]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
 
     dry = await purge.run(dry_run=True)
     assert [(i.call_id, set(i.files), i.transcript) for i in dry.items] == [
@@ -56,6 +62,8 @@ async def test_purge_dry_run_then_real(db: Database, tmp_path: Path, database_ur
     assert not any(f.exists() for f in old_files)
     assert not old_base.parent.exists() or any(old_base.parent.iterdir())
     assert all(f.exists() for f in new_files + outside_files)  # never outside the folder
+    assert not any(p.exists() for p in copies[old])  # its copy and waveform went too
+    assert all(p.exists() for p in copies[new])
     async with db.session() as s:
         assert (await s.scalar(select(Call.recording_base).where(Call.id == old))) == str(old_base)
     search = TranscriptSearch(db)
