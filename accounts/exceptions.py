@@ -28,6 +28,15 @@ class AccountDisabled(AccountError):
         super().__init__(f"account {username!r} is deactivated")
 
 
+class AddressBlocked(AccountError):
+    """Too many failed sign-ins from this client address: refused until ``until``."""
+
+    def __init__(self, address: str, until: datetime) -> None:
+        self.address = address
+        self.until = until
+        super().__init__(f"sign-ins from {address} refused until {until.isoformat()}")
+
+
 class AccountLocked(AccountError):
     def __init__(self, username: str, until: datetime) -> None:
         self.username = username

@@ -6,6 +6,7 @@ admins create every other account in the panel.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import OrderedDict
@@ -19,11 +20,13 @@ from accounts.exceptions import (
     AccountDisabled,
     AccountInvalid,
     AccountLocked,
+    AddressBlocked,
     SignInFailed,
     UserNotFound,
 )
 from accounts.identity import Actor
 from accounts.models import Role, User
+from accounts.throttle import SignInThrottle
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
@@ -41,13 +44,24 @@ USER_CACHE_SECONDS = 2.0
 # that the lockout tells nobody which names exist; at most this many names are
 # remembered (the oldest go first), in this process.
 UNKNOWN_NAMES_KEPT = 10_000
+# failed and refused sign-ins with the client address: fail2ban reads these
+# (core.logs.security_file; monitoring/fail2ban/filter.d/hotline-panel.conf)
+security = logging.getLogger("hotline.security")
 
 
 class AccountService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        throttle: SignInThrottle | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
+        # shared failure counts per address and name (None: this process's own)
+        self.throttle = throttle
         self._cache: dict[int, tuple[float, User]] = {}
         # name -> (failures in a row, locked until) for names with no account
         self._unknown: OrderedDict[str, tuple[int, datetime | None]] = OrderedDict()
@@ -222,27 +236,62 @@ class AccountService:
             )
 
     # -- sign-in --------------------------------------------------------
-    async def authenticate(self, username: str, password: str) -> User:
+    async def authenticate(self, username: str, password: str, address: str | None = None) -> User:
         """The user for these credentials; counts failures and locks the account.
 
-        After ``panel.lockout_attempts`` failures in a row the account is
-        locked for ``panel.lockout_minutes``; while locked even the right
-        password is refused.  A name no account has is counted and locked the
-        same way, and every attempt costs the same hashing time, so neither
-        the answer nor its delay says whether a name exists.  A deactivated
-        account is told so only once the password matched.
+        After ``panel.lockout_attempts`` failures within
+        ``panel.lockout_minutes`` the account is locked for that long; while
+        locked even the right password is refused.  With a throttle, failures
+        are also counted per client ``address`` and an address is refused
+        (:class:`AddressBlocked`) before it could lock anyone out
+        (accounts/throttle.py).  A name no account has is counted and locked
+        the same way, and every attempt costs the same hashing time, so
+        neither the answer nor its delay says whether a name exists.  A
+        deactivated account is told so only once the password matched.
         """
         name = (username or "").strip().lower()[:64]
         now = self.clock.now()
+        throttle = self.throttle
+        if throttle is not None and address:
+            blocked = await throttle.address_blocked(address, now)
+            if blocked is not None:
+                security.warning("sign-in refused (address blocked) for %r from %s", name, address)
+                raise AddressBlocked(address, blocked)
         async with self.db.session() as s:
             user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
             stored = user.password_hash if user else None
-            locked = user.locked_until if user else self._unknown.get(name, (0, None))[1]
+        if user is not None:
+            locked = user.locked_until
+        elif throttle is not None:
+            locked = await throttle.name_locked(name, now)
+        else:
+            locked = self._unknown.get(name, (0, None))[1]
         # hashed whatever happens next: a locked or unknown name takes as long
         ok = await passwords.verify_async(stored, password or "")
+        if not ok or (locked and locked > now):
+            security.warning("sign-in failed for %r from %s", name, address or "unknown")
         if locked and locked > now:
             raise AccountLocked(name, locked)
         p = self.settings.panel
+        if throttle is not None and (user is None or not ok):
+            failures = await throttle.failed(name, address, now)
+            if failures < p.lockout_attempts:
+                if user is not None:
+                    async with self.db.session() as s:
+                        await s.execute(
+                            update(User).where(User.id == user.id).values(failed_logins=failures)
+                        )
+                raise SignInFailed(name)
+            until = now + timedelta(minutes=p.lockout_minutes)
+            await throttle.lock_name(name, until)
+            if user is not None:
+                async with self.db.session() as s:
+                    await s.execute(
+                        update(User)
+                        .where(User.id == user.id)
+                        .values(locked_until=until, failed_logins=0)
+                    )
+            raise AccountLocked(name, until)
         if user is None:
             failures = self._unknown.pop(name, (0, None))[0] + 1
             until = now + timedelta(minutes=p.lockout_minutes)
@@ -275,6 +324,8 @@ class AccountService:
                 raise SignInFailed(name)
             if not user.active:
                 raise AccountDisabled(name)
+            if throttle is not None:
+                await throttle.succeeded(name)
             values: dict[str, object] = {
                 "failed_logins": 0,
                 "locked_until": None,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 from datetime import UTC, datetime
+from pathlib import Path
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -27,6 +29,23 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
+
+
+SECURITY_LOGGER = "hotline.security"
+SECURITY_FORMAT = "%(asctime)s %(name)s: %(message)s"
+
+
+def security_file(path: Path) -> logging.Handler:
+    """Also write the security log (failed and refused sign-ins, with the
+    client address) to ``path``, the file fail2ban's hotline-panel filter
+    reads (monitoring/fail2ban)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(SECURITY_FORMAT))
+    logger = logging.getLogger(SECURITY_LOGGER)
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return handler
 
 
 def setup(*, verbose: bool = False, json_format: bool = False) -> None:

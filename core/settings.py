@@ -304,8 +304,32 @@ class PanelSettings(_Model):
     # Sign-in lockout: this many failures in a row lock the account for a while.
     lockout_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     lockout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    # Failures from one client address within lockout_minutes before that
+    # address is refused: below lockout_attempts (unset: one below), so that
+    # one address alone can never lock out an account it does not own
+    # (accounts/throttle.py).
+    signin_address_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
+    # Addresses not limited so (an office behind one NAT address).
+    signin_exempt_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Reverse proxies whose X-Forwarded-For names the client (else the peer is).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # Set when the panel is served over HTTPS (cookies then carry "Secure").
     secure_cookies: bool = False
+
+    @property
+    def address_attempts(self) -> int:
+        if self.signin_address_attempts is not None:
+            return self.signin_address_attempts
+        return max(1, self.lockout_attempts - 1)
+
+    @model_validator(mode="after")
+    def _address_below_lockout(self) -> PanelSettings:
+        if self.lockout_attempts > 1 and self.address_attempts >= self.lockout_attempts:
+            raise ValueError(
+                "signin_address_attempts must be below lockout_attempts: one address "
+                "must not be able to lock an account by itself"
+            )
+        return self
 
 
 class Topic(_Model):

@@ -24,6 +24,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from accounts.service import AccountService
+from accounts.throttle import SignInThrottle
 from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
@@ -147,7 +148,9 @@ def panel_context(
         clock=clock,
         db=db,
         bus=bus,
-        accounts=AccountService(db, settings, clock),
+        accounts=AccountService(
+            db, settings, clock, SignInThrottle(bus.redis, bus.prefix, settings)
+        ),
         tickets=tickets,
         ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
         agencies=AgencyService(db, clock),

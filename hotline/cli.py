@@ -334,9 +334,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from core import logs
     from hotline.app import Application
 
     settings = load_settings(_config(args))
+    logs.security_file(settings.state_dir / "log" / "security.log")
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -353,9 +355,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_panel(args: argparse.Namespace) -> int:
     """One more panel process (same Redis and database) for more agents' browsers."""
+    from core import logs
     from hotline.app import PanelOnly
 
     settings = load_settings(_config(args))
+    logs.security_file(settings.state_dir / "log" / "security.log")
 
     async def main() -> None:
         stop = asyncio.Event()

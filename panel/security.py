@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,33 @@ CSP = (
     "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; form-action 'self'; "
     "base-uri 'none'"
 )
+
+
+def client_address(request: web.Request, trusted: list[Any]) -> str | None:
+    """The client's address: the peer's, or, when the peer is one of the
+    ``trusted`` proxies, the last address in X-Forwarded-For that is not one of
+    them (the one the proxy saw; earlier ones are the client's own say)."""
+    peer = (request.remote or "").split("%", 1)[0] or None
+    if peer is None or not trusted:
+        return peer
+
+    def is_trusted(text: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # not an address: the proxy's word is all we have
+    return peer
 
 
 def is_api(request: web.Request) -> bool:

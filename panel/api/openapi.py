@@ -126,9 +126,11 @@ class ConflictError(Error):
 
 
 class LockedError(Error):
-    """Too many failed sign-ins: the account is locked until ``locked_until``."""
+    """Too many failed sign-ins: the account is locked until ``locked_until``, or
+    this client address is refused until ``blocked_until`` (Retry-After says when)."""
 
-    locked_until: str
+    locked_until: str | None = None
+    blocked_until: str | None = None
 
 
 ERRORS: dict[int, tuple[str, str, type[BaseModel]]] = {
@@ -156,7 +158,8 @@ ERRORS: dict[int, tuple[str, str, type[BaseModel]]] = {
     ),
     429: (
         "TooManyRequests",
-        "Too many failed sign-ins; try again after locked_until.",
+        "Too many failed sign-ins; try again after locked_until (the account) or "
+        "blocked_until (this address).",
         LockedError,
     ),
     503: ("Unavailable", "The telephone system is not reachable from the panel.", Error),

@@ -19,7 +19,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from accounts.exceptions import AccountDisabled, AccountInvalid, AccountLocked, SignInFailed
+from accounts.exceptions import (
+    AccountDisabled,
+    AccountInvalid,
+    AccountLocked,
+    AddressBlocked,
+    SignInFailed,
+)
 from panel.api.schemas import (
     AcceptIn,
     AgencyList,
@@ -54,7 +60,7 @@ from panel.api.schemas import (
     user_out,
 )
 from panel.keys import ACTOR, BEARER, GETTEXT, SESSION, USER
-from panel.security import PUBLIC, json_error, require
+from panel.security import PUBLIC, client_address, json_error, require
 from panel.sessions import COOKIE
 from panel.views.agent import agent_snapshot, pause_or_resume
 from panel.views.common import ctx, ticket_filter, visible_ticket
@@ -168,8 +174,21 @@ async def create_session(request: web.Request) -> web.StreamResponse:
     _ = request[GETTEXT]
     c = ctx(request)
     body = validate(SessionIn, await read_json(request))
+    address = client_address(request, c.settings.panel.trusted_proxies)
     try:
-        user = await c.accounts.authenticate(body.username, body.password)
+        user = await c.accounts.authenticate(body.username, body.password, address)
+    except AddressBlocked as e:
+        seconds = max(1, math.ceil((e.until - c.clock.now()).total_seconds()))
+        exc = json_error(
+            429,
+            _(
+                "Too many failed sign-ins from this computer. Try again in {minutes} minutes.",
+                minutes=max(1, math.ceil(seconds / 60)),
+            ),
+            blocked_until=as_utc(e.until).isoformat().replace("+00:00", "Z"),
+        )
+        exc.headers["Retry-After"] = str(seconds)
+        raise exc from None
     except AccountLocked as e:
         seconds = max(1, math.ceil((e.until - c.clock.now()).total_seconds()))
         minutes = max(1, math.ceil(seconds / 60))

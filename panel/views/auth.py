@@ -7,9 +7,15 @@ import secrets
 
 from aiohttp import web
 
-from accounts.exceptions import AccountDisabled, AccountInvalid, AccountLocked, SignInFailed
+from accounts.exceptions import (
+    AccountDisabled,
+    AccountInvalid,
+    AccountLocked,
+    AddressBlocked,
+    SignInFailed,
+)
 from panel.keys import ACTOR, GETTEXT, SESSION
-from panel.security import PUBLIC, account_errors, require
+from panel.security import PUBLIC, account_errors, client_address, require
 from panel.sessions import COOKIE
 from panel.views.common import ctx, flash_redirect, form, home_for, render, safe_next
 
@@ -63,8 +69,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not expected or not secrets.compare_digest(sent, expected):
         return _login_form(request, _("The form has expired. Please sign in again."), status=403)
     username = data.get("username", "")[:64]
+    address = client_address(request, ctx(request).settings.panel.trusted_proxies)
     try:
-        user = await ctx(request).accounts.authenticate(username, data.get("password", "")[:256])
+        user = await ctx(request).accounts.authenticate(
+            username, data.get("password", "")[:256], address
+        )
+    except AddressBlocked as e:
+        left = (e.until - ctx(request).clock.now()).total_seconds()
+        msg = _(
+            "Too many failed sign-ins from this computer. Try again in {minutes} minutes.",
+            minutes=max(1, math.ceil(left / 60)),
+        )
+        return _login_form(request, msg, username, status=429)
     except AccountLocked as e:
         left = (e.until - ctx(request).clock.now()).total_seconds()
         minutes = max(1, math.ceil(left / 60))
