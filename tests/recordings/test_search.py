@@ -82,33 +82,19 @@ async def test_phrase_search_with_diacritics_in_context(db: Database):
 
 async def test_accents_and_case_do_not_matter_either_way(db: Database):
     """Typed without accents (an SMS, an agent in a hurry) or with them, stored either way."""
-    accented = await add_call(db, "pbx-3.1")
-    plain = await add_call(db, "pbx-3.2")
-    korean = await add_call(db, "pbx-3.3")
-    await save_transcript(
-        db,
-        accented,
-        [seg("citizen", 0.0, "Tôi là Nguyễn Hữu Cảnh, ở đường Điện Biên Phủ")],
-        model="m",
-        audio_seconds=4.0,
-        now=T0,
-    )
-    await save_transcript(
-        db,
-        plain,
-        [seg("agent", 0.0, "anh Nguyen Huu Canh o duong Dien Bien Phu a")],
-        model="m",
-        audio_seconds=4.0,
-        now=T0,
-    )
-    await save_transcript(
-        db,
-        korean,
-        [seg("citizen", 0.0, "안녕하세요 도로가 침수되었어요")],
-        model="m",
-        audio_seconds=3.0,
-        now=T0,
-    )
+    said = {
+        "pbx-3.1": ("citizen", "Tôi là Nguyễn Hữu Cảnh, ở đường Điện Biên Phủ"),
+        "pbx-3.2": ("agent", "anh Nguyen Huu Canh o duong Dien Bien Phu a"),
+        "pbx-3.3": ("citizen", "안녕하세요 도로가 침수되었어요"),
+    }
+    calls = []
+    for uniqueid, (speaker, utterance) in said.items():
+        call_id = await add_call(db, uniqueid)
+        await save_transcript(
+            db, call_id, [seg(speaker, 0.0, utterance)], model="m", audio_seconds=4.0, now=T0
+        )
+        calls.append(call_id)
+    accented, plain, korean = calls
     s = TranscriptSearch(db)
     both = [plain, accented]  # newest call first
     for query in (
