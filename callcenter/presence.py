@@ -44,6 +44,7 @@ from callcenter.shifts import extension_of
 from core.ami import AMIClient, Event, chan_vars, event_time
 from core.bus import Bus
 from core.clock import Clock
+from core.lifecycle import cancel_and_wait
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,7 @@ class Presence:
     async def stop(self) -> None:
         tasks = list(self.reads.values())
         self.reads.clear()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks, "presence")
 
     async def on_called(self, e: Event) -> None:
         received = self._now()
