@@ -69,6 +69,7 @@ from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
 from tickets.notify import CreatorNotice
+from tickets.numbers import format_number
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
 
@@ -114,6 +115,7 @@ def ticket_history(tickets: TicketQueries):  # type: ignore[no-untyped-def]
         return [
             {
                 "code": t.code,
+                "number": format_number(t.number),
                 "created_at": t.created_at.isoformat(),
                 "status": t.status,
                 "level": t.level,

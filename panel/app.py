@@ -42,6 +42,7 @@ from panel.views import (
     tickets,
 )
 from panel.views.common import CTX
+from tickets.numbers import format_number
 
 HERE = Path(__file__).parent
 
@@ -114,6 +115,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     env.filters["fromjson"] = _fromjson
     env.filters["isolocal"] = _isolocal(ctx)
     env.filters["dmy"] = day_text
+    env.filters["ticket_number"] = format_number
     env.globals["day_pattern"] = DAY_PATTERN
     env.globals["moment_pattern"] = MOMENT_PATTERN
     env.globals["static"] = _static_url

@@ -45,6 +45,10 @@ TICKET_FIELD_ERRORS = (
         "{code} is not a valid ticket code: its last symbol, the check symbol, "
         "does not match the others"
     ),
+    N_(
+        "{number} is not a valid ticket number: please key it again "
+        "(its last digit, the check digit, does not match the others)"
+    ),
 )
 
 # -- accounts/service.py and accounts/passwords.py: account field errors --------

@@ -39,6 +39,12 @@ CODE_CHECK = (
     "{code} is not a valid ticket code: its last symbol, the check symbol, "
     "does not match the others"
 )
+# A ticket number (search box, address, API) whose check digit is wrong: the agent asks
+# the citizen to key it again, rather than opening someone else's report.
+NUMBER_CHECK = (
+    "{number} is not a valid ticket number: please key it again "
+    "(its last digit, the check digit, does not match the others)"
+)
 
 MESSAGES = (
     REQUIRED,
@@ -57,6 +63,7 @@ MESSAGES = (
     CYCLE,
     SECOND_FOR_CALL,
     CODE_CHECK,
+    NUMBER_CHECK,
 )
 
 

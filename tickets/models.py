@@ -82,6 +82,9 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # The tracking code read out to the citizen, e.g. "K7M-4QXT".
     code: Mapped[str] = mapped_column(String(16), unique=True)
+    # The same report's all-digit tracking number, 10 digits (tickets.numbers), shown
+    # grouped ("123 456 789 0"); keyable on a phone, read out digit by digit.
+    number: Mapped[str] = mapped_column(String(10), unique=True, index=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8))
     citizen_phone: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -22,8 +22,16 @@ from core.db import Database
 from core.settings import Settings
 from core.text import fold_phrase
 from tickets.codes import code_like, parse_code
-from tickets.exceptions import CODE_CHECK, Forbidden, InvalidCode, InvalidInput, TicketNotFound
+from tickets.exceptions import (
+    CODE_CHECK,
+    NUMBER_CHECK,
+    Forbidden,
+    InvalidCode,
+    InvalidInput,
+    TicketNotFound,
+)
 from tickets.models import DEADLINE_STATUSES, Agency, Status, Ticket, TicketEvent
+from tickets.numbers import format_number, number_like, parse_number
 from tickets.schemas import normalize_phone
 from tickets.workflow import STAFF
 
@@ -110,17 +118,32 @@ class TicketQueries:
             return await load_ticket(s, ticket_id)
 
     async def get_by_code(self, text: str) -> Ticket:
-        """The ticket with the tracking code in ``text`` (as typed or read out).
+        """The ticket with the tracking code or number in ``text`` (as typed or read out).
 
-        InvalidCode if the text cannot be a code (so a typo is caught before a
-        look-up), TicketNotFound if it is a valid code nobody has.
+        InvalidInput (on ``code``, NUMBER_CHECK) if ``text`` is a ticket number whose
+        check digit is wrong, InvalidCode if it cannot be a code or a number (so a
+        typo is caught before a look-up), TicketNotFound if nobody has it.
         """
-        code = parse_code(text)
+        by_number = number_like(text)
+        if by_number is not None:
+            number = self._valid_number(by_number, "code")
+            where = Ticket.number == number
+        else:
+            code = parse_code(text)
+            where = Ticket.code == code
         async with self.db.session() as s:
-            ticket = await s.scalar(select(Ticket).where(Ticket.code == code))
+            ticket = await s.scalar(select(Ticket).where(where))
         if ticket is None:
-            raise TicketNotFound(code)
+            raise TicketNotFound(number if by_number is not None else code)
         return ticket
+
+    @staticmethod
+    def _valid_number(raw: str, field: str) -> str:
+        """``raw`` (10 digits) if its check digit is right, else InvalidInput on ``field``."""
+        try:
+            return parse_number(raw)
+        except InvalidCode as e:
+            raise InvalidInput.one(field, NUMBER_CHECK, number=format_number(raw)) from e
 
     async def history(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's history, oldest first."""
@@ -240,9 +263,13 @@ class TicketQueries:
         Case and accents do not matter: ``search_text`` holds those columns folded
         (:func:`tickets.models.search_text`) and ``q`` is folded the same way, so
         "nguyen huu canh" finds "Nguyễn Hữu Cảnh" and "Đường" finds "duong".
-        A query shaped like a tracking code whose check symbol is wrong is refused
-        (InvalidInput on ``q``, naming the code) rather than answered with no ticket.
+        A query shaped like a tracking code whose check symbol is wrong, or like a
+        ticket number whose check digit is wrong, is refused (InvalidInput on ``q``,
+        naming it) rather than answered with no ticket or someone else's.
         """
+        raw_number = number_like(q)
+        if raw_number is not None:
+            return Ticket.number == self._valid_number(raw_number, "q")
         pattern = f"%{_escape_like(fold_phrase(q))}%"
         matches: list[ColumnElement[bool]] = [Ticket.search_text.like(pattern, escape="\\")]
         # A code or a phone number as people type them ("k7m 4qx8", "090 123 4567").

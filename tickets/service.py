@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from accounts.identity import SYSTEM, Actor
 from callcenter.models import Call
@@ -68,6 +69,7 @@ from tickets.models import (
     TicketEvent,
     search_text,
 )
+from tickets.numbers import new_number
 from tickets.queries import is_visible, load_ticket
 from tickets.schemas import (
     ADDRESS_MAX,
@@ -106,7 +108,8 @@ class Action(StrEnum):
     ESCALATED = "escalated"
 
 
-# 31**6 codes: a collision is rare, several in a row mean the generator is broken.
+# 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
+# generator is broken.
 CODE_ATTEMPTS = 5
 
 
@@ -139,11 +142,13 @@ class TicketService:
         clock: Clock,
         *,
         code_factory: Callable[[], str] = new_code,
+        number_factory: Callable[[], str] = new_number,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self._new_code = code_factory
+        self._new_number = number_factory
         # called after the commit when the agency answers or sends a ticket back: its
         # creator has something to do (tickets.notify tells them live)
         self.on_creator_needed: list[Callable[[Ticket, Action], Awaitable[None]]] = []
@@ -175,10 +180,14 @@ class TicketService:
         self._check_topic(form.topic)
         for attempt in range(1, CODE_ATTEMPTS + 1):
             code: str | None = None
+            number: str | None = None
             try:
                 async with self.db.session() as s:
-                    code = await self._free_code(s)
-                    ticket = await self._insert(s, actor, form, call_id, code, first_for_call)
+                    code = await self._free(s, Ticket.code, self._new_code)
+                    number = await self._free(s, Ticket.number, self._new_number)
+                    ticket = await self._insert(
+                        s, actor, form, call_id, code, number, first_for_call
+                    )
                 log.info(
                     "ticket %s created by %s: level %s, %s",
                     code,
@@ -188,23 +197,34 @@ class TicketService:
                 )
                 return ticket
             except IntegrityError:
-                # Another writer took the same code between our look-up and the
-                # insert: rare enough to simply try again with a new one.
-                if code is None or attempt == CODE_ATTEMPTS or not await self._code_taken(code):
+                # Another writer took the same code or number between our look-up and
+                # the insert: rare enough to simply try again with new ones.
+                if (
+                    code is None
+                    or number is None
+                    or attempt == CODE_ATTEMPTS
+                    or not await self._taken(code, number)
+                ):
                     raise
-                log.warning("tracking code %s taken meanwhile; trying another", code)
+                log.warning("tracking code %s or number %s taken meanwhile", code, number)
         raise AssertionError("unreachable")
 
-    async def _free_code(self, s: AsyncSession) -> str:
+    async def _free(
+        self, s: AsyncSession, column: InstrumentedAttribute[str], factory: Callable[[], str]
+    ) -> str:
+        """A fresh value of ``column`` (the code or the number) that no ticket has yet."""
         for _ in range(CODE_ATTEMPTS):
-            code = self._new_code()
-            if not await s.scalar(select(Ticket.id).where(Ticket.code == code)):
-                return code
-        raise RuntimeError(f"no free tracking code in {CODE_ATTEMPTS} attempts")
+            value = factory()
+            if not await s.scalar(select(Ticket.id).where(column == value)):
+                return value
+        raise RuntimeError(f"no free tracking {column.key} in {CODE_ATTEMPTS} attempts")
 
-    async def _code_taken(self, code: str) -> bool:
+    async def _taken(self, code: str, number: str) -> bool:
         async with self.db.session() as s:
-            return await s.scalar(select(Ticket.id).where(Ticket.code == code)) is not None
+            found = await s.scalar(
+                select(Ticket.id).where(or_(Ticket.code == code, Ticket.number == number))
+            )
+            return found is not None
 
     async def _insert(
         self,
@@ -213,6 +233,7 @@ class TicketService:
         form: TicketCreate,
         call_id: int | None,
         code: str,
+        number: str,
         first_for_call: bool = False,
     ) -> Ticket:
         now = self.clock.now()
@@ -234,6 +255,7 @@ class TicketService:
         status, forwarded_at, deadline, closed_at = self._start(form, now)
         ticket = Ticket(
             code=code,
+            number=number,
             call_id=call_id,
             channel=form.channel.value,
             citizen_phone=phone,

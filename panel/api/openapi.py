@@ -29,7 +29,11 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Path parameters by name: the route's regular expression and the parameter's schema.
 PATH_PARAMS: dict[str, tuple[str | None, dict[str, Any], str]] = {
     "id": (r"\d+", {"type": "integer", "minimum": 1}, "numeric id"),
-    "code": (None, {"type": "string", "examples": ["K7M-4QX8"]}, "the ticket's tracking code"),
+    "code": (
+        None,
+        {"type": "string", "examples": ["K7M-4QX8", "123 456 789 0"]},
+        "the ticket's tracking code or number (spaces and dashes allowed)",
+    ),
 }
 _PARAM = re.compile(r"{(\w+)}")
 

@@ -18,6 +18,7 @@ from accounts.models import Role, User
 from callcenter.presence import PAUSE_REASONS
 from tickets.agencies import AgencyNode
 from tickets.models import Agency, AgencyKind, Channel, Domain, Status, Ticket, TicketEvent
+from tickets.numbers import format_number
 from tickets.schemas import TicketCreate, TicketUpdate
 from tickets.service import event_details
 
@@ -210,6 +211,11 @@ class AgencyRef(BaseModel):
 class TicketOut(BaseModel):
     id: int
     code: str
+    number: str = Field(
+        description="The ticket number, all digits, grouped for reading out "
+        "(9 digits and a check digit).",
+        examples=["123 456 789 0"],
+    )
     status: Annotated[str, Field(json_schema_extra={"enum": [s.value for s in Status]})]
     level: int
     domain: Annotated[str, Field(json_schema_extra={"enum": [d.value for d in Domain]})]
@@ -319,6 +325,7 @@ def ticket_out(ticket: Ticket, agency_names: dict[int, str], now: datetime) -> T
     data["agency"] = (
         {"id": agency_id, "name": agency_names.get(agency_id, "")} if agency_id else None
     )
+    data["number"] = format_number(ticket.number)
     # As the ticket page shows it: any open ticket past its deadline.
     data["overdue"] = bool(
         ticket.deadline_at and ticket.status != Status.CLOSED and ticket.deadline_at < now

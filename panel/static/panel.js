@@ -135,7 +135,7 @@
     tickets.forEach((t, i) => {
       const a = document.createElement("a");
       a.href = "/tickets/" + encodeURIComponent(t.code);
-      text(a, t.code);
+      text(a, t.number ? t.code + " · " + t.number : t.code);
       el.append(i ? ", " : "", a);
     });
   }
@@ -236,7 +236,7 @@
       const li = document.createElement("li");
       const a = document.createElement("a");
       a.href = "/tickets/" + encodeURIComponent(t.code);
-      text(a, t.code);
+      text(a, t.number ? t.code + " · " + t.number : t.code);
       li.append(a, " " + when(t.created_at) + " · " + (statusNames[t.status] || t.status) + " · " + (t.summary || ""));
       return li;
     });

@@ -14,6 +14,7 @@ from panel.keys import ACTOR, GETTEXT
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
 from tickets.notify import user_topic
+from tickets.numbers import format_number
 from tickets.queries import TicketFilter
 from tickets.workflow import NEEDS_CREATOR
 
@@ -26,7 +27,12 @@ async def call_tickets(request: web.Request, call_id: int) -> list[dict[str, Any
         TicketFilter(call_id=call_id), page=1, per_page=20
     )
     return [
-        {"code": t.code, "status": t.status, "created_at": t.created_at.isoformat()}
+        {
+            "code": t.code,
+            "number": format_number(t.number),
+            "status": t.status,
+            "created_at": t.created_at.isoformat(),
+        }
         for t in reversed(rows)
     ]
 

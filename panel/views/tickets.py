@@ -27,6 +27,7 @@ from recordings.replay import can_read_transcript, can_replay, mmss, transcript_
 from tickets import workflow
 from tickets.exceptions import SECOND_FOR_CALL, InvalidInput
 from tickets.models import Status, Ticket
+from tickets.numbers import format_number
 
 STAFF = ("agent", "supervisor", "admin")
 ALL = ("agent", "supervisor", "admin", "agency")
@@ -105,7 +106,11 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     # from the workspace, back to the workspace: the next call pops there
     raise flash_redirect(
         "/agent" if data.get("from") == "agent" else f"/tickets/{ticket.code}",
-        _("Ticket {code} created. Read the code to the citizen.", code=ticket.code),
+        _(
+            "Ticket {code} created, number {number}. Read the number to the citizen.",
+            code=ticket.code,
+            number=format_number(ticket.number),
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from callcenter.models import Agent, Outcome
 from callcenter.service import CallService, sanitize_caller
@@ -338,6 +339,50 @@ async def test_0011_folds_what_was_stored_before_it(database_url, tmp_path):
             )
             assert "search_text" not in {col["name"] for col in inspect(c).get_columns("tickets")}
         fts_in_step(engine)
+    finally:
+        engine.dispose()
+
+
+async def test_0014_gives_existing_tickets_distinct_valid_numbers(database_url, tmp_path):
+    """Tickets written before ticket numbers each get one, valid and distinct, on the way
+    up; the unique index refuses a second ticket with the same number; and they are
+    found by it."""
+    from tickets.numbers import format_number, is_valid
+    from tickets.queries import TicketQueries
+
+    cfg = alembic_cfg(database_url)
+    await asyncio.to_thread(command.upgrade, cfg, "0013")
+    engine = create_engine(sync_url(database_url))
+    insert = text(
+        "INSERT INTO tickets (code, channel, domain, topic, level, description, status,"
+        " escalations, created_at, updated_at, version) VALUES (:code, 'phone', 'state',"
+        " 'trees', 2, 'Cây đổ', 'new', 0, :t, :t, 1)"
+    )
+    codes = [f"K7M-{i:04d}" for i in range(1, 1201)]  # more than one batch of the backfill
+    try:
+        with engine.begin() as c:
+            c.execute(insert, [{"code": code, "t": T0} for code in codes])
+        await asyncio.to_thread(command.upgrade, cfg, "head")
+        with engine.connect() as c:
+            rows = c.execute(text("SELECT code, number FROM tickets ORDER BY id")).all()
+        numbers = [number for _code, number in rows]
+        assert [code for code, _number in rows] == codes
+        assert len(set(numbers)) == len(codes) and all(is_valid(n) for n in numbers)
+        with pytest.raises(IntegrityError), engine.begin() as c:
+            c.execute(
+                text("UPDATE tickets SET number = :n WHERE code = :c"),
+                {"n": numbers[0], "c": codes[1]},
+            )
+        db = Database(database_url)
+        try:
+            tickets = TicketQueries(db, settings_in(tmp_path), Clock())
+            found = await tickets.get_by_code(format_number(numbers[41]))
+            assert found.code == codes[41]
+        finally:
+            await db.close()
+        await asyncio.to_thread(command.downgrade, cfg, "0013")
+        with engine.connect() as c:
+            assert "number" not in {col["name"] for col in inspect(c).get_columns("tickets")}
     finally:
         engine.dispose()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounts.identity import SYSTEM, Actor
@@ -28,6 +29,7 @@ from tickets.exceptions import (
     INACTIVE,
     NOT_ACCEPTED,
     NOT_ALLOWED,
+    NUMBER_CHECK,
     REQUIRED,
     SECOND_FOR_CALL,
     TAKEN,
@@ -42,6 +44,7 @@ from tickets.exceptions import (
     VersionConflict,
 )
 from tickets.models import Agency, AgencyKind, Status, Ticket, TicketEvent
+from tickets.numbers import format_number, new_number
 from tickets.queries import TicketFilter, TicketQueries
 from tickets.service import Action, TicketService, event_details
 
@@ -1055,12 +1058,83 @@ async def test_a_code_collision_is_retried(w: World, monkeypatch):
     # The race: the code was free when looked up, taken by the time of the insert.
     lookups = iter([first.code, new_code()])
 
-    async def racing_lookup(self, s):
-        return next(lookups)
+    async def racing_lookup(self, s, column, factory):
+        return next(lookups) if column is Ticket.code else factory()
 
-    monkeypatch.setattr(TicketService, "_free_code", racing_lookup)
+    monkeypatch.setattr(TicketService, "_free", racing_lookup)
     t = await w.svc.create(w.agent, form(2))
     assert t.code != first.code and await count_tickets(w) == 3
+
+
+# -- ticket numbers -------------------------------------------------------------------
+
+
+def _wrong_check(number: str) -> str:
+    return number[:-1] + str((int(number[-1]) + 1) % 10)
+
+
+async def test_every_ticket_gets_a_number_found_with_or_without_separators(w: World):
+    t = await make(w, 2)
+    assert len(t.number) == 10 and t.number.isdigit() and t.number[0] != "0"
+    shown = format_number(t.number)
+    for typed in (t.number, shown, shown.replace(" ", "-"), f" {shown} "):
+        assert (await w.q.get_by_code(typed)).id == t.id, typed
+        found, total = await w.q.search(TicketFilter(q=typed))
+        assert [x.id for x in found] == [t.id] and total == 1, typed
+    # a valid number nobody has: not found, like a code
+    free = next(n for n in iter(new_number, None) if n != t.number)
+    with pytest.raises(TicketNotFound):
+        await w.q.get_by_code(free)
+
+
+async def test_a_number_with_a_wrong_check_digit_is_refused_not_looked_up(w: World, monkeypatch):
+    t = await make(w, 2)
+    wrong = _wrong_check(t.number)
+    monkeypatch.setattr(w.db, "session", lambda: pytest.fail("looked up"))
+    for field, call in (
+        ("code", lambda text: w.q.get_by_code(text)),
+        ("q", lambda text: w.q.search(TicketFilter(q=text))),
+    ):
+        for typed in (wrong, format_number(wrong)):
+            with pytest.raises(InvalidInput) as e:
+                await call(typed)
+            (error,) = e.value.errors
+            assert (error.field, error.message) == (field, NUMBER_CHECK)
+            assert error.params == {"number": format_number(wrong)}
+            assert "please key it again" in NUMBER_CHECK
+
+
+async def test_numbers_are_unique(w: World):
+    first, second = await make(w, 2), await make(w, 2)
+    async with w.db.session() as s:
+        other = await s.get(Ticket, second.id)
+        assert other is not None
+        other.number = first.number
+        with pytest.raises(IntegrityError):
+            await s.flush()
+        await s.rollback()
+    # a drawn number that is taken is drawn again
+    fresh = new_number()
+    numbers = iter([first.number, fresh])
+    svc = TicketService(w.db, w.svc.settings, w.clock, number_factory=lambda: next(numbers))
+    assert (await svc.create(w.agent, form(2))).number == fresh
+
+
+async def test_concurrent_creation_gives_distinct_numbers(w: World, monkeypatch):
+    # Several writers draw the same number at once: one insert wins, the others retry.
+    first = new_number()
+    drawn: dict[int, int] = {}
+
+    def racing_number() -> str:
+        task = id(asyncio.current_task())
+        drawn[task] = drawn.get(task, 0) + 1
+        return first if drawn[task] == 1 else new_number()
+
+    svc = TicketService(w.db, w.svc.settings, w.clock, number_factory=racing_number)
+    made = await asyncio.gather(*(svc.create(w.agent, form(2)) for _ in range(6)))
+    numbers = [t.number for t in made]
+    assert len(set(numbers)) == 6 and first in numbers
+    assert len({t.code for t in made}) == 6 and await count_tickets(w) == 6
 
 
 # -- the agency directory -----------------------------------------------------------
