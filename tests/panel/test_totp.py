@@ -245,3 +245,12 @@ async def test_required_second_factor_must_be_set_up_first(panel):
         assert (await panel.client.get("/tickets", allow_redirects=False)).status == 200
     finally:
         panel.ctx.settings = panel.ctx.accounts.settings = s
+
+
+async def test_the_openapi_document_names_otp(panel):
+    doc = await (await panel.client.get("/api/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    assert "otp" in schemas["SessionIn"]["properties"]
+    assert "otp" not in schemas["SessionIn"].get("required", [])
+    assert "field" in schemas["UnauthorizedError"]["properties"]
+    assert "`otp`" in doc["paths"]["/api/v1/session"]["post"]["description"]
