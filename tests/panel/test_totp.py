@@ -7,6 +7,7 @@ secret, at the panel's (fake) clock, as the user's app would.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from html import unescape
@@ -254,3 +255,13 @@ async def test_the_openapi_document_names_otp(panel):
     assert "otp" not in schemas["SessionIn"].get("required", [])
     assert "field" in schemas["UnauthorizedError"]["properties"]
     assert "`otp`" in doc["paths"]["/api/v1/session"]["post"]["description"]
+
+
+async def test_one_code_sent_twice_at_once_signs_in_once(panel):
+    secret = await enrol(panel, "sup")
+    code = totp.code_at(secret, panel.ctx.clock.now())
+    results = await asyncio.gather(
+        *(panel.ctx.accounts.authenticate("sup", PASSWORD, otp=code) for _ in range(2)),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["CodeRejected", "User"], results
