@@ -56,3 +56,24 @@ class AccountInvalid(AccountError):
     def __init__(self, errors: dict[str, tuple[str, dict[str, object]]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{f}: {m.format(**p)}" for f, (m, p) in errors.items()))
+
+
+class SecondFactorRequired(AccountError):
+    """The right password for an account with a second factor: a code is needed too.
+
+    Nothing is counted or cleared yet; the sign-in ends with a good code
+    (``AccountService.second_step``) or not at all.
+    """
+
+    def __init__(self, username: str, user_id: int) -> None:
+        self.username = username
+        self.user_id = user_id
+        super().__init__(f"a code is needed to sign in as {username!r}")
+
+
+class CodeRejected(SignInFailed):
+    """A wrong second-factor code, or one already used: a failed sign-in."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(username)
+        self.args = (f"code refused for {username!r}",)

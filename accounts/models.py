@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -37,3 +37,14 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The second factor (accounts/totp.py): the base32 TOTP secret, set at
+    # enrolment and switched on (totp_enabled_at) once a code from it was
+    # typed; never shown again after that.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The time step of the last code accepted: a code is good once.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def totp_on(self) -> bool:
+        return self.totp_enabled_at is not None and self.totp_secret is not None

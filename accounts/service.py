@@ -11,16 +11,19 @@ import re
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
+from typing import NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from accounts import passwords
+from accounts import passwords, totp
 from accounts.exceptions import (
     AccountDisabled,
     AccountInvalid,
     AccountLocked,
     AddressBlocked,
+    CodeRejected,
+    SecondFactorRequired,
     SignInFailed,
     UserNotFound,
 )
@@ -236,7 +239,13 @@ class AccountService:
             )
 
     # -- sign-in --------------------------------------------------------
-    async def authenticate(self, username: str, password: str, address: str | None = None) -> User:
+    async def authenticate(
+        self,
+        username: str,
+        password: str,
+        address: str | None = None,
+        otp: str | None = None,
+    ) -> User:
         """The user for these credentials; counts failures and locks the account.
 
         After ``panel.lockout_attempts`` failures within
@@ -248,22 +257,22 @@ class AccountService:
         the same way, and every attempt costs the same hashing time, so
         neither the answer nor its delay says whether a name exists.  A
         deactivated account is told so only once the password matched.
+
+        An account with a second factor needs a current code as well
+        (``otp``): without one, :class:`SecondFactorRequired` (the panel
+        then asks for it and calls :meth:`second_step`); a wrong or reused
+        code is a failed sign-in (:class:`CodeRejected`), counted as above.
         """
         name = (username or "").strip().lower()[:64]
         now = self.clock.now()
-        throttle = self.throttle
-        if throttle is not None and address:
-            blocked = await throttle.address_blocked(address, now)
-            if blocked is not None:
-                security.warning("sign-in refused (address blocked) for %r from %s", name, address)
-                raise AddressBlocked(address, blocked)
+        await self._address_check(name, address, now)
         async with self.db.session() as s:
             user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
             stored = user.password_hash if user else None
         if user is not None:
             locked = user.locked_until
-        elif throttle is not None:
-            locked = await throttle.name_locked(name, now)
+        elif self.throttle is not None:
+            locked = await self.throttle.name_locked(name, now)
         else:
             locked = self._unknown.get(name, (0, None))[1]
         # hashed whatever happens next: a locked or unknown name takes as long
@@ -272,8 +281,77 @@ class AccountService:
             security.warning("sign-in failed for %r from %s", name, address or "unknown")
         if locked and locked > now:
             raise AccountLocked(name, locked)
+        if user is None or not ok:
+            await self._failed(user, name, address, now, SignInFailed(name))
+        assert user is not None
+        if not user.active:
+            raise AccountDisabled(name)
+        if user.totp_on:
+            if otp is None:
+                raise SecondFactorRequired(name, user.id)
+            await self._check_code(user, name, otp, address, now)
+        return await self._signed_in(user, name, now, password)
+
+    async def second_step(self, user_id: int, code: str, address: str | None = None) -> User:
+        """Finish a sign-in whose password was right (:class:`SecondFactorRequired`).
+
+        The caller keeps which account is half signed in, server-side and
+        briefly; a wrong or reused code counts as a failed sign-in.
+        """
+        now = self.clock.now()
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+        if user is None:
+            raise UserNotFound(user_id)
+        name = user.username
+        await self._address_check(name, address, now)
+        if user.locked_until and user.locked_until > now:
+            raise AccountLocked(name, user.locked_until)
+        if not user.active:
+            raise AccountDisabled(name)
+        if user.totp_on:
+            await self._check_code(user, name, code, address, now)
+        return await self._signed_in(user, name, now, None)
+
+    async def _address_check(self, name: str, address: str | None, now: datetime) -> None:
+        throttle = self.throttle
+        if throttle is not None and address:
+            blocked = await throttle.address_blocked(address, now)
+            if blocked is not None:
+                security.warning("sign-in refused (address blocked) for %r from %s", name, address)
+                raise AddressBlocked(address, blocked)
+
+    async def _check_code(
+        self, user: User, name: str, code: str, address: str | None, now: datetime
+    ) -> None:
+        """Accept ``code`` once (its step is recorded) or count a failed sign-in."""
+        step = totp.matching_step(str(user.totp_secret), code, now)
+        if step is not None:
+            # one statement: of two requests with the same code, one wins
+            async with self.db.session() as s:
+                result = await s.execute(
+                    update(User)
+                    .where(User.id == user.id)
+                    .where(or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+                    .values(totp_last_step=step)
+                )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return
+        security.warning("sign-in code refused for %r from %s", name, address or "unknown")
+        await self._failed(user, name, address, now, CodeRejected(name))
+
+    async def _failed(
+        self,
+        user: User | None,
+        name: str,
+        address: str | None,
+        now: datetime,
+        error: SignInFailed,
+    ) -> NoReturn:
+        """Count a failed sign-in; raise ``error``, or :class:`AccountLocked` at the limit."""
         p = self.settings.panel
-        if throttle is not None and (user is None or not ok):
+        throttle = self.throttle
+        if throttle is not None:
             failures = await throttle.failed(name, address, now)
             if failures < p.lockout_attempts:
                 if user is not None:
@@ -281,7 +359,7 @@ class AccountService:
                         await s.execute(
                             update(User).where(User.id == user.id).values(failed_logins=failures)
                         )
-                raise SignInFailed(name)
+                raise error
             until = now + timedelta(minutes=p.lockout_minutes)
             await throttle.lock_name(name, until)
             if user is not None:
@@ -301,40 +379,118 @@ class AccountService:
                 self._unknown.popitem(last=False)
             if locking:
                 raise AccountLocked(name, until)
-            raise SignInFailed(name)
+            raise error
         async with self.db.session() as s:
-            if not ok:
-                failures = User.failed_logins + 1
+            await s.execute(
+                update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+            )
+            count = (
+                await s.execute(select(User.failed_logins).where(User.id == user.id))
+            ).scalar_one()
+            if count >= p.lockout_attempts:
+                until = now + timedelta(minutes=p.lockout_minutes)
                 await s.execute(
-                    update(User).where(User.id == user.id).values(failed_logins=failures)
+                    update(User)
+                    .where(User.id == user.id)
+                    .values(locked_until=until, failed_logins=0)
                 )
-                count = (
-                    await s.execute(select(User.failed_logins).where(User.id == user.id))
-                ).scalar_one()
-                if count >= p.lockout_attempts:
-                    until = now + timedelta(minutes=p.lockout_minutes)
-                    await s.execute(
-                        update(User)
-                        .where(User.id == user.id)
-                        .values(locked_until=until, failed_logins=0)
-                    )
-                    await s.commit()
-                    raise AccountLocked(name, until)
                 await s.commit()
-                raise SignInFailed(name)
-            if not user.active:
-                raise AccountDisabled(name)
-            if throttle is not None:
-                await throttle.succeeded(name)
-            values: dict[str, object] = {
-                "failed_logins": 0,
-                "locked_until": None,
-                "last_login_at": now,
-            }
-            if passwords.needs_rehash(user.password_hash):
-                values["password_hash"] = await passwords.hash_async(password)
+                raise AccountLocked(name, until)
+            await s.commit()
+        raise error
+
+    async def _signed_in(self, user: User, name: str, now: datetime, password: str | None) -> User:
+        """Clear the failure counts and note the sign-in (``password``: to rehash)."""
+        if self.throttle is not None:
+            await self.throttle.succeeded(name)
+        values: dict[str, object] = {
+            "failed_logins": 0,
+            "locked_until": None,
+            "last_login_at": now,
+        }
+        if password is not None and passwords.needs_rehash(user.password_hash):
+            values["password_hash"] = await passwords.hash_async(password)
+        async with self.db.session() as s:
             await s.execute(update(User).where(User.id == user.id).values(**values))
         user.last_login_at = now
+        return user
+
+    # -- second factor --------------------------------------------------
+    def totp_allowed(self, user: User | Actor) -> bool:
+        """Whether this account's role may (or, if required, must) use a second factor."""
+        role = user.role.value if isinstance(user, Actor) else user.role
+        return role in self.settings.panel.totp_roles
+
+    async def begin_totp(self, actor: Actor) -> str:
+        """A new secret for the actor's own second factor; off until confirmed.
+
+        Shown to the user once (with its URI) to put in their app; starting
+        again replaces a secret not yet confirmed.
+        """
+        if actor.id is None or not self.totp_allowed(actor):
+            raise PermissionError("this role has no second factor")
+        user = await self._fresh(actor.id)
+        if user.totp_on:
+            raise AccountInvalid({"code": ("the second factor is already on", {})})
+        secret = totp.new_secret()
+        self._forget(actor.id)
+        async with self.db.session() as s:
+            await s.execute(
+                update(User)
+                .where(User.id == actor.id)
+                .values(totp_secret=secret, totp_enabled_at=None, totp_last_step=None)
+            )
+        return secret
+
+    async def pending_totp(self, actor: Actor) -> str | None:
+        """The secret begun and not yet confirmed (None once on, or never begun)."""
+        if actor.id is None:
+            return None
+        user = await self._fresh(actor.id)
+        return None if user.totp_on else user.totp_secret
+
+    async def confirm_totp(self, actor: Actor, code: str) -> None:
+        """Switch the second factor on once a current code from the new secret is typed."""
+        if actor.id is None or not self.totp_allowed(actor):
+            raise PermissionError("this role has no second factor")
+        user = await self._fresh(actor.id)
+        if user.totp_on or not user.totp_secret:
+            raise AccountInvalid({"code": ("start the set-up again", {})})
+        now = self.clock.now()
+        step = totp.matching_step(user.totp_secret, code, now)
+        if step is None:
+            raise AccountInvalid({"code": ("is not the current code of the app", {})})
+        self._forget(actor.id)
+        async with self.db.session() as s:
+            await s.execute(
+                update(User)
+                .where(User.id == actor.id)
+                .values(totp_enabled_at=now, totp_last_step=step)
+            )
+        security.info("second factor on for %r", user.username)
+
+    async def reset_totp(self, actor: Actor, user_id: int) -> None:
+        """An admin turns a user's second factor off (a lost phone); they enrol again."""
+        if actor.role is not Role.ADMIN:
+            raise PermissionError("only admins reset a second factor")
+        self._forget(user_id)
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            user.totp_secret = None
+            user.totp_enabled_at = None
+            user.totp_last_step = None
+            name = user.username
+        security.warning(
+            "second factor of %r reset by admin %r (id %s)", name, actor.name, actor.id
+        )
+
+    async def _fresh(self, user_id: int) -> User:
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+        if user is None:
+            raise UserNotFound(user_id)
         return user
 
     # -- reading --------------------------------------------------------

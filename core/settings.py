@@ -315,6 +315,14 @@ class PanelSettings(_Model):
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # Set when the panel is served over HTTPS (cookies then carry "Secure").
     secure_cookies: bool = False
+    # Roles that may turn on a second factor (TOTP codes from an authenticator
+    # app) on their account page; with totp_required they must, before
+    # anything else once signed in.
+    totp_roles: list[Literal["agent", "supervisor", "admin", "agency"]] = [
+        "admin",
+        "supervisor",
+    ]
+    totp_required: bool = False
 
     @property
     def address_attempts(self) -> int:

@@ -19,5 +19,18 @@ LANG = web.RequestKey("lang", str)
 # gettext for the request's language: _("text", **params)
 GETTEXT = web.RequestKey("gettext", Callable[..., str])  # type: ignore[arg-type]
 FLASH_USED = web.RequestKey("flash_used", bool)
+# signed in, but must turn on the second factor before anything else
+# (panel.totp_required)
+ENROL_FIRST = web.RequestKey("enrol_first", bool)
 
-__all__ = ["ACTOR", "USER", "SESSION", "BEARER", "LANG", "GETTEXT", "FLASH_USED", "Any"]
+__all__ = [
+    "ACTOR",
+    "USER",
+    "SESSION",
+    "BEARER",
+    "LANG",
+    "GETTEXT",
+    "FLASH_USED",
+    "ENROL_FIRST",
+    "Any",
+]

@@ -65,6 +65,9 @@ ACCOUNT_ERRORS = (
     N_("is not a known agency"),
     N_("is already taken"),
     N_("is not correct"),
+    N_("the second factor is already on"),
+    N_("start the set-up again"),
+    N_("is not the current code of the app"),
     N_("is too short (at least {min} characters)"),
     N_("is too easy to guess"),
 )

@@ -24,7 +24,7 @@ from accounts.exceptions import AccountInvalid, UserNotFound
 from accounts.identity import Actor
 from accounts.models import Role
 from panel.errors import PageError
-from panel.keys import ACTOR, BEARER, GETTEXT, LANG, SESSION, USER
+from panel.keys import ACTOR, BEARER, ENROL_FIRST, GETTEXT, LANG, SESSION, USER
 from panel.sessions import COOKIE
 from tickets.exceptions import (
     AgencyNotFound,
@@ -79,8 +79,13 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
-def require(*roles: Role | str) -> Callable[[Handler], Handler]:
-    """Let only signed-in users with one of ``roles`` in (``PUBLIC``: anyone)."""
+def require(*roles: Role | str, before_enrolment: bool = False) -> Callable[[Handler], Handler]:
+    """Let only signed-in users with one of ``roles`` in (``PUBLIC``: anyone).
+
+    With ``panel.totp_required``, a user whose role needs a second factor and
+    has none yet is sent to their account page to set it up: only handlers
+    marked ``before_enrolment`` (that page, signing out) serve them until then.
+    """
     allowed = {Role(r) for r in roles if r != PUBLIC}
     public = PUBLIC in roles
 
@@ -95,6 +100,12 @@ def require(*roles: Role | str) -> Callable[[Handler], Handler]:
                     raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}")
                 if actor.role not in allowed:
                     raise forbidden(request)
+                if request.get(ENROL_FIRST) and not before_enrolment:
+                    if is_api(request) or request.method != "GET":
+                        raise json_error(
+                            403, "turn on two-step sign-in first (on /account in the panel)"
+                        )
+                    raise web.HTTPSeeOther("/account")
             return await handler(request)
 
         guarded.roles = allowed  # type: ignore[attr-defined]
@@ -186,6 +197,10 @@ def make_auth_middleware(ctx: Any) -> Any:
                     request[SESSION] = session
                     request[USER] = user
                     request[ACTOR] = Actor.of(user)
+                    p = ctx.settings.panel
+                    request[ENROL_FIRST] = (
+                        p.totp_required and user.role in p.totp_roles and not user.totp_on
+                    )
                     lang = session.language
         if lang not in ("vi", "en"):
             lang = ctx.settings.panel.language

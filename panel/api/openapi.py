@@ -113,6 +113,13 @@ class Error(BaseModel):
     error: str
 
 
+class UnauthorizedError(Error):
+    """Not signed in; signing in, ``field`` is ``otp`` when the account's two-step
+    sign-in needs a code from the authenticator app, or the one sent is wrong or used."""
+
+    field: str | None = None
+
+
 class InvalidInputError(Error):
     """Input refused: each field named with what is wrong with it, and its label to show
     (both in the session's language)."""
@@ -139,11 +146,17 @@ class LockedError(Error):
 
 ERRORS: dict[int, tuple[str, str, type[BaseModel]]] = {
     400: ("BadRequest", "The body is not a JSON object (or not valid JSON).", Error),
-    401: ("Unauthorized", "Not signed in, or the session has expired.", Error),
+    401: (
+        "Unauthorized",
+        "Not signed in, or the session has expired; signing in, a wrong user name or "
+        "password, or (`field: otp`) a code missing, wrong or already used.",
+        UnauthorizedError,
+    ),
     403: (
         "Forbidden",
         "Not allowed for your role or agency, a cookie session without X-CSRF-Token, "
-        "or (signing in) the account is deactivated.",
+        "(signing in) the account is deactivated, or two-step sign-in must be set up "
+        "first (`panel.totp_required`).",
         Error,
     ),
     404: ("NotFound", "No such ticket, agency or user.", Error),

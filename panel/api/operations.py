@@ -125,6 +125,11 @@ OPERATIONS: tuple[Operation, ...] = (
         body=SessionIn,
         returns=SessionOut,
         errors=(401, 403, 429),
+        description="An account with two-step sign-in on needs `otp` as well: without it, "
+        'or with a wrong or already used code, the answer is 401 with `field: "otp"`. '
+        "A wrong code counts as a failed sign-in (lockout and per-address limit alike). "
+        "An account that must set up two-step sign-in first (`panel.totp_required`) is "
+        "signed in, and gets 403 elsewhere until it is set up in the panel.",
     ),
     Operation(
         method="DELETE",

@@ -41,6 +41,14 @@ Note = Annotated[str | None, Field(description="Free text, at most 5000 characte
 class SessionIn(_Body):
     username: Annotated[str, Field(max_length=64)]
     password: Annotated[str, Field(max_length=256)]
+    otp: Annotated[
+        str | None,
+        Field(
+            max_length=20,
+            description="The 6-digit code of the authenticator app, for an account with "
+            "two-step sign-in on; each code is good once.",
+        ),
+    ] = None
 
 
 class PauseIn(_Body):

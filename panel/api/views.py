@@ -24,6 +24,8 @@ from accounts.exceptions import (
     AccountInvalid,
     AccountLocked,
     AddressBlocked,
+    CodeRejected,
+    SecondFactorRequired,
     SignInFailed,
 )
 from panel.api.schemas import (
@@ -176,7 +178,15 @@ async def create_session(request: web.Request) -> web.StreamResponse:
     body = validate(SessionIn, await read_json(request))
     address = client_address(request, c.settings.panel.trusted_proxies)
     try:
-        user = await c.accounts.authenticate(body.username, body.password, address)
+        user = await c.accounts.authenticate(body.username, body.password, address, body.otp)
+    except SecondFactorRequired:
+        raise json_error(
+            401,
+            _("Two-step sign-in is on for this account: send the app's code in “otp”."),
+            field="otp",
+        ) from None
+    except CodeRejected:
+        raise json_error(401, _("Wrong or already used code in “otp”."), field="otp") from None
     except AddressBlocked as e:
         seconds = max(1, math.ceil((e.until - c.clock.now()).total_seconds()))
         exc = json_error(

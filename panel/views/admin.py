@@ -66,6 +66,8 @@ async def update_user(request: web.Request) -> web.StreamResponse:
             await c.accounts.set_password(request[ACTOR], user_id, data.get("password", ""))
         elif what == "unlock":
             await c.accounts.unlock(request[ACTOR], user_id)
+        elif what == "reset_totp":
+            await c.accounts.reset_totp(request[ACTOR], user_id)
         else:
             fields: dict[str, object] = _clean_user(
                 form_dict(data, "display_name", "role", "extension", "agency_id", "language")
