@@ -172,12 +172,10 @@ class AccountService:
             user = await s.get(User, user_id)
             if user is None:
                 raise UserNotFound(user_id)
-            merged = {
-                "role": user.role,
-                "extension": user.extension,
-                "agency_id": user.agency_id,
-                **data,
-            }
+            merged = {"role": user.role, "agency_id": user.agency_id, **data}
+            if "extension" not in data and str(merged["role"]) == Role.AGENT.value:
+                # kept while an agent; an agent made supervisor loses it (not refused)
+                merged["extension"] = user.extension
             errors = self._check(merged, creating=False)
             errors = {
                 k: v for k, v in errors.items() if k in data or k in ("extension", "agency_id")
@@ -189,7 +187,7 @@ class AccountService:
                     value = data[key]
                     setattr(user, key, value.strip() if isinstance(value, str) else value)
             role = Role(user.role)
-            user.extension = str(merged["extension"]) if role is Role.AGENT else None
+            user.extension = str(merged.get("extension")) if role is Role.AGENT else None
             user.agency_id = int(merged["agency_id"]) if role is Role.AGENCY else None  # type: ignore[call-overload]
             try:
                 await s.flush()

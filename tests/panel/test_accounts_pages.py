@@ -109,6 +109,13 @@ async def test_extensions_are_chosen_from_the_configuration_and_refusals_named(p
     assert (await panel.ctx.accounts.get(sup_id)).extension is None
     status, _ = await save(sup_id, display_name="Sup", role="supervisor", extension="")
     assert status == 303
+    # an agent made supervisor without naming the extension gives it back, not refused
+    from accounts.identity import SYSTEM
+
+    await panel.ctx.accounts.update_user(SYSTEM, agent.id, {"role": "supervisor"})
+    moved = await panel.ctx.accounts.get(agent.id)
+    assert moved.role == "supervisor" and moved.extension is None
+    assert await panel.ctx.accounts.by_extension("1001") is None
 
 
 async def test_an_agency_code_not_kept_as_typed_is_said(panel):
