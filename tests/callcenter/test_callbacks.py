@@ -253,7 +253,8 @@ async def test_callback_end_to_end(carrier: Lab, overflow_app: Application, brow
             # back on the workspace, the pop goes on and names the ticket
             assert page.url.endswith("/agent")
             await page.wait_for_selector(f"#pop.callback.talking .caller:has-text('{number}')")
-            code = await page.inner_text("#pop-call-tickets a")
+            href = await page.get_attribute("#pop-call-tickets a", "href")
+            code = (href or "").rsplit("/", 1)[-1]
             await asyncio.sleep(4)  # they talk
             hung_up = time.monotonic()
             await app.ami.action({"Action": "Hangup", "Channel": channel})

@@ -19,6 +19,7 @@ from callcenter.shifts import shift_at
 from hotline.app import Application
 from tests.browser import ARTIFACTS
 from tests.lab import Lab, eventually
+from tickets.numbers import format_number
 
 pytestmark = pytest.mark.asterisk
 
@@ -135,9 +136,11 @@ async def test_call_pops_up_becomes_a_ticket_and_the_agency_answers(
         await page.wait_for_url(f"{base}/agent")
         link = page.locator("#pop-call-tickets a")
         await link.wait_for()
-        code = await link.inner_text()
+        code = (await link.get_attribute("href") or "").rsplit("/", 1)[-1]
         await page.screenshot(path=ARTIFACTS / "4-ticket-created.png")
         ticket = await ctx.ticket_queries.get_by_code(code)
+        # the link names the code and the number the agent reads out
+        assert await link.inner_text() == f"{ticket.code} · {format_number(ticket.number)}"
         assert ticket.call_id == int(call_id)
         assert ticket.status == "forwarded" and ticket.agency_id == agency.id
         assert ticket.citizen_phone == number
