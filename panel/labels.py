@@ -35,6 +35,8 @@ FIELD_LABELS: dict[str, str] = {
     "agency_id": N_("Agency"),
     "agency": N_("Agency"),
     "call_id": N_("Call"),
+    # signing in with a second factor
+    "otp": N_("Code from the authenticator app"),
     "version": N_("Version of the page"),
     "status": N_("Status"),
     "note": N_("Note"),
