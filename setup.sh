@@ -27,7 +27,7 @@ packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmp
 # The test suite drives the panel in Debian's Chromium (no browser download)
 # and checks the monitoring kit with promtool (Debian's prometheus) and
 # fail2ban-regex (Debian's fail2ban).
-[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban)
+[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')
