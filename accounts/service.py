@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import NoReturn
 
@@ -46,7 +45,6 @@ USER_CACHE_SECONDS = 2.0
 # Failed sign-ins under names no account has, counted as for a real account so
 # that the lockout tells nobody which names exist; at most this many names are
 # remembered (the oldest go first), in this process.
-UNKNOWN_NAMES_KEPT = 10_000
 # failed and refused sign-ins with the client address: fail2ban reads these
 # (core.logs.security_file; monitoring/fail2ban/filter.d/hotline-panel.conf)
 security = logging.getLogger("hotline.security")
@@ -63,11 +61,10 @@ class AccountService:
         self.db = db
         self.settings = settings
         self.clock = clock
-        # shared failure counts per address and name (None: this process's own)
+        # shared failure counts per address and name; None where nobody signs in
+        # (the command line, set-up scripts): authenticate() then refuses
         self.throttle = throttle
         self._cache: dict[int, tuple[float, User]] = {}
-        # name -> (failures in a row, locked until) for names with no account
-        self._unknown: OrderedDict[str, tuple[int, datetime | None]] = OrderedDict()
 
     def _forget(self, user_id: int) -> None:
         self._cache.pop(user_id, None)
@@ -267,12 +264,11 @@ class AccountService:
         async with self.db.session() as s:
             user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
             stored = user.password_hash if user else None
+        throttle = self._throttle()
         if user is not None:
             locked = user.locked_until
-        elif self.throttle is not None:
-            locked = await self.throttle.name_locked(name, now)
         else:
-            locked = self._unknown.get(name, (0, None))[1]
+            locked = await throttle.name_locked(name, now)
         # hashed whatever happens next: a locked or unknown name takes as long
         ok = await passwords.verify_async(stored, password or "")
         if not ok or (locked and locked > now):
@@ -348,54 +344,31 @@ class AccountService:
     ) -> NoReturn:
         """Count a failed sign-in; raise ``error``, or :class:`AccountLocked` at the limit."""
         p = self.settings.panel
-        throttle = self.throttle
-        if throttle is not None:
-            failures = await throttle.failed(name, address, now)
-            if failures < p.lockout_attempts:
-                if user is not None:
-                    async with self.db.session() as s:
-                        await s.execute(
-                            update(User).where(User.id == user.id).values(failed_logins=failures)
-                        )
-                raise error
-            until = now + timedelta(minutes=p.lockout_minutes)
-            await throttle.lock_name(name, until)
+        throttle = self._throttle()
+        failures = await throttle.failed(name, address, now)
+        if failures < p.lockout_attempts:
             if user is not None:
                 async with self.db.session() as s:
                     await s.execute(
-                        update(User)
-                        .where(User.id == user.id)
-                        .values(locked_until=until, failed_logins=0)
+                        update(User).where(User.id == user.id).values(failed_logins=failures)
                     )
-            raise AccountLocked(name, until)
-        if user is None:
-            failures = self._unknown.pop(name, (0, None))[0] + 1
-            until = now + timedelta(minutes=p.lockout_minutes)
-            locking = failures >= p.lockout_attempts
-            self._unknown[name] = (0, until) if locking else (failures, None)
-            while len(self._unknown) > UNKNOWN_NAMES_KEPT:
-                self._unknown.popitem(last=False)
-            if locking:
-                raise AccountLocked(name, until)
             raise error
-        async with self.db.session() as s:
-            await s.execute(
-                update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-            )
-            count = (
-                await s.execute(select(User.failed_logins).where(User.id == user.id))
-            ).scalar_one()
-            if count >= p.lockout_attempts:
-                until = now + timedelta(minutes=p.lockout_minutes)
+        until = now + timedelta(minutes=p.lockout_minutes)
+        await throttle.lock_name(name, until)
+        if user is not None:
+            async with self.db.session() as s:
                 await s.execute(
                     update(User)
                     .where(User.id == user.id)
                     .values(locked_until=until, failed_logins=0)
                 )
-                await s.commit()
-                raise AccountLocked(name, until)
-            await s.commit()
-        raise error
+        raise AccountLocked(name, until)
+
+    def _throttle(self) -> SignInThrottle:
+        """The shared failure counts: signing in is not offered without them."""
+        if self.throttle is None:
+            raise RuntimeError("sign-in needs the failure counts in Redis (a SignInThrottle)")
+        return self.throttle
 
     async def _signed_in(self, user: User, name: str, now: datetime, password: str | None) -> User:
         """Clear the failure counts and note the sign-in (``password``: to rehash)."""
