@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
+# the longest a listening loop reads before it looks whether it was ended (s);
+# a message that arrives wakes it at once
+POLL = 1.0
+
 
 def _dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -61,26 +65,19 @@ class Bus:
         each ends only its own subscriptions.
 
         redis-py's pub/sub read does not always give way to a task
-        cancellation (it can swallow it and wait on), so the owner cancels
-        its listening task and then closes the subscriptions' connections
-        here, which ends the read for certain.  The loop then returns
-        whether or not the cancellation reached it: a read that swallowed it
-        would otherwise take the closed connection for a lost one and
-        subscribe again, and the owner would wait on it for ever.
+        cancellation (it can swallow it and wait on), and closing its
+        connection from outside does not end it either: the library's own
+        retry connects again and resubscribes.  So a listening loop reads
+        with a bound (:data:`POLL`) and looks, between reads, whether its
+        listening was ended here: it returns within that bound whether or
+        not the owner's cancellation reached it.
         """
         if task is not None:
             self._ended.add(task)
-        for pubsub, owner in list(self._pubsubs.items()):
-            if task is not None and owner is not task:
-                continue
+            return
+        for owner in list(self._pubsubs.values()):
             if owner is not None:
                 self._ended.add(owner)
-            connection = pubsub.connection
-            if connection is not None:
-                try:
-                    await asyncio.wait_for(connection.disconnect(), 1)
-                except Exception:  # noqa: BLE001 - already gone is as good
-                    pass
 
     # -- publishing -----------------------------------------------------
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
@@ -131,10 +128,12 @@ class Bus:
                 outage.ok()
                 if ready is not None:
                     ready.set()
-                async for msg in pubsub.listen():
-                    if msg.get("type") != "pmessage":
+                while not self._closed and me not in self._ended:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
+                    if msg is None or msg.get("type") != "pmessage":
                         continue
                     yield msg["channel"][strip:], msg["data"]
+                return
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as e:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
