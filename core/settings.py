@@ -379,6 +379,10 @@ class TicketSettings(_Model):
     }
     # How often overdue reports are looked for (and escalated).
     overdue_check_seconds: Annotated[float, Field(ge=1, le=3600)] = 60
+    # Topics never published on the public portal or Open311, whatever the
+    # citizen chose (the Party-building domain never is either):
+    # denunciations and corruption (tickets.publication).
+    never_public_topics: list[str] = ["complaints", "corruption"]
 
     @model_validator(mode="after")
     def _topics(self) -> TicketSettings:
@@ -386,6 +390,9 @@ class TicketSettings(_Model):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"topics: {', '.join(dup)} used more than once")
+        unknown = sorted(set(self.never_public_topics) - set(ids))
+        if unknown:
+            raise ValueError(f"never_public_topics: no topic {', '.join(unknown)}")
         return self
 
     def deadline(self, level: int) -> int | None:

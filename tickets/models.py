@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -90,6 +90,14 @@ class Ticket(Base):
     citizen_phone: Mapped[str | None] = mapped_column(String(32), index=True)
     citizen_name: Mapped[str | None] = mapped_column(String(200))
     citizen_address: Mapped[str | None] = mapped_column(String(300))
+    # where a citizen who reported on the web or by email hears back
+    reporter_email: Mapped[str | None] = mapped_column(String(200))
+    # the district the report is about (portal filter, leaders' reports)
+    district: Mapped[str | None] = mapped_column(String(80), index=True)
+    # the citizen agreed that the report may be published once completed
+    publish_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # an admin withheld it from the public portal (tickets.publication)
+    withheld: Mapped[bool] = mapped_column(default=False, server_default=false())
     domain: Mapped[str] = mapped_column(String(8), index=True)
     topic: Mapped[str] = mapped_column(String(32), index=True)
     level: Mapped[int] = mapped_column(Integer, index=True)
@@ -122,6 +130,7 @@ class Ticket(Base):
         Index("ix_tickets_open_deadline", "status", "deadline_at"),
         # the lists: one status, newest first, without sorting every row of it
         Index("ix_tickets_status_created", "status", "created_at", "id"),
+        Index("ix_tickets_portal", "status", "closed_at"),
     )
 
 
