@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -52,6 +53,8 @@ ADDRESS_MAX = 300
 PHONE_MAX_DIGITS = 20
 TOPIC_MAX = 32
 LEVELS = (1, 2, 3, 4, 5)
+# Ids are 32-bit in the database.
+MAX_ID = 2**31 - 1
 
 # Error types raised by the validators below, and pydantic's own, to msgids.
 _MESSAGES = {
@@ -178,6 +181,8 @@ def _optional_id(value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise _error("invalid")
+    if isinstance(value, float) and value.is_integer():  # JSON's 3.0 is the integer 3
+        value = int(value)
     if isinstance(value, str):
         value = value.strip()
         if not value.isascii() or not value.isdigit():
@@ -186,21 +191,89 @@ def _optional_id(value: Any) -> int | None:
         raise _error("invalid")
     number = int(value)
     # Ids are 32-bit in the database; a larger number would fail there, not here.
-    if not 1 <= number <= 2**31 - 1:
+    if not 1 <= number <= MAX_ID:
         raise _error("invalid")
     return number
 
 
-Text = Annotated[str, _text(TEXT_MAX, required=True)]
-OptionalText = Annotated[str | None, _text(TEXT_MAX, required=False)]
-Name = Annotated[str, _text(NAME_MAX, required=True)]
-OptionalName = Annotated[str | None, _text(NAME_MAX, required=False)]
-OptionalAddress = Annotated[str | None, _text(ADDRESS_MAX, required=False)]
-Topic = Annotated[str, _text(TOPIC_MAX, required=True)]
-Phone = Annotated[str | None, BeforeValidator(normalize_phone)]
-Email = Annotated[str | None, BeforeValidator(_email)]
-Level = Annotated[int, BeforeValidator(_level)]
-OptionalId = Annotated[int | None, BeforeValidator(_optional_id)]
+# -- what the JSON Schema (the API's OpenAPI document) says of each kind of field --------
+#
+# The validators above are lenient as a form needs (text is stripped, a level may come as
+# "2"); the API's document says what a JSON client must send, and the API enforces it
+# before these run (panel.api.contract), so both agree on what is accepted.
+
+# White space as Python's str.strip() sees it, spelled out: regular expression engines
+# disagree on what \s is (ECMA's has U+FEFF, Python's has U+001C to U+001F).
+_SPACES = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+WS = f"[{_SPACES}]"
+NOT_WS = f"[^{_SPACES}]"
+# some character that is not white space, and no NUL (``clean_text``)
+NONBLANK = rf"^[^\x00]*[^\x00{_SPACES}][^\x00]*$"
+NO_NUL = r"^[^\x00]*$"
+# ``normalize_phone``: separators, an optional leading +, 1 to 20 digits; or blank
+_SEP = rf"[{_SPACES}().-]"
+PHONE_PATTERN = (
+    rf"^{WS}*$|^{_SEP}*\+?{_SEP}*[0-9]({_SEP}*[0-9]){{0,{PHONE_MAX_DIGITS - 1}}}{_SEP}*$"
+)
+EMAIL_PATTERN = (
+    rf"^{WS}*$|^{WS}*[^@\x00{_SPACES}]+@[^@.\x00{_SPACES}]+(\.[^@.\x00{_SPACES}]+)+{WS}*$"
+)
+AGENCY_CODE_PATTERN = rf"^{WS}*[a-zA-Z0-9][a-zA-Z0-9-]{{1,39}}{WS}*$"
+
+
+def text_schema(max_len: int, *, required: bool) -> dict[str, Any]:
+    schema = {"type": "string", "pattern": NONBLANK if required else NO_NUL, "maxLength": max_len}
+    return schema if required else {"anyOf": [schema, {"type": "null"}]}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def enum_schema(enum: type[StrEnum]) -> dict[str, Any]:
+    return {"type": "string", "enum": [e.value for e in enum]}
+
+
+LEVEL_SCHEMA = {"type": "integer", "enum": list(LEVELS)}
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+PHONE_SCHEMA = _nullable({"type": "string", "pattern": PHONE_PATTERN, "maxLength": 64})
+EMAIL_SCHEMA = _nullable({"type": "string", "pattern": EMAIL_PATTERN, "maxLength": NAME_MAX})
+
+
+def _doc(schema: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema(schema)
+
+
+Text = Annotated[str, _text(TEXT_MAX, required=True), _doc(text_schema(TEXT_MAX, required=True))]
+OptionalText = Annotated[
+    str | None, _text(TEXT_MAX, required=False), _doc(text_schema(TEXT_MAX, required=False))
+]
+Name = Annotated[str, _text(NAME_MAX, required=True), _doc(text_schema(NAME_MAX, required=True))]
+OptionalName = Annotated[
+    str | None, _text(NAME_MAX, required=False), _doc(text_schema(NAME_MAX, required=False))
+]
+OptionalAddress = Annotated[
+    str | None,
+    _text(ADDRESS_MAX, required=False),
+    _doc(text_schema(ADDRESS_MAX, required=False)),
+]
+# one of settings.tickets.topics (the document lists them: panel.api.operations)
+Topic = Annotated[str, _text(TOPIC_MAX, required=True), _doc(text_schema(TOPIC_MAX, required=True))]
+Phone = Annotated[str | None, BeforeValidator(normalize_phone), _doc(PHONE_SCHEMA)]
+Email = Annotated[str | None, BeforeValidator(_email), _doc(EMAIL_SCHEMA)]
+Level = Annotated[int, BeforeValidator(_level), _doc(LEVEL_SCHEMA)]
+OptionalId = Annotated[int | None, BeforeValidator(_optional_id), _doc(_nullable(ID_SCHEMA))]
+# "guidance is required for level 1", for the document
+GUIDANCE_FOR_LEVEL_1 = {
+    "if": {"properties": {"level": {"const": 1}}, "required": ["level"]},
+    "then": {
+        "required": ["guidance"],
+        "properties": {"guidance": text_schema(TEXT_MAX, required=True)},
+    },
+}
 
 
 class _Input(BaseModel):
@@ -212,12 +285,14 @@ class _Input(BaseModel):
 class TicketCreate(_Input):
     """A new report, as the agent enters it (or the SMS/email desk)."""
 
-    channel: Annotated[Channel, _choice(Channel)]
+    model_config = ConfigDict(json_schema_extra={"allOf": [GUIDANCE_FOR_LEVEL_1]})
+
+    channel: Annotated[Channel, _choice(Channel), _doc(enum_schema(Channel))]
     # None when the caller withheld the number.
     citizen_phone: Phone = None
     citizen_name: OptionalName = None
     citizen_address: OptionalAddress = None
-    domain: Annotated[Domain, _choice(Domain)]
+    domain: Annotated[Domain, _choice(Domain), _doc(enum_schema(Domain))]
     topic: Topic  # one of settings.tickets.topics: checked by the service
     level: Level
     description: Text
@@ -240,16 +315,22 @@ class TicketUpdate(_Input):
     a required one given empty is refused.
     """
 
+    model_config = ConfigDict(json_schema_extra={"allOf": [GUIDANCE_FOR_LEVEL_1]})
+
     # Types allow None only as "not given": the validators refuse an explicit
     # None or empty value for the fields a ticket cannot be without.
-    channel: Annotated[Channel | None, _choice(Channel)] = None
+    channel: Annotated[Channel | None, _choice(Channel), _doc(enum_schema(Channel))] = None
     citizen_phone: Phone = None
     citizen_name: OptionalName = None
     citizen_address: OptionalAddress = None
-    domain: Annotated[Domain | None, _choice(Domain)] = None
-    topic: Annotated[str | None, _text(TOPIC_MAX, required=True)] = None
-    level: Annotated[int | None, BeforeValidator(_level)] = None
-    description: Annotated[str | None, _text(TEXT_MAX, required=True)] = None
+    domain: Annotated[Domain | None, _choice(Domain), _doc(enum_schema(Domain))] = None
+    topic: Annotated[
+        str | None, _text(TOPIC_MAX, required=True), _doc(text_schema(TOPIC_MAX, required=True))
+    ] = None
+    level: Annotated[int | None, BeforeValidator(_level), _doc(LEVEL_SCHEMA)] = None
+    description: Annotated[
+        str | None, _text(TEXT_MAX, required=True), _doc(text_schema(TEXT_MAX, required=True))
+    ] = None
     guidance: OptionalText = None
 
     def changes(self) -> dict[str, Any]:
@@ -261,8 +342,12 @@ class AgencyIn(_Input):
     """An agency as the admin enters it."""
 
     parent_id: OptionalId = None
-    kind: Annotated[AgencyKind, _choice(AgencyKind)]
-    code: Annotated[str, BeforeValidator(_agency_code)]
+    kind: Annotated[AgencyKind, _choice(AgencyKind), _doc(enum_schema(AgencyKind))]
+    code: Annotated[
+        str,
+        BeforeValidator(_agency_code),
+        _doc({"type": "string", "pattern": AGENCY_CODE_PATTERN, "maxLength": 40}),
+    ]
     name: Name
     contact_name: OptionalName = None
     phone: Phone = None

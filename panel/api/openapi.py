@@ -28,10 +28,10 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 # Path parameters by name: the route's regular expression and the parameter's schema.
 PATH_PARAMS: dict[str, tuple[str | None, dict[str, Any], str]] = {
-    "id": (r"\d+", {"type": "integer", "minimum": 1}, "numeric id"),
+    "id": (r"\d+", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "numeric id"),
     "code": (
         None,
-        {"type": "string", "examples": ["K7M-4QX8", "123 456 789 0"]},
+        {"type": "string", "examples": ["K7M-4QX8", "959 582 619 1"]},
         "the ticket's tracking code or number (spaces and dashes allowed)",
     ),
 }
@@ -97,10 +97,11 @@ class Operation:
             found.add(403)  # CSRF
         if _PARAM.search(self.path):
             found.add(404)
+        if "{code}" in self.path or self.query:
+            found.add(422)  # a number with a wrong check digit; a query parameter refused
         if self.body is not None:
-            found |= {400, 413, 415, 422}
-            if "version" in self.body.model_fields:
-                found.add(409)
+            # 409: a version changed meanwhile, or a field conflicts with what is stored
+            found |= {400, 409, 413, 415, 422}
         return sorted(found)
 
 
@@ -129,11 +130,14 @@ class InvalidInputError(Error):
 
 
 class ConflictError(Error):
-    """Someone changed the row meanwhile (``current_version``), or the status forbids the
-    action (``detail``)."""
+    """Someone changed the row meanwhile (``current_version``), the status forbids the
+    action (``detail``), or a field conflicts with what is stored (``fields``: a code
+    already used, an agency that does not exist or no longer is active)."""
 
     current_version: int | None = None
     detail: str | None = None
+    fields: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
 
 
 class LockedError(Error):
@@ -162,8 +166,8 @@ ERRORS: dict[int, tuple[str, str, type[BaseModel]]] = {
     404: ("NotFound", "No such ticket, agency or user.", Error),
     409: (
         "Conflict",
-        "Changed by someone else meanwhile (reload: current_version), or not possible in the "
-        "ticket's status.",
+        "Changed by someone else meanwhile (reload: current_version), not possible in the "
+        "ticket's status, or a field conflicts with what is stored (fields).",
         ConflictError,
     ),
     413: ("PayloadTooLarge", "The body is larger than the panel accepts.", Error),
@@ -201,6 +205,10 @@ def build_document(
     models = list(dict.fromkeys(models))
     refs, defs = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = dict(sorted(defs.get("$defs", {}).items()))
+    for schema in schemas.values():
+        for prop in schema.get("properties", {}).values():
+            if "default" in prop and prop["default"] is None and not _takes_null(prop):
+                del prop["default"]  # "may be left out", not "may be null"
 
     responses: dict[str, Any] = {}
     for _status, (name, desc, cls) in sorted(ERRORS.items()):
@@ -276,6 +284,10 @@ def build_document(
             },
         },
     }
+
+
+def _takes_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(_takes_null(s) for s in schema.get("anyOf", ()))
 
 
 def _path_param(name: str) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from panel.api.openapi import Operation, Param, build_document, docs_page
+from core.settings import Settings
+from panel.api.contract import Contract, enforce
+from panel.api.openapi import Handler, Operation, Param, build_document, docs_page
 from panel.api.schemas import (
     AcceptIn,
     AgencyList,
@@ -47,6 +49,7 @@ from panel.api.schemas import (
 )
 from panel.api.views import (
     DEFAULT_PER_PAGE,
+    MAX_PAGE,
     PREFIX,
     accept_ticket,
     agent_pause,
@@ -69,6 +72,7 @@ from panel.api.views import (
     list_tickets,
     list_users,
     me,
+    read_json,
     schedule_meeting,
     send_back_ticket,
     set_user_password,
@@ -79,12 +83,13 @@ from panel.api.views import (
     update_user,
 )
 from panel.security import PUBLIC, require
+from panel.views.common import CTX
 from tickets.models import Domain, Status
 from tickets.queries import MAX_PER_PAGE
-from tickets.schemas import AgencyIn
+from tickets.schemas import MAX_ID, AgencyIn
 
 _P = PREFIX
-_INT = {"type": "integer", "minimum": 1}
+_INT = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _FLAG = {"type": "string", "enum": ["1"]}
 TICKET_QUERY = (
     Param(
@@ -107,7 +112,7 @@ TICKET_QUERY = (
         "Text in code, phone, name, address or description; case and accents do not "
         "matter. A tracking code whose check symbol is wrong is refused (422, naming it).",
     ),
-    Param("page", {"type": "integer", "minimum": 1, "default": 1}),
+    Param("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
     Param(
         "per_page",
         {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
@@ -419,31 +424,78 @@ OPERATIONS: tuple[Operation, ...] = (
 # -- the document -----------------------------------------------------------------------
 
 
+def document(settings: Settings | None = None) -> dict[str, Any]:
+    """The OpenAPI document; with ``settings``, the configured topics and agents'
+    extensions are the only values it allows for them (they are the only ones accepted)."""
+    if settings is None:
+        return _document((), ())
+    return _document(
+        tuple(t.id for t in settings.tickets.topics), tuple(a.extension for a in settings.agents)
+    )
+
+
 @functools.cache
-def document() -> dict[str, Any]:
-    """The OpenAPI document (built once: it depends only on the code)."""
-    return build_document(
+def _document(topics: tuple[str, ...], extensions: tuple[str, ...]) -> dict[str, Any]:
+    doc = build_document(
         OPERATIONS,
         title="Hotline panel API",
         version="1",
         description="Every action of the hotline's web panel, as JSON. Sign in with "
         "POST /api/v1/session and send the token as `Authorization: Bearer <token>`.",
     )
+    if topics:
+        _allow(doc, "topic", list(topics))
+    if extensions:
+        _allow(doc, "extension", list(extensions))
+    return doc
+
+
+def _allow(doc: dict[str, Any], name: str, values: list[str]) -> None:
+    """Every body property and query parameter called ``name`` takes only ``values``."""
+    allowed = {"type": "string", "enum": values}
+    for schema in doc["components"]["schemas"].values():
+        prop = schema.get("properties", {}).get(name)
+        if prop is None:
+            continue
+        nullable = any(s.get("type") == "null" for s in prop.get("anyOf", ()))
+        schema["properties"][name] = (
+            {"anyOf": [allowed, {"type": "null"}]} if nullable else dict(allowed)
+        )
+    for item in doc["paths"].values():
+        for op in item.values():
+            for param in op.get("parameters", ()):
+                if param["name"] == name and param["in"] == "query":
+                    param["schema"] = dict(allowed)
 
 
 @require(PUBLIC)
 async def openapi_json(request: web.Request) -> web.StreamResponse:
-    return web.json_response(document())
+    return web.json_response(document(request.app[CTX].settings))
 
 
 @require(PUBLIC)
 async def openapi_docs(request: web.Request) -> web.StreamResponse:
-    return web.Response(text=docs_page(document()), content_type="text/html")
+    return web.Response(
+        text=docs_page(document(request.app[CTX].settings)), content_type="text/html"
+    )
 
 
 def routes() -> list[web.RouteDef]:
+    def checked(op: Operation) -> Handler:
+        contracts: dict[int, Contract] = {}
+
+        def contract(request: web.Request) -> Contract:
+            doc = document(request.app[CTX].settings)
+            found = contracts.get(id(doc))
+            if found is None:
+                item = doc["paths"][op.path][op.method.lower()]
+                found = contracts[id(doc)] = Contract(item, doc["components"])
+            return found
+
+        return enforce(op.handler, contract, read_json)
+
     return [
-        *(web.route(op.method, op.route_path, op.handler) for op in OPERATIONS),
+        *(web.route(op.method, op.route_path, checked(op)) for op in OPERATIONS),
         web.get("/api/openapi.json", openapi_json),
         web.get("/api/docs", openapi_docs),
     ]

@@ -12,14 +12,31 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from accounts import passwords
 from accounts.models import Role, User
 from callcenter.presence import PAUSE_REASONS
 from tickets.agencies import AgencyNode
 from tickets.models import Agency, AgencyKind, Channel, Domain, Status, Ticket, TicketEvent
 from tickets.numbers import format_number
-from tickets.schemas import TicketCreate, TicketUpdate
+from tickets.schemas import (
+    ADDRESS_MAX,
+    AGENCY_CODE_PATTERN,
+    EMAIL_SCHEMA,
+    MAX_ID,
+    NAME_MAX,
+    NOT_WS,
+    PHONE_SCHEMA,
+    TEXT_MAX,
+    WS,
+    OptionalAddress,
+    OptionalName,
+    TicketCreate,
+    TicketUpdate,
+    enum_schema,
+    text_schema,
+)
 from tickets.service import event_details
 
 # -- request bodies -------------------------------------------------------------------
@@ -30,12 +47,19 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The API checks bodies against the document first (panel.api.contract): JSON types are
+# exact there, so these need not be strict (a whole number sent as 3.0 is 3).
 Version = Annotated[
     int,
-    Field(strict=True, ge=1, description="The version last read; 409 if it changed since."),
+    Field(ge=1, le=MAX_ID, description="The version last read; 409 if it changed since."),
 ]
-Id = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
-Note = Annotated[str | None, Field(description="Free text, at most 5000 characters.")]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Note = Annotated[
+    str | None,
+    Field(description="Free text, at most 5000 characters."),
+    WithJsonSchema(text_schema(TEXT_MAX, required=False)),
+]
+Said = Annotated[str, WithJsonSchema(text_schema(TEXT_MAX, required=True))]
 
 
 class SessionIn(_Body):
@@ -87,12 +111,12 @@ class AcceptIn(_Body):
 
 class AnswerIn(_Body):
     version: Version
-    result: Annotated[str, Field(description="The agency's result, told to the citizen.")]
+    result: Annotated[Said, Field(description="The agency's result, told to the citizen.")]
 
 
 class SendBackIn(_Body):
     version: Version
-    reason: Annotated[str, Field(description="Why the agency returns the ticket.")]
+    reason: Annotated[Said, Field(description="Why the agency returns the ticket.")]
 
 
 class MeetingIn(_Body):
@@ -101,19 +125,25 @@ class MeetingIn(_Body):
         datetime,
         Field(description="ISO 8601; without an offset it is local time (settings timezone)."),
     ]
-    meeting_place: Annotated[str, Field(description="At most 300 characters.")]
+    meeting_place: Annotated[
+        str,
+        Field(description="At most 300 characters."),
+        WithJsonSchema(text_schema(ADDRESS_MAX, required=True)),
+    ]
 
 
 class CloseIn(_Body):
     version: Version
     note: Note = None
     letter: Annotated[
-        str | None, Field(description="The thank-you letter (level 5 proposals only).")
+        str | None,
+        Field(description="The thank-you letter (level 5 proposals only)."),
+        WithJsonSchema(text_schema(TEXT_MAX, required=False)),
     ] = None
 
 
 class CommentIn(_Body):
-    note: Annotated[str, Field(description="At most 5000 characters.")]
+    note: Annotated[Said, Field(description="At most 5000 characters.")]
 
 
 class AgencyPatchIn(_Body):
@@ -121,41 +151,84 @@ class AgencyPatchIn(_Body):
 
     version: Version
     parent_id: Id | None = None
-    kind: AgencyKind | None = None
-    code: str | None = None
-    name: str | None = None
-    contact_name: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    address: str | None = None
-    active: bool | None = None
+    kind: Annotated[AgencyKind | None, WithJsonSchema(enum_schema(AgencyKind))] = None
+    code: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "pattern": AGENCY_CODE_PATTERN, "maxLength": 40}),
+    ] = None
+    name: Annotated[str | None, WithJsonSchema(text_schema(NAME_MAX, required=True))] = None
+    contact_name: OptionalName = None
+    phone: Annotated[str | None, WithJsonSchema(PHONE_SCHEMA)] = None
+    email: Annotated[str | None, WithJsonSchema(EMAIL_SCHEMA)] = None
+    address: OptionalAddress = None
+    active: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
 
 
 RoleName = Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
 Language = Annotated[str, Field(json_schema_extra={"enum": ["vi", "en"]})]
+USERNAME_SCHEMA = {"type": "string", "pattern": rf"^{WS}*[a-zA-Z0-9][a-zA-Z0-9._-]{{1,63}}{WS}*$"}
+# passwords.password_problem: 10 to 256 characters, some not white space, at least 4
+# different characters (the look-aheads find 4 distinct ones in order)
+PASSWORD_SCHEMA = {
+    "type": "string",
+    "minLength": passwords.MIN_LENGTH,
+    "maxLength": passwords.MAX_LENGTH,
+    "pattern": rf"^(?=[\s\S]*{NOT_WS})[\s\S]*?([\s\S])[\s\S]*?(?!\1)([\s\S])[\s\S]*?(?!\1|\2)"
+    r"([\s\S])[\s\S]*?(?!\1|\2|\3)[\s\S]",
+    "description": "10 to 256 characters, at least 4 of them different.",
+}
+DISPLAY_NAME_SCHEMA = text_schema(NAME_MAX, required=True)
+# an agent needs an extension of the configuration (the document lists them) and only an
+# agent has one; an agency officer needs the agency
+_ROLE_RULES = {
+    "allOf": [
+        {
+            "if": {"properties": {"role": {"const": "agent"}}, "required": ["role"]},
+            "then": {"required": ["extension"], "properties": {"extension": {"type": "string"}}},
+        },
+        {
+            "if": {"properties": {"role": {"not": {"const": "agent"}}}, "required": ["role"]},
+            "then": {"properties": {"extension": {"anyOf": [{"type": "null"}, {"const": ""}]}}},
+        },
+        {
+            "if": {"properties": {"role": {"const": "agency"}}, "required": ["role"]},
+            "then": {"required": ["agency_id"], "properties": {"agency_id": {"type": "integer"}}},
+        },
+    ]
+}
 
 
 class UserCreateIn(_Body):
-    username: str
-    display_name: str
+    model_config = ConfigDict(json_schema_extra=_ROLE_RULES)
+
+    username: Annotated[str, WithJsonSchema(USERNAME_SCHEMA)]
+    display_name: Annotated[str, WithJsonSchema(DISPLAY_NAME_SCHEMA)]
     role: RoleName
-    password: str
+    password: Annotated[str, WithJsonSchema(PASSWORD_SCHEMA)]
     extension: Annotated[str | None, Field(description="Required for an agent.")] = None
     agency_id: Annotated[Id | None, Field(description="Required for an agency officer.")] = None
     language: Language | None = None
 
 
 class UserPatchIn(_Body):
-    display_name: str | None = None
-    role: RoleName | None = None
-    extension: str | None = None
+    model_config = ConfigDict(json_schema_extra=_ROLE_RULES)
+
+    display_name: Annotated[str | None, WithJsonSchema(DISPLAY_NAME_SCHEMA)] = None
+    role: Annotated[
+        str | None, WithJsonSchema({"type": "string", "enum": [r.value for r in Role]})
+    ] = None
+    extension: Annotated[
+        str | None,
+        Field(description="An agent's; refused for an account of another role."),
+        WithJsonSchema({"type": "string"}),
+    ] = None
     agency_id: Id | None = None
-    language: Language | None = None
-    active: bool | None = None
+    language: Annotated[str | None, WithJsonSchema({"type": "string", "enum": ["vi", "en"]})] = None
+    active: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
 
 
 class PasswordIn(_Body):
-    password: str
+    password: Annotated[str, WithJsonSchema(PASSWORD_SCHEMA)]
 
 
 # -- answers --------------------------------------------------------------------------

@@ -145,13 +145,28 @@ async def read_json(request: web.Request, *, optional: bool = False) -> dict[str
     return data
 
 
+# the last page a list answers
+MAX_PAGE = 10**6
+
+
+def whole_number(value: Any) -> int | None:
+    """A JSON number with no fraction as an int (3 and 3.0 alike, as JSON Schema's
+    "integer"); None for anything else (true, "3", 3.5)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
 def _pop_version(data: dict[str, Any]) -> int:
     version = data.pop("version", None)
     if version is None:
         raise InvalidInput.one("version", REQUIRED)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    number = whole_number(version)
+    if number is None or number < 1:
         raise InvalidInput.one("version", INVALID)
-    return version
+    return number
 
 
 def _page_param(request: web.Request, name: str, default: int, maximum: int) -> int:
@@ -280,7 +295,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     call_id = request.query.get("call_id", "")
     if call_id.isascii() and call_id.isdigit():
         f.call_id = int(call_id)
-    page = _page_param(request, "page", 1, 10**6)
+    page = _page_param(request, "page", 1, MAX_PAGE)
     per_page = _page_param(request, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
     rows, total = await c.ticket_queries.search(f, page=page, per_page=per_page)
     names = await _agency_names(request) if rows else {}
@@ -299,10 +314,10 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
 async def create_ticket(request: web.Request) -> web.StreamResponse:
     data = await read_json(request)
     call_id = data.pop("call_id", None)
-    if call_id is not None and (
-        isinstance(call_id, bool) or not isinstance(call_id, int) or call_id < 1
-    ):
-        raise InvalidInput.one("call_id", INVALID)
+    if call_id is not None:
+        call_id = whole_number(call_id)
+        if call_id is None or call_id < 1:
+            raise InvalidInput.one("call_id", INVALID)
     ticket = await ctx(request).tickets.create(request[ACTOR], data, call_id=call_id)
     return _json(
         await _one_ticket(request, ticket), 201, Location=f"{PREFIX}/tickets/{ticket.code}"
