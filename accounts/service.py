@@ -34,6 +34,11 @@ from core.db import Database
 from core.settings import Settings
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+# Refusals that depend on what is stored (another account has it): the API answers 409.
+ROLE_MISFIT = "does not fit the account's role"
+STATE_CONFLICTS = frozenset(
+    {"already belongs to another account", "is not a known agency", "is already taken", ROLE_MISFIT}
+)
 Errors = dict[str, tuple[str, dict[str, object]]]
 
 
@@ -151,6 +156,7 @@ class AccountService:
 
     @staticmethod
     def _conflict(message: str) -> Errors:
+        """What a unique or foreign key refused (all in :data:`STATE_CONFLICTS`)."""
         m = message.lower()
         if "extension" in m:
             return {"extension": ("already belongs to another account", {})}
@@ -177,6 +183,12 @@ class AccountService:
             errors = {
                 k: v for k, v in errors.items() if k in data or k in ("extension", "agency_id")
             }
+            if "role" not in data:
+                # the stored role, not this request, asks for (or refuses) these
+                errors = {
+                    k: (ROLE_MISFIT, {}) if k in ("extension", "agency_id") else v
+                    for k, v in errors.items()
+                }
             if errors:
                 raise AccountInvalid(errors)
             for key in ("display_name", "role", "language", "active"):

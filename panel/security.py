@@ -23,10 +23,12 @@ from aiohttp import web
 from accounts.exceptions import AccountInvalid, UserNotFound
 from accounts.identity import Actor
 from accounts.models import Role
+from accounts.service import STATE_CONFLICTS as ACCOUNT_CONFLICTS
 from panel.errors import PageError
 from panel.keys import ACTOR, BEARER, ENROL_FIRST, GETTEXT, LANG, SESSION, USER
 from panel.sessions import COOKIE
 from tickets.exceptions import (
+    STATE_CONFLICTS,
     AgencyNotFound,
     Forbidden,
     InvalidInput,
@@ -259,11 +261,21 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             detail=str(e),
         ) from None
     except InvalidInput as e:
+        conflict = all(f.message in STATE_CONFLICTS for f in e.errors)
         raise _answer(
-            request, 422, "invalid input", fields=field_errors(request, e.errors)
+            request,
+            409 if conflict and is_api(request) else 422,
+            "conflicts with what is stored" if conflict else "invalid input",
+            fields=field_errors(request, e.errors),
         ) from None
     except AccountInvalid as e:
-        raise _answer(request, 422, "invalid input", fields=account_errors(request, e)) from None
+        conflict = all(m in ACCOUNT_CONFLICTS for m, _p in e.errors.values())
+        raise _answer(
+            request,
+            409 if conflict and is_api(request) else 422,
+            "conflicts with what is stored" if conflict else "invalid input",
+            fields=account_errors(request, e),
+        ) from None
 
 
 def _answer(request: web.Request, status: int, message: str, **extra: Any) -> web.HTTPException:

@@ -46,8 +46,18 @@ NUMBER_CHECK = (
     "(its last digit, the check digit, does not match the others)"
 )
 
+# What the ticket's status asks for when it is closed (a reason; a proposal's letter).
+NEEDED_NOW = "is required in the ticket's current status"
+NOT_NOW = "cannot be given in the ticket's current status"
+
+# Refusals that depend on what is stored, not on the request itself (a code already
+# used, an agency that does not exist or no longer is): the API answers them with 409.
+STATE_CONFLICTS = frozenset({UNKNOWN, INACTIVE, TAKEN, CYCLE, SECOND_FOR_CALL, NEEDED_NOW, NOT_NOW})
+
 MESSAGES = (
     REQUIRED,
+    NEEDED_NOW,
+    NOT_NOW,
     TOO_LONG,
     NOT_ALLOWED,
     PHONE,

@@ -48,9 +48,10 @@ from core.settings import Settings
 from tickets.codes import new_code
 from tickets.exceptions import (
     INACTIVE,
+    NEEDED_NOW,
     NEEDS_TIME_ZONE,
-    NOT_ACCEPTED,
     NOT_ALLOWED,
+    NOT_NOW,
     REQUIRED,
     SECOND_FOR_CALL,
     UNKNOWN,
@@ -498,12 +499,12 @@ class TicketService:
             check_move("close", actor, ticket)
             status = ticket.status
             if status in CLOSE_WITH_NOTE and note is None:
-                raise InvalidInput.one("note", REQUIRED)
+                raise InvalidInput.one("note", NEEDED_NOW)
             if status == Status.PROPOSAL and letter is None:
-                raise InvalidInput.one("letter", REQUIRED)
+                raise InvalidInput.one("letter", NEEDED_NOW)
             if status != Status.PROPOSAL and letter is not None:
                 # Only a proposal gets a thank-you letter; do not drop the text silently.
-                raise InvalidInput.one("letter", NOT_ACCEPTED)
+                raise InvalidInput.one("letter", NOT_NOW)
             now = self.clock.now()
             values: dict[str, Any] = {
                 "status": Status.CLOSED.value,

@@ -396,7 +396,7 @@ async def test_forward_send_back_comment_meeting_and_proposal(panel):
     )
     assert m["meeting_at"] == "2026-12-02T03:00:00Z"
     bad = await act(panel, sup, m, "schedule_meeting", 422, meeting_at="tomorrow", meeting_place="")
-    assert set(bad["fields"]) == {"meeting_at"}
+    assert set(bad["fields"]) == {"meeting_at", "meeting_place"}
     empty_place = await act(
         panel, sup, m, "schedule_meeting", 422, meeting_at="2026-12-03T10:00", meeting_place=" "
     )
@@ -404,7 +404,7 @@ async def test_forward_send_back_comment_meeting_and_proposal(panel):
 
     proposal = await new_ticket(panel, agent, level=5, domain="party", topic="other")
     assert proposal["status"] == "proposal"
-    needs_letter = await act(panel, sup, proposal, "close", 422)
+    needs_letter = await act(panel, sup, proposal, "close", 409)
     assert set(needs_letter["fields"]) == {"letter"}
     done = await act(panel, sup, proposal, "close", letter="Cảm ơn ông/bà đã góp ý.")
     assert done["status"] == "closed" and done["letter"] == "Cảm ơn ông/bà đã góp ý."
@@ -574,7 +574,7 @@ async def test_oversized_and_malformed_bodies(panel):
     )
     assert set(bad_call["fields"]) == {"call_id"}
     no_call = await call(
-        panel, "POST", f"{API}/tickets", agent, {**TICKET, "level": 2, "call_id": 99999}, 422
+        panel, "POST", f"{API}/tickets", agent, {**TICKET, "level": 2, "call_id": 99999}, 409
     )
     assert set(no_call["fields"]) == {"call_id"}
 
@@ -616,7 +616,7 @@ async def test_agency_directory(panel):
     path = f"{API}/agencies/{ward['id']}"
     assert (await call(panel, "GET", path, agent))["name"] == "UBND Phường Bến Nghé"
     taken = await call(
-        panel, "POST", f"{API}/agencies", admin, {"kind": "ward", "code": "q1", "name": "X"}, 422
+        panel, "POST", f"{API}/agencies", admin, {"kind": "ward", "code": "q1", "name": "X"}, 409
     )
     assert set(taken["fields"]) == {"code"}
 
@@ -630,7 +630,7 @@ async def test_agency_directory(panel):
         f"{API}/agencies/{root}",
         admin,
         {"version": 1, "parent_id": ward["id"]},
-        422,
+        409,
     )
     assert set(cycle["fields"]) == {"parent_id"}
     off = await call(panel, "PATCH", path, admin, {"version": 2, "active": False})
@@ -662,7 +662,7 @@ async def test_user_accounts(panel):
     user = await call(panel, "POST", f"{API}/users", admin, new, 201)
     assert user["username"] == "sup2" and user["active"] is True
     assert "password" not in json.dumps(user).replace("password_changed_at", "")
-    dup = await call(panel, "POST", f"{API}/users", admin, new, 422)
+    dup = await call(panel, "POST", f"{API}/users", admin, new, 409)
     assert set(dup["fields"]) == {"username"}
     no_ext = await call(
         panel,

@@ -27,10 +27,10 @@ from tickets.exceptions import (
     CODE_CHECK,
     CYCLE,
     INACTIVE,
-    NOT_ACCEPTED,
+    NEEDED_NOW,
     NOT_ALLOWED,
+    NOT_NOW,
     NUMBER_CHECK,
-    REQUIRED,
     SECOND_FOR_CALL,
     TAKEN,
     TOO_LONG,
@@ -310,7 +310,7 @@ async def test_level_3_refused_approval_is_closed_with_a_note(w: World):
     t = await make(w, 3)
     with pytest.raises(InvalidInput) as e:
         await w.svc.close(w.supervisor, t.id, 1)
-    assert e.value.fields() == ["note"] and e.value.errors[0].message == REQUIRED
+    assert e.value.fields() == ["note"] and e.value.errors[0].message == NEEDED_NOW
     t = await w.svc.close(w.supervisor, t.id, 1, note="Lãnh đạo không đồng ý: trùng phản ánh")
     assert t.status == Status.CLOSED and t.closing_note.startswith("Lãnh đạo không")
     assert t.approved_by is None
@@ -357,7 +357,7 @@ async def test_a_letter_is_only_for_proposals(w: World):
     t = await make(w, 3)
     with pytest.raises(InvalidInput) as e:
         await w.svc.close(w.supervisor, t.id, 1, note="trùng", letter="Cảm ơn")
-    assert e.value.errors[0].field == "letter" and e.value.errors[0].message == NOT_ACCEPTED
+    assert e.value.errors[0].field == "letter" and e.value.errors[0].message == NOT_NOW
 
 
 # -- permissions and transitions ------------------------------------------------
