@@ -1,0 +1,120 @@
+"""The API's contract is true: schemathesis generates requests from /api/openapi.json and
+sends them, as every role, to a real panel on a loopback port; every check holds.
+
+The document must say exactly what the server accepts: a request the schema allows is
+not refused as invalid (positive data), one it forbids is refused (negative data), no
+answer is a server error, and every answer has a documented status, content type and
+shape.  Bounded and derandomized: the same requests on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis.generation import GenerationMode
+
+from tests.panel.conftest import PASSWORD
+from tests.panel.test_api import API, TICKET, USER_OF
+
+# examples per operation, per generation mode and role
+EXAMPLES = 12
+# Operations that would end the very session the run signs with, or sign in by name
+# (which counts failures against the fixture's accounts); test_api.py covers them.
+SKIPPED = {("DELETE", "/api/v1/session"), ("POST", "/api/v1/session")}
+
+
+def _existing(case: Any, known: dict[str, Any]) -> None:
+    """Point a positive case at rows that exist, so it reaches the handler's real work
+    rather than a 404: the tickets, agencies and the spare user made for the run."""
+    path = case.operation.path
+    params = case.path_parameters or {}
+    if "code" in params:
+        params["code"] = known["tickets"][hash(str(case.body)) % len(known["tickets"])]
+    if "id" in params:
+        params["id"] = known["user"] if path.startswith(f"{API}/users") else known["agency"]
+    if isinstance(case.body, dict):
+        for name in ("agency_id", "parent_id"):
+            if case.body.get(name) is not None:
+                case.body[name] = known["agency"]
+        case.body.pop("call_id", None)
+
+
+def _checker(
+    operation: Any, mode: GenerationMode, base_url: str, headers: dict[str, str], known: Any
+) -> Any:
+    """The hypothesis test of one operation in one generation mode."""
+
+    @hypothesis_settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def check(case: Any) -> None:
+        if mode is GenerationMode.POSITIVE:
+            _existing(case, known)
+        case.call_and_validate(base_url=base_url, headers=headers)
+
+    return check
+
+
+def _run(schema: Any, base_url: str, headers: dict[str, str], known: dict[str, Any]) -> list[str]:
+    """Every operation of ``schema`` with generated cases; the failures, one line each."""
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in SKIPPED:
+            continue
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                _checker(operation, mode, base_url, headers, known)()
+            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - each failure is reported
+                lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+                failures.append(
+                    f"{operation.method.upper()} {operation.path} [{mode.value}]: "
+                    + " | ".join(lines[:8])
+                )
+    return failures
+
+
+@pytest.mark.parametrize("role", ["admin", "supervisor", "agent", "agency"])
+async def test_every_operation_keeps_the_contract(panel: Any, role: str) -> None:
+    await asyncio.wait_for(panel.ctx.hub.ready.wait(), 5)
+    r = await panel.client.get("/api/openapi.json")
+    doc = await r.json()
+    schema = schemathesis.openapi.from_dict(doc)
+    headers = await panel.token(USER_OF[role])
+    base_url = str(panel.client.make_url("")).rstrip("/")
+    admin = await panel.token("admin")
+    known: dict[str, Any] = {"agency": panel.agency_ids["q1"], "tickets": []}
+    for level in (1, 2, 3):
+        r = await panel.client.post(
+            f"{API}/tickets",
+            json={**TICKET, "level": level, "guidance": "Đã hướng dẫn." if level == 1 else None},
+            headers=await panel.token("agent1"),
+        )
+        assert r.status == 201, await r.text()
+        known["tickets"].append((await r.json())["code"])
+    r = await panel.client.post(
+        f"{API}/users",
+        json={
+            "username": "spare",
+            "display_name": "Spare",
+            "role": "agent",
+            "password": PASSWORD,
+            "extension": "1009",
+        },
+        headers=admin,
+    )
+    assert r.status == 201, await r.text()
+    known["user"] = (await r.json())["id"]
+    failures = await asyncio.to_thread(_run, schema, base_url, headers, known)
+    assert not failures, "\n".join(failures)
