@@ -162,16 +162,18 @@ async def server(db: Database, tmp_path: Path) -> AsyncIterator[Server]:
 _RUNNERS: dict[int, web.AppRunner] = {}
 
 
-async def start_server(db: Database, tmp_path: Path, **open311: Any) -> Server:
+async def start_server(
+    db: Database, tmp_path: Path, *, seed_tickets: bool = True, **open311: Any
+) -> Server:
     """A server whose [open311] settings are changed by ``open311`` (stop it with
-    :func:`stop_server`)."""
+    :func:`stop_server`); ``seed_tickets`` seeds the marked tickets first."""
     settings = settings_in(tmp_path)
     if open311:
         settings = settings.model_copy(
             update={"open311": settings.open311.model_copy(update=open311)}
         )
     clock = Clock()
-    seeded = await seed(db, clock.now())
+    seeded = await seed(db, clock.now()) if seed_tickets else Seeded()
     redis = aioredis.from_url(REDIS_URL, decode_responses=True)
     prefix = f"test-open311-{uuid.uuid4().hex[:10]}"
     public = web.Application()
