@@ -419,16 +419,29 @@ OPERATIONS: tuple[Operation, ...] = (
 # -- the document -----------------------------------------------------------------------
 
 
+# where the public site serves the Open311 sub-app's OpenAPI document
+OPEN311_DOCUMENT = "/open311/v2/openapi.json"
+
+
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI document (built once: it depends only on the code)."""
-    return build_document(
+    doc = build_document(
         OPERATIONS,
         title="Hotline panel API",
         version="1",
         description="Every action of the hotline's web panel, as JSON. Sign in with "
-        "POST /api/v1/session and send the token as `Authorization: Bearer <token>`.",
+        "POST /api/v1/session and send the token as `Authorization: Bearer <token>`. "
+        "The public Open311 GeoReport v2 API (published reports; new ones with an API key "
+        "issued on /admin/api-keys) is served by the public site and has its own document "
+        f"there: {OPEN311_DOCUMENT}.",
     )
+    # the public API's own document (open311/openapi.py says why it is a separate one)
+    doc["externalDocs"] = {
+        "description": "Open311 GeoReport v2 (the public site's API)",
+        "url": OPEN311_DOCUMENT,
+    }
+    return doc
 
 
 @require(PUBLIC)
