@@ -400,6 +400,41 @@ class TicketSettings(_Model):
         return self.deadline_hours.get(str(level)) if level > 1 else None  # type: ignore[call-overload]
 
 
+class Open311Settings(_Model):
+    """The Open311 GeoReport v2 API (open311/): what it tells and how much it takes."""
+
+    # The base address clients reach the public site at (e.g. https://1022.example.vn);
+    # service discovery lists <public_url>/open311/v2.  None: taken from the request.
+    public_url: Annotated[str | None, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = None
+    # jurisdiction_id clients may send; None: any is accepted (one city per server).
+    jurisdiction_id: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,99}$")] = None
+    # Who to ask about the API (service discovery's "contact").
+    contact: Annotated[str, Field(min_length=1, max_length=300)] = (
+        "Tổng đài 1022 — Văn phòng UBND Thành phố"
+    )
+    # What a client is told after a report is taken (the spec's service_notice).
+    service_notice: LocalText = LocalText(
+        vi="Đã tiếp nhận phản ánh. Tổng đài 1022 sẽ phân loại và chuyển cơ quan có thẩm quyền.",
+        en="Report received. The 1022 hotline will classify it and forward it to the "
+        "agency responsible.",
+    )
+    # agency_responsible of a published report that names no agency.
+    default_agency: Annotated[str, Field(min_length=1, max_length=200)] = "Tổng đài 1022"
+    # GET requests without dates covers this many days back; at most max_results
+    # requests are answered (newest first).
+    default_days: Annotated[int, Field(ge=1, le=3660)] = 90
+    max_results: Annotated[int, Field(ge=1, le=1000)] = 1000
+    # The longest description taken (characters).
+    description_max: Annotated[int, Field(ge=100, le=5000)] = 4000
+    # Requests per minute from one client address (every endpoint).
+    requests_per_minute: Annotated[int, Field(ge=1, le=100000)] = 120
+    # Reports (POST) per hour with one API key, and from one client address.
+    posts_per_hour_per_key: Annotated[int, Field(ge=1, le=100000)] = 200
+    posts_per_hour_per_address: Annotated[int, Field(ge=1, le=100000)] = 30
+    # Reverse proxies whose X-Forwarded-For names the client (else the peer is).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+
 class RecordingSettings(_Model):
     """After the call: transcription, replay, access and retention of recordings."""
 
@@ -479,6 +514,7 @@ class Settings(_Model):
     queues: Queues = Queues()
     panel: PanelSettings = PanelSettings()
     tickets: TicketSettings = TicketSettings()
+    open311: Open311Settings = Open311Settings()
     recordings: RecordingSettings = RecordingSettings()
     stats: StatsSettings = StatsSettings()
     ivr: Ivr

@@ -23,6 +23,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 from sqlalchemy import text
 
+from accounts.apikeys import ApiKeyService
 from accounts.service import AccountService
 from accounts.throttle import SignInThrottle
 from agi.ivr import IVR
@@ -153,6 +154,7 @@ def panel_context(
         accounts=AccountService(
             db, settings, clock, SignInThrottle(bus.redis, bus.prefix, settings)
         ),
+        api_keys=ApiKeyService(db, clock),
         tickets=tickets,
         ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
         agencies=AgencyService(db, clock),

@@ -422,6 +422,61 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return asyncio.run(create())
 
 
+def cmd_open311_key(args: argparse.Namespace) -> int:
+    """Issue, revoke or list the API keys Open311 clients file reports with."""
+    import getpass
+
+    from accounts.apikeys import ApiKeyError, ApiKeyService
+    from accounts.identity import Actor
+    from accounts.models import Role
+    from core.clock import Clock
+    from core.db import Database
+    from hotline import system
+
+    settings = load_settings(_config(args))
+    system.migrate(settings)
+    # the command line acts as an admin; the audit log names the system user
+    actor = Actor(id=None, name=f"{getpass.getuser()} (command line)", role=Role.ADMIN)
+
+    async def run() -> int:
+        db = Database(settings.database)
+        keys = ApiKeyService(db, Clock())
+        try:
+            if args.key_command == "issue":
+                issued = await keys.issue(actor, args.name)
+                print(f"API key {issued.key.key_id} issued for {issued.key.name!r}.")
+                print("Give this key to its holder now; it is not shown again:")
+                print(issued.secret)
+            elif args.key_command == "revoke":
+                key = await keys.revoke(actor, args.key_id)
+                print(f"API key {key.key_id} ({key.name}) revoked.")
+            else:
+                tz = settings.tz
+                for k in await keys.list():
+                    state = (
+                        f"revoked {k.revoked_at.astimezone(tz):%Y-%m-%d %H:%M}"
+                        if k.revoked_at
+                        else "active"
+                    )
+                    used = (
+                        f"{k.last_used_at.astimezone(tz):%Y-%m-%d %H:%M}"
+                        if k.last_used_at
+                        else "never"
+                    )
+                    print(
+                        f"{k.key_id}  {state:<24}  issued {k.issued_at.astimezone(tz):%Y-%m-%d} "
+                        f"by {k.issued_by_name}  last used {used}  {k.name}"
+                    )
+        except ApiKeyError as e:
+            print(f"hotline open311-key: {e.field}: {e.message}", file=sys.stderr)
+            return 2
+        finally:
+            await db.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_transcribe_worker(args: argparse.Namespace) -> int:
     """One transcription worker process (the application starts some; run more anywhere)."""
     from recordings.transcribe import ModelMissing, model_problem
@@ -807,6 +862,34 @@ def build_parser() -> argparse.ArgumentParser:
         "itself, run more here or on other machines.",
     )
     p.add_argument("--model", help="Vosk model folder (default: [recordings] vosk_model)")
+    p = sub.add_parser(
+        "open311-key",
+        help="Open311: issue, revoke or list API keys",
+        description="The API keys Open311 clients (city apps, partners' sites) file reports "
+        "with. Reading published reports needs no key.",
+        parents=[common],
+    )
+    ksub = p.add_subparsers(dest="key_command", required=True, metavar="COMMAND")
+    p = ksub.add_parser(
+        "issue",
+        help="issue a key (shown once)",
+        description="Issue a key and print it once; only its digest is kept.",
+        parents=[common],
+    )
+    p.add_argument("name", help="who the key is for (e.g. the app's name)")
+    p.set_defaults(func=cmd_open311_key)
+    p = ksub.add_parser(
+        "revoke",
+        help="revoke a key",
+        description="Revoke a key: it is refused from now on (reports it made keep naming it).",
+        parents=[common],
+    )
+    p.add_argument("key_id", help="the key's id (the part before the dot, as `list` shows)")
+    p.set_defaults(func=cmd_open311_key)
+    p = ksub.add_parser(
+        "list", help="list every key", description="List every key.", parents=[common]
+    )
+    p.set_defaults(func=cmd_open311_key)
     p = sub.add_parser(
         "recordings",
         help="recordings: retention",

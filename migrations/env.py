@@ -8,8 +8,10 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import accounts.models  # noqa: F401  (registers the tables)
+import accounts.apikeys  # noqa: F401  (registers the tables)
+import accounts.models  # noqa: F401
 import callcenter.models  # noqa: F401
+import open311.models  # noqa: F401
 import queue_stats.congestion  # noqa: F401
 import queue_stats.models  # noqa: F401
 import recordings.audit  # noqa: F401

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accounts.apikeys import ApiKeyService
 from accounts.service import AccountService
 from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
@@ -36,6 +37,8 @@ class PanelContext:
     db: Database
     bus: Bus
     accounts: AccountService
+    # keys of programs filing reports through Open311 (issued on /admin/api-keys)
+    api_keys: ApiKeyService
     tickets: TicketService
     ticket_queries: TicketQueries
     agencies: AgencyService

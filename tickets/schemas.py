@@ -292,6 +292,8 @@ class TicketCreate(_Input):
     citizen_phone: Phone = None
     citizen_name: OptionalName = None
     citizen_address: OptionalAddress = None
+    # where a citizen who reported on the web or by email hears back
+    reporter_email: Email = None
     domain: Annotated[Domain, _choice(Domain), _doc(enum_schema(Domain))]
     topic: Topic  # one of settings.tickets.topics: checked by the service
     level: Level

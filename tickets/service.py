@@ -262,6 +262,7 @@ class TicketService:
             citizen_phone=phone,
             citizen_name=form.citizen_name,
             citizen_address=form.citizen_address,
+            reporter_email=form.reporter_email,
             domain=form.domain.value,
             topic=form.topic,
             level=form.level,

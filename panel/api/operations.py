@@ -424,6 +424,10 @@ OPERATIONS: tuple[Operation, ...] = (
 # -- the document -----------------------------------------------------------------------
 
 
+# where the public site serves the Open311 sub-app's OpenAPI document
+OPEN311_DOCUMENT = "/open311/v2/openapi.json"
+
+
 def document(settings: Settings | None = None) -> dict[str, Any]:
     """The OpenAPI document; with ``settings``, the configured topics and agents'
     extensions are the only values it allows for them (they are the only ones accepted)."""
@@ -441,12 +445,20 @@ def _document(topics: tuple[str, ...], extensions: tuple[str, ...]) -> dict[str,
         title="Hotline panel API",
         version="1",
         description="Every action of the hotline's web panel, as JSON. Sign in with "
-        "POST /api/v1/session and send the token as `Authorization: Bearer <token>`.",
+        "POST /api/v1/session and send the token as `Authorization: Bearer <token>`. "
+        "The public Open311 GeoReport v2 API (published reports; new ones with an API key "
+        "issued on /admin/api-keys) is served by the public site and has its own document "
+        f"there: {OPEN311_DOCUMENT}.",
     )
     if topics:
         _allow(doc, "topic", list(topics))
     if extensions:
         _allow(doc, "extension", list(extensions))
+    # the public API's own document (open311/openapi.py says why it is a separate one)
+    doc["externalDocs"] = {
+        "description": "Open311 GeoReport v2 (the public site's API)",
+        "url": OPEN311_DOCUMENT,
+    }
     return doc
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from accounts.apikeys import ApiKeyError
 from accounts.exceptions import AccountInvalid
 from accounts.models import Role
 from panel.keys import ACTOR, GETTEXT
-from panel.security import account_errors, field_errors, require
+from panel.security import account_errors, client_address, field_errors, require
 from panel.views.common import ctx, flash_redirect, form, form_dict, render
 from tickets.exceptions import InvalidInput
 from tickets.models import AgencyKind
@@ -161,11 +162,68 @@ async def update_agency(request: web.Request) -> web.StreamResponse:
     raise flash_redirect("/agencies", _code_note(request, _("Saved."), typed, kept))
 
 
+async def _keys_page(request: web.Request, status: int = 200, **extra: object) -> web.Response:
+    response = render(
+        request,
+        "api_keys.html",
+        status=status,
+        keys=await ctx(request).api_keys.list(),
+        **{"errors": {}, "values": {}, "issued": None, **extra},
+    )
+    # the page right after issuing shows the key: never kept by a browser or a proxy
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@require("admin")
+async def api_keys(request: web.Request) -> web.StreamResponse:
+    return await _keys_page(request)
+
+
+def _key_error(request: web.Request, e: ApiKeyError) -> dict[str, str]:
+    _ = request[GETTEXT]
+    messages = {
+        "name": _(
+            "Give the name of the program or partner the key is for (at most 100 characters)."
+        ),
+        "key_id": _("No such active key."),
+    }
+    return {e.field: messages.get(e.field, e.message)}
+
+
+@require("admin")
+async def issue_api_key(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    data = form_dict(await form(request), "name")
+    address = client_address(request, c.settings.panel.trusted_proxies)
+    try:
+        issued = await c.api_keys.issue(request[ACTOR], data.get("name", ""), address=address)
+    except ApiKeyError as e:
+        return await _keys_page(request, 422, errors=_key_error(request, e), values=data)
+    # rendered, not redirected: the key is shown this once and goes in no cookie
+    return await _keys_page(request, issued=issued)
+
+
+@require("admin")
+async def revoke_api_key(request: web.Request) -> web.StreamResponse:
+    _ = request[GETTEXT]
+    c = ctx(request)
+    address = client_address(request, c.settings.panel.trusted_proxies)
+    try:
+        key = await c.api_keys.revoke(request[ACTOR], request.match_info["key_id"], address=address)
+    except ApiKeyError as e:
+        return await _keys_page(request, 422, errors=_key_error(request, e))
+    raise flash_redirect("/admin/api-keys", _("Key {key} revoked.", key=key.key_id))
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/admin/users", users),
         web.post("/admin/users", create_user),
         web.post("/admin/users/{id:\\d+}", update_user),
+        web.get("/admin/api-keys", api_keys),
+        web.post("/admin/api-keys", issue_api_key),
+        web.post("/admin/api-keys/{key_id:[0-9a-f]{1,24}}/revoke", revoke_api_key),
         web.get("/agencies", agencies),
         web.post("/agencies", create_agency),
         web.post("/agencies/{id:\\d+}", update_agency),
