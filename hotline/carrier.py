@@ -163,6 +163,9 @@ class Carrier:
                 "exten => script,1,Wait(${CALL_WAIT})\n"
                 ' same => n,ExecIf($["${CALL_DIGITS}" != ""]'
                 "?SendDTMF(${CALL_DIGITS},${CALL_DTMF_GAP}))\n"
+                "; when the keys went out (a test times what the hotline did next)\n"
+                ' same => n,ExecIf($["${CALL_DIGITS}" != ""]'
+                "?UserEvent(CallerKeys,Caller: ${CALLERID(num)},Digits: ${CALL_DIGITS}))\n"
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?Wait(${CALL_WAIT2}))\n'
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]'
                 "?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n"
