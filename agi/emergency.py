@@ -60,7 +60,7 @@ def endpoint(settings: Settings, option: MenuOption) -> str:
 
 
 class Emergency:
-    """Runs an ``emergency`` option for the IVR; returns what the IVR should do next."""
+    """Runs an ``emergency`` option for the IVR: the message, the sub-menu, the dial."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -78,8 +78,8 @@ class Emergency:
     ) -> tuple[str | None, str | None]:
         """Play the message, maybe connect; returns (key pressed meanwhile, number dialled).
 
-        ``note`` receives the path's steps as they happen, so a hang-up
-        mid-way leaves them in the record.
+        ``note`` (the call's menu path) receives the sub-menu's steps once it
+        is decided, before any call goes out.
         """
         digits = "0123456789*#"
         message = self._prompt(message_id(hotline, option.digit), language)
