@@ -550,6 +550,12 @@ class Settings(_Model):
                 problems.append(
                     f"hotlines[{i}].team: no team {h.team!r} (teams: {sorted(team_ids)})"
                 )
+            for j, o in enumerate(h.menu):
+                if o.connect and o.via is None and not self.trunk.contact:
+                    problems.append(
+                        f"hotlines[{i}].menu[{j}].connect: the trunk has no contact to call "
+                        "the emergency numbers through (set trunk.contact, or via)"
+                    )
         for i, a in enumerate(self.agents):
             if a.team not in team_ids:
                 problems.append(f"agents[{i}].team: no team {a.team!r} (teams: {sorted(team_ids)})")

@@ -33,6 +33,7 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 def connecting_config(**option) -> dict:
     cfg = lab_config()
+    cfg["trunk"]["contact"] = "sip:127.0.0.2:5060"
     for h in cfg["hotlines"]:
         if h["id"] == "hl1022":
             for o in h["menu"]:
@@ -175,3 +176,17 @@ async def test_replay(ivr_server, tmp_path, name):
         assert call.queue == "t1022-afternoon"
     else:
         assert call.queue is None
+
+
+def test_connecting_needs_a_way_out(tmp_path):
+    cfg = connecting_config()
+    del cfg["trunk"]["contact"]
+    with pytest.raises(ConfigError) as e:
+        settings_in(tmp_path / "a", tomli_w.dumps(cfg))
+    assert "hotlines[0].menu[2].connect: the trunk has no contact" in str(e.value)
+    # an endpoint of the site's own (config/asterisk/pjsip.conf) will do
+    cfg = connecting_config(via="emergency_sbc")
+    del cfg["trunk"]["contact"]
+    assert (
+        settings_in(tmp_path / "b", tomli_w.dumps(cfg)).hotlines[0].menu[2].via == "emergency_sbc"
+    )
