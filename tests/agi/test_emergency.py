@@ -190,3 +190,16 @@ def test_connecting_needs_a_way_out(tmp_path):
     assert (
         settings_in(tmp_path / "b", tomli_w.dumps(cfg)).hotlines[0].menu[2].via == "emergency_sbc"
     )
+
+
+def test_the_dialplan_fallback_reads_the_notice_too(tmp_path):
+    """With the IVR down the dialplan queues callers itself: they hear the notice first."""
+    from dialplan.render import render
+    from hotline.app import AMI_EVENTS
+
+    cfg = lab_config()
+    cfg["hotlines"][1]["recording_notice_enabled"] = False
+    text = render(settings_in(tmp_path, tomli_w.dumps(cfg)), AMI_EVENTS)["extensions.conf"]
+    fallback_1022 = text.split("[hotline-hl1022]")[1].split("exten => queue,1")[0]
+    assert "Playback(${HOTLINE_PROMPTS}/vi/notice-hl1022)" in fallback_1022
+    assert "notice-party" not in text
