@@ -145,28 +145,55 @@ async def test_a_flood_beyond_queue_length_all_join_at_once_and_count_abandoned(
     assert total.abandoned + total.short_abandoned == len(all_abandons) >= 5
 
 
-async def test_a_caller_joining_a_long_queue_hears_the_offer_and_leaves_with_a_key(
+async def test_a_caller_joining_a_long_queue_hears_the_offer_and_may_leave_with_a_key(
     carrier: Lab, flood_app: Application
 ):
     app, lab = flood_app, carrier
     waiting = [new_number() for _ in range(QUEUE_LENGTH)]
     for number in waiting:
-        await lab.carrier.call("1022", caller_id=f"<{number}>", digits="1", wait=3, hold=25)
+        await lab.carrier.call("1022", caller_id=f"<{number}>", digits="1", wait=3, hold=40)
     await asyncio.sleep(6)
     # The hold sound of this class opens with the offer; the files are the prompts.
     files = await app.ami.command("moh show files")
     assert "moh-offer/vi/1-offer" in files, files
-    late = new_number()
+    # the first callers joined a short queue: the usual hold sound, no offer yet
+    assert await asyncio.wait_for(hold_sound_in_queue(app, waiting[0]), 10) == ""
+    late, gives_up = new_number(), new_number()
     # key 1 in the menu, 1 again 3 s later (long before any periodic offer),
     # then 1 to confirm the number read back
     await lab.carrier.call(
         "1022", caller_id=f"<{late}>", digits="1", wait=3, wait2=3, digits2="1wwww1", hold=20
     )
-    call = await ended_record(app, late, timeout=60)
+    heard = asyncio.create_task(hold_sound_in_queue(app, late))
+    # ... and one who hangs up 2 s after their key, while the offer is being read
+    await lab.carrier.call("1022", caller_id=f"<{gives_up}>", digits="1", wait=3, hold=2)
+    assert await asyncio.wait_for(heard, 20) == "hotline-offer-vi"
+    call, gone = await asyncio.gather(ended_record(app, late), ended_record(app, gives_up))
     assert call.ivr_path == "1:agent > queue:1 > callback:caller_id"
     assert call.outcome == Outcome.CALLBACK
     lines = lab.settings.queue_log.read_text().splitlines()
     assert any(f"|{call.uniqueid}|" in line and "|EXITWITHKEY|1" in line for line in lines)
+    # hanging up during the offer is leaving the queue: an abandon, not a menu hang-up
+    assert gone.outcome == Outcome.ABANDONED and gone.queued_at is not None
+    assert gone.ivr_path == "1:agent"
+
+    async def abandon_logged():
+        return abandons_in_queue_log(lab, {gone.uniqueid})
+
+    await eventually(abandon_logged, 20)
+
+
+async def hold_sound_in_queue(app: Application, number: str) -> str:
+    """The music-on-hold class of ``number``'s channel once it waits in Queue()."""
+    while True:
+        events = await app.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        for e in events:
+            if e.get("CallerIDNum") == number and e.get("Application") == "Queue":
+                reply = await app.ami.action(
+                    {"Action": "Getvar", "Channel": e["Channel"], "Variable": "CHANNEL(musicclass)"}
+                )
+                return str(reply.get("Value") or "")
+        await asyncio.sleep(0.2)
 
 
 async def _calls_between(app: Application, start: datetime, end: datetime) -> list[str]:
