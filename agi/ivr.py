@@ -6,6 +6,10 @@ This flow sets ``HOTLINE_ROUTE`` (``queue`` or ``hangup``) and, for a queue,
 ``HOTLINE_QUEUE``; the dialplan then runs Queue().  If the route is not set
 (this server down, crashed, or the caller hung up) the dialplan falls back to
 the queue of the shift on duty by itself.
+
+After the greeting every caller hears the recorded-call notice; one who cut
+it short with a key hears it before joining a queue.  Key 0 (``emergency``)
+may put the caller through to 113/114/115 from here (agi/emergency.py).
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from agi.emergency import Emergency
 from agi.protocol import AGIHangup, AGISession
 from callcenter.models import Outcome
 from callcenter.service import CallService, sanitize_caller
 from callcenter.shifts import on_duty_queue
 from core.clock import Clock
 from core.settings import Hotline, MenuOption, Settings
-from dialplan.prompts import greeting_id, menu_id, message_id, prompt_path
+from dialplan.prompts import greeting_id, menu_id, message_id, notice_id, prompt_path
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ class Walk:
     steps: list[str] = field(default_factory=list)
     failures: int = 0
     rounds: int = 0
+    noticed: bool = False  # heard the recorded-call notice to its end
 
     def note(self, step: str) -> None:
         self.steps.append(step)
@@ -48,8 +54,9 @@ class Walk:
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # "queue" or "hangup"
+    kind: str  # "queue", "hangup" or "emergency" (choice: "emergency:<number>")
     choice: str  # the action that decided it ("agent", "default:agent", "default:hangup")
+    digit: str = ""  # the menu key, for "emergency"
 
 
 class IVR:
@@ -59,6 +66,7 @@ class IVR:
         self.settings = settings
         self.calls = calls
         self.clock = clock
+        self.emergency = Emergency(settings)
 
     def _prompt(self, prompt_id: str, language: str) -> str:
         return prompt_path(self.settings, prompt_id, language)
@@ -86,22 +94,32 @@ class IVR:
             )
         )
         walk = Walk(language=hotline.language)
+        route: Route | None = None
         try:
             try:
                 route = await self._menu(agi, hotline, walk)
             finally:
                 await self._settle(opened, uniqueid)
+            while route.kind == "emergency":
+                connected, key = await self._put_through(agi, hotline, walk, uniqueid, route)
+                if connected:
+                    route = Route("hangup", route.choice)
+                    break
+                route = None  # not reached: back to the menu
+                route = await self._menu(agi, hotline, walk, key)
         except AGIHangup:
             await self.calls.ivr_done(
                 uniqueid,
                 path=walk.path,
-                choice=None,
+                choice=route.choice if route else None,
                 language=walk.language,
                 outcome=Outcome.HANGUP_IVR,
                 ended_at=self.clock.now(),
             )
             raise
         if route.kind == "queue":
+            if not walk.noticed:  # a key cut it short: nobody is recorded unawares
+                await agi.stream_file(self._prompt(notice_id(hotline), walk.language))
             queue, shift = on_duty_queue(self.settings, hotline.team, self.clock.now())
             # One round trip; HOTLINE_ROUTE last, as the dialplan reads it.
             await agi.exec(
@@ -150,12 +168,42 @@ class IVR:
         except Exception:
             log.exception("could not register call %s; routing it anyway", uniqueid)
 
-    async def _menu(self, agi: AGISession, hotline: Hotline, walk: Walk) -> Route:
+    async def _put_through(
+        self, agi: AGISession, hotline: Hotline, walk: Walk, uniqueid: str, route: Route
+    ) -> tuple[bool, str | None]:
+        """Dial the emergency number chosen; (reached, a key pressed after a failure)."""
+        option = hotline.option(route.digit)
+        number = route.choice.partition(":")[2]
+        assert option is not None
+        await self.calls.emergency_call(
+            uniqueid, path=walk.path, choice=route.choice, connected=True
+        )
+        status = await self.emergency.dial(agi, option, number, walk.language)
+        walk.note(f"dial:{status.lower()}")
+        connected = status == "ANSWER"
+        await self.calls.emergency_call(
+            uniqueid, path=walk.path, choice=route.choice, connected=connected
+        )
+        if connected:
+            return True, None
+        # the numbers read out once more, for the caller to dial themselves
+        message = self._prompt(message_id(hotline, option.digit), walk.language)
+        return False, await agi.stream_file(message, "0123456789*#")
+
+    async def _menu(
+        self, agi: AGISession, hotline: Hotline, walk: Walk, key: str | None = ""
+    ) -> Route:
+        """The menu; ``key`` is a key already pressed (None: none, "": greet first)."""
         ivr = self.settings.ivr
         # Any key interrupts a prompt, so a wrong key is heard and answered at once.
         digits = "0123456789*#"
         timeout_ms = int(ivr.input_timeout_seconds * 1000)
-        key = await agi.stream_file(self._prompt(greeting_id(hotline), walk.language), digits)
+        if key == "":
+            key = await agi.stream_file(self._prompt(greeting_id(hotline), walk.language), digits)
+            walk.noticed = not hotline.recording_notice_enabled
+            if not key and not walk.noticed:
+                key = await agi.stream_file(self._prompt(notice_id(hotline), walk.language), digits)
+                walk.noticed = not key
         while True:
             walk.rounds += 1
             if walk.rounds > MAX_ROUNDS or walk.failures > ivr.max_retries:
@@ -183,6 +231,13 @@ class IVR:
             key = None
             if option.action == "agent":
                 return Route("queue", "agent")
+            if option.action == "emergency":
+                key, number = await self.emergency.run(
+                    agi, hotline, option, walk.language, walk.steps
+                )
+                if number is not None:
+                    return Route("emergency", f"emergency:{number}", option.digit)
+                continue
             key = await self._act(agi, hotline, option, walk, digits)
 
     async def _say(self, agi: AGISession, prompt_id: str, walk: Walk, digits: str) -> str | None:
@@ -198,7 +253,7 @@ class IVR:
             walk.language = "en" if walk.language == "vi" else "vi"
             await agi.set_variable("CHANNEL(language)", walk.language)
             return None
-        if option.action in ("emergency", "info"):
+        if option.action == "info":
             prompt = self._prompt(message_id(hotline, option.digit), walk.language)
             return await agi.stream_file(prompt, digits)
         return None  # "repeat"

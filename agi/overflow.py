@@ -3,10 +3,13 @@
 The dialplan calls ``AGI(agi://host:port/overflow,<mode>,<language>,<joined epoch>,<hotline>)``
 where mode is
 
-- ``full``: the queue already holds ``queue_length`` callers as this one
-  arrives: the offer is made before joining (no key: the caller joins);
-- ``key-1`` / ``key-2``: the caller pressed 1 or 2 while waiting (the queue's
-  periodic announcement makes the offer every ``offer_after_seconds``);
+- ``key-1`` / ``key-2``: the caller pressed 1 or 2 while waiting: the queue's
+  periodic announcement makes the offer every ``offer_after_seconds``, and a
+  caller who joins a queue already ``queue_length`` long hears it at once (it
+  opens their hold sound), so they wait in their place and a hang-up during
+  the offer is an abandon from the queue;
+- ``full``: the offer before joining, from dialplans rendered before callers
+  joined first (a call in progress across ``hotline reload``);
 - ``final``: ``queues.max_wait_seconds`` is reached: the offer one last time,
   then goodbye.  Nobody is cut off in silence.
 

@@ -29,6 +29,7 @@ class Outcome(StrEnum):
     ENDED_IVR = "ended_ivr"  # the IVR ended the call (default action "hangup")
     CALLBACK = "callback"  # left the queue asking to be called back (callcenter.callbacks)
     VOICEMAIL = "voicemail"  # left the queue leaving a voice message
+    EMERGENCY = "emergency"  # put through to an emergency number from the menu (agi.emergency)
 
 
 OPEN_OUTCOMES = (Outcome.IN_IVR, Outcome.QUEUED)

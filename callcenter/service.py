@@ -208,6 +208,29 @@ class CallService:
                     .values(**state)
                 )
 
+    async def emergency_call(
+        self, uniqueid: str, *, path: str, choice: str, connected: bool
+    ) -> None:
+        """The IVR puts the caller through to an emergency number (or that failed).
+
+        While the call is out the record's outcome is ``emergency``; a dial
+        that failed gives the caller back to the menu, and the record with them.
+        """
+        old, new = (
+            (Outcome.IN_IVR, Outcome.EMERGENCY)
+            if connected
+            else (Outcome.EMERGENCY, Outcome.IN_IVR)
+        )
+        async with self.db.session() as session:
+            await session.execute(
+                update(Call).where(Call.uniqueid == uniqueid).values(ivr_path=path)
+            )
+            await session.execute(
+                update(Call)
+                .where(Call.uniqueid == uniqueid, Call.outcome == old)
+                .values(outcome=new, ivr_choice=choice if connected else None)
+            )
+
     async def caller_joined(
         self,
         *,

@@ -109,7 +109,8 @@ class MenuOption(_Model):
     """One key of an IVR menu.
 
     ``agent`` queues the caller for the team on duty; ``emergency`` plays
-    ``message`` (dial 113/114/115) and goes back to the menu; ``language``
+    ``message`` (dial 113/114/115) and goes back to the menu, or with
+    ``connect`` puts the caller through to the number chosen; ``language``
     switches Vietnamese <-> English and replays the menu; ``info`` plays
     ``message`` and goes back to the menu; ``repeat`` replays the menu.
     ``label`` is the option's short name on screens (the agent's screen-pop
@@ -121,11 +122,23 @@ class MenuOption(_Model):
     prompt: LocalText
     message: LocalText | None = None
     label: LocalText | None = None
+    # emergency only: after the message, keys 1, 2, 3... put the caller
+    # through to numbers[0], [1], [2]... over the SIP endpoint ``via`` (the
+    # trunk's name when not set); ``choose`` is that sub-menu's prompt (by
+    # default one sentence per number, agi/emergency.py)
+    connect: bool = False
+    numbers: Annotated[
+        list[Annotated[str, Field(pattern=r"^\d{2,15}$")]], Field(min_length=1, max_length=9)
+    ] = ["113", "114", "115"]
+    via: Annotated[str | None, Field(pattern=_ID)] = None
+    choose: LocalText | None = None
 
     @model_validator(mode="after")
     def _message_needed(self) -> MenuOption:
         if self.action in ("emergency", "info") and self.message is None:
             raise ValueError(f"action {self.action!r} needs a message to play")
+        if self.connect and self.action != "emergency":
+            raise ValueError("connect: only an 'emergency' option puts callers through")
         return self
 
 
@@ -154,6 +167,10 @@ class IvrPrompts(_Model):
     )
     offer_keep_waiting: LocalText = LocalText(
         vi="Hoặc xin tiếp tục giữ máy.", en="Or please stay on the line."
+    )
+    # an emergency option with ``connect``: just before the call is put through
+    emergency_connecting: LocalText = LocalText(
+        vi="Xin giữ máy, đang nối máy.", en="Please hold, putting you through."
     )
     callback_number: LocalText = LocalText(
         vi="Chúng tôi sẽ gọi lại số", en="We will call you back on"
@@ -201,6 +218,12 @@ class Hotline(_Model):
     team: str
     language: Literal["vi", "en"] = "vi"
     greeting: LocalText
+    # heard after the greeting, before the menu; every caller an agent takes has heard it
+    recording_notice: LocalText = LocalText(
+        vi="Cuộc gọi của quý vị được ghi âm để phục vụ công tác giải quyết phản ánh.",
+        en="This call is recorded so that your report can be handled.",
+    )
+    recording_notice_enabled: bool = True
     menu: Annotated[list[MenuOption], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -563,6 +586,12 @@ class Settings(_Model):
                 problems.append(
                     f"hotlines[{i}].team: no team {h.team!r} (teams: {sorted(team_ids)})"
                 )
+            for j, o in enumerate(h.menu):
+                if o.connect and o.via is None and not self.trunk.contact:
+                    problems.append(
+                        f"hotlines[{i}].menu[{j}].connect: the trunk has no contact to call "
+                        "the emergency numbers through (set trunk.contact, or via)"
+                    )
         for i, a in enumerate(self.agents):
             if a.team not in team_ids:
                 problems.append(f"agents[{i}].team: no team {a.team!r} (teams: {sorted(team_ids)})")

@@ -17,12 +17,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from core.settings import LANGUAGES, Hotline, Settings
+from core.settings import LANGUAGES, Hotline, MenuOption, Settings
 
 log = logging.getLogger(__name__)
 
 VOICES = {"vi": "vi-vn-x-south", "en": "en-us"}
-SHARED = ("invalid", "no_input", "connecting", "all_busy", "goodbye")
+SHARED = ("invalid", "no_input", "connecting", "all_busy", "goodbye", "emergency_connecting")
 # The overflow flow's prompts (agi/overflow.py), one text each ...
 OVERFLOW = (
     "callback_number",
@@ -68,6 +68,32 @@ def message_id(hotline: Hotline, digit: str) -> str:
     return f"message-{hotline.id}-{name}"
 
 
+def notice_id(hotline: Hotline) -> str:
+    return f"notice-{hotline.id}"
+
+
+def emergency_choose_id(hotline: Hotline, digit: str) -> str:
+    return message_id(hotline, digit).replace("message-", "emergency-", 1)
+
+
+def emergency_choose_text(option: MenuOption, language: str) -> str:
+    """The sub-menu of an emergency option that connects: its own text, or one per number."""
+    if option.choose is not None:
+        return option.choose.get(language)
+    # digits spelt one by one: "1 1 3" is read "one one three", not "one hundred ..."
+    if language == "en":
+        said = (
+            f"To be put through to {' '.join(n)}, press {i}."
+            for i, n in enumerate(option.numbers, 1)
+        )
+    else:
+        said = (
+            f"Để được nối máy tới số {' '.join(n)}, bấm phím {i}."
+            for i, n in enumerate(option.numbers, 1)
+        )
+    return " ".join(said)
+
+
 def prompt_path(settings: Settings, prompt_id: str, language: str) -> str:
     """Absolute path, without extension, as Asterisk's Playback wants it."""
     return str(settings.prompts_dir / language / prompt_id)
@@ -87,10 +113,13 @@ def prompt_texts(settings: Settings) -> dict[tuple[str, str], str]:
             out[(lang, f"digit-{d}")] = word
         for h in settings.hotlines:
             out[(lang, greeting_id(h))] = h.greeting.get(lang)
+            out[(lang, notice_id(h))] = h.recording_notice.get(lang)
             out[(lang, menu_id(h))] = " ".join(o.prompt.get(lang) for o in h.menu)
             for o in h.menu:
                 if o.message is not None:
                     out[(lang, message_id(h, o.digit))] = o.message.get(lang)
+                if o.action == "emergency" and o.connect:
+                    out[(lang, emergency_choose_id(h, o.digit))] = emergency_choose_text(o, lang)
     return out
 
 

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from callcenter import recording_files as storage
 from callcenter.shifts import dialplan_ranges, queue_name
-from core.settings import Settings, require_secrets
+from core.settings import LANGUAGES, Settings, require_secrets
 
 FILES = (
     "asterisk_modules.conf",
@@ -82,6 +82,11 @@ def modules_conf() -> str:
     return _env().get_template("asterisk_modules.conf.j2").render()
 
 
+def offer_moh_dir(settings: Settings) -> Path:
+    """Where the hold-sound classes ``hotline-offer-<lang>`` live (hotline.system makes them)."""
+    return settings.state_dir / "moh-offer"
+
+
 def render(settings: Settings, ami_events: Iterable[str]) -> dict[str, str]:
     """Every configuration file's name and text."""
     require_secrets(settings)
@@ -96,6 +101,8 @@ def render(settings: Settings, ami_events: Iterable[str]) -> dict[str, str]:
         recordings_dir=settings.recordings_dir,
         prompts_dir=settings.prompts_dir,
         moh_dir=settings.state_dir / "moh",
+        offer_moh_dir=offer_moh_dir(settings),
+        languages=LANGUAGES,
         rec=dict(
             format=storage.FORMAT,
             caller=storage.CALLER_SUFFIX,

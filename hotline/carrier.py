@@ -84,6 +84,8 @@ class Carrier:
         self.register_agents = register_agents
         self.addr = addresses or CarrierAddresses()
         self.agent_talk_seconds = agent_talk_seconds
+        # how long the emergency desk (113, 114, 115) talks before it hangs up
+        self.emergency_talk_seconds = 6
         self.secret = uuid.uuid4().hex
         self.instance = AsteriskInstance(name="carrier", state_dir=state_dir, root=root)
         self.sounds = state_dir / "sounds"
@@ -138,9 +140,18 @@ class Carrier:
             "extensions.conf": (
                 "[general]\nstatic=yes\n\n"
                 "[globals]\n"
-                f"AGENT_TALK={self.agent_talk_seconds}\n\n"
+                f"AGENT_TALK={self.agent_talk_seconds}\n"
+                f"EMERGENCY_TALK={self.emergency_talk_seconds}\n\n"
                 "; calls from the hotline to an agent's phone: answer and talk\n"
                 "[agent-phones]\n"
+                "; ... or to the police, fire brigade, ambulance: their desk answers\n"
+                "exten => _11[345],1,Answer()\n"
+                " same => n,UserEvent(EmergencyAnswered,Number: ${EXTEN},"
+                "Caller: ${CALLERID(num)})\n"
+                " same => n,Set(TIMEOUT(absolute)=${EMERGENCY_TALK})\n"
+                f" same => n,Playback({self.sounds}/agent)\n"
+                " same => n,Wait(${EMERGENCY_TALK})\n"
+                " same => n,Hangup()\n"
                 "exten => _X.,1,Answer()\n"
                 " same => n,UserEvent(AgentAnswered,Extension: ${EXTEN},Caller: ${CALLERID(num)})\n"
                 " same => n,Set(TIMEOUT(absolute)=${AGENT_TALK})\n"
@@ -152,6 +163,9 @@ class Carrier:
                 "exten => script,1,Wait(${CALL_WAIT})\n"
                 ' same => n,ExecIf($["${CALL_DIGITS}" != ""]'
                 "?SendDTMF(${CALL_DIGITS},${CALL_DTMF_GAP}))\n"
+                "; when the keys went out (a test times what the hotline did next)\n"
+                ' same => n,ExecIf($["${CALL_DIGITS}" != ""]'
+                "?UserEvent(CallerKeys,Caller: ${CALLERID(num)},Digits: ${CALL_DIGITS}))\n"
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?Wait(${CALL_WAIT2}))\n'
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]'
                 "?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n"

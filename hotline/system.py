@@ -22,7 +22,7 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 
 from core.ami import AMIClient
-from core.settings import Settings, config_path, ensure_secrets, load_settings
+from core.settings import LANGUAGES, Settings, config_path, ensure_secrets, load_settings
 from dialplan import prompts, render
 from hotline.app import AMI_EVENTS
 from hotline.chroot import ensure_chroot
@@ -134,7 +134,28 @@ def make_moh(settings: Settings) -> Path:
             timeout=60,
         )
         prompts.telephone_twins(target)
+    make_offer_moh(settings, folder)
     return folder
+
+
+def make_offer_moh(settings: Settings, moh: Path) -> None:
+    """The hold sound of a caller who joins a queue already ``queue_length`` long.
+
+    One folder per language, ``musiconhold.conf``'s class ``hotline-offer-<lang>``:
+    the overflow offer first, then the usual hold sound, in a loop.  The
+    files are links to the prompt and the hold files, so a regenerated
+    prompt is heard at once.
+    """
+    for lang in LANGUAGES:
+        folder = render.offer_moh_dir(settings) / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
+            old.unlink()
+        for src in sorted((settings.prompts_dir / lang).glob("overflow_offer.*")):
+            (folder / f"1-offer{src.suffix}").symlink_to(src)
+        for src in sorted(moh.iterdir()):
+            if src.is_file():
+                (folder / f"2-{src.name}").symlink_to(src.resolve())
 
 
 def migrate(settings: Settings) -> None:
@@ -188,6 +209,7 @@ async def reload(settings: Settings, inst: AsteriskInstance) -> list[str]:
     Module reloads keep calls up: dialplan, endpoints and queues are swapped
     under running channels (queue members added over AMI are kept).
     """
+    make_moh(settings)  # the offer's hold sound follows the prompts
     changed = write_config(settings, inst)
     modules = [RELOAD_MODULES[n] for n in changed if n in RELOAD_MODULES]
     if not modules or not inst.is_running():

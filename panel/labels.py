@@ -98,6 +98,7 @@ OUTCOMES: dict[str, str] = {
     Outcome.ENDED_IVR.value: N_("Ended by the menu"),
     Outcome.CALLBACK.value: N_("Asked to be called back"),
     Outcome.VOICEMAIL.value: N_("Left a voice message"),
+    Outcome.EMERGENCY.value: N_("Put through to an emergency number"),
 }
 
 
@@ -134,6 +135,12 @@ FIXED_STEPS: dict[str, str] = {
     "callback:refused": N_("Callback: number refused"),
     "voice_message": N_("Voice message left"),
     "voice_message:empty": N_("Voice message: nothing recorded"),
+    # an emergency number dialled from the menu (agi/emergency.py), and how it went
+    "dial:answer": N_("Emergency number answered"),
+    "dial:busy": N_("Emergency number busy"),
+    "dial:noanswer": N_("Emergency number did not answer"),
+    "dial:chanunavail": N_("Emergency number unreachable"),
+    "dial:congestion": N_("Emergency number unreachable"),
     # the call of a callback ("callback:<id>"); {n} is the callback's number
     "callback:#": N_("Callback no. {n}"),
 }
@@ -155,6 +162,7 @@ def step_words(settings: Settings, _: Gettext, language: str) -> dict[str, dict[
     common: dict[str, str] = {step: _(msgid) for step, msgid in FIXED_STEPS.items()}
     for key in KEYS:
         common[f"{key}:invalid"] = _("Wrong key {key}", key=key)
+        common[f"{key}:call:#"] = _("Key {key}: put through to {number}", key=key, number="{n}")
         for action, msgid in ACTIONS.items():
             common[f"{key}:{action}"] = _option_words(_, key, _(msgid))
     for mode, moment in OFFER_MOMENTS.items():

@@ -44,6 +44,7 @@ SHORT = {
     "connecting": ("Xin chờ.", "Please hold."),
     "all_busy": ("Đang bận.", "Busy."),
     "goodbye": ("Tạm biệt.", "Goodbye."),
+    "notice": ("Có ghi âm.", "Recorded."),
 }
 
 
@@ -67,6 +68,7 @@ def lab_config(**overrides: Any) -> dict[str, Any]:
         cfg["ivr"]["prompts"][key] = {"vi": vi, "en": en}
     for h in cfg["hotlines"]:
         h["greeting"] = {"vi": SHORT["greeting"][0], "en": SHORT["greeting"][1]}
+        h["recording_notice"] = {"vi": SHORT["notice"][0], "en": SHORT["notice"][1]}
         for opt in h["menu"]:
             opt["prompt"] = {"vi": f"Phím {opt['digit']}.", "en": f"Key {opt['digit']}."}
             if "message" in opt:

@@ -144,6 +144,11 @@ def test_dialplan_offers_only_what_is_configured(tmp_path):
     assert "exten => _[12],1," in on["extensions.conf"]
     assert "AGI(${HOTLINE_AGI}/overflow,final," in on["extensions.conf"]
     assert "eventfilter(action(include),name(UserEvent))=" in on["manager.conf"]
+    # a long queue: joined at once, the offer as the hold sound; no offer before joining
+    assert "Set(CHANNEL(musicclass)=hotline-offer-${HOTLINE_LANG})" in on["extensions.conf"]
+    assert "/overflow,full," not in on["extensions.conf"]
+    assert "[hotline-offer-vi]" in on["musiconhold.conf"]
+    assert "[hotline-offer-en]" in on["musiconhold.conf"]
 
     voice_only = render(_settings(tmp_path / "vo", callbacks=False), AMI_EVENTS)
     assert "exten => _[2],1," in voice_only["extensions.conf"]
@@ -152,5 +157,34 @@ def test_dialplan_offers_only_what_is_configured(tmp_path):
     assert "periodic-announce" not in off["queues.conf"]
     assert "context=hotline-queue-exit" not in off["queues.conf"]
     assert "/overflow," not in off["extensions.conf"]
+    assert "hotline-offer" not in off["extensions.conf"] + off["musiconhold.conf"]
     # the callback context is there either way (callbacks made from voice messages)
     assert "[hotline-callback]" in off["extensions.conf"]
+
+
+def test_the_offer_hold_sound_is_the_offer_then_the_hold_files(tmp_path):
+    from hotline.system import make_offer_moh
+
+    settings = _settings(tmp_path)
+    moh = tmp_path / "moh"
+    moh.mkdir()
+    (moh / "chime.wav").write_bytes(b"RIFF")
+    (moh / "chime.alaw").write_bytes(b"x")
+    for lang in ("vi", "en"):
+        folder = settings.prompts_dir / lang
+        folder.mkdir(parents=True)
+        for ext in ("wav", "alaw"):
+            (folder / f"overflow_offer.{ext}").write_bytes(lang.encode())
+    make_offer_moh(settings, moh)
+    make_offer_moh(settings, moh)  # again: the same links, none left over
+    vi = settings.state_dir / "moh-offer" / "vi"
+    assert sorted(p.name for p in vi.iterdir()) == [
+        "1-offer.alaw",
+        "1-offer.wav",
+        "2-chime.alaw",
+        "2-chime.wav",
+    ]
+    assert (vi / "1-offer.wav").read_bytes() == b"vi"  # a link: a new prompt is heard at once
+    assert (vi / "1-offer.wav").resolve() == settings.prompts_dir / "vi" / "overflow_offer.wav"
+    en = settings.state_dir / "moh-offer" / "en"
+    assert (en / "1-offer.alaw").read_bytes() == b"en"

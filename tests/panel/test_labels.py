@@ -127,3 +127,15 @@ def test_field_labels_follow_the_language():
     assert labels.field_label(en, "citizen_phone") == "Citizen's phone"
     assert labels.field_label(vi, "day") == "Ngày"
     assert labels.field_label(vi, "no_such_field") == "no_such_field"
+
+
+def test_an_emergency_put_through_reads_as_words(settings):
+    path = "0:emergency > silence > 1:call:113 > dial:answer"
+    assert labels.path_words(path, "1022", table(settings, "vi")) == (
+        "Số khẩn cấp (phím 0) → Không bấm phím → Phím 1: nối máy tới số 113 → "
+        "Số khẩn cấp đã nghe máy"
+    )
+    assert labels.path_words("2:call:114 > dial:busy", "1022", table(settings, "en")) == (
+        "Key 2: put through to 114 → Emergency number busy"
+    )
+    assert I18n().gettext("vi")(labels.OUTCOMES[Outcome.EMERGENCY]) == "Đã nối máy tới số khẩn cấp"
