@@ -110,6 +110,7 @@ ACTIONS: dict[str, str] = {
     "emergency": N_("Emergency numbers"),
     "language": N_("Change of language"),
     "repeat": N_("Repeat the menu"),
+    "follow": N_("Report follow-up"),
 }
 # When the overflow offer was heard ("<mode>:<key>"), and what the key meant.
 OFFER_MOMENTS: dict[str, str] = {
@@ -136,6 +137,15 @@ FIXED_STEPS: dict[str, str] = {
     "voice_message:empty": N_("Voice message: nothing recorded"),
     # the call of a callback ("callback:<id>"); {n} is the callback's number
     "callback:#": N_("Callback no. {n}"),
+    # the report follow-up (agi/follow.py); {n}: how many reports, or a tracking number
+    "follow:reports:#": N_("Heard their {n} newest open reports"),
+    "follow:none": N_("No open report under the caller's number"),
+    "follow:no_caller_id": N_("Follow-up without caller ID"),
+    "follow:number:#": N_("Heard report {n}"),
+    "follow:unknown:#": N_("No report with number {n}"),
+    "follow:wrong_number": N_("Report number keyed wrong"),
+    "follow:agent": N_("Asked for an operator after the follow-up"),
+    "follow:done": N_("Follow-up over: call ended"),
 }
 SEPARATOR = " → "
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
