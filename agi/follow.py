@@ -121,12 +121,12 @@ class FollowFlow:
                 walk.note("follow:agent")
                 return Ending("queue", "follow:agent")
             if entered.kind == "number":
-                report = await self._find(entered.digits)
-                if report is not None:
-                    walk.note(f"follow:number:{report.number}")
+                keyed = await self._find(entered.digits)
+                if keyed is not None:
+                    walk.note(f"follow:number:{keyed.number}")
                     heard += 1
                     failures = 0
-                    key = await self._say(agi, self._parts(report, walk.language), walk.language)
+                    key = await self._say(agi, self._parts(keyed, walk.language), walk.language)
                     prompts = ["follow_options"]
                     continue
                 walk.note(f"follow:unknown:{entered.digits}")

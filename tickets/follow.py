@@ -59,7 +59,7 @@ def caller_phone(number: str | None) -> str | None:
         return None
 
 
-def _select() -> Select[tuple[Ticket, str | None]]:
+def _select() -> Select[Ticket, str]:
     return select(Ticket, Agency.name).outerjoin(Agency, Agency.id == Ticket.agency_id)
 
 
