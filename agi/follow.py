@@ -8,7 +8,8 @@
    The keys go through :class:`agi.keypad.NumberEntry`: a wrong check digit is
    refused ("the number is not right, please key it again") and never looked up; a
    right number nobody has gets "no report with that number"; a right one is read.
-3. 1 routes the caller to the queue, like the menu's ``agent`` action.  Silence and
+3. 1 routes the caller to the queue, like the menu's ``agent`` action (so does a
+   database that cannot be read: an operator can still look the report up).  Silence and
    wrong numbers are retried ``ivr.max_retries`` times; then a caller who has heard a
    report is thanked and the call ends, one who has not gets ``ivr.default_action``.
 
@@ -52,6 +53,10 @@ SPEECH_TIMEOUT_SECONDS = 15.0
 STATUSES = set(FollowStatuses.model_fields)
 
 
+class _Unreadable(Exception):
+    """The reports could not be read."""
+
+
 class Steps(Protocol):
     """The caller's way through the menu (agi.ivr.Walk)."""
 
@@ -87,7 +92,18 @@ class FollowFlow:
         return int(self.settings.ivr.input_timeout_seconds * 1000)
 
     async def run(self, agi: AGISession, walk: Steps) -> Ending:
-        """The follow-up, from the menu key to where the caller goes next."""
+        """The follow-up, from the menu key to where the caller goes next.
+
+        When the reports cannot be read (the database is away) the caller is told
+        nothing wrong: they go to an operator, who can look the report up.
+        """
+        try:
+            return await self._run(agi, walk)
+        except _Unreadable:
+            walk.note("follow:unavailable")
+            return Ending("queue", "follow:unavailable")
+
+    async def _run(self, agi: AGISession, walk: Steps) -> Ending:
         follow = self.settings.ivr.follow
         caller = sanitize_caller(agi.env.get("agi_callerid"))
         heard = 0
@@ -96,7 +112,11 @@ class FollowFlow:
             walk.note("follow:no_caller_id")
             prompts = ["follow_enter"]
         else:
-            found = await self.reports.open_reports(caller.number, follow.max_reports)
+            try:
+                found = await self.reports.open_reports(caller.number, follow.max_reports)
+            except Exception as e:
+                log.exception("could not read the open reports of a caller")
+                raise _Unreadable from e
             if not found.reports:
                 walk.note("follow:none")
                 prompts = ["follow_none", "follow_enter"]
@@ -152,6 +172,9 @@ class FollowFlow:
             return await self.reports.by_number(digits)
         except (TicketNotFound, InvalidCode):
             return None
+        except Exception as e:
+            log.exception("could not read a report by its number")
+            raise _Unreadable from e
 
     def _parts(self, report: Followed, language: str) -> list[Part]:
         follow = self.settings.ivr.follow

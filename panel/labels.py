@@ -146,6 +146,7 @@ FIXED_STEPS: dict[str, str] = {
     "follow:wrong_number": N_("Report number keyed wrong"),
     "follow:agent": N_("Asked for an operator after the follow-up"),
     "follow:done": N_("Follow-up over: call ended"),
+    "follow:unavailable": N_("Reports could not be read: passed to an operator"),
 }
 SEPARATOR = " → "
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")

@@ -182,3 +182,14 @@ async def test_a_caller_without_caller_id_is_asked_for_a_number_then_an_operator
     ids = names(heard(traced, call.uniqueid))
     # straight to the number: no reading, no "none found"
     assert ids[ids.index("greeting-hl1022") + 1 :] == ["follow_enter"]
+
+
+async def test_hanging_up_mid_number_closes_the_record(carrier: Lab, app: Application):
+    number = new_number()
+    await carrier.carrier.call(
+        "1022", caller_id=f"<{number}>", digits="3", wait2=2, digits2="60005", hold=0
+    )
+    call = await ended_record(app, number, timeout=60)
+    assert call.outcome == Outcome.HANGUP_IVR
+    assert call.ivr_path == "3:follow > follow:none"
+    assert call.queue is None and call.ended_at is not None

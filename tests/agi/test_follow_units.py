@@ -283,9 +283,11 @@ class ScriptedChannel:
         self.keys = list(keys)
         self.interrupt = dict(interrupt or {})
         self.played: list[str] = []
+        self.paths: list[str] = []
 
     async def stream_file(self, path: str, escape: str = "") -> str | None:
         name = Path(path).name
+        self.paths.append(path)
         self.played.append(name)
         return self.interrupt.pop(name, None)
 
@@ -432,3 +434,27 @@ async def test_failed_speech_is_skipped_and_the_web_named(settings):
     assert end.route == "queue"
     i = ch.played.index("follow_result")
     assert ch.played[i + 1] == "follow_full_answer"
+
+
+async def test_a_database_fault_sends_the_caller_to_an_operator(settings):
+    class Down(FakeReports):
+        async def open_reports(self, phone, limit):
+            raise OSError("connection refused")
+
+        async def by_number(self, raw):
+            raise OSError("connection refused")
+
+    walk = Walk("vi")
+    end = await flow(settings, Down([])).run(ScriptedChannel("0901234567", []), walk)
+    assert (end.route, end.choice, walk.path) == (
+        "queue",
+        "follow:unavailable",
+        "follow:unavailable",
+    )
+    # by number too, and the English prompts are the ones played
+    walk = Walk("en")
+    ch = ScriptedChannel(None, [*GOOD, "#"])
+    end = await flow(settings, Down([])).run(ch, walk)
+    assert walk.path == "follow:no_caller_id > follow:unavailable"
+    assert ch.paths[0].endswith("/en/follow_enter")
+    assert end.choice == "follow:unavailable"
