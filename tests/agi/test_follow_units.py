@@ -458,3 +458,16 @@ async def test_a_database_fault_sends_the_caller_to_an_operator(settings):
     assert walk.path == "follow:no_caller_id > follow:unavailable"
     assert ch.paths[0].endswith("/en/follow_enter")
     assert end.choice == "follow:unavailable"
+
+
+def test_follow_settings_are_checked_by_name(tmp_path):
+    from core.settings import ConfigError
+
+    text = (Path(__file__).parents[2] / "config" / "hotline.example.toml").read_text()
+    text = text.replace("max_reports = 3 ", "max_reports = 0 ").replace(
+        "result_max_chars = 300", "result_max_chars = 5"
+    )
+    with pytest.raises(ConfigError) as info:
+        settings_in(tmp_path, text)
+    problems = "\n".join(info.value.problems)
+    assert "ivr.follow.max_reports" in problems and "ivr.follow.result_max_chars" in problems
