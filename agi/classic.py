@@ -14,12 +14,15 @@ import logging
 import os
 import sys
 
+from agi.follow import FollowFlow
 from agi.ivr import IVR
 from agi.protocol import AGIHangup, AGISession, read_env
 from callcenter.service import CallService
 from core.clock import Clock
 from core.db import Database
 from core.settings import load_settings
+from dialplan.speech import SpeechCache
+from tickets.follow import FollowQueries
 
 
 async def _stdio() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -37,13 +40,19 @@ async def run() -> int:
     settings = load_settings()
     reader, writer = await _stdio()
     db = Database(settings.database)
+    clock = Clock()
+    speech = SpeechCache(
+        settings.prompts_dir / "spoken", keep_days=settings.ivr.follow.spoken_cache_days
+    )
+    follow = FollowFlow(settings, FollowQueries(db), speech, clock)
     try:
         env = await read_env(reader)
         session = AGISession(reader, writer, env)
-        await IVR(settings, CallService(db, settings), Clock()).handle(session)
+        await IVR(settings, CallService(db, settings), clock, follow=follow).handle(session)
     except AGIHangup:
         pass
     finally:
+        await speech.close()
         await db.close()
     return 0
 

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 
 from agi.emergency import Emergency
+from agi.follow import FollowFlow
 from agi.protocol import AGIHangup, AGISession
 from callcenter.models import Outcome
 from callcenter.service import CallService, sanitize_caller
@@ -62,11 +63,20 @@ class Route:
 class IVR:
     """The ``ivr`` FastAGI route."""
 
-    def __init__(self, settings: Settings, calls: CallService, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        calls: CallService,
+        clock: Clock,
+        *,
+        follow: FollowFlow | None = None,
+    ) -> None:
         self.settings = settings
         self.calls = calls
         self.clock = clock
         self.emergency = Emergency(settings)
+        # the report follow-up (menu action "follow"); without it an operator answers
+        self.follow = follow
 
     def _prompt(self, prompt_id: str, language: str) -> str:
         return prompt_path(self.settings, prompt_id, language)
@@ -238,6 +248,12 @@ class IVR:
                 if number is not None:
                     return Route("emergency", f"emergency:{number}", option.digit)
                 continue
+
+            if option.action == "follow":
+                if self.follow is None:
+                    return Route("queue", "agent")
+                ending = await self.follow.run(agi, walk)
+                return Route(ending.route, ending.choice)
             key = await self._act(agi, hotline, option, walk, digits)
 
     async def _say(self, agi: AGISession, prompt_id: str, walk: Walk, digits: str) -> str | None:

@@ -177,6 +177,13 @@ class AGISession:
             raise AGIHangup("hang-up while reading keys")
         return reply.result
 
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """Wait up to ``timeout_ms`` for one key; None when none came."""
+        reply = await self.command(f"WAIT FOR DIGIT {timeout_ms}")
+        if reply.code < 0:
+            raise AGIHangup("hang-up while waiting for a key")
+        return chr(reply.code) if reply.code > 0 else None
+
     async def hangup(self) -> None:
         try:
             await self.command("HANGUP")

@@ -102,7 +102,7 @@ class Agent(_Model):
     shift: str
 
 
-MenuAction = Literal["agent", "emergency", "language", "info", "repeat"]
+MenuAction = Literal["agent", "emergency", "language", "info", "repeat", "follow"]
 
 
 class MenuOption(_Model):
@@ -112,7 +112,9 @@ class MenuOption(_Model):
     ``message`` (dial 113/114/115) and goes back to the menu, or with
     ``connect`` puts the caller through to the number chosen; ``language``
     switches Vietnamese <-> English and replays the menu; ``info`` plays
-    ``message`` and goes back to the menu; ``repeat`` replays the menu.
+    ``message`` and goes back to the menu; ``repeat`` replays the menu;
+    ``follow`` reads the caller's open reports and any report keyed by its
+    tracking number (``ivr.follow``).
     ``label`` is the option's short name on screens (the agent's screen-pop
     shows what the caller chose); without one the panel names the action.
     """
@@ -200,6 +202,103 @@ class IvrPrompts(_Model):
     )
 
 
+class FollowPrompts(_Model):
+    """What the report follow-up (menu action ``follow``) says around each report."""
+
+    intro: LocalText = LocalText(
+        vi="Sau đây là các phản ánh đang được xử lý của bạn, mới nhất trước.",
+        en="Here are your open reports, newest first.",
+    )
+    more: LocalText = LocalText(
+        vi="Bạn còn phản ánh khác đang được xử lý; điện thoại viên có thể đọc giúp bạn.",
+        en="You have more open reports; an operator can go through them with you.",
+    )
+    none: LocalText = LocalText(
+        vi="Chúng tôi không tìm thấy phản ánh nào đang được xử lý của số điện thoại này.",
+        en="We found no open report from this phone number.",
+    )
+    enter: LocalText = LocalText(
+        vi="Để nghe một phản ánh, xin bấm mười số của phản ánh, rồi bấm phím thăng. "
+        "Để gặp điện thoại viên, bấm phím 1.",
+        en="To hear a report, key its 10-digit number, then the hash key. "
+        "To speak with an operator, press 1.",
+    )
+    options: LocalText = LocalText(
+        vi="Để nghe phản ánh khác, xin bấm mười số của phản ánh, rồi bấm phím thăng. "
+        "Để gặp điện thoại viên, bấm phím 1.",
+        en="To hear another report, key its 10-digit number, then the hash key. "
+        "To speak with an operator, press 1.",
+    )
+    wrong: LocalText = LocalText(
+        vi="Số phản ánh chưa đúng, xin vui lòng bấm lại.",
+        en="The number is not right, please key it again.",
+    )
+    unknown: LocalText = LocalText(
+        vi="Không có phản ánh nào với số này.", en="There is no report with that number."
+    )
+    wait: LocalText = LocalText(vi="Xin chờ một chút.", en="One moment, please.")
+    report: LocalText = LocalText(vi="Phản ánh số", en="Report number")
+    topic: LocalText = LocalText(vi="Lĩnh vực", en="Topic")
+    status: LocalText = LocalText(vi="Tình trạng", en="Status")
+    agency: LocalText = LocalText(vi="Cơ quan xử lý", en="Handled by")
+    deadline: LocalText = LocalText(vi="Hạn trả lời", en="Answer due by")
+    overdue: LocalText = LocalText(vi="Đã quá hạn trả lời.", en="The answer is overdue.")
+    meeting: LocalText = LocalText(vi="Lịch tiếp công dân", en="Meeting on")
+    result: LocalText = LocalText(vi="Kết quả trả lời", en="The answer")
+    full_answer: LocalText = LocalText(
+        vi="Nội dung đầy đủ có trên trang tra cứu phản ánh trên mạng.",
+        en="The full answer is on the web status page.",
+    )
+
+
+class FollowStatuses(_Model):
+    """How each status of a report is said to the citizen (tickets.models.Status)."""
+
+    new: LocalText = LocalText(
+        vi="đang chờ chuyển đến cơ quan xử lý", en="waiting to be sent to the agency in charge"
+    )
+    pending_approval: LocalText = LocalText(
+        vi="đang chờ lãnh đạo phê duyệt", en="waiting for the leaders' approval"
+    )
+    forwarded: LocalText = LocalText(
+        vi="đã chuyển đến cơ quan xử lý", en="sent to the agency in charge"
+    )
+    accepted: LocalText = LocalText(vi="cơ quan đã tiếp nhận", en="taken on by the agency")
+    answered: LocalText = LocalText(vi="đã có kết quả trả lời", en="answered")
+    returned: LocalText = LocalText(
+        vi="đang được chuyển cho cơ quan phù hợp", en="being passed to the right agency"
+    )
+    meeting_pending: LocalText = LocalText(
+        vi="đang sắp xếp lịch tiếp công dân", en="a meeting is being arranged"
+    )
+    meeting_scheduled: LocalText = LocalText(
+        vi="đã có lịch tiếp công dân", en="a meeting has been arranged"
+    )
+    proposal: LocalText = LocalText(
+        vi="đã được tổng hợp gửi lãnh đạo thành phố", en="passed on to the city's leaders"
+    )
+    closed: LocalText = LocalText(vi="đã hoàn tất", en="completed")
+
+
+class Follow(_Model):
+    """The citizen's report follow-up by phone (menu action ``follow``).
+
+    The caller's open reports are found by caller ID and read newest first, at
+    most ``max_reports``; any report can be heard by keying its tracking number.
+    Agency names and answers are spoken at run time (espeak-ng), cached in
+    ``<prompts_dir>/spoken`` and removed after ``spoken_cache_days`` unused.
+    """
+
+    max_reports: Annotated[int, Field(ge=1, le=10)] = 3
+    # an agency's answer longer than this is cut (at a word) and the caller sent to the web
+    result_max_chars: Annotated[int, Field(ge=40, le=2000)] = 300
+    # after a lone "1" (the operator, or the first digit of a number): how long to wait
+    operator_wait_seconds: Annotated[float, Field(ge=0.5, le=10)] = 2
+    spoken_cache_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    prompts: FollowPrompts = FollowPrompts()
+    statuses: FollowStatuses = FollowStatuses()
+
+
 class Ivr(_Model):
     input_timeout_seconds: Annotated[float, Field(gt=0.5, le=30)] = 5
     max_retries: Annotated[int, Field(ge=0, le=5)] = 2
@@ -207,6 +306,7 @@ class Ivr(_Model):
     # keypad on a bad line still reaches a person.
     default_action: Literal["agent", "hangup"] = "agent"
     prompts: IvrPrompts
+    follow: Follow = Follow()
 
 
 class Hotline(_Model):

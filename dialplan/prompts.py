@@ -40,6 +40,49 @@ DIGITS = {
 }
 
 
+# The report follow-up's fragments (agi/follow.py): ``follow_<name>`` for each text of
+# ``ivr.follow.prompts``, ``status-<status>``, ``topic-<topic id>``, and the dates.
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def follow_texts(settings: Settings, language: str) -> dict[str, str]:
+    """Every fragment the report follow-up plays, by prompt id (see agi/report_speech.py)."""
+    f = settings.ivr.follow
+    out = {f"follow_{name}": text.get(language) for name, text in f.prompts}
+    out |= {f"status-{name}": text.get(language) for name, text in f.statuses}
+    out |= {f"topic-{t.id}": t.name.get(language) for t in settings.tickets.topics}
+    for day in range(1, 32):
+        out[f"day-{day}"] = f"ngày {day}" if language == "vi" else f"the {_ordinal(day)}"
+    for month in range(1, 13):
+        out[f"month-{month}"] = (
+            f"tháng {month}" if language == "vi" else f"of {MONTHS_EN[month - 1]}"
+        )
+    return out
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def follows(settings: Settings) -> bool:
+    """Whether some hotline offers the report follow-up (its prompts are then made)."""
+    return any(o.action == "follow" for h in settings.hotlines for o in h.menu)
+
+
 def overflow_offer_texts(settings: Settings, language: str) -> dict[str, str]:
     """The offer while waiting and the final one, with only the choices configured."""
     p, o = settings.ivr.prompts, settings.queues.overflow
@@ -111,6 +154,9 @@ def prompt_texts(settings: Settings) -> dict[tuple[str, str], str]:
             out[(lang, pid)] = text
         for d, word in enumerate(DIGITS[lang]):
             out[(lang, f"digit-{d}")] = word
+        if follows(settings):
+            for pid, text in follow_texts(settings, lang).items():
+                out[(lang, pid)] = text
         for h in settings.hotlines:
             out[(lang, greeting_id(h))] = h.greeting.get(lang)
             out[(lang, notice_id(h))] = h.recording_notice.get(lang)

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from accounts.apikeys import ApiKeyService
 from accounts.service import AccountService
 from accounts.throttle import SignInThrottle
+from agi.follow import FollowFlow
 from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
@@ -53,6 +54,7 @@ from core.db import Database
 from core.health import Health, NotReady
 from core.lifecycle import on_stop
 from core.settings import Settings, require_secrets
+from dialplan.speech import SpeechCache
 from panel.app import make_app
 from panel.context import PanelContext
 from panel.hub import Hub
@@ -69,6 +71,7 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
+from tickets.follow import FollowQueries
 from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
 from tickets.queries import TicketQueries
@@ -263,7 +266,12 @@ class Application:
             settings.queue_log, settings.state_dir / "queue_log.offset.json"
         )
         self.scheduler = ShiftScheduler(settings, self.ami, self.clock, interval=scheduler_interval)
-        self.ivr = IVR(settings, self.calls, self.clock)
+        # the report follow-up: free text spoken at run time, kept beside the prompts
+        self.speech = SpeechCache(
+            settings.prompts_dir / "spoken", keep_days=settings.ivr.follow.spoken_cache_days
+        )
+        self.follow = FollowFlow(settings, FollowQueries(self.db), self.speech, self.clock)
+        self.ivr = IVR(settings, self.calls, self.clock, follow=self.follow)
         # queue statistics: the event table and its catch-up from queue_log; the
         # congestion watch reads the board the live state writes
         self.live_queues = LiveQueues(self.bus, self.clock)
@@ -356,6 +364,7 @@ class Application:
         on_stop(stack, "live", self.live.stop)
         await self.queue_events.start()
         on_stop(stack, "queue_events", self.queue_events.stop)
+        on_stop(stack, "speech", self.speech.close)
         await self.agi.start()
         on_stop(stack, "agi", self.agi.stop)
         await self.ami.start()

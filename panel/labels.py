@@ -111,6 +111,7 @@ ACTIONS: dict[str, str] = {
     "emergency": N_("Emergency numbers"),
     "language": N_("Change of language"),
     "repeat": N_("Repeat the menu"),
+    "follow": N_("Report follow-up"),
 }
 # When the overflow offer was heard ("<mode>:<key>"), and what the key meant.
 OFFER_MOMENTS: dict[str, str] = {
@@ -143,6 +144,16 @@ FIXED_STEPS: dict[str, str] = {
     "dial:congestion": N_("Emergency number unreachable"),
     # the call of a callback ("callback:<id>"); {n} is the callback's number
     "callback:#": N_("Callback no. {n}"),
+    # the report follow-up (agi/follow.py); {n}: how many reports, or a tracking number
+    "follow:reports:#": N_("Heard their {n} newest open reports"),
+    "follow:none": N_("No open report under the caller's number"),
+    "follow:no_caller_id": N_("Follow-up without caller ID"),
+    "follow:number:#": N_("Heard report {n}"),
+    "follow:unknown:#": N_("No report with number {n}"),
+    "follow:wrong_number": N_("Report number keyed wrong"),
+    "follow:agent": N_("Asked for an operator after the follow-up"),
+    "follow:done": N_("Follow-up over: call ended"),
+    "follow:unavailable": N_("Reports could not be read: passed to an operator"),
 }
 SEPARATOR = " → "
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")

@@ -126,7 +126,7 @@ def test_problems_name_their_line(tmp_path):
     vj = next(n for p, n in by_key.items() if p.startswith("hotlines[1].menu[1].message.vj"))
     assert lines[vj - 1].startswith('message.vj = "Nếu bạn cần công an')
     headers = [n for n, line in enumerate(lines, start=1) if line == "[[hotlines.menu]]"]
-    assert headers[5] < vj < headers[6]  # the first hotline has 4 options, the second 3
+    assert headers[6] < vj < headers[7]  # the first hotline has 5 options, the second 3
 
 
 def test_problems_from_cross_checks_name_their_line(tmp_path):

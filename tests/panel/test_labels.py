@@ -72,6 +72,10 @@ def test_every_step_the_flows_write_has_words(settings):
     """A new step in agi/ivr.py or agi/overflow.py fails here until panel/labels.py names it."""
     common = table(settings, "vi")[""]
     written = _written_steps(ROOT / "agi" / "ivr.py", r'\.note\(\s*"([^"]+)"')
+    written |= _written_steps(ROOT / "agi" / "follow.py", r'\.note\(\s*"([^"]+)"')
+    assert {"follow:none", "follow:wrong_number", "follow:agent"} <= written
+    # and the follow-up's numbered steps (read with "#" for the number, see path_words)
+    written |= {"follow:reports:#", "follow:number:#", "follow:unknown:#"}
     written |= _written_steps(
         ROOT / "agi" / "overflow.py", r'note_overflow\(\s*uniqueid,\s*"([^"]+)"'
     )
@@ -84,6 +88,18 @@ def test_every_step_the_flows_write_has_words(settings):
     for hotline in settings.hotlines:
         own = table(settings, "vi")[hotline.number]
         assert {f"{o.digit}:{o.action}" for o in hotline.menu} == set(own)
+
+
+def test_the_follow_up_steps_read_as_words(settings):
+    vi, en = table(settings, "vi"), table(settings, "en")
+    path = "3:follow > follow:reports:2 > follow:wrong_number > follow:number:1234567894"
+    assert labels.path_words(path, "1022", vi) == (
+        "Tra cứu phản ánh (phím 3) → Đã nghe 2 phản ánh đang xử lý mới nhất → "
+        "Bấm sai số phản ánh → Đã nghe phản ánh số 1234567894"
+    )
+    assert labels.path_words("follow:agent", "1022", en) == (
+        "Asked for an operator after the follow-up"
+    )
 
 
 def test_outcomes_have_words_in_both_languages():
