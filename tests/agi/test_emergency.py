@@ -7,6 +7,7 @@ for a busy line, a silence, a wrong key and a hang-up mid-call).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -183,13 +184,12 @@ def test_connecting_needs_a_way_out(tmp_path):
     del cfg["trunk"]["contact"]
     with pytest.raises(ConfigError) as e:
         settings_in(tmp_path / "a", tomli_w.dumps(cfg))
-    assert "hotlines[0].menu[2].connect: the trunk has no contact" in str(e.value)
+    assert re.search(r"hotlines\[0\]\.menu\[\d+\]\.connect: the trunk has no contact", str(e.value))
     # an endpoint of the site's own (config/asterisk/pjsip.conf) will do
     cfg = connecting_config(via="emergency_sbc")
     del cfg["trunk"]["contact"]
-    assert (
-        settings_in(tmp_path / "b", tomli_w.dumps(cfg)).hotlines[0].menu[2].via == "emergency_sbc"
-    )
+    menu = settings_in(tmp_path / "b", tomli_w.dumps(cfg)).hotlines[0].menu
+    assert next(o for o in menu if o.action == "emergency").via == "emergency_sbc"
 
 
 def test_the_dialplan_fallback_reads_the_notice_too(tmp_path):
