@@ -554,7 +554,7 @@ class TicketService:
                 "deadline_at": None,
                 "escalated_at": None,
             }
-            details: dict[str, Any] = {"reason": reason, "reopens": rounds}
+            details: dict[str, Any] = {"reopen_reason": reason, "reopens": rounds}
             if ticket.agency_id is not None:
                 details["agency"] = ticket.agency_id
             if via is not None:

@@ -66,6 +66,16 @@ CLOSE_WITH_NOTE = (
     Status.MEETING_PENDING,
     Status.REOPENED,
 )
+# On the supervisors' desk ("needs me" in the panel): to forward (again), approve, arrange,
+# thank, or a reopened report to look at again.
+NEEDS_SUPERVISOR = (
+    Status.REOPENED,
+    Status.NEW,
+    Status.PENDING_APPROVAL,
+    Status.RETURNED,
+    Status.MEETING_PENDING,
+    Status.PROPOSAL,
+)
 # With the supervisors, to be forwarded (again).
 TO_FORWARD = (Status.NEW, Status.RETURNED, Status.REOPENED)
 

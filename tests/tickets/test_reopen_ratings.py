@@ -58,7 +58,7 @@ async def test_reopen_from_each_allowed_status(w: World, state: str):
         assert (last.action, last.from_status, last.to_status) == ("reopened", before, "reopened")
         assert last.actor_id == actor.id and last.actor_name == actor.name
         details = event_details(last)
-        assert details["reason"] == "Công dân chưa hài lòng" and details["reopens"] == 1
+        assert details["reopen_reason"] == "Công dân chưa hài lòng" and details["reopens"] == 1
         assert last.at == w.clock.now()
 
 
