@@ -59,6 +59,8 @@ async def survey_app(carrier: Lab) -> AsyncIterator[Application]:
         await asyncio.to_thread(prompts.generate, settings)
         await system.reload(settings, lab.pbx)
         application = Application(settings, scheduler_interval=2)
+        # the dialogues, kept: tests/fixtures/agi/survey_*.txt were recorded this way
+        application.agi.trace_dir = lab.home / "agi-traces"
         async with application:
             await application.ami.wait_logged_in(30)
             await asyncio.wait_for(application.scheduler.reconciled.wait(), 30)
