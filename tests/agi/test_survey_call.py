@@ -164,6 +164,10 @@ async def test_caller_rates_1_then_presses_9_and_the_report_is_reopened(
     assert ended.outcome == Outcome.ANSWERED and ended.ended_at is not None
 
 
+async def _read(path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
 async def _gone(lab: Lab, channel_id: str) -> bool:
     return not await lab.carrier.active(channel_id)
 
@@ -196,12 +200,25 @@ async def test_a_caller_hanging_up_in_the_survey_breaks_nothing(
     await eventually(lambda: _gone(carrier, channel_id), 20)
     await asyncio.sleep(1)
     assert await rating_of(app, call.id) is None
-    # the next caller still gets the survey: the route is alive
+    # the next caller still gets the survey (the route is alive), in the language they
+    # chose in the IVR (9: English)
     number2 = new_number()
-    channel2 = await carrier.carrier.call("1022", caller_id=f"<{number2}>", digits="1", hold=120)
+    channel2 = await carrier.carrier.call(
+        "1022", caller_id=f"<{number2}>", digits="9", digits2="1", wait2=2.5, hold=120
+    )
     call2 = await eventually(lambda: answered(app, number2), 60)
+    assert call2.language == "en"
     await agent_hangs_up(carrier)
     await eventually(lambda: in_survey(app), 20)
     await key(carrier, channel2, "5")
     rating = await eventually(lambda: rating_of(app, call2.id), 20)
     assert rating.rating == 5 and rating.ticket_id is None
+    await eventually(lambda: _gone(carrier, channel2), 30)
+    trace = app.agi.trace_dir / f"{call2.uniqueid}.txt"
+    said = (await eventually(lambda: _read(trace), 10)).splitlines()
+    assert [line.rsplit("/", 1)[-1] for line in said if line.startswith("> ")] == [
+        "survey_rate 2000 1",
+        '> SET VARIABLE HOTLINE_SURVEY "rated"',
+        'survey_thanks ""',
+    ]
+    assert all("/en/" in line for line in said if line.startswith(("> GET", "> STREAM")))
