@@ -128,7 +128,7 @@ class Survey:
         if it is answered or closed."""
         try:
             if ticket_id is not None:
-                found = [await self.tickets_get(ticket_id)]
+                found = [await self._ticket(ticket_id)]
             elif call_id is not None:
                 found = await self.ratings.tickets_of_call(call_id)
             else:
@@ -138,7 +138,7 @@ class Survey:
             return None
         return next((t for t in found if t is not None and t.status in REOPENABLE), None)
 
-    async def tickets_get(self, ticket_id: int) -> Ticket | None:
+    async def _ticket(self, ticket_id: int) -> Ticket | None:
         tickets = await self.ratings.tickets_by_id([ticket_id])
         return tickets[0] if tickets else None
 
@@ -152,7 +152,7 @@ class Survey:
                 return True
             except VersionConflict:
                 # changed since read (an agent's note, a close): read again and retry once
-                fresh = await self.tickets_get(ticket.id)
+                fresh = await self._ticket(ticket.id)
                 if fresh is None or fresh.status not in REOPENABLE:
                     return False
                 ticket = fresh

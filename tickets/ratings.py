@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 RATINGS = range(1, 6)
 # A rating this low is the citizen's dissatisfaction: the survey offers a reopening.
 DISSATISFIED = 2
-PHONE_SOURCES = (RatingSource.AFTER_CALL, RatingSource.RESULT_CALL)
 
 
 def check_rating(value: object) -> int:
@@ -68,15 +67,18 @@ class RatingService:
         """Store one rating; returns it and whether it is new.
 
         ``rating`` must be 1 to 5 and ``source`` one of :class:`RatingSource` (else
-        InvalidInput naming the field); a phone rating needs its ``call_id``.  Without
-        ``ticket_id`` the ticket is the one the call made (the first linked to it), if
-        any.  A call already rated keeps its first rating: that one is returned, with
-        False.
+        InvalidInput naming the field); a rating after a hotline call needs its
+        ``call_id``, one after the result call its ``ticket_id`` (that call, placed
+        from outside the call records, may have none).  Without ``ticket_id`` the
+        ticket is the one the call made (the first linked to it), if any.  A call
+        already rated keeps its first rating: that one is returned, with False.
         """
         value = check_rating(rating)
         kind = check_source(source)
-        if kind in PHONE_SOURCES and call_id is None:
+        if kind is RatingSource.AFTER_CALL and call_id is None:
             raise InvalidInput.one("call_id", REQUIRED)
+        if kind is RatingSource.RESULT_CALL and call_id is None and ticket_id is None:
+            raise InvalidInput.one("ticket_id", REQUIRED)
         if call_id is not None:
             earlier = await self.for_call(call_id)
             if earlier is not None:

@@ -154,3 +154,20 @@ async def test_bad_arguments_and_an_unknown_call_are_not_asked(server, tmp_path)
         env += [f"agi_arg_1: {args[0]}", f"agi_arg_2: {args[1]}", "agi_uniqueid: pbx-0.0"]
         assert await replay(Transcript(env, []), "127.0.0.1", port) == []
     assert await ratings_count(db) == 0
+
+
+async def test_a_result_call_names_the_ticket_and_reaches_the_same_survey(server, tmp_path):
+    """The call telling the citizen the result is placed from outside the call records:
+    the survey is given the ticket (argument 1) and the kind ``result_call``."""
+    db, tickets, queries, ratings, _, port = server
+    t = Transcript.load("survey_rated_1_reopened", tmp_path)
+    other_call = await answered_call(db, t)  # the report came from an earlier call
+    ticket_id = await closed_ticket(tickets, other_call)
+    env = [line for line in t.env if not line.startswith(("agi_arg_", "agi_uniqueid:"))]
+    env += [f"agi_arg_1: {ticket_id}", "agi_arg_2: result_call", "agi_uniqueid: pbx-9.9"]
+    await replay(Transcript(env, t.steps), "127.0.0.1", port)
+    async with db.session() as s:
+        [rating] = (await s.scalars(select(Rating))).all()
+    assert (rating.rating, rating.source, rating.call_id) == (1, "result_call", None)
+    assert rating.ticket_id == ticket_id
+    assert (await queries.get(ticket_id)).status == Status.REOPENED

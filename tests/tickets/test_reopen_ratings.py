@@ -201,6 +201,9 @@ async def test_a_rating_names_its_bad_source_call_or_ticket(w: World):
         await ratings.record(3, "after_call")
     assert [(f.field, f.message) for f in e.value.errors] == [("call_id", REQUIRED)]
     with pytest.raises(InvalidInput) as e:
+        await ratings.record(3, "result_call")
+    assert [(f.field, f.message) for f in e.value.errors] == [("ticket_id", REQUIRED)]
+    with pytest.raises(InvalidInput) as e:
         await ratings.record(3, "result_call", call_id=999999)
     assert [(f.field, f.message) for f in e.value.errors] == [("call_id", UNKNOWN)]
     with pytest.raises(InvalidInput) as e:
@@ -209,6 +212,8 @@ async def test_a_rating_names_its_bad_source_call_or_ticket(w: World):
     t = await make(w, 1)
     web, new = await ratings.record(5, "web", ticket_id=t.id)
     assert new and web.call_id is None and web.ticket_id == t.id
+    result, new = await ratings.record(2, "result_call", ticket_id=t.id)
+    assert new and result.source == "result_call" and result.topic == "flooding"
 
 
 async def test_the_same_call_rated_twice_at_once_keeps_one(w: World):
