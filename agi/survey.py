@@ -29,7 +29,7 @@ from callcenter.service import CallService
 from core.clock import Clock
 from core.settings import Settings
 from dialplan.prompts import prompt_path
-from tickets.exceptions import InvalidTransition, TicketError, VersionConflict
+from tickets.exceptions import InvalidTransition, VersionConflict
 from tickets.models import REOPENABLE, RatingSource, Ticket
 from tickets.ratings import DISSATISFIED, RatingService
 from tickets.service import TicketService
@@ -79,7 +79,11 @@ class Survey:
             )
             return
         ticket_id = int(ticket_raw) if ticket_raw else None
-        call = await self.calls.get(uniqueid) if uniqueid else None
+        try:
+            call = await self.calls.get(uniqueid) if uniqueid else None
+        except Exception:
+            log.exception("survey: could not read the record of call %s", uniqueid)
+            call = None
         if call is None and kind == RatingSource.AFTER_CALL:
             log.warning("survey after call %s: no record of the call; not asked", uniqueid)
             return
@@ -158,7 +162,8 @@ class Survey:
                 ticket = fresh
             except InvalidTransition:
                 return False  # reopened meanwhile by someone else
-            except TicketError:
+            except Exception:  # noqa: BLE001 - an unforeseen refusal, the database gone
+                # the caller is thanked all the same; the log says what went wrong
                 log.exception("survey could not reopen ticket %s", ticket.code)
                 return False
         return False

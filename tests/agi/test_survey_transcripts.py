@@ -171,3 +171,28 @@ async def test_a_result_call_names_the_ticket_and_reaches_the_same_survey(server
     assert (rating.rating, rating.source, rating.call_id) == (1, "result_call", None)
     assert rating.ticket_id == ticket_id
     assert (await queries.get(ticket_id)).status == Status.REOPENED
+
+
+async def test_the_database_gone_when_reopening_still_thanks_the_caller(
+    server, tmp_path, monkeypatch
+):
+    db, tickets, queries, ratings, _, port = server
+    t = Transcript.load("survey_rated_1_reopened", tmp_path)
+    call_id = await answered_call(db, t)
+    ticket_id = await closed_ticket(tickets, call_id)
+
+    async def broken(*args, **kwargs):
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(tickets, "reopen", broken)
+    # the recorded dialogue up to the 9, then the thanks instead of "reopened"
+    steps = [
+        *t.steps[:4],
+        (">", 'SET VARIABLE HOTLINE_SURVEY "rated"'),
+        ("<", "200 result=1"),
+        (">", f'STREAM FILE {tmp_path}/var/prompts/vi/survey_thanks ""'),
+        ("<", "200 result=0 endpos=8000"),
+    ]
+    await replay(Transcript(t.env, steps), "127.0.0.1", port)
+    assert (await ratings.for_call(call_id)).rating == 1
+    assert (await queries.get(ticket_id)).status == Status.CLOSED
