@@ -33,3 +33,7 @@ class Actor:
 
 # The system itself: deadline escalation and other automatic steps.
 SYSTEM = Actor(id=None, name="system", role=Role.ADMIN)
+
+# The citizen answering the phone survey (agi.survey): reopens the report their call made
+# when they are not satisfied.  No one signs in as it; the survey calls only ``reopen``.
+CITIZEN = Actor(id=None, name="citizen", role=Role.ADMIN)

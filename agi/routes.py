@@ -5,11 +5,16 @@ from __future__ import annotations
 from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import Handler
+from agi.survey import Survey
 
 
-def routes(ivr: IVR, overflow: OverflowMenu | None = None) -> dict[str, Handler]:
-    """The routes; ``overflow`` is left out only by tests of the IVR alone."""
+def routes(
+    ivr: IVR, overflow: OverflowMenu | None = None, survey: Survey | None = None
+) -> dict[str, Handler]:
+    """The routes; ``overflow`` and ``survey`` are left out only by tests of the IVR alone."""
     out: dict[str, Handler] = {"ivr": ivr.handle}
     if overflow is not None:
         out["overflow"] = overflow.handle
+    if survey is not None:
+        out["survey"] = survey.handle
     return out

@@ -200,6 +200,24 @@ class IvrPrompts(_Model):
         vi="Lời nhắn của bạn đã được ghi lại. Xin cảm ơn.",
         en="Your message has been recorded. Thank you.",
     )
+    # The satisfaction survey after a call (hotlines' survey_after_call, agi.survey).
+    survey_rate: LocalText = LocalText(
+        vi="Xin đánh giá mức độ hài lòng của bạn, từ 1, rất không hài lòng, "
+        "đến 5, rất hài lòng. Bấm một phím từ 1 đến 5.",
+        en="Please rate how satisfied you are, from 1, very dissatisfied, "
+        "to 5, very satisfied. Press a key from 1 to 5.",
+    )
+    survey_thanks: LocalText = LocalText(
+        vi="Xin cảm ơn ý kiến của bạn.", en="Thank you for your feedback."
+    )
+    survey_reopen_offer: LocalText = LocalText(
+        vi="Rất tiếc vì bạn chưa hài lòng. Để mở lại phản ánh của bạn, bấm phím 9.",
+        en="We are sorry you are not satisfied. To reopen your report, press 9.",
+    )
+    survey_reopened: LocalText = LocalText(
+        vi="Phản ánh của bạn đã được mở lại và chuyển cho cán bộ phụ trách. Xin cảm ơn.",
+        en="Your report has been reopened and passed to a supervisor. Thank you.",
+    )
 
 
 class FollowPrompts(_Model):
@@ -278,6 +296,9 @@ class FollowStatuses(_Model):
         vi="đã được tổng hợp gửi lãnh đạo thành phố", en="passed on to the city's leaders"
     )
     closed: LocalText = LocalText(vi="đã hoàn tất", en="completed")
+    reopened: LocalText = LocalText(
+        vi="đã được mở lại để xem xét tiếp", en="reopened to be looked at again"
+    )
 
 
 class Follow(_Model):
@@ -325,6 +346,9 @@ class Hotline(_Model):
     )
     recording_notice_enabled: bool = True
     menu: Annotated[list[MenuOption], Field(min_length=1)]
+    # After the agent hangs up, the caller stays on the line for the satisfaction
+    # survey (agi.survey): rate 1 to 5, and reopen the report on a low rating.
+    survey_after_call: bool = False
 
     @model_validator(mode="after")
     def _menu(self) -> Hotline:

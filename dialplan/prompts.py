@@ -33,7 +33,9 @@ OVERFLOW = (
     "voice_message_start",
     "voice_message_done",
 )
-# ... and the digits it reads a number back with.
+# The satisfaction survey's prompts (agi/survey.py).
+SURVEY = ("survey_rate", "survey_thanks", "survey_reopen_offer", "survey_reopened")
+# ... and the digits the overflow flow reads a number back with.
 DIGITS = {
     "vi": ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"),
     "en": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
@@ -148,7 +150,7 @@ def prompt_texts(settings: Settings) -> dict[tuple[str, str], str]:
     for lang in LANGUAGES:
         for pid in SHARED:
             out[(lang, pid)] = getattr(settings.ivr.prompts, pid).get(lang)
-        for pid in OVERFLOW:
+        for pid in (*OVERFLOW, *SURVEY):
             out[(lang, pid)] = getattr(settings.ivr.prompts, pid).get(lang)
         for pid, text in overflow_offer_texts(settings, lang).items():
             out[(lang, pid)] = text

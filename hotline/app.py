@@ -31,6 +31,7 @@ from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
 from agi.routes import routes
+from agi.survey import Survey
 from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
 from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler
@@ -75,6 +76,7 @@ from tickets.follow import FollowQueries
 from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
 from tickets.queries import TicketQueries
+from tickets.ratings import RatingService
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -291,8 +293,10 @@ class Application:
             bus=self.bus,
         )
         self.overflow = OverflowMenu(settings, self.callback_service, self.clock)
+        self.ratings = RatingService(self.db, self.clock)
+        self.survey = Survey(settings, self.calls, self.ratings, self.tickets, self.clock)
         self.agi = FastAGIServer(
-            settings.agi.host, settings.agi.port, routes(self.ivr, self.overflow)
+            settings.agi.host, settings.agi.port, routes(self.ivr, self.overflow, self.survey)
         )
         # transcription: jobs queued when a recorded call ends, worker processes
         self.transcription = TranscriptionPipeline(

@@ -23,7 +23,7 @@ from typing import Literal
 
 from core.settings import Settings
 
-Unit = Literal["calls", "agents", "percent", "seconds", "per_hour"]
+Unit = Literal["calls", "agents", "percent", "seconds", "per_hour", "ratings", "score", "tickets"]
 Language = Literal["vi", "en"]
 
 UNIT_SUFFIX: dict[Unit, str] = {
@@ -32,6 +32,9 @@ UNIT_SUFFIX: dict[Unit, str] = {
     "percent": " %",
     "seconds": " s",
     "per_hour": "",
+    "ratings": "",
+    "score": " /5",
+    "tickets": "",
 }
 
 
@@ -384,7 +387,66 @@ _ALL = (
     ),
 )
 
-KPIS: dict[str, Kpi] = {k.key: k for k in _ALL}
+# citizens' satisfaction (queue_stats.satisfaction): the survey's ratings and reopenings
+_SATISFACTION = (
+    _kpi(
+        "rated",
+        "ratings",
+        (
+            "Ratings",
+            "Satisfaction ratings (1 to 5) citizens gave in the period: in the survey after "
+            "a call, after the call telling the result, or on the web.",
+        ),
+        (
+            "Lượt đánh giá",
+            "Số lượt người dân chấm điểm hài lòng (1 đến 5) trong kỳ: khảo sát sau cuộc gọi, "
+            "sau cuộc gọi báo kết quả, hoặc trên trang web.",
+        ),
+    ),
+    _kpi(
+        "rating_average",
+        "score",
+        (
+            "Average rating",
+            "The mean of the ratings given in the period, from 1 (very dissatisfied) "
+            "to 5 (very satisfied).",
+        ),
+        (
+            "Điểm hài lòng trung bình",
+            "Trung bình các điểm chấm trong kỳ, từ 1 (rất không hài lòng) đến 5 (rất hài lòng).",
+        ),
+        formula="Σ rating / rated",
+    ),
+    _kpi(
+        "rated_share",
+        "percent",
+        (
+            "Calls rated",
+            "Of the calls answered in the period, the share whose caller gave a rating.",
+        ),
+        (
+            "Tỷ lệ cuộc gọi được đánh giá",
+            "Trong các cuộc gọi được trả lời trong kỳ, tỷ lệ người gọi đã chấm điểm.",
+        ),
+        formula="100 × rated calls answered / answered",
+    ),
+    _kpi(
+        "reopened",
+        "tickets",
+        (
+            "Reopened",
+            "Reports reopened because the citizen was not satisfied with the answer or "
+            "the result (by a supervisor, the agent, or the citizen in the survey).",
+        ),
+        (
+            "Mở lại",
+            "Số phiếu được mở lại vì người dân chưa hài lòng với câu trả lời hoặc kết quả "
+            "(do giám sát viên, điện thoại viên, hoặc người dân qua khảo sát).",
+        ),
+    ),
+)
+
+KPIS: dict[str, Kpi] = {k.key: k for k in (*_ALL, *_SATISFACTION)}
 
 
 def kpi(key: str) -> Kpi:

@@ -5,8 +5,10 @@ period per shift, agent, queue and hotline, with a time series (hours of the
 day, days of the week), the tickets opened in the period by topic and level,
 and the agencies' timeliness with the tickets forwarded to them in the period:
 answered on time, answered late, overdue and unanswered, still within their
-deadline — ranked best first.  The weekly report is the one the weekly
-reconciliation meeting with the agencies reads.
+deadline — ranked best first, with how many of them were reopened since by a
+dissatisfied citizen; and the citizens' satisfaction (:mod:`queue_stats.satisfaction`:
+the survey's ratings and the reopenings, per agency, topic, level and agent).  The
+weekly report is the one the weekly reconciliation meeting with the agencies reads.
 
 All periods are local days (``settings.timezone``); a week starts on Monday.
 :func:`csv_text` turns a report section into CSV (spreadsheet formulas
@@ -39,10 +41,11 @@ from queue_stats.figures import (
     read_staffing,
 )
 from queue_stats.kpis import KPIS, UNIT_SUFFIX
+from queue_stats.satisfaction import SatisfactionRow, satisfaction
 from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
 
 Kind = Literal["daily", "weekly", "handover"]
-SECTIONS = ("summary", "series", "topics", "agencies")
+SECTIONS = ("summary", "series", "topics", "agencies", "satisfaction")
 
 
 @dataclass
@@ -57,6 +60,7 @@ class AgencyRow:
     late: int = 0  # answered after the deadline
     overdue: int = 0  # not answered, deadline passed
     pending: int = 0  # not answered, still within the deadline
+    reopened: int = 0  # of these tickets, those reopened since (a dissatisfied citizen)
     rank: int = 0
 
     @property
@@ -86,6 +90,8 @@ class Report:
     topics: dict[str, dict[int, int]]
     agencies: list[AgencyRow]
     shift_id: str | None = None  # the handover's shift
+    # ratings and reopenings in the period: the total, then per agency, topic, level, agent
+    satisfaction: list[SatisfactionRow] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -127,6 +133,7 @@ async def agency_timeliness(
             Ticket.agency_id.label("agency_id"),
             Ticket.deadline_at.label("deadline_at"),
             answered_at.label("answered_at"),
+            Ticket.reopens.label("reopens"),
         )
         .where(
             Ticket.forwarded_at >= start,
@@ -152,6 +159,7 @@ async def agency_timeliness(
             ),
             count(and_(answered, t.c.answered_at > t.c.deadline_at)).label("late"),
             count(and_(~answered, t.c.deadline_at < now)).label("overdue"),
+            count(t.c.reopens > 0).label("reopened"),
         )
         .join(Agency, Agency.id == t.c.agency_id)
         .group_by(Agency.id, Agency.code, Agency.name)
@@ -168,6 +176,7 @@ async def agency_timeliness(
             on_time=int(r.on_time),
             late=int(r.late),
             overdue=int(r.overdue),
+            reopened=int(r.reopened),
         )
         row.pending = row.forwarded - row.decided
         out.append(row)
@@ -212,6 +221,7 @@ async def _build(
         topics=await tickets_by_topic(db, start, end),
         agencies=await agency_timeliness(db, start, end, now),
         shift_id=shift,
+        satisfaction=await satisfaction(db, start, f_end),
     )
 
 
@@ -303,6 +313,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     "overdue": {"vi": "Quá hạn", "en": "Overdue"},
     "pending": {"vi": "Còn trong hạn", "en": "Within deadline"},
     "on_time_rate": {"vi": "Tỷ lệ đúng hạn (%)", "en": "On time (%)"},
+    "name": {"vi": "Tên", "en": "Name"},
+    **{f"rating_{n}": {"vi": f"Điểm {n}", "en": f"Rated {n}"} for n in range(1, 6)},
 }
 
 
@@ -336,6 +348,18 @@ def csv_keys(section: str) -> list[str]:
             "overdue",
             "pending",
             "on_time_rate",
+            "reopened",
+        ]
+    if section == "satisfaction":
+        return [
+            "group",
+            "key",
+            "name",
+            "rated",
+            "rating_average",
+            "rated_share",
+            *(f"rating_{n}" for n in range(1, 6)),
+            "reopened",
         ]
     raise ValueError(f"section: must be one of {', '.join(SECTIONS)}, not {section!r}")
 
@@ -369,6 +393,11 @@ def csv_rows(report: Report, section: str, tz: Any, lang: str = "vi") -> list[li
         for topic, levels in report.topics.items():
             counts = [levels.get(lv, 0) for lv in range(1, 6)]
             rows.append([topic, *counts, sum(levels.values())])
+    elif section == "satisfaction":
+        keys = csv_keys(section)
+        for row in report.satisfaction:
+            d = row.as_dict()
+            rows.append([d[k] for k in keys])
     else:
         for a in report.agencies:
             rows.append(
@@ -382,6 +411,7 @@ def csv_rows(report: Report, section: str, tz: Any, lang: str = "vi") -> list[li
                     a.overdue,
                     a.pending,
                     a.on_time_rate,
+                    a.reopened,
                 ]
             )
     return rows

@@ -47,6 +47,9 @@ async def replay(transcript: Transcript, host: str, port: int) -> list[str]:
             else:
                 writer.write(line.encode() + b"\n")
                 await writer.drain()
+        if transcript.steps and transcript.steps[-1] == ("<", "HANGUP"):
+            # the caller hung up: with AGIEXITONHANGUP Asterisk then closes its side
+            writer.write_eof()
         # After the last reply the server has nothing more to say.
         extra = await asyncio.wait_for(reader.read(), 5)
         assert extra == b"", f"server sent more than the transcript: {extra!r}"

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -46,9 +46,14 @@ class Status(StrEnum):
     MEETING_SCHEDULED = "meeting_scheduled"  # level 4: date and place set
     PROPOSAL = "proposal"  # level 5: compiled for the leaders; a thank-you letter is due
     CLOSED = "closed"  # done
+    # a closed or answered report the citizen was not satisfied with: back with the
+    # supervisors (tickets.workflow says why this is a status of its own)
+    REOPENED = "reopened"
 
 
 OPEN_STATUSES = tuple(s for s in Status if s is not Status.CLOSED)
+# Where a citizen's report may be reopened from: told the result, or done.
+REOPENABLE = (Status.ANSWERED, Status.CLOSED)
 # While with an agency, the deadline counts.
 WITH_AGENCY = (Status.FORWARDED, Status.ACCEPTED)
 # Where a deadline runs, and is escalated once passed.
@@ -111,6 +116,9 @@ class Ticket(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     escalations: Mapped[int] = mapped_column(Integer, default=0)
+    # How many times the report was reopened (tickets.service.reopen); the reasons
+    # are in its history.
+    reopens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     result: Mapped[str | None] = mapped_column(Text)  # the agency's answer
     return_reason: Mapped[str | None] = mapped_column(Text)
     meeting_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -167,3 +175,35 @@ class TicketEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(20))
     # JSON: {"field": [old, new], ...} for edits, {"note": ...} etc.
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class RatingSource(StrEnum):
+    """Where a satisfaction rating came from."""
+
+    AFTER_CALL = "after_call"  # the phone survey after the agent's call (agi.survey)
+    RESULT_CALL = "result_call"  # the phone survey after the call telling the result
+    WEB = "web"  # the public web pages
+
+
+class Rating(Base):
+    """A citizen's satisfaction rating, 1 (very dissatisfied) to 5 (very satisfied).
+
+    One per call at most (the survey may be reached twice by a retried AGI); what the
+    reports group by is kept as it was when the rating was given: the agent who handled
+    the call, the ticket's agency, topic and level.
+    """
+
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), unique=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    agent_extension: Mapped[str | None] = mapped_column(String(16))
+    agent_name: Mapped[str | None] = mapped_column(String(200))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    topic: Mapped[str | None] = mapped_column(String(32))
+    level: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)

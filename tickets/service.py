@@ -105,6 +105,7 @@ class Action(StrEnum):
     RETURNED = "returned"
     MEETING_SCHEDULED = "meeting_scheduled"
     CLOSED = "closed"
+    REOPENED = "reopened"
     COMMENTED = "commented"
     ESCALATED = "escalated"
 
@@ -273,6 +274,7 @@ class TicketService:
             forwarded_at=forwarded_at,
             deadline_at=deadline,
             escalations=0,
+            reopens=0,
             created_by=actor.id,
             created_at=now,
             updated_at=now,
@@ -519,6 +521,51 @@ class TicketService:
                 values["letter"] = letter
                 details["letter"] = letter
             return await self._write(s, actor, ticket, version, Action.CLOSED, values, details, now)
+
+    async def reopen(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        version: int,
+        reason: str,
+        *,
+        via: str | None = None,
+        rating: int | None = None,
+    ) -> Ticket:
+        """Reopen an ANSWERED or CLOSED report the citizen is not satisfied with.
+
+        Supervisors and admins; the agent who created it (the citizen called back); the
+        citizen in the phone survey (``accounts.identity.CITIZEN``, ``via="survey"`` and
+        the ``rating`` they gave).  The ticket goes back to the supervisors as REOPENED
+        (see tickets.workflow for why), ``reopens`` counts it, and the history keeps the
+        reason, the round and the agency it was with.  The old deadline and closing time
+        are cleared: forwarding it again starts a new one.
+        """
+        check_role("reopen", actor)
+        reason = check_text("reason", reason, required=True)  # type: ignore[assignment]
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            check_actor("reopen", actor, ticket)
+            self._check_version(ticket, version)
+            check_move("reopen", actor, ticket)
+            rounds = (ticket.reopens or 0) + 1
+            values: dict[str, Any] = {
+                "status": Status.REOPENED.value,
+                "reopens": rounds,
+                "closed_at": None,
+                "deadline_at": None,
+                "escalated_at": None,
+            }
+            details: dict[str, Any] = {"reopen_reason": reason, "reopens": rounds}
+            if ticket.agency_id is not None:
+                details["agency"] = ticket.agency_id
+            if via is not None:
+                details["via"] = via
+            if rating is not None:
+                details["rating"] = rating
+            ticket = await self._write(s, actor, ticket, version, Action.REOPENED, values, details)
+        log.info("ticket %s reopened by %s (%d): %s", ticket.code, actor.name, rounds, reason)
+        return ticket
 
     async def update(
         self, actor: Actor, ticket_id: int, version: int, data: dict[str, Any]

@@ -14,6 +14,18 @@ A refusal is one of two kinds, checked in this order with the version check betw
 2. InvalidTransition: the actor may act on the ticket, but no grant allows the move from
    its status and level.
 
+Reopening.  A citizen not satisfied with the answer (or the result of a closed report) can
+have it reopened, with a reason: by a supervisor or an admin from the ticket page, by the
+agent who created it when the citizen calls back, or by the citizen in the phone survey
+(:data:`accounts.identity.CITIZEN`).  It goes to a status of its own, ``reopened``, rather
+than back to NEW with a counter: NEW means "level 2/3 not yet forwarded", while a reopened
+report may be of any level (a level-1 answer given on the call, a level-4 meeting held),
+may have been forwarded and approved before, and is a different piece of work for the
+supervisors (a complaint about the handling, with its reason in the history).  From
+``reopened`` the supervisors forward it again (levels 2 and 3), have it approved, arrange a
+meeting (level 4), reclassify it, or close it again with a note; ``reopens`` counts the
+rounds for the lists and the agencies' ranking.
+
 Which fields an update may change (the level only in ``LEVEL_EDITABLE``), and what an action
 needs (a note, a letter) are the service's.
 """
@@ -26,20 +38,46 @@ from dataclasses import dataclass
 from accounts.identity import Actor
 from accounts.models import Role
 from tickets.exceptions import Forbidden, InvalidTransition
-from tickets.models import OPEN_STATUSES, WITH_AGENCY, Status, Ticket
+from tickets.models import OPEN_STATUSES, REOPENABLE, WITH_AGENCY, Status, Ticket
 
 STAFF = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 LEADS = (Role.SUPERVISOR, Role.ADMIN)
 FORWARDABLE_LEVELS = (2, 3)
 # The level may change only before the ticket has gone anywhere (nothing is re-derived).
-LEVEL_EDITABLE = (Status.NEW, Status.PENDING_APPROVAL, Status.MEETING_PENDING, Status.PROPOSAL)
+# A reopened report may be reclassified too: the complaint may show it was misjudged.
+LEVEL_EDITABLE = (
+    Status.NEW,
+    Status.PENDING_APPROVAL,
+    Status.MEETING_PENDING,
+    Status.PROPOSAL,
+    Status.REOPENED,
+)
 # Closed once done: the citizen told the answer, the meeting held, the letter written.
 CLOSE_DONE = (Status.ANSWERED, Status.MEETING_SCHEDULED, Status.PROPOSAL)
 # Back on the desk of the agent who created the ticket: the agency answered (tell the
 # citizen, then close) or sent it back (correct it for the supervisors to forward again).
 NEEDS_CREATOR = (Status.ANSWERED, Status.RETURNED)
 # Ending without the agency's answer, the meeting or the letter needs a reason.
-CLOSE_WITH_NOTE = (Status.NEW, Status.PENDING_APPROVAL, Status.RETURNED, Status.MEETING_PENDING)
+# A reopened one closed again needs one too: why the complaint is not followed up.
+CLOSE_WITH_NOTE = (
+    Status.NEW,
+    Status.PENDING_APPROVAL,
+    Status.RETURNED,
+    Status.MEETING_PENDING,
+    Status.REOPENED,
+)
+# On the supervisors' desk ("needs me" in the panel): to forward (again), approve, arrange,
+# thank, or a reopened report to look at again.
+NEEDS_SUPERVISOR = (
+    Status.REOPENED,
+    Status.NEW,
+    Status.PENDING_APPROVAL,
+    Status.RETURNED,
+    Status.MEETING_PENDING,
+    Status.PROPOSAL,
+)
+# With the supervisors, to be forwarded (again).
+TO_FORWARD = (Status.NEW, Status.RETURNED, Status.REOPENED)
 
 
 def anyones(actor: Actor, ticket: Ticket) -> bool:
@@ -66,6 +104,11 @@ def their_agencys(actor: Actor, ticket: Ticket) -> bool:
         and ticket.agency_id == actor.agency_id
         and ticket.forwarded_at is not None
     )
+
+
+def meeting(ticket: Ticket) -> bool:
+    """A level-4 report (a reopened one gets its meeting arranged again)."""
+    return ticket.level == 4
 
 
 def always(ticket: Ticket) -> bool:
@@ -105,15 +148,30 @@ class Grant:
 
 # In the order the ticket page shows the buttons; "update" is the edit form.
 TRANSITIONS: dict[str, tuple[Grant, ...]] = {
-    "forward": (Grant(LEADS, (Status.NEW, Status.RETURNED), when=forwardable),),
-    "approve": (Grant(LEADS, (Status.PENDING_APPROVAL, Status.NEW), when=awaiting_approval),),
+    "forward": (Grant(LEADS, TO_FORWARD, when=forwardable),),
+    "approve": (
+        Grant(
+            LEADS,
+            (Status.PENDING_APPROVAL, Status.NEW, Status.REOPENED),
+            when=awaiting_approval,
+        ),
+    ),
     "accept": (Grant((Role.AGENCY,), (Status.FORWARDED,), whose=their_agencys),),
     "answer": (Grant((Role.AGENCY,), WITH_AGENCY, whose=their_agencys),),
     "send_back": (Grant((Role.AGENCY,), WITH_AGENCY, whose=their_agencys),),
-    "schedule_meeting": (Grant(LEADS, (Status.MEETING_PENDING, Status.MEETING_SCHEDULED)),),
+    "schedule_meeting": (
+        Grant(LEADS, (Status.MEETING_PENDING, Status.MEETING_SCHEDULED)),
+        Grant(LEADS, (Status.REOPENED,), when=meeting),
+    ),
     "close": (
         Grant(LEADS, (*CLOSE_DONE, *CLOSE_WITH_NOTE)),
         Grant((Role.AGENT,), (Status.ANSWERED,), whose=their_own_answered),
+    ),
+    # the citizen is not satisfied: supervisors and admins (and the survey's citizen, see
+    # the module's docstring), or the creating agent when the citizen calls back
+    "reopen": (
+        Grant(LEADS, REOPENABLE),
+        Grant((Role.AGENT,), REOPENABLE, whose=their_own),
     ),
     "update": (
         Grant(LEADS, OPEN_STATUSES),

@@ -119,6 +119,13 @@ class SendBackIn(_Body):
     reason: Annotated[Said, Field(description="Why the agency returns the ticket.")]
 
 
+class ReopenIn(_Body):
+    version: Version
+    reason: Annotated[
+        str, Field(description="Why the citizen is not satisfied; kept in the history.")
+    ]
+
+
 class MeetingIn(_Body):
     version: Version
     meeting_at: Annotated[
@@ -314,6 +321,7 @@ class TicketOut(BaseModel):
     overdue: bool = Field(description="The deadline has passed and the ticket is still open.")
     escalated_at: UTCTime | None
     escalations: int
+    reopens: int = Field(description="How many times the ticket was reopened.")
     result: str | None
     return_reason: str | None
     meeting_at: UTCTime | None

@@ -45,6 +45,7 @@ from panel.api.schemas import (
     PasswordIn,
     PauseIn,
     PauseOut,
+    ReopenIn,
     SendBackIn,
     SessionIn,
     SessionOut,
@@ -424,6 +425,14 @@ async def close_ticket(request: web.Request) -> web.StreamResponse:
     ticket = await ctx(request).tickets.close(
         request[ACTOR], ticket.id, body.version, body.note, body.letter
     )
+    return _json(await _one_ticket(request, ticket))
+
+
+@require(*STAFF)
+async def reopen_ticket(request: web.Request) -> web.StreamResponse:
+    ticket = await visible_ticket(request)
+    body = validate(ReopenIn, await read_json(request))
+    ticket = await ctx(request).tickets.reopen(request[ACTOR], ticket.id, body.version, body.reason)
     return _json(await _one_ticket(request, ticket))
 
 

@@ -16,6 +16,7 @@ from panel.dates import parse_day
 from panel.i18n import LANGUAGES
 from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
 from panel.labels import field_label, pop_words
+from tickets import workflow
 from tickets.exceptions import InvalidCode, TicketNotFound
 from tickets.models import Channel, Domain, Status, Ticket
 from tickets.queries import TicketFilter
@@ -110,6 +111,9 @@ def ticket_filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:
             pass
     if q.get("q"):
         f.q = q["q"][:200]
+    if q.get("needs") == "me" and request[ACTOR].role in workflow.LEADS:
+        # what waits on the supervisors, reopened reports among it
+        f.status = [s.value for s in workflow.NEEDS_SUPERVISOR]
     return f, {k: v for k, v in q.items()}
 
 

@@ -42,6 +42,9 @@ from queue_stats import figures as stats
 from queue_stats import reports as rpt
 from queue_stats.kpis import KPIS, UNIT_SUFFIX, define_all
 from queue_stats.live import MEMBER_STATES, LiveQueues
+from queue_stats.satisfaction import COLUMNS as SATISFACTION_COLUMNS
+from queue_stats.satisfaction import satisfaction
+from tickets.models import Rating, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,7 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         sections=rpt.SECTIONS,
         columns=REPORT_COLUMNS,
         agent_columns=AGENT_COLUMNS,
+        satisfaction_columns=SATISFACTION_COLUMNS,
         kpis={
             k: {
                 "name": v.name(lang),
@@ -157,7 +161,13 @@ async def report_page(request: web.Request) -> web.StreamResponse:
             for k, v in KPIS.items()
         },
         glossary=define_all(
-            [k for k in KPIS if k in REPORT_COLUMNS or k in AGENT_COLUMNS], lang, c.settings
+            [
+                k
+                for k in KPIS
+                if k in REPORT_COLUMNS or k in AGENT_COLUMNS or k in SATISFACTION_COLUMNS
+            ],
+            lang,
+            c.settings,
         ),
         **_names(request),
     )
@@ -254,8 +264,62 @@ async def collect(request: web.Request) -> list[Any]:
         abandoned.add_metric([queue], by.get(Outcome.ABANDONED, 0))
         timed_out.add_metric([queue], by.get(Outcome.TIMEOUT, 0))
     rates = await _rates_today(request)
+    satisfied = await _satisfaction(request)
     service = await service_families(c)
-    return [waiting, longest, members, offered, answered, abandoned, timed_out, *rates, *service]
+    return [
+        waiting,
+        longest,
+        members,
+        offered,
+        answered,
+        abandoned,
+        timed_out,
+        *rates,
+        *satisfied,
+        *service,
+    ]
+
+
+async def _satisfaction(request: web.Request) -> list[Any]:
+    """The survey's ratings and the reopenings: counters since the start, and today's
+    figures per agency, topic, level and agent (named as in the reports)."""
+    c = ctx(request)
+    ratings = CounterMetricFamily(
+        "hotline_satisfaction_ratings",
+        KPIS["rated"].define("en", c.settings) + " Since the start, by source and rating.",
+        labels=["source", "rating"],
+    )
+    reopened = CounterMetricFamily(
+        "hotline_tickets_reopened", KPIS["reopened"].define("en", c.settings) + " Since the start."
+    )
+    async with c.db.session() as s:
+        for source, rating, n in (
+            await s.execute(
+                select(Rating.source, Rating.rating, func.count()).group_by(
+                    Rating.source, Rating.rating
+                )
+            )
+        ).all():
+            ratings.add_metric([str(source), str(rating)], int(n))
+        reopened.add_metric([], int(await s.scalar(select(func.sum(Ticket.reopens))) or 0))
+    day = c.clock.now().astimezone(c.settings.tz).date()
+    start = stats.local_midnight(c.settings, day)
+    end = stats.local_midnight(c.settings, day + timedelta(days=1))
+    today = await satisfaction(c.db, start, end)
+    families = [ratings, reopened]
+    for key in SATISFACTION_COLUMNS:
+        fam = GaugeMetricFamily(
+            f"hotline_satisfaction_today_{key}",
+            f"{KPIS[key].define('en', c.settings)} Today (local day), per group "
+            "(total, agency, topic, level, agent).",
+            labels=["group", "key"],
+        )
+        for row in today:
+            value = getattr(row, key)
+            if value is not None:
+                fam.add_metric([row.group, row.key], value)
+        families.append(fam)
+    return families
 
 
 async def _rates_today(request: web.Request) -> list[Any]:

@@ -231,6 +231,8 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
                 _local_dt(request, data, "meeting_at"),
                 data.get("meeting_place", ""),
             )
+        elif action == "reopen":
+            await s.reopen(actor, ticket.id, _version(data), data.get("reason", ""))
         elif action == "close":
             await s.close(
                 actor,

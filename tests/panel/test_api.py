@@ -46,6 +46,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", f"{API}/tickets/{{code}}/send_back"): {"agency"},
     ("POST", f"{API}/tickets/{{code}}/schedule_meeting"): LEADS,
     ("POST", f"{API}/tickets/{{code}}/close"): STAFF,
+    ("POST", f"{API}/tickets/{{code}}/reopen"): STAFF,
     ("POST", f"{API}/tickets/{{code}}/comment"): ALL,
     ("GET", f"{API}/inbox"): {"agency"},
     ("GET", f"{API}/agencies"): STAFF,

@@ -495,6 +495,24 @@ async def _in_state(w: World, state: str) -> Ticket:
         return await w.svc.schedule_meeting(sup, t.id, 1, T0 + timedelta(days=2), "UBND")
     if state == "proposal":
         return await make(w, 5)
+    if state.startswith("reopened"):
+        # "reopened, level N": a report of that level reopened after it was done
+        level = int(state.rsplit(" ", 1)[1])
+        t = await _in_state(
+            w, {1: "closed", 2: "answered", 3: "answered, level 3"}.get(level, "closed")
+        )
+        if level == 4:
+            t = await make(w, 4)
+            t = await w.svc.schedule_meeting(sup, t.id, 1, T0 + timedelta(days=2), "UBND")
+            t = await w.svc.close(sup, t.id, 2)
+        if level == 5:
+            t = await make(w, 5)
+            t = await w.svc.close(sup, t.id, 1, letter="Cảm ơn")
+        return await w.svc.reopen(sup, t.id, t.version, "Chưa hài lòng")
+    if state == "answered, level 3":
+        t = await make(w, 3, agency_id=w.ward)
+        t = await w.svc.approve(sup, t.id, 1)
+        return await w.svc.answer(w.ward_officer, t.id, 2, "Xong")
     assert state == "closed"
     return await make(w, 1)
 
@@ -514,6 +532,11 @@ STATES = (
     "meeting_scheduled",
     "proposal",
     "closed",
+    "reopened, level 1",
+    "reopened, level 2",
+    "reopened, level 3",
+    "reopened, level 4",
+    "reopened, level 5",
 )
 
 
@@ -535,11 +558,12 @@ async def test_the_panel_offers_exactly_what_the_service_accepts(w: World):
                 actor, t.id, v, "x", "Cảm ơn" if t.status == Status.PROPOSAL else None
             ),
             "update": lambda: w.svc.update(actor, t.id, v, {"citizen_name": "Lê C"}),
+            "reopen": lambda: w.svc.reopen(actor, t.id, v, "Công dân chưa hài lòng"),
         }
         return calls[action]()
 
     actions = ("forward", "approve", "accept", "answer", "send_back", "schedule_meeting")
-    actions += ("close", "update")
+    actions += ("close", "update", "reopen")
     people = (
         w.agent,  # the creator
         w.agent2,
