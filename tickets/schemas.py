@@ -50,6 +50,7 @@ TEXT_MAX = 5000
 NAME_MAX = 200
 ADDRESS_MAX = 300
 PHONE_MAX_DIGITS = 20
+DISTRICT_MAX = 80
 TOPIC_MAX = 32
 LEVELS = (1, 2, 3, 4, 5)
 
@@ -132,6 +133,25 @@ def _email(value: Any) -> str | None:
     return text
 
 
+_TRUE = frozenset({"1", "on", "true", "yes"})
+_FALSE = frozenset({"", "0", "off", "false", "no"})
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no choice: a JSON boolean, or a form's checkbox ("1", "on"; "0" or "" for no)."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise _error("invalid")
+
+
 def _agency_code(value: Any) -> str:
     text = clean_text(value, 40, required=True)
     assert text is not None
@@ -201,6 +221,9 @@ Phone = Annotated[str | None, BeforeValidator(normalize_phone)]
 Email = Annotated[str | None, BeforeValidator(_email)]
 Level = Annotated[int, BeforeValidator(_level)]
 OptionalId = Annotated[int | None, BeforeValidator(_optional_id)]
+# the district the report is about: a district code of the agency directory, or free text
+District = Annotated[str | None, _text(DISTRICT_MAX, required=False)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 class _Input(BaseModel):
@@ -224,6 +247,12 @@ class TicketCreate(_Input):
     # What the agent told the citizen: required for level 1 (answered on the call).
     guidance: Annotated[OptionalText, Field(validate_default=True)] = None
     agency_id: OptionalId = None
+    # where a citizen who reported on the web or by email hears back
+    reporter_email: Email = None
+    district: District = None
+    # the citizen agreed that the report may be published once completed
+    # (tickets.publication decides what ever is)
+    publish_consent: Flag = False
 
     @field_validator("guidance")
     @classmethod
@@ -251,6 +280,9 @@ class TicketUpdate(_Input):
     level: Annotated[int | None, BeforeValidator(_level)] = None
     description: Annotated[str | None, _text(TEXT_MAX, required=True)] = None
     guidance: OptionalText = None
+    reporter_email: Email = None
+    district: District = None
+    publish_consent: Annotated[bool | None, BeforeValidator(_flag)] = None
 
     def changes(self) -> dict[str, Any]:
         """The fields given, with their new values."""
