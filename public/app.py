@@ -127,6 +127,15 @@ async def _errors(request: web.Request, handler):  # type: ignore[no-untyped-def
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
+    """What no route took: 405 (with Allow) if a route has the path for other methods."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is request.match_info.route.resource:
+            continue
+        _match, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, sorted(allowed))
     raise web.HTTPNotFound()
 
 
