@@ -24,6 +24,8 @@ NOT_A_NUMBER = N_(
 WRONG_CHECK_DIGIT = N_("{number} is not a tracking number: a digit is mistyped")
 CHECK = N_("must be the last 3 digits of the phone number or the email given with the report")
 NOT_ALLOWED = N_("is not one of the allowed values")
+BAD_CHARACTER = N_("contains a character that is not allowed")
+NOT_TEXT = N_("must be typed text, not a file")
 PAGE = N_("must be a page number from 1 to {max}")
 NO_MATCH = N_(
     "No report matches this tracking number with these phone digits or this email. "

@@ -23,8 +23,10 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from public.exceptions import (
+    BAD_CHARACTER,
     CHECK,
     NOT_A_NUMBER,
+    NOT_TEXT,
     REQUIRED,
     TOO_LONG,
     WRONG_CHECK_DIGIT,
@@ -84,12 +86,12 @@ def text_field(name: str, value: Any, max_len: int) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise BadInput(name, REQUIRED)
     if not isinstance(value, str):
-        raise BadInput(name, REQUIRED)
+        raise BadInput(name, NOT_TEXT)
     text = value.strip()
     if len(text) > max_len:
         raise BadInput(name, TOO_LONG, max=max_len)
     if "\x00" in text:
-        raise BadInput(name, REQUIRED)
+        raise BadInput(name, BAD_CHARACTER)
     return text
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from core.db import Database
 from core.settings import Settings
 from core.text import fold_phrase
-from public.exceptions import NOT_ALLOWED, PAGE, TOO_LONG, BadInput
+from public.exceptions import BAD_CHARACTER, NOT_ALLOWED, PAGE, TOO_LONG, BadInput
 from tickets.agencies import AgencyService
 from tickets.models import AgencyKind, Ticket
 from tickets.numbers import format_number
@@ -76,7 +76,7 @@ def _text(name: str, value: Any, max_len: int) -> str:
     if len(text) > max_len:
         raise BadInput(name, TOO_LONG, max=max_len)
     if "\x00" in text:
-        raise BadInput(name, NOT_ALLOWED)
+        raise BadInput(name, BAD_CHARACTER)
     return text
 
 
