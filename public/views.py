@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -54,7 +54,8 @@ def render(
             "lang": lang,
             "languages": LANGUAGES,
             "base": request.config_dict[BASE],
-            "here": quote(request.path_qs, safe="/?=&"),
+            # this page's address as sent (URL-encoded), for the language switch's way back
+            "here": request.path_qs,
             "topic_names": topics,
             **values,
         },

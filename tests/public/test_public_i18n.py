@@ -62,7 +62,7 @@ def test_every_public_msgid_has_a_vietnamese_translation() -> None:
 def test_the_public_pages_speak_vietnamese_first() -> None:
     vi = I18n().gettext("vi")
     assert vi("Completed reports") == "Phản ánh đã xử lý xong"
-    assert vi("{n} reports", n=2) == "2 phản ánh"
+    assert vi("Reports found: {n}", n=2) == "Tìm thấy 2 phản ánh"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (PUBLIC / "templates").glob("*.html")))
