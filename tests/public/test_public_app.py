@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from core.settings import ConfigError
 from core.web import CSP
 from hotline.app import public_site
+from hotline.cli import public_url
 from panel.app import make_app
 from tests.helpers import EXAMPLE, settings_in
 
@@ -156,3 +157,8 @@ def test_settings_name_what_is_wrong(tmp_path, database_url):
         ),
     )
     assert s.public.path_prefix == "/public"
+    # `hotline start` says where it answers
+    assert public_url(s) == "http://127.0.0.1:8080/public/"
+    assert public_url(settings_in(tmp_path, base)) == "http://127.0.0.1:8090/"
+    off = settings_in(tmp_path, base.replace("enabled = true\nhost", "enabled = false\nhost"))
+    assert public_url(off) == "off (public.enabled = false)"
