@@ -63,9 +63,6 @@ def _digest(name: str) -> str:
     return hashlib.sha256((HERE / "static" / name).read_bytes()).hexdigest()[:10]
 
 
-Handler = Callable[[web.Request], object]
-
-
 @web.middleware
 async def _headers(request: web.Request, handler):  # type: ignore[no-untyped-def]
     response = await handler(request)
