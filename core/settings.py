@@ -487,6 +487,38 @@ class PanelSettings(_Model):
         return self
 
 
+class PublicSettings(_Model):
+    """The public side (no sign-in): the status page and the portal of completed reports.
+
+    Served on its own address (``host``, ``port``), so that it can face the
+    internet while the staff panel stays internal; or, with ``path_prefix``
+    (e.g. "/public"), under the panel's own address.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8090
+    # "" : its own port; "/public": under the panel (the port is then unused)
+    path_prefix: Annotated[str, Field(pattern=r"^(/[a-z0-9][a-z0-9-]{0,39})?$")] = ""
+    # The public site's language before the visitor chooses (Vietnamese first).
+    language: Literal["vi", "en"] = "vi"
+    # Status look-ups that match no report, per client address, within
+    # lookup_minutes, before that address must wait (guessing numbers).
+    lookup_attempts: Annotated[int, Field(ge=1, le=1000)] = 10
+    lookup_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    # Completed reports per page of the portal.
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix_free(cls, v: str) -> str:
+        # the panel's own paths: a prefix there would hide them
+        taken = ("/api", "/static", "/login", "/logout", "/tickets", "/admin", "/agent")
+        if v in taken:
+            raise ValueError(f"{v} is a path of the panel; choose another, e.g. /public")
+        return v
+
+
 class Topic(_Model):
     id: Annotated[str, Field(pattern=_ID)]
     name: LocalText
@@ -660,6 +692,7 @@ class Settings(_Model):
     trunk: Trunk = Trunk()
     queues: Queues = Queues()
     panel: PanelSettings = PanelSettings()
+    public: PublicSettings = PublicSettings()
     tickets: TicketSettings = TicketSettings()
     open311: Open311Settings = Open311Settings()
     recordings: RecordingSettings = RecordingSettings()
@@ -733,6 +766,17 @@ class Settings(_Model):
                         "calls in that shift would wait for no one"
                     )
         problems.extend(_shift_coverage(self.shifts))
+        pub = self.public
+        if (
+            pub.enabled
+            and not pub.path_prefix
+            and pub.port == self.panel.port
+            and pub.host == self.panel.host
+        ):
+            problems.append(
+                f"public.port: {pub.port} is the panel's port too; give the public site "
+                "its own port, or serve it under the panel with public.path_prefix"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -61,6 +61,8 @@ from panel.context import PanelContext
 from panel.hub import Hub
 from panel.i18n import I18n
 from panel.sessions import SessionStore
+from public.app import make_public_app
+from public.context import public_context
 from queue_stats.catchup import QueueLogCatchUp
 from queue_stats.congestion import CongestionWatch
 from queue_stats.ingest import INGEST_EVENTS, QueueIngest
@@ -96,18 +98,19 @@ AMI_EVENTS = sorted(
 
 
 class _Web:
-    """The panel's HTTP server as one resource (site bound at start, cleaned up at stop)."""
+    """A web application's HTTP server as one resource (site bound at start, cleaned up
+    at stop): the panel, or the public site on its own address."""
 
-    def __init__(self, ctx: PanelContext, host: str, port: int) -> None:
-        self.app = make_app(ctx)
-        self.host, self.port = host, port
+    def __init__(self, app: web.Application, host: str, port: int, what: str = "panel") -> None:
+        self.app = app
+        self.host, self.port, self.what = host, port, what
         self.runner = web.AppRunner(self.app, access_log=None)
 
     async def start(self) -> None:
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
         await site.start()
-        log.info("panel on http://%s:%d/", self.host, self.port)
+        log.info("%s on http://%s:%d/", self.what, self.host, self.port)
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -175,6 +178,22 @@ def panel_context(
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
     )
+
+
+def public_site(
+    settings: Settings, *, db: Database, bus: Bus, clock: Clock, panel: web.Application
+) -> _Web | None:
+    """The public site (status page, portal): mounted under the panel at
+    ``public.path_prefix``, or its own server to start (returned); None when off."""
+    pub = settings.public
+    if not pub.enabled:
+        return None
+    i18n = I18n()
+    ctx = public_context(settings, db=db, bus=bus, clock=clock, translations=i18n.gettext)
+    if pub.path_prefix:
+        panel.add_subapp(pub.path_prefix, make_public_app(ctx, prefix=pub.path_prefix))
+        return None
+    return _Web(make_public_app(ctx), pub.host, pub.port, "public site")
 
 
 def base_health(db: Database, bus: Bus) -> Health:
@@ -256,7 +275,10 @@ class Application:
             ticket_queries=self.ticket_queries,
             callbacks=self.callback_service,
         )
-        self.web = _Web(self.panel, settings.panel.host, settings.panel.port)
+        self.web = _Web(make_app(self.panel), settings.panel.host, settings.panel.port)
+        self.public = public_site(
+            settings, db=self.db, bus=self.bus, clock=self.clock, panel=self.web.app
+        )
         self.overdue = OverdueWatch(
             self.tickets,
             self.panel.agencies,
@@ -386,6 +408,9 @@ class Application:
         on_stop(stack, "congestion", self.congestion.stop)
         await self.web.start()
         on_stop(stack, "web", self.web.stop, timeout=30)
+        if self.public is not None:
+            await self.public.start()
+            on_stop(stack, "public", self.public.stop, timeout=30)
         await self.transcription.start()
         on_stop(stack, "transcription", self.transcription.stop, timeout=30)  # workers finish a job
         log.info("hotline application started")
@@ -419,7 +444,11 @@ class PanelOnly:
         self.panel = panel_context(
             settings, db=self.db, bus=self.bus, clock=self.clock, control=AgentControl(self.ami)
         )
-        self.web = _Web(self.panel, settings.panel.host, port)
+        self.web = _Web(make_app(self.panel), settings.panel.host, port)
+        # under the panel's address, the public site is served by every panel process;
+        # on its own port, by the application alone
+        if settings.public.path_prefix:
+            public_site(settings, db=self.db, bus=self.bus, clock=self.clock, panel=self.web.app)
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> PanelOnly:

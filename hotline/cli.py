@@ -11,7 +11,14 @@ import signal
 import sys
 from pathlib import Path
 
-from core.settings import DEFAULT_CONFIG, ConfigError, config_path, load_settings, set_key
+from core.settings import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    Settings,
+    config_path,
+    load_settings,
+    set_key,
+)
 from hotline.sysrun import PbxError
 
 log = logging.getLogger("hotline")
@@ -152,6 +159,7 @@ def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-
         f"Web panel: http://{settings.panel.host}:{settings.panel.port}/ "
         "(first admin: hotline create-admin <name>)"
     )
+    print(f"Public site: {public_url(settings)}")
     from recordings.transcribe import model_problem
 
     problem = model_problem(settings.vosk_model)
@@ -475,6 +483,16 @@ def cmd_open311_key(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def public_url(settings: Settings) -> str:
+    """Where the public site (status page, portal) answers, or that it is off."""
+    pub = settings.public
+    if not pub.enabled:
+        return "off (public.enabled = false)"
+    if pub.path_prefix:
+        return f"http://{settings.panel.host}:{settings.panel.port}{pub.path_prefix}/"
+    return f"http://{pub.host}:{pub.port}/"
 
 
 def cmd_transcribe_worker(args: argparse.Namespace) -> int:

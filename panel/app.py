@@ -18,6 +18,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from core.web import delegated
 from panel.api import operations as api
 from panel.context import PanelContext
 from panel.dates import DAY_PATTERN, MOMENT_PATTERN, day_text
@@ -84,6 +85,8 @@ def _static_url(name: str) -> str:
 
 @web.middleware
 async def _flash_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    if delegated(request):
+        return await handler(request)
     response = await handler(request)
     if request.get(FLASH_USED):
         response.del_cookie("hotline_flash", path="/")

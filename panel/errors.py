@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 
+from core.web import delegated
 from panel.keys import GETTEXT, LANG
 from panel.labels import field_label
 from panel.views.common import ctx, render
@@ -68,6 +69,8 @@ class PageError(web.HTTPException):
 @web.middleware
 async def error_pages_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error of a page becomes a page; every API error is JSON, with field labels."""
+    if delegated(request):  # a sub-application (the public site) with its own error pages
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:

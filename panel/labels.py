@@ -46,6 +46,9 @@ FIELD_LABELS: dict[str, str] = {
     "meeting_place": N_("Place"),
     "letter": N_("Thank-you letter to the citizen"),
     "deadline": N_("Deadline"),
+    "reporter_email": N_("Reporter's email (optional)"),
+    "district": N_("District the report is about"),
+    "publish_consent": N_("May be published once completed"),
     # accounts
     "username": N_("User name"),
     "display_name": N_("Name"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,9 @@ from accounts.exceptions import AccountInvalid, UserNotFound
 from accounts.identity import Actor
 from accounts.models import Role
 from accounts.service import STATE_CONFLICTS as ACCOUNT_CONFLICTS
+from core.web import CSP as CSP
+from core.web import client_address as client_address
+from core.web import delegated, security_headers
 from panel.errors import PageError
 from panel.keys import ACTOR, BEARER, ENROL_FIRST, GETTEXT, LANG, SESSION, USER
 from panel.sessions import COOKIE
@@ -42,39 +44,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 PUBLIC = "public"
-
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; form-action 'self'; "
-    "base-uri 'none'"
-)
-
-
-def client_address(request: web.Request, trusted: list[Any]) -> str | None:
-    """The client's address: the peer's, or, when the peer is one of the
-    ``trusted`` proxies, the last address in X-Forwarded-For that is not one of
-    them (the one the proxy saw; earlier ones are the client's own say)."""
-    peer = (request.remote or "").split("%", 1)[0] or None
-    if peer is None or not trusted:
-        return peer
-
-    def is_trusted(text: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(text)
-        except ValueError:
-            return False
-        return any(ip in net for net in trusted)
-
-    if not is_trusted(peer):
-        return peer
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not is_trusted(hop):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return peer  # not an address: the proxy's word is all we have
-    return peer
 
 
 def is_api(request: web.Request) -> bool:
@@ -167,10 +136,7 @@ def roles_checked(app: web.Application) -> None:
 @web.middleware
 async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    security_headers(response)
     if request.get(ACTOR) is not None and not request.path.startswith("/static"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -179,6 +145,8 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
 def make_auth_middleware(ctx: Any) -> Any:
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if delegated(request):  # the public site under the panel: no staff session there
+            return await handler(request)
         request[ACTOR] = None
         request[SESSION] = None
         request[BEARER] = False
@@ -234,6 +202,8 @@ def make_auth_middleware(ctx: Any) -> Any:
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Domain errors become clear HTTP answers; nothing leaks a traceback."""
+    if delegated(request):
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPException:

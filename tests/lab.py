@@ -60,6 +60,7 @@ def lab_config(**overrides: Any) -> dict[str, Any]:
     cfg["agi"]["port"] = 14573 + _P
     # the panel on its own port, its Redis keys apart from a running system's
     cfg["panel"] = {"port": 18080 + _P, "redis_prefix": f"labtest{os.getpid()}"}
+    cfg["public"] = {"port": 18090 + _P}
     cfg["trunk"]["match"] = [CARRIER.trunk_ip]
     cfg["queues"].update(max_wait_seconds=30, ring_seconds=8, wrapup_seconds=0)
     cfg["ivr"].update(input_timeout_seconds=2, max_retries=2)

@@ -133,6 +133,8 @@ class Ticket(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # What the free-text search looks in (:func:`search_text`), written with the columns.
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # What the public portal's search looks in (:func:`public_text`): public columns only.
+    public_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (
         Index("ix_tickets_open_deadline", "status", "deadline_at"),
@@ -156,6 +158,20 @@ def search_text(ticket: Ticket, changes: Mapping[str, Any] | None = None) -> str
     changes = changes or {}
     return "\n".join(
         fold_phrase(str(changes.get(name, getattr(ticket, name)) or "")) for name in SEARCHED
+    )
+
+
+#: The columns the public portal's search looks in: never the citizen's name, phone or
+#: address (``search_text`` has those, for the staff).
+PUBLIC_SEARCHED = ("district", "description")
+
+
+def public_text(ticket: Ticket, changes: Mapping[str, Any] | None = None) -> str:
+    """The ticket's ``public_text``: :data:`PUBLIC_SEARCHED` folded, one a line (as
+    :func:`search_text`)."""
+    changes = changes or {}
+    return "\n".join(
+        fold_phrase(str(changes.get(name, getattr(ticket, name)) or "")) for name in PUBLIC_SEARCHED
     )
 
 

@@ -51,6 +51,7 @@ TEXT_MAX = 5000
 NAME_MAX = 200
 ADDRESS_MAX = 300
 PHONE_MAX_DIGITS = 20
+DISTRICT_MAX = 80
 TOPIC_MAX = 32
 LEVELS = (1, 2, 3, 4, 5)
 # Ids are 32-bit in the database.
@@ -133,6 +134,25 @@ def _email(value: Any) -> str | None:
     if text is not None and not _EMAIL.fullmatch(text):
         raise _error("email")
     return text
+
+
+_TRUE = frozenset({"1", "on", "true", "yes"})
+_FALSE = frozenset({"", "0", "off", "false", "no"})
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no choice: a JSON boolean, or a form's checkbox ("1", "on"; "0" or "" for no)."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise _error("invalid")
 
 
 def _agency_code(value: Any) -> str:
@@ -274,6 +294,12 @@ GUIDANCE_FOR_LEVEL_1 = {
         "properties": {"guidance": text_schema(TEXT_MAX, required=True)},
     },
 }
+District = Annotated[
+    str | None,
+    _text(DISTRICT_MAX, required=False),
+    _doc(text_schema(DISTRICT_MAX, required=False)),
+]
+Flag = Annotated[bool, BeforeValidator(_flag), _doc({"type": "boolean"})]
 
 
 class _Input(BaseModel):
@@ -301,6 +327,12 @@ class TicketCreate(_Input):
     # What the agent told the citizen: required for level 1 (answered on the call).
     guidance: Annotated[OptionalText, Field(validate_default=True)] = None
     agency_id: OptionalId = None
+    # where a citizen who reported on the web or by email hears back
+    reporter_email: Email = None
+    district: District = None
+    # the citizen agreed that the report may be published once completed
+    # (tickets.publication decides what ever is)
+    publish_consent: Flag = False
 
     @field_validator("guidance")
     @classmethod
@@ -334,6 +366,9 @@ class TicketUpdate(_Input):
         str | None, _text(TEXT_MAX, required=True), _doc(text_schema(TEXT_MAX, required=True))
     ] = None
     guidance: OptionalText = None
+    reporter_email: Email = None
+    district: District = None
+    publish_consent: Annotated[bool | None, BeforeValidator(_flag)] = None
 
     def changes(self) -> dict[str, Any]:
         """The fields given, with their new values."""

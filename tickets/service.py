@@ -62,12 +62,14 @@ from tickets.exceptions import (
 )
 from tickets.models import (
     DEADLINE_STATUSES,
+    PUBLIC_SEARCHED,
     SEARCHED,
     Agency,
     Channel,
     Status,
     Ticket,
     TicketEvent,
+    public_text,
     search_text,
 )
 from tickets.numbers import new_number
@@ -88,6 +90,7 @@ from tickets.workflow import (
     check_actor,
     check_move,
     check_role,
+    may_withhold,
 )
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,9 @@ class Action(StrEnum):
     REOPENED = "reopened"
     COMMENTED = "commented"
     ESCALATED = "escalated"
+    # an admin kept a report off the public portal, or let it back (tickets.publication)
+    WITHHELD = "withheld"
+    RELEASED = "released"
 
 
 # 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
@@ -264,6 +270,9 @@ class TicketService:
             citizen_name=form.citizen_name,
             citizen_address=form.citizen_address,
             reporter_email=form.reporter_email,
+            district=form.district,
+            publish_consent=form.publish_consent,
+            withheld=False,
             domain=form.domain.value,
             topic=form.topic,
             level=form.level,
@@ -282,6 +291,7 @@ class TicketService:
             version=1,
         )
         ticket.search_text = search_text(ticket)
+        ticket.public_text = public_text(ticket)
         s.add(ticket)
         await s.flush()
         details: dict[str, Any] = {"level": form.level}
@@ -601,6 +611,38 @@ class TicketService:
             details = {name: [getattr(ticket, name), new] for name, new in changes.items()}
             return await self._write(s, actor, ticket, version, Action.UPDATED, changes, details)
 
+    async def set_withheld(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        version: int,
+        withheld: bool,
+        note: str | None = None,
+    ) -> Ticket:
+        """Withhold a report from the public portal and Open311, or release it (admins).
+
+        Whatever the citizen chose: a report that names someone, or that the
+        agency asks to keep off, is withheld; releasing it lets
+        :mod:`tickets.publication` decide again.  The history records it, with
+        the admin's ``note``.  Nothing to change: nothing written.
+        """
+        if not may_withhold(actor):
+            raise Forbidden("withhold" if withheld else "release", actor.role)
+        note = check_text("note", note, required=False)
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            self._check_version(ticket, version)
+            if bool(ticket.withheld) == withheld:
+                return ticket
+            details: dict[str, Any] = {"withheld": [not withheld, withheld]}
+            if note:
+                details["note"] = note
+            action = Action.WITHHELD if withheld else Action.RELEASED
+            log.info("ticket %s %s by %s", ticket.code, action, actor.name)
+            return await self._write(
+                s, actor, ticket, version, action, {"withheld": withheld}, details
+            )
+
     async def comment(self, actor: Actor, ticket_id: int, note: str) -> TicketEvent:
         """Add a note to the history (anyone who may see the ticket); the ticket is unchanged."""
         note = check_text("note", note, required=True)  # type: ignore[assignment]
@@ -741,6 +783,8 @@ class TicketService:
         from_status = ticket.status
         if any(name in values for name in SEARCHED):
             values = {**values, "search_text": search_text(ticket, values)}
+        if any(name in values for name in PUBLIC_SEARCHED):
+            values = {**values, "public_text": public_text(ticket, values)}
         result = await s.execute(
             update(Ticket)
             .where(Ticket.id == ticket.id, Ticket.version == version)

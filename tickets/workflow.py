@@ -216,3 +216,9 @@ def allows(action: str, actor: Actor, ticket: Ticket) -> bool:
 def available(actor: Actor, ticket: Ticket) -> list[str]:
     """The actions the actor may take on the ticket now, in table order."""
     return [a for a in TRANSITIONS if allows(a, actor, ticket)]
+
+
+def may_withhold(actor: Actor) -> bool:
+    """Whether the actor may withhold a report from publication, or release it (admins:
+    in any status, since a report is published only once closed)."""
+    return actor.role == Role.ADMIN

@@ -312,6 +312,15 @@ class TicketOut(BaseModel):
     citizen_phone: str | None
     citizen_name: str | None
     citizen_address: str | None
+    reporter_email: str | None
+    district: str | None = Field(
+        description="The district the report is about: a district code of the agency "
+        "directory, or free text."
+    )
+    publish_consent: bool = Field(
+        description="The citizen agreed that the report may be published once completed."
+    )
+    withheld: bool = Field(description="An admin withheld it from publication.")
     description: str
     guidance: str | None
     agency: AgencyRef | None

@@ -18,7 +18,7 @@ from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
 from panel.labels import field_label, pop_words
 from tickets import workflow
 from tickets.exceptions import InvalidCode, TicketNotFound
-from tickets.models import Channel, Domain, Status, Ticket
+from tickets.models import AgencyKind, Channel, Domain, Status, Ticket
 from tickets.queries import TicketFilter
 
 CTX = web.AppKey("ctx", PanelContext)
@@ -67,11 +67,14 @@ def home_for(role: str) -> str:
 async def ticket_form_values(request: web.Request) -> dict[str, Any]:
     """What the ticket form offers: topics, agencies, channels, domains."""
     c = ctx(request)
+    agencies = await c.agencies.list()
     return {
         "topics": c.settings.tickets.topics,
-        "agencies": await c.agencies.list(),
+        "agencies": agencies,
         "channels": list(Channel),
         "domains": list(Domain),
+        # the district a report is about: one of the directory's, or typed
+        "districts": [a for a in agencies if a.kind == AgencyKind.DISTRICT],
     }
 
 

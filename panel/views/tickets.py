@@ -28,6 +28,7 @@ from tickets import workflow
 from tickets.exceptions import SECOND_FOR_CALL, InvalidInput
 from tickets.models import Status, Ticket
 from tickets.numbers import format_number
+from tickets.publication import is_published, restricted
 
 STAFF = ("agent", "supervisor", "admin")
 ALL = ("agent", "supervisor", "admin", "agency")
@@ -42,6 +43,9 @@ TICKET_FIELDS = (
     "description",
     "guidance",
     "agency_id",
+    "reporter_email",
+    "district",
+    "publish_consent",
 )
 PER_PAGE = 50
 
@@ -54,6 +58,15 @@ def actions_for(actor: Actor, ticket: Ticket) -> tuple[str, ...]:
 def can_edit(actor: Actor, ticket: Ticket) -> bool:
     """Whether the page offers the edit form."""
     return workflow.allows("update", actor, ticket)
+
+
+def publication_values(request: web.Request, ticket: Ticket) -> dict[str, Any]:
+    """Whether the public portal shows the ticket, and may the actor withhold or release it."""
+    return {
+        "published": is_published(ticket, ctx(request).settings.tickets),
+        "restricted": restricted(ticket, ctx(request).settings.tickets),
+        "may_withhold": workflow.may_withhold(request[ACTOR]),
+    }
 
 
 @require(*STAFF)
@@ -169,6 +182,7 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         transcript=transcript,
         actions=actions_for(request[ACTOR], ticket),
         editable=can_edit(request[ACTOR], ticket),
+        **publication_values(request, ticket),
         agency_names={a.id: a.name for a in agencies},
         overdue=bool(
             ticket.deadline_at
@@ -211,6 +225,9 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
         elif action == "edit":
             fields = form_dict(data, *TICKET_FIELDS)
             fields.pop("channel", None)
+            if "publish_consent" in data:
+                # a hidden "0" before the checkbox: unticking it is a change too
+                fields["publish_consent"] = data.getall("publish_consent")[-1]
             await s.update(actor, ticket.id, _version(data), fields)
         elif action == "forward":
             await s.forward(actor, ticket.id, _version(data), _agency(data), data.get("note"))
@@ -233,6 +250,10 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             )
         elif action == "reopen":
             await s.reopen(actor, ticket.id, _version(data), data.get("reason", ""))
+        elif action in ("withhold", "release"):
+            await s.set_withheld(
+                actor, ticket.id, _version(data), action == "withhold", data.get("note") or None
+            )
         elif action == "close":
             await s.close(
                 actor,
@@ -255,6 +276,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             call=await c.calls.by_id(ticket.call_id) if ticket.call_id else None,
             actions=actions_for(actor, ticket),
             editable=can_edit(actor, ticket),
+            **publication_values(request, ticket),
             agency_names={a.id: a.name for a in await c.agencies.list(include_inactive=True)},
             overdue=False,
             errors=errors,

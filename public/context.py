@@ -1,0 +1,60 @@
+"""What the public site's views use, built once by the composition root (hotline.app)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from core.bus import Bus
+from core.clock import Clock
+from core.db import Database
+from core.settings import Settings
+from public.lookup import StatusLookup
+from public.portal import Portal
+from public.throttle import LookupThrottle
+from tickets.agencies import AgencyService
+
+#: A language's gettext: ``translations("vi")("text", **params)``.
+Translations = Callable[[str], Callable[..., str]]
+
+
+@dataclass
+class PublicContext:
+    settings: Settings
+    clock: Clock
+    db: Database
+    bus: Bus
+    agencies: AgencyService
+    lookup: StatusLookup
+    portal: Portal
+    throttle: LookupThrottle
+    translations: Translations
+
+
+PUBLIC_CTX = web.AppKey("public_ctx", PublicContext)
+
+
+def public_context(
+    settings: Settings,
+    *,
+    db: Database,
+    bus: Bus,
+    clock: Clock,
+    translations: Translations,
+    agencies: AgencyService | None = None,
+) -> PublicContext:
+    """The public site's services over the application's database, Redis and clock."""
+    agencies = agencies or AgencyService(db, clock)
+    return PublicContext(
+        settings=settings,
+        clock=clock,
+        db=db,
+        bus=bus,
+        agencies=agencies,
+        lookup=StatusLookup(db, settings, agencies, clock),
+        portal=Portal(db, settings, agencies),
+        throttle=LookupThrottle(bus.redis, bus.prefix, settings),
+        translations=translations,
+    )
