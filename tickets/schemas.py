@@ -51,6 +51,7 @@ NAME_MAX = 200
 ADDRESS_MAX = 300
 PHONE_MAX_DIGITS = 20
 TOPIC_MAX = 32
+DISTRICT_MAX = 80
 LEVELS = (1, 2, 3, 4, 5)
 
 # Error types raised by the validators below, and pydantic's own, to msgids.
@@ -173,6 +174,36 @@ def _level(value: Any) -> int:
     return level
 
 
+def _flag(value: Any) -> bool:
+    """A yes/no choice: a bool, or the words a form sends; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.strip().lower() in ("", "no", "false", "0", "off"):
+        return False
+    if isinstance(value, str) and value.strip().lower() in ("yes", "true", "1", "on"):
+        return True
+    raise _error("not_allowed")
+
+
+def _coordinate(limit: float) -> BeforeValidator:
+    def check(value: Any) -> float | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, bool):
+            raise _error("invalid")
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise _error("invalid") from None
+        if not -limit <= number <= limit:  # also refuses NaN
+            raise _error("invalid")
+        return round(number, 6)  # about 10 cm: more is noise
+
+    return BeforeValidator(check)
+
+
 def _optional_id(value: Any) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -224,6 +255,20 @@ class TicketCreate(_Input):
     # What the agent told the citizen: required for level 1 (answered on the call).
     guidance: Annotated[OptionalText, Field(validate_default=True)] = None
     agency_id: OptionalId = None
+    # from the web form (and the email desk): where the citizen hears back, the
+    # district the report is about, the map pin, the consent to publish once done
+    reporter_email: Email = None
+    district: Annotated[str | None, _text(DISTRICT_MAX, required=False)] = None
+    latitude: Annotated[float | None, _coordinate(90)] = None
+    longitude: Annotated[float | None, _coordinate(180)] = None
+    publish_consent: Annotated[bool, BeforeValidator(_flag)] = False
+
+    @field_validator("longitude")
+    @classmethod
+    def _both_or_neither(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if (value is None) != (info.data.get("latitude") is None) and "latitude" in info.data:
+            raise _error("invalid")
+        return value
 
     @field_validator("guidance")
     @classmethod
