@@ -182,7 +182,7 @@ class ReportForm:
             request.cookies.get("hotline_lang"),
         ):
             if lang in LANGUAGES:
-                return lang  # type: ignore[return-value]
+                return lang
         return self.settings.panel.language
 
     def _started_token(self) -> str:
