@@ -99,6 +99,25 @@ async def test_a_report_with_a_photo_becomes_a_new_web_ticket(report):
     listing = await (await report.panel.client.get("/tickets?status=new")).text()
     row = re.search(rf'<tr[^>]*>\s*<td><a href="/tickets/{t.code}">.*?</tr>', listing, re.S)
     assert row and 'data-channel="web"' in row.group(0), listing
+    # the ticket's page shows the photo, served with the type found by decoding it
+    page = await (await report.panel.client.get(f"/tickets/{t.code}")).text()
+    src = f"/tickets/{t.code}/attachments/{a[0].id}"
+    assert f'<img src="{src}"' in page and "10.77, 106.7" in page
+    got = await report.panel.client.get(src)
+    assert got.status == 200 and got.headers["Content-Type"] == "image/jpeg"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    assert await got.read() == photo_bytes()
+    assert (
+        await report.panel.client.get(f"/tickets/{t.code}/attachments/{'0' * 32}")
+    ).status == 404
+    # an agency officer who may not see the ticket may not see its photo
+    other = await report.panel.new_client()
+    try:
+        await report.panel.login("officer_q1", other)  # type: ignore[arg-type]
+        r = await other.get(src, allow_redirects=False)
+        assert r.status in (403, 404)
+    finally:
+        await other.close()
 
 
 async def test_consent_defaults_to_no_and_no_pin_stores_no_place(report):
