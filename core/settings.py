@@ -614,6 +614,43 @@ class Open311Settings(_Model):
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
+class WebReportSettings(_Model):
+    """The public report form: citizens report a problem on the web (public/report.py)."""
+
+    # a description shorter than this says too little to act on
+    description_min: Annotated[int, Field(ge=1, le=500)] = 10
+    description_max: Annotated[int, Field(ge=50, le=5000)] = 2000
+    # an optional photo: JPEG, PNG or WebP, checked by decoding it
+    photo_max_bytes: Annotated[int, Field(ge=10_000, le=50_000_000)] = 5_000_000
+    photo_max_pixels: Annotated[int, Field(ge=10_000, le=200_000_000)] = 40_000_000
+    # a form sent back sooner than this after it was shown was not filled by a person
+    min_fill_seconds: Annotated[float, Field(ge=0, le=600)] = 3
+    # reports one client address may send (tries, refused ones too) within
+    # rate_window_minutes
+    rate_limit: Annotated[int, Field(ge=1, le=10_000)] = 10
+    rate_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 60
+    # the ALTCHA proof-of-work check (no outside service); cost is PBKDF2's iterations
+    altcha: bool = False
+    altcha_cost: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    altcha_expire_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 20
+    # the map to pick the place on: a tile server's URL with {z}, {x} and {y}
+    # (e.g. a city's own OpenStreetMap tile server); unset: no map on the form
+    tile_url: Annotated[str | None, Field(pattern=r"^(https?://|/).*\{z\}.*\{x\}.*\{y\}")] = None
+    tile_attribution: str = "© OpenStreetMap contributors"
+    map_center: tuple[
+        Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]
+    ] = (10.7769, 106.7009)
+    map_zoom: Annotated[int, Field(ge=1, le=19)] = 13
+    # where the citizen checks the status of the report (the public status page)
+    status_url: str = "/status"
+
+    @model_validator(mode="after")
+    def _lengths(self) -> WebReportSettings:
+        if self.description_min >= self.description_max:
+            raise ValueError("description_min must be below description_max")
+        return self
+
+
 class RecordingSettings(_Model):
     """After the call: transcription, replay, access and retention of recordings."""
 
@@ -695,6 +732,7 @@ class Settings(_Model):
     public: PublicSettings = PublicSettings()
     tickets: TicketSettings = TicketSettings()
     open311: Open311Settings = Open311Settings()
+    web_report: WebReportSettings = WebReportSettings()
     recordings: RecordingSettings = RecordingSettings()
     stats: StatsSettings = StatsSettings()
     ivr: Ivr
@@ -703,6 +741,8 @@ class Settings(_Model):
     hotlines: Annotated[list[Hotline], Field(min_length=1)]
     agents: Annotated[list[Agent], Field(min_length=1)]
     ami_secret: SecretStr = SecretStr("")
+    # signs the web report form's timestamps and its ALTCHA challenges
+    form_secret: SecretStr = SecretStr("")
     sip_passwords: dict[str, SecretStr] = {}
 
     @field_validator("timezone")
@@ -913,6 +953,9 @@ def ensure_secrets(settings: Settings) -> Path:
     if not current.get("ami_secret"):
         current["ami_secret"] = _secrets.token_urlsafe(18)
         changed = True
+    if not current.get("form_secret"):
+        current["form_secret"] = _secrets.token_urlsafe(32)
+        changed = True
     sip = current.setdefault("sip_passwords", {})
     for a in settings.agents:
         if not sip.get(a.extension):
@@ -920,7 +963,12 @@ def ensure_secrets(settings: Settings) -> Path:
             changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [f'ami_secret = "{current["ami_secret"]}"', "", "[sip_passwords]"]
+        lines = [
+            f'ami_secret = "{current["ami_secret"]}"',
+            f'form_secret = "{current["form_secret"]}"',
+            "",
+            "[sip_passwords]",
+        ]
         lines += [f'"{ext}" = "{pw}"' for ext, pw in sorted(sip.items())]
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
@@ -991,7 +1039,7 @@ def load_settings(path: Path | str | None = None, *, env: dict[str, str] | None 
 
 
 # Keys the loader sets itself: never suggested for a mistyped one.
-_INTERNAL_KEYS = {"home", "config_path", "ami_secret", "sip_passwords"}
+_INTERNAL_KEYS = {"home", "config_path", "ami_secret", "form_secret", "sip_passwords"}
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -1109,7 +1157,14 @@ def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
         )
         if pw:
             sip[a.extension] = SecretStr(pw)
-    return settings.model_copy(update={"ami_secret": SecretStr(ami), "sip_passwords": sip})
+    form = env.get("HOTLINE_FORM_SECRET") or stored.get("form_secret") or ""
+    return settings.model_copy(
+        update={
+            "ami_secret": SecretStr(ami),
+            "form_secret": SecretStr(form),
+            "sip_passwords": sip,
+        }
+    )
 
 
 def require_secrets(settings: Settings) -> None:

@@ -56,6 +56,7 @@ from core.health import Health, NotReady
 from core.lifecycle import on_stop
 from core.settings import Settings, require_secrets
 from dialplan.speech import SpeechCache
+from open311.app import make_open311_app
 from panel.app import make_app
 from panel.context import PanelContext
 from panel.hub import Hub
@@ -190,10 +191,20 @@ def public_site(
         return None
     i18n = I18n()
     ctx = public_context(settings, db=db, bus=bus, clock=clock, translations=i18n.gettext)
+
+    def open311(app: web.Application) -> None:
+        """Open311 GeoReport v2 beside the pages (its own sub-application)."""
+        app.add_subapp(
+            "/open311/v2",
+            make_open311_app(settings, db, bus.redis, bus.prefix, clock=clock, tickets=ctx.tickets),
+        )
+
     if pub.path_prefix:
-        panel.add_subapp(pub.path_prefix, make_public_app(ctx, prefix=pub.path_prefix))
+        panel.add_subapp(
+            pub.path_prefix, make_public_app(ctx, prefix=pub.path_prefix, extra=[open311])
+        )
         return None
-    return _Web(make_public_app(ctx), pub.host, pub.port, "public site")
+    return _Web(make_public_app(ctx, extra=[open311]), pub.host, pub.port, "public site")
 
 
 def base_health(db: Database, bus: Bus) -> Health:

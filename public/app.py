@@ -37,6 +37,7 @@ from core.web import OWN_MIDDLEWARES, security_headers
 from public import views
 from public.context import PUBLIC_CTX, PublicContext
 from public.keys import BASE, GETTEXT, JINJA, LANG
+from public.report import report_routes
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -50,6 +51,7 @@ ROUTE_SETS: list[Registrar] = [
     views.status_routes,
     views.portal_routes,
     views.language_routes,
+    report_routes,
 ]
 
 # Headers of an error that its page keeps.

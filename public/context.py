@@ -15,6 +15,7 @@ from public.lookup import StatusLookup
 from public.portal import Portal
 from public.throttle import LookupThrottle
 from tickets.agencies import AgencyService
+from tickets.service import TicketService
 
 #: A language's gettext: ``translations("vi")("text", **params)``.
 Translations = Callable[[str], Callable[..., str]]
@@ -31,6 +32,8 @@ class PublicContext:
     portal: Portal
     throttle: LookupThrottle
     translations: Translations
+    # the web report form files tickets (public.report)
+    tickets: TicketService
 
 
 PUBLIC_CTX = web.AppKey("public_ctx", PublicContext)
@@ -44,6 +47,7 @@ def public_context(
     clock: Clock,
     translations: Translations,
     agencies: AgencyService | None = None,
+    tickets: TicketService | None = None,
 ) -> PublicContext:
     """The public site's services over the application's database, Redis and clock."""
     agencies = agencies or AgencyService(db, clock)
@@ -57,4 +61,5 @@ def public_context(
         portal=Portal(db, settings, agencies),
         throttle=LookupThrottle(bus.redis, bus.prefix, settings),
         translations=translations,
+        tickets=tickets or TicketService(db, settings, clock),
     )

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -99,6 +99,9 @@ class Ticket(Base):
     reporter_email: Mapped[str | None] = mapped_column(String(200))
     # the district the report is about (portal filter, leaders' reports)
     district: Mapped[str | None] = mapped_column(String(80), index=True)
+    # where the citizen put the pin on the web form's map (WGS 84); None unless picked
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     # the citizen agreed that the report may be published once completed
     publish_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
     # an admin withheld it from the public portal (tickets.publication)
@@ -173,6 +176,28 @@ def public_text(ticket: Ticket, changes: Mapping[str, Any] | None = None) -> str
     return "\n".join(
         fold_phrase(str(changes.get(name, getattr(ticket, name)) or "")) for name in PUBLIC_SEARCHED
     )
+
+
+class Attachment(Base):
+    """A file a citizen sent with a report (a photo from the web form).
+
+    The bytes are on disk under ``<state_dir>/attachments/`` named by ``id`` alone
+    (never by a name the citizen chose); ``content_type`` is the type found by
+    decoding the file, and is what it is served with.
+    """
+
+    __tablename__ = "attachments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "photo"
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # the name the citizen's device gave it: shown to staff, never used as a path
+    original_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class TicketEvent(Base):

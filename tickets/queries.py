@@ -30,7 +30,7 @@ from tickets.exceptions import (
     InvalidInput,
     TicketNotFound,
 )
-from tickets.models import DEADLINE_STATUSES, Agency, Status, Ticket, TicketEvent
+from tickets.models import DEADLINE_STATUSES, Agency, Attachment, Status, Ticket, TicketEvent
 from tickets.numbers import format_number, number_like, parse_number
 from tickets.schemas import normalize_phone
 from tickets.workflow import STAFF
@@ -144,6 +144,16 @@ class TicketQueries:
             return parse_number(raw)
         except InvalidCode as e:
             raise InvalidInput.one(field, NUMBER_CHECK, number=format_number(raw)) from e
+
+    async def attachments(self, ticket_id: int) -> list[Attachment]:
+        """The files citizens sent with the ticket (photos), oldest first."""
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Attachment)
+                .where(Attachment.ticket_id == ticket_id)
+                .order_by(Attachment.created_at, Attachment.id)
+            )
+            return list(rows.all())
 
     async def history(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's history, oldest first."""

@@ -53,6 +53,7 @@ ADDRESS_MAX = 300
 PHONE_MAX_DIGITS = 20
 DISTRICT_MAX = 80
 TOPIC_MAX = 32
+DISTRICT_MAX = 80
 LEVELS = (1, 2, 3, 4, 5)
 # Ids are 32-bit in the database.
 MAX_ID = 2**31 - 1
@@ -196,6 +197,36 @@ def _level(value: Any) -> int:
     return level
 
 
+def _flag(value: Any) -> bool:
+    """A yes/no choice: a bool, or the words a form sends; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.strip().lower() in ("", "no", "false", "0", "off"):
+        return False
+    if isinstance(value, str) and value.strip().lower() in ("yes", "true", "1", "on"):
+        return True
+    raise _error("not_allowed")
+
+
+def _coordinate(limit: float) -> BeforeValidator:
+    def check(value: Any) -> float | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, bool):
+            raise _error("invalid")
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise _error("invalid") from None
+        if not -limit <= number <= limit:  # also refuses NaN
+            raise _error("invalid")
+        return round(number, 6)  # about 10 cm: more is noise
+
+    return BeforeValidator(check)
+
+
 def _optional_id(value: Any) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -287,6 +318,14 @@ Email = Annotated[str | None, BeforeValidator(_email), _doc(EMAIL_SCHEMA)]
 Level = Annotated[int, BeforeValidator(_level), _doc(LEVEL_SCHEMA)]
 OptionalId = Annotated[int | None, BeforeValidator(_optional_id), _doc(_nullable(ID_SCHEMA))]
 # "guidance is required for level 1", for the document
+# a map pin is a latitude with its longitude
+PIN_BOTH_OR_NEITHER = [
+    {
+        "if": {"properties": {a: {"type": "number"}}, "required": [a]},
+        "then": {"required": [b], "properties": {b: {"type": "number"}}},
+    }
+    for a, b in (("latitude", "longitude"), ("longitude", "latitude"))
+]
 GUIDANCE_FOR_LEVEL_1 = {
     "if": {"properties": {"level": {"const": 1}}, "required": ["level"]},
     "then": {
@@ -311,15 +350,15 @@ class _Input(BaseModel):
 class TicketCreate(_Input):
     """A new report, as the agent enters it (or the SMS/email desk)."""
 
-    model_config = ConfigDict(json_schema_extra={"allOf": [GUIDANCE_FOR_LEVEL_1]})
+    model_config = ConfigDict(
+        json_schema_extra={"allOf": [GUIDANCE_FOR_LEVEL_1, *PIN_BOTH_OR_NEITHER]}
+    )
 
     channel: Annotated[Channel, _choice(Channel), _doc(enum_schema(Channel))]
     # None when the caller withheld the number.
     citizen_phone: Phone = None
     citizen_name: OptionalName = None
     citizen_address: OptionalAddress = None
-    # where a citizen who reported on the web or by email hears back
-    reporter_email: Email = None
     domain: Annotated[Domain, _choice(Domain), _doc(enum_schema(Domain))]
     topic: Topic  # one of settings.tickets.topics: checked by the service
     level: Level
@@ -333,6 +372,23 @@ class TicketCreate(_Input):
     # the citizen agreed that the report may be published once completed
     # (tickets.publication decides what ever is)
     publish_consent: Flag = False
+    latitude: Annotated[
+        float | None,
+        _coordinate(90),
+        _doc(_nullable({"type": "number", "minimum": -90, "maximum": 90})),
+    ] = None
+    longitude: Annotated[
+        float | None,
+        _coordinate(180),
+        _doc(_nullable({"type": "number", "minimum": -180, "maximum": 180})),
+    ] = None
+
+    @field_validator("longitude")
+    @classmethod
+    def _both_or_neither(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if (value is None) != (info.data.get("latitude") is None) and "latitude" in info.data:
+            raise _error("invalid")
+        return value
 
     @field_validator("guidance")
     @classmethod

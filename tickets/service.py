@@ -28,9 +28,10 @@ their history and lists is :mod:`tickets.queries`'.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -45,6 +46,7 @@ from callcenter.models import Call
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
+from tickets.attachments import NewAttachment, new_id, remove_file, write_file
 from tickets.codes import new_code
 from tickets.exceptions import (
     INACTIVE,
@@ -65,6 +67,7 @@ from tickets.models import (
     PUBLIC_SEARCHED,
     SEARCHED,
     Agency,
+    Attachment,
     Channel,
     Status,
     Ticket,
@@ -170,6 +173,7 @@ class TicketService:
         *,
         call_id: int | None = None,
         first_for_call: bool = False,
+        attachments: Sequence[NewAttachment] = (),
     ) -> Ticket:
         """Record a new report (agents, supervisors, admins) and give it a tracking code.
 
@@ -181,6 +185,9 @@ class TicketService:
         ``first_for_call`` a call that has a ticket already is refused
         (``InvalidInput`` on ``call_id``, naming that ticket): the agent's form
         asks before a second ticket is made for the same call.
+
+        ``attachments`` (checked files: tickets.attachments) are written to disk and
+        recorded in the same transaction: if the ticket is not created, no file stays.
         """
         if actor.role not in STAFF:
             raise Forbidden("create", actor.role)
@@ -189,6 +196,7 @@ class TicketService:
         for attempt in range(1, CODE_ATTEMPTS + 1):
             code: str | None = None
             number: str | None = None
+            written: list[str] = []
             try:
                 async with self.db.session() as s:
                     code = await self._free(s, Ticket.code, self._new_code)
@@ -196,6 +204,24 @@ class TicketService:
                     ticket = await self._insert(
                         s, actor, form, call_id, code, number, first_for_call
                     )
+                    for a in attachments:
+                        aid = new_id()
+                        written.append(aid)
+                        await asyncio.to_thread(write_file, self.settings, aid, a.data)
+                        s.add(
+                            Attachment(
+                                id=aid,
+                                ticket_id=ticket.id,
+                                kind=a.kind,
+                                content_type=a.content_type,
+                                size=len(a.data),
+                                width=a.width,
+                                height=a.height,
+                                sha256=a.sha256,
+                                original_name=a.original_name,
+                                created_at=ticket.created_at,
+                            )
+                        )
                 log.info(
                     "ticket %s created by %s: level %s, %s",
                     code,
@@ -204,7 +230,12 @@ class TicketService:
                     ticket.status,
                 )
                 return ticket
-            except IntegrityError:
+            except BaseException as e:
+                # the transaction did not commit: its files go too
+                for aid in written:
+                    remove_file(self.settings, aid)
+                if not isinstance(e, IntegrityError):
+                    raise
                 # Another writer took the same code or number between our look-up and
                 # the insert: rare enough to simply try again with new ones.
                 if (
@@ -271,6 +302,8 @@ class TicketService:
             citizen_address=form.citizen_address,
             reporter_email=form.reporter_email,
             district=form.district,
+            latitude=form.latitude,
+            longitude=form.longitude,
             publish_consent=form.publish_consent,
             withheld=False,
             domain=form.domain.value,

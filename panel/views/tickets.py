@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +26,13 @@ from panel.views.common import (
 )
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
 from tickets import workflow
+from tickets.attachments import path_of
 from tickets.exceptions import SECOND_FOR_CALL, InvalidInput
 from tickets.models import Status, Ticket
 from tickets.numbers import format_number
 from tickets.publication import is_published, restricted
+
+log = logging.getLogger(__name__)
 
 STAFF = ("agent", "supervisor", "admin")
 ALL = ("agent", "supervisor", "admin", "agency")
@@ -177,6 +181,7 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         request,
         "ticket.html",
         t=ticket,
+        attachments=await c.ticket_queries.attachments(ticket.id),
         history=history,
         call=call,
         transcript=transcript,
@@ -192,6 +197,33 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         errors={},
         values={},
         **await ticket_form_values(request),
+    )
+
+
+@require(*ALL)
+async def ticket_attachment(request: web.Request) -> web.StreamResponse:
+    """A photo sent with a ticket, to whoever may see the ticket: with the type found by
+    decoding it when it came in (never guessed from a name), and nosniff."""
+    ticket = await visible_ticket(request)
+    wanted = request.match_info["attachment"]
+    found = next(
+        (a for a in await ctx(request).ticket_queries.attachments(ticket.id) if a.id == wanted),
+        None,
+    )
+    if found is None:
+        raise web.HTTPNotFound(text="no such attachment", content_type="text/plain")
+    path = path_of(ctx(request).settings, found.id)
+    if not path.is_file():
+        log.error("attachment %s of ticket %s: its file is missing", found.id, ticket.code)
+        raise web.HTTPNotFound(text="the file is missing", content_type="text/plain")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": found.content_type,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'inline; filename="{ticket.code}-{found.id[:8]}"',
+            "Cache-Control": "private, no-store",
+        },
     )
 
 
@@ -321,6 +353,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/tickets/new", new_ticket),
         web.post("/tickets", create_ticket),
         web.get("/tickets/{code}", show_ticket),
+        web.get("/tickets/{code}/attachments/{attachment}", ticket_attachment),
         web.post("/tickets/{code}/{action}", ticket_action),
         web.get("/inbox", inbox),
     ]
