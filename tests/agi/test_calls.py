@@ -130,20 +130,23 @@ async def test_hangup_in_the_ivr_closes_the_record(carrier: Lab, app: Applicatio
 
 async def test_odd_caller_ids_and_dtmf_flood_all_reach_an_agent(carrier: Lab, app: Application):
     long_number = "0" + "9" * 59
+    # a key during the greeting cuts the recorded-call notice short: it is played in
+    # full before the queue (about 9 s), so the callers stay on long enough for that
+    HOLD = 15
     tag = new_number()
     calls = {
         "letters": await carrier.carrier.call(
-            "1022", caller_id=f'"{tag}" <abc-DEF>', digits="1", hold=3
+            "1022", caller_id=f'"{tag}" <abc-DEF>', digits="1", hold=HOLD
         ),
         "long": await carrier.carrier.call(
-            "1022", caller_id=f'"{tag}" <{long_number}>', digits="1", hold=3
+            "1022", caller_id=f'"{tag}" <{long_number}>', digits="1", hold=HOLD
         ),
         "flood": await carrier.carrier.call(
             "1022",
             caller_id=f'"{tag}" <{tag}>',
             digits="#*#*#*4567#*8#*#*#*#*#*#*#*#*#*",
             dtmf_gap_ms=80,
-            hold=3,
+            hold=HOLD,
         ),
     }
     assert len(calls) == 3

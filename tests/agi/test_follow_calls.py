@@ -180,8 +180,9 @@ async def test_a_caller_without_caller_id_is_asked_for_a_number_then_an_operator
     assert call.ivr_choice == "follow:agent"
     assert call.outcome == Outcome.ANSWERED and call.queue
     ids = names(heard(traced, call.uniqueid))
-    # straight to the number: no reading, no "none found"
-    assert ids[ids.index("greeting-hl1022") + 1 :] == ["follow_enter"]
+    # straight to the number: no reading, no "none found"; then, before the queue, the
+    # recorded-call notice that key 3 cut short during the greeting, in full
+    assert ids[ids.index("greeting-hl1022") + 1 :] == ["follow_enter", "notice-hl1022"]
 
 
 async def test_hanging_up_mid_number_closes_the_record(carrier: Lab, app: Application):
