@@ -304,6 +304,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             "ticket.html",
             status=422,
             t=ticket,
+            attachments=await c.ticket_queries.attachments(ticket.id),
             history=history,
             call=await c.calls.by_id(ticket.call_id) if ticket.call_id else None,
             actions=actions_for(actor, ticket),
