@@ -137,25 +137,6 @@ def _email(value: Any) -> str | None:
     return text
 
 
-_TRUE = frozenset({"1", "on", "true", "yes"})
-_FALSE = frozenset({"", "0", "off", "false", "no"})
-
-
-def _flag(value: Any) -> bool:
-    """A yes/no choice: a JSON boolean, or a form's checkbox ("1", "on"; "0" or "" for no)."""
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise _error("invalid")
-
-
 def _agency_code(value: Any) -> str:
     text = clean_text(value, 40, required=True)
     assert text is not None

@@ -122,7 +122,7 @@ class SendBackIn(_Body):
 class ReopenIn(_Body):
     version: Version
     reason: Annotated[
-        str, Field(description="Why the citizen is not satisfied; kept in the history.")
+        Said, Field(description="Why the citizen is not satisfied; kept in the history.")
     ]
 
 

@@ -75,7 +75,7 @@ async def test_bad_values_are_refused_by_their_field(panel):
     for fields, name, said in [
         ({"reporter_email": "not an email"}, "reporter_email", "phải là địa chỉ email"),
         ({"district": "x" * 81}, "district", "quá dài (tối đa 80 ký tự)"),
-        ({"publish_consent": "maybe"}, "publish_consent", "không hợp lệ"),
+        ({"publish_consent": "maybe"}, "publish_consent", "không thuộc các giá trị cho phép"),
     ]:
         r = await create(panel, csrf, **fields)
         page = await r.text()
