@@ -49,6 +49,8 @@ FIELD_LABELS: dict[str, str] = {
     "reporter_email": N_("Reporter's email (optional)"),
     "district": N_("District the report is about"),
     "publish_consent": N_("May be published once completed"),
+    "latitude": N_("Latitude of the place"),
+    "longitude": N_("Longitude of the place"),
     # accounts
     "username": N_("User name"),
     "display_name": N_("Name"),

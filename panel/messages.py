@@ -27,6 +27,8 @@ def N_(message: str) -> str:
 # -- tickets/exceptions.py: field errors of tickets and agencies ----------------
 TICKET_FIELD_ERRORS = (
     N_("is required"),
+    N_("is required in the ticket's current status"),
+    N_("cannot be given in the ticket's current status"),
     N_("is too long (at most {max} characters)"),
     N_("is not one of the allowed values"),
     N_("must be a phone number"),
@@ -62,6 +64,7 @@ ACCOUNT_ERRORS = (
     N_("“{value}” refused: only agents have an extension"),
     N_("is required for an agency officer"),
     N_("already belongs to another account"),
+    N_("does not fit the account's role"),
     N_("is not a known agency"),
     N_("is already taken"),
     N_("is not correct"),

@@ -29,20 +29,27 @@ from panel.dates import parse_day
 from panel.keys import ACTOR
 from panel.security import json_error
 from tickets.exceptions import (
+    AGENCY_CODE,
     BAD_CHARACTER,
+    EMAIL,
     INVALID,
     NOT_ACCEPTED,
     NOT_ALLOWED,
+    PHONE,
     REQUIRED,
     TOO_LONG,
     FieldError,
     InvalidInput,
 )
+from tickets.schemas import AGENCY_CODE_PATTERN, EMAIL_PATTERN, PHONE_PATTERN
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Reader = Callable[..., Awaitable[dict[str, Any]]]
 
 _INTEGER = re.compile(r"-?[0-9]+")
+
+# What a field of a known shape says when it does not have it (as the domain's checks do).
+PATTERN_MESSAGES = {PHONE_PATTERN: PHONE, EMAIL_PATTERN: EMAIL, AGENCY_CODE_PATTERN: AGENCY_CODE}
 
 # The formats the document names, checked as the server reads them: a day as
 # panel.dates.parse_day does, a moment as pydantic does (a time without an offset is
@@ -164,7 +171,9 @@ def _explain(error: ValidationError, instance: Any) -> Iterable[FieldError]:
     elif error.validator in ("enum", "const"):
         yield FieldError(field, NOT_ALLOWED, {})
     elif error.validator == "pattern" and isinstance(error.instance, str):
-        if not error.instance.strip():
+        if error.validator_value in PATTERN_MESSAGES:
+            yield FieldError(field, PATTERN_MESSAGES[error.validator_value], {})
+        elif not error.instance.strip():
             yield FieldError(field, REQUIRED, {})
         elif "\x00" in error.instance:
             yield FieldError(field, BAD_CHARACTER, {})
