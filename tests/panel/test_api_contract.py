@@ -86,7 +86,11 @@ def _run(schema: Any, base_url: str, headers: dict[str, str], known: dict[str, A
 
 
 @pytest.mark.parametrize("role", ["admin", "supervisor", "agent", "agency"])
-async def test_every_operation_keeps_the_contract(panel: Any, role: str) -> None:
+async def test_every_operation_keeps_the_contract(panel: Any, role: str, database_url: str) -> None:
+    if database_url.startswith("postgresql") and role != "admin":
+        # the document and its checks do not depend on the database: PostgreSQL runs
+        # the role that reaches every operation, SQLite every role
+        pytest.skip("the other roles run on SQLite")
     await asyncio.wait_for(panel.ctx.hub.ready.wait(), 5)
     r = await panel.client.get("/api/openapi.json")
     doc = await r.json()
