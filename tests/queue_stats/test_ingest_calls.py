@@ -52,8 +52,10 @@ async def test_answered_abandoned_and_timed_out_calls(carrier: Lab, app: Applica
     max_wait = carrier.settings.queues.max_wait_seconds
     await set_paused(app, "party", True)
     try:
-        await carrier.carrier.call("1022", caller_id=f"<{answers}>", digits="1", hold=4)
-        await carrier.carrier.call("0888247247", caller_id=f"<{leaves}>", digits="1", hold=7)
+        # the key cuts the greeting and the recorded-call notice short; the notice is then
+        # played in full before the queue, so each caller stays on a little longer
+        await carrier.carrier.call("1022", caller_id=f"<{answers}>", digits="1", hold=7)
+        await carrier.carrier.call("0888247247", caller_id=f"<{leaves}>", digits="1", hold=8)
         await carrier.carrier.call(
             "0888247247", caller_id=f"<{waits}>", digits="1", hold=max_wait + 20
         )
