@@ -64,7 +64,9 @@ async def test_restart_mid_run_loses_nothing_and_counts_nothing_twice(
     first = await started(Application(settings, clock=Clock(), scheduler_interval=2))
     try:
         for i, number in enumerate(numbers):
-            await carrier.carrier.call("1022", caller_id=f"<{number}>", digits="1", hold=5 + i)
+            # long enough that the first is still talking when the last is answered, the
+            # recorded-call notice played before each joins the queue
+            await carrier.carrier.call("1022", caller_id=f"<{number}>", digits="1", hold=10 + i)
         # every caller is talking to an agent: stop the application now
         ids = await eventually(lambda: answered_ids(first, numbers), 30)
         await asyncio.wait_for(first.queue_events.drained(), 10)
