@@ -110,8 +110,12 @@ def _refuse_constant(name: str) -> Any:
 async def read_json(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
     """The body as a JSON object: 400 if it is not one, 415 if not sent as JSON, 413 if too big.
 
-    With ``optional`` an empty body reads as ``{}``.
+    With ``optional`` an empty body reads as ``{}``.  Parsed once per request (the
+    contract checks it before the handler reads it); each caller gets its own copy.
     """
+    parsed = request.get(PARSED_BODY)
+    if parsed is not None:
+        return dict(parsed)
     if not request.body_exists:
         if optional:
             return {}
@@ -143,8 +147,12 @@ async def read_json(request: web.Request, *, optional: bool = False) -> dict[str
         raise json_error(400, f"the body is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise json_error(400, "the body must be a JSON object")
-    return data
+    request[PARSED_BODY] = data
+    return dict(data)
 
+
+# the request's body as read_json parsed it
+PARSED_BODY = web.RequestKey("parsed_body", dict)
 
 # the last page a list answers
 MAX_PAGE = 10**6
