@@ -63,6 +63,7 @@ from callcenter.recording_files import base_for, side_files
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
+from core.phones import national_form
 from core.settings import Overflow, Settings
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def valid_callback_number(digits: str) -> str | None:
     d = digits.strip().rstrip("#")
     if not _NUMBER.fullmatch(d):
         return None
-    return "0" + d[2:] if d.startswith("84") else d
+    return national_form(d)
 
 
 @dataclass(frozen=True)

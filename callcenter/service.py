@@ -25,6 +25,7 @@ from callcenter.recording_files import base_for, side_files
 from callcenter.shifts import extension_of
 from core.ami import header_int  # queue_log fields are written as AMI headers are
 from core.db import Database
+from core.phones import national_form
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def sanitize_caller(number: str | None, name: str | None = None) -> CallerId:
         if re.fullmatch(r"\+?[\d\s().-]+", bare):
             d = re.sub(r"\D", "", bare)
             if 0 < len(d) <= 20:
-                digits = ("+" if bare.startswith("+") else "") + d
+                digits = national_form(("+" if bare.startswith("+") else "") + d)
     clean_name = _PRINTABLE.sub("", (name or "").strip())[:80] or None
     if clean_name and clean_name.lower() in ("<unknown>", "unknown", "anonymous"):
         clean_name = None

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from core.phones import national_form
 from tickets.exceptions import (
     AGENCY_CODE,
     BAD_CHARACTER,
@@ -116,8 +117,9 @@ def _text(max_len: int, *, required: bool) -> BeforeValidator:
 def normalize_phone(value: Any) -> str | None:
     """A phone number as digits with an optional leading +, or None if empty.
 
-    Spaces, dots, dashes and brackets people type are dropped, so that the
-    number matches the caller IDs recorded from the network.
+    Spaces, dots, dashes and brackets people type are dropped and a
+    Vietnamese number is kept in its national form (``+84 90…`` → ``090…``),
+    so that the number matches the caller IDs recorded from the network.
     """
     text = clean_text(value, 64, required=False)
     if text is None:
@@ -127,7 +129,7 @@ def normalize_phone(value: Any) -> str | None:
         raise _error("phone")
     if len(compact.lstrip("+")) > PHONE_MAX_DIGITS:
         raise _error("too_long", max=PHONE_MAX_DIGITS)
-    return compact
+    return national_form(compact)
 
 
 def _email(value: Any) -> str | None:

@@ -9,9 +9,12 @@ from callcenter.service import sanitize_caller
     "raw, number",
     [
         ("0901234567", "0901234567"),
-        ("+84901234567", "+84901234567"),
-        ("+84 90 123-4567", "+84901234567"),
-        ("tel:+84901234567", "+84901234567"),
+        # Vietnamese numbers in their national form, whatever the carrier sent
+        ("+84901234567", "0901234567"),
+        ("84901234567", "0901234567"),
+        ("+84 90 123-4567", "0901234567"),
+        ("tel:+84901234567", "0901234567"),
+        ("+14155550100", "+14155550100"),
         ("sip:0901234567@carrier.example", "0901234567"),
         ("anonymous", None),
         ("Anonymous", None),

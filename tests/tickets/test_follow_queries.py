@@ -46,6 +46,14 @@ async def test_open_reports_of_the_caller_newest_first_with_the_agency(w: World)
         assert await q.open_reports(nobody, 5) == type(found)([], 0)
 
 
+async def test_every_form_of_the_number_is_the_same_caller(w: World):
+    q = FollowQueries(w.db)
+    typed = await make(w, 2, citizen_phone="+84 90 123 4567", agency_id=w.dept)
+    assert typed.citizen_phone == "0901234567"
+    for caller_id in ("0901234567", "+84901234567", "84901234567", "0084901234567"):
+        assert [r.number for r in (await q.open_reports(caller_id, 5)).reports] == [typed.number]
+
+
 async def test_a_hundred_open_reports_read_the_newest_few(w: World):
     q = FollowQueries(w.db)
     made = []
@@ -86,6 +94,7 @@ async def test_by_number_any_status_never_personal_data(w: World):
 
 
 def test_caller_phone():
-    assert caller_phone("+84 90 123 4567") == "+84901234567"
+    assert caller_phone("+84 90 123 4567") == "0901234567"
+    assert caller_phone("84901234567") == "0901234567"
     assert caller_phone("0901234567") == "0901234567"
     assert caller_phone(None) is None and caller_phone("anonymous") is None
