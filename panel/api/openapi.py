@@ -249,6 +249,10 @@ def build_document(
         ok: dict[str, Any] = {"description": op.answer}
         if op.returns is not None:
             ok["content"] = {"application/json": {"schema": refs[(op.returns, "serialization")]}}
+            returned = schemas[refs[(op.returns, "serialization")]["$ref"].rsplit("/", 1)[1]]
+            links = _links(op, set(returned.get("properties", {})), ops)
+            if links:
+                ok["links"] = links
         answers: dict[str, Any] = {str(op.status): ok}
         for status in op.error_statuses():
             answers[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
@@ -284,6 +288,38 @@ def build_document(
             },
         },
     }
+
+
+def _collection(path: str) -> str:
+    """The collection an operation's path is in: /api/v1/tickets for .../tickets/{code}/close."""
+    return path.split("/{", 1)[0]
+
+
+def _links(op: Operation, returned: set[str], ops: list[Operation]) -> dict[str, Any]:
+    """From a resource in an answer to what can be done with it next.
+
+    An answer that holds a resource of a collection (a ticket, by its ``code``;
+    an agency or a user, by its ``id``) links to every operation on one member
+    of that collection, the path parameter taken from the answer's body: a
+    client follows a created ticket through its actions without building
+    paths.
+    """
+    links: dict[str, Any] = {}
+    for target in ops:
+        params = _PARAM.findall(target.path)
+        if (
+            not params
+            or target is op
+            or _collection(target.path) != _collection(op.path)
+            or params[0] not in returned
+        ):
+            continue
+        links[target.operation_id] = {
+            "operationId": target.operation_id,
+            "parameters": {name: f"$response.body#/{name}" for name in params},
+            "description": target.summary,
+        }
+    return links
 
 
 def _takes_null(schema: dict[str, Any]) -> bool:

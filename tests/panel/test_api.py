@@ -799,3 +799,57 @@ async def test_the_docs_page_is_plain_escaped_html(panel):
     for op in OPERATIONS:
         assert f"<code>{op.path}</code>" in page
         assert op.summary.replace("'", "&#x27;") in page
+
+
+async def test_a_client_follows_a_created_ticket_through_its_actions_by_links(panel):
+    """The document's links lead from an answer to the next operation: no path is built
+    by hand here, only operation ids and the parameters the links take from the body."""
+    doc = await (await panel.client.get("/api/openapi.json")).json()
+    by_id = {
+        op["operationId"]: (method.upper(), path)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    }
+    links_of = {
+        (method.upper(), path): op["responses"][next(iter(op["responses"]))].get("links", {})
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    }
+    # every link names an operation and takes its parameters from a property of the body
+    assert links_of[("POST", f"{API}/tickets")], "a created ticket links to its actions"
+    for (method, path), links in links_of.items():
+        if not links:
+            continue
+        op = doc["paths"][path][method.lower()]
+        schema_ref = next(iter(op["responses"].values()))["content"]["application/json"]
+        props = doc["components"]["schemas"][schema_ref["schema"]["$ref"].rsplit("/", 1)[1]]
+        for name, link in links.items():
+            assert link["operationId"] in by_id, (path, name)
+            for param, expr in link["parameters"].items():
+                assert f"{{{param}}}" in by_id[link["operationId"]][1]
+                assert expr.removeprefix("$response.body#/") in props["properties"], expr
+
+    async def follow(
+        answer: dict[str, Any], via: tuple[str, str], op_id: str, who: dict[str, str], **body: Any
+    ) -> Any:
+        link = links_of[via][op_id]
+        method, path = by_id[link["operationId"]]
+        for param, expr in link["parameters"].items():
+            path = path.replace(f"{{{param}}}", str(answer[expr.removeprefix("$response.body#/")]))
+        if method != "GET" and "version" in answer:
+            body.setdefault("version", answer["version"])
+        return await call(panel, method, path, who, body if method != "GET" else None), (
+            method,
+            by_id[link["operationId"]][1],
+        )
+
+    agent, officer, sup = await tokens(panel, "agent1", "officer", "sup")
+    t = await new_ticket(panel, agent, level=2, agency_id=panel.agency_ids["so-gtvt"])
+    t, via = await follow(t, ("POST", f"{API}/tickets"), "accept_ticket", officer)
+    assert t["status"] == "accepted"
+    t, via = await follow(t, via, "answer_ticket", officer, result="Đã thay bóng đèn.")
+    assert t["status"] == "answered"
+    t, via = await follow(t, via, "close_ticket", sup)
+    assert t["status"] == "closed"
+    history, _ = await follow(t, via, "ticket_history", sup)
+    assert [e["action"] for e in history["items"]] == ["created", "accepted", "answered", "closed"]
