@@ -24,6 +24,9 @@ from dialplan.prompts import emergency_choose_id, message_id, prompt_path
 
 log = logging.getLogger(__name__)
 
+# The dialplan's subroutine run on the service's channel when it answers: it
+# records the call and tells the application (callcenter.events.EMERGENCY_ANSWERED).
+ANSWERED_CONTEXT = "hotline-emergency-answered"
 # How long an emergency number may ring before the caller is told the numbers again.
 RING_SECONDS = 60
 # How long the AGI session waits for Dial to come back: the call itself.
@@ -106,8 +109,19 @@ class Emergency:
             return await agi.stream_file(message, digits), None
         return None, choice.number
 
-    async def dial(self, agi: AGISession, option: MenuOption, number: str, language: str) -> str:
-        """Put the caller through; returns Asterisk's DIALSTATUS (ANSWER, BUSY, ...)."""
+    async def dial(
+        self,
+        agi: AGISession,
+        option: MenuOption,
+        number: str,
+        language: str,
+        recording_base: str | None = None,
+    ) -> str:
+        """Put the caller through; returns Asterisk's DIALSTATUS (ANSWER, BUSY, ...).
+
+        With ``recording_base`` (the call's), the conversation is recorded from
+        the moment the service answers (the dialplan's ``ANSWERED_CONTEXT``).
+        """
         await agi.stream_file(self._prompt("emergency_connecting", language))
         via = endpoint(self.settings, option)
         log.warning(
@@ -116,7 +130,11 @@ class Emergency:
         saved = agi.command_timeout
         agi.command_timeout = CALL_SECONDS
         try:
-            await agi.exec("Dial", f"PJSIP/{number}@{via}", str(RING_SECONDS))
+            options = []
+            if recording_base:
+                uniqueid = agi.env.get("agi_uniqueid", "")
+                options = [f"U({ANSWERED_CONTEXT}^{recording_base}^{uniqueid}^{number})"]
+            await agi.exec("Dial", f"PJSIP/{number}@{via}", str(RING_SECONDS), *options)
         finally:
             agi.command_timeout = saved
         reply = await agi.command("GET VARIABLE DIALSTATUS")

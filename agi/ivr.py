@@ -111,7 +111,9 @@ class IVR:
             finally:
                 await self._settle(opened, uniqueid)
             while route.kind == "emergency":
-                connected, key = await self._put_through(agi, hotline, walk, uniqueid, route)
+                connected, key = await self._put_through(
+                    agi, hotline, walk, uniqueid, route, recording_base
+                )
                 if connected:
                     route = Route("hangup", route.choice)
                     break
@@ -179,7 +181,13 @@ class IVR:
             log.exception("could not register call %s; routing it anyway", uniqueid)
 
     async def _put_through(
-        self, agi: AGISession, hotline: Hotline, walk: Walk, uniqueid: str, route: Route
+        self,
+        agi: AGISession,
+        hotline: Hotline,
+        walk: Walk,
+        uniqueid: str,
+        route: Route,
+        recording_base: str | None,
     ) -> tuple[bool, str | None]:
         """Dial the emergency number chosen; (reached, a key pressed after a failure)."""
         option = hotline.option(route.digit)
@@ -188,7 +196,7 @@ class IVR:
         await self.calls.emergency_call(
             uniqueid, path=walk.path, choice=route.choice, connected=True
         )
-        status = await self.emergency.dial(agi, option, number, walk.language)
+        status = await self.emergency.dial(agi, option, number, walk.language, recording_base)
         walk.note(f"dial:{status.lower()}")
         connected = status == "ANSWER"
         await self.calls.emergency_call(

@@ -26,7 +26,11 @@ CALL_EVENTS = (
     "AgentComplete",
     "QueueCallerAbandon",
     "Hangup",
+    "UserEvent",
 )
+# The dialplan's word that an emergency service answered a caller put through
+# from the menu (context hotline-emergency-answered): the call is recorded from then.
+EMERGENCY_ANSWERED = "HotlineEmergencyAnswered"
 MEMBER_EVENTS = (
     "QueueMemberStatus",
     "QueueMemberAdded",
@@ -68,6 +72,7 @@ class CallEvents:
         ami.subscribe(["AgentComplete"], self.on_complete)
         ami.subscribe(["QueueCallerAbandon"], self.on_abandon)
         ami.subscribe(["Hangup"], self.on_hangup)
+        ami.subscribe(["UserEvent"], self.on_user_event)
 
     async def on_join(self, e: Event) -> None:
         if not _complete(e, "Uniqueid", "Queue"):
@@ -131,6 +136,12 @@ class CallEvents:
             caller=sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName")),
             route_source=v.get("HOTLINE_ROUTE_SOURCE") or None,
         )
+
+    async def on_user_event(self, e: Event) -> None:
+        # "Call" is the caller's channel; the event's own Uniqueid is the service's
+        if e.get("UserEvent") != EMERGENCY_ANSWERED or not _complete(e, "Call"):
+            return
+        await self.calls.emergency_answered(e["Call"], at=event_time(e, self.clock))
 
     async def resync(self, ami: AMIClient, queue_log: QueueLogReader | None = None) -> None:
         """After a (re)connect: complete, from queue_log, the calls missed while away,

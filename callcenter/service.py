@@ -232,6 +232,20 @@ class CallService:
                 .values(outcome=new, ivr_choice=choice if connected else None)
             )
 
+    async def emergency_answered(self, uniqueid: str, *, at: datetime) -> None:
+        """The emergency service answered a caller put through from the menu.
+
+        The dialplan records from here; the answer time makes the call a
+        recorded, answered one (replayed and transcribed as an agent's), its
+        talk time counted to the hang-up.
+        """
+        async with self.db.session() as session:
+            call = await self._get(session, uniqueid)
+            if call is None or call.outcome != Outcome.EMERGENCY or call.answered_at is not None:
+                return
+            call.answered_at = at
+            call.recording_caller, call.recording_agent = side_files(call.recording_base)
+
     async def caller_joined(
         self,
         *,

@@ -12,16 +12,24 @@ import asyncio
 import time
 import tomllib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import tomli_w
 
 from callcenter.models import Outcome
+from callcenter.recording_files import mixed_file
 from core.settings import load_settings
 from dialplan import prompts
 from hotline import system
 from hotline.app import Application
-from tests.agi.test_calls import ended_record, new_number
+from tests.agi.test_calls import (
+    AGENT_TONE_HZ,
+    CALLER_TONE_HZ,
+    dominant_hz,
+    ended_record,
+    new_number,
+)
 from tests.callcenter.test_no_agent import set_paused
 from tests.lab import CARRIER, Lab, eventually
 
@@ -89,6 +97,16 @@ async def test_key_0_then_1_reaches_113_through_the_trunk(carrier: Lab, emergenc
     assert call.ivr_choice == "emergency:113"
     assert call.outcome == Outcome.EMERGENCY
     assert call.queued_at is None and call.agent_extension is None
+    # recorded from the service's answer, both sides, like an agent's call
+    assert call.answered_at is not None and call.started_at < call.answered_at < call.ended_at
+    assert call.talk_seconds is not None and call.talk_seconds >= 3
+    assert call.recording_base and Path(mixed_file(call.recording_base)).stat().st_size > 50_000
+    await asyncio.sleep(1)  # MixMonitor closes its files as the bridge ends
+    hz_in, rms_in = dominant_hz(call.recording_caller)
+    hz_out, rms_out = dominant_hz(call.recording_agent)
+    assert abs(hz_in - CALLER_TONE_HZ) < 15, "caller's side holds the caller's voice"
+    assert abs(hz_out - AGENT_TONE_HZ) < 15, "the service's side holds the service's voice"
+    assert rms_in > 1000 and rms_out > 1000
 
 
 async def test_emergency_call_hung_up_by_the_caller_stays_noted(carrier: Lab, emergency_app):
