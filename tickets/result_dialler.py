@@ -68,7 +68,10 @@ class ResultCallDialler:
 
     def subscribe(self, ami: AMIClient) -> None:
         ami.subscribe(RESULT_CALL_EVENTS, self.on_user_event)
-        ami.on_login(self.find_lost)
+        ami.on_login(self._on_login)
+
+    async def _on_login(self) -> None:
+        await self.find_lost()
 
     async def start(self) -> None:
         recovered = await self.service.recover()
