@@ -127,7 +127,7 @@ class FollowFlow:
                     parts += self._parts(report, walk.language)
                 if found.total > len(found.reports):
                     parts.append(Fragment("follow_more"))
-                key = await self._say(agi, parts, walk.language)
+                key = await self.say(agi, parts, walk.language)
                 heard = len(found.reports)
                 prompts = ["follow_options"]
         failures = 0
@@ -146,7 +146,7 @@ class FollowFlow:
                     walk.note(f"follow:number:{keyed.number}")
                     heard += 1
                     failures = 0
-                    key = await self._say(agi, self._parts(keyed, walk.language), walk.language)
+                    key = await self.say(agi, self._parts(keyed, walk.language), walk.language)
                     prompts = ["follow_options"]
                     continue
                 walk.note(f"follow:unknown:{entered.digits}")
@@ -209,7 +209,7 @@ class FollowFlow:
             key = await agi.wait_for_digit(wait)
         return entry.timeout()
 
-    async def _say(self, agi: AGISession, parts: list[Part], language: str) -> str | None:
+    async def say(self, agi: AGISession, parts: list[Part], language: str) -> str | None:
         """Play ``parts`` in order; the key that stopped them, if any.
 
         Every spoken text is started first, so that its synthesis runs while the

@@ -23,6 +23,7 @@ from typing import Any
 from callcenter.callbacks import WAKE_TOPIC, CallbackService, Due, Started
 from callcenter.live import QueueStatus, read_queue_status
 from callcenter.models import Result
+from callcenter.originate import originate
 from callcenter.presence import Presence
 from callcenter.recording_files import base_for
 from callcenter.shifts import on_duty_queue
@@ -259,38 +260,34 @@ class CallbackDialler:
         base = str(base_for(s.recordings_dir, s.tz, self.clock.now(), uid))
         hotline = s.hotline(cb.hotline_number) if cb.hotline_number else None
         shown = hotline.number if hotline else s.hotlines[0].number
-        action = {
-            "Action": "Originate",
-            "Channel": f"PJSIP/{extension}",
-            "Context": DIAL_CONTEXT,
-            "Exten": "s",
-            "Priority": "1",
-            "Async": "true",
-            "Timeout": str(s.queues.ring_seconds * 1000),
-            "ChannelId": uid,
-            "CallerID": f'"{cb.number}" <{cb.number}>',
-            "Variable": [
-                f"HOTLINE_CALLBACK={cb.id}",
-                f"HOTLINE_CALLBACK_NUMBER={cb.number}",
-                f"HOTLINE_CALLBACK_FROM={shown}",
-                f"HOTLINE_CALLBACK_RECORDING={base}",
-                f"CHANNEL(language)={cb.language}",
-            ],
-        }
+        variables = [
+            f"HOTLINE_CALLBACK={cb.id}",
+            f"HOTLINE_CALLBACK_NUMBER={cb.number}",
+            f"HOTLINE_CALLBACK_FROM={shown}",
+            f"HOTLINE_CALLBACK_RECORDING={base}",
+            f"CHANNEL(language)={cb.language}",
+        ]
         if self.presence is not None:
             await self._tell(self.presence.callback_called(extension, uid, started.info))
         try:
-            reply = await self.ami.action(action, timeout=s.queues.ring_seconds + 15)
-            answer = reply[-1] if isinstance(reply, list) else reply
-            if str(answer.get("Response", "")).lower() != "success":
+            originated = await originate(
+                self.ami,
+                channel=f"PJSIP/{extension}",
+                context=DIAL_CONTEXT,
+                uniqueid=uid,
+                ring_seconds=s.queues.ring_seconds,
+                caller_id=f'"{cb.number}" <{cb.number}>',
+                variables=variables,
+            )
+            if not originated.answered:
                 log.info(
                     "callback %s: agent %s did not take it (reason %s)",
                     cb.id,
                     extension,
-                    answer.get("Reason"),
+                    originated.reason,
                 )
                 await self.service.finish_attempt(
-                    uid, Result.AGENT_MISSED, detail=f"agent:{answer.get('Reason', '')}"
+                    uid, Result.AGENT_MISSED, detail=f"agent:{originated.reason or ''}"
                 )
             else:
                 # the result comes with the dialplan's UserEvent; keep the base for it

@@ -30,6 +30,8 @@ class Outcome(StrEnum):
     CALLBACK = "callback"  # left the queue asking to be called back (callcenter.callbacks)
     VOICEMAIL = "voicemail"  # left the queue leaving a voice message
     EMERGENCY = "emergency"  # put through to an emergency number from the menu (agi.emergency)
+    # the hotline called the citizen with the result of their report (tickets.result_calls)
+    RESULT_CALL = "result_call"
 
 
 OPEN_OUTCOMES = (Outcome.IN_IVR, Outcome.QUEUED)

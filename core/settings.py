@@ -385,6 +385,61 @@ class Overflow(_Model):
     callback_retry_minutes: Annotated[int, Field(ge=1, le=240)] = 10
 
 
+class ResultCallPrompts(_Model):
+    """What the result call says around the report (agi/result_call.py); the report's
+    number is read digit by digit, the agency's name and its answer spoken at run time."""
+
+    intro: LocalText = LocalText(
+        vi="Xin chào, đây là đường dây nóng của thành phố gọi để thông báo kết quả "
+        "giải quyết phản ánh của bạn.",
+        en="Hello, this is the city hotline calling with the result of your report.",
+    )
+    report: LocalText = LocalText(vi="Phản ánh số", en="Report number")
+    agency: LocalText = LocalText(vi="Cơ quan xử lý", en="Handled by")
+    result: LocalText = LocalText(vi="Kết quả trả lời", en="The answer")
+    repeat: LocalText = LocalText(vi="Để nghe lại, bấm phím 1.", en="To hear it again, press 1.")
+
+
+class ResultCalls(_Model):
+    """Calling the citizen back with the result of a level-2 or level-3 report.
+
+    When the agency's answer is recorded (the ticket becomes ``answered``) and the
+    report has the citizen's phone, a call is placed through the trunk within
+    ``hours`` (local time): the result is read, then the satisfaction survey.  Busy,
+    no answer or a failure is tried again after ``retry_minutes``, up to
+    ``max_attempts`` times.  Needs ``trunk.contact`` (the calls go out through it).
+    """
+
+    enabled: bool = False
+    # when citizens may be called, local time, "HH:MM-HH:MM" (no calls at night)
+    hours: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] = (
+        "08:00-20:00"
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    # fractions of a minute are allowed (tests); a city keeps it to tens of minutes
+    retry_minutes: Annotated[float, Field(ge=0.05, le=24 * 60)] = 60
+    # how long the citizen's phone rings before the try counts as "no answer"
+    ring_seconds: Annotated[int, Field(ge=10, le=120)] = 40
+    # "press 1 to hear it again" after the result
+    repeat_key: bool = True
+    # the worker also looks for due calls this often (woken at once by a new result)
+    sweep_seconds: Annotated[float, Field(ge=1, le=3600)] = 60
+    prompts: ResultCallPrompts = ResultCallPrompts()
+
+    @field_validator("hours")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        start, end = v.split("-")
+        if start == end:
+            raise ValueError("must be a window such as 08:00-20:00 (start and end differ)")
+        return v
+
+    def window(self) -> tuple[time, time]:
+        """The allowed hours as (start, end), local time; end before start crosses midnight."""
+        start, end = self.hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+
 class Queues(_Model):
     max_wait_seconds: Annotated[int, Field(ge=30, le=7200)] = 600
     ring_seconds: Annotated[int, Field(ge=5, le=120)] = 15
@@ -735,6 +790,7 @@ class Settings(_Model):
     web_report: WebReportSettings = WebReportSettings()
     recordings: RecordingSettings = RecordingSettings()
     stats: StatsSettings = StatsSettings()
+    result_calls: ResultCalls = ResultCalls()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]
@@ -806,6 +862,11 @@ class Settings(_Model):
                         "calls in that shift would wait for no one"
                     )
         problems.extend(_shift_coverage(self.shifts))
+        if self.result_calls.enabled and not self.trunk.contact:
+            problems.append(
+                "result_calls.enabled: the trunk has no contact to call citizens through "
+                "(set trunk.contact)"
+            )
         pub = self.public
         if (
             pub.enabled

@@ -80,6 +80,17 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def result_call_texts(settings: Settings, language: str) -> dict[str, str]:
+    """The result call's fragments (agi/result_call.py), ``result_call_<name>``; the
+    digits are shared, the agency and the answer are spoken at run time."""
+    said = settings.result_calls.prompts
+    out = {f"result_call_{name}": text.get(language) for name, text in said}
+    out["result_call_full_answer"] = settings.ivr.follow.prompts.full_answer.get(language)
+    # "one moment, please" while a text is spoken (shared with the follow-up)
+    out["follow_wait"] = settings.ivr.follow.prompts.wait.get(language)
+    return out
+
+
 def follows(settings: Settings) -> bool:
     """Whether some hotline offers the report follow-up (its prompts are then made)."""
     return any(o.action == "follow" for h in settings.hotlines for o in h.menu)
@@ -158,6 +169,9 @@ def prompt_texts(settings: Settings) -> dict[tuple[str, str], str]:
             out[(lang, f"digit-{d}")] = word
         if follows(settings):
             for pid, text in follow_texts(settings, lang).items():
+                out[(lang, pid)] = text
+        if settings.result_calls.enabled:
+            for pid, text in result_call_texts(settings, lang).items():
                 out[(lang, pid)] = text
         for h in settings.hotlines:
             out[(lang, greeting_id(h))] = h.greeting.get(lang)

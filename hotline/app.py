@@ -11,7 +11,7 @@ panel process that serves agents from the same Redis and database.
 AMI events reach three lanes (``core.ami``), each in Asterisk's order:
 ``live`` (the live state: memory only), ``pop`` (the screen-pop) and
 ``main`` (call records, queue statistics rows, the scheduler's wake-ups,
-callbacks), so the pop never waits behind a database write.
+callbacks, result calls), so the pop never waits behind a database write.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from agi.follow import FollowFlow
 from agi.ivr import IVR
 from agi.overflow import OverflowMenu
 from agi.protocol import FastAGIServer
+from agi.result_call import ResultCallFlow
 from agi.routes import routes
 from agi.survey import Survey
 from callcenter.abandoned import AbandonedCallers
@@ -80,6 +81,8 @@ from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
 from tickets.queries import TicketQueries
 from tickets.ratings import RatingService
+from tickets.result_calls import ResultCallService, waker
+from tickets.result_dialler import RESULT_CALL_EVENTS, ResultCallDialler
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,7 @@ AMI_EVENTS = sorted(
         *POP_EVENTS,
         *INGEST_EVENTS,
         *CALLBACK_EVENTS,
+        *RESULT_CALL_EVENTS,
     }
 )
 
@@ -155,6 +159,8 @@ def panel_context(
     tickets = tickets or TicketService(db, settings, clock)
     # the agency's answer reaches the agent who created the ticket, on their open pages
     tickets.on_creator_needed.append(CreatorNotice(bus))
+    # a result to tell a citizen by phone wakes the result-call dialler, in any process
+    tickets.on_result_recorded.append(waker(bus))
     return PanelContext(
         settings=settings,
         clock=clock,
@@ -305,7 +311,8 @@ class Application:
         self.speech = SpeechCache(
             settings.prompts_dir / "spoken", keep_days=settings.ivr.follow.spoken_cache_days
         )
-        self.follow = FollowFlow(settings, FollowQueries(self.db), self.speech, self.clock)
+        self.follow_queries = FollowQueries(self.db)
+        self.follow = FollowFlow(settings, self.follow_queries, self.speech, self.clock)
         self.ivr = IVR(settings, self.calls, self.clock, follow=self.follow)
         # queue statistics: the event table and its catch-up from queue_log; the
         # congestion watch reads the board the live state writes
@@ -328,8 +335,18 @@ class Application:
         self.overflow = OverflowMenu(settings, self.callback_service, self.clock)
         self.ratings = RatingService(self.db, self.clock)
         self.survey = Survey(settings, self.calls, self.ratings, self.tickets, self.clock)
+        # result calls: the citizen of a level-2/3 report is called with the agency's answer
+        self.result_call_service = ResultCallService(self.db, settings, self.clock)
+        self.result_calls = ResultCallDialler(
+            self.result_call_service, settings, self.ami, self.clock, bus=self.bus
+        )
+        self.result_call = ResultCallFlow(
+            settings, self.result_call_service, self.follow_queries, self.follow
+        )
         self.agi = FastAGIServer(
-            settings.agi.host, settings.agi.port, routes(self.ivr, self.overflow, self.survey)
+            settings.agi.host,
+            settings.agi.port,
+            routes(self.ivr, self.overflow, self.survey, self.result_call),
         )
         # transcription: jobs queued when a recorded call ends, worker processes
         self.transcription = TranscriptionPipeline(
@@ -337,12 +354,14 @@ class Application:
         )
         self.calls.on_recorded_call_ended.append(self.transcription.call_ended)
         self.callback_service.on_recorded_call_ended.append(self.transcription.call_ended)
+        self.result_call_service.on_recorded_call_ended.append(self.transcription.call_ended)
         self._stack = AsyncExitStack()
 
         self.call_events.subscribe(self.ami)
         self.live.subscribe(self.ami)
         self.presence.subscribe(self.ami)
         self.callbacks.subscribe(self.ami)
+        self.result_calls.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
@@ -413,6 +432,8 @@ class Application:
         on_stop(stack, "presence", self.presence.stop)
         await self.callbacks.start()
         on_stop(stack, "callbacks", self.callbacks.stop)
+        await self.result_calls.start()
+        on_stop(stack, "result_calls", self.result_calls.stop)
         await self.overdue.start()
         on_stop(stack, "overdue", self.overdue.stop)
         await self.congestion.start()

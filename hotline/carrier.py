@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 CALLER_TONE_HZ = 440
 AGENT_TONE_HZ = 1000
+# Numbers the carrier lets ring unanswered (a citizen who does not pick up): 0899xxxxxx.
+NO_ANSWER_PREFIX = "0899"
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,9 @@ class Carrier:
                 "[general]\nstatic=yes\n\n"
                 "[globals]\n"
                 f"AGENT_TALK={self.agent_talk_seconds}\n"
-                f"EMERGENCY_TALK={self.emergency_talk_seconds}\n\n"
+                f"EMERGENCY_TALK={self.emergency_talk_seconds}\n"
+                "; a directory to record what answered phones hear in (AMI Setvar; empty: not)\n"
+                "CARRIER_RECORD=\n\n"
                 "; calls from the hotline to an agent's phone: answer and talk\n"
                 "[agent-phones]\n"
                 "; ... or to the police, fire brigade, ambulance: their desk answers\n"
@@ -152,7 +156,13 @@ class Carrier:
                 f" same => n,Playback({self.sounds}/agent)\n"
                 " same => n,Wait(${EMERGENCY_TALK})\n"
                 " same => n,Hangup()\n"
+                "; ... or to a citizen who does not pick up (08 99...): it rings, unanswered\n"
+                f"exten => _{NO_ANSWER_PREFIX}XXXXXX,1,Ringing()\n"
+                " same => n,Wait(600)\n"
+                " same => n,Hangup()\n"
                 "exten => _X.,1,Answer()\n"
+                ' same => n,ExecIf($["${CARRIER_RECORD}" != ""]?MixMonitor('
+                "${CARRIER_RECORD}/${UNIQUEID}.wav,r(${CARRIER_RECORD}/${EXTEN}-heard.wav)))\n"
                 " same => n,UserEvent(AgentAnswered,Extension: ${EXTEN},Caller: ${CALLERID(num)})\n"
                 " same => n,Set(TIMEOUT(absolute)=${AGENT_TALK})\n"
                 f" same => n,Playback({self.sounds}/agent)\n"
@@ -301,6 +311,15 @@ class Carrier:
                 with contextlib.suppress(Exception):  # gone meanwhile
                     await self.ami.action({"Action": "Hangup", "Channel": channel})
             await asyncio.sleep(0.3)
+
+    async def record_heard(self, folder: Path | None) -> None:
+        """Record, in ``folder``, what every phone the carrier answers hears
+        (``<number>-heard.wav``); None stops it."""
+        assert self.ami is not None
+        value = str(folder) if folder is not None else ""
+        if folder is not None:
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        await self.ami.action({"Action": "Setvar", "Variable": "CARRIER_RECORD", "Value": value})
 
     async def hangup(self, channel_id: str) -> None:
         assert self.ami is not None

@@ -104,6 +104,7 @@ OUTCOMES: dict[str, str] = {
     Outcome.CALLBACK.value: N_("Asked to be called back"),
     Outcome.VOICEMAIL.value: N_("Left a voice message"),
     Outcome.EMERGENCY.value: N_("Put through to an emergency number"),
+    Outcome.RESULT_CALL.value: N_("Result call to the citizen"),
 }
 
 

@@ -115,3 +115,11 @@ class FollowQueries:
         if row is None:
             raise TicketNotFound(number)
         return _followed(row[0], row[1])
+
+    async def by_id(self, ticket_id: int) -> Followed:
+        """The report with this id (the result call names it); TicketNotFound if none."""
+        async with self.db.session() as s:
+            row = (await s.execute(_select().where(Ticket.id == ticket_id))).first()
+        if row is None:
+            raise TicketNotFound(ticket_id)
+        return _followed(row[0], row[1])

@@ -7,7 +7,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -248,3 +258,47 @@ class Rating(Base):
     level: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)
+
+
+class ResultCallState(StrEnum):
+    """Where a result call stands (tickets.result_calls)."""
+
+    PENDING = "pending"  # waiting for its time: the allowed hours, or a retry
+    DIALLING = "dialling"  # the citizen's phone is ringing
+    TALKING = "talking"  # answered: the result is read, then the survey
+    DONE = "done"  # ended: ``last_result`` says how
+
+
+class ResultCall(Base):
+    """The call that tells a citizen the result of their report, and its tries.
+
+    One per result: made in the transaction that records the agency's answer, for the
+    round the report is in (``round`` is the ticket's ``reopens`` then), so a second
+    answer after a reopening gets a call of its own.  Each try is a line of the ticket's
+    history; the answered try's call record (``call_id``) holds the recording.
+    """
+
+    __tablename__ = "result_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    # the hotline the citizen sees calling (the one the report came in on, else the first)
+    hotline_number: Mapped[str | None] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # callcenter.models.Result of the last try (connected, no_answer, busy, failed)
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    # the channel of the current (or last) try; its call record once answered
+    uniqueid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "round"),
+        Index("ix_result_calls_due", "state", "next_attempt_at"),
+    )

@@ -3,9 +3,10 @@
 The phone survey (agi.survey) records one after an agent's call (``after_call``) or after
 the call that tells the citizen the result (``result_call``); the web pages record
 ``web`` ones.  A rating is kept with what the reports group it by, as it was when given:
-the agent who handled the call (from the call's record), the ticket's agency, topic and
-level.  Recording is idempotent per call: the survey reached twice for one call (a
-retried AGI, a caller who keys again) keeps the first answer.
+the agent who handled the call (from the call's record; for the result call, which has
+no agent, the one who took the report), the ticket's agency, topic and level.
+Recording is idempotent per call: the survey reached twice for one call (a retried AGI,
+a caller who keys again) keeps the first answer.
 """
 
 from __future__ import annotations
@@ -122,14 +123,24 @@ class RatingService:
             ticket = await s.scalar(
                 select(Ticket).where(Ticket.call_id == call_id).order_by(Ticket.id).limit(1)
             )
+        agent = call
+        if (
+            kind is RatingSource.RESULT_CALL
+            and (call is None or call.agent_extension is None)
+            and ticket is not None
+            and ticket.call_id is not None
+        ):
+            # the result call has no agent: the rating is the handling of the report,
+            # kept with the agent who took it (the call the report was made on)
+            agent = await s.get(Call, ticket.call_id)
         made = Rating(
             ticket_id=ticket.id if ticket else None,
             call_id=call_id,
             rating=value,
             source=kind.value,
             at=at or self.clock.now(),
-            agent_extension=call.agent_extension if call else None,
-            agent_name=call.agent_name if call else None,
+            agent_extension=agent.agent_extension if agent else None,
+            agent_name=agent.agent_name if agent else None,
             agency_id=ticket.agency_id if ticket else None,
             topic=ticket.topic if ticket else None,
             level=ticket.level if ticket else None,

@@ -77,6 +77,7 @@ from tickets.models import (
 )
 from tickets.numbers import new_number
 from tickets.queries import is_visible, load_ticket
+from tickets.result_calls import HISTORY_ACTION, add_call
 from tickets.schemas import (
     ADDRESS_MAX,
     TicketCreate,
@@ -117,6 +118,8 @@ class Action(StrEnum):
     # an admin kept a report off the public portal, or let it back (tickets.publication)
     WITHHELD = "withheld"
     RELEASED = "released"
+    # a try of the call that tells the citizen the result (written by tickets.result_calls)
+    RESULT_CALL = HISTORY_ACTION
 
 
 # 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
@@ -163,6 +166,9 @@ class TicketService:
         # called after the commit when the agency answers or sends a ticket back: its
         # creator has something to do (tickets.notify tells them live)
         self.on_creator_needed: list[Callable[[Ticket, Action], Awaitable[None]]] = []
+        # called after the commit when a result call was made for the agency's answer
+        # (tickets.result_calls: the dialler is woken)
+        self.on_result_recorded: list[Callable[[Ticket], Awaitable[None]]] = []
 
     # -- creating ---------------------------------------------------------------
 
@@ -458,7 +464,11 @@ class TicketService:
             return await self._write(s, actor, ticket, version, Action.ACCEPTED, values, {})
 
     async def answer(self, actor: Actor, ticket_id: int, version: int, result: str) -> Ticket:
-        """The agency reports its result (an officer of that agency); the citizen is to be told."""
+        """The agency reports its result (an officer of that agency); the citizen is to be told.
+
+        For a level-2 or level-3 report with the citizen's phone, the call that tells them
+        (tickets.result_calls) is written in the same transaction.
+        """
         result = check_text("result", result, required=True)  # type: ignore[assignment]
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
@@ -474,7 +484,16 @@ class TicketService:
             ticket = await self._write(
                 s, actor, ticket, version, Action.ANSWERED, values, details, now
             )
+            # the citizen of a level-2/3 report is called with it: written with the
+            # answer, so a crash after the commit loses no call
+            call = await add_call(s, self.settings, ticket, now)
         await self._announce(ticket, Action.ANSWERED)
+        if call is not None:
+            for hook in self.on_result_recorded:
+                try:
+                    await hook(ticket)
+                except Exception:  # noqa: BLE001 - the call is written; the sweep finds it
+                    log.exception("waking the result-call dialler for %s failed", ticket.code)
         return ticket
 
     async def send_back(self, actor: Actor, ticket_id: int, version: int, reason: str) -> Ticket:
