@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import re
 import secrets as _secrets
@@ -448,13 +449,44 @@ class Queues(_Model):
     overflow: Overflow = Overflow()
 
 
+# host or host:port, an IPv6 address in brackets
+_HOST_PORT = r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$"
+
+
 class Trunk(_Model):
-    """The carrier's SIP trunk (inbound calls)."""
+    """The carrier's SIP trunk.
+
+    Its calls are recognised by source address (``match``), by our own
+    registration to it (``register``: the carrier calls the contact we
+    registered, which carries a ``line`` parameter naming this trunk), or
+    both.  ``username`` is our account at the carrier: it registers, and it
+    answers the carrier's challenges to the calls we send (the emergency
+    numbers, callbacks).  ``inbound_username`` makes the carrier's own calls
+    authenticate to us.  Both passwords live in the secrets file, never here.
+    """
 
     name: Annotated[str, Field(pattern=_ID)] = "carrier"
-    match: Annotated[list[str], Field(min_length=1)] = ["127.0.0.2"]
+    match: list[str] = ["127.0.0.2"]
     contact: str | None = None
     codecs: list[Literal["alaw", "ulaw", "g722", "gsm"]] = ["alaw", "ulaw"]
+    # written ``register`` (a name pydantic's models keep for themselves)
+    registers: bool = Field(default=False, alias="register")
+    # the registrar, host or host:port (IPv6 in brackets); calls go there too
+    # unless ``contact`` says otherwise
+    server: Annotated[str, Field(pattern=_HOST_PORT)] | None = None
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")] | None = None
+    # the registration's domain (client URI sip:username@domain) when not the server's
+    domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
+    expiry_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    retry_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+    inbound_username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")] | None = None
+
+    @property
+    def out_contact(self) -> str | None:
+        """Where calls to the carrier go: ``contact``, else the registrar."""
+        if self.contact:
+            return self.contact
+        return f"sip:{self.server}" if self.registers else None
 
 
 class AsteriskSettings(_Model):
@@ -479,6 +511,16 @@ class AsteriskSettings(_Model):
     ami_host: str = "127.0.0.1"
     ami_port: Annotated[int, Field(ge=1, le=65535)] = 5038
     ami_user: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "hotline"
+    # Phones over TLS (SIP on tls_port, TCP) with the certificate and key
+    # below (PEM; copied beside Asterisk's configuration, so the chroot sees
+    # them).  The trunk keeps UDP.
+    tls: bool = False
+    tls_port: Annotated[int, Field(ge=1, le=65535)] = 5061
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # The phones' media: "no" (RTP), "optional" (SRTP offered, RTP accepted),
+    # "required" (SRTP or no call).  SDES keys travel in SIP: TLS only.
+    srtp: Literal["no", "optional", "required"] = "no"
 
     @model_validator(mode="after")
     def _rtp(self) -> AsteriskSettings:
@@ -800,6 +842,9 @@ class Settings(_Model):
     # signs the web report form's timestamps and its ALTCHA challenges
     form_secret: SecretStr = SecretStr("")
     sip_passwords: dict[str, SecretStr] = {}
+    # the trunk's passwords: ours at the carrier, and the one its calls give us
+    trunk_password: SecretStr = SecretStr("")
+    trunk_inbound_password: SecretStr = SecretStr("")
 
     @field_validator("timezone")
     @classmethod
@@ -840,7 +885,7 @@ class Settings(_Model):
                     f"hotlines[{i}].team: no team {h.team!r} (teams: {sorted(team_ids)})"
                 )
             for j, o in enumerate(h.menu):
-                if o.connect and o.via is None and not self.trunk.contact:
+                if o.connect and o.via is None and not self.trunk.out_contact:
                     problems.append(
                         f"hotlines[{i}].menu[{j}].connect: the trunk has no contact to call "
                         "the emergency numbers through (set trunk.contact, or via)"
@@ -862,11 +907,12 @@ class Settings(_Model):
                         "calls in that shift would wait for no one"
                     )
         problems.extend(_shift_coverage(self.shifts))
-        if self.result_calls.enabled and not self.trunk.contact:
+        if self.result_calls.enabled and not self.trunk.out_contact:
             problems.append(
                 "result_calls.enabled: the trunk has no contact to call citizens through "
-                "(set trunk.contact)"
+                "(set trunk.contact, or register to a server)"
             )
+        problems.extend(self._sip_problems())
         pub = self.public
         if (
             pub.enabled
@@ -881,6 +927,37 @@ class Settings(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _sip_problems(self) -> list[str]:
+        """The trunk's registration and the phones' TLS and SRTP, checked together."""
+        problems = []
+        t, ast = self.trunk, self.asterisk
+        if t.registers and not t.server:
+            problems.append("trunk.server: register = true needs the registrar (host or host:port)")
+        if t.registers and not t.username:
+            problems.append("trunk.username: register = true needs our account name at the carrier")
+        if not t.match and not t.registers:
+            problems.append(
+                "trunk.match: list the carrier's addresses, or set register = true "
+                "(its calls are then recognised by our registration)"
+            )
+        for key in ("tls_cert", "tls_key"):
+            path = getattr(ast, key)
+            if ast.tls and path is None:
+                what = (
+                    "private key (PEM)" if key == "tls_key" else "certificate (PEM, the full chain)"
+                )
+                problems.append(f"asterisk.{key}: tls = true needs the path of the {what}")
+            elif ast.tls and path is not None and not self.path(path).is_file():
+                problems.append(f"asterisk.{key}: {self.path(path)}: no such file")
+        if ast.tls and ast.tls_port == ast.sip_port:
+            problems.append("asterisk.tls_port: give TLS its own port (5061 is the usual one)")
+        if ast.srtp != "no" and not ast.tls:
+            problems.append(
+                f"asterisk.srtp: {ast.srtp!r} needs tls = true (the SRTP keys travel in the "
+                "SIP messages, which only TLS keeps secret)"
+            )
+        return problems
 
     # -- derived values -------------------------------------------------
     @property
@@ -1022,6 +1099,12 @@ def ensure_secrets(settings: Settings) -> Path:
         if not sip.get(a.extension):
             sip[a.extension] = _secrets.token_urlsafe(12)
             changed = True
+    # the carrier's account password is the carrier's to give (an operator
+    # writes it here); the one its calls must give us is ours to make
+    trunk = current.setdefault("trunk", {})
+    if settings.trunk.inbound_username and not trunk.get("inbound_password"):
+        trunk["inbound_password"] = _secrets.token_urlsafe(18)
+        changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [
@@ -1031,6 +1114,9 @@ def ensure_secrets(settings: Settings) -> Path:
             "[sip_passwords]",
         ]
         lines += [f'"{ext}" = "{pw}"' for ext, pw in sorted(sip.items())]
+        if trunk:
+            lines += ["", "[trunk]"]
+            lines += [f"{k} = {json.dumps(str(v))}" for k, v in sorted(trunk.items())]
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.chmod(0o600)
@@ -1100,7 +1186,15 @@ def load_settings(path: Path | str | None = None, *, env: dict[str, str] | None 
 
 
 # Keys the loader sets itself: never suggested for a mistyped one.
-_INTERNAL_KEYS = {"home", "config_path", "ami_secret", "form_secret", "sip_passwords"}
+_INTERNAL_KEYS = {
+    "home",
+    "config_path",
+    "ami_secret",
+    "form_secret",
+    "sip_passwords",
+    "trunk_password",
+    "trunk_inbound_password",
+}
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -1134,7 +1228,7 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
     model = _model_at(loc[:-1])
     if model is None:
         return "unknown key"
-    known = sorted(set(model.model_fields) - _INTERNAL_KEYS)
+    known = sorted({f.alias or n for n, f in model.model_fields.items()} - _INTERNAL_KEYS)
     close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
     if close:
         return f"unknown key (did you mean {close[0]!r}?)"
@@ -1219,11 +1313,16 @@ def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
         if pw:
             sip[a.extension] = SecretStr(pw)
     form = env.get("HOTLINE_FORM_SECRET") or stored.get("form_secret") or ""
+    trunk = stored.get("trunk", {})
+    trunk_pw = env.get("HOTLINE_TRUNK_PASSWORD") or trunk.get("password") or ""
+    inbound_pw = env.get("HOTLINE_TRUNK_INBOUND_PASSWORD") or trunk.get("inbound_password") or ""
     return settings.model_copy(
         update={
             "ami_secret": SecretStr(ami),
             "form_secret": SecretStr(form),
             "sip_passwords": sip,
+            "trunk_password": SecretStr(str(trunk_pw)),
+            "trunk_inbound_password": SecretStr(str(inbound_pw)),
         }
     )
 
@@ -1239,5 +1338,14 @@ def require_secrets(settings: Settings) -> None:
                 f"agents.{a.id}: no SIP password (HOTLINE_SIP_PASSWORD_{a.extension} "
                 "or `hotline setup`)"
             )
+    if settings.trunk.username and not settings.trunk_password.get_secret_value():
+        problems.append(
+            "trunk.password: the carrier's password for trunk.username is not set "
+            "(HOTLINE_TRUNK_PASSWORD, or password under [trunk] in var/secrets.toml)"
+        )
+    if settings.trunk.inbound_username and not settings.trunk_inbound_password.get_secret_value():
+        problems.append(
+            "trunk.inbound_password: not set (HOTLINE_TRUNK_INBOUND_PASSWORD or `hotline setup`)"
+        )
     if problems:
         raise ConfigError("environment / secrets file", problems)

@@ -87,6 +87,46 @@ def offer_moh_dir(settings: Settings) -> Path:
     return settings.state_dir / "moh-offer"
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """Where the phones' certificate and key are copied for Asterisk to read."""
+
+    cert: Path
+    key: Path
+
+
+def tls_files(settings: Settings) -> TlsFiles:
+    """Beside the rendered files: a chrooted Asterisk sees them, wherever the
+    operator keeps the originals."""
+    folder = settings.asterisk_dir / "etc" / "tls"
+    return TlsFiles(folder / "hotline.crt", folder / "hotline.key")
+
+
+def copy_tls_files(settings: Settings) -> bool:
+    """Copy the configured certificate and key where Asterisk reads them (key
+    mode 0600); True when either changed.  Nothing when TLS is off."""
+    ast = settings.asterisk
+    if not ast.tls or ast.tls_cert is None or ast.tls_key is None:
+        return False
+    target = tls_files(settings)
+    target.cert.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    changed = False
+    for source, dest, mode in (
+        (settings.path(ast.tls_cert), target.cert, 0o644),
+        (settings.path(ast.tls_key), target.key, 0o600),
+    ):
+        data = source.read_bytes()
+        if dest.exists() and dest.read_bytes() == data:
+            continue
+        tmp = dest.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_bytes(data)
+        tmp.chmod(mode)
+        tmp.replace(dest)
+        changed = True
+    return changed
+
+
 def render(settings: Settings, ami_events: Iterable[str]) -> dict[str, str]:
     """Every configuration file's name and text."""
     require_secrets(settings)
@@ -98,6 +138,9 @@ def render(settings: Settings, ami_events: Iterable[str]) -> dict[str, str]:
         ami_events=sorted(set(ami_events)),
         ami_secret=settings.ami_secret.get_secret_value(),
         sip_password=settings.sip_password,
+        trunk_password=settings.trunk_password.get_secret_value(),
+        trunk_inbound_password=settings.trunk_inbound_password.get_secret_value(),
+        tls=tls_files(settings),
         recordings_dir=settings.recordings_dir,
         prompts_dir=settings.prompts_dir,
         moh_dir=settings.state_dir / "moh",
@@ -125,6 +168,7 @@ def render(settings: Settings, ami_events: Iterable[str]) -> dict[str, str]:
 def write(settings: Settings, etc_dir: Path, ami_events: Iterable[str]) -> list[str]:
     """Write the rendered files into ``etc_dir``; return the names that changed."""
     etc_dir.mkdir(parents=True, exist_ok=True)
+    copy_tls_files(settings)
     changed = []
     for name, text in render(settings, ami_events).items():
         target = etc_dir / name

@@ -5,6 +5,14 @@ It sends real SIP calls (G.711 A-law, RFC 4733 DTMF) to the hotline from
 127.0.0.3 as an auto-answering phone.  Callers play a 440 Hz tone after
 their keys; agents play a 1000 Hz tone, so a recording's two sides can be
 told apart.  The test suite, the benchmark and ``hotline test-call`` use it.
+
+It follows the hotline's SIP settings: for a trunk with an account it is
+the registrar that wants the account's password (for REGISTERs and for the
+hotline's calls) and calls the contact the hotline registered; for
+``inbound_username`` its calls authenticate; with ``asterisk.tls`` the
+phones register over TLS (and talk SRTP when ``asterisk.srtp`` asks).  The
+phones' endpoint is found by the ``line`` parameter of their registrations,
+as a softphone's would be, so the trunk endpoint may demand a password.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ class CarrierAddresses:
     trunk_ip: str = "127.0.0.2"
     agents_ip: str = "127.0.0.3"
     sip_port: int = 5060
+    # the phones' TLS transport (TCP, on agents_ip) when the hotline takes TLS
+    tls_port: int = 5061
     ami_port: int = 5039
     rtp_start: int = 30000
     rtp_end: int = 40000
@@ -81,8 +91,17 @@ class Carrier:
         *,
         agent_talk_seconds: int = 3600,
         register_agents: bool = True,
+        registrar_password: str | None = None,
+        inbound_password: str | None = None,
     ) -> None:
         self.pbx = pbx
+        # what the hotline's registration and calls must give, and what the
+        # carrier's calls give the hotline: the trunk's passwords unless a
+        # test wants them refused
+        self.registrar_password = registrar_password
+        self.inbound_password = inbound_password
+        # check the hotline's TLS certificate (it must name the hotline's address)
+        self.verify_tls = False
         self.register_agents = register_agents
         self.addr = addresses or CarrierAddresses()
         self.agent_talk_seconds = agent_talk_seconds
@@ -95,23 +114,11 @@ class Carrier:
 
     # ---- configuration ------------------------------------------------------
     def write_config(self) -> None:
-        inst, a, pbx = self.instance, self.addr, self.pbx
+        inst, a = self.instance, self.addr
         inst.write_asterisk_conf()
         _tone(self.sounds / "caller.alaw", CALLER_TONE_HZ, 40)
         _tone(self.sounds / "agent.alaw", AGENT_TONE_HZ, 40)
-        pbx_sip = f"{pbx.asterisk.bind_address}:{pbx.asterisk.sip_port}"
-        regs = []
-        for ag in pbx.agents if self.register_agents else []:
-            ext = ag.extension
-            regs.append(
-                f"[reg-{ext}]\ntype=registration\ntransport=transport-agents\n"
-                f"outbound_auth=auth-{ext}\nserver_uri=sip:{pbx_sip}\n"
-                f"client_uri=sip:{ext}@{pbx_sip}\ncontact_user={ext}\n"
-                "retry_interval=2\nforbidden_retry_interval=5\nexpiration=600\n"
-                "max_retries=100000\n\n"
-                f"[auth-{ext}]\ntype=auth\nauth_type=userpass\nusername={ext}\n"
-                f"password={pbx.sip_password(ext)}\n"
-            )
+        regs = self._phones(inst.etc_dir) if self.register_agents else ""
         files = {
             "modules.conf": modules_conf(),
             "logger.conf": "[logfiles]\nmessages.log => notice,warning,error\n",
@@ -126,19 +133,7 @@ class Carrier:
                 "eventfilter(action(include),name(CoreShowChannel))=\n"
                 "eventfilter(action(include),name(CoreShowChannelsComplete))=\n"
             ),
-            "pjsip.conf": (
-                "[global]\ntype=global\nendpoint_identifier_order=ip,username\n"
-                "user_agent=test-carrier\n\n"
-                f"[transport-trunk]\ntype=transport\nprotocol=udp\nbind={a.trunk_ip}:{a.sip_port}\n\n"
-                f"[transport-agents]\ntype=transport\nprotocol=udp\n"
-                f"bind={a.agents_ip}:{a.sip_port}\n\n"
-                "[pbx]\ntype=endpoint\ntransport=transport-trunk\ncontext=agent-phones\n"
-                "disallow=all\nallow=alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
-                "rtp_symmetric=yes\naors=pbx\nsend_pai=yes\n\n"
-                f"[pbx]\ntype=aor\ncontact=sip:{pbx_sip}\n\n"
-                f"[pbx]\ntype=identify\nendpoint=pbx\nmatch={pbx.asterisk.bind_address}\n\n"
-                + "\n".join(regs)
-            ),
+            "pjsip.conf": self._pjsip() + regs,
             "extensions.conf": (
                 "[general]\nstatic=yes\n\n"
                 "[globals]\n"
@@ -191,6 +186,127 @@ class Carrier:
             files.setdefault(name, "")
         for name, text in files.items():
             (inst.etc_dir / name).write_text(text)
+
+    def _pjsip(self) -> str:
+        """The carrier's SIP side: its trunk to the hotline, and the phones' transports.
+
+        With the hotline's ``trunk.username``, the hotline's REGISTERs and
+        calls must authenticate (``registrar_password``); with ``register``
+        the carrier calls the contact the hotline registered instead of its
+        address; with ``inbound_username`` its own calls answer the hotline's
+        challenge.
+        """
+        a, pbx = self.addr, self.pbx
+        trunk = pbx.trunk
+        pbx_sip = f"{pbx.asterisk.bind_address}:{pbx.asterisk.sip_port}"
+        aor = trunk.username if trunk.registers and trunk.username else "pbx"
+        text = (
+            "[global]\ntype=global\nendpoint_identifier_order=ip,username\n"
+            "user_agent=test-carrier\n\n"
+            f"[transport-trunk]\ntype=transport\nprotocol=udp\nbind={a.trunk_ip}:{a.sip_port}\n\n"
+            f"[transport-agents]\ntype=transport\nprotocol=udp\n"
+            f"bind={a.agents_ip}:{a.sip_port}\n\n"
+            "[pbx]\ntype=endpoint\ntransport=transport-trunk\ncontext=agent-phones\n"
+            "disallow=all\nallow=alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
+            f"rtp_symmetric=yes\naors={aor}\nsend_pai=yes\n"
+        )
+        if trunk.username:
+            text += "auth=pbx-account\n"
+        if trunk.inbound_username:
+            text += "outbound_auth=pbx-inbound\n"
+        if aor == "pbx":
+            text += f"\n[pbx]\ntype=aor\ncontact=sip:{pbx_sip}\n"
+        else:
+            text += f"\n[{aor}]\ntype=aor\nmax_contacts=1\nremove_existing=yes\n"
+        text += f"\n[pbx]\ntype=identify\nendpoint=pbx\nmatch={pbx.asterisk.bind_address}\n"
+        if trunk.username:
+            password = self.registrar_password
+            if password is None:
+                password = pbx.trunk_password.get_secret_value()
+            text += (
+                f"\n[pbx-account]\ntype=auth\nauth_type=userpass\nusername={trunk.username}\n"
+                f"password={password}\n"
+            )
+        if trunk.inbound_username:
+            inbound_password = self.inbound_password
+            if inbound_password is None:
+                inbound_password = pbx.trunk_inbound_password.get_secret_value()
+            text += (
+                "\n[pbx-inbound]\ntype=auth\nauth_type=userpass\n"
+                f"username={trunk.inbound_username}\n"
+                f"password={inbound_password}\n"
+            )
+        return text + "\n"
+
+    def _phones(self, etc_dir: Path) -> str:
+        """The agents' phones: registrations (over TLS when the hotline takes it)
+        and the endpoint the hotline's calls to them arrive on, recognised by
+        the ``line`` parameter of the registered contact."""
+        a, ast = self.addr, self.pbx.asterisk
+        media = ""
+        if ast.tls:
+            ca = etc_dir / "hotline-ca.pem"
+            if ast.tls_cert is not None:
+                ca.write_bytes(self.pbx.path(ast.tls_cert).read_bytes())
+            transport = "transport-phones-tls"
+            server = f"sip:{ast.bind_address}:{ast.tls_port};transport=tls"
+            client = f"{ast.bind_address}:{ast.tls_port}"
+            text = (
+                f"[{transport}]\ntype=transport\nprotocol=tls\nbind={a.agents_ip}:{a.tls_port}\n"
+                f"method=tlsv1_2\nca_list_file={ca}\n"
+                f"verify_server={'yes' if self.verify_tls else 'no'}\n\n"
+            )
+            if ast.srtp != "no":
+                media = "media_encryption=sdes\n"
+        else:
+            transport = "transport-agents"
+            client = f"{ast.bind_address}:{ast.sip_port}"
+            server = f"sip:{client}"
+            text = ""
+        text += (
+            f"[phones]\ntype=endpoint\ntransport={transport}\ncontext=agent-phones\n"
+            "disallow=all\nallow=alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
+            f"rtp_symmetric=yes\n{media}\n"
+        )
+        # registrations named by transport: a switch to TLS is a new
+        # registration, not the old one changed under its own feet
+        kind = "tls" if ast.tls else "udp"
+        for ag in self.pbx.agents:
+            ext = ag.extension
+            text += (
+                f"[reg-{kind}-{ext}]\ntype=registration\ntransport={transport}\n"
+                f"outbound_auth=auth-{ext}\nserver_uri={server}\n"
+                f"client_uri=sip:{ext}@{client}\ncontact_user={ext}\n"
+                "line=yes\nendpoint=phones\n"
+                "retry_interval=2\nforbidden_retry_interval=5\nexpiration=600\n"
+                "max_retries=100000\n\n"
+                f"[auth-{ext}]\ntype=auth\nauth_type=userpass\nusername={ext}\n"
+                f"password={self.pbx.sip_password(ext)}\n\n"
+            )
+        return text
+
+    def reconfigure(
+        self,
+        pbx: Settings,
+        *,
+        registrar_password: str | None = None,
+        inbound_password: str | None = None,
+    ) -> None:
+        """Follow the hotline's new SIP settings (trunk, TLS) without a restart:
+        the carrier's pjsip.conf is written again and reloaded."""
+        self.pbx = pbx
+        self.registrar_password = registrar_password
+        self.inbound_password = inbound_password
+        self.write_config()
+        self.instance.cli("module reload res_pjsip.so", timeout=30)
+
+    def pbx_registered(self) -> bool:
+        """Whether the hotline holds a registration here (its trunk account's contact)."""
+        username = self.pbx.trunk.username
+        if not username:
+            return False
+        out = self.instance.cli(f"pjsip show aor {username}")
+        return f"{username}/sip:" in out
 
     # ---- lifecycle ------------------------------------------------------------
     def start(self) -> None:

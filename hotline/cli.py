@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.settings import (
     DEFAULT_CONFIG,
@@ -203,10 +204,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     inst = system.instance(settings, system.asterisk_root(settings))
     running = inst.is_running()
     pid = system.app_pid(settings)
-    status = {
+    status: dict[str, Any] = {
         "asterisk": {"running": running, "version": inst.version().strip() if running else None},
         "application": {"pid": pid, **({"readiness": st.fetch_readiness(settings)} if pid else {})},
     }
+    if running:
+        trunk: dict[str, Any] = {"name": settings.trunk.name, "registration": None}
+        if settings.trunk.registers:
+            shown = inst.cli("pjsip show registrations")
+            trunk["registration"] = st.trunk_registration(shown, settings.trunk.name)
+        status["trunk"] = trunk
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:
@@ -817,10 +824,12 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         cmd_status,
         "show what runs, whether it is ready, and the queues",
-        "Show whether Asterisk and the application run, the application's readiness "
+        "Show whether Asterisk and the application run, the trunk's registration (when "
+        "it registers), the application's readiness "
         "(database, Redis, AMI, FastAGI, transcription workers and backlog, as /readyz "
         "answers) and, per queue of the shift on duty, members by state and callers "
-        "waiting. Exit status 3 unless everything is running and ready.",
+        "waiting. Exit status 3 unless everything is running and ready (and the trunk "
+        "registered).",
     )
     p.add_argument("--json", action="store_true", help="print it as JSON, for scripts")
     p.add_argument(

@@ -2,13 +2,15 @@
 
 The application answers for itself through ``/readyz`` (the same checks a
 load balancer sees); this module fetches it from the local panel and lays it
-out: Asterisk, the application and each dependency, then per queue of the
-shift on duty the members by state and the callers waiting.
+out: Asterisk, the trunk's registration (read from Asterisk, when the trunk
+registers), the application and each dependency, then per queue of the shift
+on duty the members by state and the callers waiting.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -40,6 +42,33 @@ def fetch_readiness(settings: Settings, timeout: float = 5) -> dict[str, Any]:
         return {"error": f"the panel does not answer ({e})"}
 
 
+_STATES = ("Registered", "Unregistered", "Rejected", "Stopped")
+
+
+def trunk_registration(registrations: str, name: str) -> dict[str, str]:
+    """The trunk's outbound registration in ``pjsip show registrations``:
+    ``{"server": ..., "state": ...}``; state "missing" when Asterisk has none."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", registrations)  # Asterisk colours its output
+    for line in plain.splitlines():
+        m = re.match(rf"^\s*{re.escape(name)}/(\S+)\s.*?\b({'|'.join(_STATES)})\b", line)
+        if m:
+            return {"server": m.group(1), "state": m.group(2)}
+    return {"server": "", "state": "missing"}
+
+
+def _trunk_line(trunk: dict[str, Any]) -> str:
+    name, reg = trunk["name"], trunk.get("registration")
+    if reg is None:
+        return f"trunk {name}: recognised by address (no registration)"
+    state = reg["state"]
+    if state == "Registered":
+        return f"trunk {name}: registered at {reg['server']}"
+    if state == "missing":
+        return f"trunk {name}: FAILING: no registration in Asterisk (hotline reload?)"
+    hint = " (check trunk.username and its password)" if state == "Rejected" else ""
+    return f"trunk {name}: FAILING: {state} at {reg['server']}{hint}"
+
+
 def _detail(name: str, check: dict[str, Any]) -> str:
     if not check.get("ok"):
         return f"FAILING: {check.get('error', '?')}"
@@ -53,6 +82,8 @@ def render(status: dict[str, Any]) -> str:
     ast = status["asterisk"]
     app = status["application"]
     lines = [f"Asterisk: {'running ' + ast['version'] if ast['running'] else 'stopped'}"]
+    if status.get("trunk"):
+        lines.append(_trunk_line(status["trunk"]))
     if not app["pid"]:
         lines.append("application: stopped")
         return "\n".join(lines)
@@ -82,8 +113,11 @@ def render(status: dict[str, Any]) -> str:
 
 def healthy(status: dict[str, Any]) -> bool:
     app = status["application"]
+    # a trunk that must register and is not takes no calls
+    registration = (status.get("trunk") or {}).get("registration")
     return bool(
         status["asterisk"]["running"]
         and app["pid"]
         and app.get("readiness", {}).get("status") == "ready"
+        and (registration is None or registration["state"] == "Registered")
     )

@@ -33,7 +33,11 @@ if not 0 <= SLOT <= 7:
 _P = 100 * SLOT  # signalling and control ports
 _R = 125 * SLOT  # media port ranges (125 ports, some 60 streams, a slot)
 CARRIER = CarrierAddresses(
-    sip_port=15060 + _P, ami_port=15039 + _P, rtp_start=17000 + _R, rtp_end=17124 + _R
+    sip_port=15060 + _P,
+    tls_port=15061 + _P,
+    ami_port=15039 + _P,
+    rtp_start=17000 + _R,
+    rtp_end=17124 + _R,
 )
 
 # Short prompts keep each test call to seconds; the menu logic is the real one.
@@ -53,6 +57,7 @@ def lab_config(**overrides: Any) -> dict[str, Any]:
     cfg["asterisk"].update(
         cache_dir=str(CACHE_DIR),
         sip_port=15060 + _P,
+        tls_port=15061 + _P,  # TCP: beside the carrier's phones (on 127.0.0.3)
         ami_port=15038 + _P,
         rtp_start=16000 + _R,
         rtp_end=16124 + _R,
