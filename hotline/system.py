@@ -304,7 +304,8 @@ def start_app(settings: Settings, timeout: float = 30) -> int:
 
     Started as root, the application runs as ``[service] user`` (with
     Asterisk's group, umask 0007), as its systemd unit does: what needs root
-    (Asterisk's mounts, owners and modes) is done before.
+    (Asterisk's mounts, owners and modes: ``privilege.apply_layout``) the
+    caller has done before.
     """
     pid = app_pid(settings)
     if pid:
@@ -312,8 +313,6 @@ def start_app(settings: Settings, timeout: float = 30) -> int:
     creds = check_app_user(settings)
     # absolute: the process runs in the home, whatever directory we were called from
     config = settings.config_path or config_path()
-    if creds is not None:
-        privilege.apply_layout(settings)
     log_dir = settings.state_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "hotline.cli", "--config", str(config), "run"]
