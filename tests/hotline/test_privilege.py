@@ -168,8 +168,18 @@ def test_each_user_owns_what_it_writes_and_reads_what_the_other_does(python: Pyt
             settings.asterisk_dir / "etc" / "manager.conf",
         ):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("x")
-        privilege.apply_layout(settings)
+            path.write_text('ami_secret = "x"\n' if path.name == "secrets.toml" else "x")
+        # as hotline.service's ExecStartPre does it, as root
+        done = subprocess.run(
+            [str(python.exe), "-m", "hotline.cli", "--home", str(home), "permissions"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **python.env, "PYTHONPATH": str(ROOT)},
+            cwd="/",
+        )
+        assert done.returncode == 0, done.stderr
+        assert "the application runs as hotline, Asterisk as hotline-pbx" in done.stdout
 
         app, pbx = _creds(APP), _creds(PBX)
         rec = day / "pbx-1.1-in.wav"
