@@ -176,6 +176,13 @@ Mode = int | None
 _OTHERS = 0o007
 
 
+def _wrong(st: os.stat_result, uid: int, gid: int, mode: Mode) -> bool:
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        return True
+    now = stat.S_IMODE(st.st_mode)
+    return not stat.S_ISLNK(st.st_mode) and now != (now & ~_OTHERS if mode is None else mode)
+
+
 def _set(path: Path, uid: int, gid: int, mode: Mode) -> None:
     st = path.lstat()
     if (st.st_uid, st.st_gid) != (uid, gid):
@@ -189,16 +196,25 @@ def _set(path: Path, uid: int, gid: int, mode: Mode) -> None:
 
 
 def _tree(root: Path, uid: int, gid: int, dir_mode: Mode, file_mode: Mode) -> None:
-    """``root`` and everything below it: owner, group and modes."""
+    """``root`` and everything below it: owner, group and modes.
+
+    Every folder is looked at, but the files of a folder only when the folder
+    itself was wrong (an install that ran as root, a restore): what the users
+    make in a right folder is right (setgid group, their umask), and a year of
+    recordings is too many files to look at before each start.  A folder is
+    put right after its files, so one left half done is done again.
+    """
     if not root.exists():
         return
-    _set(root, uid, gid, dir_mode)
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root, topdown=False):
         base = Path(folder)
-        for d in dirs:
-            _set(base / d, uid, gid, dir_mode)
-        for f in files:
-            _set(base / f, uid, gid, file_mode)
+        if _wrong(base.lstat(), uid, gid, dir_mode):
+            for f in files:
+                _set(base / f, uid, gid, file_mode)
+            for d in dirs:
+                if (base / d).is_symlink():  # os.walk lists them and does not enter them
+                    _set(base / d, uid, gid, None)
+            _set(base, uid, gid, dir_mode)
 
 
 def _within(path: Path, folders: Iterable[Path]) -> bool:
