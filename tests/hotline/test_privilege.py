@@ -324,6 +324,9 @@ def _proc_ids(pid: int) -> tuple[int, int, set[int]]:
 
 @pytest.mark.asterisk
 @needs_root
+# setup, Asterisk's boot, the model's load and a transcription: some 4 minutes
+# on a busy machine, over the suite's 300 s per test
+@pytest.mark.timeout(900)
 async def test_hotline_start_as_root_runs_the_application_as_its_user(
     started_home: tuple[Path, Path], python: Python, tmp_path: Path
 ) -> None:
