@@ -3,12 +3,19 @@
 # (`sudo ./setup.sh`, or `./setup.sh` where you are root and there is no sudo).
 #
 #   ./setup.sh              system packages, Python env (requirements.lock),
-#                           Asterisk, prompts, database, the transcription model
-#                           when its site answers; then starts Asterisk and the
+#                           the system users (hotline, hotline-pbx), Asterisk,
+#                           prompts, database, the transcription model when its
+#                           site answers; then starts Asterisk and the
 #                           application
 #   ./setup.sh --no-start   the same without starting
 #   ./setup.sh --deps-only  system packages and the Python env with the test
 #                           tools (requirements-test.lock): what test.sh needs
+#
+# Root is for installing and for Asterisk's chroot and bind mounts only: the
+# application runs as the system user `hotline` and Asterisk drops to
+# `hotline-pbx` (README: "Least privilege"), so this checkout and .venv must
+# be where `hotline` can reach them (e.g. /opt/hotline or /srv/hotline, not
+# under /root).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -87,7 +94,7 @@ fi
 [ "$mode" = "--deps-only" ] && exit 0
 
 # --- the hotline ------------------------------------------------------------
-say "Preparing the hotline (configuration, Asterisk, prompts, database)"
+say "Preparing the hotline (users, configuration, Asterisk, prompts, database)"
 if [ "$mode" = "--no-start" ]; then
     exec .venv/bin/hotline setup --no-start
 fi

@@ -179,7 +179,7 @@ class OverflowMenu:
         self, agi: AGISession, uniqueid: str, language: str, hotline: str
     ) -> bool:
         path = Path(voicemail_path(self.settings, self.clock.now(), uniqueid))
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_folder_like_parent, path.parent)
         caller = sanitize_caller(agi.env.get("agi_callerid"))
         seconds = self.settings.queues.overflow.voice_message_seconds
         hung_up = False
@@ -217,3 +217,19 @@ def _epoch(text: str) -> datetime | None:
         return datetime.fromtimestamp(int(text), UTC)
     except (ValueError, OverflowError, OSError):
         return None
+
+
+def _folder_like_parent(folder: Path) -> None:
+    """Make ``folder`` (and the folders above it) with its parent's mode, not
+    our umask's: Asterisk records the voice message into it, as its own user
+    sharing the recordings' group (setgid, group-writable: README "Running it
+    as a city service")."""
+    if folder.is_dir():
+        return
+    _folder_like_parent(folder.parent)
+    mode = folder.parent.stat().st_mode & 0o7777
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    folder.chmod(mode)

@@ -803,6 +803,35 @@ class StatsSettings(_Model):
     metrics_token_file: Path | None = None
 
 
+class Service(_Model):
+    """The system users the hotline runs as when a command that starts it runs
+    as root (``setup.sh`` creates them; see :mod:`hotline.privilege`).
+
+    ``user`` runs the application, its panel processes and transcription
+    workers; ``pbx_user`` runs Asterisk, which drops to it after binding.
+    ``pbx_user``'s group is shared: ``user`` is a member, and reads the
+    recordings and queue_log Asterisk writes.  ``""`` keeps root.
+    """
+
+    user: str = "hotline"
+    pbx_user: str = "hotline-pbx"
+
+    @field_validator("user", "pbx_user")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,30}", v):
+            raise ValueError(f"{v!r} is not a system user name (e.g. hotline)")
+        if v == "root":
+            raise ValueError('"root" is what "" means: leave it empty to keep root')
+        return v
+
+    @model_validator(mode="after")
+    def _apart(self) -> Service:
+        if self.user and self.user == self.pbx_user:
+            raise ValueError("user and pbx_user must differ: each owns only what it writes")
+        return self
+
+
 class Paths(_Model):
     state_dir: Path = Path("var")
     recordings_dir: Path = Path("var/recordings")
@@ -821,6 +850,7 @@ class Settings(_Model):
     timezone: str = "Asia/Ho_Chi_Minh"
     database_url: str = "sqlite:///var/hotline.db"
     paths: Paths = Paths()
+    service: Service = Service()
     asterisk: AsteriskSettings = AsteriskSettings()
     agi: AgiSettings = AgiSettings()
     trunk: Trunk = Trunk()

@@ -79,6 +79,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
     _ensure_config(args)
     settings, inst = system.prepare(_config(args))
+    system.check_app_user(settings)  # under systemd the unit would fail later, less clearly
     if not args.no_model and settings.vosk_model is None:
         settings = _fetch_model_or_say(settings, args)
     if args.no_start:
@@ -172,12 +173,13 @@ def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from hotline import system
+    from hotline import privilege, system
 
     settings = load_settings(_config(args))
     inst = system.instance(settings, system.asterisk_root(settings))
     system.write_config(settings, inst)
     system.migrate(settings)
+    privilege.apply_layout(settings)
     return _start(settings, inst, args)
 
 
@@ -257,12 +259,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_pbx(args: argparse.Namespace) -> int:
-    from hotline import system
+    from hotline import privilege, system
 
     settings = load_settings(_config(args))
     inst = system.instance(settings, system.asterisk_root(settings))
     if args.action == "start":
         system.write_config(settings, inst)
+        privilege.apply_layout(settings)
         inst.start()
         print(f"Asterisk {inst.version().strip()} running")
     elif args.action == "reopen-logs":
@@ -271,6 +274,25 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     elif inst.is_running():
         inst.stop()
         print("Asterisk stopped")
+    return 0
+
+
+def cmd_permissions(args: argparse.Namespace) -> int:
+    """Owners and modes of the home for the users of [service] (as root)."""
+    from hotline import privilege, system
+
+    settings = load_settings(_config(args))
+    if os.geteuid() != 0:
+        print("hotline permissions: needs root (it sets owners)", file=sys.stderr)
+        return 1
+    privilege.ensure_users(settings)
+    privilege.apply_layout(settings)
+    system.check_app_user(settings)
+    svc = settings.service
+    print(
+        f"owners and modes set under {settings.state_dir}: the application runs as "
+        f"{svc.user or 'root'}, Asterisk as {svc.pbx_user or 'root'}"
+    )
     return 0
 
 
@@ -738,6 +760,15 @@ def build_parser() -> argparse.ArgumentParser:
         "write the example configuration where --config points",
         "Write the documented example configuration to the configuration file's path "
         f"(default {DEFAULT_CONFIG}) unless a file is there already; edit it for your hotline.",
+    )
+    command(
+        "permissions",
+        cmd_permissions,
+        "set owners and modes for the service users (as root)",
+        "Create the system users of [service] where missing and set the owners and modes of "
+        "var/, the recordings and the prompts: each user owns what it writes, Asterisk's "
+        "group is shared for what the other reads (hotline.service runs it before each start; "
+        "setup, start and pbx start do too).",
     )
     command(
         "check",

@@ -9,14 +9,23 @@ chroot, so the Python application on the host reads recordings and queue_log
 at exactly the paths Asterisk writes them to.  Several instances can share one
 chroot side by side (e.g. the PBX on 127.0.0.1 and a test carrier on
 127.0.0.2).
+
+Asterisk starts as root (the bind mounts need it) and, given a ``run_user``,
+drops to that user itself (``runuser`` in asterisk.conf) before it loads a
+module: the user and its group are copied into the chroot's /etc/passwd and
+/etc/group, and the instance's spool, log, astdb and run folders are that
+user's (setgid to its group, which the application shares: see
+:mod:`hotline.privilege`).
 """
 
 from __future__ import annotations
 
 import fcntl
+import grp
 import hashlib
 import logging
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -109,6 +118,8 @@ class AsteriskInstance:
     binds: tuple[Path, ...] = ()
     # With no chroot: the installed asterisk to run (default: the one on PATH).
     binary: str | None = None
+    # The system user Asterisk drops to after starting as root (None: stays root).
+    run_user: str | None = None
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -195,10 +206,11 @@ class AsteriskInstance:
             f"astdbdir => {self.lib_dir}\n"
             "\n[options]\n"
             f"systemname = {self.name}\n"
-            # Explicit so that nobody "fixes" it to Debian's asterisk user:
-            # the state tree and binds are root-owned host directories.
-            "runuser = root\n"
-            "rungroup = root\n"
+            # Explicit either way: root only where no user is configured
+            # (the test carrier); the group is the user's own, shared with
+            # the application (rungroup also drops every other group).
+            f"runuser = {self.run_user or 'root'}\n"
+            f"rungroup = {self.run_user or 'root'}\n"
             "\n[files]\n"
             "astctlpermissions = 0660\n"
             "astctl = asterisk.ctl\n"
@@ -284,6 +296,8 @@ class AsteriskInstance:
             if not is_mounted(dev_t):
                 run(["mount", "--bind", "/dev", str(dev_t)], timeout=30)
             self._write_hosts()
+            if self.run_user:
+                self._copy_account()
             for src in self._bind_sources():
                 src.mkdir(parents=True, exist_ok=True)
                 target = self.root / src.relative_to("/")
@@ -309,6 +323,54 @@ class AsteriskInstance:
             tmp = hosts.with_name(f".hosts.{os.getpid()}")
             tmp.write_text(base)
             os.replace(tmp, hosts)
+
+    def _copy_account(self) -> None:
+        """The run user and its group into the chroot's passwd and group files,
+        with the host's ids: Asterisk looks the name up inside the chroot, and
+        the files it writes must be the same user's on the host."""
+        assert self.root is not None and self.run_user
+        user = pwd.getpwnam(self.run_user)
+        group = grp.getgrgid(user.pw_gid)
+        entries = {
+            "etc/passwd": (
+                user.pw_name,
+                f"{user.pw_name}:x:{user.pw_uid}:{user.pw_gid}:{user.pw_gecos}:/nonexistent:"
+                "/usr/sbin/nologin",
+            ),
+            "etc/group": (group.gr_name, f"{group.gr_name}:x:{group.gr_gid}:"),
+        }
+        for rel, (name, line) in entries.items():
+            path = self.root / rel
+            lines = path.read_text().splitlines()
+            kept = [x for x in lines if x.split(":", 1)[0] != name]
+            if kept + [line] != lines:
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                tmp.write_text("".join(f"{x}\n" for x in [*kept, line]))
+                tmp.chmod(0o644)
+                os.replace(tmp, path)
+
+    def _own_tree(self) -> None:
+        """Spool, log, astdb and run folders (and what is in them) to the run
+        user, setgid to its group: what Asterisk writes there the application
+        reads (queue_log) through the group.  The configuration is the
+        application's; Asterisk only reads it, through the same group."""
+        assert self.run_user
+        user = pwd.getpwnam(self.run_user)
+        uid, gid = user.pw_uid, user.pw_gid
+        for top in (self.spool_dir, self.log_dir, self.lib_dir, self.run_dir):
+            for folder, _dirs, files in os.walk(top):
+                base = Path(folder)
+                _chown(base, uid, gid, 0o2750)
+                for f in files:
+                    _chown(base / f, uid, gid, None)
+        for p in (self.etc_dir, *self.etc_dir.iterdir()):
+            st = p.lstat()
+            if st.st_gid != gid:
+                os.lchown(p, -1, gid)
+            if p.is_dir() and not p.is_symlink():
+                p.chmod(st.st_mode & 0o7777 | 0o2050)
+            elif p.is_file() and not p.is_symlink():
+                p.chmod(st.st_mode & 0o7777 | 0o040)
 
     def _other_daemons_in_root(self) -> list[int]:
         """Pids of other asterisk daemons (not remote consoles) in our chroot."""
@@ -406,6 +468,9 @@ class AsteriskInstance:
         # to nothing or make is_running() trust a recycled pid.
         for stale in (self.pid_path, self.ctl_path):
             stale.unlink(missing_ok=True)
+        dropping = self.run_user is not None and os.geteuid() == 0
+        if dropping:
+            self._own_tree()
         if self.root is not None:
             self._prepare_root()
             # Other instances read this to know which shared binds are still in use.
@@ -426,6 +491,8 @@ class AsteriskInstance:
                     stderr=subprocess.STDOUT,
                     env=CLEAN_ENV,
                     timeout=timeout,
+                    # what Asterisk makes (recordings, queue_log) its group reads
+                    umask=0o007 if dropping else -1,
                 ).returncode
             except subprocess.TimeoutExpired as exc:
                 self._abort_start()
@@ -532,6 +599,14 @@ class AsteriskInstance:
         for stale in (self.pid_path, self.ctl_path):
             stale.unlink(missing_ok=True)
         self._release_mounts()
+
+
+def _chown(path: Path, uid: int, gid: int, mode: int | None) -> None:
+    st = path.lstat()
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.lchown(path, uid, gid)
+    if mode is not None and st.st_mode & 0o7777 != mode:
+        path.chmod(mode)
 
 
 def _register_created_dirs(root: Path, dirs: Iterable[Path]) -> None:

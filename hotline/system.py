@@ -24,6 +24,7 @@ from alembic.config import Config as AlembicConfig
 from core.ami import AMIClient
 from core.settings import LANGUAGES, Settings, config_path, ensure_secrets, load_settings
 from dialplan import prompts, render
+from hotline import privilege
 from hotline.app import AMI_EVENTS
 from hotline.chroot import ensure_chroot
 from hotline.pbx import AsteriskInstance, find_host_asterisk
@@ -79,6 +80,7 @@ def instance(settings: Settings, root: Path | None) -> AsteriskInstance:
         root=root,
         binds=binds(settings),
         binary=settings.asterisk.binary,
+        run_user=settings.service.pbx_user or None,
     )
     return inst
 
@@ -181,6 +183,7 @@ def alembic_config(url: str) -> AlembicConfig:
 def prepare(settings_path: Path | None, *, say=print) -> tuple[Settings, AsteriskInstance]:  # type: ignore[no-untyped-def]
     """Everything up to a runnable system: secrets, Asterisk, prompts, config, database."""
     settings = load_settings(settings_path)
+    privilege.ensure_users(settings, say=say)
     ensure_secrets(settings)
     settings = load_settings(settings_path)  # now with the generated secrets
     say("Asterisk: looking for an installed one (>= 20), else building one (first time: minutes)")
@@ -194,6 +197,7 @@ def prepare(settings_path: Path | None, *, say=print) -> tuple[Settings, Asteris
     say(f"Asterisk configuration written to {inst.etc_dir} ({len(changed)} files changed)")
     migrate(settings)
     say(f"Database ready: {redact(settings.database)}")
+    privilege.apply_layout(settings)
     return settings, inst
 
 
@@ -284,17 +288,37 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def check_app_user(settings: Settings) -> privilege.Credentials | None:
+    """The user the application drops to when started as root (None: it does
+    not), once it is certain that user reaches the configuration, the state
+    and this Python env and code (a closed folder is named, not met later)."""
+    creds = privilege.app_credentials(settings)
+    if creds is not None:
+        code = [Path(sys.executable), PROJECT_ROOT / "hotline" / "cli.py"]
+        privilege.require_reachable(settings, creds, code)
+    return creds
+
+
 def start_app(settings: Settings, timeout: float = 30) -> int:
-    """Start `hotline run` in the background; return its pid once it serves FastAGI."""
+    """Start `hotline run` in the background; return its pid once it serves FastAGI.
+
+    Started as root, the application runs as ``[service] user`` (with
+    Asterisk's group, umask 0007), as its systemd unit does: what needs root
+    (Asterisk's mounts, owners and modes: ``privilege.apply_layout``) the
+    caller has done before.
+    """
     pid = app_pid(settings)
     if pid:
         return pid
-    log_dir = settings.state_dir / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    creds = check_app_user(settings)
     # absolute: the process runs in the home, whatever directory we were called from
     config = settings.config_path or config_path()
+    log_dir = settings.state_dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "hotline.cli", "--config", str(config), "run"]
     with (log_dir / "hotline.log").open("ab") as out:
+        if creds is not None:
+            os.fchown(out.fileno(), creds.uid, creds.gid)
         proc = subprocess.Popen(
             cmd,
             stdout=out,
@@ -302,6 +326,12 @@ def start_app(settings: Settings, timeout: float = 30) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=str(settings.home),
+            # started as root: the application's user, with Asterisk's group
+            user=creds.uid if creds else None,
+            group=creds.gid if creds else None,
+            extra_groups=list(creds.groups) if creds else None,
+            umask=privilege.UMASK if creds else -1,
+            env=creds.env(settings.state_dir) if creds else None,
         )
     write_pid_file(settings, proc.pid)
     deadline = time.monotonic() + timeout

@@ -67,6 +67,9 @@ def lab_config(**overrides: Any) -> dict[str, Any]:
     cfg["panel"] = {"port": 18080 + _P, "redis_prefix": f"labtest{os.getpid()}"}
     cfg["public"] = {"port": 18090 + _P}
     cfg["trunk"]["match"] = [CARRIER.trunk_ip]
+    # Asterisk drops to its own user, as in service; the application runs in
+    # the test process (root) and reads what it writes all the same
+    cfg["service"] = {"user": "", "pbx_user": "hotline-pbx"}
     cfg["queues"].update(max_wait_seconds=30, ring_seconds=8, wrapup_seconds=0)
     cfg["ivr"].update(input_timeout_seconds=2, max_retries=2)
     for key in ("invalid", "no_input", "connecting", "all_busy", "goodbye"):

@@ -10,6 +10,16 @@
 - ``hotline-panel@.service``: an extra panel process on the port its
   instance names (``hotline-panel@8081``).
 
+The application's units run as ``[service] user`` with Asterisk's group
+(umask 0007) in a sandbox: the system read-only but for the home's state,
+recordings and prompts, no /home (read-only where the home or the env is
+there), a private /tmp, no new privileges, no capabilities.  Before each
+start, ``hotline permissions`` (as root, ``+``) puts owners and modes right.
+Asterisk's unit stays root for its chroot's bind mounts (which must be seen
+outside it: no mount namespace there) and Asterisk drops to
+``[service] pbx_user`` itself; the application talks to it over AMI and
+FastAGI only.  No port is below 1024, so no unit needs a capability to bind.
+
 ``hotline systemd`` writes them; ``setup.sh`` installs and enables them where
 systemd runs, and keeps the self-daemonising ``hotline start`` where it does
 not (containers).
@@ -38,6 +48,20 @@ def _local(url: str) -> bool:
     )
 
 
+#: where ProtectHome= hides or guards
+_HOME_ROOTS = (Path("/home"), Path("/root"), Path("/run/user"))
+
+
+def _writable(settings: Settings) -> list[Path]:
+    """What the application writes: the state, and the recordings and prompts
+    where they lie outside it."""
+    out: list[Path] = []
+    for p in (settings.state_dir, settings.recordings_dir, settings.prompts_dir):
+        if not any(p == o or p.is_relative_to(o) for o in out):
+            out.append(p)
+    return out
+
+
 def render_units(settings: Settings, bin_dir: Path, pid_file: Path) -> dict[str, str]:
     """Each unit's text: ``bin_dir`` holds the ``hotline`` script of the env,
     ``pid_file`` is where Asterisk writes its pid."""
@@ -60,6 +84,21 @@ def render_units(settings: Settings, bin_dir: Path, pid_file: Path) -> dict[str,
         "state": settings.state_dir,
         "pid_file": pid_file,
         "after": "".join(f" {a}" for a in after),
+        "user": settings.service.user,
+        "pbx_user": settings.service.pbx_user,
+        "writable": " ".join(str(p) for p in _writable(settings)),
+        # the home or the env in /home or /root: seen, read-only (its state writable)
+        "protect_home": "read-only"
+        if any(
+            p.is_relative_to(r)
+            for p in (
+                settings.home,
+                bin_dir,
+                *([settings.config_path] if settings.config_path else []),
+            )
+            for r in _HOME_ROOTS
+        )
+        else "yes",
     }
     return {name: env.get_template(f"{name}.j2").render(context) for name in UNITS}
 
@@ -76,4 +115,15 @@ def render_logrotate(settings: Settings, bin_dir: Path) -> str:
         config=settings.config_path,
         state=settings.state_dir,
         asterisk_log=settings.queue_log.parent,
+        # a new log Asterisk can write (once setup has made its user)
+        asterisk_owner=_existing(settings.service.pbx_user),
     )
+
+
+def _existing(user: str) -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_name if user else None
+    except KeyError:
+        return None

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from core.settings import load_settings
 from hotline import system
 from hotline.units import UNITS, render_units
-from tests.helpers import EXAMPLE, settings_in
+from tests.helpers import EXAMPLE, deterministic_env, settings_in
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
@@ -59,6 +60,40 @@ def test_units_verify_and_name_this_home(tmp_path):
     assert "Restart=always" in app and "postgresql.service" in app and "redis-server.service" in app
     pbx = units["hotline-asterisk.service"]
     assert f"PIDFile={pid_file}" in pbx and "Type=forking" in pbx and "pbx start" in pbx
+    # least privilege: the application's units as its user, in a sandbox that
+    # leaves it its state only; Asterisk's stays root for its mounts (no
+    # namespace: they must be seen outside), and Asterisk drops by itself
+    for name in ("hotline.service", "hotline-worker@.service", "hotline-panel@.service"):
+        unit = units[name]
+        for line in (
+            "User=hotline",
+            "SupplementaryGroups=hotline-pbx",
+            "UMask=0007",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            f"ReadWritePaths={settings.state_dir}",
+            "ProtectHome=yes",
+            "PrivateTmp=yes",
+        ):
+            assert f"\n{line}\n" in unit, (name, line)
+    assert f"ExecStartPre=+{Path(sys.executable).parent / 'hotline'} --config" in app
+    assert "User=" not in pbx and "ProtectSystem" not in pbx and "PrivateTmp" not in pbx
+
+
+def test_without_service_users_the_units_keep_root_and_the_sandbox(tmp_path):
+    cfg = tomllib.loads(EXAMPLE.read_text())
+    cfg["service"] = {"user": "", "pbx_user": ""}
+    cfg["paths"]["recordings_dir"] = str(tmp_path / "audio")
+    etc = tmp_path / "etc" / "hotline.toml"
+    etc.parent.mkdir()
+    etc.write_text(tomli_w.dumps(cfg))
+    settings = load_settings(etc, env=deterministic_env({"HOTLINE_HOME": "/home/ops/hotline"}))
+    units = render_units(settings, Path("/home/ops/hotline/.venv/bin"), Path("/x.pid"))
+    app = units["hotline.service"]
+    assert "User=" not in app and "SupplementaryGroups" not in app
+    # a home under /home is seen read-only, its state and recordings writable
+    assert "\nProtectHome=read-only\n" in app
+    assert f"\nReadWritePaths={settings.state_dir} {tmp_path / 'audio'}\n" in app
 
 
 @pytest.mark.skipif(shutil.which("logrotate") is None, reason="logrotate missing")
