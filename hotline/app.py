@@ -80,6 +80,7 @@ from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
 from tickets.queries import TicketQueries
 from tickets.ratings import RatingService
+from tickets.schemas import normalize_phone
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,14 @@ def ticket_history(tickets: TicketQueries):  # type: ignore[no-untyped-def]
     return history
 
 
+def ticket_phone(number: str) -> str | None:
+    """A caller's number as tickets store it (None: not a phone number)."""
+    try:
+        return normalize_phone(number)
+    except ValueError:
+        return None
+
+
 def panel_context(
     settings: Settings,
     *,
@@ -182,7 +191,13 @@ def panel_context(
 
 
 def public_site(
-    settings: Settings, *, db: Database, bus: Bus, clock: Clock, panel: web.Application
+    settings: Settings,
+    *,
+    db: Database,
+    bus: Bus,
+    clock: Clock,
+    panel: web.Application,
+    tickets: TicketService | None = None,
 ) -> _Web | None:
     """The public site (status page, portal): mounted under the panel at
     ``public.path_prefix``, or its own server to start (returned); None when off."""
@@ -190,7 +205,9 @@ def public_site(
     if not pub.enabled:
         return None
     i18n = I18n()
-    ctx = public_context(settings, db=db, bus=bus, clock=clock, translations=i18n.gettext)
+    ctx = public_context(
+        settings, db=db, bus=bus, clock=clock, translations=i18n.gettext, tickets=tickets
+    )
 
     def open311(app: web.Application) -> None:
         """Open311 GeoReport v2 beside the pages (its own sub-application)."""
@@ -274,7 +291,10 @@ class Application:
             self.clock,
             history=ticket_history(self.ticket_queries),
             live=self.live,
+            phone_key=ticket_phone,
         )
+        # a ticket written for a caller's phone: the history read ahead for their pop is old
+        self.tickets.on_phone_written.append(self.presence.tickets_changed)
         self.panel = panel_context(
             settings,
             db=self.db,
@@ -288,7 +308,12 @@ class Application:
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, settings.panel.port)
         self.public = public_site(
-            settings, db=self.db, bus=self.bus, clock=self.clock, panel=self.web.app
+            settings,
+            db=self.db,
+            bus=self.bus,
+            clock=self.clock,
+            panel=self.web.app,
+            tickets=self.tickets,
         )
         self.overdue = OverdueWatch(
             self.tickets,
@@ -306,7 +331,9 @@ class Application:
             settings.prompts_dir / "spoken", keep_days=settings.ivr.follow.spoken_cache_days
         )
         self.follow = FollowFlow(settings, FollowQueries(self.db), self.speech, self.clock)
-        self.ivr = IVR(settings, self.calls, self.clock, follow=self.follow)
+        self.ivr = IVR(
+            settings, self.calls, self.clock, follow=self.follow, on_arrival=self.presence.prefetch
+        )
         # queue statistics: the event table and its catch-up from queue_log; the
         # congestion watch reads the board the live state writes
         self.live_queues = LiveQueues(self.bus, self.clock)
