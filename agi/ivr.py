@@ -7,6 +7,10 @@ This flow sets ``HOTLINE_ROUTE`` (``queue`` or ``hangup``) and, for a queue,
 (this server down, crashed, or the caller hung up) the dialplan falls back to
 the queue of the shift on duty by itself.
 
+The caller ID is known here seconds before the caller reaches a queue:
+``on_arrival`` is told at once (the screen-pop starts reading the caller's
+history, callcenter/pophistory.py).
+
 After the greeting every caller hears the recorded-call notice; one who cut
 it short with a key hears it before joining a queue.  Key 0 (``emergency``)
 may put the caller through to 113/114/115 from here (agi/emergency.py).
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agi.emergency import Emergency
@@ -70,6 +75,7 @@ class IVR:
         clock: Clock,
         *,
         follow: FollowFlow | None = None,
+        on_arrival: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.settings = settings
         self.calls = calls
@@ -77,6 +83,8 @@ class IVR:
         self.emergency = Emergency(settings)
         # the report follow-up (menu action "follow"); without it an operator answers
         self.follow = follow
+        # told (uniqueid, caller's number) when a call arrives: the pop reads ahead
+        self.on_arrival = on_arrival
 
     def _prompt(self, prompt_id: str, language: str) -> str:
         return prompt_path(self.settings, prompt_id, language)
@@ -91,6 +99,11 @@ class IVR:
             log.error("IVR called for unknown hotline %r (channel %s)", number, uniqueid)
             return
         caller = sanitize_caller(agi.env.get("agi_callerid"), agi.env.get("agi_calleridname"))
+        if self.on_arrival is not None:
+            try:
+                self.on_arrival(uniqueid, caller.number)
+            except Exception:  # noqa: BLE001 - a read ahead; the caller goes on without it
+                log.exception("on_arrival failed for call %s", uniqueid)
         # The record is written while the greeting plays: the caller never waits on it.
         opened = asyncio.create_task(
             self.calls.open_call(

@@ -10,12 +10,20 @@ takes it off the screen.
 The pop has its own lane of AMI events (``core.ami``): it never waits behind
 the call records' or the queue statistics' writes.  So it keeps what it
 needs from other events itself: the time each caller joined the queue (from
-``QueueCallerJoin``), and which agent has which call on screen.  The reads a
-pop needs (the call record, the caller's earlier calls and tickets) start
-when the caller joins the queue, not when an agent's phone rings: in a busy
-hour the caller waits, and the pop is ready before it is needed; a second
-agent rung for the same caller gets the same reads.  The agents' states are
-not kept here: :class:`callcenter.live.LiveState` owns them.
+``QueueCallerJoin``), and which agent has which call on screen.  Within the
+lane each agent's events are handled in their order, but one agent's pop
+waiting for its reads does not hold up another agent's (:meth:`Presence.subscribe`).
+
+What a pop reads is read ahead.  The caller's earlier calls and tickets
+start when the call reaches the IVR (:meth:`Presence.prefetch`, called by
+the IVR with the caller ID, seconds before the queue:
+``callcenter/pophistory.py``); the call record, which the IVR completes on
+the way to the queue, when the caller joins it.  In a busy hour the caller
+waits and the pop is ready long before it is needed; when an agent is free
+the ring follows the join within milliseconds and only the record's read is
+left to wait for.  A second agent rung for the same caller gets the same
+reads.  The agents' states are not kept here: :class:`callcenter.live.LiveState`
+owns them.
 
 A callback call pops the same way: the callback dialler
 (``callcenter/dialler.py``) rings the agent and calls :meth:`Presence.callback_called`
@@ -35,10 +43,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from callcenter.live import LiveState
 from callcenter.models import Call
+from callcenter.pophistory import CallerHistory, History
 from callcenter.service import CallService, sanitize_caller
 from callcenter.shifts import extension_of
 from core.ami import AMIClient, Event, chan_vars, event_time
@@ -70,6 +80,7 @@ MAX_JOINS = 5000
 PAUSE_REASONS = ("break", "meal", "training", "paperwork", "technical", "toilet")
 
 HistoryFn = Callable[[str | None], Awaitable[list[dict[str, Any]]]]
+Handler = Callable[[Event], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,7 @@ class Presence:
         clock: Clock,
         history: HistoryFn | None = None,
         live: LiveState | None = None,
+        phone_key: Callable[[str], str | None] | None = None,
     ) -> None:
         self.bus = bus
         self.calls = calls
@@ -141,19 +153,96 @@ class Presence:
         self.on_screen: dict[str, str] = {}  # extension -> the uniqueid of their pop
         # uniqueid -> the reads of its pop, started when the caller joined the queue
         self.reads: OrderedDict[str, asyncio.Task[Reads]] = OrderedDict()
+        # the caller's history, read from the moment the call reached the IVR
+        self.caller_history = CallerHistory(
+            self._read_history, **({"phone_key": phone_key} if phone_key else {})
+        )
+        # extension -> the last of that agent's pop events being handled
+        self._turns: dict[str, asyncio.Task[None]] = {}
 
     def subscribe(self, ami: AMIClient) -> None:
+        """The pop's lane; an agent's events wait only for that agent's earlier ones."""
         ami.subscribe(["QueueCallerJoin"], self.on_join, lane="pop")
-        ami.subscribe(["AgentCalled"], self.on_called, lane="pop")
-        ami.subscribe(["AgentRingNoAnswer", "AgentDump"], self.on_ring_over, lane="pop")
-        ami.subscribe(["AgentConnect"], self.on_connect, lane="pop")
-        ami.subscribe(["AgentComplete"], self.on_complete, lane="pop")
-        ami.subscribe(["QueueCallerAbandon"], self.on_abandon, lane="pop")
+        ami.subscribe(["AgentCalled"], self.in_turn(self.on_called), lane="pop")
+        ami.subscribe(
+            ["AgentRingNoAnswer", "AgentDump"], self.in_turn(self.on_ring_over), lane="pop"
+        )
+        ami.subscribe(["AgentConnect"], self.in_turn(self.on_connect), lane="pop")
+        ami.subscribe(["AgentComplete"], self.in_turn(self.on_complete), lane="pop")
+        ami.subscribe(["QueueCallerAbandon"], self.on_abandon_in_turn, lane="pop")
+
+    # -- each agent's events in order, agents side by side ---------------
+    def in_turn(self, handler: Handler) -> Handler:
+        """``handler`` run after the same agent's earlier events, without holding up
+        the lane: the next agent's ring is not kept waiting by this pop's reads."""
+
+        async def hand_over(e: Event) -> None:
+            ext = extension_of(e.get("Interface") or e.get("MemberName") or "")
+            if not ext:
+                return
+            uniqueid = e.get("Uniqueid")
+            if e.get("Event") == "AgentCalled" and uniqueid:
+                # on their screen from now: an abandon heard before the pop is
+                # built takes it off after it is shown
+                self.on_screen[ext] = uniqueid
+            elif not uniqueid and ext in self.on_screen:
+                # the call on their screen now, not the one a later ring puts there
+                e = Event({**dict(e), "Uniqueid": self.on_screen[ext]})
+            self._queue_turn(ext, handler, e)
+
+        hand_over.__qualname__ = f"in_turn({getattr(handler, '__qualname__', handler)})"
+        return hand_over
+
+    async def on_abandon_in_turn(self, e: Event) -> None:
+        """The caller gave up: off the screens that show it, each in its agent's turn."""
+        uniqueid = e.get("Uniqueid")
+        if not uniqueid:
+            return
+        self._done_with(uniqueid)
+        for ext in [x for x, u in self.on_screen.items() if u == uniqueid]:
+            self._queue_turn(ext, partial(self._missed, ext, uniqueid), e)
+
+    async def _missed(self, ext: str, uniqueid: str, _e: Event) -> None:
+        await self._pop_phase(ext, uniqueid, "missed")
+
+    def _queue_turn(self, ext: str, handler: Callable[[Event], Awaitable[None]], e: Event) -> None:
+        before = self._turns.get(ext)
+        task = asyncio.create_task(self._turn(before, handler, e), name=f"pop-{ext}")
+        self._turns[ext] = task
+        task.add_done_callback(partial(self._turn_over, ext))
+
+    @staticmethod
+    async def _turn(
+        before: asyncio.Task[None] | None, handler: Callable[[Event], Awaitable[None]], e: Event
+    ) -> None:
+        if before is not None:
+            await asyncio.wait({before})  # its failure is its own (logged there)
+        try:
+            await handler(e)
+        except Exception:
+            log.exception(
+                "screen-pop handler %s failed on %s (uniqueid %s)",
+                getattr(handler, "__qualname__", handler),
+                e.get("Event"),
+                e.get("Uniqueid"),
+            )
+
+    def _turn_over(self, ext: str, task: asyncio.Task[None]) -> None:
+        if self._turns.get(ext) is task:
+            del self._turns[ext]
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
 
     # -- the screen-pop -------------------------------------------------
+    def prefetch(self, uniqueid: str, number: str | None) -> None:
+        """The call reached the IVR: start reading the caller's history for its pop."""
+        self.caller_history.warm(uniqueid, number)
+
+    def tickets_changed(self, phone: str | None) -> None:
+        """A ticket of ``phone`` was written: a pop must not show what was read before."""
+        self.caller_history.phone_changed(phone)
+
     async def on_join(self, e: Event) -> None:
         uniqueid = e.get("Uniqueid")
         if not uniqueid:
@@ -178,26 +267,42 @@ class Presence:
 
     def _done_with(self, uniqueid: str) -> None:
         self.joined.pop(uniqueid, None)
+        self.caller_history.done(uniqueid)
         task = self.reads.pop(uniqueid, None)
         if task is not None and not task.done():
             task.cancel()
 
     async def _read(self, uniqueid: str, number: str | None) -> Reads:
-        """The call record and the caller's history, read side by side."""
+        """The call record, and the caller's history (read ahead when the IVR had it)."""
+        if number:  # the history need not wait for the record
+            self.caller_history.warm(uniqueid, number)
         call = await self.calls.get(uniqueid)
         number = (call.caller_number if call else None) or number
         if not number:
             return Reads(call, number, [], [])
+        earlier, tickets = await self.caller_history.get(uniqueid, number)
+        return Reads(call, number, earlier, tickets)
+
+    async def _read_history(self, number: str, uniqueid: str) -> History:
+        """The caller's earlier calls (this one left out) and tickets, side by side."""
         earlier, tickets = await asyncio.gather(
             self.calls.earlier_calls(number, before=uniqueid),
             self.history(number) if self.history else _nothing(),
         )
-        return Reads(call, number, earlier, tickets)
+        return earlier, tickets
 
     async def stop(self) -> None:
-        tasks = list(self.reads.values())
+        h = self.caller_history
+        log.info(
+            "screen-pop: %d histories read ahead were used, %d read at the ring", h.hits, h.misses
+        )
+        turns = list(self._turns.values())
+        if turns:  # the last pops go out (each is a few reads and a publish)
+            await asyncio.wait(turns, timeout=5)
+        tasks = [*self.reads.values(), *self._turns.values()]
         self.reads.clear()
         await cancel_and_wait(tasks, "presence")
+        await self.caller_history.stop()
 
     async def on_called(self, e: Event) -> None:
         received = self._now()
@@ -207,7 +312,14 @@ class Presence:
             return
         v = chan_vars(e)
         caller = sanitize_caller(e.get("CallerIDNum"), e.get("CallerIDName"))
-        reads = await self._start_reads(uniqueid, caller.number)
+        task = self._start_reads(uniqueid, caller.number)
+        try:
+            reads = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and not (current and current.cancelling()):
+                return  # the caller gave up (or another agent answered) meanwhile
+            raise
         call = reads.call
         pop = self._pop(
             uniqueid,

@@ -83,6 +83,7 @@ from tickets.queries import TicketQueries
 from tickets.ratings import RatingService
 from tickets.result_calls import ResultCallService, waker
 from tickets.result_dialler import RESULT_CALL_EVENTS, ResultCallDialler
+from tickets.schemas import normalize_phone
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,14 @@ def ticket_history(tickets: TicketQueries):  # type: ignore[no-untyped-def]
     return history
 
 
+def ticket_phone(number: str) -> str | None:
+    """A caller's number as tickets store it (None: not a phone number)."""
+    try:
+        return normalize_phone(number)
+    except ValueError:
+        return None
+
+
 def panel_context(
     settings: Settings,
     *,
@@ -188,7 +197,13 @@ def panel_context(
 
 
 def public_site(
-    settings: Settings, *, db: Database, bus: Bus, clock: Clock, panel: web.Application
+    settings: Settings,
+    *,
+    db: Database,
+    bus: Bus,
+    clock: Clock,
+    panel: web.Application,
+    tickets: TicketService | None = None,
 ) -> _Web | None:
     """The public site (status page, portal): mounted under the panel at
     ``public.path_prefix``, or its own server to start (returned); None when off."""
@@ -196,7 +211,9 @@ def public_site(
     if not pub.enabled:
         return None
     i18n = I18n()
-    ctx = public_context(settings, db=db, bus=bus, clock=clock, translations=i18n.gettext)
+    ctx = public_context(
+        settings, db=db, bus=bus, clock=clock, translations=i18n.gettext, tickets=tickets
+    )
 
     def open311(app: web.Application) -> None:
         """Open311 GeoReport v2 beside the pages (its own sub-application)."""
@@ -280,7 +297,10 @@ class Application:
             self.clock,
             history=ticket_history(self.ticket_queries),
             live=self.live,
+            phone_key=ticket_phone,
         )
+        # a ticket written for a caller's phone: the history read ahead for their pop is old
+        self.tickets.on_phone_written.append(self.presence.tickets_changed)
         self.panel = panel_context(
             settings,
             db=self.db,
@@ -294,7 +314,12 @@ class Application:
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, settings.panel.port)
         self.public = public_site(
-            settings, db=self.db, bus=self.bus, clock=self.clock, panel=self.web.app
+            settings,
+            db=self.db,
+            bus=self.bus,
+            clock=self.clock,
+            panel=self.web.app,
+            tickets=self.tickets,
         )
         self.overdue = OverdueWatch(
             self.tickets,
@@ -313,7 +338,9 @@ class Application:
         )
         self.follow_queries = FollowQueries(self.db)
         self.follow = FollowFlow(settings, self.follow_queries, self.speech, self.clock)
-        self.ivr = IVR(settings, self.calls, self.clock, follow=self.follow)
+        self.ivr = IVR(
+            settings, self.calls, self.clock, follow=self.follow, on_arrival=self.presence.prefetch
+        )
         # queue statistics: the event table and its catch-up from queue_log; the
         # congestion watch reads the board the live state writes
         self.live_queues = LiveQueues(self.bus, self.clock)

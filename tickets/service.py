@@ -37,6 +37,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy import event as orm_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -169,6 +170,9 @@ class TicketService:
         # called after the commit when a result call was made for the agency's answer
         # (tickets.result_calls: the dialler is woken)
         self.on_result_recorded: list[Callable[[Ticket], Awaitable[None]]] = []
+        # called after the commit with the citizen's phone of a ticket created or
+        # changed: what was read of that phone's tickets (the screen-pop's) is old
+        self.on_phone_written: list[Callable[[str], None]] = []
 
     # -- creating ---------------------------------------------------------------
 
@@ -341,6 +345,7 @@ class TicketService:
         s.add(self._event(ticket.id, actor, Action.CREATED, None, status, details, now))
         await s.flush()
         await s.refresh(ticket)  # every column loaded: the caller gets a detached object
+        self._phone_written(s, phone)
         return ticket
 
     def _start(
@@ -848,9 +853,27 @@ class TicketService:
             raise VersionConflict(ticket.id, version, actual)
         to_status = values.get("status", from_status)
         s.add(self._event(ticket.id, actor, action, from_status, to_status, details, now))
+        phone_before = ticket.citizen_phone
         await s.flush()
         await s.refresh(ticket)
+        for phone in {phone_before, ticket.citizen_phone}:  # an edit may change it
+            self._phone_written(s, phone)
         return ticket
+
+    def _phone_written(self, s: AsyncSession, phone: str | None) -> None:
+        """Tell ``on_phone_written`` about ``phone`` once ``s`` commits (not before: a
+        reader told earlier could read the old rows again and keep them)."""
+        if not phone or not self.on_phone_written:
+            return
+
+        def committed(_session: object) -> None:
+            for hook in self.on_phone_written:
+                try:
+                    hook(phone)
+                except Exception:  # noqa: BLE001 - the write stands; a reader's cache is not ours
+                    log.exception("telling of a write to %s's tickets failed", phone)
+
+        orm_event.listen(s.sync_session, "after_commit", committed, once=True)
 
     @staticmethod
     def _event(

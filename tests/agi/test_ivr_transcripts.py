@@ -12,7 +12,7 @@ from agi.ivr import IVR
 from agi.protocol import FastAGIServer
 from agi.routes import routes
 from callcenter.models import Outcome
-from callcenter.service import CallService
+from callcenter.service import CallService, sanitize_caller
 from core.clock import FakeClock
 from core.db import Database
 from hotline.system import migrate
@@ -87,3 +87,33 @@ async def test_replay(ivr_server, tmp_path, name):
         assert call.caller_number is None and call.caller_id_raw == "anonymous"
     if outcome == Outcome.HANGUP_IVR:
         assert call.ended_at is not None
+
+
+@pytest.mark.parametrize("name", ["press_1_during_greeting", "dtmf_flood_no_caller_id"])
+async def test_the_pop_is_told_of_the_caller_as_the_call_arrives(tmp_path, name):
+    """``on_arrival`` hears the caller ID before the menu: the pop reads their history
+    while the greeting plays (callcenter/pophistory.py)."""
+    settings = settings_in(tmp_path, tomli_w.dumps(lab_config()))
+    migrate(settings)
+    db = Database(settings.database)
+    calls = CallService(db, settings)
+    await calls.sync_directory()
+    clock = FakeClock(datetime(2026, 11, 25, 15, 0, tzinfo=TZ))
+    arrivals: list[tuple[str, str | None]] = []
+
+    def arrived(uniqueid: str, number: str | None) -> None:
+        arrivals.append((uniqueid, number))
+
+    server = FastAGIServer("127.0.0.1", 0, routes(IVR(settings, calls, clock, on_arrival=arrived)))
+    await server.start()
+    try:
+        port = server._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        transcript = Transcript.load(name, settings.home)
+        await replay(transcript, "127.0.0.1", port)
+    finally:
+        await server.stop()
+        await db.close()
+    call_number = sanitize_caller(transcript.env_value("agi_callerid"), None).number
+    assert arrivals == [(transcript.env_value("agi_uniqueid"), call_number)]
+    # anonymous: the pop has no history to read
+    assert (call_number is None) == (name == "dtmf_flood_no_caller_id")
