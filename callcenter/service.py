@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -481,6 +481,16 @@ class CallService:
             for c in rows
             if c.uniqueid != before
         ][:limit]
+
+    async def for_ticket(self, ticket_id: int, origin_call_id: int | None) -> list[Call]:
+        """A ticket's calls, oldest first: the call it was made on, and those an agent
+        placed from it (:mod:`callcenter.outbound`)."""
+        cond = Call.ticket_id == ticket_id
+        if origin_call_id is not None:
+            cond = or_(cond, Call.id == origin_call_id)
+        async with self.db.session() as session:
+            q = select(Call).where(cond).order_by(Call.started_at, Call.id)
+            return list((await session.scalars(q)).all())
 
     async def by_id(self, call_id: int) -> Call | None:
         async with self.db.session() as session:

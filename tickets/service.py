@@ -117,6 +117,8 @@ class Action(StrEnum):
     # an admin kept a report off the public portal, or let it back (tickets.publication)
     WITHHELD = "withheld"
     RELEASED = "released"
+    # an agent called the citizen from the ticket page (callcenter.outbound)
+    CALLED = "called"
 
 
 # 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
@@ -692,6 +694,24 @@ class TicketService:
                 ticket.status,
                 {"note": note},
                 now,
+            )
+            s.add(event)
+            await s.flush()
+            return event
+
+    async def called(self, actor: Actor, ticket_id: int, call_id: int, number: str) -> TicketEvent:
+        """Note in the history that ``actor`` called the citizen (the call ``call_id``,
+        placed by :mod:`callcenter.outbound`); the ticket is unchanged."""
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            event = self._event(
+                ticket.id,
+                actor,
+                Action.CALLED,
+                ticket.status,
+                ticket.status,
+                {"citizen_phone": number, "call": call_id},
+                self.clock.now(),
             )
             s.add(event)
             await s.flush()
