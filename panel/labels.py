@@ -83,6 +83,7 @@ FIELD_LABELS: dict[str, str] = {
     "page": N_("Page"),
     "per_page": N_("Results per page"),
     "number": N_("Number to call back"),
+    "call": N_("Call"),
 }
 
 
@@ -104,6 +105,7 @@ OUTCOMES: dict[str, str] = {
     Outcome.CALLBACK.value: N_("Asked to be called back"),
     Outcome.VOICEMAIL.value: N_("Left a voice message"),
     Outcome.EMERGENCY.value: N_("Put through to an emergency number"),
+    Outcome.OUTBOUND.value: N_("Called by an agent"),
 }
 
 
