@@ -19,7 +19,16 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.models import OPEN_OUTCOMES, Agent, Call, Hotline, Outcome, Shift, Team
+from callcenter.models import (
+    OPEN_OUTCOMES,
+    Agent,
+    Call,
+    Direction,
+    Hotline,
+    Outcome,
+    Shift,
+    Team,
+)
 from callcenter.queue_log import Entry
 from callcenter.recording_files import base_for, side_files
 from callcenter.shifts import extension_of
@@ -339,6 +348,10 @@ class CallService:
         """The caller's channel is gone: close the record, whatever state it was in."""
         async with self.db.session() as session:
             call = await self._get(session, uniqueid)
+            if call is not None and call.direction == Direction.OUTBOUND:
+                # an agent's call to a citizen: its end (and how it went) comes with
+                # the dialplan's report to callcenter.outbound, not with the hang-up
+                return
             if call is None:
                 if not hotline_number:
                     return  # not a hotline call (an agent leg, a test channel)
