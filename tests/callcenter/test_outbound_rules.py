@@ -39,7 +39,17 @@ def test_numbers_the_trunk_dials(raw: str, dialled: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [None, "", "113", "12345", "+1 202 555 0100", "09123456789012", "0912-abc-678", "+", "0*12345678"],
+    [
+        None,
+        "",
+        "113",
+        "12345",
+        "+1 202 555 0100",
+        "09123456789012",
+        "0912-abc-678",
+        "+",
+        "0*12345678",
+    ],
 )
 def test_numbers_refused(raw: str | None) -> None:
     assert dialable_number(raw) is None
@@ -53,8 +63,10 @@ def test_a_free_phone_places_the_call() -> None:
     assert decide("free", None, 7, NOW, RING) == "place"
 
 
-@pytest.mark.parametrize(("device", "verdict"), [("offline", "not_registered"),
-                                                 ("ringing", "busy"), ("talking", "busy")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("device", "verdict"),
+    [("offline", "not_registered"), ("ringing", "busy"), ("talking", "busy")],
+)
 def test_a_phone_that_cannot_take_it_is_refused(device: str, verdict: str) -> None:
     assert decide(device, None, 7, NOW, RING) == verdict
 
