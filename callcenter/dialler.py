@@ -1,4 +1,4 @@
-"""The callback dialler: works the callback list over AMI.
+"""The diallers: the callback list, and the calls agents place from tickets, over AMI.
 
 :class:`CallbackDialler` takes the due callbacks that
 :class:`~callcenter.callbacks.CallbackService` keeps, asks Asterisk who is
@@ -8,11 +8,17 @@ originates the agent's phone into the dialplan's ``hotline-callback`` context
 hang-up report (a ``UserEvent``, hence :data:`CALLBACK_EVENTS`) into the
 attempt's result (:func:`result_of_dial`).  The whole story of a callback,
 from the caller's key to the last try, is told in :mod:`callcenter.callbacks`.
+
+:class:`OutboundDialler` dials the calls agents place from a ticket page
+("call the citizen") along the same path (:func:`callcenter.originate.originate`, a sibling
+``hotline-outbound`` context rendered from the same template macro); their
+story is told in :mod:`callcenter.outbound`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Coroutine
@@ -24,6 +30,7 @@ from callcenter.callbacks import WAKE_TOPIC, CallbackService, Due, Started
 from callcenter.live import QueueStatus, read_queue_status
 from callcenter.models import Result
 from callcenter.originate import originate
+from callcenter.outbound import DIAL_TOPIC, OutboundService, dial_request
 from callcenter.presence import Presence
 from callcenter.recording_files import base_for
 from callcenter.shifts import on_duty_queue
@@ -39,6 +46,9 @@ log = logging.getLogger(__name__)
 DIAL_CONTEXT = "hotline-callback"
 # The UserEvent its hang-up handler sends with the dial status.
 RESULT_EVENT = "HotlineCallback"
+# The same, for the calls agents place from a ticket (callcenter.outbound).
+OUTBOUND_CONTEXT = "hotline-outbound"
+OUTBOUND_EVENT = "HotlineOutbound"
 CALLBACK_EVENTS = ("UserEvent",)
 
 # Dial()'s DIALSTATUS -> the attempt's result.
@@ -56,6 +66,14 @@ _DIAL_STATUS = {
 
 def result_of_dial(status: str | None) -> Result:
     return _DIAL_STATUS.get((status or "").upper(), Result.FAILED)
+
+
+async def tell(screen: Coroutine[Any, Any, None]) -> None:
+    """Update an agent's screen; a failure there (Redis) must not stop the call."""
+    try:
+        await screen
+    except Exception:
+        log.exception("screen-pop of a dialled call failed")
 
 
 @dataclass
@@ -333,8 +351,153 @@ class CallbackDialler:
 
     @staticmethod
     async def _tell(screen: Coroutine[Any, Any, None]) -> None:
-        """Update an agent's screen; a failure there (Redis) must not stop the call."""
+        await tell(screen)
+
+
+class OutboundDialler:
+    """Dials the calls agents place from tickets (:mod:`callcenter.outbound`).
+
+    Hears the panel's requests on the bus (:data:`~callcenter.outbound.DIAL_TOPIC`,
+    whichever process took the click), rings the agent's phone into the dialplan's
+    ``hotline-outbound`` context (the callbacks' record-and-dial path) with the
+    screen-pop "calling the citizen", and turns the context's hang-up report
+    (``UserEvent: HotlineOutbound``) into the record's end.  After an AMI
+    (re)login, calls whose channel is gone and whose report was missed end as lost.
+    """
+
+    def __init__(
+        self,
+        service: OutboundService,
+        settings: Settings,
+        ami: AMIClient,
+        clock: Clock,
+        bus: Bus,
+        *,
+        presence: Presence | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.ami = ami
+        self.clock = clock
+        self.bus = bus
+        self.presence = presence
+        self.listening = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+        # channel id -> (agent extension, recording base), until the dialplan reports
+        self._open: dict[str, tuple[str, str]] = {}
+
+    def subscribe(self, ami: AMIClient) -> None:
+        ami.subscribe(CALLBACK_EVENTS, self.on_user_event)
+        ami.on_login(self._on_login)
+
+    async def _on_login(self) -> None:
+        await self.find_lost()
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="outbound-requests")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._listener, *self._calls) if t is not None]
+        for t in tasks:
+            t.cancel()
+        if self._listener is not None:
+            await self.bus.stop_listening(self._listener)
+        await cancel_and_wait(tasks, "outbound dialler")
+
+    async def _listen(self) -> None:
+        async for _topic, data in self.bus.listen([DIAL_TOPIC], self.listening):
+            try:
+                request = dial_request(json.loads(data))
+            except ValueError:
+                request = None
+            if request is None:
+                log.warning("outbound: a request that is not one: %.200s", data)
+                continue
+            task = asyncio.create_task(self.dial(request), name=f"outbound-{request['uniqueid']}")
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+
+    async def dial(self, request: dict[str, str]) -> None:
+        """Ring the agent (their screen says "calling the citizen"); the dialplan then
+        dials the citizen, recorded, and reports."""
+        s = self.settings
+        uid, ext, number = request["uniqueid"], request["extension"], request["number"]
+        base = str(base_for(s.recordings_dir, s.tz, self.clock.now(), uid))
+        variables = [
+            f"HOTLINE_OUTBOUND={request['ticket_code']}",
+            f"HOTLINE_OUTBOUND_NUMBER={number}",
+            f"HOTLINE_OUTBOUND_FROM={request['shown']}",
+            f"HOTLINE_OUTBOUND_RECORDING={base}",
+            f"CHANNEL(language)={request.get('language') or 'vi'}",
+        ]
+        self._open[uid] = (ext, base)
+        if self.presence is not None:
+            await tell(self.presence.outbound_called(ext, uid, request["ticket_code"]))
         try:
-            await screen
-        except Exception:
-            log.exception("callback screen-pop failed")
+            originated = await originate(
+                self.ami,
+                channel=f"PJSIP/{ext}",
+                context=OUTBOUND_CONTEXT,
+                uniqueid=uid,
+                ring_seconds=s.queues.ring_seconds,
+                caller_id=f'"{number}" <{number}>',
+                variables=variables,
+            )
+            if originated.answered:
+                if self.presence is not None and uid in self._open:
+                    await tell(self.presence.callback_phase(ext, uid, "talking"))
+                return  # the result comes with the dialplan's UserEvent
+            reason = f"agent:{originated.reason or ''}"
+        except AMIError as e:
+            log.warning("outbound %s: originate to %s failed: %s", uid, ext, e)
+            reason = "originate failed"
+        except asyncio.CancelledError:
+            raise
+        self._open.pop(uid, None)
+        await self.service.finish(uid, Result.AGENT_MISSED, detail=reason)
+        if self.presence is not None:
+            await tell(self.presence.callback_phase(ext, uid, "missed"))
+
+    async def on_user_event(self, e: Event) -> None:
+        """The dialplan's report: ``UserEvent: HotlineOutbound`` with the dial status."""
+        if e.get("UserEvent") != OUTBOUND_EVENT:
+            return
+        uid = e.get("Uniqueid") or ""
+        status = e.get("DialStatus") or ""
+        result = result_of_dial(status)
+        ext, base = self._open.pop(uid, (None, e.get("Recording") or ""))
+        call = await self.service.finish(
+            uid,
+            result,
+            detail=f"dial:{status or 'none'}",
+            talk_seconds=header_int(e.get("Answered")),
+            recording_base=(base or None) if result == Result.CONNECTED else None,
+        )
+        ext = ext or (call.agent_extension if call else None)
+        if ext and self.presence is not None:
+            await tell(self.presence.callback_phase(ext, uid, "ended", result=result))
+
+    async def find_lost(self) -> int:
+        """After an AMI (re)login: calls whose channel is gone, with no report, end as lost."""
+        events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        live = {
+            e.get("Uniqueid")
+            for e in (events if isinstance(events, list) else [])
+            if e.get("Event") == "CoreShowChannel"
+        }
+        # a call just placed may not have its channel yet
+        recent = self.clock.now() - timedelta(seconds=self.settings.queues.ring_seconds + 30)
+        lost = 0
+        for uid in await self.service.open_calls(recent):
+            if uid in live:
+                continue
+            ext, _base = self._open.pop(uid, (None, ""))
+            call = await self.service.finish(uid, Result.FAILED, detail="lost: no report")
+            ext = ext or (call.agent_extension if call else None)
+            if ext and self.presence is not None:
+                await tell(self.presence.callback_phase(ext, uid, "ended", result=Result.FAILED))
+            lost += 1
+        if lost:
+            log.warning("outbound: %d call(s) ended without a report", lost)
+        return lost

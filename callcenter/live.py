@@ -197,6 +197,41 @@ async def read_queue_status(ami: AMIClient, timeout: float = 15) -> QueueStatus:
     return QueueStatus.parse(events if isinstance(events, list) else [])
 
 
+# DEVICE_STATE()'s words (what Getvar answers), in the same vocabulary.
+DEVICE_STATE_WORDS = {
+    "UNKNOWN": "offline",
+    "NOT_INUSE": "free",
+    "INUSE": "talking",
+    "BUSY": "talking",
+    "INVALID": "offline",
+    "UNAVAILABLE": "offline",
+    "RINGING": "ringing",
+    "RINGINUSE": "ringing",
+    "ONHOLD": "talking",
+}
+
+
+def device_of_state(word: Any) -> str:
+    """The device word of a ``DEVICE_STATE()`` value (anything unknown: offline)."""
+    return DEVICE_STATE_WORDS.get(str(word or "").strip().upper(), "offline")
+
+
+async def read_device(ami: AMIClient, extension: str, timeout: float = 5) -> str:
+    """What Asterisk says of one agent's phone at this moment (``free``, ``ringing``,
+    ``talking`` or ``offline``: not registered), whether or not they are in a queue.
+
+    The live state knows queue members' phones only; a caller that must decide
+    now (may this agent place a call?) asks Asterisk directly, as the callback
+    dialler does with QueueStatus.
+    """
+    reply = await ami.action(
+        {"Action": "Getvar", "Variable": f"DEVICE_STATE(PJSIP/{extension})"},
+        as_list=False,
+        timeout=timeout,
+    )
+    return device_of_state(reply.get("Value") if reply is not None else None)
+
+
 # -- the state ----------------------------------------------------------------
 @dataclass
 class Membership:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Time
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Time, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -32,9 +32,17 @@ class Outcome(StrEnum):
     EMERGENCY = "emergency"  # put through to an emergency number from the menu (agi.emergency)
     # the hotline called the citizen with the result of their report (tickets.result_calls)
     RESULT_CALL = "result_call"
+    # an agent called the citizen from a ticket (callcenter.outbound): never a queue
+    # call, so no queue figure counts it; ``end_reason`` says how it ended
+    OUTBOUND = "outbound"
 
 
 OPEN_OUTCOMES = (Outcome.IN_IVR, Outcome.QUEUED)
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"  # a citizen called the hotline (or a callback of such a call)
+    OUTBOUND = "outbound"  # an agent called the citizen from a ticket
 
 
 class Team(Base):
@@ -70,7 +78,8 @@ class Agent(Base):
 
 
 class Call(Base):
-    """One inbound call, from the first ring to hang-up."""
+    """One call, from the first ring to hang-up: a citizen's (inbound), or one an
+    agent placed to the citizen from a ticket (outbound, :mod:`callcenter.outbound`)."""
 
     __tablename__ = "calls"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -104,8 +113,24 @@ class Call(Base):
     recording_base: Mapped[str | None] = mapped_column(String(512))
     recording_caller: Mapped[str | None] = mapped_column(String(512))
     recording_agent: Mapped[str | None] = mapped_column(String(512))
+    direction: Mapped[str] = mapped_column(
+        String(8), default=Direction.INBOUND, server_default=Direction.INBOUND
+    )
+    # the ticket an outbound call was placed from (tickets sit above this domain:
+    # no foreign key, and tickets are never deleted)
+    ticket_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
-    __table_args__ = (Index("ix_calls_open", "outcome", "ended_at"),)
+    __table_args__ = (
+        Index("ix_calls_open", "outcome", "ended_at"),
+        # one outbound call open per agent: a second click, in any panel process, fails here
+        Index(
+            "ix_calls_outbound_open",
+            "agent_extension",
+            unique=True,
+            sqlite_where=text("direction = 'outbound' AND ended_at IS NULL"),
+            postgresql_where=text("direction = 'outbound' AND ended_at IS NULL"),
+        ),
+    )
 
 
 # -- callbacks and voice messages (written by callcenter.callbacks) ----------

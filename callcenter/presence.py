@@ -28,7 +28,8 @@ owns them.
 A callback call pops the same way: the callback dialler
 (``callcenter/dialler.py``) rings the agent and calls :meth:`Presence.callback_called`
 with what the agent needs to know about the callback, then
-:meth:`Presence.callback_phase` as the call goes on and ends.
+:meth:`Presence.callback_phase` as the call goes on and ends.  A call the agent
+places from a ticket ("call the citizen") pops as :meth:`Presence.outbound_called`.
 
 Handlers hold no SQL: the call record comes from :class:`CallService`, the
 caller's earlier tickets from a function the composition root injects (the
@@ -363,10 +364,33 @@ class Presence:
         )
         await self._show_pop(ext, uniqueid, pop)
 
+    async def outbound_called(self, ext: str, uniqueid: str, ticket_code: str) -> None:
+        """The agent called the citizen from ticket ``ticket_code``: their phone rings
+        first, and their screen says so ("calling the citizen") until the call ends.
+
+        Not a queue call: no queue, no wait; the live state shows the agent
+        ringing, then talking, as their phone is.
+        """
+        received = self._now()
+        if self.live is not None:
+            self.live.agent_call(ext, uniqueid, "ringing", self.clock.now())
+        reads = await self._read(uniqueid, None)
+        pop = self._pop(
+            uniqueid,
+            reads,
+            name=None,
+            hotline_number=None,
+            queue=None,
+            route_source="outbound",
+            queued_at=None,
+        )
+        pop.update(kind="outbound", outbound={"ticket": ticket_code}, event_at=received)
+        await self._show_pop(ext, uniqueid, pop)
+
     async def callback_phase(self, ext: str, uniqueid: str, phase: str, **extra: Any) -> None:
-        """A callback's pop moves on as a queue call's does: ``talking`` once the agent
-        answered, ``ended`` at hang-up (it stays for the ticket), ``missed`` when the
-        agent's phone did not take it (off the screen)."""
+        """A callback's (or an outbound call's) pop moves on as a queue call's does:
+        ``talking`` once the agent answered, ``ended`` at hang-up (it stays for the
+        ticket), ``missed`` when the agent's phone did not take it (off the screen)."""
         now = self.clock.now()
         if phase == "talking":
             # the phone's own device events say the same a moment later, if

@@ -15,11 +15,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.models import OPEN_OUTCOMES, Agent, Call, Hotline, Outcome, Shift, Team
+from callcenter.models import (
+    OPEN_OUTCOMES,
+    Agent,
+    Call,
+    Direction,
+    Hotline,
+    Outcome,
+    Shift,
+    Team,
+)
 from callcenter.queue_log import Entry
 from callcenter.recording_files import base_for, side_files
 from callcenter.shifts import extension_of
@@ -354,6 +363,10 @@ class CallService:
         """The caller's channel is gone: close the record, whatever state it was in."""
         async with self.db.session() as session:
             call = await self._get(session, uniqueid)
+            if call is not None and call.direction == Direction.OUTBOUND:
+                # an agent's call to a citizen: its end (and how it went) comes with
+                # the dialplan's report to callcenter.outbound, not with the hang-up
+                return
             if call is None:
                 if not hotline_number:
                     return  # not a hotline call (an agent leg, a test channel)
@@ -496,6 +509,16 @@ class CallService:
             for c in rows
             if c.uniqueid != before
         ][:limit]
+
+    async def for_ticket(self, ticket_id: int, origin_call_id: int | None) -> list[Call]:
+        """A ticket's calls, oldest first: the call it was made on, and those an agent
+        placed from it (:mod:`callcenter.outbound`)."""
+        cond = Call.ticket_id == ticket_id
+        if origin_call_id is not None:
+            cond = or_(cond, Call.id == origin_call_id)
+        async with self.db.session() as session:
+            q = select(Call).where(cond).order_by(Call.started_at, Call.id)
+            return list((await session.scalars(q)).all())
 
     async def by_id(self, call_id: int) -> Call | None:
         async with self.db.session() as session:

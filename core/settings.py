@@ -447,6 +447,9 @@ class Queues(_Model):
     wrapup_seconds: Annotated[int, Field(ge=0, le=600)] = 5
     strategy: Literal["rrmemory", "leastrecent", "fewestcalls", "random", "ringall"] = "rrmemory"
     overflow: Overflow = Overflow()
+    # The number a citizen sees when an agent calls them from a ticket ("call the
+    # citizen"); empty: the hotline the ticket's call came in on, else the first hotline.
+    outbound_caller_id: Annotated[str, Field(pattern=r"^(\d{3,15})?$")] = ""
 
 
 # host or host:port, an IPv6 address in brackets

@@ -35,7 +35,7 @@ from agi.routes import routes
 from agi.survey import Survey
 from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
-from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler
+from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler, OutboundDialler
 from callcenter.events import (
     CALL_EVENTS,
     MEMBER_EVENTS,
@@ -44,6 +44,7 @@ from callcenter.events import (
     member_subscriptions,
 )
 from callcenter.live import LIVE_EVENTS, LiveState
+from callcenter.outbound import OutboundService
 from callcenter.presence import POP_EVENTS, AgentControl, Presence
 from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
@@ -161,9 +162,11 @@ def panel_context(
     tickets: TicketService | None = None,
     ticket_queries: TicketQueries | None = None,
     callbacks: CallbackService | None = None,
+    outbound: OutboundService | None = None,
 ) -> PanelContext:
     """The services the panel's views use, each built once (the application
-    passes the ones it shares with the call path)."""
+    passes the ones it shares with the call path).  Without ``outbound`` (no
+    connection to Asterisk) the panel offers no "call the citizen"."""
     callbacks = callbacks or CallbackService(db, settings, clock)
     tickets = tickets or TicketService(db, settings, clock)
     # the agency's answer reaches the agent who created the ticket, on their open pages
@@ -193,6 +196,7 @@ def panel_context(
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
+        outbound=outbound,
     )
 
 
@@ -283,6 +287,7 @@ class Application:
         self.tickets = TicketService(self.db, settings, self.clock)
         self.ticket_queries = TicketQueries(self.db, settings, self.clock)
         self.callback_service = CallbackService(self.db, settings, self.clock)
+        self.outbound_service = OutboundService(self.db, settings, self.clock, self.bus, self.ami)
         self.call_events = CallEvents(self.calls, self.clock)
         self.live = LiveState(
             self.bus,
@@ -311,6 +316,7 @@ class Application:
             tickets=self.tickets,
             ticket_queries=self.ticket_queries,
             callbacks=self.callback_service,
+            outbound=self.outbound_service,
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, settings.panel.port)
         self.public = public_site(
@@ -359,6 +365,14 @@ class Application:
             presence=self.presence,
             bus=self.bus,
         )
+        self.outbound = OutboundDialler(
+            self.outbound_service,
+            settings,
+            self.ami,
+            self.clock,
+            self.bus,
+            presence=self.presence,
+        )
         self.overflow = OverflowMenu(settings, self.callback_service, self.clock)
         self.ratings = RatingService(self.db, self.clock)
         self.survey = Survey(settings, self.calls, self.ratings, self.tickets, self.clock)
@@ -382,6 +396,7 @@ class Application:
         self.calls.on_recorded_call_ended.append(self.transcription.call_ended)
         self.callback_service.on_recorded_call_ended.append(self.transcription.call_ended)
         self.result_call_service.on_recorded_call_ended.append(self.transcription.call_ended)
+        self.outbound_service.on_recorded_call_ended.append(self.transcription.call_ended)
         self._stack = AsyncExitStack()
 
         self.call_events.subscribe(self.ami)
@@ -389,6 +404,7 @@ class Application:
         self.presence.subscribe(self.ami)
         self.callbacks.subscribe(self.ami)
         self.result_calls.subscribe(self.ami)
+        self.outbound.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
@@ -461,6 +477,8 @@ class Application:
         on_stop(stack, "callbacks", self.callbacks.stop)
         await self.result_calls.start()
         on_stop(stack, "result_calls", self.result_calls.stop)
+        await self.outbound.start()
+        on_stop(stack, "outbound", self.outbound.stop)
         await self.overdue.start()
         on_stop(stack, "overdue", self.overdue.stop)
         await self.congestion.start()
@@ -487,7 +505,8 @@ class Application:
 
 
 class PanelOnly:
-    """An extra panel process: web, Redis and the database; AMI only to pause agents."""
+    """An extra panel process: web, Redis and the database; AMI only to pause agents
+    and to see whether an agent's phone is free (the application dials)."""
 
     def __init__(self, settings: Settings, *, port: int, clock: Clock | None = None) -> None:
         require_secrets(settings)
@@ -501,7 +520,12 @@ class PanelOnly:
             settings.ami_secret.get_secret_value(),
         )
         self.panel = panel_context(
-            settings, db=self.db, bus=self.bus, clock=self.clock, control=AgentControl(self.ami)
+            settings,
+            db=self.db,
+            bus=self.bus,
+            clock=self.clock,
+            control=AgentControl(self.ami),
+            outbound=OutboundService(self.db, settings, self.clock, self.bus, self.ami),
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, port)
         # under the panel's address, the public site is served by every panel process;

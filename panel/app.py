@@ -37,6 +37,7 @@ from panel.views import (
     auth,
     board,
     callbacks,
+    calls,
     health,
     recordings,
     reports,
@@ -123,7 +124,20 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     env.globals["moment_pattern"] = MOMENT_PATTERN
     env.globals["static"] = _static_url
     env.globals["outcome_msgids"] = OUTCOMES
-    for module in (auth, agent, tickets, admin, api, recordings, board, reports, callbacks, health):
+    # calls before tickets: its /tickets/{code}/call is matched before the ticket's actions
+    for module in (
+        auth,
+        agent,
+        calls,
+        tickets,
+        admin,
+        api,
+        recordings,
+        board,
+        reports,
+        callbacks,
+        health,
+    ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")
     roles_checked(app)

@@ -12,6 +12,7 @@ from accounts.apikeys import ApiKeyService
 from accounts.service import AccountService
 from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
+from callcenter.outbound import OutboundService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
 from core.bus import Bus
@@ -55,3 +56,5 @@ class PanelContext:
     transcripts: TranscriptSearch
     # readiness checks for /readyz; the composition root adds its own
     health: Health
+    # "call the citizen" from a ticket; None without a connection to Asterisk
+    outbound: OutboundService | None = None

@@ -83,6 +83,7 @@ FIELD_LABELS: dict[str, str] = {
     "page": N_("Page"),
     "per_page": N_("Results per page"),
     "number": N_("Number to call back"),
+    "call": N_("Call"),
 }
 
 
@@ -105,6 +106,7 @@ OUTCOMES: dict[str, str] = {
     Outcome.VOICEMAIL.value: N_("Left a voice message"),
     Outcome.EMERGENCY.value: N_("Put through to an emergency number"),
     Outcome.RESULT_CALL.value: N_("Result call to the citizen"),
+    Outcome.OUTBOUND.value: N_("Called by an agent"),
 }
 
 

@@ -51,7 +51,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.models import Call, Outcome
+from callcenter.models import Call, Direction, Outcome
 from core import clock
 from core.db import Database
 from core.settings import Settings
@@ -282,7 +282,8 @@ def _filters(
     shift: str | None,
     agent: str | None,
 ) -> list[ColumnElement[bool]]:
-    conds = [Call.started_at >= start, Call.started_at < end]
+    # the calls citizens make: an agent's call to a citizen (outbound) is no queue call
+    conds = [Call.started_at >= start, Call.started_at < end, Call.direction == Direction.INBOUND]
     for col, value in (
         (Call.queue, queue),
         (Call.hotline_number, hotline),

@@ -121,6 +121,8 @@ class Action(StrEnum):
     RELEASED = "released"
     # a try of the call that tells the citizen the result (written by tickets.result_calls)
     RESULT_CALL = HISTORY_ACTION
+    # an agent called the citizen from the ticket page (callcenter.outbound)
+    CALLED = "called"
 
 
 # 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
@@ -716,6 +718,24 @@ class TicketService:
                 ticket.status,
                 {"note": note},
                 now,
+            )
+            s.add(event)
+            await s.flush()
+            return event
+
+    async def called(self, actor: Actor, ticket_id: int, call_id: int, number: str) -> TicketEvent:
+        """Note in the history that ``actor`` called the citizen (the call ``call_id``,
+        placed by :mod:`callcenter.outbound`); the ticket is unchanged."""
+        async with self.db.session() as s:
+            ticket = await self._load(s, ticket_id)
+            event = self._event(
+                ticket.id,
+                actor,
+                Action.CALLED,
+                ticket.status,
+                ticket.status,
+                {"citizen_phone": number, "call": call_id},
+                self.clock.now(),
             )
             s.add(event)
             await s.flush()

@@ -24,6 +24,8 @@ from panel.api.schemas import (
     AgentStateOut,
     AnswerIn,
     ApproveIn,
+    CallIn,
+    CallOut,
     CloseIn,
     CommentIn,
     EventOut,
@@ -58,6 +60,7 @@ from panel.api.views import (
     agent_state,
     answer_ticket,
     approve_ticket,
+    call_ticket_citizen,
     close_ticket,
     comment_ticket,
     create_agency,
@@ -315,6 +318,28 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="tickets",
         body=ReopenIn,
         returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/call",
+        handler=call_ticket_citizen,
+        summary="Call the citizen (your phone rings first)",
+        answer="The call placed: your phone rings; when you answer, the citizen is dialled.",
+        tag="tickets",
+        status=202,
+        body=CallIn,
+        returns=CallOut,
+        errors=(503,),
+        body_optional=True,
+        description="Rings the caller's own phone (their extension); once they answer, the "
+        "ticket's `citizen_phone` is dialled over the trunk, showing the hotline's number, "
+        "and the call is recorded and listed with the ticket. No body (or `{}`). "
+        "A second request while that call is under way answers with the same call "
+        "(`repeated: true`) and places none. 409 with `detail` naming why not: "
+        "`no_phone` (no extension), `not_registered` (the phone is not registered), "
+        "`busy` (it is ringing or in a call), `already_calling` (a call from another "
+        "ticket is under way). 422 with `fields.citizen_phone` when the number cannot "
+        "be dialled; 503 when the telephone system does not answer.",
     ),
     Operation(
         method="POST",

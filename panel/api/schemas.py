@@ -109,6 +109,10 @@ class AcceptIn(_Body):
     version: Version
 
 
+class CallIn(_Body):
+    """Nothing to send: the ticket gives the number, the caller's account their phone."""
+
+
 class AnswerIn(_Body):
     version: Version
     result: Annotated[Said, Field(description="The agency's result, told to the citizen.")]
@@ -289,6 +293,22 @@ class AgentStateOut(BaseModel):
 class PauseOut(BaseModel):
     paused: bool
     reason: str | None
+
+
+class CallOut(BaseModel):
+    """A call to the citizen, placed from a ticket: the agent's phone rings first."""
+
+    id: int = Field(description="The call record's id (the ticket page lists it).")
+    uniqueid: str
+    ticket: str = Field(description="The ticket's tracking code.")
+    number: str = Field(description="The number dialled (the ticket's citizen_phone).")
+    caller_id: str | None = Field(description="The hotline number the citizen sees.")
+    extension: str = Field(description="The agent's phone, rung first.")
+    started_at: UTCTime
+    repeated: bool = Field(
+        description="True when this agent's call from this ticket was already under way "
+        "(a second click): that call, and no other, is answered."
+    )
 
 
 class AgencyRef(BaseModel):

@@ -36,6 +36,8 @@ from panel.api.schemas import (
     AgentStateOut,
     AnswerIn,
     ApproveIn,
+    CallIn,
+    CallOut,
     CloseIn,
     CommentIn,
     ForwardIn,
@@ -66,6 +68,7 @@ from panel.keys import ACTOR, BEARER, GETTEXT, SESSION, USER
 from panel.security import PUBLIC, client_address, json_error, require
 from panel.sessions import COOKIE
 from panel.views.agent import agent_snapshot, pause_or_resume
+from panel.views.calls import CALLERS, CallProblem, call_citizen
 from panel.views.common import ctx, ticket_filter, visible_ticket
 from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
 from tickets.models import Ticket
@@ -336,6 +339,35 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
 @require(*ALL)
 async def get_ticket(request: web.Request) -> web.StreamResponse:
     return _json(await _one_ticket(request, await visible_ticket(request)))
+
+
+@require(*CALLERS)
+async def call_ticket_citizen(request: web.Request) -> web.StreamResponse:
+    """Call the ticket's citizen from the caller's own phone (panel.views.calls)."""
+    validate(CallIn, await read_json(request, optional=True))
+    ticket = await visible_ticket(request)
+    try:
+        placed = await call_citizen(request, ticket)
+    except CallProblem as p:
+        if p.field is not None:
+            raise json_error(p.status, "invalid input", fields={p.field: p.message}) from None
+        if p.status == 409:
+            raise json_error(409, p.message, detail=p.reason) from None
+        raise json_error(p.status, p.message) from None
+    call = placed.call
+    return _json(
+        CallOut(
+            id=call.id,
+            uniqueid=call.uniqueid,
+            ticket=ticket.code,
+            number=call.caller_number or "",
+            caller_id=call.hotline_number,
+            extension=call.agent_extension or "",
+            started_at=as_utc(call.started_at),
+            repeated=placed.repeated,
+        ),
+        status=202,
+    )
 
 
 @require(*STAFF)

@@ -126,7 +126,9 @@
 
   function phaseWord(box, pop) {
     const phase = pop.phase || "ringing";
-    const key = pop.kind === "callback" ? "cb" + phase.charAt(0).toUpperCase() + phase.slice(1) : phase;
+    // a callback's words start "cb", a call the agent placed from a ticket's "out"
+    const prefix = { callback: "cb", outbound: "out" }[pop.kind];
+    const key = prefix ? prefix + phase.charAt(0).toUpperCase() + phase.slice(1) : phase;
     return box.dataset[key] || box.dataset.ringing;
   }
 
@@ -145,7 +147,7 @@
     const bar = $("#callbar");
     if (!bar) return;
     const phase = pop ? pop.phase || "ringing" : "idle";
-    bar.className = "callbar " + phase + (pop && pop.kind === "callback" ? " callback" : "");
+    bar.className = "callbar " + phase + (pop && (pop.kind === "callback" || pop.kind === "outbound") ? " " + pop.kind : "");
     text($("#callbar-phase"), pop ? phaseWord(bar, pop) : bar.dataset.idle);
     text($("#callbar-caller"), pop ? pop.caller || bar.dataset.none : "");
     const tickets = (pop && callTickets.get(pop.call_id)) || [];
@@ -190,7 +192,7 @@
     // queue call does, with what the agent needs to know about the callback
     const cb = pop.kind === "callback" ? (pop.callback || {}) : null;
     const phase = pop.phase || "ringing";
-    card.className = "card pop " + phase + (cb ? " callback" : "");
+    card.className = "card pop " + phase + (cb ? " callback" : "") + (pop.kind === "outbound" ? " outbound" : "");
     const title = $("#pop-title");
     text(title, phaseWord(title, pop));
     $("#pop-kind").hidden = !cb;

@@ -14,6 +14,7 @@ from panel.dates import parse_moment
 from panel.keys import ACTOR, GETTEXT
 from panel.security import field_errors, require
 from panel.views.agent import tell_call_tickets, workspace_values
+from panel.views.calls import ticket_calls
 from panel.views.common import (
     ctx,
     flash_redirect,
@@ -196,6 +197,7 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         ),
         errors={},
         values={},
+        **await ticket_calls(request, ticket),
         **await ticket_form_values(request),
     )
 
@@ -315,6 +317,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             errors=errors,
             failed_action=action,
             values=dict(data),
+            **await ticket_calls(request, ticket),
             **await ticket_form_values(request),
         )
     raise flash_redirect(f"/tickets/{ticket.code}", _("Saved."))

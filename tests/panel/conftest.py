@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.identity import Actor
 from accounts.models import Role
+from callcenter.outbound import OutboundService
 from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
@@ -41,6 +42,25 @@ class RecordingControl:
 
     async def resume(self, extension: str) -> None:
         self.calls.append(("resume", extension, ""))
+
+
+class FreePhones:
+    """Stands in for AMI where the panel asks whether a phone is free ("call the
+    citizen") in route tests: every phone is registered and free.  Asterisk's real
+    answers are met in tests/panel/test_call_citizen.py."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, Any]] = []
+
+    async def action(self, action: dict[str, Any], **_: Any) -> dict[str, str]:
+        self.asked.append(action)
+        return {
+            "Response": "Success",
+            "Variable": str(action.get("Variable")),
+            "Value": "NOT_INUSE",
+        }
 
 
 async def login_form_token(client) -> str:  # type: ignore[no-untyped-def]
@@ -109,7 +129,15 @@ async def panel(database_url: str, tmp_path: Path):
     bus = Bus(settings.panel.redis_url, prefix)
     clock = FakeClock(datetime.now(UTC))
     control = RecordingControl()
-    ctx = panel_context(settings, db=db, bus=bus, clock=clock, control=control)  # type: ignore[arg-type]
+    outbound = OutboundService(db, settings, clock, bus, FreePhones())  # type: ignore[arg-type]
+    ctx = panel_context(
+        settings,
+        db=db,
+        bus=bus,
+        clock=clock,
+        control=control,
+        outbound=outbound,  # type: ignore[arg-type]
+    )
     admin = await ctx.accounts.create_user(
         None,
         {"username": "admin", "display_name": "Quản trị", "role": "admin", "password": PASSWORD},

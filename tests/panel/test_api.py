@@ -48,6 +48,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", f"{API}/tickets/{{code}}/close"): STAFF,
     ("POST", f"{API}/tickets/{{code}}/reopen"): STAFF,
     ("POST", f"{API}/tickets/{{code}}/comment"): ALL,
+    ("POST", f"{API}/tickets/{{code}}/call"): {"agent", "supervisor"},
     ("GET", f"{API}/inbox"): {"agency"},
     ("GET", f"{API}/agencies"): STAFF,
     ("POST", f"{API}/agencies"): ADMIN,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.models import Call, Outcome
+from callcenter.models import Call, Direction, Outcome
 from core.db import Database
 from core.settings import Settings
 from queue_stats.figures import buckets, figures, hourly
@@ -156,6 +156,25 @@ async def test_calls_still_waiting_and_called_back(db: Database, settings: Setti
     assert f.counted == 3  # answered, callback, 5 s abandon
     assert f.service_level == 33.3 and f.abandon_rate == 33.3
     assert f.service_level_perf == 100.0  # app_queue's: abandons do not lower it
+
+
+async def test_calls_agents_place_to_citizens_count_in_no_figure(db: Database, settings: Settings):
+    """An agent's call to a citizen from a ticket (outbound, talked and recorded, shown
+    with the hotline's number) is no queue call: no figure, no agent row, no hotline's."""
+    await seed(db)
+    end = T0 + timedelta(hours=4, minutes=30)
+    before = {by: await figures(db, settings, T0, end, by=by) for by in ("agent", "hotline")}
+    placed = call(30, Outcome.OUTBOUND, talk=95, agent="1001", queue=None)
+    placed.direction, placed.answered_at = Direction.OUTBOUND, placed.started_at
+    other = call(31, Outcome.OUTBOUND, talk=40, agent="1003", queue=None)
+    other.direction = Direction.OUTBOUND
+    async with db.session() as s:
+        s.add_all([placed, other])
+    # 1003 placed a call and took none: no row of theirs, nothing added to 1001's or 1022's
+    for by, was in before.items():
+        assert await figures(db, settings, T0, end, by=by) == was, by  # type: ignore[arg-type]
+    [f] = await figures(db, settings, T0, end)
+    assert (f.offered, f.answered, f.talk_seconds, f.talk_calls) == (8, 4, 210, 3)
 
 
 async def test_by_queue_agent_shift_and_hotline(db: Database, settings: Settings):
