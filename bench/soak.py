@@ -480,9 +480,15 @@ class Soak:
     async def kill_app(self) -> dict[str, Any]:
         pid = self.sup.pid()
         before = worker_pids(pid)
+        restarts = len(self.sup.restarts)
         t0 = time.monotonic()
         os.kill(pid or 0, signal.SIGKILL)
         down, back = await self.healed(t0)
+
+        async def restarted() -> bool:  # `hotline start` may return after /readyz says ready
+            return len(self.sup.restarts) > restarts
+
+        await wait_until(restarted, 120)
         await asyncio.sleep(3)
         after = worker_pids(self.sup.pid())
         orphans = [w for w in after if parent_of(w) != self.sup.pid()]
