@@ -481,7 +481,11 @@ class CallService:
                 session.add(call)
             elif call.ended_at is not None and call.outcome not in OPEN_OUTCOMES:
                 return False  # complete already
-            for e in events:
+            for i, e in enumerate(events):
+                if e.event == "EXITWITHKEY" and any(
+                    later.event == "ENTERQUEUE" for later in events[i + 1 :]
+                ):
+                    continue  # left for the overflow menu and came back: not an end
                 _apply_queue_event(call, e)
             return True
 

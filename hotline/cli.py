@@ -526,6 +526,7 @@ def public_url(settings: Settings) -> str:
 
 def cmd_transcribe_worker(args: argparse.Namespace) -> int:
     """One transcription worker process (the application starts some; run more anywhere)."""
+    from recordings.pipeline import PARENT_ENV, watch_parent
     from recordings.transcribe import ModelMissing, model_problem
     from recordings.worker import TranscriptionWorker
 
@@ -549,6 +550,11 @@ def cmd_transcribe_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        # started by the application: stop as on SIGTERM when it is gone
+        parent = os.environ.get(PARENT_ENV, "")
+        watcher = (
+            asyncio.create_task(watch_parent(int(parent), on_signal)) if parent.isdigit() else None
+        )
         try:
             await task
         except asyncio.CancelledError:
@@ -557,6 +563,8 @@ def cmd_transcribe_worker(args: argparse.Namespace) -> int:
             print(f"hotline transcribe-worker: not starting: {e}", file=sys.stderr)
             return 2
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await worker.close()
         return 0
 

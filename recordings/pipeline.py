@@ -9,7 +9,9 @@
   left untranscribed, whatever Redis lost.
 - ``[recordings] workers`` worker processes are started (and restarted if
   one dies) when the model is there; when it is missing, the application
-  says so and queues anyway, and starts them once the model appears.
+  says so and queues anyway, and starts them once the model appears.  Each
+  stops by itself when the application is gone, even killed with SIGKILL
+  (:func:`watch_parent`): a restarted application starts its own.
 - The retention purge runs at start and then once a day.
 
 No audio is touched here: decoding runs in the worker processes.
@@ -22,7 +24,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from core.bus import Bus
 from core.clock import Clock
@@ -36,6 +38,18 @@ from recordings.transcribe import model_problem
 log = logging.getLogger(__name__)
 
 PURGE_EVERY_SECONDS = 24 * 3600
+# A worker started by the application finds its parent's pid here and stops when
+# that process is gone (a killed application must not leave workers behind).
+PARENT_ENV = "HOTLINE_WORKER_PARENT"
+
+
+async def watch_parent(parent: int, gone: Callable[[], None], every: float = 1.0) -> None:
+    """Call ``gone`` once the process ``parent`` is no longer this one's parent
+    (it exited, however, and this process was handed to init or a subreaper)."""
+    while os.getppid() == parent:  # noqa: ASYNC110 - no event tells a parent's exit
+        await asyncio.sleep(every)
+    log.warning("transcription worker: the application (pid %d) is gone; stopping", parent)
+    gone()
 
 
 class WorkerProcesses:
@@ -57,7 +71,9 @@ class WorkerProcesses:
         self.procs = alive
         while len(self.procs) < self.count:
             proc = await asyncio.create_subprocess_exec(
-                *self.command, stdin=asyncio.subprocess.DEVNULL, env=self.env
+                *self.command,
+                stdin=asyncio.subprocess.DEVNULL,
+                env={**self.env, PARENT_ENV: str(os.getpid())},
             )
             log.info("transcription worker started (pid %d)", proc.pid)
             self.procs.append(proc)

@@ -254,6 +254,50 @@ async def test_queue_log_replay_creates_and_completes_records(service: CallServi
     assert a.route_source == "agi" and a.ended_at == datetime.fromtimestamp(1795344770, UTC)
 
 
+async def test_queue_log_replay_a_key_exit_then_back_in_the_queue_is_not_an_end(
+    service: CallService,
+):
+    """The overflow key while the application was down: the caller leaves the
+    queue (EXITWITHKEY), the overflow menu does not answer, the dialplan puts them
+    back (ENTERQUEUE again), and they hang up later (ABANDON, read live or in a
+    later replay). The first exit must not close the record as a timeout."""
+    from callcenter.queue_log import parse_line
+
+    head = [
+        "1795344736|pbx-8.1|t1022-night|NONE|ENTERQUEUE||0901234567|1",
+        "1795344738|pbx-8.1|t1022-night|NONE|EXITWITHKEY|1|1|1|2",
+        "1795344738|pbx-8.1|t1022-night|NONE|ENTERQUEUE||0901234567|1",
+    ]
+    await service.replay_queue_log([parse_line(x) for x in head])
+    c = await service.get("pbx-8.1")
+    assert (c.outcome, c.ended_at) == (Outcome.QUEUED, None)
+    # the hang-up, as the application sees it live
+    await service.caller_abandoned(uniqueid="pbx-8.1", hold_seconds=25)
+    await service.hung_up(
+        uniqueid="pbx-8.1",
+        at=datetime.fromtimestamp(1795344763, UTC),
+        queue_status=None,
+        cause="16",
+    )
+    c = await service.get("pbx-8.1")
+    assert (c.outcome, c.hold_seconds) == (Outcome.ABANDONED, 25)
+    assert c.ended_at == datetime.fromtimestamp(1795344763, UTC)
+
+    # the whole call read at once from queue_log
+    whole = [x.replace("pbx-8.1", "pbx-9.1") for x in head]
+    whole.append("1795344763|pbx-9.1|t1022-night|NONE|ABANDON|1|1|25")
+    await service.replay_queue_log([parse_line(x) for x in whole])
+    c = await service.get("pbx-9.1")
+    assert (c.outcome, c.hold_seconds) == (Outcome.ABANDONED, 25)
+    assert c.ended_at == datetime.fromtimestamp(1795344763, UTC)
+
+    # a key exit with no way back (the call ended in the overflow menu) still ends it
+    alone = [x.replace("pbx-8.1", "pbx-10.1") for x in head[:2]]
+    await service.replay_queue_log([parse_line(x) for x in alone])
+    c = await service.get("pbx-10.1")
+    assert c.outcome == Outcome.TIMEOUT and c.ended_at is not None
+
+
 async def test_ivr_path_kept_when_the_hangup_event_came_first(service: CallService):
     kw = dict(
         uniqueid="pbx-7.1",

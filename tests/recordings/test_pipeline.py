@@ -410,3 +410,80 @@ async def test_worker_stopped_mid_job_hands_it_back_at_once(tmp_path: Path, sqli
         await forget_keys(bus)
         await bus.close()
         await db.close()
+
+
+def gone_or_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def test_worker_of_a_killed_application_hands_its_job_back_and_stops(
+    tmp_path: Path, sqlite_url: str
+):
+    """The application killed with SIGKILL (no SIGTERM for its workers): each worker
+    it started sees its parent gone, hands its job back and exits, so a restarted
+    application's workers are not added to the old ones."""
+    from alembic import command
+
+    from recordings.pipeline import PARENT_ENV
+
+    command.upgrade(alembic_cfg(sqlite_url), "head")
+    settings = rec_settings(tmp_path, sqlite_url, vosk_model=str(MODEL), job_lease_seconds=60)
+    db = Database(sqlite_url)
+    bus = Bus(settings.panel.redis_url, settings.panel.redis_prefix)
+    parent = None
+    worker_pid = 0
+    try:
+        call_id = await recorded_call(db, settings, "pbx-320.1", repeat=6)
+        await TranscriptionPipeline(settings, db, bus, Clock()).queue_calls([call_id])
+        cmd = worker_command(settings)
+        assert cmd is not None
+        # the "application": a process that starts the worker as WorkerProcesses does
+        parent = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            f'{PARENT_ENV}=$$ "$@" & wait',
+            "sh",
+            *cmd,
+            env={**os.environ, "HOTLINE_DATABASE_URL": sqlite_url},
+        )
+        search = TranscriptSearch(db)
+
+        async def running():  # type: ignore[no-untyped-def]
+            job = await search.job(call_id)
+            return job if job and job.status == JobStatus.RUNNING else None
+
+        job = await eventually(running, timeout=90)
+        assert job.worker
+        worker_pid = int(job.worker.rsplit(":", 1)[1])
+        await asyncio.sleep(1.0)
+        killed = time.monotonic()
+        parent.send_signal(signal.SIGKILL)
+        await parent.wait()
+
+        async def stopped():  # type: ignore[no-untyped-def]
+            return gone_or_zombie(worker_pid)
+
+        await eventually(stopped, timeout=10, every=0.1)
+        assert time.monotonic() - killed < 5  # within its 1 s watch, not the lease
+        job = await search.job(call_id)
+        assert job is not None
+        assert (job.status, job.attempts, job.reason) == (
+            JobStatus.QUEUED,
+            0,
+            "worker stopped mid-job",
+        )
+        assert await JobQueue(bus.redis, settings.panel.redis_prefix).sizes() == (1, 0)
+        assert await transcripts(db, call_id) == 0
+    finally:
+        if parent is not None and parent.returncode is None:
+            parent.kill()
+            await parent.wait()
+        if worker_pid and not gone_or_zombie(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
+        await forget_keys(bus)
+        await bus.close()
+        await db.close()
