@@ -238,6 +238,14 @@ class Carrier:
             )
         return text + "\n"
 
+    def registration(self, ext: str) -> str:
+        """The name of the phone ``ext``'s registration (``pjsip send unregister …``).
+
+        Named by transport: a switch to TLS is a new registration, not the old
+        one changed under its own feet.
+        """
+        return f"reg-{'tls' if self.pbx.asterisk.tls else 'udp'}-{ext}"
+
     def _phones(self, etc_dir: Path) -> str:
         """The agents' phones: registrations (over TLS when the hotline takes it)
         and the endpoint the hotline's calls to them arrive on, recognised by
@@ -268,13 +276,10 @@ class Carrier:
             "disallow=all\nallow=alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
             f"rtp_symmetric=yes\n{media}\n"
         )
-        # registrations named by transport: a switch to TLS is a new
-        # registration, not the old one changed under its own feet
-        kind = "tls" if ast.tls else "udp"
         for ag in self.pbx.agents:
             ext = ag.extension
             text += (
-                f"[reg-{kind}-{ext}]\ntype=registration\ntransport={transport}\n"
+                f"[{self.registration(ext)}]\ntype=registration\ntransport={transport}\n"
                 f"outbound_auth=auth-{ext}\nserver_uri={server}\n"
                 f"client_uri=sip:{ext}@{client}\ncontact_user={ext}\n"
                 "line=yes\nendpoint=phones\n"

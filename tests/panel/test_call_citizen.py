@@ -282,7 +282,8 @@ async def test_refusals_and_the_second_click(carrier: Lab, click_app: Applicatio
 
     # not registered: the phone went away (the softphone was closed)
     assert carrier.carrier.ami is not None
-    await carrier.carrier.ami.command(f"pjsip send unregister reg-{second}")
+    registration = carrier.carrier.registration(second)
+    await carrier.carrier.ami.command(f"pjsip send unregister {registration}")
     try:
         await eventually(lambda: device(app, second, "offline"), timeout=20)
         async with await api(app, other) as s:
@@ -291,7 +292,7 @@ async def test_refusals_and_the_second_click(carrier: Lab, click_app: Applicatio
             refused = await r.json()
             assert refused["detail"] == "not_registered" and "chưa đăng ký" in refused["error"]
     finally:
-        await carrier.carrier.ami.command(f"pjsip send register reg-{second}")
+        await carrier.carrier.ami.command(f"pjsip send register {registration}")
     await eventually(lambda: device(app, second, "free"), timeout=30)
     # nothing was placed for those refusals
     assert await app.calls.for_ticket(b.id, None) == []
