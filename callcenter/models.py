@@ -102,6 +102,10 @@ class Call(Base):
     recording_base: Mapped[str | None] = mapped_column(String(512))
     recording_caller: Mapped[str | None] = mapped_column(String(512))
     recording_agent: Mapped[str | None] = mapped_column(String(512))
+    # the agent's wrap-up code for an answered call ([wrapup] codes; callcenter.wrapup)
+    wrapup_code: Mapped[str | None] = mapped_column(String(32))
+    wrapup_by: Mapped[str | None] = mapped_column(String(100))
+    wrapup_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_calls_open", "outcome", "ended_at"),)
 

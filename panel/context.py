@@ -14,6 +14,7 @@ from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
+from callcenter.wrapup import WrapupService
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
@@ -50,6 +51,8 @@ class PanelContext:
     hub: Hub
     callbacks: CallbackService
     abandoned: AbandonedCallers
+    # the agents' wrap-up codes of answered calls
+    wrapup: WrapupService
     replay: ReplayService
     audit: AuditLog
     transcripts: TranscriptSearch
