@@ -4,6 +4,9 @@ last call has none."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -106,3 +109,39 @@ async def test_the_workspace_insists_on_the_code_before_the_next_call(panel):  #
     assert panel.control.calls == [("resume", "1001", "")]
     state = await call(panel, "GET", f"{API}/agent/state", bearer)
     assert state["pop"]["wrapup_code"] == "informed"
+
+
+async def test_the_daily_report_its_csv_and_metrics_count_the_codes(panel):  # noqa: F811
+    c = panel.ctx
+    (agent1,) = await tokens(panel, "agent1")
+    for n, code in enumerate(("ticket", "prank", None)):
+        call_id = await answered(panel, f"pbx-w.r{n}", "1001")
+        if code:
+            await call(
+                panel, "POST", f"{API}/calls/{call_id}/wrapup", agent1, {"wrapup_code": code}
+            )
+    day = c.clock.now().astimezone(c.settings.tz).date().isoformat()
+    await panel.login("sup")
+    page = await (await panel.client.get(f"/reports/daily?day={day}")).text()
+    total = re.search(
+        r'<tr data-group="total" data-key="">(.*?)</tr>', page.split('id="wrapup-table"')[1], re.S
+    )
+    assert total is not None
+    row = total.group(1)
+    assert '<td data-k="answered">3</td>' in row
+    assert '<td data-k="with_content">1</td>' in row
+    assert '<td data-k="content_share">33.3 %</td>' in row
+    assert '<td data-k="no_code">1</td>' in row
+    assert '<td data-code="prank">1</td>' in row
+    assert 'data-group="agent" data-key="1001"' in page
+    r = await panel.client.get(f"/reports/daily.csv?day={day}&section=wrapup")
+    assert r.status == 200
+    text = (await r.text()).lstrip("\ufeff")
+    head, *rows = list(csv.reader(io.StringIO(text)))
+    assert head[:3] == ["Theo", "Nhóm", "Đã trả lời"] and "Đã tạo phiếu" in head
+    first = dict(zip(head, rows[0], strict=True))
+    assert first["Theo"] == "total" and first["Tỷ lệ cuộc gọi có nội dung (%)"] == "33.3"
+    metrics = await (await panel.client.get("/metrics")).text()
+    assert 'hotline_wrapup_calls_total{code="prank",content="false"} 1.0' in metrics
+    assert 'hotline_wrapup_calls_total{code="silent",content="false"} 0.0' in metrics
+    assert 'hotline_wrapup_today_content_share_percent{group="agent",key="1001"} 33.3' in metrics
