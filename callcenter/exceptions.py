@@ -75,3 +75,31 @@ class NotDialable(ValueError):
 
 class TelephonyUnavailable(Exception):
     """Asterisk did not answer (or this process has no connection to it)."""
+
+
+class CallNotFound(LookupError):
+    """No such call, or not one the asker may see (an agent's: only their own)."""
+
+    def __init__(self, call_id: int) -> None:
+        self.call_id = call_id
+        super().__init__(f"no call {call_id}")
+
+
+class UnknownWrapupCode(ValueError):
+    """The code is not one of ``[wrapup] codes``."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(f"code: no wrap-up code {code!r}")
+
+
+class WrapupRefused(Exception):
+    """The call's code cannot be set now; ``reason`` says why:
+
+    ``not_answered`` (no agent took the call), ``set_by_other`` (a supervisor
+    set it), ``too_late`` (more than ``[wrapup] change_minutes`` after the call).
+    """
+
+    def __init__(self, call_id: int, reason: str) -> None:
+        self.call_id, self.reason = call_id, reason
+        super().__init__(f"call {call_id}: wrap-up code refused ({reason})")

@@ -119,6 +119,10 @@ class Call(Base):
     # the ticket an outbound call was placed from (tickets sit above this domain:
     # no foreign key, and tickets are never deleted)
     ticket_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # the agent's wrap-up code for an answered call ([wrapup] codes; callcenter.wrapup)
+    wrapup_code: Mapped[str | None] = mapped_column(String(32))
+    wrapup_by: Mapped[str | None] = mapped_column(String(100))
+    wrapup_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_calls_open", "outcome", "ended_at"),

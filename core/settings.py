@@ -679,6 +679,52 @@ class TicketSettings(_Model):
         return self.deadline_hours.get(str(level)) if level > 1 else None  # type: ignore[call-overload]
 
 
+class WrapupCode(_Model):
+    """One wrap-up code an agent may give an answered call."""
+
+    id: Annotated[str, Field(pattern=_ID)]
+    label: LocalText
+    # whether a call with this code had usable content (the reports' share)
+    content: bool
+
+
+def _default_wrapup_codes() -> list[WrapupCode]:
+    codes = [
+        ("ticket", "Đã tạo phiếu", "Ticket created", True),
+        ("informed", "Đã hướng dẫn, trả lời ngay", "Information given on the spot", True),
+        ("follow_up", "Hỏi tình trạng phản ánh", "Asked about a report", True),
+        ("transferred", "Đã chuyển cuộc gọi", "Transferred", True),
+        ("no_content", "Không có nội dung", "No content", False),
+        ("silent", "Im lặng", "Silent call", False),
+        ("prank", "Gọi quấy rối, đùa giỡn", "Prank", False),
+        ("abusive", "Lăng mạ, xúc phạm", "Abusive", False),
+        ("wrong_number", "Nhầm số", "Wrong number", False),
+    ]
+    return [WrapupCode(id=i, label=LocalText(vi=vi, en=en), content=c) for i, vi, en, c in codes]
+
+
+class WrapupSettings(_Model):
+    """The codes an agent gives each answered call after it (callcenter.wrapup)."""
+
+    codes: Annotated[list[WrapupCode], Field(min_length=1, max_length=50)] = Field(
+        default_factory=_default_wrapup_codes
+    )
+    # How long after the call ended its agent may still set or change the code;
+    # later, only a supervisor may (the figures of a closed shift stay put).
+    change_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+
+    @model_validator(mode="after")
+    def _codes(self) -> WrapupSettings:
+        ids = [c.id for c in self.codes]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"codes: {', '.join(dup)} used more than once")
+        return self
+
+    def code(self, code_id: str) -> WrapupCode | None:
+        return next((c for c in self.codes if c.id == code_id), None)
+
+
 class Open311Settings(_Model):
     """The Open311 GeoReport v2 API (open311/): what it tells and how much it takes."""
 
@@ -861,6 +907,7 @@ class Settings(_Model):
     panel: PanelSettings = PanelSettings()
     public: PublicSettings = PublicSettings()
     tickets: TicketSettings = TicketSettings()
+    wrapup: WrapupSettings = WrapupSettings()
     open311: Open311Settings = Open311Settings()
     web_report: WebReportSettings = WebReportSettings()
     recordings: RecordingSettings = RecordingSettings()

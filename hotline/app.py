@@ -50,6 +50,7 @@ from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from callcenter.shifts import shift_at
+from callcenter.wrapup import WrapupService
 from core.ami import AMIClient
 from core.bus import Bus
 from core.clock import Clock
@@ -192,6 +193,7 @@ def panel_context(
         hub=Hub(bus),
         callbacks=callbacks,
         abandoned=AbandonedCallers(db, clock, callbacks),
+        wrapup=WrapupService(db, settings, clock),
         replay=ReplayService(db, settings),
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),

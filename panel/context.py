@@ -15,6 +15,7 @@ from callcenter.callbacks import CallbackService
 from callcenter.outbound import OutboundService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
+from callcenter.wrapup import WrapupService
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
@@ -51,6 +52,8 @@ class PanelContext:
     hub: Hub
     callbacks: CallbackService
     abandoned: AbandonedCallers
+    # the agents' wrap-up codes of answered calls
+    wrapup: WrapupService
     replay: ReplayService
     audit: AuditLog
     transcripts: TranscriptSearch

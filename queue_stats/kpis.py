@@ -446,7 +446,53 @@ _SATISFACTION = (
     ),
 )
 
-KPIS: dict[str, Kpi] = {k.key: k for k in (*_ALL, *_SATISFACTION)}
+# the agents' wrap-up codes of answered calls (queue_stats.wrapup)
+_WRAPUP = (
+    _kpi(
+        "coded",
+        "calls",
+        (
+            "Calls with a wrap-up code",
+            "Of the calls answered in the period, those whose agent gave a wrap-up code.",
+        ),
+        (
+            "Cuộc gọi có mã kết thúc",
+            "Trong các cuộc gọi được trả lời trong kỳ, số cuộc điện thoại viên "
+            "đã chọn mã kết thúc.",
+        ),
+    ),
+    _kpi(
+        "with_content",
+        "calls",
+        (
+            "Calls with usable content",
+            "Calls answered in the period whose wrap-up code counts as usable content "
+            "(a ticket, information given, ...: [wrapup] codes with content = true).",
+        ),
+        (
+            "Cuộc gọi có nội dung",
+            "Cuộc gọi được trả lời trong kỳ có mã kết thúc được tính là có nội dung "
+            "(tạo phiếu, hướng dẫn ngay, ...: [wrapup] codes có content = true).",
+        ),
+    ),
+    _kpi(
+        "content_share",
+        "percent",
+        (
+            "Share with usable content",
+            "Of the calls answered in the period, the share with usable content; calls "
+            "left without a code count as without content.",
+        ),
+        (
+            "Tỷ lệ cuộc gọi có nội dung",
+            "Trong các cuộc gọi được trả lời trong kỳ, tỷ lệ cuộc gọi có nội dung; cuộc gọi "
+            "chưa có mã kết thúc được tính là không có nội dung.",
+        ),
+        formula="100 × with_content / answered",
+    ),
+)
+
+KPIS: dict[str, Kpi] = {k.key: k for k in (*_ALL, *_SATISFACTION, *_WRAPUP)}
 
 
 def kpi(key: str) -> Kpi:

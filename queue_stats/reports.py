@@ -7,7 +7,9 @@ and the agencies' timeliness with the tickets forwarded to them in the period:
 answered on time, answered late, overdue and unanswered, still within their
 deadline — ranked best first, with how many of them were reopened since by a
 dissatisfied citizen; and the citizens' satisfaction (:mod:`queue_stats.satisfaction`:
-the survey's ratings and the reopenings, per agency, topic, level and agent).  The
+the survey's ratings and the reopenings, per agency, topic, level and agent); and the
+agents' wrap-up codes of the calls answered (:mod:`queue_stats.wrapup`: the share with
+usable content per shift, hotline and agent, and the calls of each code).  The
 weekly report is the one the weekly reconciliation meeting with the agencies reads.
 
 All periods are local days (``settings.timezone``); a week starts on Monday.
@@ -42,10 +44,11 @@ from queue_stats.figures import (
 )
 from queue_stats.kpis import KPIS, UNIT_SUFFIX
 from queue_stats.satisfaction import SatisfactionRow, satisfaction
+from queue_stats.wrapup import WrapupRow, wrapup_figures
 from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
 
 Kind = Literal["daily", "weekly", "handover"]
-SECTIONS = ("summary", "series", "topics", "agencies", "satisfaction")
+SECTIONS = ("summary", "series", "topics", "agencies", "satisfaction", "wrapup")
 
 
 @dataclass
@@ -92,6 +95,10 @@ class Report:
     shift_id: str | None = None  # the handover's shift
     # ratings and reopenings in the period: the total, then per agency, topic, level, agent
     satisfaction: list[SatisfactionRow] = field(default_factory=list)
+    # answered calls and their wrap-up codes: the total, then per shift, hotline, agent
+    wrapup: list[WrapupRow] = field(default_factory=list)
+    # the configured codes, in order: (id, {language: label})
+    wrapup_codes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -222,6 +229,10 @@ async def _build(
         agencies=await agency_timeliness(db, start, end, now),
         shift_id=shift,
         satisfaction=await satisfaction(db, start, f_end),
+        wrapup=await wrapup_figures(db, settings, start, f_end),
+        wrapup_codes=[
+            (c.id, {"vi": c.label.vi, "en": c.label.get("en")}) for c in settings.wrapup.codes
+        ],
     )
 
 
@@ -315,6 +326,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "on_time_rate": {"vi": "Tỷ lệ đúng hạn (%)", "en": "On time (%)"},
     "name": {"vi": "Tên", "en": "Name"},
     **{f"rating_{n}": {"vi": f"Điểm {n}", "en": f"Rated {n}"} for n in range(1, 6)},
+    "no_code": {"vi": "Chưa có mã", "en": "No code"},
 }
 
 
@@ -361,6 +373,9 @@ def csv_keys(section: str) -> list[str]:
             *(f"rating_{n}" for n in range(1, 6)),
             "reopened",
         ]
+    if section == "wrapup":
+        # then one column per configured code, headed by its label (csv_rows)
+        return ["group", "key", "answered", "coded", "with_content", "content_share", "no_code"]
     raise ValueError(f"section: must be one of {', '.join(SECTIONS)}, not {section!r}")
 
 
@@ -393,6 +408,21 @@ def csv_rows(report: Report, section: str, tz: Any, lang: str = "vi") -> list[li
         for topic, levels in report.topics.items():
             counts = [levels.get(lv, 0) for lv in range(1, 6)]
             rows.append([topic, *counts, sum(levels.values())])
+    elif section == "wrapup":
+        rows[0] += [labels.get(lang) or labels["vi"] for _code, labels in report.wrapup_codes]
+        for w in report.wrapup:
+            rows.append(
+                [
+                    w.group,
+                    w.key,
+                    w.answered,
+                    w.coded,
+                    w.with_content,
+                    w.content_share,
+                    w.answered - w.coded,
+                    *(w.codes.get(code, 0) for code, _labels in report.wrapup_codes),
+                ]
+            )
     elif section == "satisfaction":
         keys = csv_keys(section)
         for row in report.satisfaction:

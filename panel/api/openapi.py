@@ -163,7 +163,7 @@ ERRORS: dict[int, tuple[str, str, type[BaseModel]]] = {
         "first (`panel.totp_required`).",
         Error,
     ),
-    404: ("NotFound", "No such ticket, agency or user.", Error),
+    404: ("NotFound", "No such ticket, agency, user or call (of yours).", Error),
     409: (
         "Conflict",
         "Changed by someone else meanwhile (reload: current_version), not possible in the "

@@ -49,6 +49,8 @@ from panel.api.schemas import (
     UserList,
     UserOut,
     UserPatchIn,
+    WrapupIn,
+    WrapupOut,
 )
 from panel.api.views import (
     DEFAULT_PER_PAGE,
@@ -80,6 +82,7 @@ from panel.api.views import (
     reopen_ticket,
     schedule_meeting,
     send_back_ticket,
+    set_call_wrapup,
     set_user_password,
     ticket_history,
     unlock_user,
@@ -188,6 +191,21 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="agent",
         returns=PauseOut,
         errors=(400, 409, 503),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/calls/{{id}}/wrapup",
+        handler=set_call_wrapup,
+        summary="Set an answered call's wrap-up code",
+        answer="The call's code, who set it and when.",
+        tag="agent",
+        body=WrapupIn,
+        returns=WrapupOut,
+        description="`wrapup_code` is one of `[wrapup] codes`. An agent sets the code of "
+        "their own calls only (another's is 404), during the call and until "
+        "`[wrapup] change_minutes` after it ended, unless a supervisor has set it since: "
+        "then 409, as for a call that was not answered. Supervisors and admins may set "
+        "any answered call's code at any time. Setting the same code again changes nothing.",
     ),
     Operation(
         method="GET",
@@ -466,17 +484,22 @@ OPEN311_DOCUMENT = "/open311/v2/openapi.json"
 
 
 def document(settings: Settings | None = None) -> dict[str, Any]:
-    """The OpenAPI document; with ``settings``, the configured topics and agents'
-    extensions are the only values it allows for them (they are the only ones accepted)."""
+    """The OpenAPI document; with ``settings``, the configured topics, agents'
+    extensions and wrap-up codes are the only values it allows for them (they are the
+    only ones accepted)."""
     if settings is None:
-        return _document((), ())
+        return _document((), (), ())
     return _document(
-        tuple(t.id for t in settings.tickets.topics), tuple(a.extension for a in settings.agents)
+        tuple(t.id for t in settings.tickets.topics),
+        tuple(a.extension for a in settings.agents),
+        tuple(w.id for w in settings.wrapup.codes),
     )
 
 
 @functools.cache
-def _document(topics: tuple[str, ...], extensions: tuple[str, ...]) -> dict[str, Any]:
+def _document(
+    topics: tuple[str, ...], extensions: tuple[str, ...], wrapup_codes: tuple[str, ...]
+) -> dict[str, Any]:
     doc = build_document(
         OPERATIONS,
         title="Hotline panel API",
@@ -491,6 +514,8 @@ def _document(topics: tuple[str, ...], extensions: tuple[str, ...]) -> dict[str,
         _allow(doc, "topic", list(topics))
     if extensions:
         _allow(doc, "extension", list(extensions))
+    if wrapup_codes:
+        _allow(doc, "wrapup_code", list(wrapup_codes))
     # the public API's own document (open311/openapi.py says why it is a separate one)
     doc["externalDocs"] = {
         "description": "Open311 GeoReport v2 (the public site's API)",

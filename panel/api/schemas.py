@@ -79,6 +79,13 @@ class PauseIn(_Body):
     reason: Annotated[str, Field(json_schema_extra={"enum": list(PAUSE_REASONS)})]
 
 
+class WrapupIn(_Body):
+    """The wrap-up code of an answered call: one of ``[wrapup] codes`` (the document
+    lists the configured ones)."""
+
+    wrapup_code: Annotated[str, Field(min_length=1, max_length=32)]
+
+
 class TicketCreateIn(TicketCreate):
     """A new report; ``call_id`` links it to the live call (the agent's screen-pop)."""
 
@@ -309,6 +316,14 @@ class CallOut(BaseModel):
         description="True when this agent's call from this ticket was already under way "
         "(a second click): that call, and no other, is answered."
     )
+
+
+class WrapupOut(BaseModel):
+    call_id: int
+    wrapup_code: str
+    content: bool = Field(description="Whether the code counts as a call with usable content.")
+    wrapup_by: str = Field(description="Who set the code (the user's name).")
+    wrapup_at: UTCTime
 
 
 class AgencyRef(BaseModel):

@@ -57,6 +57,8 @@ from panel.api.schemas import (
     UserCreateIn,
     UserList,
     UserPatchIn,
+    WrapupIn,
+    WrapupOut,
     agency_out,
     as_utc,
     event_out,
@@ -67,7 +69,7 @@ from panel.api.schemas import (
 from panel.keys import ACTOR, BEARER, GETTEXT, SESSION, USER
 from panel.security import PUBLIC, client_address, json_error, require
 from panel.sessions import COOKIE
-from panel.views.agent import agent_snapshot, pause_or_resume
+from panel.views.agent import WrapupProblem, agent_snapshot, pause_or_resume, set_wrapup
 from panel.views.calls import CALLERS, CallProblem, call_citizen
 from panel.views.common import ctx, ticket_filter, visible_ticket
 from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
@@ -295,6 +297,30 @@ async def agent_pause(request: web.Request) -> web.StreamResponse:
 async def agent_resume(request: web.Request) -> web.StreamResponse:
     await read_json(request, optional=True)
     return await _pause_answer(request, None)
+
+
+# -- calls ----------------------------------------------------------------------------------
+
+
+@require("agent", "supervisor", "admin")
+async def set_call_wrapup(request: web.Request) -> web.StreamResponse:
+    body = validate(WrapupIn, await read_json(request))
+    done = await set_wrapup(request, int(request.match_info["id"]), body.wrapup_code)
+    if isinstance(done, WrapupProblem):
+        if done.status == 422:
+            raise json_error(422, "invalid input", fields={"wrapup_code": done.message})
+        raise json_error(done.status, done.message)
+    code = ctx(request).settings.wrapup.code(done.wrapup_code or "")
+    assert code is not None and done.wrapup_by is not None and done.wrapup_at is not None
+    return _json(
+        WrapupOut(
+            call_id=done.id,
+            wrapup_code=code.id,
+            content=code.content,
+            wrapup_by=done.wrapup_by,
+            wrapup_at=done.wrapup_at,
+        )
+    )
 
 
 # -- tickets ------------------------------------------------------------------------------

@@ -179,6 +179,27 @@
     box.hidden = false;
   }
 
+  // After an answered call the agent gives it a wrap-up code; until then the
+  // picker says so (and the server refuses to resume taking calls).
+  function showWrapup(pop, phase) {
+    const box = $("#pop-wrapup");
+    if (!box) return;
+    const shown = pop.call_id != null && (phase === "talking" || phase === "ended");
+    box.hidden = !shown;
+    if (!shown) return;
+    const callId = $("#wrapup-call_id");
+    const select = $("#wrapup-code");
+    if (callId.value !== String(pop.call_id)) { callId.value = pop.call_id; select.value = ""; }
+    const code = pop.wrapup_code || "";
+    if (code && document.activeElement !== select) select.value = code;
+    const done = $("#wrapup-done");
+    const option = code ? select.querySelector(`option[value="${CSS.escape(code)}"]`) : null;
+    done.hidden = !code;
+    if (code) text(done, done.dataset.text.replace("{label}", option ? option.textContent : code));
+    $("#wrapup-needed").hidden = !!code || phase !== "ended";
+    box.classList.toggle("missing", !code && phase === "ended");
+  }
+
   function showPop(pop) {
     current = pop || null;
     showBar(current);
@@ -247,6 +268,7 @@
       text(li, when(c.started_at) + " · " + hotlineName(c.hotline) + " · " + outcomeWord(c.outcome) + (c.agent ? " · " + c.agent : ""));
       return li;
     });
+    showWrapup(pop, phase);
     // Link the ticket form to this call, and prefill the number, unless the
     // agent already typed one for another purpose.
     const callId = $("#f-call_id");

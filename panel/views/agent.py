@@ -9,8 +9,10 @@ from typing import Any, NamedTuple
 
 from aiohttp import WSMsgType, web
 
-from callcenter.presence import PAUSE_REASONS, AgentNotInQueue
-from panel.keys import ACTOR, GETTEXT
+from callcenter.exceptions import CallNotFound, UnknownWrapupCode, WrapupRefused
+from callcenter.models import Call
+from callcenter.presence import PAUSE_REASONS, POP_TTL, AgentNotInQueue
+from panel.keys import ACTOR, GETTEXT, LANG
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
 from tickets.notify import user_topic
@@ -48,7 +50,63 @@ async def agent_snapshot(request: web.Request) -> tuple[dict | None, dict | None
     pop = kept.get(f"pop.{ext}")
     if pop and isinstance(pop.get("call_id"), int):
         pop["call_tickets"] = await call_tickets(request, pop["call_id"])
+        # the record is the truth: a code set from another tab or through the API
+        call = await ctx(request).calls.by_id(pop["call_id"])
+        pop["wrapup_code"] = call.wrapup_code if call else None
     return kept.get(f"state.{ext}"), pop
+
+
+def wrapup_codes(request: web.Request) -> list[dict[str, Any]]:
+    """The wrap-up codes in the reader's language, in the configured order."""
+    lang = request.get(LANG, "vi")
+    return [
+        {"id": w.id, "label": w.label.get(lang), "content": w.content}
+        for w in ctx(request).settings.wrapup.codes
+    ]
+
+
+class WrapupProblem(NamedTuple):
+    """Why a wrap-up code was not set: the HTTP status it means, and the message."""
+
+    status: int  # 404 no such call of yours, 409 not now, 422 unknown code
+    message: str
+
+
+async def set_wrapup(request: web.Request, call_id: int, code: str) -> Call | WrapupProblem:
+    """Set the wrap-up code of call ``call_id`` for the signed-in user, and show it on
+    every page of the agent whose pop is that call; the record, or the problem."""
+    _ = request[GETTEXT]
+    c = ctx(request)
+    actor = request[ACTOR]
+    supervisor = actor.role in ("supervisor", "admin")
+    try:
+        call = await c.wrapup.set_code(
+            call_id,
+            code,
+            by=actor.name,
+            extension=None if supervisor else actor.extension,
+            supervisor=supervisor,
+        )
+    except UnknownWrapupCode:
+        return WrapupProblem(422, _("Choose one of the wrap-up codes."))
+    except CallNotFound:
+        return WrapupProblem(404, _("No such call of yours."))
+    except WrapupRefused as e:
+        messages = {
+            "not_answered": _("This call was not answered: it takes no wrap-up code."),
+            "set_by_other": _("A supervisor has set this call's code: ask them to change it."),
+            "too_late": _(
+                "The time to set this call's code is over: ask a supervisor to change it."
+            ),
+        }
+        return WrapupProblem(409, messages[e.reason])
+    ext = call.agent_extension
+    if ext:
+        pop = await c.bus.kept(f"pop.{ext}")
+        if pop and pop.get("call_id") == call.id and pop.get("wrapup_code") != call.wrapup_code:
+            pop["wrapup_code"] = call.wrapup_code
+            await c.bus.publish_kept(f"agent.{ext}", f"pop.{ext}", pop, POP_TTL)
+    return call
 
 
 async def tell_call_tickets(request: web.Request, call_id: int) -> None:
@@ -81,6 +139,7 @@ async def workspace_values(request: web.Request) -> dict[str, Any]:
         "pop": pop,
         "pop_json": json.dumps(pop, ensure_ascii=False) if pop else "",
         "reasons": PAUSE_REASONS,
+        "wrapup_codes": wrapup_codes(request),
         "mine": mine,
         "needing": needing,
     }
@@ -121,6 +180,10 @@ async def pause_or_resume(request: web.Request, reason: str | None) -> PauseProb
         state = await c.bus.kept(f"state.{ext}")
         if state and state.get("paused") and state.get("reason") not in PAUSE_REASONS:
             return PauseProblem(409, _("Your shift has ended: you cannot resume taking calls."))
+        if ext and await c.wrapup.pending(ext) is not None:
+            return PauseProblem(
+                409, _("Choose the wrap-up code of your last call before taking the next one.")
+            )
     try:
         if reason is None:
             await c.control.resume(ext)
@@ -145,6 +208,20 @@ async def pause(request: web.Request) -> web.StreamResponse:
 async def resume(request: web.Request) -> web.StreamResponse:
     problem = await pause_or_resume(request, None)
     raise flash_redirect("/agent", problem.message if problem else None)
+
+
+@require("agent")
+async def wrapup(request: web.Request) -> web.StreamResponse:
+    """The workspace's code picker: set the code of the call on screen."""
+    data = await form(request)
+    _ = request[GETTEXT]
+    raw = (data.get("call_id") or "").strip()
+    if not raw.isdigit() or len(raw) > 12:
+        raise flash_redirect("/agent", _("No such call of yours."))
+    done = await set_wrapup(request, int(raw), (data.get("code") or "").strip())
+    if isinstance(done, WrapupProblem):
+        raise flash_redirect("/agent", done.message)
+    raise flash_redirect("/agent", None)
 
 
 @require("agent", "supervisor", "admin", "agency")
@@ -187,5 +264,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/agent", workspace),
         web.post("/agent/pause", pause),
         web.post("/agent/resume", resume),
+        web.post("/agent/wrapup", wrapup),
         web.get("/ws", websocket),
     ]

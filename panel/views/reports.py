@@ -44,6 +44,8 @@ from queue_stats.kpis import KPIS, UNIT_SUFFIX, define_all
 from queue_stats.live import MEMBER_STATES, LiveQueues
 from queue_stats.satisfaction import COLUMNS as SATISFACTION_COLUMNS
 from queue_stats.satisfaction import satisfaction
+from queue_stats.wrapup import COLUMNS as WRAPUP_COLUMNS
+from queue_stats.wrapup import codes_since_start, wrapup_figures
 from tickets.models import Rating, Ticket
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,8 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         columns=REPORT_COLUMNS,
         agent_columns=AGENT_COLUMNS,
         satisfaction_columns=SATISFACTION_COLUMNS,
+        wrapup_columns=WRAPUP_COLUMNS,
+        lang=lang,
         kpis={
             k: {
                 "name": v.name(lang),
@@ -164,7 +168,10 @@ async def report_page(request: web.Request) -> web.StreamResponse:
             [
                 k
                 for k in KPIS
-                if k in REPORT_COLUMNS or k in AGENT_COLUMNS or k in SATISFACTION_COLUMNS
+                if k in REPORT_COLUMNS
+                or k in AGENT_COLUMNS
+                or k in SATISFACTION_COLUMNS
+                or k in WRAPUP_COLUMNS
             ],
             lang,
             c.settings,
@@ -265,6 +272,7 @@ async def collect(request: web.Request) -> list[Any]:
         timed_out.add_metric([queue], by.get(Outcome.TIMEOUT, 0))
     rates = await _rates_today(request)
     satisfied = await _satisfaction(request)
+    wrapped = await _wrapup(request)
     service = await service_families(c)
     return [
         waiting,
@@ -276,8 +284,39 @@ async def collect(request: web.Request) -> list[Any]:
         timed_out,
         *rates,
         *satisfied,
+        *wrapped,
         *service,
     ]
+
+
+async def _wrapup(request: web.Request) -> list[Any]:
+    """The agents' wrap-up codes: calls per code since the start (every configured code,
+    0 when unused), and today's share with usable content per shift, hotline and agent."""
+    c = ctx(request)
+    calls = CounterMetricFamily(
+        "hotline_wrapup_calls",
+        "Answered calls by the wrap-up code their agent gave, since the start.",
+        labels=["code", "content"],
+    )
+    counts = await codes_since_start(c.db)
+    for code in c.settings.wrapup.codes:
+        content = "true" if code.content else "false"
+        calls.add_metric([code.id, content], counts.pop(code.id, 0))
+    for code_id, n in sorted(counts.items()):  # codes no longer configured
+        calls.add_metric([code_id, "unknown"], n)
+    day = c.clock.now().astimezone(c.settings.tz).date()
+    start = stats.local_midnight(c.settings, day)
+    end = stats.local_midnight(c.settings, day + timedelta(days=1))
+    share = GaugeMetricFamily(
+        "hotline_wrapup_today_content_share_percent",
+        f"{KPIS['content_share'].define('en', c.settings)} Today (local day), per group "
+        "(total, shift, hotline, agent).",
+        labels=["group", "key"],
+    )
+    for row in await wrapup_figures(c.db, c.settings, start, end):
+        if row.content_share is not None:
+            share.add_metric([row.group, row.key], row.content_share)
+    return [calls, share]
 
 
 async def _satisfaction(request: web.Request) -> list[Any]:

@@ -34,6 +34,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", f"{API}/agent/state"): {"agent"},
     ("POST", f"{API}/agent/pause"): {"agent"},
     ("POST", f"{API}/agent/resume"): {"agent"},
+    ("POST", f"{API}/calls/{{id}}/wrapup"): STAFF,
     ("GET", f"{API}/tickets"): STAFF,
     ("POST", f"{API}/tickets"): STAFF,
     ("GET", f"{API}/tickets/{{code}}"): ALL,
