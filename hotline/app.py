@@ -48,6 +48,7 @@ from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from callcenter.shifts import shift_at
+from callcenter.supervision import SUPERVISION_EVENTS, SupervisionService
 from core.ami import AMIClient
 from core.bus import Bus
 from core.clock import Clock
@@ -94,6 +95,7 @@ AMI_EVENTS = sorted(
         *POP_EVENTS,
         *INGEST_EVENTS,
         *CALLBACK_EVENTS,
+        *SUPERVISION_EVENTS,
     }
 )
 
@@ -148,6 +150,7 @@ def panel_context(
     tickets: TicketService | None = None,
     ticket_queries: TicketQueries | None = None,
     callbacks: CallbackService | None = None,
+    supervision: SupervisionService | None = None,
 ) -> PanelContext:
     """The services the panel's views use, each built once (the application
     passes the ones it shares with the call path)."""
@@ -178,6 +181,7 @@ def panel_context(
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
+        supervision=supervision,
     )
 
 
@@ -275,12 +279,14 @@ class Application:
             history=ticket_history(self.ticket_queries),
             live=self.live,
         )
+        self.supervision = SupervisionService(settings, self.db, self.bus, self.ami, self.clock)
         self.panel = panel_context(
             settings,
             db=self.db,
             bus=self.bus,
             clock=self.clock,
             control=AgentControl(self.ami),
+            supervision=self.supervision,
             calls=self.calls,
             tickets=self.tickets,
             ticket_queries=self.ticket_queries,
@@ -343,6 +349,7 @@ class Application:
         self.live.subscribe(self.ami)
         self.presence.subscribe(self.ami)
         self.callbacks.subscribe(self.ami)
+        self.supervision.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
@@ -413,6 +420,7 @@ class Application:
         on_stop(stack, "presence", self.presence.stop)
         await self.callbacks.start()
         on_stop(stack, "callbacks", self.callbacks.stop)
+        on_stop(stack, "supervision", self.supervision.stop)
         await self.overdue.start()
         on_stop(stack, "overdue", self.overdue.stop)
         await self.congestion.start()
@@ -452,8 +460,17 @@ class PanelOnly:
             settings.asterisk.ami_user,
             settings.ami_secret.get_secret_value(),
         )
+        # supervisors start listening from any panel process; each closes the audit
+        # rows it hears end (closing one twice changes nothing)
+        self.supervision = SupervisionService(settings, self.db, self.bus, self.ami, self.clock)
+        self.supervision.subscribe(self.ami)
         self.panel = panel_context(
-            settings, db=self.db, bus=self.bus, clock=self.clock, control=AgentControl(self.ami)
+            settings,
+            db=self.db,
+            bus=self.bus,
+            clock=self.clock,
+            control=AgentControl(self.ami),
+            supervision=self.supervision,
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, port)
         # under the panel's address, the public site is served by every panel process;
@@ -468,6 +485,7 @@ class PanelOnly:
         on_stop(stack, "bus", self.bus.close)
         await self.ami.start()
         on_stop(stack, "ami", self.ami.stop)
+        on_stop(stack, "supervision", self.supervision.stop)
         await self.web.start()
         on_stop(stack, "web", self.web.stop, timeout=30)
         return self

@@ -14,6 +14,7 @@ from callcenter.abandoned import AbandonedCallers
 from callcenter.callbacks import CallbackService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
+from callcenter.supervision import SupervisionService
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
@@ -55,3 +56,5 @@ class PanelContext:
     transcripts: TranscriptSearch
     # readiness checks for /readyz; the composition root adds its own
     health: Health
+    # supervisors in agents' calls (None: no AMI connection in this process)
+    supervision: SupervisionService | None = None
