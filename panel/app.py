@@ -40,6 +40,7 @@ from panel.views import (
     health,
     recordings,
     reports,
+    supervision,
     tickets,
 )
 from panel.views.common import CTX
@@ -123,7 +124,10 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
     env.globals["moment_pattern"] = MOMENT_PATTERN
     env.globals["static"] = _static_url
     env.globals["outcome_msgids"] = OUTCOMES
-    for module in (auth, agent, tickets, admin, api, recordings, board, reports, callbacks, health):
+    for module in (
+        auth, agent, tickets, admin, api, recordings, board, reports, callbacks, health,
+        supervision,
+    ):  # fmt: skip
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")
     roles_checked(app)

@@ -38,6 +38,8 @@ from panel.api.schemas import (
     SendBackIn,
     SessionIn,
     SessionOut,
+    SuperviseIn,
+    SupervisionOut,
     TicketCreateIn,
     TicketList,
     TicketOut,
@@ -78,6 +80,7 @@ from panel.api.views import (
     schedule_meeting,
     send_back_ticket,
     set_user_password,
+    supervise_agent,
     ticket_history,
     unlock_user,
     update_agency,
@@ -185,6 +188,24 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="agent",
         returns=PauseOut,
         errors=(400, 409, 503),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/agents/{{extension}}/supervise",
+        handler=supervise_agent,
+        summary="Listen to, whisper to or barge in on an agent's call",
+        answer="Started: the supervisor's phone rings.",
+        tag="agent",
+        status=202,
+        body=SuperviseIn,
+        returns=SupervisionOut,
+        errors=(409, 503),
+        description=(
+            "Rings the signed-in supervisor's desk phone (their account's extension) "
+            "into the agent's call: listen (quiet), whisper (the agent alone hears) or "
+            "barge (both hear). Refused with 409 and a `reason`: `no_extension`, "
+            "`supervisor_busy`, `agent_not_talking`. Every use is audited."
+        ),
     ),
     Operation(
         method="GET",

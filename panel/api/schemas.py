@@ -10,7 +10,7 @@ OpenAPI document's schemas (:mod:`panel.api.operations`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -77,6 +77,12 @@ class SessionIn(_Body):
 
 class PauseIn(_Body):
     reason: Annotated[str, Field(json_schema_extra={"enum": list(PAUSE_REASONS)})]
+
+
+class SuperviseIn(_Body):
+    """How the supervisor joins: listen (quiet), whisper (to the agent only) or barge in."""
+
+    mode: Literal["listen", "whisper", "barge"]
 
 
 class TicketCreateIn(TicketCreate):
@@ -289,6 +295,16 @@ class AgentStateOut(BaseModel):
 class PauseOut(BaseModel):
     paused: bool
     reason: str | None
+
+
+class SupervisionOut(BaseModel):
+    """A supervision started: the supervisor's phone is ringing."""
+
+    id: int
+    mode: str
+    agent_extension: str
+    supervisor_extension: str
+    call_uniqueid: str | None
 
 
 class AgencyRef(BaseModel):

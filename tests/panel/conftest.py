@@ -17,6 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.identity import Actor
 from accounts.models import Role
+from callcenter.supervision import SupervisionService
+from core.ami import AMIClient
 from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
@@ -109,7 +111,17 @@ async def panel(database_url: str, tmp_path: Path):
     bus = Bus(settings.panel.redis_url, prefix)
     clock = FakeClock(datetime.now(UTC))
     control = RecordingControl()
-    ctx = panel_context(settings, db=db, bus=bus, clock=clock, control=control)  # type: ignore[arg-type]
+    # never connected: a supervision that gets as far as Asterisk is "unavailable"
+    ami = AMIClient("127.0.0.1", 9, "none", "none")
+    supervision = SupervisionService(settings, db, bus, ami, clock)
+    ctx = panel_context(
+        settings,
+        db=db,
+        bus=bus,
+        clock=clock,
+        control=control,  # type: ignore[arg-type]
+        supervision=supervision,
+    )
     admin = await ctx.accounts.create_user(
         None,
         {"username": "admin", "display_name": "Quản trị", "role": "admin", "password": PASSWORD},
