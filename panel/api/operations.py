@@ -462,13 +462,12 @@ OPEN311_DOCUMENT = "/open311/v2/openapi.json"
 
 
 def document(settings: Settings | None = None) -> dict[str, Any]:
-    """The OpenAPI document; with ``settings``, the configured topics and agents'
-    extensions are the only values it allows for them (they are the only ones accepted)."""
+    """The OpenAPI document; with ``settings``, the configured topics and phones'
+    extensions (agents' and supervisors' desk phones) are the only values it allows
+    for them (they are the only ones accepted)."""
     if settings is None:
         return _document((), ())
-    return _document(
-        tuple(t.id for t in settings.tickets.topics), tuple(a.extension for a in settings.agents)
-    )
+    return _document(tuple(t.id for t in settings.tickets.topics), tuple(settings.phone_extensions))
 
 
 @functools.cache

@@ -866,7 +866,7 @@ async def test_supervise_refusals_name_their_reason(panel):
     bad = await call(panel, "POST", path, sup, {"mode": "shout"}, 422)
     assert "mode" in bad["fields"]
     await call(
-        panel, "PATCH", f"{API}/users/{panel.users['sup'].id}", admin, {"extension": "1002"}, 422
+        panel, "PATCH", f"{API}/users/{panel.users['sup'].id}", admin, {"extension": "1002"}, 409
     )
     await call(panel, "PATCH", f"{API}/users/{panel.users['sup'].id}", admin, {"extension": "1901"})
     sup = await panel.token("sup")
