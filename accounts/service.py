@@ -105,9 +105,17 @@ class AccountService:
                     "“{value}” is not an agent extension in the configuration",
                     {"value": str(ext)[:20]},
                 )
+        elif role in (Role.SUPERVISOR, Role.ADMIN) and ext:
+            # a supervisor's desk phone: the one they listen to agents' calls on
+            desks = {p.extension for p in self.settings.supervision.phones}
+            if ext not in desks:
+                errors["extension"] = (
+                    "“{value}” is not a supervisor's phone in the configuration",
+                    {"value": str(ext)[:20]},
+                )
         elif ext and (creating or "extension" in data):
             errors["extension"] = (
-                "“{value}” refused: only agents have an extension",
+                "“{value}” refused: only agents and supervisors have an extension",
                 {"value": str(ext)[:20]},
             )
         if role == Role.AGENCY and not data.get("agency_id"):
@@ -139,7 +147,7 @@ class AccountService:
             display_name=str(data["display_name"]).strip(),
             role=role.value,
             password_hash=await passwords.hash_async(str(data["password"])),
-            extension=str(data["extension"]) if role is Role.AGENT else None,
+            extension=str(data["extension"]) if _has_phone(role, data) else None,
             agency_id=int(data["agency_id"]) if role is Role.AGENCY else None,  # type: ignore[call-overload]
             language=str(data.get("language") or self.settings.panel.language),
             active=True,
@@ -176,8 +184,8 @@ class AccountService:
             if user is None:
                 raise UserNotFound(user_id)
             merged = {"role": user.role, "agency_id": user.agency_id, **data}
-            if "extension" not in data and str(merged["role"]) == Role.AGENT.value:
-                # kept while an agent; an agent made supervisor loses it (not refused)
+            if "extension" not in data and str(merged["role"]) == user.role:
+                # kept while the role stays; an agent made supervisor loses it (not refused)
                 merged["extension"] = user.extension
             errors = self._check(merged, creating=False)
             errors = {
@@ -196,7 +204,7 @@ class AccountService:
                     value = data[key]
                     setattr(user, key, value.strip() if isinstance(value, str) else value)
             role = Role(user.role)
-            user.extension = str(merged.get("extension")) if role is Role.AGENT else None
+            user.extension = str(merged["extension"]) if _has_phone(role, merged) else None
             user.agency_id = int(merged["agency_id"]) if role is Role.AGENCY else None  # type: ignore[call-overload]
             try:
                 await s.flush()
@@ -504,3 +512,10 @@ class AccountService:
             if role is not None:
                 q = q.where(User.role == role.value)
             return list((await s.execute(q)).scalars())
+
+
+def _has_phone(role: Role, data: dict[str, object]) -> bool:
+    """Agents always have an extension; supervisors and admins may have a desk phone."""
+    return role is Role.AGENT or (
+        role in (Role.SUPERVISOR, Role.ADMIN) and bool(data.get("extension"))
+    )

@@ -246,3 +246,36 @@ class AbandonedDismissal(Base):
     dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     dismissed_by: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class SpyMode(StrEnum):
+    """How a supervisor joins an agent's call (ChanSpy)."""
+
+    LISTEN = "listen"  # hears both sides, says nothing
+    WHISPER = "whisper"  # heard by the agent only
+    BARGE = "barge"  # heard by both
+
+
+class Supervision(Base):
+    """A supervisor in an agent's call: who, whom, how, from when to when.
+
+    Written when the supervisor's phone is rung (``started_at``), ended when
+    the supervisor's channel hangs up (the dialplan's report) or the phone was
+    not answered (``result``).  Audit: rows are never deleted.
+    """
+
+    __tablename__ = "supervisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # the supervisor's channel id (Originate's ChannelId)
+    channel_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    username: Mapped[str] = mapped_column(String(100))
+    supervisor_extension: Mapped[str] = mapped_column(String(16))
+    agent_extension: Mapped[str] = mapped_column(String(16), index=True)
+    # the caller's uniqueid of the agent's call (the call record's), when known
+    call_uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "ended" (the supervisor was in the call), "not_answered", "failed"
+    result: Mapped[str | None] = mapped_column(String(16))

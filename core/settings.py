@@ -822,6 +822,24 @@ class RecordingSettings(_Model):
     keep_transcripts: bool = True
 
 
+class SupervisorPhone(_Model):
+    """A supervisor's desk phone: registers like an agent's, joins no queue."""
+
+    extension: Annotated[str, Field(pattern=r"^\d{2,8}$")]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class SupervisionSettings(_Model):
+    """Supervisors in an agent's call: listen, whisper or barge (ChanSpy)."""
+
+    # the desk phones a supervisor's or admin's account may name as its extension
+    phones: list[SupervisorPhone] = []
+    # the agent's screen shows "a supervisor is on the line" while one is
+    show_to_agent: bool = False
+    # how long the supervisor's phone rings before the attempt is given up
+    ring_seconds: Annotated[int, Field(ge=5, le=120)] = 20
+
+
 class Congestion(_Model):
     """When a queue is congested: the alarm goes up past any threshold and
     clears once every measure is back under ``clear_ratio`` of its threshold."""
@@ -913,6 +931,7 @@ class Settings(_Model):
     recordings: RecordingSettings = RecordingSettings()
     stats: StatsSettings = StatsSettings()
     result_calls: ResultCalls = ResultCalls()
+    supervision: SupervisionSettings = SupervisionSettings()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]
@@ -956,6 +975,13 @@ class Settings(_Model):
         dupes("hotlines.number", [n for h in self.hotlines for n in (h.number, *h.aliases)])
         dupes("agents.id", [a.id for a in self.agents])
         dupes("agents.extension", [a.extension for a in self.agents])
+        dupes("supervision.phones.extension", [p.extension for p in self.supervision.phones])
+        agent_phones = {a.extension for a in self.agents}
+        for i, ph in enumerate(self.supervision.phones):
+            if ph.extension in agent_phones:
+                problems.append(
+                    f"supervision.phones[{i}].extension: {ph.extension} is also an agent's"
+                )
         team_ids = {t.id for t in self.teams}
         shift_ids = {s.id for s in self.shifts}
         numbers = {h.number for h in self.hotlines}
@@ -1087,6 +1113,11 @@ class Settings(_Model):
     def hotline(self, number: str) -> Hotline | None:
         return next((h for h in self.hotlines if number == h.number or number in h.aliases), None)
 
+    @property
+    def phone_extensions(self) -> list[str]:
+        """Every phone that registers: agents' and supervisors' desk phones."""
+        return [a.extension for a in self.agents] + [p.extension for p in self.supervision.phones]
+
     def sip_password(self, extension: str) -> str:
         return self.sip_passwords[extension].get_secret_value()
 
@@ -1175,9 +1206,9 @@ def ensure_secrets(settings: Settings) -> Path:
         current["form_secret"] = _secrets.token_urlsafe(32)
         changed = True
     sip = current.setdefault("sip_passwords", {})
-    for a in settings.agents:
-        if not sip.get(a.extension):
-            sip[a.extension] = _secrets.token_urlsafe(12)
+    for ext in settings.phone_extensions:
+        if not sip.get(ext):
+            sip[ext] = _secrets.token_urlsafe(12)
             changed = True
     # the carrier's account password is the carrier's to give (an operator
     # writes it here); the one its calls must give us is ours to make
@@ -1386,12 +1417,10 @@ def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
         stored = _read_toml(spath)
     ami = env.get("HOTLINE_AMI_SECRET") or stored.get("ami_secret") or ""
     sip: dict[str, SecretStr] = {}
-    for a in settings.agents:
-        pw = env.get(f"HOTLINE_SIP_PASSWORD_{a.extension}") or stored.get("sip_passwords", {}).get(
-            a.extension
-        )
+    for ext in settings.phone_extensions:
+        pw = env.get(f"HOTLINE_SIP_PASSWORD_{ext}") or stored.get("sip_passwords", {}).get(ext)
         if pw:
-            sip[a.extension] = SecretStr(pw)
+            sip[ext] = SecretStr(pw)
     form = env.get("HOTLINE_FORM_SECRET") or stored.get("form_secret") or ""
     trunk = stored.get("trunk", {})
     trunk_pw = env.get("HOTLINE_TRUNK_PASSWORD") or trunk.get("password") or ""
@@ -1427,5 +1456,11 @@ def require_secrets(settings: Settings) -> None:
         problems.append(
             "trunk.inbound_password: not set (HOTLINE_TRUNK_INBOUND_PASSWORD or `hotline setup`)"
         )
+    for p in settings.supervision.phones:
+        if p.extension not in settings.sip_passwords:
+            problems.append(
+                f"supervision.phones.{p.extension}: no SIP password "
+                f"(HOTLINE_SIP_PASSWORD_{p.extension} or `hotline setup`)"
+            )
     if problems:
         raise ConfigError("environment / secrets file", problems)

@@ -103,17 +103,22 @@ def tls_files(settings: Settings) -> TlsFiles:
 
 
 def copy_tls_files(settings: Settings) -> bool:
-    """Copy the configured certificate and key where Asterisk reads them (key
-    mode 0600); True when either changed.  Nothing when TLS is off."""
+    """Copy the configured certificate and key where Asterisk reads them; True
+    when either changed.  Nothing when TLS is off.
+
+    The key is 0640 in a 0750 folder: Asterisk reads it through its group
+    (the folder inherits it from ``etc``, setgid, when Asterisk runs as its
+    own user), nobody else."""
     ast = settings.asterisk
     if not ast.tls or ast.tls_cert is None or ast.tls_key is None:
         return False
     target = tls_files(settings)
-    target.cert.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.cert.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    target.cert.parent.chmod(target.cert.parent.stat().st_mode & 0o7000 | 0o750)
     changed = False
     for source, dest, mode in (
         (settings.path(ast.tls_cert), target.cert, 0o644),
-        (settings.path(ast.tls_key), target.key, 0o600),
+        (settings.path(ast.tls_key), target.key, 0o640),
     ):
         data = source.read_bytes()
         if dest.exists() and dest.read_bytes() == data:

@@ -50,6 +50,7 @@ from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from callcenter.shifts import shift_at
+from callcenter.supervision import SUPERVISION_EVENTS, SupervisionService
 from callcenter.wrapup import WrapupService
 from core.ami import AMIClient
 from core.bus import Bus
@@ -101,6 +102,7 @@ AMI_EVENTS = sorted(
         *INGEST_EVENTS,
         *CALLBACK_EVENTS,
         *RESULT_CALL_EVENTS,
+        *SUPERVISION_EVENTS,
     }
 )
 
@@ -164,6 +166,7 @@ def panel_context(
     ticket_queries: TicketQueries | None = None,
     callbacks: CallbackService | None = None,
     outbound: OutboundService | None = None,
+    supervision: SupervisionService | None = None,
 ) -> PanelContext:
     """The services the panel's views use, each built once (the application
     passes the ones it shares with the call path).  Without ``outbound`` (no
@@ -199,6 +202,7 @@ def panel_context(
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
         outbound=outbound,
+        supervision=supervision,
     )
 
 
@@ -308,12 +312,14 @@ class Application:
         )
         # a ticket written for a caller's phone: the history read ahead for their pop is old
         self.tickets.on_phone_written.append(self.presence.tickets_changed)
+        self.supervision = SupervisionService(settings, self.db, self.bus, self.ami, self.clock)
         self.panel = panel_context(
             settings,
             db=self.db,
             bus=self.bus,
             clock=self.clock,
             control=AgentControl(self.ami),
+            supervision=self.supervision,
             calls=self.calls,
             tickets=self.tickets,
             ticket_queries=self.ticket_queries,
@@ -407,6 +413,7 @@ class Application:
         self.callbacks.subscribe(self.ami)
         self.result_calls.subscribe(self.ami)
         self.outbound.subscribe(self.ami)
+        self.supervision.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
@@ -481,6 +488,7 @@ class Application:
         on_stop(stack, "result_calls", self.result_calls.stop)
         await self.outbound.start()
         on_stop(stack, "outbound", self.outbound.stop)
+        on_stop(stack, "supervision", self.supervision.stop)
         await self.overdue.start()
         on_stop(stack, "overdue", self.overdue.stop)
         await self.congestion.start()
@@ -521,6 +529,10 @@ class PanelOnly:
             settings.asterisk.ami_user,
             settings.ami_secret.get_secret_value(),
         )
+        # supervisors start listening from any panel process; each closes the audit
+        # rows it hears end (closing one twice changes nothing)
+        self.supervision = SupervisionService(settings, self.db, self.bus, self.ami, self.clock)
+        self.supervision.subscribe(self.ami)
         self.panel = panel_context(
             settings,
             db=self.db,
@@ -528,6 +540,7 @@ class PanelOnly:
             clock=self.clock,
             control=AgentControl(self.ami),
             outbound=OutboundService(self.db, settings, self.clock, self.bus, self.ami),
+            supervision=self.supervision,
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, port)
         # under the panel's address, the public site is served by every panel process;
@@ -542,6 +555,7 @@ class PanelOnly:
         on_stop(stack, "bus", self.bus.close)
         await self.ami.start()
         on_stop(stack, "ami", self.ami.stop)
+        on_stop(stack, "supervision", self.supervision.stop)
         await self.web.start()
         on_stop(stack, "web", self.web.stop, timeout=30)
         return self

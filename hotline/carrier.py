@@ -4,7 +4,7 @@ It sends real SIP calls (G.711 A-law, RFC 4733 DTMF) to the hotline from
 127.0.0.2, as a carrier would, and registers every configured agent from
 127.0.0.3 as an auto-answering phone.  Callers play a 440 Hz tone after
 their keys; agents play a 1000 Hz tone, so a recording's two sides can be
-told apart.  The test suite, the benchmark and ``hotline test-call`` use it.
+told apart.
 
 It follows the hotline's SIP settings: for a trunk with an account it is
 the registrar that wants the account's password (for REGISTERs and for the
@@ -13,6 +13,11 @@ hotline's calls) and calls the contact the hotline registered; for
 phones register over TLS (and talk SRTP when ``asterisk.srtp`` asks).  The
 phones' endpoint is found by the ``line`` parameter of their registrations,
 as a softphone's would be, so the trunk endpoint may demand a password.
+Supervisors' desk phones (``supervision.phones``) register too:
+they answer, play a 1500 Hz tone and record what they hear (under
+``heard/``); agents' phones record what they hear as well while the global
+``RECORD_HEARD`` is 1 (:meth:`Carrier.record_heard`).  The test suite, the
+benchmark and ``hotline test-call`` use it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ CALLER_TONE_HZ = 440
 AGENT_TONE_HZ = 1000
 # Numbers the carrier lets ring unanswered (a citizen who does not pick up): 0899xxxxxx.
 NO_ANSWER_PREFIX = "0899"
+SUPERVISOR_TONE_HZ = 1500
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class Carrier:
         self.secret = uuid.uuid4().hex
         self.instance = AsteriskInstance(name="carrier", state_dir=state_dir, root=root)
         self.sounds = state_dir / "sounds"
+        # what phones heard (wav, the read side of the phone's channel)
+        self.heard_dir = state_dir / "heard"
         self.ami: AMIClient | None = None
 
     # ---- configuration ------------------------------------------------------
@@ -118,6 +126,9 @@ class Carrier:
         inst.write_asterisk_conf()
         _tone(self.sounds / "caller.alaw", CALLER_TONE_HZ, 40)
         _tone(self.sounds / "agent.alaw", AGENT_TONE_HZ, 40)
+        _tone(self.sounds / "supervisor.alaw", SUPERVISOR_TONE_HZ, 40)
+        self.heard_dir.mkdir(parents=True, exist_ok=True)
+        pbx = self.pbx
         regs = self._phones(inst.etc_dir) if self.register_agents else ""
         files = {
             "modules.conf": modules_conf(),
@@ -140,10 +151,23 @@ class Carrier:
                 f"AGENT_TALK={self.agent_talk_seconds}\n"
                 f"EMERGENCY_TALK={self.emergency_talk_seconds}\n"
                 "; a directory to record what answered phones hear in (AMI Setvar; empty: not)\n"
-                "CARRIER_RECORD=\n\n"
+                "CARRIER_RECORD=\n"
+                "; agents' phones record what they hear while 1 (Carrier.record_heard)\n"
+                "RECORD_HEARD=0\n\n"
                 "; calls from the hotline to an agent's phone: answer and talk\n"
                 "[agent-phones]\n"
-                "; ... or to the police, fire brigade, ambulance: their desk answers\n"
+                + "".join(
+                    f"exten => {p.extension},1,Answer()\n"
+                    " same => n,UserEvent(SupervisorAnswered,Extension: ${EXTEN})\n"
+                    f" same => n,MixMonitor({self.heard_dir}/${{EXTEN}}-${{UNIQUEID}}.wav,"
+                    f"r({self.heard_dir}/${{EXTEN}}-${{UNIQUEID}}-in.wav))\n"
+                    " same => n,Set(TIMEOUT(absolute)=${AGENT_TALK})\n"
+                    f" same => n,Playback({self.sounds}/supervisor)\n"
+                    " same => n,Wait(${AGENT_TALK})\n"
+                    " same => n,Hangup()\n"
+                    for p in pbx.supervision.phones
+                )
+                + "; ... or to the police, fire brigade, ambulance: their desk answers\n"
                 "exten => _11[345],1,Answer()\n"
                 " same => n,UserEvent(EmergencyAnswered,Number: ${EXTEN},"
                 "Caller: ${CALLERID(num)})\n"
@@ -159,6 +183,9 @@ class Carrier:
                 ' same => n,ExecIf($["${CARRIER_RECORD}" != ""]?MixMonitor('
                 "${CARRIER_RECORD}/${UNIQUEID}.wav,r(${CARRIER_RECORD}/${EXTEN}-heard.wav)))\n"
                 " same => n,UserEvent(AgentAnswered,Extension: ${EXTEN},Caller: ${CALLERID(num)})\n"
+                ' same => n,ExecIf($["${RECORD_HEARD}" = "1"]?MixMonitor('
+                f"{self.heard_dir}/${{EXTEN}}-${{UNIQUEID}}.wav,"
+                f"r({self.heard_dir}/${{EXTEN}}-${{UNIQUEID}}-in.wav)))\n"
                 " same => n,Set(TIMEOUT(absolute)=${AGENT_TALK})\n"
                 f" same => n,Playback({self.sounds}/agent)\n"
                 " same => n,Wait(${AGENT_TALK})\n"
@@ -276,8 +303,7 @@ class Carrier:
             "disallow=all\nallow=alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
             f"rtp_symmetric=yes\n{media}\n"
         )
-        for ag in self.pbx.agents:
-            ext = ag.extension
+        for ext in self.pbx.phone_extensions:
             text += (
                 f"[{self.registration(ext)}]\ntype=registration\ntransport={transport}\n"
                 f"outbound_auth=auth-{ext}\nserver_uri={server}\n"
@@ -337,7 +363,7 @@ class Carrier:
         return out.count("Registered")
 
     async def wait_registered(self, timeout: float = 30) -> None:
-        want = len(self.pbx.agents) if self.register_agents else 0
+        want = len(self.pbx.phone_extensions) if self.register_agents else 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
@@ -345,6 +371,18 @@ class Carrier:
                 return
             await asyncio.sleep(0.5)
         raise TimeoutError(f"only {self.registered()}/{want} agent phones registered")
+
+    async def record_heard(self, on: bool = True) -> None:
+        """Agents' phones record what they hear from their next call on (``heard/``)."""
+        assert self.ami is not None, "connect() first"
+        await self.ami.action(
+            {"Action": "Setvar", "Variable": "RECORD_HEARD", "Value": "1" if on else "0"}
+        )
+
+    def heard(self, extension: str) -> list[Path]:
+        """What ``extension``'s phone heard, one file per call, oldest first."""
+        files = self.heard_dir.glob(f"{extension}-*-in.wav")
+        return sorted(files, key=lambda p: p.stat().st_mtime)
 
     def add_sound(self, name: str, audio: Path) -> str:
         """Make ``audio`` (any format sox reads) a sound the caller can play; returns its name."""
@@ -433,7 +471,7 @@ class Carrier:
                     await self.ami.action({"Action": "Hangup", "Channel": channel})
             await asyncio.sleep(0.3)
 
-    async def record_heard(self, folder: Path | None) -> None:
+    async def record_answered_in(self, folder: Path | None) -> None:
         """Record, in ``folder``, what every phone the carrier answers hears
         (``<number>-heard.wav``); None stops it."""
         assert self.ami is not None

@@ -363,7 +363,8 @@ class AsteriskInstance:
                 _chown(base, uid, gid, 0o2750)
                 for f in files:
                     _chown(base / f, uid, gid, None)
-        for p in (self.etc_dir, *self.etc_dir.iterdir()):
+        # the whole tree: etc/tls holds the phones' certificate and key (0600 -> 0640)
+        for p in (self.etc_dir, *self.etc_dir.rglob("*")):
             st = p.lstat()
             if st.st_gid != gid:
                 os.lchown(p, -1, gid)

@@ -41,6 +41,7 @@ from panel.views import (
     health,
     recordings,
     reports,
+    supervision,
     tickets,
 )
 from panel.views.common import CTX
@@ -137,6 +138,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         reports,
         callbacks,
         health,
+        supervision,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

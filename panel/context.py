@@ -15,6 +15,7 @@ from callcenter.callbacks import CallbackService
 from callcenter.outbound import OutboundService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
+from callcenter.supervision import SupervisionService
 from callcenter.wrapup import WrapupService
 from core.bus import Bus
 from core.clock import Clock
@@ -61,3 +62,5 @@ class PanelContext:
     health: Health
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
+    # supervisors in agents' calls (None: no AMI connection in this process)
+    supervision: SupervisionService | None = None

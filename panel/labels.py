@@ -84,6 +84,9 @@ FIELD_LABELS: dict[str, str] = {
     "per_page": N_("Results per page"),
     "number": N_("Number to call back"),
     "call": N_("Call"),
+    # calls: the wrap-up code; a supervisor joining an agent's call
+    "wrapup_code": N_("Wrap-up code"),
+    "mode": N_("Mode"),
 }
 
 

@@ -21,14 +21,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("calls") as t:
-        t.add_column(sa.Column("wrapup_code", sa.String(32), nullable=True))
-        t.add_column(sa.Column("wrapup_by", sa.String(100), nullable=True))
-        t.add_column(sa.Column("wrapup_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("calls", sa.Column("wrapup_code", sa.String(32), nullable=True))
+    op.add_column("calls", sa.Column("wrapup_by", sa.String(100), nullable=True))
+    op.add_column("calls", sa.Column("wrapup_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("calls") as t:
-        t.drop_column("wrapup_at")
-        t.drop_column("wrapup_by")
-        t.drop_column("wrapup_code")
+    # in place, not a batch copy: other tables reference calls (SQLite 3.35+ drops
+    # columns itself, as 0023 does)
+    op.drop_column("calls", "wrapup_at")
+    op.drop_column("calls", "wrapup_by")
+    op.drop_column("calls", "wrapup_code")

@@ -28,6 +28,11 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 # Path parameters by name: the route's regular expression and the parameter's schema.
 PATH_PARAMS: dict[str, tuple[str | None, dict[str, Any], str]] = {
+    "extension": (
+        r"\d{2,8}",
+        {"type": "string", "pattern": r"^\d{2,8}$", "examples": ["1001"]},
+        "an agent's phone extension",
+    ),
     "id": (r"\d+", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "numeric id"),
     "code": (
         None,

@@ -40,6 +40,8 @@ from panel.api.schemas import (
     SendBackIn,
     SessionIn,
     SessionOut,
+    SuperviseIn,
+    SupervisionOut,
     TicketCreateIn,
     TicketList,
     TicketOut,
@@ -84,6 +86,7 @@ from panel.api.views import (
     send_back_ticket,
     set_call_wrapup,
     set_user_password,
+    supervise_agent,
     ticket_history,
     unlock_user,
     update_agency,
@@ -206,6 +209,24 @@ OPERATIONS: tuple[Operation, ...] = (
         "`[wrapup] change_minutes` after it ended, unless a supervisor has set it since: "
         "then 409, as for a call that was not answered. Supervisors and admins may set "
         "any answered call's code at any time. Setting the same code again changes nothing.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/agents/{{extension}}/supervise",
+        handler=supervise_agent,
+        summary="Listen to, whisper to or barge in on an agent's call",
+        answer="Started: the supervisor's phone rings.",
+        tag="agent",
+        status=202,
+        body=SuperviseIn,
+        returns=SupervisionOut,
+        errors=(409, 503),
+        description=(
+            "Rings the signed-in supervisor's desk phone (their account's extension) "
+            "into the agent's call: listen (quiet), whisper (the agent alone hears) or "
+            "barge (both hear). Refused with 409 and a `reason`: `no_extension`, "
+            "`supervisor_busy`, `agent_not_talking`. Every use is audited."
+        ),
     ),
     Operation(
         method="GET",
@@ -484,14 +505,14 @@ OPEN311_DOCUMENT = "/open311/v2/openapi.json"
 
 
 def document(settings: Settings | None = None) -> dict[str, Any]:
-    """The OpenAPI document; with ``settings``, the configured topics, agents'
-    extensions and wrap-up codes are the only values it allows for them (they are the
-    only ones accepted)."""
+    """The OpenAPI document; with ``settings``, the configured topics, phones'
+    extensions (agents' and supervisors' desk phones) and wrap-up codes are the only
+    values it allows for them (they are the only ones accepted)."""
     if settings is None:
         return _document((), (), ())
     return _document(
         tuple(t.id for t in settings.tickets.topics),
-        tuple(a.extension for a in settings.agents),
+        tuple(settings.phone_extensions),
         tuple(w.id for w in settings.wrapup.codes),
     )
 

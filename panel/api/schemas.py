@@ -10,7 +10,7 @@ OpenAPI document's schemas (:mod:`panel.api.operations`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -84,6 +84,12 @@ class WrapupIn(_Body):
     lists the configured ones)."""
 
     wrapup_code: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class SuperviseIn(_Body):
+    """How the supervisor joins: listen (quiet), whisper (to the agent only) or barge in."""
+
+    mode: Literal["listen", "whisper", "barge"]
 
 
 class TicketCreateIn(TicketCreate):
@@ -324,6 +330,16 @@ class WrapupOut(BaseModel):
     content: bool = Field(description="Whether the code counts as a call with usable content.")
     wrapup_by: str = Field(description="Who set the code (the user's name).")
     wrapup_at: UTCTime
+
+
+class SupervisionOut(BaseModel):
+    """A supervision started: the supervisor's phone is ringing."""
+
+    id: int
+    mode: str
+    agent_extension: str
+    supervisor_extension: str
+    call_uniqueid: str | None
 
 
 class AgencyRef(BaseModel):

@@ -28,6 +28,7 @@ from accounts.exceptions import (
     SecondFactorRequired,
     SignInFailed,
 )
+from callcenter.models import SpyMode
 from panel.api.schemas import (
     AcceptIn,
     AgencyList,
@@ -51,6 +52,8 @@ from panel.api.schemas import (
     SendBackIn,
     SessionIn,
     SessionOut,
+    SuperviseIn,
+    SupervisionOut,
     TicketList,
     TicketOut,
     TicketPage,
@@ -72,6 +75,7 @@ from panel.sessions import COOKIE
 from panel.views.agent import WrapupProblem, agent_snapshot, pause_or_resume, set_wrapup
 from panel.views.calls import CALLERS, CallProblem, call_citizen
 from panel.views.common import ctx, ticket_filter, visible_ticket
+from panel.views.supervision import SuperviseProblem, start_supervision
 from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
 from tickets.models import Ticket
 from tickets.queries import MAX_PER_PAGE
@@ -320,6 +324,27 @@ async def set_call_wrapup(request: web.Request) -> web.StreamResponse:
             wrapup_by=done.wrapup_by,
             wrapup_at=done.wrapup_at,
         )
+    )
+
+
+# -- supervisors in agents' calls ----------------------------------------------------------
+
+
+@require("supervisor", "admin")
+async def supervise_agent(request: web.Request) -> web.StreamResponse:
+    body = validate(SuperviseIn, await read_json(request))
+    started = await start_supervision(request, request.match_info["extension"], SpyMode(body.mode))
+    if isinstance(started, SuperviseProblem):
+        raise json_error(started.status, started.message, reason=started.reason)
+    return _json(
+        SupervisionOut(
+            id=started.id,
+            mode=started.mode.value,
+            agent_extension=started.agent_extension,
+            supervisor_extension=started.supervisor_extension,
+            call_uniqueid=started.call_uniqueid,
+        ),
+        status=202,
     )
 
 

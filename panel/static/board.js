@@ -94,6 +94,45 @@
     emptyNote(list, items.length === 0);
   }
 
+  // Listen / whisper / barge on a talking agent: the JSON API rings the
+  // supervisor's own phone into the call; its answer (or refusal) is shown.
+  const csrf = document.querySelector("meta[name=csrf-token]");
+  const notice = document.getElementById("supervise-status");
+  const MODES = ["listen", "whisper", "barge"];
+  function superviseButtons() {
+    const span = document.createElement("span");
+    span.className = "supervise";
+    span.hidden = true;
+    for (const mode of MODES) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "small";
+      b.dataset.mode = mode;
+      text(b, board.dataset["mode" + mode[0].toUpperCase() + mode.slice(1)] || mode);
+      span.append(b);
+    }
+    return span;
+  }
+  board.addEventListener("click", async (ev) => {
+    const b = ev.target.closest(".supervise button");
+    if (!b) return;
+    const ext = b.closest("li").dataset.extension;
+    b.disabled = true;
+    try {
+      const r = await fetch(`/api/v1/agents/${encodeURIComponent(ext)}/supervise`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf ? csrf.content : "" },
+        body: JSON.stringify({ mode: b.dataset.mode }),
+      });
+      const answer = await r.json().catch(() => ({}));
+      text(notice, r.ok ? fmt(board.dataset.ringing, { ext }) : answer.error || r.statusText);
+      if (notice) notice.dataset.ok = r.ok ? "1" : "0";
+    } finally {
+      b.disabled = false;
+    }
+  });
+
   function renderQueue(name, state) {
     const b = blocks.get(name);
     if (!b) return; // a queue this configuration does not know (e.g. before a reload)
@@ -132,10 +171,14 @@
         const since = document.createElement("span");
         since.className = "since";
         li.append(who, " ", badge, " ", why, " ", since);
+        if (!wall) li.append(" ", superviseButtons());
         return li;
       },
       (li, m) => {
         const [who, badge, why, since] = li.querySelectorAll("span");
+        li.dataset.extension = m.extension;
+        const tools = li.querySelector(".supervise");
+        if (tools) tools.hidden = m.state !== "talking";
         text(who, `${m.name || ""} (${m.extension})`);
         badge.className = "state-badge st-" + m.state;
         text(badge, names.s[m.state] || m.state);

@@ -338,6 +338,11 @@
       else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
       else if (msg.type === "overdue") showAlert(msg);
       else if (msg.type === "ticket") showNotice(msg);
+      else if (msg.type === "supervision") {
+        // [supervision] show_to_agent: a supervisor listens, whispers or barged in
+        const el = document.getElementById("supervised");
+        if (el) el.hidden = !msg.active;
+      }
       document.dispatchEvent(new CustomEvent("hotline:" + msg.type, { detail: msg }));
     };
     ws.onclose = () => {

@@ -26,7 +26,9 @@ async def _users_page(request: web.Request, status: int = 200, **extra: object) 
         users=await c.accounts.list_users(),
         roles=list(Role),
         agencies=await c.agencies.list(),
-        agent_extensions=[(a.extension, a.name) for a in c.settings.agents],
+        # agents' phones, then the supervisors' desk phones (for supervisor and admin accounts)
+        agent_extensions=[(a.extension, a.name) for a in c.settings.agents]
+        + [(p.extension, p.name) for p in c.settings.supervision.phones],
         **{"errors": {}, "values": {}, **extra},
     )
 

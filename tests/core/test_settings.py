@@ -208,3 +208,11 @@ def test_processes_the_application_starts_read_the_same_file(tmp_path):
     assert cmd is not None
     assert cmd[cmd.index("--config") + 1] == str(path.resolve())
     assert cmd[cmd.index("--model") + 1] == "/var/lib/hotline/vosk-vn"
+
+
+def test_supervisor_phone_that_is_an_agents_is_refused(tmp_path):
+    text = EXAMPLE.read_text()
+    text = replace_block(text, 'extension = "1901"', 'extension = "1001"')
+    with pytest.raises(ConfigError) as info:
+        settings_in(tmp_path, text)
+    assert "supervision.phones[0].extension: 1001 is also an agent's" in info.value.problems

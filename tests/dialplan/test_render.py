@@ -78,7 +78,7 @@ def test_fallback_covers_every_shift_in_the_local_time_zone(rendered):
 
 def test_trunk_and_phones_take_alaw_and_ulaw(rendered):
     pjsip = rendered["pjsip.conf"]
-    assert pjsip.count("allow=alaw,ulaw") == 31  # the trunk and 30 phones
+    assert pjsip.count("allow=alaw,ulaw") == 33  # the trunk, 30 agents, 2 supervisors
     assert "dtmf_mode=rfc4733" in pjsip
 
 

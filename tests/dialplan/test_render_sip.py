@@ -246,8 +246,8 @@ def test_the_certificate_and_key_are_copied_for_asterisk(tmp_path, cert):
     files = tls_files(settings)
     assert files.cert.read_bytes() == cert[0].read_bytes()
     assert files.key.read_bytes() == cert[1].read_bytes()
-    assert stat.S_IMODE(files.key.stat().st_mode) == 0o600
-    assert stat.S_IMODE(files.cert.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(files.key.stat().st_mode) == 0o640
+    assert stat.S_IMODE(files.cert.parent.stat().st_mode) == 0o750
     renewed = self_signed_cert(tmp_path / "renewed")
     cert[0].write_bytes(renewed[0].read_bytes())
     cert[1].write_bytes(renewed[1].read_bytes())

@@ -18,6 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from accounts.identity import Actor
 from accounts.models import Role
 from callcenter.outbound import OutboundService
+from callcenter.supervision import SupervisionService
+from core.ami import AMIClient
 from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
@@ -130,13 +132,17 @@ async def panel(database_url: str, tmp_path: Path):
     clock = FakeClock(datetime.now(UTC))
     control = RecordingControl()
     outbound = OutboundService(db, settings, clock, bus, FreePhones())  # type: ignore[arg-type]
+    # never connected: a supervision that gets as far as Asterisk is "unavailable"
+    ami = AMIClient("127.0.0.1", 9, "none", "none")
+    supervision = SupervisionService(settings, db, bus, ami, clock)
     ctx = panel_context(
         settings,
         db=db,
         bus=bus,
         clock=clock,
-        control=control,
+        control=control,  # type: ignore[arg-type]
         outbound=outbound,  # type: ignore[arg-type]
+        supervision=supervision,
     )
     admin = await ctx.accounts.create_user(
         None,

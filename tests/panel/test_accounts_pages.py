@@ -103,7 +103,7 @@ async def test_extensions_are_chosen_from_the_configuration_and_refusals_named(p
     status, error = await save(agent.id, display_name="Agent1", role="agent", extension="1099")
     assert status == 422 and "“1099”" in error and "không phải máy lẻ" in error
     status, error = await save(sup_id, display_name="Sup", role="supervisor", extension="1003")
-    assert status == 422 and "“1003”" in error and "chỉ điện thoại viên" in error
+    assert status == 422 and "“1003”" in error and "máy của giám sát viên" in error
     # nothing changed
     assert (await panel.ctx.accounts.get(agent.id)).extension == "1001"
     assert (await panel.ctx.accounts.get(sup_id)).extension is None

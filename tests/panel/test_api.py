@@ -35,6 +35,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", f"{API}/agent/pause"): {"agent"},
     ("POST", f"{API}/agent/resume"): {"agent"},
     ("POST", f"{API}/calls/{{id}}/wrapup"): STAFF,
+    ("POST", f"{API}/agents/{{extension}}/supervise"): LEADS,
     ("GET", f"{API}/tickets"): STAFF,
     ("POST", f"{API}/tickets"): STAFF,
     ("GET", f"{API}/tickets/{{code}}"): ALL,
@@ -201,7 +202,7 @@ def test_the_access_table_covers_every_operation():
 async def test_every_route_refuses_the_signed_out_and_the_wrong_roles(panel):
     agent, *_ = await tokens(panel, "agent1")
     ticket = await new_ticket(panel, agent, level=2)
-    values = {"code": ticket["code"], "id": str(panel.agency_ids["q1"])}
+    values = {"code": ticket["code"], "id": str(panel.agency_ids["q1"]), "extension": "1001"}
     user_values = {"code": ticket["code"], "id": str(panel.users["agent2"].id)}
     headers = {role: await panel.token(user) for role, user in USER_OF.items()}
     checked = 0
@@ -855,3 +856,21 @@ async def test_a_client_follows_a_created_ticket_through_its_actions_by_links(pa
     assert t["status"] == "closed"
     history, _ = await follow(t, via, "ticket_history", sup)
     assert [e["action"] for e in history["items"]] == ["created", "accepted", "answered", "closed"]
+
+
+async def test_supervise_refusals_name_their_reason(panel):
+    """Who has no desk phone is told so before anything rings; a desk phone with no
+    telephone system to ring it gets 503; a mode that is none gets 422."""
+    sup, admin = await tokens(panel, "sup", "admin")
+    path = f"{API}/agents/1001/supervise"
+    refused = await call(panel, "POST", path, sup, {"mode": "listen"}, 409)
+    assert refused["reason"] == "no_extension" and refused["error"]
+    bad = await call(panel, "POST", path, sup, {"mode": "shout"}, 422)
+    assert "mode" in bad["fields"]
+    await call(
+        panel, "PATCH", f"{API}/users/{panel.users['sup'].id}", admin, {"extension": "1002"}, 409
+    )
+    await call(panel, "PATCH", f"{API}/users/{panel.users['sup'].id}", admin, {"extension": "1901"})
+    sup = await panel.token("sup")
+    away = await call(panel, "POST", path, sup, {"mode": "whisper"}, 503)
+    assert away["reason"] == "unavailable"

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from callcenter.live import LiveState
+from callcenter.models import Supervision
 from callcenter.shifts import queue_name
 from queue_stats.congestion import CongestionWatch
 from queue_stats.live import LiveQueues
@@ -176,3 +177,30 @@ async def test_the_board_page_follows_an_alarm_that_gets_worse(panel, browser):
         assert errors == []
     finally:
         await page.close()
+
+
+async def test_the_supervision_audit_lists_each_use(panel):
+    now = panel.ctx.clock.now()
+    async with panel.ctx.db.session() as s:
+        s.add(
+            Supervision(
+                channel_id="spy-audit1",
+                user_id=panel.users["sup"].id,
+                username="Sup",
+                supervisor_extension="1901",
+                agent_extension="1003",
+                call_uniqueid="pbx-1.1",
+                mode="whisper",
+                started_at=now - timedelta(minutes=2),
+                ended_at=now,
+                result="ended",
+            )
+        )
+    await panel.login("sup")
+    r = await panel.client.get("/supervisions", allow_redirects=False)
+    assert r.status == 200
+    html = await r.text()
+    assert 'data-mode="whisper" data-agent="1003"' in html
+    assert "Nhắc nhỏ" in html and "pbx-1.1" in html and "1901" in html
+    board = await (await panel.client.get("/board")).text()
+    assert 'href="/supervisions"' in board and 'data-mode-barge="Tham gia"' in board

@@ -157,7 +157,7 @@ async def test_the_citizen_hears_the_result_again_then_rates_1_and_reopens(
     number = new_number()
     ticket, officer = await forwarded_report(app, number)
     heard_dir = lab.home / "carrier" / "heard"
-    await lab.carrier.record_heard(heard_dir)
+    await lab.carrier.record_answered_in(heard_dir)
     # the answer and the agency's name are spoken before: the reading does not wait
     await app.speech.speak(ANSWER, "vi")
     await app.speech.speak("Phường Bến Nghé", "vi")
@@ -211,7 +211,7 @@ async def test_the_citizen_hears_the_result_again_then_rates_1_and_reopens(
 
         job = await eventually(done, 30)
     finally:
-        await lab.carrier.record_heard(None)
+        await lab.carrier.record_answered_in(None)
     assert (job.attempts, job.last_result) == (1, "connected")
     assert job.call_id == rated.call_id, "the rating is the result call's"
     lines = [e for e in await app.ticket_queries.history(ticket.id) if e.action == "result_call"]
