@@ -377,8 +377,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "(`repeated: true`) and places none. 409 with `detail` naming why not: "
         "`no_phone` (no extension), `not_registered` (the phone is not registered), "
         "`busy` (it is ringing or in a call), `already_calling` (a call from another "
-        "ticket is under way). 422 with `fields.citizen_phone` when the number cannot "
-        "be dialled; 503 when the telephone system does not answer.",
+        "ticket is under way), `not_dialable` (with `fields.citizen_phone`: the ticket's "
+        "number cannot be dialled); 503 when the telephone system does not answer.",
     ),
     Operation(
         method="POST",

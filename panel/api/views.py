@@ -401,7 +401,9 @@ async def call_ticket_citizen(request: web.Request) -> web.StreamResponse:
         placed = await call_citizen(request, ticket)
     except CallProblem as p:
         if p.field is not None:
-            raise json_error(p.status, "invalid input", fields={p.field: p.message}) from None
+            raise json_error(
+                p.status, p.message, detail=p.reason, fields={p.field: p.message}
+            ) from None
         if p.status == 409:
             raise json_error(409, p.message, detail=p.reason) from None
         raise json_error(p.status, p.message) from None

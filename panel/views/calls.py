@@ -6,7 +6,7 @@ number) and ``POST /api/v1/tickets/{code}/call`` share :func:`call_citizen`:
 phone rings first, then the citizen's), the ticket's history notes it, and a
 refusal comes back as a :class:`CallProblem` in the user's language: the
 phone not registered, busy, already in an outgoing call (409), the number not
-dialable (422, naming ``citizen_phone``), no telephone system (503).  A second
+dialable (409, naming the ticket's ``citizen_phone``), no telephone system (503).  A second
 click while the call is under way answers with that same call.
 """
 
@@ -83,8 +83,9 @@ async def call_citizen(request: web.Request, ticket: Ticket) -> Placed:
             origin_call_id=ticket.call_id,
         )
     except NotDialable as e:
+        # the ticket's stored number, not the request, is at fault: a conflict
         raise CallProblem(
-            422,
+            409,
             _("{number} is not a number the hotline can dial.", number=e.number or ""),
             "not_dialable",
             field=e.field,

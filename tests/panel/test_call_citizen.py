@@ -5,7 +5,7 @@ PBX dials the citizen over the trunk, the carrier's side answers and sees the
 configured hotline number; both sides are recorded, the ticket lists the call
 with its recording.  The JSON API refuses clearly: a phone that is not
 registered, one that is busy, a call from another ticket under way (409), a
-number that cannot be dialled (422); a second click gets the same call.
+number that cannot be dialled (409); a second click gets the same call.
 
 The lab's configuration gets a trunk contact (so the PBX can call out) and a
 caller ID of its own for these calls, reloaded over AMI, then restored.
@@ -222,10 +222,11 @@ async def test_refusals_and_the_second_click(carrier: Lab, click_app: Applicatio
     agent = await account(app, first)
     other = await account(app, second)
     async with await api(app, agent) as s:
-        # a number the trunk cannot dial: 422 naming the ticket's field
+        # a number the trunk cannot dial: 409 (what is stored), naming the ticket's field
         r = await s.post(f"/api/v1/tickets/{bad.code}/call")
-        assert r.status == 422
+        assert r.status == 409
         body = await r.json()
+        assert body["detail"] == "not_dialable"
         assert set(body["fields"]) == {"citizen_phone"} and "113" in body["fields"]["citizen_phone"]
         assert body["labels"]["citizen_phone"]
 
