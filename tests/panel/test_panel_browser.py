@@ -174,6 +174,11 @@ async def test_call_pops_up_becomes_a_ticket_and_the_agency_answers(
         actions = [e.action for e in await ctx.ticket_queries.history(ticket.id)]
         assert actions[:1] == ["created"] and "accepted" in actions and "answered" in actions
 
+        # what the call was: the panel insists on its wrap-up code before the next call
+        await page.wait_for_selector("#pop-wrapup", state="visible", timeout=10_000)
+        await page.select_option("#wrapup-code", "ticket")
+        await page.click("#wrapup-save")
+        await page.locator("#wrapup-done").wait_for(timeout=10_000)
         await page.click("#resume")
 
         async def resumed():
