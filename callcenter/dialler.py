@@ -286,7 +286,7 @@ class CallbackDialler:
             f"CHANNEL(language)={cb.language}",
         ]
         if self.presence is not None:
-            await self._tell(self.presence.callback_called(extension, uid, started.info))
+            await tell(self.presence.callback_called(extension, uid, started.info))
         try:
             originated = await originate(
                 self.ami,
@@ -311,7 +311,7 @@ class CallbackDialler:
                 # the result comes with the dialplan's UserEvent; keep the base for it
                 self._bases[uid] = base
                 if self.presence is not None and self.busy_agents.get(extension) == uid:
-                    await self._tell(self.presence.callback_phase(extension, uid, "talking"))
+                    await tell(self.presence.callback_phase(extension, uid, "talking"))
                 return
         except AMIError as e:
             log.warning("callback %s: originate to %s failed: %s", cb.id, extension, e)
@@ -347,11 +347,7 @@ class CallbackDialler:
                 continue
             self.busy_agents.pop(ext, None)
             if self.presence is not None:
-                await self._tell(self.presence.callback_phase(ext, uid, phase, **extra))
-
-    @staticmethod
-    async def _tell(screen: Coroutine[Any, Any, None]) -> None:
-        await tell(screen)
+                await tell(self.presence.callback_phase(ext, uid, phase, **extra))
 
 
 class OutboundDialler:
