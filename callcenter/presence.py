@@ -50,7 +50,7 @@ from typing import Any
 from callcenter.live import LiveState
 from callcenter.models import Call
 from callcenter.pophistory import CallerHistory, History
-from callcenter.service import CallService, sanitize_caller
+from callcenter.service import CallFacts, CallService, sanitize_caller
 from callcenter.shifts import extension_of
 from core.ami import AMIClient, Event, chan_vars, event_time
 from core.bus import Bus
@@ -88,7 +88,7 @@ Handler = Callable[[Event], Awaitable[None]]
 class Reads:
     """What a pop reads from the database: the call record and the caller's history."""
 
-    call: Call | None
+    call: Call | CallFacts | None  # the IVR's facts in memory, or the record
     number: str | None
     earlier_calls: list[dict[str, Any]]
     tickets: list[dict[str, Any]]
@@ -277,7 +277,8 @@ class Presence:
         """The call record, and the caller's history (read ahead when the IVR had it)."""
         if number:  # the history need not wait for the record
             self.caller_history.warm(uniqueid, number)
-        call = await self.calls.get(uniqueid)
+        # what the IVR of this process wrote is at hand; else the record is read
+        call = self.calls.facts(uniqueid) or await self.calls.get(uniqueid)
         number = (call.caller_number if call else None) or number
         if not number:
             return Reads(call, number, [], [])

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
@@ -109,12 +110,40 @@ def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Call)
 
 
+# How many calls' IVR facts are kept in memory (calls in the IVR or the queue
+# at once, with room to spare; the oldest go first).
+MAX_FACTS = 2000
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the IVR wrote of a call on its way to the queue, kept in memory.
+
+    The screen-pop shows these fields; with them at hand the ring needs no
+    database read (the pop reads the record only when the call reached the
+    queue by another way: the dialplan's fallback, a restart mid-call, a second
+    process).  The attribute names are the record's (:class:`Call`)."""
+
+    id: int
+    uniqueid: str
+    caller_number: str | None
+    caller_name: str | None
+    hotline_number: str | None
+    language: str | None
+    route_source: str
+    ivr_path: str = ""
+    ivr_choice: str | None = None
+    queue: str | None = None
+    queued_at: datetime | None = None
+
+
 class CallService:
     """Writes the life of each call to the database."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self._facts: OrderedDict[str, CallFacts] = OrderedDict()
         # called with the call's id once an answered, recorded call has ended
         self.on_recorded_call_ended: list[Callable[[int], Awaitable[None]]] = []
 
@@ -176,8 +205,30 @@ class CallService:
                     ivr_path="",
                 )
                 .on_conflict_do_nothing(index_elements=["uniqueid"])
+                .returning(Call.id)
             )
-            await session.execute(stmt)
+            call_id = (await session.execute(stmt)).scalar()
+        if call_id is None:
+            return  # written before (by the hang-up, or a second try): the record rules
+        self._facts[uniqueid] = CallFacts(
+            id=call_id,
+            uniqueid=uniqueid,
+            caller_number=caller.number,
+            caller_name=caller.name,
+            hotline_number=hotline_number,
+            language=language,
+            route_source=route_source,
+        )
+        while len(self._facts) > MAX_FACTS:
+            self._facts.popitem(last=False)
+
+    def facts(self, uniqueid: str) -> CallFacts | None:
+        """The IVR's facts of a call in this process's IVR or queue, if still kept."""
+        return self._facts.get(uniqueid)
+
+    def forget(self, uniqueid: str) -> None:
+        """The call was answered or is over: its pop has what it needs."""
+        self._facts.pop(uniqueid, None)
 
     async def ivr_done(
         self,
@@ -199,6 +250,14 @@ class CallService:
         the call is still open.
         """
         state: dict[str, object] = {}
+        known = self._facts.get(uniqueid)
+        if known is not None:  # before the write: the caller may reach the queue first
+            if queue and outcome is None:
+                self._facts[uniqueid] = replace(
+                    known, ivr_path=path, ivr_choice=choice, language=language, queue=queue
+                )
+            else:
+                self.forget(uniqueid)  # the IVR ended it: no pop will come
         if queue:
             state.update(queue=queue, team_id=team_id, shift_id=shift_id)
         if outcome is not None:
@@ -279,6 +338,11 @@ class CallService:
             recording_base=recording_base,
             route_source=route_source,
         )
+        known = self._facts.get(uniqueid)
+        if known is not None:
+            self._facts[uniqueid] = replace(
+                known, queue=queue, queued_at=at, route_source=route_source
+            )
         async with self.db.session() as session:
             await session.execute(
                 update(Call)
@@ -305,6 +369,7 @@ class CallService:
         recording_base: str | None,
     ) -> None:
         """An agent answered: the call is answered and being recorded."""
+        self.forget(uniqueid)
         extension = interface.split("/", 1)[-1]
         agent_name = next(
             (a.name for a in self.settings.agents if a.extension == extension), member_name
@@ -341,6 +406,7 @@ class CallService:
         The call may not be over: app_queue reports a maximum-wait exit this way
         too, and the caller then hears a message; the hang-up closes the record.
         """
+        self.forget(uniqueid)
         async with self.db.session() as session:
             await session.execute(
                 update(Call)
@@ -361,6 +427,7 @@ class CallService:
         route_source: str | None = None,
     ) -> None:
         """The caller's channel is gone: close the record, whatever state it was in."""
+        self.forget(uniqueid)
         async with self.db.session() as session:
             call = await self._get(session, uniqueid)
             if call is not None and call.direction == Direction.OUTBOUND:

@@ -107,6 +107,74 @@ async def test_call_lifecycle_is_complete_and_idempotent(service: CallService):
     assert call.caller_name == "Trần Thị B"
 
 
+async def test_the_ivr_facts_kept_in_memory_are_the_records(service: CallService):
+    """What the pop takes from memory instead of the record: the same values, kept
+    from the IVR's insert to the answer, never for a call the IVR did not open."""
+    uid = "pbx-1795344736.20"
+    caller = sanitize_caller("+84 901 234 567", "Trần Thị B")
+    kw = dict(uniqueid=uid, linkedid=uid, hotline_number="1022", caller=caller)
+    await service.open_call(**kw, started_at=T0, language="vi", recording_base=None)
+    await service.ivr_done(
+        uid,
+        path="9:language > 1:agent",
+        choice="agent",
+        language="en",
+        queue="t1022-afternoon",
+        team_id="t1022",
+        shift_id="afternoon",
+    )
+    await service.caller_joined(
+        **kw,
+        queue="t1022-afternoon",
+        at=T0 + timedelta(seconds=5),
+        recording_base=None,
+        route_source="agi",
+    )
+    facts, call = service.facts(uid), await service.get(uid)
+    assert facts is not None and call is not None
+    names = (
+        "id uniqueid caller_number caller_name hotline_number language route_source"
+        " ivr_path ivr_choice queue queued_at"
+    ).split()
+    assert {n: getattr(facts, n) for n in names} == {n: getattr(call, n) for n in names}
+    assert facts.caller_number == "0901234567" and facts.ivr_path == "9:language > 1:agent"
+
+    # a second insert (a retry) finds the record: it neither keeps nor changes facts
+    service.forget(uid)
+    await service.open_call(**kw, started_at=T0, language="vi", recording_base=None)
+    assert service.facts(uid) is None
+
+    # answered, hung up in the IVR, or ended by it: no pop is to come
+    for n, end in enumerate(("answer", "hangup", "ivr_end")):
+        u = f"pbx-1795344736.{30 + n}"
+        await service.open_call(
+            **{**kw, "uniqueid": u, "linkedid": u},
+            started_at=T0,
+            language="vi",
+            recording_base=None,
+        )
+        assert service.facts(u) is not None
+        if end == "answer":
+            await service.agent_connected(
+                uniqueid=u,
+                queue="t1022-afternoon",
+                interface="PJSIP/1006",
+                member_name=None,
+                hold_seconds=1,
+                at=T0,
+                recording_base=None,
+            )
+        elif end == "hangup":
+            await service.hung_up(
+                uniqueid=u, at=T0, queue_status=None, cause=None, hotline_number="1022"
+            )
+        else:
+            await service.ivr_done(
+                u, path="2:info", choice="info", language="vi", outcome=Outcome.ENDED_IVR
+            )
+        assert service.facts(u) is None, end
+
+
 async def test_waiting_caller_outcomes(service: CallService):
     for uid, status, expected in (
         ("pbx-1.1", "TIMEOUT", Outcome.TIMEOUT),

@@ -251,3 +251,40 @@ async def test_an_end_without_uniqueid_ends_the_call_on_screen_when_it_was_heard
         await ctx.bus.stop_listening()
         await asyncio.gather(task, return_exceptions=True)
         await presence.stop()
+
+
+async def test_the_ring_reads_no_call_record_when_the_ivr_wrote_it_here(panel, monkeypatch):
+    """The IVR of this process keeps what it wrote of the call (the record's id, the
+    menu path, the language) in memory: the pop at the ring is built without reading
+    the record; when they are not kept (a restart, the dialplan's fallback), it is
+    read, and both pops say the same."""
+    ctx = panel.ctx
+    reads: list[str] = []
+    get = ctx.calls.get
+
+    async def counted(uniqueid: str):  # type: ignore[no-untyped-def]
+        reads.append(uniqueid)
+        return await get(uniqueid)
+
+    monkeypatch.setattr(ctx.calls, "get", counted)
+    presence = presence_of(ctx)
+    listener, task = await listening(ctx, "1001")
+    try:
+        shown = []
+        for uniqueid in ("pbx-9.1", "pbx-9.2"):
+            await in_queue(ctx, uniqueid)
+            if uniqueid == "pbx-9.2":
+                ctx.calls.forget(uniqueid)  # as after a restart: only the record has it
+            await presence.on_called(called(uniqueid))
+            shown.append(await listener.next("pop", timeout=WAIT))
+        assert reads == ["pbx-9.2"]
+        record = await get("pbx-9.1")
+        assert record is not None and shown[0]["call_id"] == record.id
+        keys = ("caller", "caller_name", "hotline", "language", "ivr_path", "ivr_choice")
+        assert [shown[0][k] for k in keys] == [shown[1][k] for k in keys]
+        assert shown[0]["ivr_path"] == "1:agent" and shown[0]["route_source"] == "agi"
+    finally:
+        task.cancel()
+        await ctx.bus.stop_listening()
+        await asyncio.gather(task, return_exceptions=True)
+        await presence.stop()
