@@ -5,6 +5,7 @@
 #
 #   ./test.sh               everything
 #   ./test.sh tests/core    any pytest arguments
+#   HOTLINE_TEST_WORKERS=0 ./test.sh   in one process (default: two workers)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,4 +34,8 @@ fi
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache | tail -3
 .venv/bin/mypy
-exec .venv/bin/pytest "$@"
+# Two workers (pytest-xdist), each with a lab of its own (tests/lab.py gives
+# worker gwN the lab slot HOTLINE_LAB_SLOT+N): most of the suite's time is real
+# calls waiting on real timers.  A file's tests stay together in one worker.
+# HOTLINE_TEST_WORKERS=0 runs everything in this one process.
+exec .venv/bin/pytest -n "${HOTLINE_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -31,6 +31,7 @@ closed folder on the way before a start fails on it.
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import logging
 import os
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 #: both users' umask: what one makes in a shared folder the other may read
 UMASK = 0o007
 NOLOGIN = "/usr/sbin/nologin"
+# taken while users are checked and created (only root does)
+USERS_LOCK = Path("/run/lock/hotline-users.lock")
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,15 @@ def ensure_users(settings: Settings, *, say=print) -> None:  # type: ignore[no-u
     root; elsewhere nothing is done (who runs it owns what it makes)."""
     if os.geteuid() != 0:
         return
+    # Two starts at once (a set-up beside a running `hotline start`, two test
+    # workers) would both see a user missing and the second `useradd` fail.
+    USERS_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with USERS_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _ensure_users(settings, say)
+
+
+def _ensure_users(settings: Settings, say) -> None:  # type: ignore[no-untyped-def]
     pbx, app = settings.service.pbx_user, settings.service.user
     for name, what in ((pbx, "Asterisk"), (app, "application")):
         if not name or _user_exists(name):

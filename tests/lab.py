@@ -26,10 +26,13 @@ T = TypeVar("T")
 
 CACHE_DIR = Path(os.environ.get("HOTLINE_ASTERISK_CACHE", "/var/cache/hotline/asterisk-sid"))
 # HOTLINE_LAB_SLOT=1..7 moves every port of the lab, so that several labs
-# (say, two test runs side by side) share the machine without clashing.
-SLOT = int(os.environ.get("HOTLINE_LAB_SLOT", "0"))
+# (say, two test runs side by side) share the machine without clashing.  Under
+# pytest-xdist each worker takes the next slot: gw0 the given one, gw1 the one
+# after, and so on, each with a lab of its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+SLOT = int(os.environ.get("HOTLINE_LAB_SLOT", "0")) + int(_WORKER.removeprefix("gw") or 0)
 if not 0 <= SLOT <= 7:
-    raise ValueError("HOTLINE_LAB_SLOT must be 0..7")
+    raise ValueError(f"HOTLINE_LAB_SLOT must be 0..7 (worker {_WORKER} would take slot {SLOT})")
 _P = 100 * SLOT  # signalling and control ports
 _R = 125 * SLOT  # media port ranges (125 ports, some 60 streams, a slot)
 CARRIER = CarrierAddresses(
