@@ -110,6 +110,7 @@ OUTCOMES: dict[str, str] = {
     Outcome.EMERGENCY.value: N_("Put through to an emergency number"),
     Outcome.RESULT_CALL.value: N_("Result call to the citizen"),
     Outcome.OUTBOUND.value: N_("Called by an agent"),
+    Outcome.BLOCKED.value: N_("Blocked number: message and key 0 only"),
 }
 
 
