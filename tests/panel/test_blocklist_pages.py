@@ -149,6 +149,9 @@ async def test_the_api_adds_lists_and_lifts_and_names_its_refusals(panel):
         )
     listed = await (await panel.client.get(API, headers=sup)).json()
     assert [(b["id"], b["calls"]) for b in listed["items"]] == [(made["id"], 1)]
+    metrics = await (await panel.client.get("/metrics")).text()  # from loopback
+    assert 'hotline_calls_blocked_total{hotline="1022"} 1.0' in metrics
+    assert 'hotline_calls_blocked_total{hotline="0888247247"} 0.0' in metrics
 
     r = await panel.client.post(f"{API}/{made['id']}/lift", headers=sup)
     assert r.status == 200, await r.text()
