@@ -58,8 +58,8 @@ async def test_a_supervisor_blocks_a_suggested_number_and_lifts_it(panel, browse
         problems = watch(page)
         await sign_in(page, base, "sup")
         await page.goto(f"{base}/board")
-        await page.click("#board-blocklist")
-        await page.wait_for_selector("#block-form")
+        async with page.expect_navigation():
+            await page.click("#board-blocklist")
         assert await page.inner_text("h1") == "Số bị chặn"
         suggested = page.locator(f'#candidates tr.candidate[data-number="{NUMBER}"]')
         assert await suggested.count() == 1
@@ -68,14 +68,14 @@ async def test_a_supervisor_blocks_a_suggested_number_and_lifts_it(panel, browse
         await page.screenshot(path=os.path.join(ARTIFACTS, "blocklist-1-suggested.png"))
 
         # "Block…" brings the number into the form; the supervisor gives a reason and days
-        await suggested.locator("a").click()
-        await page.wait_for_selector("#block-form")
+        async with page.expect_navigation():
+            await suggested.locator("a").click()
         assert await page.input_value("#block-number") == NUMBER
         assert await page.input_value("#block-days") == str(ctx.settings.blocklist.default_days)
         await page.fill("#block-days", "3")
         await page.fill("#block-reason", "Gọi quấy rối nhiều lần trong tuần")
-        await page.click("#block-submit")
-        await page.wait_for_selector(".flash")
+        async with page.expect_navigation():
+            await page.click("#block-submit")
         assert f"Đã chặn số {NUMBER}." in await page.inner_text(".flash")
         (block,) = await ctx.blocklist.active()
         assert block.number == NUMBER and block.created_by == "Sup"
@@ -90,13 +90,13 @@ async def test_a_supervisor_blocks_a_suggested_number_and_lifts_it(panel, browse
         # a second block of the same number is refused, by name
         await page.fill("#block-number", f"+84 {NUMBER[1:3]} {NUMBER[3:]}")
         await page.fill("#block-reason", "lại")
-        await page.click("#block-submit")
-        await page.wait_for_selector(".flash")
+        async with page.expect_navigation():
+            await page.click("#block-submit")
         assert f"Số {NUMBER} đã đang bị chặn." in await page.inner_text(".flash")
 
         # lifted
-        await row.locator("form.block-lift button").click()
-        await page.wait_for_selector(".flash")
+        async with page.expect_navigation():
+            await row.locator("form.block-lift button").click()
         assert f"Đã gỡ chặn số {NUMBER}." in await page.inner_text(".flash")
         row = page.locator(f'#blocks tr.block[data-id="{block.id}"]')
         assert await row.get_attribute("data-state") == "lifted"
