@@ -42,6 +42,8 @@ FIELD_LABELS: dict[str, str] = {
     "note": N_("Note"),
     "result": N_("Result of the handling"),
     "reason": N_("Reason"),
+    # a block on a number (callcenter.blocklist)
+    "days": N_("Days"),
     "meeting_at": N_("Date and time"),
     "meeting_place": N_("Place"),
     "letter": N_("Thank-you letter to the citizen"),
