@@ -63,16 +63,18 @@ async def block(app: Application, number: str) -> int:
     return row.id
 
 
-def asked(app: Application, uniqueid: str) -> list[str]:
-    """What the IVR asked the real Asterisk to do in this call (its AGI trace)."""
+async def asked(app: Application, uniqueid: str) -> list[str]:
+    """What the IVR asked the real Asterisk to do in this call (its AGI trace, written
+    when the AGI session ends: the record may be closed a moment before)."""
     assert app.agi.trace_dir is not None
     trace = Path(app.agi.trace_dir) / f"{uniqueid.replace(':', '_')}.txt"
+    await eventually(lambda: _async(trace.exists()), 20)
     return [line for line in trace.read_text().splitlines() if line.startswith("> ")]
 
 
-def played(app: Application, uniqueid: str, prompt_id: str) -> bool:
+async def played(app: Application, uniqueid: str, prompt_id: str) -> bool:
     prompts_dir = app.settings.prompts_dir / "vi"
-    return any(f"{prompts_dir}/{prompt_id} " in line for line in asked(app, uniqueid))
+    return any(f"{prompts_dir}/{prompt_id} " in line for line in await asked(app, uniqueid))
 
 
 async def test_a_blocked_caller_hears_the_message_and_still_reaches_113(
@@ -101,9 +103,9 @@ async def test_a_blocked_caller_hears_the_message_and_still_reaches_113(
     assert call.ivr_path == "blocked > 0:emergency > 1:call:113 > dial:answer"
     assert call.outcome == Outcome.EMERGENCY and call.ivr_choice == "emergency:113"
     assert call.queued_at is None and call.agent_extension is None and call.queue is None
-    assert played(app, call.uniqueid, "blocked-hl1022")
-    assert not played(app, call.uniqueid, "menu-hl1022"), "never the menu"
-    assert not played(app, call.uniqueid, "greeting-hl1022")
+    assert await played(app, call.uniqueid, "blocked-hl1022")
+    assert not await played(app, call.uniqueid, "menu-hl1022"), "never the menu"
+    assert not await played(app, call.uniqueid, "greeting-hl1022")
     assert (await app.panel.blocklist.blocked_calls()).get(block_id) == 1
 
 
@@ -118,7 +120,9 @@ async def test_a_blocked_caller_who_presses_nothing_is_let_go(
     assert call.outcome == Outcome.BLOCKED and call.block_id == block_id
     assert call.ivr_path == "blocked > silence > silence" and call.ivr_choice == "blocked"
     assert call.queued_at is None and call.agent_extension is None
-    assert played(app, call.uniqueid, "blocked-hl1022") and played(app, call.uniqueid, "goodbye")
+    assert await played(app, call.uniqueid, "blocked-hl1022") and await played(
+        app, call.uniqueid, "goodbye"
+    )
     # the channel is gone soon after: the dialplan hung up, not the caller
     await asyncio.sleep(3)
     assert not await carrier.carrier.hangup_all()
@@ -144,8 +148,8 @@ async def test_an_expired_and_a_lifted_block_give_the_normal_menu(
     call = await ended_record(app, number, timeout=60)
     assert call.block_id is None and call.outcome == Outcome.ANSWERED
     assert call.ivr_path == "1:agent" and call.agent_extension
-    assert played(app, call.uniqueid, "menu-hl1022")
-    assert not played(app, call.uniqueid, "blocked-hl1022")
+    assert await played(app, call.uniqueid, "menu-hl1022")
+    assert not await played(app, call.uniqueid, "blocked-hl1022")
 
     # lifted: the panel's lift reaches the IVR's copy over Redis
     other = new_number()
