@@ -14,6 +14,11 @@ history, callcenter/pophistory.py).
 After the greeting every caller hears the recorded-call notice; one who cut
 it short with a key hears it before joining a queue.  Key 0 (``emergency``)
 may put the caller through to 113/114/115 from here (agi/emergency.py).
+
+A caller whose number is on the blocked list (callcenter/blocklist.py, a
+lookup in memory) hears a short message and is offered only the hotline's
+emergency option, then the call ends: it never reaches the menu or a queue.
+A call with no caller ID is never blocked.
 """
 
 from __future__ import annotations
@@ -26,12 +31,21 @@ from dataclasses import dataclass, field
 from agi.emergency import Emergency
 from agi.follow import FollowFlow
 from agi.protocol import AGIHangup, AGISession
+from callcenter.blocklist import BlockCache
 from callcenter.models import Outcome
-from callcenter.service import CallService, sanitize_caller
+from callcenter.service import CallerId, CallService, sanitize_caller
 from callcenter.shifts import on_duty_queue
 from core.clock import Clock
 from core.settings import Hotline, MenuOption, Settings
-from dialplan.prompts import greeting_id, menu_id, message_id, notice_id, prompt_path
+from dialplan.prompts import (
+    blocked_id,
+    emergency_option,
+    greeting_id,
+    menu_id,
+    message_id,
+    notice_id,
+    prompt_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +90,7 @@ class IVR:
         *,
         follow: FollowFlow | None = None,
         on_arrival: Callable[[str, str | None], None] | None = None,
+        blocks: BlockCache | None = None,
     ) -> None:
         self.settings = settings
         self.calls = calls
@@ -85,6 +100,8 @@ class IVR:
         self.follow = follow
         # told (uniqueid, caller's number) when a call arrives: the pop reads ahead
         self.on_arrival = on_arrival
+        # the blocked-numbers list's copy in memory (None: nobody is blocked)
+        self.blocks = blocks
 
     def _prompt(self, prompt_id: str, language: str) -> str:
         return prompt_path(self.settings, prompt_id, language)
@@ -99,6 +116,12 @@ class IVR:
             log.error("IVR called for unknown hotline %r (channel %s)", number, uniqueid)
             return
         caller = sanitize_caller(agi.env.get("agi_callerid"), agi.env.get("agi_calleridname"))
+        block_id = self._blocked(caller.number)
+        if block_id is not None:
+            await self._handle_blocked(
+                agi, hotline, caller, uniqueid, linkedid, recording_base, block_id
+            )
+            return
         if self.on_arrival is not None:
             try:
                 self.on_arrival(uniqueid, caller.number)
@@ -185,6 +208,103 @@ class IVR:
             await agi.stream_file(self._prompt("goodbye", walk.language))
             await agi.set_variable("HOTLINE_ROUTE", "hangup")
 
+    def _blocked(self, number: str | None) -> int | None:
+        """The active block on the caller's number; any fault lets the call through."""
+        if self.blocks is None or not number:
+            return None
+        try:
+            return self.blocks.check(number)
+        except Exception:  # noqa: BLE001 - fail open: a caller is never lost to the list
+            log.exception("blocklist check failed for %s; call let through", number)
+            return None
+
+    async def _handle_blocked(
+        self,
+        agi: AGISession,
+        hotline: Hotline,
+        caller: CallerId,
+        uniqueid: str,
+        linkedid: str | None,
+        recording_base: str | None,
+        block_id: int,
+    ) -> None:
+        """The blocked caller: the message, key 0 only (the hotline's emergency option),
+        then goodbye.  The record is ``blocked`` (``emergency`` once put through)."""
+        log.info("call %s from %s is blocked (block %d)", uniqueid, caller.number, block_id)
+        opened = asyncio.create_task(
+            self.calls.open_call(
+                uniqueid=uniqueid,
+                linkedid=linkedid,
+                hotline_number=hotline.number,
+                caller=caller,
+                started_at=self.clock.now(),
+                language=hotline.language,
+                recording_base=recording_base,
+                block_id=block_id,
+            )
+        )
+        walk = Walk(language=hotline.language, steps=["blocked"])
+        option = emergency_option(hotline)
+        digit = option.digit if option is not None else ""
+        timeout_ms = int(self.settings.ivr.input_timeout_seconds * 1000)
+        choice: str | None = None
+        try:
+            try:
+                key: str | None = None
+                message = self._prompt(blocked_id(hotline), walk.language)
+                if option is None:  # nothing to offer: the message alone
+                    await agi.stream_file(message)
+                # twice at most: the message (with "for an emergency, press 0"), a wait
+                for _ in range(2 if option is not None else 0):
+                    key = await agi.stream_file(message, digit)
+                    if not key:
+                        key = await agi.wait_for_digit(timeout_ms)
+                    if key == digit:
+                        break
+                    walk.note(f"{key}:invalid" if key else "silence")
+                    key = None
+            finally:
+                await self._settle(opened, uniqueid)
+            if option is not None and key == digit:
+                walk.note(f"{digit}:emergency")
+                _, number = await self.emergency.run(
+                    agi, hotline, option, walk.language, walk.steps
+                )
+                if number is not None:
+                    choice = f"emergency:{number}"
+                    route = Route("emergency", choice, option.digit)
+                    connected, _ = await self._put_through(
+                        agi, hotline, walk, uniqueid, route, recording_base, replay=False
+                    )
+                    if connected:
+                        await self.calls.blocked_done(
+                            uniqueid,
+                            path=walk.path,
+                            choice=choice,
+                            language=walk.language,
+                            ended_at=self.clock.now(),
+                        )
+                        await agi.set_variable("HOTLINE_ROUTE", "hangup")
+                        return
+        except AGIHangup:
+            await self.calls.blocked_done(
+                uniqueid,
+                path=walk.path,
+                choice=choice,
+                language=walk.language,
+                ended_at=self.clock.now(),
+            )
+            raise
+        await self.calls.blocked_done(
+            uniqueid,
+            path=walk.path,
+            choice="blocked",
+            language=walk.language,
+            ended_at=self.clock.now(),
+        )
+        await agi.stream_file(self._prompt("goodbye", walk.language))
+        await agi.set_variable("HOTLINE_ROUTE", "hangup")
+
     @staticmethod
     async def _settle(opened: asyncio.Task[None], uniqueid: str) -> None:
         """Wait for the record's insert; a database fault must not cost the caller the call."""
@@ -201,8 +321,12 @@ class IVR:
         uniqueid: str,
         route: Route,
         recording_base: str | None,
+        *,
+        replay: bool = True,
     ) -> tuple[bool, str | None]:
-        """Dial the emergency number chosen; (reached, a key pressed after a failure)."""
+        """Dial the emergency number chosen; (reached, a key pressed after a failure).
+
+        A number not reached has the numbers read out again (``replay``)."""
         option = hotline.option(route.digit)
         number = route.choice.partition(":")[2]
         assert option is not None
@@ -217,6 +341,8 @@ class IVR:
         )
         if connected:
             return True, None
+        if not replay:
+            return False, None
         # the numbers read out once more, for the caller to dial themselves
         message = self._prompt(message_id(hotline, option.digit), walk.language)
         return False, await agi.stream_file(message, "0123456789*#")

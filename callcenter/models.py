@@ -35,6 +35,10 @@ class Outcome(StrEnum):
     # an agent called the citizen from a ticket (callcenter.outbound): never a queue
     # call, so no queue figure counts it; ``end_reason`` says how it ended
     OUTBOUND = "outbound"
+    # the caller's number is on the blocked list (callcenter.blocklist): they heard
+    # the message and were offered only the emergency option (one put through is
+    # ``emergency``; ``block_id`` marks both)
+    BLOCKED = "blocked"
 
 
 OPEN_OUTCOMES = (Outcome.IN_IVR, Outcome.QUEUED)
@@ -123,6 +127,8 @@ class Call(Base):
     wrapup_code: Mapped[str | None] = mapped_column(String(32))
     wrapup_by: Mapped[str | None] = mapped_column(String(100))
     wrapup_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the block the caller's number was under when it called (blocked_numbers.id)
+    block_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     __table_args__ = (
         Index("ix_calls_open", "outcome", "ended_at"),
@@ -279,3 +285,23 @@ class Supervision(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # "ended" (the supervisor was in the call), "not_answered", "failed"
     result: Mapped[str | None] = mapped_column(String(16))
+
+
+class BlockedNumber(Base):
+    """A number on the blocked list: put there by a supervisor, for a while, with a reason.
+
+    Never deleted: a lift writes ``removed_at``/``removed_by``, an expiry is
+    ``expires_at`` passing; so the rows are the list's audited history
+    (:mod:`callcenter.blocklist`).
+    """
+
+    __tablename__ = "blocked_numbers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # national form (core.phones.national_form), as call records keep callers
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    removed_by: Mapped[str | None] = mapped_column(String(100))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

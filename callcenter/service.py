@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -185,8 +185,13 @@ class CallService:
         language: str | None,
         recording_base: str | None,
         route_source: str = "agi",
+        block_id: int | None = None,
     ) -> None:
-        """Create the record when the call enters the IVR (no-op if it exists)."""
+        """Create the record when the call enters the IVR (no-op if it exists).
+
+        ``block_id``: the caller's number is on the blocked list; the call is
+        ``blocked`` from the start (a hang-up at any moment leaves it so).
+        """
         async with self.db.session() as session:
             stmt = (
                 _insert(session)
@@ -199,7 +204,8 @@ class CallService:
                     caller_name=caller.name,
                     language=language,
                     started_at=started_at,
-                    outcome=Outcome.IN_IVR,
+                    outcome=Outcome.IN_IVR if block_id is None else Outcome.BLOCKED,
+                    block_id=block_id,
                     route_source=route_source,
                     recording_base=recording_base,
                     ivr_path="",
@@ -285,10 +291,12 @@ class CallService:
         While the call is out the record's outcome is ``emergency``; a dial
         that failed gives the caller back to the menu, and the record with them.
         """
-        old, new = (
-            (Outcome.IN_IVR, Outcome.EMERGENCY)
+        # a blocked caller (block_id) goes back to ``blocked``, not to the menu
+        old = (Outcome.IN_IVR, Outcome.BLOCKED) if connected else (Outcome.EMERGENCY,)
+        new = (
+            Outcome.EMERGENCY
             if connected
-            else (Outcome.EMERGENCY, Outcome.IN_IVR)
+            else case((Call.block_id.is_(None), Outcome.IN_IVR.value), else_=Outcome.BLOCKED.value)
         )
         async with self.db.session() as session:
             await session.execute(
@@ -296,8 +304,29 @@ class CallService:
             )
             await session.execute(
                 update(Call)
-                .where(Call.uniqueid == uniqueid, Call.outcome == old)
+                .where(Call.uniqueid == uniqueid, Call.outcome.in_(old))
                 .values(outcome=new, ivr_choice=choice if connected else None)
+            )
+
+    async def blocked_done(
+        self, uniqueid: str, *, path: str, choice: str | None, language: str, ended_at: datetime
+    ) -> None:
+        """A blocked caller heard the message (and maybe the emergency option): the
+        IVR ends the call.  One put through to an emergency number keeps ``emergency``."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(Call)
+                .where(Call.uniqueid == uniqueid)
+                .values(ivr_path=path, ivr_choice=choice, language=language)
+            )
+            await session.execute(
+                update(Call)
+                .where(
+                    Call.uniqueid == uniqueid,
+                    Call.outcome == Outcome.BLOCKED,
+                    Call.ended_at.is_(None),
+                )
+                .values(ended_at=ended_at)
             )
 
     async def emergency_answered(self, uniqueid: str, *, at: datetime) -> None:

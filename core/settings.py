@@ -840,6 +840,43 @@ class SupervisionSettings(_Model):
     ring_seconds: Annotated[int, Field(ge=5, le=120)] = 20
 
 
+class BlocklistSettings(_Model):
+    """Numbers a supervisor has put on the blocked list (callcenter.blocklist).
+
+    A blocked caller hears ``message`` and is offered only the hotline's
+    emergency option; every block has an end, at most ``max_days`` away.
+    """
+
+    # the end a supervisor is offered, and the furthest one accepted
+    default_days: Annotated[int, Field(ge=1, le=365)] = 7
+    max_days: Annotated[int, Field(ge=1, le=365)] = 30
+    # what a blocked caller hears first; the hotline's emergency option's own
+    # prompt follows it ("for an emergency, press 0")
+    message: LocalText = LocalText(
+        vi="Số điện thoại của quý vị đang tạm thời bị hạn chế gọi tới tổng đài "
+        "do nhiều cuộc gọi quấy rối.",
+        en="Calls from your number to this hotline are restricted for a while, "
+        "after repeated nuisance calls.",
+    )
+    # suggested on the blocked-numbers page: numbers whose answered calls got
+    # one of ``candidate_codes`` at least ``candidate_calls`` times in
+    # ``candidate_days`` days (a suggestion only: nothing is blocked by itself)
+    candidate_codes: list[Annotated[str, Field(pattern=_ID)]] = ["prank", "abusive"]
+    candidate_calls: Annotated[int, Field(ge=1, le=1000)] = 3
+    candidate_days: Annotated[int, Field(ge=1, le=365)] = 7
+    # the IVR's copy of the list is read again at least this often (and at once
+    # when the panel changes it): a missed notice is caught up by then
+    refresh_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+
+    @model_validator(mode="after")
+    def _days(self) -> BlocklistSettings:
+        if self.default_days > self.max_days:
+            raise ValueError(
+                f"default_days: {self.default_days} is more than max_days ({self.max_days})"
+            )
+        return self
+
+
 class Congestion(_Model):
     """When a queue is congested: the alarm goes up past any threshold and
     clears once every measure is back under ``clear_ratio`` of its threshold."""
@@ -932,6 +969,7 @@ class Settings(_Model):
     stats: StatsSettings = StatsSettings()
     result_calls: ResultCalls = ResultCalls()
     supervision: SupervisionSettings = SupervisionSettings()
+    blocklist: BlocklistSettings = BlocklistSettings()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]
@@ -1013,6 +1051,13 @@ class Settings(_Model):
                         "calls in that shift would wait for no one"
                     )
         problems.extend(_shift_coverage(self.shifts))
+        codes = {c.id for c in self.wrapup.codes}
+        for code in self.blocklist.candidate_codes:
+            if code not in codes:
+                problems.append(
+                    f"blocklist.candidate_codes: no wrap-up code {code!r} "
+                    f"(wrapup.codes: {sorted(codes)})"
+                )
         if self.result_calls.enabled and not self.trunk.out_contact:
             problems.append(
                 "result_calls.enabled: the trunk has no contact to call citizens through "

@@ -128,6 +128,25 @@ def notice_id(hotline: Hotline) -> str:
     return f"notice-{hotline.id}"
 
 
+def blocked_id(hotline: Hotline) -> str:
+    return f"blocked-{hotline.id}"
+
+
+def emergency_option(hotline: Hotline) -> MenuOption | None:
+    """The hotline's emergency option: the only one a blocked caller is offered."""
+    return next((o for o in hotline.menu if o.action == "emergency"), None)
+
+
+def blocked_text(settings: Settings, hotline: Hotline, language: str) -> str:
+    """What a caller on the blocked list hears: the message, then the emergency
+    option's own prompt ("for an emergency, press 0"), where the hotline has one."""
+    option = emergency_option(hotline)
+    said = [settings.blocklist.message.get(language)]
+    if option is not None:
+        said.append(option.prompt.get(language))
+    return " ".join(said)
+
+
 def emergency_choose_id(hotline: Hotline, digit: str) -> str:
     return message_id(hotline, digit).replace("message-", "emergency-", 1)
 
@@ -176,6 +195,7 @@ def prompt_texts(settings: Settings) -> dict[tuple[str, str], str]:
         for h in settings.hotlines:
             out[(lang, greeting_id(h))] = h.greeting.get(lang)
             out[(lang, notice_id(h))] = h.recording_notice.get(lang)
+            out[(lang, blocked_id(h))] = blocked_text(settings, h, lang)
             out[(lang, menu_id(h))] = " ".join(o.prompt.get(lang) for o in h.menu)
             for o in h.menu:
                 if o.message is not None:

@@ -34,6 +34,7 @@ from agi.result_call import ResultCallFlow
 from agi.routes import routes
 from agi.survey import Survey
 from callcenter.abandoned import AbandonedCallers
+from callcenter.blocklist import BlockCache, BlocklistService
 from callcenter.callbacks import CallbackService
 from callcenter.dialler import CALLBACK_EVENTS, CallbackDialler, OutboundDialler
 from callcenter.events import (
@@ -197,6 +198,7 @@ def panel_context(
         callbacks=callbacks,
         abandoned=AbandonedCallers(db, clock, callbacks),
         wrapup=WrapupService(db, settings, clock),
+        blocklist=BlocklistService(db, settings, clock, bus),
         replay=ReplayService(db, settings),
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),
@@ -352,8 +354,15 @@ class Application:
         )
         self.follow_queries = FollowQueries(self.db)
         self.follow = FollowFlow(settings, self.follow_queries, self.speech, self.clock)
+        # the blocked-numbers list, held in memory for the IVR (read on every call)
+        self.blocks = BlockCache(self.db, settings, self.clock, self.bus)
         self.ivr = IVR(
-            settings, self.calls, self.clock, follow=self.follow, on_arrival=self.presence.prefetch
+            settings,
+            self.calls,
+            self.clock,
+            follow=self.follow,
+            on_arrival=self.presence.prefetch,
+            blocks=self.blocks,
         )
         # queue statistics: the event table and its catch-up from queue_log; the
         # congestion watch reads the board the live state writes
@@ -473,6 +482,9 @@ class Application:
         await self.queue_events.start()
         on_stop(stack, "queue_events", self.queue_events.stop)
         on_stop(stack, "speech", self.speech.close)
+        # read before the first call is taken (a database away: nobody blocked yet)
+        await self.blocks.start()
+        on_stop(stack, "blocklist", self.blocks.stop)
         await self.agi.start()
         on_stop(stack, "agi", self.agi.stop)
         await self.ami.start()

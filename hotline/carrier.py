@@ -192,7 +192,11 @@ class Carrier:
                 " same => n,Hangup()\n\n"
                 "; the citizen's side of a test call (variables set by Originate)\n"
                 "[caller]\n"
-                "exten => script,1,Wait(${CALL_WAIT})\n"
+                "; what the caller hears, while RECORD_HEARD is 1 (heard/caller<number>-...)\n"
+                'exten => script,1,ExecIf($["${RECORD_HEARD}" = "1"]?MixMonitor('
+                f"{self.heard_dir}/caller${{CALLERID(num)}}-${{UNIQUEID}}.wav,"
+                f"r({self.heard_dir}/caller${{CALLERID(num)}}-${{UNIQUEID}}-in.wav)))\n"
+                " same => n,Wait(${CALL_WAIT})\n"
                 ' same => n,ExecIf($["${CALL_DIGITS}" != ""]'
                 "?SendDTMF(${CALL_DIGITS},${CALL_DTMF_GAP}))\n"
                 "; when the keys went out (a test times what the hotline did next)\n"
@@ -373,7 +377,8 @@ class Carrier:
         raise TimeoutError(f"only {self.registered()}/{want} agent phones registered")
 
     async def record_heard(self, on: bool = True) -> None:
-        """Agents' phones record what they hear from their next call on (``heard/``)."""
+        """Agents' phones and callers record what they hear from their next call on
+        (``heard/``; a caller's as ``caller<number>``)."""
         assert self.ami is not None, "connect() first"
         await self.ami.action(
             {"Action": "Setvar", "Variable": "RECORD_HEARD", "Value": "1" if on else "0"}

@@ -35,6 +35,7 @@ from panel.views import (
     admin,
     agent,
     auth,
+    blocklist,
     board,
     callbacks,
     calls,
@@ -139,6 +140,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         callbacks,
         health,
         supervision,
+        blocklist,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from accounts.apikeys import ApiKeyService
 from accounts.service import AccountService
 from callcenter.abandoned import AbandonedCallers
+from callcenter.blocklist import BlocklistService
 from callcenter.callbacks import CallbackService
 from callcenter.outbound import OutboundService
 from callcenter.presence import AgentControl
@@ -55,6 +56,8 @@ class PanelContext:
     abandoned: AbandonedCallers
     # the agents' wrap-up codes of answered calls
     wrapup: WrapupService
+    # the blocked-numbers list (supervisors add and lift; the IVR reads its own copy)
+    blocklist: BlocklistService
     replay: ReplayService
     audit: AuditLog
     transcripts: TranscriptSearch

@@ -42,6 +42,8 @@ FIELD_LABELS: dict[str, str] = {
     "note": N_("Note"),
     "result": N_("Result of the handling"),
     "reason": N_("Reason"),
+    # a block on a number (callcenter.blocklist)
+    "days": N_("Days"),
     "meeting_at": N_("Date and time"),
     "meeting_place": N_("Place"),
     "letter": N_("Thank-you letter to the citizen"),
@@ -110,6 +112,7 @@ OUTCOMES: dict[str, str] = {
     Outcome.EMERGENCY.value: N_("Put through to an emergency number"),
     Outcome.RESULT_CALL.value: N_("Result call to the citizen"),
     Outcome.OUTBOUND.value: N_("Called by an agent"),
+    Outcome.BLOCKED.value: N_("Blocked number: message and key 0 only"),
 }
 
 

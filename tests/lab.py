@@ -52,6 +52,7 @@ SHORT = {
     "all_busy": ("Đang bận.", "Busy."),
     "goodbye": ("Tạm biệt.", "Goodbye."),
     "notice": ("Có ghi âm.", "Recorded."),
+    "blocked": ("Số bị chặn.", "Number blocked."),
 }
 
 
@@ -85,6 +86,10 @@ def lab_config(**overrides: Any) -> dict[str, Any]:
             opt["prompt"] = {"vi": f"Phím {opt['digit']}.", "en": f"Key {opt['digit']}."}
             if "message" in opt:
                 opt["message"] = {"vi": "Gọi 113.", "en": "Dial 113."}
+    cfg.setdefault("blocklist", {})["message"] = {
+        "vi": SHORT["blocked"][0],
+        "en": SHORT["blocked"][1],
+    }
     for key, value in overrides.items():
         cfg[key] = value
     return cfg

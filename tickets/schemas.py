@@ -249,6 +249,7 @@ NONBLANK = rf"^[^\x00]*[^\x00{_SPACES}][^\x00]*$"
 NO_NUL = r"^[^\x00]*$"
 # ``normalize_phone``: separators, an optional leading +, 1 to 20 digits; or blank
 _SEP = rf"[{_SPACES}().-]"
+PHONE_SEP = _SEP  # for other phone fields' patterns (the blocked-numbers list's)
 PHONE_PATTERN = (
     rf"^{WS}*$|^{_SEP}*\+?{_SEP}*[0-9]({_SEP}*[0-9]){{0,{PHONE_MAX_DIGITS - 1}}}{_SEP}*$"
 )

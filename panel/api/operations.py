@@ -24,6 +24,10 @@ from panel.api.schemas import (
     AgentStateOut,
     AnswerIn,
     ApproveIn,
+    BlockCandidateList,
+    BlockIn,
+    BlockList,
+    BlockOut,
     CallIn,
     CallOut,
     CloseIn,
@@ -64,10 +68,12 @@ from panel.api.views import (
     agent_state,
     answer_ticket,
     approve_ticket,
+    block_candidates,
     call_ticket_citizen,
     close_ticket,
     comment_ticket,
     create_agency,
+    create_block,
     create_session,
     create_ticket,
     create_user,
@@ -76,7 +82,9 @@ from panel.api.views import (
     get_agency,
     get_ticket,
     inbox,
+    lift_number_block,
     list_agencies,
+    list_blocks,
     list_tickets,
     list_users,
     me,
@@ -227,6 +235,55 @@ OPERATIONS: tuple[Operation, ...] = (
             "barge (both hear). Refused with 409 and a `reason`: `no_extension`, "
             "`supervisor_busy`, `agent_not_talking`. Every use is audited."
         ),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/blocked-numbers",
+        handler=list_blocks,
+        summary="The blocked-numbers list and its history",
+        answer="Every block, newest first: active, expired and lifted.",
+        tag="blocklist",
+        returns=BlockList,
+        description="A blocked number's calls hear a short message and are offered only "
+        "the emergency option (key 0); they never reach a queue. Blocks are never deleted: "
+        "`state` says whether each is `active`, `expired` or `lifted`, `calls` how many "
+        "calls met it.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/blocked-numbers",
+        handler=create_block,
+        summary="Block a number for a number of days",
+        answer="The block.",
+        tag="blocklist",
+        status=201,
+        body=BlockIn,
+        returns=BlockOut,
+        description="`days` runs from 1 to `[blocklist] max_days`. The number is kept in "
+        "its national form; one already blocked is 409 (lift that block first).",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/blocked-numbers/{{id}}/lift",
+        handler=lift_number_block,
+        summary="Lift a block now",
+        answer="The block, lifted.",
+        tag="blocklist",
+        returns=BlockOut,
+        errors=(400, 409),
+        description="A block already lifted or expired is 409.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/blocked-numbers/candidates",
+        handler=block_candidates,
+        summary="Numbers suggested for the list",
+        answer="Numbers whose calls got the configured wrap-up codes often enough lately.",
+        tag="blocklist",
+        returns=BlockCandidateList,
+        description="Calls coded with `[blocklist] candidate_codes` at least "
+        "`candidate_calls` times in `candidate_days` days, numbers not blocked now. "
+        "A suggestion only: nothing is blocked by itself.",
     ),
     Operation(
         method="GET",
@@ -514,12 +571,16 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
         tuple(t.id for t in settings.tickets.topics),
         tuple(settings.phone_extensions),
         tuple(w.id for w in settings.wrapup.codes),
+        settings.blocklist.max_days,
     )
 
 
 @functools.cache
 def _document(
-    topics: tuple[str, ...], extensions: tuple[str, ...], wrapup_codes: tuple[str, ...]
+    topics: tuple[str, ...],
+    extensions: tuple[str, ...],
+    wrapup_codes: tuple[str, ...],
+    block_max_days: int | None = None,
 ) -> dict[str, Any]:
     doc = build_document(
         OPERATIONS,
@@ -537,6 +598,9 @@ def _document(
         _allow(doc, "extension", list(extensions))
     if wrapup_codes:
         _allow(doc, "wrapup_code", list(wrapup_codes))
+    if block_max_days is not None:
+        # a block's length: the configured maximum is the only one accepted
+        doc["components"]["schemas"]["BlockIn"]["properties"]["days"]["maximum"] = block_max_days
     # the public API's own document (open311/openapi.py says why it is a separate one)
     doc["externalDocs"] = {
         "description": "Open311 GeoReport v2 (the public site's API)",

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from accounts import passwords
 from accounts.models import Role, User
+from callcenter.blocklist import REASON_MAX as BLOCK_REASON_MAX
 from callcenter.presence import PAUSE_REASONS
 from tickets.agencies import AgencyNode
 from tickets.models import Agency, AgencyKind, Channel, Domain, Status, Ticket, TicketEvent
@@ -28,6 +29,7 @@ from tickets.schemas import (
     NAME_MAX,
     NOT_WS,
     PHONE_SCHEMA,
+    PHONE_SEP,
     TEXT_MAX,
     WS,
     OptionalAddress,
@@ -90,6 +92,29 @@ class SuperviseIn(_Body):
     """How the supervisor joins: listen (quiet), whisper (to the agent only) or barge in."""
 
     mode: Literal["listen", "whisper", "barge"]
+
+
+# ``callcenter.blocklist.clean_number``: separators, an optional leading +, 3 to 20 digits
+BLOCK_NUMBER_PATTERN = rf"^{PHONE_SEP}*\+?{PHONE_SEP}*[0-9]({PHONE_SEP}*[0-9]){{2,19}}{PHONE_SEP}*$"
+
+
+class BlockIn(_Body):
+    """A number to block: its calls hear a message and get only the emergency option."""
+
+    number: Annotated[
+        str,
+        Field(description="The phone number, in any usual form (kept in national form)."),
+        WithJsonSchema({"type": "string", "pattern": BLOCK_NUMBER_PATTERN, "maxLength": 64}),
+    ]
+    reason: Annotated[str, WithJsonSchema(text_schema(BLOCK_REASON_MAX, required=True))]
+    days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=365,
+            description="How long the block lasts, from now: 1 to `[blocklist] max_days`.",
+        ),
+    ]
 
 
 class TicketCreateIn(TicketCreate):
@@ -340,6 +365,39 @@ class SupervisionOut(BaseModel):
     agent_extension: str
     supervisor_extension: str
     call_uniqueid: str | None
+
+
+class BlockOut(BaseModel):
+    """A block on a number: never deleted (lifted or expired ones stay, as the audit)."""
+
+    id: int
+    number: str
+    state: Literal["active", "expired", "lifted"]
+    reason: str
+    created_by: str
+    created_at: UTCTime
+    expires_at: UTCTime
+    removed_by: str | None
+    removed_at: UTCTime | None
+    calls: int = Field(description="Calls from the number that met this block.")
+
+
+class BlockList(BaseModel):
+    items: list[BlockOut]
+
+
+class BlockCandidateOut(BaseModel):
+    """A number suggested for the list by its calls' wrap-up codes (nothing is blocked
+    by itself)."""
+
+    number: str
+    calls: int
+    codes: list[str]
+    last_at: UTCTime
+
+
+class BlockCandidateList(BaseModel):
+    items: list[BlockCandidateOut]
 
 
 class AgencyRef(BaseModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +29,8 @@ from accounts.exceptions import (
     SecondFactorRequired,
     SignInFailed,
 )
-from callcenter.models import SpyMode
+from callcenter.blocklist import state_of
+from callcenter.models import BlockedNumber, SpyMode
 from panel.api.schemas import (
     AcceptIn,
     AgencyList,
@@ -37,6 +39,11 @@ from panel.api.schemas import (
     AgentStateOut,
     AnswerIn,
     ApproveIn,
+    BlockCandidateList,
+    BlockCandidateOut,
+    BlockIn,
+    BlockList,
+    BlockOut,
     CallIn,
     CallOut,
     CloseIn,
@@ -73,6 +80,7 @@ from panel.keys import ACTOR, BEARER, GETTEXT, SESSION, USER
 from panel.security import PUBLIC, client_address, json_error, require
 from panel.sessions import COOKIE
 from panel.views.agent import WrapupProblem, agent_snapshot, pause_or_resume, set_wrapup
+from panel.views.blocklist import BlockProblem, add_block, lift_block
 from panel.views.calls import CALLERS, CallProblem, call_citizen
 from panel.views.common import ctx, ticket_filter, visible_ticket
 from panel.views.supervision import SuperviseProblem, start_supervision
@@ -346,6 +354,71 @@ async def supervise_agent(request: web.Request) -> web.StreamResponse:
         ),
         status=202,
     )
+
+
+# -- the blocked-numbers list ----------------------------------------------------------------
+
+
+def _block_out(row: BlockedNumber, now: datetime, calls: int = 0) -> BlockOut:
+    return BlockOut(
+        id=row.id,
+        number=row.number,
+        state=state_of(row, now).value,
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        removed_by=row.removed_by,
+        removed_at=row.removed_at,
+        calls=calls,
+    )
+
+
+def _block_problem(problem: BlockProblem) -> web.HTTPException:
+    if problem.status == 422 and problem.field:
+        return json_error(422, "invalid input", fields={problem.field: problem.message})
+    if problem.field:
+        return json_error(problem.status, problem.message, fields={problem.field: problem.message})
+    return json_error(problem.status, problem.message)
+
+
+@require(*LEADS)
+async def list_blocks(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    now = c.clock.now()
+    calls = await c.blocklist.blocked_calls()
+    rows = await c.blocklist.history()
+    return _json(BlockList(items=[_block_out(r, now, calls.get(r.id, 0)) for r in rows]))
+
+
+@require(*LEADS)
+async def block_candidates(request: web.Request) -> web.StreamResponse:
+    found = await ctx(request).blocklist.candidates()
+    items = [
+        BlockCandidateOut(number=c.number, calls=c.calls, codes=list(c.codes), last_at=c.last_at)
+        for c in found
+    ]
+    return _json(BlockCandidateList(items=items))
+
+
+@require(*LEADS)
+async def create_block(request: web.Request) -> web.StreamResponse:
+    body = validate(BlockIn, await read_json(request))
+    done = await add_block(request, body.number, body.reason, body.days)
+    if isinstance(done, BlockProblem):
+        raise _block_problem(done)
+    return _json(_block_out(done, ctx(request).clock.now()), status=201)
+
+
+@require(*LEADS)
+async def lift_number_block(request: web.Request) -> web.StreamResponse:
+    await read_json(request, optional=True)
+    c = ctx(request)
+    done = await lift_block(request, int(request.match_info["id"]))
+    if isinstance(done, BlockProblem):
+        raise _block_problem(done)
+    calls = (await c.blocklist.blocked_calls()).get(done.id, 0)
+    return _json(_block_out(done, c.clock.now(), calls))
 
 
 # -- tickets ------------------------------------------------------------------------------

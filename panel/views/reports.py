@@ -270,6 +270,25 @@ async def collect(request: web.Request) -> list[Any]:
         answered.add_metric([queue], by.get(Outcome.ANSWERED, 0))
         abandoned.add_metric([queue], by.get(Outcome.ABANDONED, 0))
         timed_out.add_metric([queue], by.get(Outcome.TIMEOUT, 0))
+    blocked = CounterMetricFamily(
+        "hotline_calls_blocked",
+        "Calls from a number on the blocked list (they heard the message; key 0 only), "
+        "since the start, by hotline.",
+        labels=["hotline"],
+    )
+    async with c.db.session() as s:
+        blocked_rows = (
+            await s.execute(
+                select(Call.hotline_number, func.count())
+                .where(Call.block_id.is_not(None))
+                .group_by(Call.hotline_number)
+            )
+        ).all()
+    counted = {str(h): int(n) for h, n in blocked_rows}
+    for h in c.settings.hotlines:
+        blocked.add_metric([h.number], counted.pop(h.number, 0))
+    for number, n in sorted(counted.items()):  # an alias, or a hotline no longer configured
+        blocked.add_metric([number], n)
     rates = await _rates_today(request)
     satisfied = await _satisfaction(request)
     wrapped = await _wrapup(request)
@@ -282,6 +301,7 @@ async def collect(request: web.Request) -> list[Any]:
         answered,
         abandoned,
         timed_out,
+        blocked,
         *rates,
         *satisfied,
         *wrapped,

@@ -1,7 +1,8 @@
 """Supervisors in real calls: the carrier's caller reaches an agent's phone, a
 supervisor's desk phone (the carrier's, playing its own tone and recording what
-it hears) is rung into the call in listen or whisper mode; what each side heard
-is checked by its spectrum, and the audit row by its fields."""
+it hears) is rung into the call in listen, whisper or barge mode; what each side
+heard (the desk phone, the agent's phone and the caller, each recorded on the
+carrier) is checked by its spectrum, and the audit row by its fields."""
 
 from __future__ import annotations
 
@@ -131,6 +132,30 @@ async def test_whisper_reaches_the_agent_and_not_the_caller(carrier: Lab, app: A
     caller_heard = Path(call.recording_agent)
     assert band_share(caller_heard, AGENT_TONE_HZ) > 0.5, "the caller hears the agent"
     assert band_share(caller_heard, SUPERVISOR_TONE_HZ) < 0.01, "... and not the supervisor"
+    # ... nor does the caller's own phone (the carrier records what it received)
+    really_heard = carrier.carrier.heard(f"caller{number}")[-1]
+    assert band_share(really_heard, AGENT_TONE_HZ) > 0.2, "the caller's phone hears the agent"
+    assert band_share(really_heard, SUPERVISOR_TONE_HZ) < 0.01, "... not the supervisor"
+
+
+async def test_barge_is_heard_by_both_the_caller_and_the_agent(carrier: Lab, app: Application):
+    await carrier.carrier.record_heard(True)
+    try:
+        agent, number, row = await supervise(app, carrier, SpyMode.BARGE)
+    finally:
+        await carrier.carrier.record_heard(False)
+    assert row.mode == "barge" and row.result == "ended"
+
+    agent_heard = carrier.carrier.heard(agent)[-1]
+    assert band_share(agent_heard, SUPERVISOR_TONE_HZ) > 0.05, "the agent hears the supervisor"
+    assert band_share(agent_heard, CALLER_TONE_HZ) > 0.2, "... beside the caller"
+    # what the caller's phone received over the trunk
+    caller_heard = carrier.carrier.heard(f"caller{number}")[-1]
+    assert band_share(caller_heard, SUPERVISOR_TONE_HZ) > 0.05, "the caller hears the supervisor"
+    assert band_share(caller_heard, AGENT_TONE_HZ) > 0.2, "... beside the agent"
+    # and the supervisor hears them both
+    heard = carrier.carrier.heard(DESK)[-1]
+    assert band_share(heard, CALLER_TONE_HZ) > 0.2 and band_share(heard, AGENT_TONE_HZ) > 0.2
 
 
 async def audit_count(app: Application) -> int:

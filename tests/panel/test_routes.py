@@ -23,6 +23,7 @@ PAGES = {
     "/agencies": {"supervisor", "admin"},
     "/admin/users": {"admin"},
     "/account": {"agent", "supervisor", "admin", "agency"},
+    "/blocklist": {"supervisor", "admin"},
 }
 # Every form target and who may post to it (a refused role gets 403 before any work).
 POSTS = {
@@ -33,6 +34,8 @@ POSTS = {
     "/admin/users/1": {"admin"},
     "/agencies": {"admin"},
     "/agencies/1": {"admin"},
+    "/blocklist": {"supervisor", "admin"},
+    "/blocklist/1/lift": {"supervisor", "admin"},
 }
 
 
