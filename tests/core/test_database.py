@@ -45,7 +45,7 @@ def test_upgrade_downgrade_upgrade(database_url):
     assert tables(database_url) <= {"alembic_version"}
     command.upgrade(cfg, "head")
     assert {"calls", "blocked_numbers"} <= tables(database_url)
-    # 0027 down and up again alone: the list and calls.block_id go and come back
+    # 0026 down and up again alone: the list and calls.block_id go and come back
     command.downgrade(cfg, "0025")
     assert "blocked_numbers" not in tables(database_url)
     assert "block_id" not in columns(database_url, "calls")

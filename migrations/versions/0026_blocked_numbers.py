@@ -1,6 +1,6 @@
 """blocked numbers: the supervisors' list of numbers whose calls get only key 0
 
-Revision ID: 0027
+Revision ID: 0026
 Revises: 0025
 
 A number with repeated prank or abusive calls is put on the list by a
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0027"
+revision: str = "0026"
 down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
