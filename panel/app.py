@@ -39,6 +39,7 @@ from panel.views import (
     callbacks,
     calls,
     health,
+    qa,
     recordings,
     reports,
     supervision,
@@ -139,6 +140,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         callbacks,
         health,
         supervision,
+        qa,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")
