@@ -91,8 +91,11 @@ def check_criteria(raw: object) -> list[Criterion]:
             weight = int(weight.strip())
         if fatal:
             weight = 0
-        elif isinstance(weight, bool) or not isinstance(weight, int):
+        elif weight is None or weight == "":
             errors.append(FieldError(f"{where}.weight", REQUIRED))
+            continue
+        elif isinstance(weight, bool) or not isinstance(weight, int):
+            errors.append(FieldError(f"{where}.weight", NOT_ALLOWED))
             continue
         elif not 1 <= weight <= MAX_WEIGHT:
             errors.append(FieldError(f"{where}.weight", NOT_ALLOWED))

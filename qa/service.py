@@ -305,9 +305,16 @@ class QaService:
         picks per agent and shift among the week's other answered, recorded calls."""
         self._need(self.may_resolve(actor), "draw calls", actor)
         monday = week_of(week)
+        seed = seed or secrets.token_hex(16)
+        try:
+            return await self._draw(actor, monday, seed)
+        except IntegrityError:
+            # another draw of the week, or a flag of one of its calls, got in first
+            raise QaConflict("drawn", "the work list changed meanwhile: try again") from None
+
+    async def _draw(self, actor: Actor, monday: date, seed: str) -> Draw:
         start, end = self._week_bounds(monday)
         qa = self.settings.qa
-        seed = seed or secrets.token_hex(16)
         async with self.db.session() as s:
             if (await s.execute(select(Draw.id).where(Draw.week == monday))).first():
                 raise QaConflict("drawn", f"the week of {monday.isoformat()} is already drawn")

@@ -139,7 +139,7 @@ async def test_scorecard_versions_and_grades_keep_theirs(env: Env) -> None:
         await env.qa.create_scorecard(SUP, "x", CRITERIA)
     with pytest.raises(InvalidInput) as e:
         await env.qa.create_scorecard(ADMIN, " ", [{"label": "a", "weight": 0}])
-    assert e.value.fields() == ["name"]
+    assert e.value.fields() == ["name", "criteria[0].weight"]  # both named at once
 
     call = await add_call(env.db, at=WEEK_START + timedelta(hours=3))
     g = await env.qa.grade(
