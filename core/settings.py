@@ -877,6 +877,24 @@ class BlocklistSettings(_Model):
         return self
 
 
+class QaSettings(_Model):
+    """Quality grading of recorded calls (:mod:`qa`): the weekly draw and who grades."""
+
+    # answered calls drawn at random per agent per week (spread over the shifts they worked)
+    calls_per_agent: Annotated[int, Field(ge=0, le=100)] = 3
+    # calls shorter than this (talk time) are not drawn: nothing to grade
+    min_talk_seconds: Annotated[int, Field(ge=0, le=3600)] = 20
+    # a citizen's rating at most this (1 to 5) puts the call in the week's list
+    low_rating: Annotated[int, Field(ge=1, le=5)] = 2
+    # the roles that grade (the accounts have roles, no finer permissions)
+    graders: Annotated[list[Literal["supervisor", "admin"]], Field(min_length=1)] = [
+        "supervisor",
+        "admin",
+    ]
+    # how long after a grade its agent may dispute it
+    dispute_days: Annotated[int, Field(ge=1, le=365)] = 14
+
+
 class Congestion(_Model):
     """When a queue is congested: the alarm goes up past any threshold and
     clears once every measure is back under ``clear_ratio`` of its threshold."""
@@ -970,6 +988,7 @@ class Settings(_Model):
     result_calls: ResultCalls = ResultCalls()
     supervision: SupervisionSettings = SupervisionSettings()
     blocklist: BlocklistSettings = BlocklistSettings()
+    qa: QaSettings = QaSettings()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]

@@ -69,6 +69,7 @@ from panel.i18n import I18n
 from panel.sessions import SessionStore
 from public.app import make_public_app
 from public.context import public_context
+from qa.service import QaService
 from queue_stats.catchup import QueueLogCatchUp
 from queue_stats.congestion import CongestionWatch
 from queue_stats.ingest import INGEST_EVENTS, QueueIngest
@@ -203,6 +204,7 @@ def panel_context(
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
+        qa=QaService(db, settings, clock),
         outbound=outbound,
         supervision=supervision,
     )

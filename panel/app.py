@@ -40,6 +40,7 @@ from panel.views import (
     callbacks,
     calls,
     health,
+    qa,
     recordings,
     reports,
     supervision,
@@ -141,6 +142,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         health,
         supervision,
         blocklist,
+        qa,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

@@ -26,6 +26,7 @@ from core.settings import Settings
 from panel.hub import Hub
 from panel.i18n import I18n
 from panel.sessions import SessionStore
+from qa.service import QaService
 from recordings.audit import AuditLog
 from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
@@ -63,6 +64,8 @@ class PanelContext:
     transcripts: TranscriptSearch
     # readiness checks for /readyz; the composition root adds its own
     health: Health
+    # quality grading of recorded calls (scorecards, work list, grades, disputes)
+    qa: QaService
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)

@@ -29,6 +29,7 @@ from core.web import delegated, security_headers
 from panel.errors import PageError
 from panel.keys import ACTOR, BEARER, ENROL_FIRST, GETTEXT, LANG, SESSION, USER
 from panel.sessions import COOKIE
+from qa.exceptions import QaConflict, QaNotFound
 from tickets.exceptions import (
     STATE_CONFLICTS,
     AgencyNotFound,
@@ -208,8 +209,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except web.HTTPException:
         raise
-    except (TicketNotFound, AgencyNotFound, UserNotFound) as e:
+    except (TicketNotFound, AgencyNotFound, UserNotFound, QaNotFound) as e:
         raise _answer(request, 404, str(e)) from None
+    except QaConflict as e:
+        raise _answer(request, 409, str(e), reason=e.reason) from None
     except (Forbidden, PermissionError) as e:
         log.info("refused %s %s: %s", request.method, request.path, e)
         raise forbidden(request) from None

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from core.settings import Settings
+from panel.api import qa as qa_api
 from panel.api.contract import Contract, enforce
 from panel.api.openapi import Handler, Operation, Param, build_document, docs_page
 from panel.api.schemas import (
@@ -550,6 +551,111 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="users",
         returns=UserOut,
         errors=(400,),
+    ),
+    # -- quality grading (panel.api.qa, qa.service) --
+    Operation(
+        method="GET",
+        path=f"{_P}/qa/scorecards",
+        handler=qa_api.list_scorecards,
+        summary="Scorecards, each with its newest version",
+        answer="The scorecards.",
+        tag="quality",
+        returns=qa_api.ScorecardList,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/qa/scorecards",
+        handler=qa_api.create_scorecard,
+        summary="Define a scorecard",
+        answer="The scorecard, version 1.",
+        tag="quality",
+        status=201,
+        body=qa_api.ScorecardIn,
+        returns=qa_api.ScorecardOut,
+        description="Each criterion has a weight (1 to 100) and is marked 0 to 4 (or not "
+        "applicable); a fatal criterion is passed or failed, and failed makes the score 0. "
+        "Criterion ids are made from the labels. Editing (on the panel page) makes a new "
+        "version; grades keep the version they used.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/qa/worklist",
+        handler=qa_api.qa_work_list,
+        summary="The graders' work list",
+        answer="Calls to grade (done=1: calls graded), newest first.",
+        tag="quality",
+        returns=qa_api.WorkList,
+        query=(Param("done", _FLAG, "The calls already graded."),),
+        description="Roles in `[qa] graders` only (else 403).",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/qa/draws",
+        handler=qa_api.draw_week,
+        summary="Draw a week's calls to grade",
+        answer="The draw: its seed and how many calls it drew at random.",
+        tag="quality",
+        status=201,
+        body=qa_api.DrawIn,
+        returns=qa_api.DrawOut,
+        description="Adds the week's reopened and low-rated calls, then `[qa] "
+        "calls_per_agent` answered, recorded calls per agent at random, stratified by "
+        "shift; never a call already listed. A week is drawn once (409 after).",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/qa/calls/{{id}}/grades",
+        handler=qa_api.call_grades,
+        summary="A call's grades",
+        answer="The grades (an agent: of their own calls only).",
+        tag="quality",
+        returns=qa_api.GradeList,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/qa/calls/{{id}}/grade",
+        handler=qa_api.grade_call,
+        summary="Grade a call",
+        answer="The grade and its score (0 to 100).",
+        tag="quality",
+        body=qa_api.GradeIn,
+        returns=qa_api.GradeOut,
+        description="One grade per grader and call (sent again, it replaces the marks "
+        "until disputed); a second grader's grade feeds the calibration view. 404 for "
+        "an unknown call or scorecard version; 422 names the marks refused.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/qa/calls/{{id}}/comments",
+        handler=qa_api.comment_call,
+        summary="Comment on a moment of a call's recording",
+        answer="The comment.",
+        tag="quality",
+        status=201,
+        body=qa_api.QaCommentIn,
+        returns=qa_api.QaCommentOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/qa/grades/{{id}}/dispute",
+        handler=qa_api.dispute_grade,
+        summary="Dispute a grade of your call",
+        answer="The grade, disputed.",
+        tag="quality",
+        body=qa_api.DisputeIn,
+        returns=qa_api.GradeOut,
+        description="The graded agent only, once per grade, within `[qa] dispute_days` "
+        "(409 after, with a `reason`).",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/qa/grades/{{id}}/resolve",
+        handler=qa_api.resolve_grade,
+        summary="Answer a dispute",
+        answer="The grade: upheld, or changed to the new score.",
+        tag="quality",
+        body=qa_api.ResolveIn,
+        returns=qa_api.GradeOut,
     ),
 )
 

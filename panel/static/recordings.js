@@ -168,10 +168,55 @@
     }
   });
 
+  // quality grading: the graders' comments as markers on the timeline (a click seeks
+  // there), the comment list's times, and the comment form taking the current position
+  const markers = Array.from(document.querySelectorAll("#qa-markers .qa-marker"));
+  function placeMarkers(duration) {
+    if (!isFinite(duration) || duration <= 0) return;
+    for (const m of markers) {
+      const at = parseFloat(m.dataset.at);
+      m.style.left = `${Math.min(100, Math.max(0, (100 * at) / duration))}%`;
+      m.hidden = false;
+    }
+    const box = document.getElementById("qa-markers");
+    if (box) box.dataset.placed = "yes";
+  }
+  for (const m of markers) {
+    m.hidden = true;
+    m.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      seek(parseFloat(m.dataset.at), false);
+    });
+  }
+  audio.addEventListener("loadedmetadata", () => placeMarkers(audio.duration));
+  const comments = document.getElementById("qa-comments");
+  if (comments) {
+    comments.addEventListener("click", (ev) => {
+      const target = ev.target.closest(".at");
+      if (!target) return;
+      ev.preventDefault();
+      seek(parseFloat(target.dataset.start), false);
+    });
+  }
+  const commentForm = document.getElementById("qa-comment-form");
+  if (commentForm) {
+    const at = document.getElementById("qa-at");
+    const label = document.getElementById("qa-at-label");
+    const show = () => {
+      at.value = audio.currentTime.toFixed(2);
+      label.textContent = mmss(audio.currentTime);
+    };
+    audio.addEventListener("timeupdate", show);
+    audio.addEventListener("seeked", show);
+    commentForm.addEventListener("submit", show);
+    show();
+  }
+
   // the waveform: peaks from the server (no audio fetched), playing through our <audio>
   const waveform = document.getElementById("waveform");
   function drawWaveform(data) {
     dur.textContent = mmss(data.duration);
+    placeMarkers(data.duration);
     const style = getComputedStyle(document.documentElement);
     const ws = window.WaveSurfer.create({
       container: "#waveform",

@@ -25,6 +25,7 @@ from panel.dates import parse_day
 from panel.keys import ACTOR, GETTEXT, LANG
 from panel.labels import path_words, step_words
 from panel.security import forbidden, require
+from panel.views import qa as qa_views
 from panel.views.common import ctx, render
 from recordings.audit import Access, AuditFilter
 from recordings.replay import (
@@ -175,7 +176,16 @@ async def _call_for(request: web.Request) -> Call:
     call = await c.replay.call(int(request.match_info["call_id"]))
     if call is None:
         raise web.HTTPNotFound(text=_("No such call."), content_type="text/plain")
-    if not can_replay(request[ACTOR], call, c.settings):
+    actor = request[ACTOR]
+    # an agent hears and reads their own graded calls (quality grading), whatever
+    # ``agents_replay_own`` says: they may dispute the grade
+    graded_own = (
+        getattr(actor, "role", None) == "agent"
+        and call.agent_extension is not None
+        and call.agent_extension == actor.extension
+        and await c.qa.is_graded_for(call.id, actor.extension)
+    )
+    if not can_replay(actor, call, c.settings) and not graded_own:
         log.info(
             "refused recording of call %s to user %s", call.id, getattr(request[ACTOR], "id", None)
         )
@@ -231,6 +241,7 @@ async def replay_page(request: web.Request) -> web.StreamResponse:
             step_words(c.settings, request[GETTEXT], request[LANG]),
         ),
         **_audio_state(request, call, bool(sources)),
+        **await qa_views.replay_values(request, call.id, call.agent_extension),
     )
 
 

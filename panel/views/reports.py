@@ -38,6 +38,8 @@ from panel.keys import GETTEXT, LANG
 from panel.security import PUBLIC, require
 from panel.views.common import ctx, render
 from panel.views.health import metrics_allowed, service_families
+from panel.views.qa import quality_csv
+from qa.service import GROUPS as QA_GROUPS
 from queue_stats import figures as stats
 from queue_stats import reports as rpt
 from queue_stats.kpis import KPIS, UNIT_SUFFIX, define_all
@@ -78,6 +80,14 @@ AGENT_COLUMNS = (
 )
 
 QUEUED_OUTCOMES = (Outcome.QUEUED, Outcome.ANSWERED, Outcome.ABANDONED, Outcome.TIMEOUT)
+# the weekly report's quality grading section (qa), beside queue_stats' own sections
+QUALITY = "quality"
+
+
+async def _quality(request: web.Request, report: rpt.Report) -> dict[str, list[Any]]:
+    """Quality scores of the calls of the report's period, by agent, team, shift, criterion."""
+    c = ctx(request)
+    return {by: await c.qa.quality(report.start, report.end, by) for by in QA_GROUPS}
 
 
 def _day(request: web.Request, name: str) -> date:
@@ -95,7 +105,7 @@ def _day(request: web.Request, name: str) -> date:
 def _section(request: web.Request) -> str:
     section = request.query.get("section", "summary")
     _ = request[GETTEXT]
-    if section not in rpt.SECTIONS:
+    if section not in (*rpt.SECTIONS, QUALITY):
         raise PageError(400, fields={"section": _("is not one of the allowed values")})
     return section
 
@@ -149,7 +159,9 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         # the same list as the callbacks page's, with the same actions
         abandoned=await ctx(request).abandoned.waiting() if kind == "handover" else None,
         query=query,
-        sections=rpt.SECTIONS,
+        sections=(*rpt.SECTIONS, QUALITY) if kind == "weekly" else rpt.SECTIONS,
+        quality=await _quality(request, report) if kind == "weekly" else None,
+        team_names={t.id: t.name for t in c.settings.teams},
         columns=REPORT_COLUMNS,
         agent_columns=AGENT_COLUMNS,
         satisfaction_columns=SATISFACTION_COLUMNS,
@@ -186,7 +198,16 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
     section = _section(request)
     report = await _report(request, kind)
     tz = ctx(request).settings.tz
-    text = rpt.csv_text(report, section, tz, request.get(LANG, "vi"))
+    if section == QUALITY:
+        by = request.query.get("by", "agent")
+        if by not in QA_GROUPS:
+            raise PageError(
+                400, fields={"by": request[GETTEXT]("is not one of the allowed values")}
+            )
+        rows = await ctx(request).qa.quality(report.start, report.end, by)
+        text = quality_csv(request, rows, by)
+    else:
+        text = rpt.csv_text(report, section, tz, request.get(LANG, "vi"))
     stamp = report.start.astimezone(tz).strftime("%Y-%m-%d")
     name = f"hotline-{kind}-{stamp}-{section}.csv"
     return web.Response(

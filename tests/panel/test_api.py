@@ -65,6 +65,15 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("PATCH", f"{API}/users/{{id}}"): ADMIN,
     ("POST", f"{API}/users/{{id}}/password"): ADMIN,
     ("POST", f"{API}/users/{{id}}/unlock"): ADMIN,
+    ("GET", f"{API}/qa/scorecards"): LEADS,
+    ("POST", f"{API}/qa/scorecards"): ADMIN,
+    ("GET", f"{API}/qa/worklist"): LEADS,
+    ("POST", f"{API}/qa/draws"): LEADS,
+    ("GET", f"{API}/qa/calls/{{id}}/grades"): STAFF,
+    ("POST", f"{API}/qa/calls/{{id}}/grade"): LEADS,
+    ("POST", f"{API}/qa/calls/{{id}}/comments"): LEADS,
+    ("POST", f"{API}/qa/grades/{{id}}/dispute"): {"agent"},
+    ("POST", f"{API}/qa/grades/{{id}}/resolve"): LEADS,
 }
 
 TICKET = {

@@ -1,0 +1,1 @@
+"""Quality grading of recorded calls: scorecards, the weekly draw, grades and disputes."""
