@@ -79,7 +79,9 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
+from tickets.directory import DirectoryFiles
 from tickets.follow import FollowQueries
+from tickets.kb.service import KnowledgeBase
 from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
 from tickets.queries import TicketQueries
@@ -201,6 +203,8 @@ def panel_context(
         audit=AuditLog(db, clock),
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
+        kb=KnowledgeBase(db, clock),
+        directory=DirectoryFiles(db, clock),
         outbound=outbound,
         supervision=supervision,
     )

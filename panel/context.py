@@ -29,6 +29,8 @@ from recordings.audit import AuditLog
 from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
+from tickets.directory import DirectoryFiles
+from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
 
@@ -60,6 +62,9 @@ class PanelContext:
     transcripts: TranscriptSearch
     # readiness checks for /readyz; the composition root adds its own
     health: Health
+    # the procedures knowledge base (level-1 answers) and the directory's CSV files
+    kb: KnowledgeBase
+    directory: DirectoryFiles
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)

@@ -88,6 +88,9 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     data = await form(request)
     values = form_dict(data, *TICKET_FIELDS)
+    if data.get("kb_article_id"):
+        # the article picked from the knowledge-base search (the workspace)
+        values["kb_article_id"] = data["kb_article_id"]
     call_id = None
     if data.get("call_id", "").isdigit():
         call_id = int(data["call_id"])

@@ -23,6 +23,12 @@ PAGES = {
     "/agencies": {"supervisor", "admin"},
     "/admin/users": {"admin"},
     "/account": {"agent", "supervisor", "admin", "agency"},
+    "/kb": {"agent", "supervisor", "admin"},
+    "/kb/new": {"admin"},
+    "/kb/report": {"supervisor", "admin"},
+    "/kb/report-not-found.csv": {"supervisor", "admin"},
+    "/agencies/export.csv": {"supervisor", "admin"},
+    "/agencies/import": {"admin"},
 }
 # Every form target and who may post to it (a refused role gets 403 before any work).
 POSTS = {
@@ -33,6 +39,9 @@ POSTS = {
     "/admin/users/1": {"admin"},
     "/agencies": {"admin"},
     "/agencies/1": {"admin"},
+    "/kb": {"admin"},
+    "/kb/1": {"admin"},
+    "/agencies/import": {"admin"},
 }
 
 
