@@ -102,9 +102,10 @@ def downgrade() -> None:
     op.drop_index("ix_tickets_kb_article_id", "tickets")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint("fk_tickets_kb_article_id_kb_articles", "tickets", type_="foreignkey")
-    with op.batch_alter_table("tickets") as t:
-        t.drop_column("kb_article_version")
-        t.drop_column("kb_article_id")
+    # plain DROP COLUMN on both (SQLite >= 3.35 has it): no copy of the tickets table,
+    # which the other tables' foreign keys point at
+    op.drop_column("tickets", "kb_article_version")
+    op.drop_column("tickets", "kb_article_id")
     op.drop_table("kb_searches")
     op.drop_table("kb_article_versions")
     op.drop_table("kb_articles")

@@ -280,7 +280,7 @@ async def agencies_csv(request: web.Request) -> web.StreamResponse:
 
 @require("admin")
 async def import_page(request: web.Request) -> web.StreamResponse:
-    return render(request, "agencies_import.html", plan=None, text="", problems=[])
+    return render(request, "agencies_import.html", plan=None, text="", problems=[], message=None)
 
 
 async def _csv_text(request: web.Request) -> str:

@@ -127,8 +127,11 @@ async def test_every_edit_is_a_new_version_and_old_ones_stay(kb):
     with pytest.raises(ArticleChanged):
         await kb.update(kb.admin, a.id, 1, {"fees": "20.000 đồng"})
     assert (await kb.get(a.id)).fees == "10.000 đồng"
-    # an optional field given empty is cleared; a required one keeps its text
-    a3 = await kb.update(kb.admin, a.id, 2, {"fees": "", "title": ""})
+    # a required field given empty is refused, by name; an optional one is cleared
+    with pytest.raises(InvalidInput) as e:
+        await kb.update(kb.admin, a.id, 2, {"title": " ", "fees": ""})
+    assert e.value.fields() == ["title"]
+    a3 = await kb.update(kb.admin, a.id, 2, {"fees": ""})
     assert (a3.fees, a3.title, a3.version) == (None, "Đăng ký khai sinh", 3)
 
 

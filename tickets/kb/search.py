@@ -18,15 +18,15 @@ second index to keep in step, and rank identically on both databases.
 Ranking (the same on both): every query word found in the title counts 3,
 elsewhere 1; the whole query as a phrase in the title adds 5, elsewhere 2;
 then the articles used most for tickets, then opened most.  When no article
-has every word, those with some of them are offered (best first), so a
-question worded differently still gets an answer.
+has every word, those with at least half of them are offered (best first),
+so a question worded differently still gets an answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, case, func, literal, or_
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_
 from sqlalchemy.sql.elements import ColumnElement as Column
 
 from core.text import words
@@ -62,13 +62,17 @@ def contains(dialect: str, column: Column[str], needle: str) -> ColumnElement[bo
 
 
 def all_words(dialect: str, column: Column[str], terms: Iterable[str]) -> ColumnElement[bool]:
-    from sqlalchemy import and_
-
     return and_(*(contains(dialect, column, f" {w}") for w in terms))
 
 
-def any_word(dialect: str, column: Column[str], terms: Iterable[str]) -> ColumnElement[bool]:
-    return or_(*(contains(dialect, column, f" {w}") for w in terms))
+def some_words(dialect: str, column: Column[str], terms: list[str]) -> ColumnElement[bool]:
+    """At least half the words (rounded up) start words of ``column``: a question worded
+    differently still finds its article, one shared word ("giấy") does not."""
+    need = (len(terms) + 1) // 2
+    found: ColumnElement[int] = literal(0)
+    for w in terms:
+        found = found + case((contains(dialect, column, f" {w}"), 1), else_=0)
+    return and_(or_(*(contains(dialect, column, f" {w}") for w in terms)), found >= need)
 
 
 def score(

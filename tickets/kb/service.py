@@ -176,18 +176,14 @@ class KnowledgeBase:
             values = {name: getattr(article, name) for name in (*CONTENT, "archived")}
             for name in given - {"note"}:
                 values[name] = getattr(form, name)
-            for required in ("title", "steps"):
-                if values[required] is None:
-                    values[required] = getattr(article, required)
-            if values["archived"] is None:
+            if values["archived"] is None:  # (the document allows only true or false)
                 values["archived"] = article.archived
             if all(values[n] == getattr(article, n) for n in values):
                 return article
-            agency = None
-            if values["agency_id"] != article.agency_id or values["agency_id"] is not None:
-                agency = await self._agency(
-                    s, values["agency_id"], allow_inactive=values["agency_id"] == article.agency_id
-                )
+            # the agency already named may have been deactivated since: it stays named
+            agency = await self._agency(
+                s, values["agency_id"], allow_inactive=values["agency_id"] == article.agency_id
+            )
             now = self.clock.now()
             result = await s.execute(
                 update(Article)
@@ -239,6 +235,7 @@ class KnowledgeBase:
                 .values(views=Article.views + 1)
                 .execution_options(synchronize_session=False)
             )
+            await s.refresh(article)
         return article
 
     async def version(self, article_id: int, number: int) -> ArticleVersion:
@@ -310,7 +307,7 @@ class KnowledgeBase:
             if not rows and len(terms) > 1:
                 rows = (
                     await s.execute(
-                        base.where(kbsearch.any_word(d, Article.search_text, terms)).limit(limit)
+                        base.where(kbsearch.some_words(d, Article.search_text, terms)).limit(limit)
                     )
                 ).all()
             hits = [Hit(r[0], int(r[1])) for r in rows]
