@@ -173,6 +173,7 @@ async def test_an_agent_answers_a_level_1_ticket_with_an_article_and_the_report_
     )
     assert r.status == 422 and 'id="err-kb_article_id"' in await r.text()
 
+    panel.client.session.cookie_jar.clear()
     csrf = await panel.login("sup")
     page = unescape(await (await panel.client.get("/kb/report")).text())
     assert "Đăng ký khai sinh" in page and "nuoi cho meo" in page
@@ -193,7 +194,7 @@ async def test_the_directory_csv_export_dry_run_and_apply_in_the_panel(panel):
     assert exported.splitlines()[0].startswith("code,parent_code,kind,name")
     text = (
         exported
-        + "q3,,district,UBND Quận 3,,1022,q3@tphcm.gov.vn,,1\r\nq1,nowhere,district,X,,,,,\r\n"
+        + "q3,,district,UBND Quận 3,,1022,q3@tphcm.gov.vn,,1\r\nq9,nowhere,district,X,,,,,\r\n"
     )
     r = await panel.client.post(
         "/agencies/import", data={"_csrf": csrf, "do": "plan", "text": text}
@@ -219,6 +220,7 @@ async def test_the_directory_csv_export_dry_run_and_apply_in_the_panel(panel):
     names = {a.code: a.name for a in await panel.ctx.agencies.list()}
     assert names["q3"] == "UBND Quận 3"
     # the officer and the supervisor may not import
+    panel.client.session.cookie_jar.clear()
     csrf = await panel.login("sup")
     r = await panel.client.post(
         "/agencies/import", data={"_csrf": csrf, "do": "plan", "text": good}

@@ -39,7 +39,7 @@ def test_the_searched_text_is_folded_words_padded_with_spaces():
 def test_query_words_are_folded_unique_and_bounded():
     assert kbsearch.query_words("  KHAI sinh, khai   Sinh!! ") == ["khai", "sinh"]
     assert kbsearch.query_words("Đường") == ["duong"]
-    assert kbsearch.query_words("% _ ' \"") == []  # no word: nothing to look for
+    assert kbsearch.query_words("% ' \" -") == []  # no word: nothing to look for
     many = " ".join(f"w{i}" for i in range(20))
     assert len(kbsearch.query_words(many)) == kbsearch.MAX_WORDS
     assert kbsearch.query_words("a" * 100) == ["a" * kbsearch.MAX_WORD]
@@ -191,7 +191,8 @@ async def test_search_with_and_without_accents_ranks_the_title_first(kb):
     assert (await kb.search("%' OR x=y --", record=False)).hits == []
     # archived: not found by the agents, its versions kept
     await kb.update(kb.admin, death.id, 1, {"archived": True})
-    assert [h.article.id for h in (await kb.search("khai tu", record=False)).hits] == []
+    found = await kb.search("khai tu", record=False)
+    assert death.id not in [h.article.id for h in found.hits] and not found.complete
     assert len(await kb.versions(death.id)) == 2
 
 
