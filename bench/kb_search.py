@@ -205,7 +205,9 @@ async def fill(url: str, items: list[dict[str, object]]) -> None:
         await db.close()
 
 
-async def time_searches(url: str, qs: list[str], runs: int) -> list[list[float]]:
+async def time_searches(
+    url: str, qs: list[str], runs: int, record: bool = True
+) -> list[list[float]]:
     db = Database(url)
     kb = KnowledgeBase(db, Clock())
     agents = [Actor(id=None, name=f"agent{i}", role=Role.AGENT) for i in range(5)]
@@ -217,7 +219,7 @@ async def time_searches(url: str, qs: list[str], runs: int) -> list[list[float]]
             times = []
             for i, q in enumerate(qs):
                 t = time.perf_counter()
-                await kb.search(q, actor=agents[i % len(agents)])
+                await kb.search(q, actor=agents[i % len(agents)], record=record)
                 times.append(time.perf_counter() - t)
             results.append(times)
     finally:
@@ -236,6 +238,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument(
+        "--no-record", action="store_true", help="time the search alone (no row for the report)"
+    )
     args = ap.parse_args()
     items = articles(args.articles)
     size = sum(len(search_columns(i)["search_text"]) for i in items)
@@ -258,7 +263,7 @@ def main() -> None:
             try:
                 command.upgrade(alembic_cfg(url), "head")
                 asyncio.run(fill(url, items))
-                runs = asyncio.run(time_searches(url, qs, args.runs))
+                runs = asyncio.run(time_searches(url, qs, args.runs, not args.no_record))
             finally:
                 if name:
                     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as con:
