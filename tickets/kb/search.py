@@ -12,10 +12,11 @@ Why plain substring search and not FTS5 / a ``tsvector``: the knowledge base
 is small (thousands of articles, not millions) and the ranking must be the
 same on SQLite and PostgreSQL.  ``instr`` (SQLite) and ``strpos``
 (PostgreSQL) over the folded column of 5,000 articles need no extension, no
-trigger and no second index to keep in step, and rank identically on both databases.  Whether they stay inside
-the 50 ms budget is for ``bench/kb_search.py`` on a quiet machine: on the loaded
-build machine they did not (docs-pending/kb.md has the figures); an index of
-word starts is the next step if they do not.
+trigger and no second index to keep in step, and rank identically on both
+databases.  Whether they stay inside the 50 ms budget is for
+``bench/kb_search.py`` on a quiet machine: on the loaded build machine they
+did not (docs-pending/kb.md has the figures); an index of word starts is the
+next step if they do not.
 
 Ranking (the same on both): every query word found in the title counts 3,
 elsewhere 1; the whole query as a phrase in the title adds 5, elsewhere 2;
