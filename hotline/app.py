@@ -81,7 +81,9 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
+from tickets.directory import DirectoryFiles
 from tickets.follow import FollowQueries
+from tickets.kb.service import KnowledgeBase
 from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
 from tickets.queries import TicketQueries
@@ -205,6 +207,8 @@ def panel_context(
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
         qa=QaService(db, settings, clock),
+        kb=KnowledgeBase(db, clock),
+        directory=DirectoryFiles(db, clock),
         outbound=outbound,
         supervision=supervision,
     )

@@ -459,6 +459,107 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return asyncio.run(create())
 
 
+def cmd_kb(args: argparse.Namespace) -> int:
+    """The procedures knowledge base: load the starter articles (marked as examples)."""
+    from accounts.identity import Actor
+    from accounts.models import Role
+    from core.clock import Clock
+    from core.db import Database
+    from hotline import system
+    from tickets.kb.service import KnowledgeBase
+    from tickets.kb.starter import ARTICLES
+
+    settings = load_settings(_config(args))
+    system.migrate(settings)
+
+    async def run() -> int:
+        db = Database(settings.database)
+        try:
+            kb = KnowledgeBase(db, Clock())
+            actor = Actor(id=None, name="hotline kb load-examples", role=Role.ADMIN)
+            added = await kb.load_examples(actor, ARTICLES)
+        finally:
+            await db.close()
+        print(
+            f"{len(added)} example articles added, {len(ARTICLES) - len(added)} already there"
+            " (marked as examples: check them against the city's rules)"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_agencies(args: argparse.Namespace) -> int:
+    """The agency directory as CSV: export, or import (a dry run unless --apply)."""
+    from core.clock import Clock
+    from core.db import Database
+    from hotline import system
+    from tickets.directory import ADDED, CHANGED, ERROR, UNCHANGED, DirectoryFiles
+    from tickets.exceptions import InvalidInput
+
+    settings = load_settings(_config(args))
+    system.migrate(settings)
+
+    source = ""
+    if args.agencies_command == "import":
+        try:
+            source = (
+                sys.stdin.read()
+                if args.file == "-"
+                else Path(args.file).read_text(encoding="utf-8-sig")
+            )
+        except (OSError, UnicodeDecodeError) as e:
+            print(f"hotline: cannot read {args.file}: {e}", file=sys.stderr)
+            return 2
+
+    async def export() -> str:
+        db = Database(settings.database)
+        try:
+            return await DirectoryFiles(db, Clock()).export()
+        finally:
+            await db.close()
+
+    async def run() -> int:
+        db = Database(settings.database)
+        files = DirectoryFiles(db, Clock())
+        try:
+            plan = await files.plan(None, source)
+            for row in plan.rows:
+                what = ", ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in row.changes.items())
+                print(f"line {row.line}\t{row.code}\t{row.outcome}\t{what}")
+            for line, e in plan.all_errors():
+                print(f"line {line}: {e.field} {e.message.format(**e.params)}", file=sys.stderr)
+            print(
+                f"{plan.count(ADDED)} to add, {plan.count(CHANGED)} to change, "
+                f"{plan.count(UNCHANGED)} unchanged, "
+                f"{plan.count(ERROR) + (1 if plan.errors else 0)} with errors"
+            )
+            if not plan.ok:
+                print("hotline: nothing imported: correct the errors first", file=sys.stderr)
+                return 2
+            if not args.apply:
+                print("dry run: nothing written (add --apply to import)")
+                return 0
+            try:
+                await files.apply(None, source, plan.fingerprint)
+            except InvalidInput as e:
+                print(f"hotline: nothing imported: {e}", file=sys.stderr)
+                return 2
+            print("imported")
+            return 0
+        finally:
+            await db.close()
+
+    if args.agencies_command == "export":
+        text = asyncio.run(export())
+        if args.file in (None, "-"):
+            sys.stdout.write(text)
+        else:
+            Path(args.file).write_text(text, encoding="utf-8")
+        return 0
+    return asyncio.run(run())
+
+
 def cmd_open311_key(args: argparse.Namespace) -> int:
     """Issue, revoke or list the API keys Open311 clients file reports with."""
     import getpass
@@ -928,6 +1029,48 @@ def build_parser() -> argparse.ArgumentParser:
         "itself, run more here or on other machines.",
     )
     p.add_argument("--model", help="Vosk model folder (default: [recordings] vosk_model)")
+    p = sub.add_parser(
+        "kb",
+        help="the procedures knowledge base",
+        description="The procedures knowledge base agents answer level-1 questions from.",
+        parents=[common],
+    )
+    kbsub = p.add_subparsers(dest="kb_command", required=True, metavar="COMMAND")
+    p = kbsub.add_parser(
+        "load-examples",
+        help="add the starter articles (marked as examples)",
+        description="Add the starter set of procedure articles (birth and death "
+        "registration, residence, land-use certificate, ...), each marked as an example "
+        "to check against the city's rules. Articles already there are left alone.",
+        parents=[common],
+    )
+    p.set_defaults(func=cmd_kb)
+    p = sub.add_parser(
+        "agencies",
+        help="the agency directory as CSV: export, import",
+        description="Export the agency directory as CSV, or import one (rows matched by "
+        "code; a dry run lists the changes unless --apply).",
+        parents=[common],
+    )
+    asub = p.add_subparsers(dest="agencies_command", required=True, metavar="COMMAND")
+    p = asub.add_parser(
+        "export",
+        help="write the directory as CSV",
+        description="Write the directory as CSV (UTF-8), parents before their sub-agencies.",
+        parents=[common],
+    )
+    p.add_argument("file", nargs="?", help="where to write it (default: standard output)")
+    p.set_defaults(func=cmd_agencies)
+    p = asub.add_parser(
+        "import",
+        help="import a CSV (dry run unless --apply)",
+        description="List what importing the CSV would add and change, and the errors "
+        "(line and field); with --apply, write it all (nothing when there is an error).",
+        parents=[common],
+    )
+    p.add_argument("file", help="the CSV file (- for standard input)")
+    p.add_argument("--apply", action="store_true", help="write the changes")
+    p.set_defaults(func=cmd_agencies)
     p = sub.add_parser(
         "open311-key",
         help="Open311: issue, revoke or list API keys",

@@ -31,6 +31,8 @@ from recordings.audit import AuditLog
 from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
+from tickets.directory import DirectoryFiles
+from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
 
@@ -66,6 +68,9 @@ class PanelContext:
     health: Health
     # quality grading of recorded calls (scorecards, work list, grades, disputes)
     qa: QaService
+    # the procedures knowledge base (level-1 answers) and the directory's CSV files
+    kb: KnowledgeBase
+    directory: DirectoryFiles
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)

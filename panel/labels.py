@@ -89,6 +89,22 @@ FIELD_LABELS: dict[str, str] = {
     # calls: the wrap-up code; a supervisor joining an agent's call
     "wrapup_code": N_("Wrap-up code"),
     "mode": N_("Mode"),
+    # the procedures knowledge base
+    "kb_article_id": N_("Knowledge-base article"),
+    "title": N_("Title"),
+    "summary": N_("Summary (what to say first)"),
+    "steps": N_("Steps"),
+    "documents": N_("Documents required"),
+    "fees": N_("Fees"),
+    "processing_time": N_("Processing time"),
+    "templates": N_("Templates"),
+    "keywords": N_("Other words citizens use for it (searched too)"),
+    "archived": N_("Archived"),
+    "limit": N_("Results per page"),
+    # the agency directory's CSV
+    "parent_code": N_("Code of the agency it is part of"),
+    "file": N_("CSV file"),
+    "row": N_("Line"),
 }
 
 

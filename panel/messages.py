@@ -93,6 +93,14 @@ PANEL_TEXTS = (
     N_("This action is not possible in the ticket's status."),
 )
 
+# -- tickets/directory.py: the agency directory's CSV import --------------------
+DIRECTORY_ERRORS = (
+    N_("is not a column of the directory"),
+    N_("appears more than once in the file"),
+    N_("cannot be read as CSV (UTF-8, with a header row)"),
+    N_("has too many rows (at most {max})"),
+)
+
 MSGIDS: frozenset[str] = frozenset(
-    TICKET_FIELD_ERRORS + ACCOUNT_ERRORS + PANEL_FIELD_ERRORS + PANEL_TEXTS
+    TICKET_FIELD_ERRORS + ACCOUNT_ERRORS + PANEL_FIELD_ERRORS + PANEL_TEXTS + DIRECTORY_ERRORS
 )

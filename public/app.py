@@ -50,6 +50,7 @@ Registrar = Callable[[web.Application], None]
 ROUTE_SETS: list[Registrar] = [
     views.status_routes,
     views.portal_routes,
+    views.directory_routes,
     views.language_routes,
     report_routes,
 ]

@@ -213,6 +213,43 @@ def portal_routes(app: web.Application) -> None:
     )
 
 
+# -- the directory -----------------------------------------------------------------
+
+#: What the public directory shows of an agency: how to reach it, never who its contact
+#: person is (``contact_name`` stays with the staff).
+PUBLIC_AGENCY_FIELDS = ("name", "kind", "phone", "email", "address")
+KIND_ORDER = ("department", "district", "ward", "utility", "party", "other")
+
+
+def directory_entries(agencies: list[Any]) -> list[dict[str, Any]]:
+    """The active agencies as the public page lists them: only the public fields,
+    each with the name of the agency it belongs to, by kind then name."""
+    names = {a.id: a.name for a in agencies}
+    out = []
+    for a in agencies:
+        if not a.active:
+            continue
+        entry = {name: getattr(a, name) for name in PUBLIC_AGENCY_FIELDS}
+        entry["parent"] = names.get(a.parent_id) if a.parent_id else None
+        out.append(entry)
+    rank = {k: i for i, k in enumerate(KIND_ORDER)}
+    out.sort(key=lambda e: (rank.get(e["kind"], len(rank)), e["name"].casefold()))
+    return out
+
+
+async def directory(request: web.Request) -> web.StreamResponse:
+    """The agencies' hotline numbers and emails, as the city publishes them."""
+    entries = directory_entries(await ctx(request).agencies.list())
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        groups.setdefault(e["kind"], []).append(e)
+    return render(request, "directory.html", groups=groups)
+
+
+def directory_routes(app: web.Application) -> None:
+    app.router.add_routes([web.get("/directory", directory)])
+
+
 # -- the language ----------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
 from core.text import fold_phrase
+from tickets.kb import models as _kb_models  # noqa: F401  (kb_articles, for the foreign key)
 
 
 class AgencyKind(StrEnum):
@@ -122,6 +123,9 @@ class Ticket(Base):
     description: Mapped[str] = mapped_column(Text)
     # Level 1: what the agent told the citizen on the call.
     guidance: Mapped[str | None] = mapped_column(Text)
+    # Level 1: the knowledge-base article (and its version) the guidance came from
+    kb_article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id"), index=True)
+    kb_article_version: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), index=True)
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

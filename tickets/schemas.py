@@ -350,6 +350,8 @@ class TicketCreate(_Input):
     # What the agent told the citizen: required for level 1 (answered on the call).
     guidance: Annotated[OptionalText, Field(validate_default=True)] = None
     agency_id: OptionalId = None
+    # the knowledge-base article the guidance came from (level 1 mostly)
+    kb_article_id: OptionalId = None
     # where a citizen who reported on the web or by email hears back
     reporter_email: Email = None
     district: District = None

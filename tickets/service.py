@@ -63,6 +63,7 @@ from tickets.exceptions import (
     InvalidTransition,
     VersionConflict,
 )
+from tickets.kb.models import Article
 from tickets.models import (
     DEADLINE_STATUSES,
     PUBLIC_SEARCHED,
@@ -290,6 +291,9 @@ class TicketService:
         now = self.clock.now()
         if form.agency_id is not None:
             await self._active_agency(s, form.agency_id)
+        article_version = None
+        if form.kb_article_id is not None:
+            article_version = await self._kb_article_used(s, form.kb_article_id)
         phone = form.citizen_phone
         if call_id is not None:
             call = await s.get(Call, call_id)
@@ -323,6 +327,8 @@ class TicketService:
             level=form.level,
             description=form.description,
             guidance=form.guidance,
+            kb_article_id=form.kb_article_id,
+            kb_article_version=article_version,
             status=status.value,
             agency_id=form.agency_id,
             forwarded_at=forwarded_at,
@@ -342,6 +348,8 @@ class TicketService:
         details: dict[str, Any] = {"level": form.level}
         if form.agency_id is not None:
             details["agency"] = form.agency_id
+        if form.kb_article_id is not None:
+            details["kb_article"] = [form.kb_article_id, article_version]
         if deadline is not None:
             details["deadline"] = deadline
         s.add(self._event(ticket.id, actor, Action.CREATED, None, status, details, now))
@@ -349,6 +357,23 @@ class TicketService:
         await s.refresh(ticket)  # every column loaded: the caller gets a detached object
         self._phone_written(s, phone)
         return ticket
+
+    @staticmethod
+    async def _kb_article_used(s: AsyncSession, article_id: int) -> int:
+        """The version of the article a new ticket was answered with, its use counted;
+        an unknown or archived article is refused (``kb_article_id``)."""
+        article = await s.get(Article, article_id)
+        if article is None:
+            raise InvalidInput.one("kb_article_id", UNKNOWN)
+        if article.archived:
+            raise InvalidInput.one("kb_article_id", INACTIVE)
+        await s.execute(
+            update(Article)
+            .where(Article.id == article_id)
+            .values(uses=Article.uses + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return article.version
 
     def _start(
         self, form: TicketCreate, now: datetime

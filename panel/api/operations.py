@@ -16,6 +16,17 @@ from aiohttp import web
 from core.settings import Settings
 from panel.api import qa as qa_api
 from panel.api.contract import Contract, enforce
+from panel.api.kb import (
+    KbArticleOut,
+    KbArticlePatchIn,
+    KbSearchOut,
+    KbVersionList,
+    article_versions,
+    create_article,
+    get_article,
+    search_articles,
+    update_article,
+)
 from panel.api.openapi import Handler, Operation, Param, build_document, docs_page
 from panel.api.schemas import (
     AcceptIn,
@@ -104,6 +115,8 @@ from panel.api.views import (
 )
 from panel.security import PUBLIC, require
 from panel.views.common import CTX
+from tickets.kb.schemas import ArticleIn
+from tickets.kb.service import DEFAULT_LIMIT, MAX_LIMIT
 from tickets.models import Domain, Status
 from tickets.queries import MAX_PER_PAGE
 from tickets.schemas import MAX_ID, AgencyIn
@@ -501,6 +514,75 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="agencies",
         body=AgencyPatchIn,
         returns=AgencyOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/kb/articles",
+        handler=search_articles,
+        summary="Search the procedures knowledge base",
+        answer="The articles found, best first.",
+        tag="knowledge base",
+        returns=KbSearchOut,
+        query=(
+            Param(
+                "q",
+                {"type": "string", "maxLength": 200},
+                "Words of the question, with or without Vietnamese accents; each must start "
+                'a word of the article ("khai sinh", "dang ky tam tru"). Empty: no items.',
+            ),
+            Param(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            ),
+        ),
+        errors=(422,),
+        description="Archived articles are not found. An agent's searches are kept for the "
+        "report of searches that found nothing (a query typed on within seconds updates "
+        "the last one).",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/kb/articles",
+        handler=create_article,
+        summary="Write a knowledge-base article",
+        answer="The new article (version 1).",
+        tag="knowledge base",
+        status=201,
+        body=ArticleIn,
+        returns=KbArticleOut,
+        description="Without `code`, one is made from the title. A `code` already used, or "
+        "an `agency_id` that does not exist or is inactive, is a 409.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/kb/articles/{{id}}",
+        handler=get_article,
+        summary="One knowledge-base article",
+        answer="The article as it reads now.",
+        tag="knowledge base",
+        returns=KbArticleOut,
+        query=(Param("opened", _FLAG, "Count this as opened from a search."),),
+    ),
+    Operation(
+        method="PATCH",
+        path=f"{_P}/kb/articles/{{id}}",
+        handler=update_article,
+        summary="Change a knowledge-base article (a new version)",
+        answer="The article as saved.",
+        tag="knowledge base",
+        body=KbArticlePatchIn,
+        returns=KbArticleOut,
+        description="Every change is a new version; the earlier ones stay readable. "
+        "Nothing changed, no new version.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/kb/articles/{{id}}/versions",
+        handler=article_versions,
+        summary="Every version of an article",
+        answer="Newest first.",
+        tag="knowledge base",
+        returns=KbVersionList,
     ),
     Operation(
         method="GET",

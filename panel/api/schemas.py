@@ -432,6 +432,10 @@ class TicketOut(BaseModel):
     withheld: bool = Field(description="An admin withheld it from publication.")
     description: str
     guidance: str | None
+    kb_article_id: int | None = Field(
+        None, description="The knowledge-base article the guidance came from."
+    )
+    kb_article_version: int | None = Field(None, description="That article's version then.")
     agency: AgencyRef | None
     approved_by: int | None
     forwarded_at: UTCTime | None

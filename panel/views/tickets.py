@@ -88,6 +88,9 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     data = await form(request)
     values = form_dict(data, *TICKET_FIELDS)
+    if data.get("kb_article_id"):
+        # the article picked from the knowledge-base search (the workspace)
+        values["kb_article_id"] = data["kb_article_id"]
     call_id = None
     if data.get("call_id", "").isdigit():
         call_id = int(data["call_id"])
@@ -182,6 +185,8 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         request,
         "ticket.html",
         t=ticket,
+        # the knowledge-base article a level-1 answer came from (staff read it)
+        kb_article=await c.kb.get(ticket.kb_article_id) if ticket.kb_article_id else None,
         attachments=await c.ticket_queries.attachments(ticket.id),
         history=history,
         call=call,
@@ -306,6 +311,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             "ticket.html",
             status=422,
             t=ticket,
+            kb_article=await c.kb.get(ticket.kb_article_id) if ticket.kb_article_id else None,
             attachments=await c.ticket_queries.attachments(ticket.id),
             history=history,
             call=await c.calls.by_id(ticket.call_id) if ticket.call_id else None,

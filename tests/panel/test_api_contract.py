@@ -36,11 +36,18 @@ def _existing(case: Any, known: dict[str, Any]) -> None:
     if "code" in params:
         params["code"] = known["tickets"][hash(str(case.body)) % len(known["tickets"])]
     if "id" in params:
-        params["id"] = known["user"] if path.startswith(f"{API}/users") else known["agency"]
+        if path.startswith(f"{API}/users"):
+            params["id"] = known["user"]
+        elif path.startswith(f"{API}/kb/"):
+            params["id"] = known["article"]
+        else:
+            params["id"] = known["agency"]
     if isinstance(case.body, dict):
         for name in ("agency_id", "parent_id"):
             if case.body.get(name) is not None:
                 case.body[name] = known["agency"]
+        if case.body.get("kb_article_id") is not None:
+            case.body["kb_article_id"] = known["article"]
         case.body.pop("call_id", None)
 
 
@@ -99,6 +106,17 @@ async def test_every_operation_keeps_the_contract(panel: Any, role: str, databas
     base_url = str(panel.client.make_url("")).rstrip("/")
     admin = await panel.token("admin")
     known: dict[str, Any] = {"agency": panel.agency_ids["q1"], "tickets": []}
+    r = await panel.client.post(
+        f"{API}/kb/articles",
+        json={
+            "title": "Đăng ký tạm trú",
+            "steps": "Nộp tờ khai CT01.",
+            "agency_id": known["agency"],
+        },
+        headers=admin,
+    )
+    assert r.status == 201, await r.text()
+    known["article"] = (await r.json())["id"]
     for level in (1, 2, 3):
         r = await panel.client.post(
             f"{API}/tickets",

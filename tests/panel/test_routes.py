@@ -24,6 +24,12 @@ PAGES = {
     "/admin/users": {"admin"},
     "/account": {"agent", "supervisor", "admin", "agency"},
     "/blocklist": {"supervisor", "admin"},
+    "/kb": {"agent", "supervisor", "admin"},
+    "/kb/new": {"admin"},
+    "/kb/report": {"supervisor", "admin"},
+    "/kb/report-not-found.csv": {"supervisor", "admin"},
+    "/agencies/export.csv": {"supervisor", "admin"},
+    "/agencies/import": {"admin"},
 }
 # Every form target and who may post to it (a refused role gets 403 before any work).
 POSTS = {
@@ -36,6 +42,9 @@ POSTS = {
     "/agencies/1": {"admin"},
     "/blocklist": {"supervisor", "admin"},
     "/blocklist/1/lift": {"supervisor", "admin"},
+    "/kb": {"admin"},
+    "/kb/1": {"admin"},
+    "/agencies/import": {"admin"},
 }
 
 

@@ -166,6 +166,7 @@ async def test_no_public_page_shows_anything_private(site):
         for topic in ("flooding", "other"):
             assert await fetch("GET", "/reports", params={"topic": topic}) == 200
         assert await fetch("GET", "/reports", params={"district": "q7"}) == 200
+        assert await fetch("GET", "/directory") == 200
         assert await fetch("GET", "/reports", params={"page": "x"}) == 400
         assert await fetch("GET", "/no-such-page") == 404
         assert await fetch("DELETE", "/reports") == 405

@@ -1,0 +1,1 @@
+"""The procedures knowledge base: how-to articles agents read to citizens (level 1)."""
