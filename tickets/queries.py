@@ -124,18 +124,22 @@ class TicketQueries:
         check digit is wrong, InvalidCode if it cannot be a code or a number (so a
         typo is caught before a look-up), TicketNotFound if nobody has it.
         """
-        by_number = number_like(text)
-        if by_number is not None:
-            number = self._valid_number(by_number, "code")
-            where = Ticket.number == number
-        else:
-            code = parse_code(text)
-            where = Ticket.code == code
+        where, key = self.code_clause(text)
         async with self.db.session() as s:
             ticket = await s.scalar(select(Ticket).where(where))
         if ticket is None:
-            raise TicketNotFound(number if by_number is not None else code)
+            raise TicketNotFound(key)
         return ticket
+
+    def code_clause(self, text: str) -> tuple[ColumnElement[bool], str]:
+        """The WHERE clause that finds the ticket with the code or number in ``text``,
+        and that code or number: InvalidInput or InvalidCode as ``get_by_code``."""
+        by_number = number_like(text)
+        if by_number is not None:
+            number = self._valid_number(by_number, "code")
+            return Ticket.number == number, number
+        code = parse_code(text)
+        return Ticket.code == code, code
 
     @staticmethod
     def _valid_number(raw: str, field: str) -> str:
