@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, bindparam, select
 
 from core.clock import Clock
 from core.db import Database
@@ -128,6 +128,24 @@ _EVENT = (
 )
 
 
+def _lookup(column: Any) -> Select[Any]:
+    """The look-up's one query: the ticket whose ``column`` is ``:key``, joined with its
+    public history lines, oldest first (built once: a look-up only binds the key)."""
+    return (
+        select(*_TICKET, *_EVENT)
+        .select_from(Ticket)
+        .outerjoin(
+            TicketEvent,
+            and_(TicketEvent.ticket_id == Ticket.id, TicketEvent.action.in_(list(STEPS))),
+        )
+        .where(column == bindparam("key"))
+        .order_by(TicketEvent.at, TicketEvent.id)
+    )
+
+
+_LOOKUPS = {"number": _lookup(Ticket.number), "code": _lookup(Ticket.code)}
+
+
 class Event(Protocol):
     """What :func:`steps` reads of a history line (a TicketEvent, or a row of one)."""
 
@@ -175,24 +193,14 @@ class StatusLookup:
         """
         number, check = self.check_input(number, check)
         try:
-            where, _key = self.queries.code_clause(number)
+            column, key = self.queries.code_key(number)
         except InvalidInput:
             raw = number_like(number) or number
             raise BadInput("number", WRONG_CHECK_DIGIT, number=format_number(raw)) from None
         except InvalidCode:
             raise BadInput("number", NOT_A_NUMBER) from None
-        query = (
-            select(*_TICKET, *_EVENT)
-            .select_from(Ticket)
-            .outerjoin(
-                TicketEvent,
-                and_(TicketEvent.ticket_id == Ticket.id, TicketEvent.action.in_(list(STEPS))),
-            )
-            .where(where)
-            .order_by(TicketEvent.at, TicketEvent.id)
-        )
-        async with self.db.session() as s:
-            rows = (await s.execute(query)).all()
+        async with self.db.connection() as conn:
+            rows = (await conn.execute(_LOOKUPS[column], {"key": key})).all()
         if not rows or not self._proves(rows[0], check):
             raise NoMatch()
         history = [row for row in rows if row.action is not None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,22 +125,20 @@ class TicketQueries:
         check digit is wrong, InvalidCode if it cannot be a code or a number (so a
         typo is caught before a look-up), TicketNotFound if nobody has it.
         """
-        where, key = self.code_clause(text)
+        column, key = self.code_key(text)
         async with self.db.session() as s:
-            ticket = await s.scalar(select(Ticket).where(where))
+            ticket = await s.scalar(select(Ticket).where(getattr(Ticket, column) == key))
         if ticket is None:
             raise TicketNotFound(key)
         return ticket
 
-    def code_clause(self, text: str) -> tuple[ColumnElement[bool], str]:
-        """The WHERE clause that finds the ticket with the code or number in ``text``,
-        and that code or number: InvalidInput or InvalidCode as ``get_by_code``."""
+    def code_key(self, text: str) -> tuple[Literal["number", "code"], str]:
+        """Which column finds the ticket with the code or number in ``text``, and the
+        value to find there: InvalidInput or InvalidCode as ``get_by_code``."""
         by_number = number_like(text)
         if by_number is not None:
-            number = self._valid_number(by_number, "code")
-            return Ticket.number == number, number
-        code = parse_code(text)
-        return Ticket.code == code, code
+            return "number", self._valid_number(by_number, "code")
+        return "code", parse_code(text)
 
     @staticmethod
     def _valid_number(raw: str, field: str) -> str:
