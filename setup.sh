@@ -33,8 +33,9 @@ packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmp
           redis-server)
 # The test suite drives the panel in Debian's Chromium (no browser download)
 # and checks the monitoring kit with promtool (Debian's prometheus) and
-# fail2ban-regex (Debian's fail2ban).
-[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate)
+# fail2ban-regex (Debian's fail2ban). The HTTP benchmarks (bench/public_reads.py,
+# bench/ticket_reads.py) load with Debian's wrk.
+[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')

@@ -3,6 +3,9 @@ side by side with the staff panel's ticket read, on one process.
 
     .venv/bin/python -m bench.public_reads                  # the figures in bench/results
     .venv/bin/python -m bench.public_reads --runs 1 -d 5    # a quick look
+    git worktree add --detach /tmp/before main
+    .venv/bin/python -m bench.public_reads --compare /tmp/before --profile
+                                                # before and after in one run, profiled
 
 It migrates a fresh SQLite database (or PostgreSQL with ``--database
 postgresql``), creates ``--tickets`` reports through TicketService as the desk
@@ -19,6 +22,12 @@ noise falls on each alike:
   citizen's phone, rotating over every report: the citizen's status page;
 - ``GET /reports`` (public): the portal's first page;
 - ``GET /api/v1/tickets/{code}`` (staff, bearer token): the panel's ticket read.
+
+With ``--compare CHECKOUT`` each run also measures the server of another
+checkout (e.g. main, "before") on the same database, the two servers in turn,
+one at a time.  With ``--profile`` one more run of each public request is made
+under cProfile (the loop thread's CPU; not counted: the profiler slows the
+server), and where the time goes is written next to the results.
 
 Targets (the citizens' issue): status ≥ 1,000 req/s, portal ≥ 2,000 req/s,
 p99 ≤ 50 ms, on SQLite.  Every answer must be a 200 (a status look-up that
@@ -243,10 +252,37 @@ async def check_answers(token: str, first: tuple[str, str, str]) -> None:
             assert r.status == 200 and (await r.json())["code"] == code, r.status
 
 
-def start_server(config: Path, log: Path) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "bench.public_reads", "serve", "--config", str(config)]
+# Runs the server under cProfile (the loop thread's CPU, time.thread_time), started by
+# SIGUSR1 and written by SIGUSR2: the same for any checkout, so --compare's "before"
+# can be profiled as well as this one.
+PROFILED = """
+import cProfile, signal, sys, time, runpy
+out = sys.argv[1]
+prof = cProfile.Profile(time.thread_time)
+def start(*_a):
+    prof.enable()
+def stop(*_a):
+    prof.disable()
+    prof.dump_stats(out)
+signal.signal(signal.SIGUSR1, start)
+signal.signal(signal.SIGUSR2, stop)
+sys.argv = ["bench.public_reads", *sys.argv[2:]]
+runpy.run_module("bench.public_reads", run_name="__main__")
+"""
+
+
+def start_server(
+    config: Path, log: Path, root: Path = HERE.parent, profile: Path | None = None
+) -> subprocess.Popen[str]:
+    """The server of the checkout at ``root`` (this one, or --compare's)."""
+    serve_args = ["serve", "--config", str(config)]
+    if profile is None:
+        cmd = [sys.executable, "-m", "bench.public_reads", *serve_args]
+    else:
+        cmd = [sys.executable, "-c", PROFILED, str(profile), *serve_args]
+    env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=log.open("a"), text=True, cwd=HERE.parent
+        cmd, stdout=subprocess.PIPE, stderr=log.open("a"), text=True, cwd=root, env=env
     )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
@@ -260,6 +296,27 @@ TARGETS = {
     "portal": ("GET /reports (public)", PUBLIC_PORT, 2000),
     "ticket": ("GET /api/v1/tickets/{code} (staff)", PANEL_PORT, None),
 }
+
+
+def profile_summary(path: Path, n: int = 30) -> str:
+    """The loop thread's CPU by package, by function (own time), and our code's
+    cumulative time (approximate: coroutines re-enter)."""
+    import io
+    import pstats
+
+    from bench.ticket_reads import by_package
+
+    buf = io.StringIO()
+    st = pstats.Stats(str(path), stream=buf)
+    packages = by_package(st)
+    total = sum(t for _, t in packages) or 1.0
+    buf.write(f"loop-thread CPU {total:.2f} s, by package:\n")
+    for where, t in packages[:25]:
+        buf.write(f"  {100 * t / total:5.1f} %  {t:6.3f} s  {where}\n")
+    buf.write("\n")
+    st.sort_stats("tottime").print_stats(n)
+    st.sort_stats("cumulative").print_stats(r"/(public|panel|tickets|accounts|core)/", n)
+    return buf.getvalue()
 
 
 def main() -> None:
@@ -276,6 +333,18 @@ def main() -> None:
     ap.add_argument("-c", "--connections", type=int, default=32)
     ap.add_argument("--tag", default="", help="results go to public_reads[-TAG].{json,md}")
     ap.add_argument("--home", default="/tmp/hotline-bench-public")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="another checkout (e.g. a worktree of main) measured in the same run, "
+        "its server and this one's in turn on the same database",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more run of each public request under cProfile (not counted)",
+    )
     args = ap.parse_args()
     if args.cmd == "serve":
         serve(args.config)
@@ -286,12 +355,18 @@ def main() -> None:
     home.mkdir(parents=True)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
+    stem = "public_reads" + (f"-{args.tag}" if args.tag else "")
     tag = uuid.uuid4().hex[:8]
     prefix = f"benchpublic{tag}"
     pg_name = f"hotline_bench_{tag}"
     created_pg = False
     proc: subprocess.Popen[str] | None = None
-    results: dict[str, list[dict[str, Any]]] = {}
+    # (name, checkout): "this" is this checkout; "before" the one to compare with
+    variants = [("this", HERE.parent)]
+    if args.compare:
+        variants.insert(0, ("before", args.compare.resolve()))
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {v: {} for v, _ in variants}
+    profiles: dict[str, str] = {}
     try:
         if args.database == "sqlite":
             url = f"sqlite:///{home / 'var' / 'bench.db'}"
@@ -311,33 +386,69 @@ def main() -> None:
         rnd.shuffle(rows)
         (home / "status.txt").write_text("".join(f"{n} {d}\n" for n, d, _ in rows))
         (home / "codes.txt").write_text("".join(f"{c}\n" for _, _, c in rows))
-        proc = start_server(config, home / "server.log")
-        token = asyncio.run(token_for(PANEL_PORT))
-        asyncio.run(check_answers(token, rows[0]))
-        lua = {
-            "status": ["status", str(home / "status.txt")],
-            "portal": ["path", "/reports"],
-            "ticket": ["codes", str(home / "codes.txt"), token],
-        }
-        for name, (_label, port, _target) in TARGETS.items():  # warm caches and pools
-            wrk(port, lua[name], args, 3)
+        token = ""
+        lua: dict[str, list[str]] = {}
+
+        def started(root: Path, profile: Path | None = None) -> subprocess.Popen[str]:
+            nonlocal token, lua
+            p = start_server(config, home / "server.log", root, profile)
+            if not token:
+                token = asyncio.run(token_for(PANEL_PORT))
+                lua = {
+                    "status": ["status", str(home / "status.txt")],
+                    "portal": ["path", "/reports"],
+                    "ticket": ["codes", str(home / "codes.txt"), token],
+                }
+            asyncio.run(check_answers(token, rows[0]))
+            for name, (_label, port, _target) in TARGETS.items():  # warm caches and pools
+                wrk(port, lua[name], args, 2)
+            return p
+
         for run in range(1, args.runs + 1):
-            for name, (_label, port, _target) in TARGETS.items():
-                c0, w0, m0 = cpu_seconds(proc.pid), time.monotonic(), machine_cpu()
-                r = wrk(port, lua[name], args, args.duration)
-                m1 = machine_cpu()
-                r["server_cpu_pct"] = round(
-                    100 * (cpu_seconds(proc.pid) - c0) / (time.monotonic() - w0), 1
-                )
-                r["machine_busy_pct"] = round(100 * (m1[0] - m0[0]) / (m1[1] - m0[1]), 1)
-                results.setdefault(name, []).append(r)
-                print(
-                    f"run {run} {name:7} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.1f} ms  "
-                    f"p99 {r['p99_ms']:.1f} ms  server CPU {r['server_cpu_pct']} %  "
-                    f"not 200: {r['not_200']}  errors "
-                    f"{r['err_connect'] + r['err_read'] + r['err_timeout']}",
-                    flush=True,
-                )
+            for variant, root in variants:
+                proc = started(root)
+                for name, (_label, port, _target) in TARGETS.items():
+                    c0, w0, m0 = cpu_seconds(proc.pid), time.monotonic(), machine_cpu()
+                    r = wrk(port, lua[name], args, args.duration)
+                    m1 = machine_cpu()
+                    r["server_cpu_pct"] = round(
+                        100 * (cpu_seconds(proc.pid) - c0) / (time.monotonic() - w0), 1
+                    )
+                    r["machine_busy_pct"] = round(100 * (m1[0] - m0[0]) / (m1[1] - m0[1]), 1)
+                    r["load1"] = round(os.getloadavg()[0], 2)
+                    results[variant].setdefault(name, []).append(r)
+                    print(
+                        f"run {run} {variant:6} {name:7} {r['rps']:8.1f} req/s  "
+                        f"p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  "
+                        f"server CPU {r['server_cpu_pct']} %  machine busy "
+                        f"{r['machine_busy_pct']} %  load {r['load1']}  "
+                        f"not 200: {r['not_200']}  errors "
+                        f"{r['err_connect'] + r['err_read'] + r['err_timeout']}",
+                        flush=True,
+                    )
+                stop_server(proc)
+                proc = None
+        if args.profile:
+            for variant, root in variants:
+                for name in ("status", "portal"):
+                    path = home / f"profile-{variant}-{name}.prof"
+                    proc = started(root, path)
+                    proc.send_signal(signal.SIGUSR1)
+                    r = wrk(TARGETS[name][1], lua[name], args, args.duration)
+                    proc.send_signal(signal.SIGUSR2)
+                    for _ in range(100):
+                        if path.exists():
+                            break
+                        time.sleep(0.1)
+                    time.sleep(0.5)
+                    stop_server(proc)
+                    proc = None
+                    text = profile_summary(path)
+                    profiles[f"{variant}.{name}"] = text
+                    (out / f"{stem}.profile.{variant}.{name}.txt").write_text(
+                        f"{r['rps']:.0f} req/s under cProfile\n\n{text}"
+                    )
+                    print(f"profiled {variant} {name}: {r['rps']:.0f} req/s under cProfile")
     finally:
         if proc is not None:
             stop_server(proc)
@@ -355,29 +466,38 @@ def main() -> None:
         "reports": args.tickets + args.published,
         "published": args.published,
         "runs": args.runs,
+        "compare": str(args.compare) if args.compare else None,
         "results": results,
     }
-    stem = "public_reads" + (f"-{args.tag}" if args.tag else "")
     (out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
     lines = [
-        "| request | req/s (median) | target | p50 ms | p99 ms | req/s of each run "
-        "| server CPU | not 200 / errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| code | request | req/s (median) | target | p50 ms | p99 ms | req/s of each run "
+        "| server CPU | machine busy | load (1 min) | not 200 / errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def med(rs: list[dict[str, Any]], k: str) -> float:
+        return statistics.median(r[k] for r in rs)
+
     for name, (label, _port, target) in TARGETS.items():
-        rs = results[name]
-
-        def med(k: str, rs: list[dict[str, Any]] = rs) -> float:
-            return statistics.median(r[k] for r in rs)
-
-        bad = sum(r["not_200"] for r in rs)
-        errors = sum(r["err_connect"] + r["err_read"] + r["err_timeout"] for r in rs)
-        lines.append(
-            f"| {label} | **{med('rps'):.0f}** | {f'≥ {target:,}' if target else '—'} "
-            f"| {med('p50_ms'):.1f} | {med('p99_ms'):.1f} "
-            f"| {' / '.join(format(r['rps'], '.0f') for r in rs)} "
-            f"| {med('server_cpu_pct'):.0f} % | {bad} / {errors} |"
-        )
+        for variant, _root in variants:
+            rs = results[variant][name]
+            bad = sum(r["not_200"] for r in rs)
+            errors = sum(r["err_connect"] + r["err_read"] + r["err_timeout"] for r in rs)
+            lines.append(
+                f"| {variant} | {label} | **{med(rs, 'rps'):.0f}** "
+                f"| {f'≥ {target:,}' if target else '—'} "
+                f"| {med(rs, 'p50_ms'):.1f} | {med(rs, 'p99_ms'):.1f} "
+                f"| {' / '.join(format(r['rps'], '.0f') for r in rs)} "
+                f"| {med(rs, 'server_cpu_pct'):.0f} % | {med(rs, 'machine_busy_pct'):.0f} % "
+                f"| {med(rs, 'load1'):.1f} | {bad} / {errors} |"
+            )
+    if args.compare:
+        lines.append("")
+        for name, (label, _port, _target) in TARGETS.items():
+            before = med(results["before"][name], "rps")
+            after = med(results["this"][name], "rps")
+            lines.append(f"- {label}: {after / before:.1f}× the requests per second of before")
     md = "\n".join(lines)
     (out / f"{stem}.md").write_text(
         f"{summary['when']} — {summary['machine']}; {args.database}, "

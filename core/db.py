@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -109,6 +110,13 @@ class Database:
             except BaseException:
                 await s.rollback()
                 raise
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A plain connection for a read made of Core statements: no ORM session to
+        set up and commit (the public side's busiest read); rolled back when given back."""
+        async with self.engine.connect() as conn:
+            yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()

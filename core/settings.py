@@ -608,6 +608,11 @@ class PublicSettings(_Model):
     lookup_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     # Completed reports per page of the portal.
     page_size: Annotated[int, Field(ge=1, le=100)] = 20
+    # How long a rendered page of the portal (and its district list) is answered
+    # again to everyone who asks for the same address in the same language; a
+    # report withheld or reopened leaves the portal within this time (at once
+    # when the change is made in the same process). 0: render every request.
+    cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5
 
     @field_validator("path_prefix")
     @classmethod

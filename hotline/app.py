@@ -564,7 +564,14 @@ class PanelOnly:
         # under the panel's address, the public site is served by every panel process;
         # on its own port, by the application alone
         if settings.public.path_prefix:
-            public_site(settings, db=self.db, bus=self.bus, clock=self.clock, panel=self.web.app)
+            public_site(
+                settings,
+                db=self.db,
+                bus=self.bus,
+                clock=self.clock,
+                panel=self.web.app,
+                tickets=self.panel.tickets,
+            )
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> PanelOnly:

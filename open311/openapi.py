@@ -102,7 +102,8 @@ def document(server_url: str) -> dict[str, Any]:
             },
             "/services/{service_code}.{format}": {
                 "get": {
-                    "summary": "Service definition (no attributes: metadata is false)",
+                    "summary": "Service definition: the attribute publish_consent "
+                    "(services whose reports may be published; metadata is true)",
                     "parameters": [
                         {
                             "name": "service_code",
@@ -197,7 +198,34 @@ def document(server_url: str) -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "service_code": {"type": "string"},
-                        "attributes": {"type": "array", "items": {"type": "object"}},
+                        "attributes": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Attribute"},
+                        },
+                    },
+                },
+                "Attribute": {
+                    "type": "object",
+                    "description": "A GeoReport v2 service attribute; sent on POST as "
+                    "attribute[code]=key.",
+                    "properties": {
+                        "variable": {"type": "boolean"},
+                        "code": {"type": "string", "enum": ["publish_consent"]},
+                        "datatype": {"type": "string", "enum": ["singlevaluelist"]},
+                        "required": {"type": "boolean"},
+                        "datatype_description": {"type": ["string", "null"]},
+                        "order": {"type": "integer"},
+                        "description": {"type": "string"},
+                        "values": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "key": {"type": "string"},
+                                    "name": {"type": "string"},
+                                },
+                            },
+                        },
                     },
                 },
                 "Requests": {
@@ -225,6 +253,17 @@ def document(server_url: str) -> dict[str, Any]:
                             "phone",
                             "media_url",
                         )
+                    }
+                    | {
+                        "attribute[publish_consent]": {
+                            "type": "string",
+                            "enum": ["yes", "no"],
+                            "default": "no",
+                            "description": "The citizen agrees that the report may be "
+                            "published on the city's portal once completed (never with their "
+                            "name, phone, email or address). Only for services whose definition "
+                            "has this attribute; not given: no consent.",
+                        }
                     },
                 },
                 "Created": {

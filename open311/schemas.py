@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 
 from multidict import MultiMapping
@@ -22,6 +22,8 @@ MAX_IDS = 1000
 ID_MAX = 100  # device_id, account_id
 MEDIA_URL_MAX = 2000
 STATUSES = ("open", "closed")
+# A service attribute's value in the POST form: attribute[code] (GeoReport v2).
+ATTRIBUTE = re.compile(r"attribute\[([^\[\]]{1,40})\]")
 # The POST form's fields (the spec's; attribute[...] is taken apart below).
 FORM_FIELDS = (
     "api_key",
@@ -172,6 +174,9 @@ class NewRequest:
     media_url: str | None = None
     device_id: str | None = None
     account_id: str | None = None
+    # attribute[code] = value, as sent (checked against the service's definition
+    # by Open311Service.submit)
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str | None:
@@ -208,11 +213,17 @@ def parse_form(
         if not isinstance(form.get(name), str):
             raise bad(name, "must be text (media are given as media_url)")
     values = {name: _single(form, name) for name in FORM_FIELDS}
-    for name, value in values.items():
+    attributes: dict[str, str] = {}
+    for name in dict.fromkeys(n for n in form if n.startswith("attribute[")):
+        m = ATTRIBUTE.fullmatch(name)
+        if m is None:
+            raise bad(name[:60], "not an attribute of this API (see the service definition)")
+        value = _single(form, name)
+        if value is not None:
+            attributes[m.group(1)] = value
+    for name, value in (*values.items(), *((f"attribute[{k}]", v) for k, v in attributes.items())):
         if value is not None and "\x00" in value:
             raise bad(name, "contains a NUL character")
-    if any(name.startswith("attribute[") for name in form):
-        raise bad("attribute", "this service takes no attributes (metadata is false)")
     if values["address_id"] is not None:
         raise bad("address_id", "not supported: give address_string or lat and long")
     code = values["service_code"]
@@ -245,4 +256,5 @@ def parse_form(
         media_url=media_url,
         device_id=_short("device_id", values["device_id"], ID_MAX),
         account_id=_short("account_id", values["account_id"], ID_MAX),
+        attributes=attributes,
     )

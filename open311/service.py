@@ -16,7 +16,12 @@ Mapping to GeoReport v2:
 - ``status`` is ``closed`` for a closed ticket, ``open`` otherwise;
   ``status_notes`` the agency's result; ``address`` the district;
   ``updated_datetime`` when it was closed (or forwarded); ``expected_datetime``
-  is always empty (the deadline is not a public field).
+  is always empty (the deadline is not a public field);
+- a service whose reports may be published (its topic is not one of
+  ``tickets.never_public_topics``) has ``metadata`` true and one attribute,
+  ``publish_consent`` (a single-value list, ``yes`` or ``no``): a client files
+  the citizen's consent with ``attribute[publish_consent]=yes``; not given, the
+  report is filed without consent, as the web form's default.
 """
 
 from __future__ import annotations
@@ -57,6 +62,28 @@ _FIELD_NAMES = {
 }
 # Open311 reports wait for a supervisor to choose the agency (level 2, NEW).
 LEVEL = 2
+# The service attribute by which a client records the citizen's consent to publication
+# (``attribute[publish_consent]=yes``); not given, or "no": no consent.
+CONSENT = "publish_consent"
+CONSENT_VALUES = {"yes": True, "no": False}
+CONSENT_ATTRIBUTE: dict[str, Any] = {
+    "variable": True,
+    "code": CONSENT,
+    "datatype": "singlevaluelist",
+    "required": False,
+    "datatype_description": "yes or no; not given: no",
+    "order": 1,
+    "description": (
+        "Người phản ánh đồng ý công khai phản ánh trên cổng thông tin của thành phố khi đã "
+        "xử lý xong (không kèm tên, số điện thoại, email, địa chỉ). / The citizen agrees that "
+        "the report may be published on the city's portal once completed (never with their "
+        "name, phone, email or address)."
+    ),
+    "values": [
+        {"key": "yes", "name": "Đồng ý / Yes"},
+        {"key": "no", "name": "Không đồng ý / No"},
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -77,13 +104,22 @@ class Open311Service:
 
     # -- services -------------------------------------------------------------------
 
+    def _publishable(self, code: str) -> bool:
+        """Whether a report of this service may ever be published (Open311 reports are of
+        the State-management domain: only the topic can rule it out)."""
+        return code not in self.settings.tickets.never_public_topics
+
+    def _attributes(self, code: str) -> list[dict[str, Any]]:
+        """The service's attributes: the consent to publication, where it can matter."""
+        return [CONSENT_ATTRIBUTE] if self._publishable(code) else []
+
     def _service(self, topic: Topic) -> dict[str, Any]:
         words = [topic.id, topic.name.vi, *([topic.name.en] if topic.name.en else [])]
         return {
             "service_code": topic.id,
             "service_name": topic.name.vi,
             "description": topic.name.en or topic.name.vi,
-            "metadata": False,
+            "metadata": bool(self._attributes(topic.id)),
             "type": "realtime",
             "keywords": ", ".join(words),
             "group": STATE_DOMAIN_NAME,
@@ -95,7 +131,25 @@ class Open311Service:
     def definition(self, code: str) -> dict[str, Any]:
         if code not in self.topics:
             raise Open311Error(404, f"service_code: {code!r} not found")
-        return {"service_code": code, "attributes": []}
+        return {"service_code": code, "attributes": self._attributes(code)}
+
+    def consent(self, form: NewRequest) -> bool:
+        """The citizen's consent to publication that ``form`` records (attribute
+        ``publish_consent``; none: no consent), or the spec's 400 naming the attribute."""
+        known = {a["code"] for a in self._attributes(form.service_code)}
+        for code in form.attributes:
+            if code not in known:
+                raise bad(
+                    f"attribute[{code}]",
+                    f"not an attribute of service {form.service_code!r} (see its definition)",
+                )
+        raw = form.attributes.get(CONSENT)
+        if raw is None:
+            return False
+        value = CONSENT_VALUES.get(raw.strip().casefold())
+        if value is None:
+            raise bad(f"attribute[{CONSENT}]", f"{raw[:40]!r} is not yes or no")
+        return value
 
     # -- published requests ---------------------------------------------------------
 
@@ -179,6 +233,7 @@ class Open311Service:
     async def submit(self, key: ApiKey, form: NewRequest, client: str | None) -> Submitted:
         """File ``form`` as a new web ticket on behalf of ``key``'s holder."""
         actor = Actor(id=None, name=f"Open311: {key.name} ({key.key_id})", role=Role.AGENT)
+        consent = self.consent(form)
         data: dict[str, Any] = {
             "channel": Channel.WEB.value,
             "domain": Domain.STATE.value,
@@ -189,6 +244,7 @@ class Open311Service:
             "citizen_name": form.name,
             "citizen_address": form.address_string,
             "reporter_email": form.email,
+            "publish_consent": consent,
         }
         try:
             ticket = await self.tickets.create(actor, data)

@@ -160,6 +160,8 @@ def make_public_app(
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # the templates are part of the release: no file check on every render
+        auto_reload=False,
         app_key=JINJA,
     )
     tz = ctx.settings.tz

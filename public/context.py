@@ -11,6 +11,7 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
+from public.cache import TTLCache
 from public.lookup import StatusLookup
 from public.portal import Portal
 from public.throttle import LookupThrottle
@@ -34,6 +35,13 @@ class PublicContext:
     translations: Translations
     # the web report form files tickets (public.report)
     tickets: TicketService
+    # rendered portal pages, by (language, address): public.cache
+    pages: TTLCache[bytes]
+
+    def forget_published(self) -> None:
+        """The published reports changed: no page or list read of them is kept."""
+        self.pages.clear()
+        self.portal.forget()
 
 
 PUBLIC_CTX = web.AppKey("public_ctx", PublicContext)
@@ -49,9 +57,13 @@ def public_context(
     agencies: AgencyService | None = None,
     tickets: TicketService | None = None,
 ) -> PublicContext:
-    """The public site's services over the application's database, Redis and clock."""
+    """The public site's services over the application's database, Redis and clock.
+
+    Given the application's ``tickets`` service, its writes to published reports
+    empty the portal's cached pages at once (see public.cache).
+    """
     agencies = agencies or AgencyService(db, clock)
-    return PublicContext(
+    ctx = PublicContext(
         settings=settings,
         clock=clock,
         db=db,
@@ -62,4 +74,7 @@ def public_context(
         throttle=LookupThrottle(bus.redis, bus.prefix, settings),
         translations=translations,
         tickets=tickets or TicketService(db, settings, clock),
+        pages=TTLCache(settings.public.cache_seconds),
     )
+    ctx.tickets.on_publication_changed.append(ctx.forget_published)
+    return ctx

@@ -15,9 +15,12 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy import Select, and_, bindparam, select
 
 from core.clock import Clock
 from core.db import Database
@@ -34,7 +37,7 @@ from public.exceptions import (
     NoMatch,
 )
 from tickets.agencies import AgencyService
-from tickets.exceptions import InvalidCode, InvalidInput, TicketNotFound
+from tickets.exceptions import InvalidCode, InvalidInput
 from tickets.models import OPEN_STATUSES, Status, Ticket, TicketEvent
 from tickets.numbers import format_number, number_like
 from tickets.queries import TicketQueries
@@ -100,10 +103,69 @@ def _last_digits(phone: str | None) -> str | None:
     return digits[-3:] if len(digits) >= 3 else None
 
 
+# What the look-up reads of the ticket: the proof (phone, email) and what the page shows.
+_TICKET = (
+    Ticket.number,
+    Ticket.status,
+    Ticket.topic,
+    Ticket.level,
+    Ticket.created_at,
+    Ticket.deadline_at,
+    Ticket.closed_at,
+    Ticket.agency_id,
+    Ticket.result,
+    Ticket.guidance,
+    Ticket.citizen_phone,
+    Ticket.reporter_email,
+)
+# ... and of its history, the lines the citizen sees (STEPS) only.
+_EVENT = (
+    TicketEvent.action,
+    TicketEvent.from_status,
+    TicketEvent.to_status,
+    TicketEvent.details,
+    TicketEvent.at,
+)
+
+
+def _lookup(column: Any) -> Select[Any]:
+    """The look-up's one query: the ticket whose ``column`` is ``:key``, joined with its
+    public history lines, oldest first (built once: a look-up only binds the key)."""
+    return (
+        select(*_TICKET, *_EVENT)
+        .select_from(Ticket)
+        .outerjoin(
+            TicketEvent,
+            and_(TicketEvent.ticket_id == Ticket.id, TicketEvent.action.in_(list(STEPS))),
+        )
+        .where(column == bindparam("key"))
+        .order_by(TicketEvent.at, TicketEvent.id)
+    )
+
+
+_LOOKUPS = {"number": _lookup(Ticket.number), "code": _lookup(Ticket.code)}
+
+
+class Event(Protocol):
+    """What :func:`steps` reads of a history line (a TicketEvent, or a row of one)."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def from_status(self) -> str | None: ...
+    @property
+    def to_status(self) -> str | None: ...
+    @property
+    def details(self) -> str | None: ...
+    @property
+    def at(self) -> datetime: ...
+
+
 class StatusLookup:
     def __init__(
         self, db: Database, settings: Settings, agencies: AgencyService, clock: Clock
     ) -> None:
+        self.db = db
         self.settings = settings
         self.agencies = agencies
         self.queries = TicketQueries(db, settings, clock)
@@ -124,32 +186,37 @@ class StatusLookup:
 
         BadInput on ``number`` when it cannot be a tracking number (a typo the
         check digit caught); :class:`NoMatch` for everything else.
+
+        One query reads the ticket and its public history lines together (a
+        look-up is the public side's busiest request); the agencies' names
+        come from the directory the AgencyService keeps for a few seconds.
         """
         number, check = self.check_input(number, check)
         try:
-            ticket = await self.queries.get_by_code(number)
+            column, key = self.queries.code_key(number)
         except InvalidInput:
             raw = number_like(number) or number
             raise BadInput("number", WRONG_CHECK_DIGIT, number=format_number(raw)) from None
         except InvalidCode:
             raise BadInput("number", NOT_A_NUMBER) from None
-        except TicketNotFound:
-            raise NoMatch() from None
-        if not self._proves(ticket, check):
+        async with self.db.connection() as conn:
+            rows = (await conn.execute(_LOOKUPS[column], {"key": key})).all()
+        if not rows or not self._proves(rows[0], check):
             raise NoMatch()
-        return await self._view(ticket)
+        history = [row for row in rows if row.action is not None]
+        return self._view(rows[0], history, (await self.agencies.directory()).names)
 
     @staticmethod
-    def _proves(ticket: Ticket, check: str) -> bool:
+    def _proves(ticket: Any, check: str) -> bool:
+        """Whether ``check`` (the last 3 phone digits or the email) is the ticket's."""
         if "@" in check:
             given = (ticket.reporter_email or "").strip().casefold()
             return bool(given) and hmac.compare_digest(given.encode(), check.casefold().encode())
         last = _last_digits(ticket.citizen_phone)
         return last is not None and hmac.compare_digest(last, check)
 
-    async def _view(self, ticket: Ticket) -> StatusView:
-        names = {a.id: a.name for a in await self.agencies.list(include_inactive=True)}
-        history = await self.queries.history(ticket.id)
+    @staticmethod
+    def _view(ticket: Any, history: Sequence[Event], names: dict[int, str]) -> StatusView:
         return StatusView(
             number=format_number(ticket.number),
             status=ticket.status,
@@ -165,7 +232,7 @@ class StatusLookup:
         )
 
 
-def steps(history: list[TicketEvent], names: dict[int, str]) -> list[Step]:
+def steps(history: Sequence[Event], names: dict[int, str]) -> list[Step]:
     """The history's public steps, oldest first, the agency named where one has the report.
 
     A creation or an approval that sent the report straight to an agency is
@@ -192,7 +259,7 @@ def steps(history: list[TicketEvent], names: dict[int, str]) -> list[Step]:
     return out
 
 
-def _agency_in(event: TicketEvent) -> int | None:
+def _agency_in(event: Event) -> int | None:
     """The agency an event gave the report to (its details' "agency"), if any."""
     try:
         details = json.loads(event.details or "{}")

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from core.db import Database
 from core.settings import Settings
 from core.text import fold_phrase
+from public.cache import TTLCache
 from public.exceptions import BAD_CHARACTER, NOT_ALLOWED, PAGE, TOO_LONG, BadInput
 from tickets.agencies import AgencyService
 from tickets.models import AgencyKind, Ticket
@@ -85,6 +86,13 @@ class Portal:
         self.db = db
         self.settings = settings
         self.agencies = agencies
+        # the districts typed on published reports (the filter's choices), read once
+        # for public.cache_seconds; forget() when the published reports change
+        self._typed: TTLCache[list[str]] = TTLCache(settings.public.cache_seconds, size=1)
+
+    def forget(self) -> None:
+        """What was read of the published reports is old."""
+        self._typed.clear()
 
     def public_topics(self) -> list[Any]:
         """The topics a published report can have (never the restricted ones)."""
@@ -106,18 +114,27 @@ class Portal:
     async def districts(self) -> list[tuple[str, str]]:
         """The district filter's choices (value, name): the directory's districts, then
         the districts typed on published reports that are not in it."""
+        directory = await self.agencies.directory()
         known = [
-            (a.code, a.name) for a in await self.agencies.list() if a.kind == AgencyKind.DISTRICT
+            (a.code, a.name)
+            for a in directory.agencies
+            if a.active and a.kind == AgencyKind.DISTRICT
         ]
-        codes = {code for code, _ in known}
-        async with self.db.session() as s:
-            typed = (
-                await s.scalars(
-                    select(Ticket.district)
-                    .where(published(self.settings.tickets), Ticket.district.is_not(None))
-                    .distinct()
+        typed = self._typed.get("typed")
+        if typed is None:
+            generation = self._typed.generation
+            async with self.db.session() as s:
+                typed = list(
+                    (
+                        await s.scalars(
+                            select(Ticket.district)
+                            .where(published(self.settings.tickets), Ticket.district.is_not(None))
+                            .distinct()
+                        )
+                    ).all()
                 )
-            ).all()
+            self._typed.put("typed", typed, generation)
+        codes = {code for code, _ in known}
         extra = sorted((d, d) for d in typed if d and d not in codes)
         return known + extra
 
@@ -177,9 +194,8 @@ class Portal:
         return found[0] if found else None
 
     async def _reports(self, rows: Any) -> list[PublicReport]:
-        agencies = await self.agencies.list(include_inactive=True)
-        names = {a.id: a.name for a in agencies}
-        districts = {a.code: a.name for a in agencies if a.kind == AgencyKind.DISTRICT}
+        directory = await self.agencies.directory()
+        names, districts = directory.names, directory.districts
         out = []
         for row in rows:
             r = row._mapping

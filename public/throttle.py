@@ -38,23 +38,31 @@ class LookupThrottle:
         return f"{self.prefix}:public:lookup:{address or 'unknown'}"
 
     async def blocked_until(self, address: str | None, now: datetime) -> datetime | None:
-        """Until when ``address`` is refused (None: it may look up)."""
+        """Until when ``address`` is refused (None: it may look up).
+
+        One command for an address under the limit (every right look-up asks
+        this): the failures within the window are counted, not trimmed;
+        ``failed`` trims the old ones as it adds.
+        """
         key = self._key(address)
         since = (now - self.window).timestamp()
-        async with self.redis.pipeline(transaction=True) as p:
-            p.zremrangebyscore(key, "-inf", since)
-            p.zcard(key)
-            p.zrange(key, 0, 0, withscores=True)
-            _, n, oldest = await p.execute()
-        if int(n) < self.settings.public.lookup_attempts or not oldest:
+        n = await self.redis.zcount(key, f"({since}", "+inf")
+        if int(n) < self.settings.public.lookup_attempts:
+            return None
+        oldest = await self.redis.zrangebyscore(
+            key, f"({since}", "+inf", start=0, num=1, withscores=True
+        )
+        if not oldest:  # the window moved on between the two commands
             return None
         return datetime.fromtimestamp(float(oldest[0][1]), now.tzinfo) + self.window
 
     async def failed(self, address: str | None, now: datetime) -> None:
-        """Count one look-up that matched nothing."""
+        """Count one look-up that matched nothing (and forget those past the window)."""
         key = self._key(address)
         member = f"{now.timestamp()}:{uuid.uuid4().hex[:8]}"
+        since = (now - self.window).timestamp()
         async with self.redis.pipeline(transaction=True) as p:
+            p.zremrangebyscore(key, "-inf", since)
             p.zadd(key, {member: now.timestamp()})
             p.expire(key, int(self.window.total_seconds()) + 60)
             await p.execute()

@@ -158,7 +158,21 @@ def status_routes(app: web.Application) -> None:
 
 
 async def portal(request: web.Request) -> web.StreamResponse:
+    """A page of the portal: rendered once for everyone who asks for the same address in
+    the same language, within ``public.cache_seconds`` (public.cache)."""
     c = ctx(request)
+    key = (request[LANG], request.config_dict[BASE], request.path_qs)
+    body = c.pages.get(key)
+    if body is not None:
+        return web.Response(body=body, content_type="text/html", charset="utf-8")
+    generation = c.pages.generation
+    page = await _portal_page(request, c)
+    if page.status == 200 and isinstance(page.body, bytes):
+        c.pages.put(key, page.body, generation)
+    return page
+
+
+async def _portal_page(request: web.Request, c: PublicContext) -> web.Response:
     shown = {k: request.query.get(k, "") for k in ("q", "topic", "district")}
     try:
         query = c.portal.parse(request.query)

@@ -50,6 +50,16 @@ class AgencyNode:
     children: list[AgencyNode] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Directory:
+    """Every agency at one moment (``AgencyService.directory``), with the lookups
+    pages need: names by id, district names by code."""
+
+    agencies: tuple[Agency, ...]  # by kind then name, inactive ones too
+    names: dict[int, str]
+    districts: dict[str, str]
+
+
 def _order(agency: Agency) -> tuple[int, str, int]:
     # Kinds in their declared order (departments, districts, wards, ...), then by name.
     return (_KIND_ORDER.get(agency.kind, len(_KIND_ORDER)), agency.name.casefold(), agency.id)
@@ -64,6 +74,9 @@ class AgencyService:
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._cache: dict[int, tuple[float, Agency]] = {}
+        self._directory: tuple[float, Directory] | None = None
+        # bumped by every change: a read that overlapped one is not kept
+        self._generation = 0
         self.db = db
         self.clock = clock
 
@@ -116,7 +129,7 @@ class AgencyService:
                     if _plain(getattr(form, name)) != current[name]
                 }
                 if not changes:
-                    self._cache.clear()
+                    self._forget()
                     return agency
                 if "parent_id" in changes:
                     await self._check_parent(s, agency.id, form.parent_id)
@@ -130,7 +143,7 @@ class AgencyService:
                 raise InvalidInput.one("code", TAKEN) from None
             raise
         log.info("agency %s changed by %s: %s", agency.code, actor.name, sorted(changes))
-        self._cache.clear()
+        self._forget()
         return agency
 
     async def deactivate(self, actor: Actor, agency_id: int, version: int | None = None) -> Agency:
@@ -161,6 +174,29 @@ class AgencyService:
             self._cache.clear()
         self._cache[agency_id] = (time.monotonic() + CACHE_SECONDS, agency)
         return agency
+
+    async def directory(self) -> Directory:
+        """Every agency, inactive ones too, to name them on pages (read-only, shared,
+        reused for ``CACHE_SECONDS`` like ``get``): the public pages' one read of it."""
+        hit = self._directory
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        generation = self._generation
+        agencies = tuple(await self.list(include_inactive=True))
+        found = Directory(
+            agencies=agencies,
+            names={a.id: a.name for a in agencies},
+            districts={a.code: a.name for a in agencies if a.kind == AgencyKind.DISTRICT},
+        )
+        if generation == self._generation:
+            self._directory = (time.monotonic() + CACHE_SECONDS, found)
+        return found
+
+    def _forget(self) -> None:
+        """What was read of the directory is old (this service changed it)."""
+        self._cache.clear()
+        self._directory = None
+        self._generation += 1
 
     async def list(self, include_inactive: bool = False) -> list[Agency]:
         """All agencies (active ones only unless asked), by kind then name."""
@@ -197,7 +233,7 @@ class AgencyService:
             if version is not None:
                 self._check_version(agency, version)
             if agency.active == active:
-                self._cache.clear()
+                self._forget()
                 return agency
             # Without a version from the caller, the one just read still guards
             # the write against a change made between this read and the UPDATE.
@@ -208,7 +244,7 @@ class AgencyService:
             "reactivated" if active else "deactivated",
             actor.name,
         )
-        self._cache.clear()
+        self._forget()
         return agency
 
     @staticmethod
@@ -240,7 +276,7 @@ class AgencyService:
             actual = await s.scalar(select(Agency.version).where(Agency.id == agency.id))
             raise VersionConflict(None, version, actual, agency_id=agency.id)
         await s.refresh(agency)
-        self._cache.clear()
+        self._forget()
         return agency
 
     async def _check_parent(

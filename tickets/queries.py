@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,18 +125,20 @@ class TicketQueries:
         check digit is wrong, InvalidCode if it cannot be a code or a number (so a
         typo is caught before a look-up), TicketNotFound if nobody has it.
         """
+        column, key = self.code_key(text)
+        async with self.db.session() as s:
+            ticket = await s.scalar(select(Ticket).where(getattr(Ticket, column) == key))
+        if ticket is None:
+            raise TicketNotFound(key)
+        return ticket
+
+    def code_key(self, text: str) -> tuple[Literal["number", "code"], str]:
+        """Which column finds the ticket with the code or number in ``text``, and the
+        value to find there: InvalidInput or InvalidCode as ``get_by_code``."""
         by_number = number_like(text)
         if by_number is not None:
-            number = self._valid_number(by_number, "code")
-            where = Ticket.number == number
-        else:
-            code = parse_code(text)
-            where = Ticket.code == code
-        async with self.db.session() as s:
-            ticket = await s.scalar(select(Ticket).where(where))
-        if ticket is None:
-            raise TicketNotFound(number if by_number is not None else code)
-        return ticket
+            return "number", self._valid_number(by_number, "code")
+        return "code", parse_code(text)
 
     @staticmethod
     def _valid_number(raw: str, field: str) -> str:

@@ -78,6 +78,7 @@ from tickets.models import (
     search_text,
 )
 from tickets.numbers import new_number
+from tickets.publication import is_published
 from tickets.queries import is_visible, load_ticket
 from tickets.result_calls import HISTORY_ACTION, add_call
 from tickets.schemas import (
@@ -176,6 +177,10 @@ class TicketService:
         # called after the commit with the citizen's phone of a ticket created or
         # changed: what was read of that phone's tickets (the screen-pop's) is old
         self.on_phone_written: list[Callable[[str], None]] = []
+        # called after the commit of a write to a report that was or now is published
+        # (closed with consent, withheld, released, reopened, edited): what was read
+        # of the published reports (the public portal's cached pages) is old
+        self.on_publication_changed: list[Callable[[], None]] = []
 
     # -- creating ---------------------------------------------------------------
 
@@ -356,6 +361,8 @@ class TicketService:
         await s.flush()
         await s.refresh(ticket)  # every column loaded: the caller gets a detached object
         self._phone_written(s, phone)
+        if is_published(ticket, self.settings.tickets):  # a question answered on the call
+            self._publication_changed(s)
         return ticket
 
     @staticmethod
@@ -883,6 +890,7 @@ class TicketService:
         """
         now = now or self.clock.now()
         from_status = ticket.status
+        was_published = is_published(ticket, self.settings.tickets)
         if any(name in values for name in SEARCHED):
             values = {**values, "search_text": search_text(ticket, values)}
         if any(name in values for name in PUBLIC_SEARCHED):
@@ -903,6 +911,8 @@ class TicketService:
         await s.refresh(ticket)
         for phone in {phone_before, ticket.citizen_phone}:  # an edit may change it
             self._phone_written(s, phone)
+        if was_published or is_published(ticket, self.settings.tickets):
+            self._publication_changed(s)
         return ticket
 
     def _phone_written(self, s: AsyncSession, phone: str | None) -> None:
@@ -917,6 +927,20 @@ class TicketService:
                     hook(phone)
                 except Exception:  # noqa: BLE001 - the write stands; a reader's cache is not ours
                     log.exception("telling of a write to %s's tickets failed", phone)
+
+        orm_event.listen(s.sync_session, "after_commit", committed, once=True)
+
+    def _publication_changed(self, s: AsyncSession) -> None:
+        """Tell ``on_publication_changed`` once ``s`` commits (as ``_phone_written``)."""
+        if not self.on_publication_changed:
+            return
+
+        def committed(_session: object) -> None:
+            for hook in self.on_publication_changed:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - the write stands; a reader's cache is not ours
+                    log.exception("telling of a change to the published reports failed")
 
         orm_event.listen(s.sync_session, "after_commit", committed, once=True)
 

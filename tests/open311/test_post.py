@@ -115,6 +115,35 @@ async def test_published_location_shown_and_nothing_private(server: Server):
         assert leaks(b) == []
 
 
+async def test_the_consent_to_publication_is_filed_with_an_attribute(server: Server):
+    """attribute[publish_consent]: "yes" is recorded on the ticket, and the report is
+    published once staff complete it; "no" or nothing files it without consent."""
+    key = await new_key(server)
+    filed = {}
+    for given in ("yes", " YES ", "no", "", None):
+        data = {**GOOD, "api_key": key}
+        if given is not None:
+            data["attribute[publish_consent]"] = given
+        status, body, _ = await server.post("/requests.json", data)
+        assert status == 201, body
+        filed[given] = json.loads(body)[0]["service_request_id"]
+    async with server.db.session() as s:
+        consent = {
+            given: await s.scalar(select(Ticket.publish_consent).where(Ticket.number == number))
+            for given, number in filed.items()
+        }
+    assert consent == {"yes": True, " YES ": True, "no": False, "": False, None: False}
+    # staff complete them all: the consented ones are published, the others not
+    async with server.db.session() as s:
+        for t in (await s.scalars(select(Ticket).where(Ticket.number.in_(filed.values())))).all():
+            t.status, t.closed_at, t.result = "closed", t.created_at, "Đã xử lý"
+    for given, number in filed.items():
+        status, body, _ = await server.get(f"/requests/{number}.json")
+        assert status == (200 if consent[given] else 404), (given, body)
+        if status == 200:
+            assert leaks(body) == [] and "Trần" not in body.decode()
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 async def test_keys_missing_wrong_or_revoked_are_403(server: Server, fmt: str):
     before = await tickets(server.db)
@@ -157,7 +186,14 @@ async def test_keys_missing_wrong_or_revoked_are_403(server: Server, fmt: str):
         ({"media_url": "file:///etc/passwd"}, 400, "media_url"),
         ({"address_id": "12"}, 400, "address_id"),
         ({"status": "closed"}, 400, "status"),
-        ({"attribute[depth]": "40"}, 400, "attribute"),
+        ({"attribute[depth]": "40"}, 400, "attribute[depth]"),
+        ({"attribute[publish_consent]": "maybe"}, 400, "attribute[publish_consent]"),
+        ({"attribute[publish_consent][]": "yes"}, 400, "attribute[publish_consent][]"),
+        (
+            {"service_code": "corruption", "attribute[publish_consent]": "yes"},
+            400,
+            "attribute[publish_consent]",
+        ),
         ({"first_name": "x" * 250}, 400, "first_name"),
         ({"jurisdiction_id": "other.city"}, 404, "jurisdiction_id"),
     ],

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.open311.conftest import SECRET_MARKERS, Server, leaks
-from tests.open311.spec import REQUEST_FIELDS, SERVICE_FIELDS, errors, same, xml_list
+from tests.open311.spec import REQUEST_FIELDS, SERVICE_FIELDS, errors, same, scalar, xml_list
 from tickets.numbers import new_number
 
 
@@ -35,24 +35,61 @@ async def test_services_one_per_topic_in_both_formats(server: Server):
     services = await both(server, "/services", "services", "service")
     topics = server.settings.tickets.topics
     assert [s["service_code"] for s in services] == [t.id for t in topics]
+    never = set(server.settings.tickets.never_public_topics)
+    assert never == {"complaints", "corruption"}
     for s, t in zip(services, topics, strict=True):
         assert tuple(s) == SERVICE_FIELDS
         assert s["service_name"] == t.name.vi
-        assert s["metadata"] is False and s["type"] == "realtime"
+        # metadata: the consent attribute, on the services whose reports may be published
+        assert s["metadata"] is (t.id not in never) and s["type"] == "realtime"
         assert t.name.vi in s["keywords"]
         assert s["group"] == "Quản lý Nhà nước"
 
 
+CONSENT_FIELDS = (
+    "variable",
+    "code",
+    "datatype",
+    "required",
+    "datatype_description",
+    "order",
+    "description",
+    "values",
+)
+
+
 async def test_service_definition_and_unknown_code(server: Server):
+    status, body, _ = await server.get("/services/flooding.json")
+    assert status == 200
+    d = json.loads(body)
+    assert d["service_code"] == "flooding"
+    [consent] = d["attributes"]
+    assert tuple(consent) == CONSENT_FIELDS
+    assert consent["code"] == "publish_consent" and consent["variable"] is True
+    assert consent["datatype"] == "singlevaluelist" and consent["required"] is False
+    assert consent["order"] == 1
+    assert [v["key"] for v in consent["values"]] == ["yes", "no"]
+    assert "công khai" in consent["description"] and "published" in consent["description"]
+    # the XML holds the same, in the spec's elements
+    status, body, _ = await server.get("/services/flooding.xml")
+    assert status == 200
+    root = ET.fromstring(body)
+    assert root.tag == "service_definition"
+    assert root.findtext("service_code") == "flooding"
+    [attribute] = root.findall("attributes/attribute")
+    for name in CONSENT_FIELDS[:-1]:
+        assert attribute.findtext(name) == scalar(consent[name]), name
+    assert [(v.findtext("key"), v.findtext("name")) for v in attribute.findall("values/value")] == [
+        (v["key"], v["name"]) for v in consent["values"]
+    ]
+    # a topic never published asks for no consent
     for fmt in ("json", "xml"):
-        status, body, _ = await server.get(f"/services/flooding.{fmt}")
+        status, body, _ = await server.get(f"/services/corruption.{fmt}")
         assert status == 200
         if fmt == "json":
-            assert json.loads(body) == {"service_code": "flooding", "attributes": []}
+            assert json.loads(body) == {"service_code": "corruption", "attributes": []}
         else:
             root = ET.fromstring(body)
-            assert root.tag == "service_definition"
-            assert root.findtext("service_code") == "flooding"
             assert root.find("attributes") is not None and len(root.find("attributes")) == 0
     await refused(server, "/services/potholes", 404, "service_code")
 

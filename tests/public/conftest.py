@@ -66,7 +66,16 @@ class Site:
 @pytest.fixture
 async def site(panel):  # noqa: F811
     c = panel.ctx
-    ctx = public_context(c.settings, db=c.db, bus=c.bus, clock=c.clock, translations=I18n().gettext)
+    # the panel's ticket service, as the application shares it: its writes to published
+    # reports empty the portal's cached pages
+    ctx = public_context(
+        c.settings,
+        db=c.db,
+        bus=c.bus,
+        clock=c.clock,
+        translations=I18n().gettext,
+        tickets=c.tickets,
+    )
     client = TestClient(TestServer(make_public_app(ctx), shutdown_timeout=1))
     await client.start_server()
     try:
