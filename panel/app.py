@@ -39,8 +39,10 @@ from panel.views import (
     callbacks,
     calls,
     health,
+    inbox,
     recordings,
     reports,
+    sms,
     supervision,
     tickets,
 )
@@ -139,6 +141,8 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         callbacks,
         health,
         supervision,
+        sms,
+        inbox,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

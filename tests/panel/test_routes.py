@@ -20,6 +20,7 @@ PAGES = {
     "/tickets": {"agent", "supervisor", "admin"},
     "/tickets/new": {"agent", "supervisor", "admin"},
     "/inbox": {"agency"},
+    "/messages": {"agent", "supervisor", "admin"},
     "/agencies": {"supervisor", "admin"},
     "/admin/users": {"admin"},
     "/account": {"agent", "supervisor", "admin", "agency"},
@@ -33,6 +34,7 @@ POSTS = {
     "/admin/users/1": {"admin"},
     "/agencies": {"admin"},
     "/agencies/1": {"admin"},
+    "/messages/1": {"agent", "supervisor", "admin"},
 }
 
 
