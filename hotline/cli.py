@@ -179,6 +179,10 @@ def _start_sms(settings: Settings) -> str:
         return "SMS: off ([sms] enabled = false)"
     from sms.kannel import Kannel, KannelError
 
+    if not settings.sms_password.get_secret_value():
+        return "SMS: not started: no SMSC password ([sms] password in var/secrets.toml)"
+    if not settings.kannel_password.get_secret_value():
+        return "SMS: not started: Kannel's secrets are missing (hotline setup makes them)"
     try:
         Kannel(settings).start()
     except KannelError as e:

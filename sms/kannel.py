@@ -35,7 +35,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,8 @@ class Kannel:
 
     settings: Settings
     bin_dir: Path = Path("/usr/sbin")
+    # the boxes this object started (waited for at stop, so none is left a zombie)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -212,9 +214,10 @@ class Kannel:
                     start_new_session=True,
                     cwd=self.folder,
                 )
+            self.procs[box] = proc
             self.pid_path(box).write_text(f"{proc.pid}\n")
-            if box == "bearerbox":
-                self._wait_port(self.settings.sms.box_port, proc, box, timeout)
+            if box == "bearerbox":  # its admin port: a probe of the box port looks like a box
+                self._wait_port(self.settings.sms.admin_port, proc, box, timeout)
             else:
                 self._wait_port(self.settings.sms.sendsms_port, proc, box, timeout)
         log.info("kannel running (%s)", self.conf_path)
@@ -245,15 +248,19 @@ class Kannel:
             if pid is None:
                 continue
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-                try:  # our own child when the tests started it
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-                time.sleep(0.1)
-            if Path(f"/proc/{pid}").exists():
-                os.kill(pid, signal.SIGKILL)
+            proc = self.procs.pop(box, None)
+            if proc is not None and proc.pid == pid:  # our own child: wait for it
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            else:
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                    time.sleep(0.1)
+                if Path(f"/proc/{pid}").exists():
+                    os.kill(pid, signal.SIGKILL)
             self.pid_path(box).unlink(missing_ok=True)
             stopped = True
         return stopped

@@ -3,11 +3,15 @@
   "use strict";
   const desk = document.getElementById("sms-desk");
   const one = document.getElementById("message");
+  // the desk: a message in arrived or was decided (our answers' reports do not move it);
+  // one message's page: only the state of what it shows changes (never a reload while
+  // the agent types)
   document.addEventListener("hotline:inbox", (ev) => {
     const m = ev.detail || {};
-    if (desk) location.reload();
-    else if (one && String(m.id) === one.dataset.id) location.reload();
-    else if (one && m.direction === "out") location.reload();
+    if (desk && m.direction === "in") location.reload();
+    if (!one) return;
+    const item = one.querySelector(`li[data-id="${Number(m.id)}"] .msg-state`);
+    if (item) item.textContent = m.state;
   });
   const text = document.getElementById("reply-text");
   const out = document.getElementById("reply-parts");

@@ -114,10 +114,13 @@ def parse_sm(body: bytes) -> Sm:
 def sm_body(
     source: str, dest: str, data: bytes, *, coding: int = 0, esm_class: int = 0, tlvs: bytes = b""
 ) -> bytes:
+    # an international number goes without its "+" and with TON 1, as SMSCs send them
+    # (Kannel puts the "+" back); a national one with TON 0 (unknown)
+    src_ton = 1 if source.startswith("+") else 0
     return (
         _c("")
-        + bytes([1, 1])
-        + _c(source)
+        + bytes([src_ton, 1])
+        + _c(source.lstrip("+"))
         + bytes([0, 1])
         + _c(dest)
         + bytes([esm_class, 0, 0])

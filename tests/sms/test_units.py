@@ -29,7 +29,7 @@ EXAMPLE = Path(__file__).parents[2] / "config" / "hotline.example.toml"
         ("x" * 161, "gsm7", 161, 2),
         ("x" * 306, "gsm7", 306, 2),
         ("x" * 307, "gsm7", 307, 3),
-        ("[x]" * 50, "gsm7", 200, 2),  # brackets take two septets each
+        ("[x]" * 50, "gsm7", 250, 2),  # brackets take two septets each
         ("Cảm ơn", "ucs2", 6, 1),
         ("đ" * 70, "ucs2", 70, 1),
         ("đ" * 71, "ucs2", 71, 2),
