@@ -63,6 +63,10 @@ class AttachIn(_Body):
     ]
 
 
+class PartsIn(_Body):
+    text: Annotated[str, Field(max_length=REPLY_MAX)]
+
+
 class PartsOut(BaseModel):
     coding: str
     units: int
@@ -153,5 +157,6 @@ async def reply_message(request: web.Request) -> web.StreamResponse:
 
 @require(*STAFF)
 async def message_parts(request: web.Request) -> web.StreamResponse:
-    sz = size(request.query.get("text", ""))
+    body = validate(PartsIn, await read_json(request))
+    sz = size(body.text)
     return _json(PartsOut(coding=sz.coding, units=sz.units, parts=sz.parts, per_part=sz.per_part))

@@ -19,6 +19,7 @@ from panel.api.inbox import (
     AttachIn,
     MessageList,
     MessageOut,
+    PartsIn,
     PartsOut,
     ReplyIn,
     attach_message,
@@ -522,15 +523,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "arrival and does not wait here.",
     ),
     Operation(
-        method="GET",
+        method="POST",
         path=f"{_P}/messages/parts",
         handler=message_parts,
         summary="How many SMS parts a text takes",
         answer="The coding (gsm7 without Vietnamese diacritics, else ucs2), the length "
-        "in it and the number of parts.",
+        "in it and the number of parts. Nothing is sent.",
         tag="messages",
+        body=PartsIn,
         returns=PartsOut,
-        query=(Param("text", {"type": "string", "maxLength": 2000}),),
     ),
     Operation(
         method="GET",

@@ -136,7 +136,7 @@ async def act(request: web.Request) -> web.Response:
 @require(*STAFF)
 async def parts(request: web.Request) -> web.Response:
     """How many SMS parts a text takes, and in which coding (asked as the agent types)."""
-    text = request.query.get("text", "")[:2000]
+    text = request.query.get("text", "")[:1600]
     sz = size(text)
     return web.json_response(
         {"coding": sz.coding, "units": sz.units, "parts": sz.parts, "per_part": sz.per_part}
