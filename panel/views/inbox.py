@@ -74,10 +74,12 @@ async def desk(request: web.Request) -> web.Response:
 async def message(request: web.Request) -> web.Response:
     c = ctx(request)
     msg = await _visible(request, _id(request))
+    ticket = await c.ticket_queries.get(msg.ticket_id) if msg.ticket_id else None
     return render(
         request,
         "message.html",
         m=msg,
+        ticket_code=ticket.code if ticket else None,
         thread=await _inbox(request).conversation(msg.id),
         topics=c.settings.tickets.topics,
         max_parts=c.settings.sms.max_parts,
@@ -110,7 +112,7 @@ async def act(request: web.Request) -> web.Response:
             values = {k: data[k] for k in fields if data.get(k, "").strip()}
             _msg, ticket = await inbox.to_ticket(actor, message_id, values)
             raise flash_redirect(
-                f"/tickets/{ticket.id}", _("Ticket created; the citizen is sent its code.")
+                f"/tickets/{ticket.code}", _("Ticket created; the citizen is sent its code.")
             )
         if action == "reply":
             sent = await inbox.reply(actor, message_id, data.get("text", ""))
