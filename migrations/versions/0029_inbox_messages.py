@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0029"
 down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
