@@ -30,12 +30,13 @@ fi
 
 # --- system packages --------------------------------------------------------
 packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmpeg ca-certificates
-          redis-server)
+          redis-server kannel)
 # The test suite drives the panel in Debian's Chromium (no browser download)
 # and checks the monitoring kit with promtool (Debian's prometheus) and
 # fail2ban-regex (Debian's fail2ban). The HTTP benchmarks (bench/public_reads.py,
 # bench/ticket_reads.py) load with Debian's wrk.
-[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk)
+# The SMS tests speak SMPP through a real Kannel (kannel-extras: Kannel's own test tools).
+[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk kannel-extras)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')
@@ -59,6 +60,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Kannel (SMS, off until [sms] enabled = true): the hotline runs its own bearerbox
+# and smsbox from var/kannel/kannel.conf; the distribution's service (a bearerbox
+# and a wapbox on /etc/kannel/kannel.conf, holding ports 13000-13001) must not run.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet kannel 2>/dev/null; then
+    say "Disabling the distribution's Kannel service (the hotline runs its own)"
+    systemctl disable --now kannel >/dev/null 2>&1 || true
 fi
 
 # --- Redis (sessions, screen-pops, live states) --------------------------------

@@ -492,6 +492,54 @@ class Trunk(_Model):
         return f"sip:{self.server}" if self.registers else None
 
 
+class SmsNumber(_Model):
+    """A number the SMSC delivers SMS to us on, and whose desk they land on."""
+
+    number: Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]
+    team: Annotated[str, Field(pattern=_ID)]
+
+
+class SmsSettings(_Model):
+    """SMS through Kannel (bearerbox + smsbox) speaking SMPP to the carrier's SMSC.
+
+    Off by default.  The SMSC's password is the carrier's to give: it lives in
+    the secrets file (``[sms] password``) or ``HOTLINE_SMS_PASSWORD``, never
+    here; Kannel's own passwords (sendsms, admin) and the secret its calls to
+    us carry are generated there.
+    """
+
+    enabled: bool = False
+    # the carrier's SMSC, spoken to over SMPP 3.4 (one transceiver bind)
+    smsc_host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.:-]+$")] = "127.0.0.1"
+    smsc_port: Annotated[int, Field(ge=1, le=65535)] = 2775
+    system_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]{1,15}$")] = "hotline"
+    system_type: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,12}$")] = ""
+    # the numbers SMS reach us on; empty: the hotlines' numbers, each to its team
+    numbers: list[SmsNumber] = []
+    # the Party Committee's number: its SMS are passed on to this team's desk
+    party_number: Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")] | None = None
+    party_team: Annotated[str, Field(pattern=_ID)] = "t1022"
+    # the number our SMS go out from (default: the first receiving number)
+    sender: Annotated[str, Field(pattern=r"^\+?[0-9A-Za-z]{2,20}$")] | None = None
+    # an SMS from a number with a ticket still open and created within these days
+    # is attached to it; otherwise it waits in the desk's inbox
+    attach_days: Annotated[int, Field(ge=0, le=365)] = 30
+    # more SMS than this from one number within a minute are flagged as a flood
+    # (kept and shown, never attached or answered automatically)
+    flood_per_minute: Annotated[int, Field(ge=1, le=10000)] = 10
+    # the longest SMS we send, in parts (Kannel refuses longer)
+    max_parts: Annotated[int, Field(ge=1, le=10)] = 6
+    # send the tracking code to the citizen when a ticket is made from their SMS
+    notify_code: bool = True
+    # Kannel's own ports, on loopback
+    kannel_host: str = "127.0.0.1"
+    admin_port: Annotated[int, Field(ge=1, le=65535)] = 13000
+    box_port: Annotated[int, Field(ge=1, le=65535)] = 13001
+    sendsms_port: Annotated[int, Field(ge=1, le=65535)] = 13013
+    # where Kannel reaches the application's panel (default: the panel's address)
+    callback_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+
+
 class AsteriskSettings(_Model):
     binary: str | None = None
     cache_dir: Path = Path("/var/cache/hotline/asterisk-sid")
@@ -994,6 +1042,7 @@ class Settings(_Model):
     supervision: SupervisionSettings = SupervisionSettings()
     blocklist: BlocklistSettings = BlocklistSettings()
     qa: QaSettings = QaSettings()
+    sms: SmsSettings = SmsSettings()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]
@@ -1006,6 +1055,11 @@ class Settings(_Model):
     # the trunk's passwords: ours at the carrier, and the one its calls give us
     trunk_password: SecretStr = SecretStr("")
     trunk_inbound_password: SecretStr = SecretStr("")
+    # SMS: the SMSC's password for sms.system_id; Kannel's sendsms/admin password;
+    # the secret Kannel's calls to the application carry
+    sms_password: SecretStr = SecretStr("")
+    kannel_password: SecretStr = SecretStr("")
+    sms_callback_secret: SecretStr = SecretStr("")
 
     @field_validator("timezone")
     @classmethod
@@ -1088,6 +1142,7 @@ class Settings(_Model):
                 "(set trunk.contact, or register to a server)"
             )
         problems.extend(self._sip_problems())
+        problems.extend(self._sms_problems())
         pub = self.public
         if (
             pub.enabled
@@ -1102,6 +1157,45 @@ class Settings(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _sms_problems(self) -> list[str]:
+        team_ids = {t.id for t in self.teams}
+        problems = [
+            f"sms.numbers[{i}].team: no team {n.team!r} (teams: {sorted(team_ids)})"
+            for i, n in enumerate(self.sms.numbers)
+            if n.team not in team_ids
+        ]
+        if self.sms.party_number and self.sms.party_team not in team_ids:
+            problems.append(
+                f"sms.party_team: no team {self.sms.party_team!r} (teams: {sorted(team_ids)})"
+            )
+        return problems
+
+    def sms_desks(self) -> dict[str, str]:
+        """Each number SMS reach us on, with the team whose desk they land on."""
+        desks = {n.number: n.team for n in self.sms.numbers}
+        if not desks:
+            desks = {h.number: h.team for h in self.hotlines}
+        if self.sms.party_number:
+            desks[self.sms.party_number] = self.sms.party_team
+        return desks
+
+    @property
+    def sms_sender(self) -> str:
+        """The number our SMS go out from."""
+        return self.sms.sender or next(iter(self.sms_desks()))
+
+    @property
+    def sms_callback_base(self) -> str:
+        """Where Kannel calls the application (incoming SMS, delivery reports)."""
+        if self.sms.callback_url:
+            return self.sms.callback_url.rstrip("/")
+        host = self.panel.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.panel.port}"
 
     def _sip_problems(self) -> list[str]:
         """The trunk's registration and the phones' TLS and SRTP, checked together."""
@@ -1285,6 +1379,14 @@ def ensure_secrets(settings: Settings) -> Path:
     if settings.trunk.inbound_username and not trunk.get("inbound_password"):
         trunk["inbound_password"] = _secrets.token_urlsafe(18)
         changed = True
+    # SMS: Kannel's passwords and its callback secret are ours to make; the
+    # SMSC's password is the carrier's (an operator writes [sms] password)
+    sms = current.setdefault("sms", {})
+    if settings.sms.enabled:
+        for key, size in (("kannel_password", 18), ("callback_secret", 24)):
+            if not sms.get(key):
+                sms[key] = _secrets.token_urlsafe(size)
+                changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [
@@ -1297,6 +1399,9 @@ def ensure_secrets(settings: Settings) -> Path:
         if trunk:
             lines += ["", "[trunk]"]
             lines += [f"{k} = {json.dumps(str(v))}" for k, v in sorted(trunk.items())]
+        if sms:
+            lines += ["", "[sms]"]
+            lines += [f"{k} = {json.dumps(str(v))}" for k, v in sorted(sms.items())]
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.chmod(0o600)
@@ -1374,6 +1479,9 @@ _INTERNAL_KEYS = {
     "sip_passwords",
     "trunk_password",
     "trunk_inbound_password",
+    "sms_password",
+    "kannel_password",
+    "sms_callback_secret",
 }
 
 
@@ -1494,6 +1602,10 @@ def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
     trunk = stored.get("trunk", {})
     trunk_pw = env.get("HOTLINE_TRUNK_PASSWORD") or trunk.get("password") or ""
     inbound_pw = env.get("HOTLINE_TRUNK_INBOUND_PASSWORD") or trunk.get("inbound_password") or ""
+    sms = stored.get("sms", {})
+    sms_pw = env.get("HOTLINE_SMS_PASSWORD") or sms.get("password") or ""
+    kannel_pw = env.get("HOTLINE_KANNEL_PASSWORD") or sms.get("kannel_password") or ""
+    sms_secret = env.get("HOTLINE_SMS_CALLBACK_SECRET") or sms.get("callback_secret") or ""
     return settings.model_copy(
         update={
             "ami_secret": SecretStr(ami),
@@ -1501,6 +1613,9 @@ def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
             "sip_passwords": sip,
             "trunk_password": SecretStr(str(trunk_pw)),
             "trunk_inbound_password": SecretStr(str(inbound_pw)),
+            "sms_password": SecretStr(str(sms_pw)),
+            "kannel_password": SecretStr(str(kannel_pw)),
+            "sms_callback_secret": SecretStr(str(sms_secret)),
         }
     )
 
@@ -1525,6 +1640,19 @@ def require_secrets(settings: Settings) -> None:
         problems.append(
             "trunk.inbound_password: not set (HOTLINE_TRUNK_INBOUND_PASSWORD or `hotline setup`)"
         )
+    if settings.sms.enabled:
+        if not settings.sms_password.get_secret_value():
+            problems.append(
+                "sms.password: the SMSC's password for sms.system_id is not set "
+                "(HOTLINE_SMS_PASSWORD, or password under [sms] in var/secrets.toml)"
+            )
+        generated = {
+            "kannel_password": settings.kannel_password,
+            "callback_secret": settings.sms_callback_secret,
+        }
+        for key, value in generated.items():
+            if not value.get_secret_value():
+                problems.append(f"sms.{key}: not set (`hotline setup` generates it)")
     for p in settings.supervision.phones:
         if p.extension not in settings.sip_passwords:
             problems.append(

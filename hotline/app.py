@@ -16,6 +16,7 @@ callbacks, result calls), so the pop never waits behind a database write.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from contextlib import AsyncExitStack
@@ -61,6 +62,8 @@ from core.health import Health, NotReady
 from core.lifecycle import on_stop
 from core.settings import Settings, require_secrets
 from dialplan.speech import SpeechCache
+from hotline.status import sms_online
+from inbox.service import InboxService, Sender
 from open311.app import make_open311_app
 from panel.app import make_app
 from panel.context import PanelContext
@@ -79,6 +82,8 @@ from recordings.audit import AuditLog
 from recordings.pipeline import TranscriptionPipeline
 from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
+from sms.gateway import SendSms
+from sms.kannel import status as kannel_status
 from tickets.agencies import AgencyService
 from tickets.alerts import OverdueWatch
 from tickets.directory import DirectoryFiles
@@ -158,6 +163,22 @@ def ticket_phone(number: str) -> str | None:
         return None
 
 
+def inbox_service(
+    settings: Settings,
+    *,
+    db: Database,
+    bus: Bus,
+    clock: Clock,
+    tickets: TicketService,
+    ticket_queries: TicketQueries,
+) -> InboxService:
+    """The desks' inbox, with a sender for each channel that is on."""
+    senders: dict[str, Sender] = {}
+    if settings.sms.enabled:
+        senders["sms"] = SendSms(settings).send
+    return InboxService(db, settings, clock, bus, tickets, ticket_queries, senders)
+
+
 def panel_context(
     settings: Settings,
     *,
@@ -181,6 +202,7 @@ def panel_context(
     tickets.on_creator_needed.append(CreatorNotice(bus))
     # a result to tell a citizen by phone wakes the result-call dialler, in any process
     tickets.on_result_recorded.append(waker(bus))
+    ticket_queries = ticket_queries or TicketQueries(db, settings, clock)
     return PanelContext(
         settings=settings,
         clock=clock,
@@ -191,7 +213,7 @@ def panel_context(
         ),
         api_keys=ApiKeyService(db, clock),
         tickets=tickets,
-        ticket_queries=ticket_queries or TicketQueries(db, settings, clock),
+        ticket_queries=ticket_queries,
         agencies=AgencyService(db, clock),
         calls=calls or CallService(db, settings),
         control=control,
@@ -211,6 +233,14 @@ def panel_context(
         directory=DirectoryFiles(db, clock),
         outbound=outbound,
         supervision=supervision,
+        inbox=inbox_service(
+            settings,
+            db=db,
+            bus=bus,
+            clock=clock,
+            tickets=tickets,
+            ticket_queries=ticket_queries,
+        ),
     )
 
 
@@ -465,11 +495,22 @@ class Application:
             shift = shift_at(self.settings.shifts, self.clock.now(), self.settings.tz)
             return {"shift": shift.id, "queues": self.live.summary()}
 
+        async def sms() -> dict[str, object]:
+            state = await asyncio.to_thread(kannel_status, self.settings)
+            if not sms_online({"running": True, **state}):
+                raise NotReady(
+                    state.get("error") or f"SMSC {state.get('smscs')}, boxes {state.get('boxes')}"
+                )
+            return {"smsc": ", ".join(x["status"] for x in state["smscs"])}
+
         health.add("ami", ami)
         health.add("agi", agi)
         # calls are taken without these: they show, but do not make us unready
         health.add("transcription", transcription, required=False)
         health.add("queues", queues, required=False)
+        if self.settings.sms.enabled:
+            # calls are taken without SMS; Kannel keeps what arrives meanwhile
+            health.add("sms", sms, required=False)
 
     async def _resync_calls(self) -> None:
         await self.call_events.resync(self.ami, self.queue_log)

@@ -162,6 +162,7 @@ def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-
         "(first admin: hotline create-admin <name>)"
     )
     print(f"Public site: {public_url(settings)}")
+    print(_start_sms(settings))
     from recordings.transcribe import model_problem
 
     problem = model_problem(settings.vosk_model)
@@ -170,6 +171,26 @@ def _start(settings, inst, args: argparse.Namespace) -> int:  # type: ignore[no-
     else:
         print(f"Transcription: {settings.recordings.workers} workers, model {settings.vosk_model}")
     return 0
+
+
+def _start_sms(settings: Settings) -> str:
+    """Start Kannel when SMS are on; the line that says so."""
+    if not settings.sms.enabled:
+        return "SMS: off ([sms] enabled = false)"
+    from sms.kannel import Kannel, KannelError
+
+    if not settings.sms_password.get_secret_value():
+        return "SMS: not started: no SMSC password ([sms] password in var/secrets.toml)"
+    if not settings.kannel_password.get_secret_value():
+        return "SMS: not started: Kannel's secrets are missing (hotline setup makes them)"
+    try:
+        Kannel(settings).start()
+    except KannelError as e:
+        return f"SMS: Kannel did not start: {e}"
+    return (
+        f"SMS: Kannel running (SMSC {settings.sms.smsc_host}:{settings.sms.smsc_port} as "
+        f"{settings.sms.system_id}; numbers {', '.join(settings.sms_desks())})"
+    )
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -189,6 +210,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
     settings = load_settings(_config(args))
     if system.stop_app(settings):
         print("application stopped")
+    from sms.kannel import Kannel
+
+    if Kannel(settings).stop():
+        print("Kannel stopped")
     inst = system.instance(settings, system.asterisk_root(settings))
     if inst.is_running():
         inst.stop()
@@ -216,6 +241,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             shown = inst.cli("pjsip show registrations")
             trunk["registration"] = st.trunk_registration(shown, settings.trunk.name)
         status["trunk"] = trunk
+    if settings.sms.enabled:
+        from sms.kannel import Kannel
+        from sms.kannel import status as kannel_status
+
+        k = Kannel(settings)
+        status["sms"] = {
+            "running": k.is_running(),
+            **(kannel_status(settings) if k.is_running() else {}),
+        }
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:

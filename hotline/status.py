@@ -69,6 +69,27 @@ def _trunk_line(trunk: dict[str, Any]) -> str:
     return f"trunk {name}: FAILING: {state} at {reg['server']}{hint}"
 
 
+def _sms_line(sms: dict[str, Any]) -> str:
+    if not sms.get("running"):
+        return "SMS: FAILING: Kannel is not running (hotline start)"
+    if "error" in sms:
+        return f"SMS: FAILING: {sms['error']}"
+    links = ", ".join(f"{x['id']} {x['status']}" for x in sms.get("smscs", [])) or "no SMSC"
+    boxes = "smsbox connected" if "smsbox" in sms.get("boxes", []) else "no smsbox"
+    verdict = "" if sms_online(sms) else "FAILING: "
+    return f"SMS: {verdict}Kannel {sms.get('gateway', '?')}; SMSC {links}; {boxes}"
+
+
+def sms_online(sms: dict[str, Any]) -> bool:
+    """Kannel runs, its SMSC link is online and smsbox is connected."""
+    return bool(
+        sms.get("running")
+        and "error" not in sms
+        and any(str(x.get("status", "")).startswith("online") for x in sms.get("smscs", []))
+        and "smsbox" in sms.get("boxes", [])
+    )
+
+
 def _detail(name: str, check: dict[str, Any]) -> str:
     if not check.get("ok"):
         return f"FAILING: {check.get('error', '?')}"
@@ -84,6 +105,8 @@ def render(status: dict[str, Any]) -> str:
     lines = [f"Asterisk: {'running ' + ast['version'] if ast['running'] else 'stopped'}"]
     if status.get("trunk"):
         lines.append(_trunk_line(status["trunk"]))
+    if status.get("sms"):
+        lines.append(_sms_line(status["sms"]))
     if not app["pid"]:
         lines.append("application: stopped")
         return "\n".join(lines)
@@ -120,4 +143,5 @@ def healthy(status: dict[str, Any]) -> bool:
         and app["pid"]
         and app.get("readiness", {}).get("status") == "ready"
         and (registration is None or registration["state"] == "Registered")
+        and ("sms" not in status or sms_online(status["sms"]))
     )

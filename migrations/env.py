@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, pool
 import accounts.apikeys  # noqa: F401  (registers the tables)
 import accounts.models  # noqa: F401
 import callcenter.models  # noqa: F401
+import inbox.models  # noqa: F401
 import open311.models  # noqa: F401
 import qa.models  # noqa: F401
 import queue_stats.congestion  # noqa: F401

@@ -40,10 +40,12 @@ from panel.views import (
     callbacks,
     calls,
     health,
+    inbox,
     kb,
     qa,
     recordings,
     reports,
+    sms,
     supervision,
     tickets,
 )
@@ -145,6 +147,8 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         supervision,
         blocklist,
         qa,
+        sms,
+        inbox,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

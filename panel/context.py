@@ -23,6 +23,7 @@ from core.clock import Clock
 from core.db import Database
 from core.health import Health
 from core.settings import Settings
+from inbox.service import InboxService
 from panel.hub import Hub
 from panel.i18n import I18n
 from panel.sessions import SessionStore
@@ -75,3 +76,5 @@ class PanelContext:
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)
     supervision: SupervisionService | None = None
+    # the SMS desk's inbox (None: no SMS channel configured)
+    inbox: InboxService | None = None

@@ -5,7 +5,8 @@ every socket of that agent (several tabs are fine); ``agents`` (all states)
 and ``alerts`` go to supervisors and admins, and so does ``board`` (the live
 queues and congestion alarms); ``agency.<id>`` to that agency's officers;
 ``user.<id>`` (a ticket back on its creator's desk: tickets/notify.py) to
-every socket of that user.
+every socket of that user; ``inbox.<team>`` (a message on that team's SMS
+desk: inbox/service.py) to its agents and to supervisors and admins.
 Messages are passed on as the JSON text they arrived in.
 """
 
@@ -22,7 +23,7 @@ from core.bus import Bus
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["agent.*", "alerts", "agency.*", "board", "user.*"]
+TOPICS = ["agent.*", "alerts", "agency.*", "board", "user.*", "inbox.*"]
 
 
 class Hub:

@@ -26,6 +26,7 @@ from accounts.service import STATE_CONFLICTS as ACCOUNT_CONFLICTS
 from core.web import CSP as CSP
 from core.web import client_address as client_address
 from core.web import delegated, security_headers
+from inbox.exceptions import MessageNotFound, MessageTaken, NotSendable
 from panel.errors import PageError
 from panel.keys import ACTOR, BEARER, ENROL_FIRST, GETTEXT, LANG, SESSION, USER
 from panel.sessions import COOKIE
@@ -233,6 +234,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             request[GETTEXT]("This action is not possible in the ticket's status."),
             detail=str(e),
         ) from None
+    except MessageNotFound as e:
+        raise _answer(request, 404, str(e)) from None
+    except MessageTaken as e:
+        raise _answer(
+            request, 409, "the message is someone else's, or already decided", detail=str(e)
+        ) from None
+    except NotSendable as e:
+        raise _answer(request, 422, "invalid input", fields={e.field: e.problem}) from None
     except InvalidInput as e:
         conflict = all(f.message in STATE_CONFLICTS for f in e.errors)
         raise _answer(

@@ -16,6 +16,21 @@ from aiohttp import web
 from core.settings import Settings
 from panel.api import qa as qa_api
 from panel.api.contract import Contract, enforce
+from panel.api.inbox import (
+    AttachIn,
+    MessageList,
+    MessageOut,
+    PartsIn,
+    PartsOut,
+    ReplyIn,
+    attach_message,
+    claim_message,
+    get_message,
+    list_messages,
+    message_parts,
+    no_content_message,
+    reply_message,
+)
 from panel.api.kb import (
     KbArticleOut,
     KbArticlePatchIn,
@@ -738,6 +753,83 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="quality",
         body=qa_api.ResolveIn,
         returns=qa_api.GradeOut,
+    ),
+    # -- the SMS desk (panel/api/inbox.py) ------------------------------------------
+    Operation(
+        method="GET",
+        path=f"{_P}/messages",
+        handler=list_messages,
+        summary="The messages waiting on your desks",
+        answer="Messages in not yet decided, oldest first.",
+        tag="messages",
+        returns=MessageList,
+        description="An agent's desk is their team's; supervisors and admins see every "
+        "team's. A message from a number with an open ticket is attached to it on "
+        "arrival and does not wait here.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/messages/parts",
+        handler=message_parts,
+        summary="How many SMS parts a text takes",
+        answer="The coding (gsm7 without Vietnamese diacritics, else ucs2), the length "
+        "in it and the number of parts. Nothing is sent.",
+        tag="messages",
+        body=PartsIn,
+        returns=PartsOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/messages/{{id}}",
+        handler=get_message,
+        summary="One message",
+        answer="The message.",
+        tag="messages",
+        returns=MessageOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/messages/{{id}}/claim",
+        handler=claim_message,
+        summary="Claim a message",
+        answer="The message, now yours.",
+        tag="messages",
+        returns=MessageOut,
+        errors=(409,),
+        description="409 when someone else has it or it is decided already.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/messages/{{id}}/no-content",
+        handler=no_content_message,
+        summary="Mark a message as having no content",
+        answer="The message, decided.",
+        tag="messages",
+        returns=MessageOut,
+        errors=(409,),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/messages/{{id}}/attach",
+        handler=attach_message,
+        summary="Attach a message to a ticket",
+        answer="The message, attached.",
+        tag="messages",
+        body=AttachIn,
+        returns=MessageOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/messages/{{id}}/reply",
+        handler=reply_message,
+        summary="Answer a message on its channel",
+        answer="Our message out: queued, or failed with the gateway's reason.",
+        tag="messages",
+        status=201,
+        body=ReplyIn,
+        returns=MessageOut,
+        description="The answer is stored first, then handed to the gateway (Kannel's "
+        "sendsms); its delivery reports move its state (sent, delivered, failed).",
     ),
 )
 

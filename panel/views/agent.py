@@ -12,9 +12,11 @@ from aiohttp import WSMsgType, web
 from callcenter.exceptions import CallNotFound, UnknownWrapupCode, WrapupRefused
 from callcenter.models import Call
 from callcenter.presence import PAUSE_REASONS, POP_TTL, AgentNotInQueue
+from inbox.service import inbox_topic
 from panel.keys import ACTOR, GETTEXT, LANG
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
+from panel.views.inbox import desk_teams
 from tickets.notify import user_topic
 from tickets.numbers import format_number
 from tickets.queries import TicketFilter
@@ -234,6 +236,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if actor.id is not None and actor.role != "agency":
         # their tickets answered or sent back by the agency (tickets/notify.py)
         c.hub.join(user_topic(actor.id), ws)
+    for team in desk_teams(c.settings, actor):
+        c.hub.join(inbox_topic(team), ws)
     if actor.role == "agent" and actor.extension:
         c.hub.join(f"agent.{actor.extension}", ws)
         state, pop = await agent_snapshot(request)

@@ -20,6 +20,7 @@ PAGES = {
     "/tickets": {"agent", "supervisor", "admin"},
     "/tickets/new": {"agent", "supervisor", "admin"},
     "/inbox": {"agency"},
+    "/messages": {"agent", "supervisor", "admin"},
     "/agencies": {"supervisor", "admin"},
     "/admin/users": {"admin"},
     "/account": {"agent", "supervisor", "admin", "agency"},
@@ -45,6 +46,7 @@ POSTS = {
     "/kb": {"admin"},
     "/kb/1": {"admin"},
     "/agencies/import": {"admin"},
+    "/messages/1": {"agent", "supervisor", "admin"},
 }
 
 

@@ -1,0 +1,154 @@
+"""The SMS desk: the messages in waiting on a team's desk, and what an agent
+does with one (claim, turn into a ticket, attach to a ticket, reply, no
+content).  Agents see their team's desk; supervisors and admins every desk.
+The page reloads its list when the bus says a message arrived or moved
+(``inbox.<team>``, joined by the panel's WebSocket).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from accounts.identity import Actor
+from core.settings import Settings
+from inbox.exceptions import InboxError, MessageNotFound, MessageTaken, NotSendable
+from inbox.service import InboxService
+from panel.keys import ACTOR, GETTEXT
+from panel.security import require
+from panel.views.common import ctx, flash_redirect, form, render
+from sms.coding import size
+from tickets.exceptions import InvalidCode, InvalidInput, TicketError, TicketNotFound
+
+STAFF = ("agent", "supervisor", "admin")
+
+
+def desk_teams(settings: Settings, actor: Actor) -> list[str]:
+    """The teams whose desks ``actor`` works: an agent's own, everyone's for leads."""
+    if actor.role in ("supervisor", "admin"):
+        return [t.id for t in settings.teams]
+    if actor.role == "agent" and actor.extension:
+        return [a.team for a in settings.agents if a.extension == actor.extension]
+    return []
+
+
+def _inbox(request: web.Request) -> InboxService:
+    inbox = ctx(request).inbox
+    if inbox is None:
+        raise web.HTTPNotFound(text="the inbox is not configured")
+    return inbox
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+async def _visible(request: web.Request, message_id: int):  # type: ignore[no-untyped-def]
+    try:
+        msg = await _inbox(request).get(message_id)
+    except MessageNotFound:
+        raise web.HTTPNotFound() from None
+    if msg.team not in desk_teams(ctx(request).settings, request[ACTOR]) and msg.team is not None:
+        raise web.HTTPNotFound()
+    return msg
+
+
+@require(*STAFF)
+async def desk(request: web.Request) -> web.Response:
+    c = ctx(request)
+    teams = desk_teams(c.settings, request[ACTOR])
+    rows = await _inbox(request).desk(teams)
+    done = await _inbox(request).desk(teams, open_only=False, limit=30)
+    return render(
+        request,
+        "messages.html",
+        rows=rows,
+        done=[m for m in done if m.state not in ("new", "claimed")],
+        team_names={t.id: t.name for t in c.settings.teams},
+    )
+
+
+@require(*STAFF)
+async def message(request: web.Request) -> web.Response:
+    c = ctx(request)
+    msg = await _visible(request, _id(request))
+    ticket = await c.ticket_queries.get(msg.ticket_id) if msg.ticket_id else None
+    return render(
+        request,
+        "message.html",
+        m=msg,
+        ticket_code=ticket.code if ticket else None,
+        thread=await _inbox(request).conversation(msg.id),
+        topics=c.settings.tickets.topics,
+        max_parts=c.settings.sms.max_parts,
+    )
+
+
+@require(*STAFF)
+async def act(request: web.Request) -> web.Response:
+    """One of the desk's actions on a message (the form's ``action``)."""
+    message_id = _id(request)
+    await _visible(request, message_id)
+    data = await form(request)
+    actor = request[ACTOR]
+    inbox = _inbox(request)
+    _ = request[GETTEXT]
+    action = data.get("action", "")
+    here = f"/messages/{message_id}"
+    try:
+        if action == "claim":
+            await inbox.claim(actor, message_id)
+            raise flash_redirect(here, _("The message is yours."))
+        if action == "no_content":
+            await inbox.no_content(actor, message_id)
+            raise flash_redirect("/messages", _("Marked as no content."))
+        if action == "attach":
+            await inbox.attach(actor, message_id, data.get("ticket", ""))
+            raise flash_redirect("/messages", _("Attached to the ticket."))
+        if action == "ticket":
+            fields = ("domain", "topic", "level", "description", "guidance", "citizen_name")
+            values = {k: data[k] for k in fields if data.get(k, "").strip()}
+            _msg, ticket = await inbox.to_ticket(actor, message_id, values)
+            raise flash_redirect(
+                f"/tickets/{ticket.code}", _("Ticket created; the citizen is sent its code.")
+            )
+        if action == "reply":
+            sent = await inbox.reply(actor, message_id, data.get("text", ""))
+            note = (
+                _("Reply sent.")
+                if sent.state != "failed"
+                else _("Reply not sent: %(why)s") % {"why": sent.error or "?"}
+            )
+            raise flash_redirect(here, note)
+    except MessageTaken:
+        raise flash_redirect(here, _("Someone else has this message, or it is decided.")) from None
+    except NotSendable as e:
+        raise flash_redirect(here, f"{_('Reply not sent: %(why)s') % {'why': e}}") from None
+    except (TicketNotFound, InvalidCode):
+        raise flash_redirect(here, _("No ticket with this code or number.")) from None
+    except InvalidInput as e:
+        raise flash_redirect(here, f"{_('The ticket was not created:')} {e}") from None
+    except (InboxError, TicketError) as e:
+        raise flash_redirect(here, str(e)) from None
+    raise web.HTTPBadRequest(text="action: one of claim, no_content, attach, ticket, reply")
+
+
+@require(*STAFF)
+async def parts(request: web.Request) -> web.Response:
+    """How many SMS parts a text takes, and in which coding (asked as the agent types)."""
+    text = request.query.get("text", "")[:1600]
+    sz = size(text)
+    return web.json_response(
+        {"coding": sz.coding, "units": sz.units, "parts": sz.parts, "per_part": sz.per_part}
+    )
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/messages", desk),
+        web.get("/messages/parts", parts),
+        web.get("/messages/{id}", message),
+        web.post("/messages/{id}", act),
+    ]
