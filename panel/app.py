@@ -43,6 +43,7 @@ from panel.views import (
     reports,
     supervision,
     tickets,
+    transfers,
 )
 from panel.views.common import CTX
 from tickets.numbers import format_number
@@ -139,6 +140,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         callbacks,
         health,
         supervision,
+        transfers,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

@@ -16,6 +16,7 @@ from callcenter.outbound import OutboundService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
 from callcenter.supervision import SupervisionService
+from callcenter.transfers import TransferService
 from callcenter.wrapup import WrapupService
 from core.bus import Bus
 from core.clock import Clock
@@ -64,3 +65,4 @@ class PanelContext:
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)
     supervision: SupervisionService | None = None
+    transfers: TransferService | None = None
