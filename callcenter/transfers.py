@@ -217,6 +217,8 @@ class TransferService:
         out = [Target("queue", t.id, t.name) for t in s.teams if t.id != exclude_team]
         out += [Target("agent", a.extension, a.name) for a in s.agents]
         out += [Target("phone", p.extension, p.name) for p in s.supervision.phones]
+        if not s.trunk.out_contact:
+            return out  # the trunk has nowhere to send calls out: no number is a target
         if self.agencies is not None:
             for agency_id, name, phone in await self.agencies():
                 number = trunk_number(phone)

@@ -39,6 +39,14 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=TZ)
 QUEUE = "t1022-morning"  # on duty at T0
 
+
+def trunk_config(**overrides: object) -> dict:
+    """The lab's configuration with a trunk contact: calls may go out through it."""
+    cfg = lab_config(**overrides)
+    cfg["trunk"]["contact"] = "sip:127.0.0.2:5060"
+    return cfg
+
+
 AGENCIES = [
     (3, "Sở Giao thông Vận tải", "+84 28 3829 0451"),
     (4, "Phường Bến Nghé", "028.3822.5117"),
@@ -52,7 +60,7 @@ async def agencies() -> list[tuple[int, str, str | None]]:
 
 @pytest.fixture
 async def env(tmp_path, database_url):
-    settings = settings_in(tmp_path, tomli_w.dumps(lab_config(database_url=database_url)))
+    settings = settings_in(tmp_path, tomli_w.dumps(trunk_config(database_url=database_url)))
     migrate(settings)
     db = Database(settings.database)
     calls = CallService(db, settings)
@@ -211,6 +219,18 @@ async def test_who_may_transfer_which_call(env):
     assert await service.consulting("1001") is None
 
 
+async def test_without_a_trunk_contact_no_number_is_a_target(tmp_path, env):
+    _calls, service, _db, settings = env
+    service.settings = settings.model_copy(
+        update={"trunk": settings.trunk.model_copy(update={"contact": None})}
+    )
+    kinds = {t.kind for t in await service.targets()}
+    assert kinds == {"queue", "agent", "phone"}
+    plain = settings_in(tmp_path / "plain", tomli_w.dumps(lab_config()))
+    keys = render(plain, [])["extensions.conf"].split("[hotline-transfer-keys]", 1)[1]
+    assert "exten => 113," not in keys.split("\n[", 1)[0]
+
+
 async def test_transfers_can_be_turned_off(env):
     calls, service, _db, settings = env
     call_id = await talking(calls, "pbx-9.4", "1001")
@@ -241,7 +261,7 @@ async def test_a_second_answer_keeps_the_first_and_names_the_new_agent(env):
 
 
 def test_the_dialplan_has_one_extension_per_target_and_no_free_number(tmp_path):
-    settings = settings_in(tmp_path, tomli_w.dumps(lab_config()))
+    settings = settings_in(tmp_path, tomli_w.dumps(trunk_config()))
     text = render(settings, [])["extensions.conf"]
     context = text.split("[hotline-transfer]", 1)[1].split("\n[", 1)[0]
     exts = [line.split("=>", 1)[1].split(",", 1)[0].strip() for line in context.splitlines()
@@ -259,7 +279,7 @@ def test_the_dialplan_has_one_extension_per_target_and_no_free_number(tmp_path):
     assert "blindxfer => ##" in features and "atxfer => *2" in features
     assert not [e for e in exts if e.startswith("_")], "no pattern: nothing typed is dialled"
     assert "HOTLINE_TRANSFER" in render(settings, [])["manager.conf"]
-    off = lab_config()
+    off = trunk_config()
     off["transfers"] = {"enabled": False}
     settings = settings_in(tmp_path / "off", tomli_w.dumps(off))
     assert "[hotline-transfer]" not in render(settings, [])["extensions.conf"]

@@ -119,6 +119,8 @@ def panel_settings(home: Path, database_url: str, prefix: str):  # type: ignore[
         signin_exempt_networks=["127.0.0.0/8", "::1/128"],
         trusted_proxies=["127.0.0.1/32"],
     )
+    # calls may go out through the trunk (transfers to agencies and 113 are offered)
+    cfg["trunk"]["contact"] = "sip:127.0.0.2:5060"
     return settings_in(home, tomli_w.dumps(cfg))
 
 
