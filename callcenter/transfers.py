@@ -359,9 +359,10 @@ class TransferService:
                 {"Action": "Setvar", "Channel": uniqueid, "Variable": "HOTLINE_TRANSFER",
                  "Value": str(row.id)}
             )  # fmt: skip
+            # "... successfully queued": panoramisk would wait for a list (KeyError 'async')
             await self.ami.action(
                 {"Action": "Atxfer", "Channel": agent_channel, "Context": KEYS_CONTEXT,
-                 "Exten": digits}
+                 "Exten": digits}, as_list=False,
             )  # fmt: skip
         except AMIError as e:
             log.warning("attended transfer %s of call %s failed: %s", row.id, uniqueid, e)
@@ -421,7 +422,9 @@ class TransferService:
         if self.ami is None:
             raise TransferRefused("unavailable", error="no connection to Asterisk")
         try:
-            await self.ami.action({"Action": "CancelAtxfer", "Channel": row.detail or ""})
+            await self.ami.action(
+                {"Action": "CancelAtxfer", "Channel": row.detail or ""}, as_list=False
+            )
         except AMIError as e:
             raise TransferRefused("failed", error=str(e)) from None
         log.info("transfer %s of call %s cancelled by %s", row.id, row.call_uniqueid, actor.name)
