@@ -101,8 +101,10 @@ class TransferIn(_Body):
         Field(
             min_length=3,
             max_length=80,
-            description="A target's id: `queue:<team>`, `phone:<extension>`, "
-            "`agency:<id>` or `emergency:<number>`.",
+            pattern=r"^(queue|agent|phone|agency|emergency):[A-Za-z0-9_-]{1,70}$",
+            description="A target's id: `queue:<team>`, `agent:<extension>`, "
+            "`phone:<extension>`, `agency:<id>` or `emergency:<number>`; one that is "
+            "well formed but not a target now is 409 `unknown_target`.",
         ),
     ]
     kind: Annotated[
@@ -377,7 +379,8 @@ class SupervisionOut(BaseModel):
 class TransferTargetOut(BaseModel):
     id: str = Field(description="What `target` takes in a transfer.")
     kind: Annotated[
-        str, Field(json_schema_extra={"enum": ["queue", "phone", "agency", "emergency"]})
+        str,
+        Field(json_schema_extra={"enum": ["queue", "agent", "phone", "agency", "emergency"]}),
     ]
     label: str
     number: str | None = Field(description="Dialled over the trunk (agency, emergency).")

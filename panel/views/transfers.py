@@ -70,8 +70,10 @@ async def transfer_call(
         return await service.blind(_who(request), call_id, target, note=note, draft=draft)
     except UnknownTarget:
         _ = request[GETTEXT]
+        # well formed (the API's schema checks that) but not a target now: a conflict
+        # with the directory and the configuration, as the document says
         return TransferProblem(
-            422, "unknown_target", _("Choose one of the transfer targets."), "target"
+            409, "unknown_target", _("Choose one of the transfer targets."), "target"
         )
     except TransferRefused as e:
         return _refused(request, e)

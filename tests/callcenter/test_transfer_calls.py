@@ -284,7 +284,7 @@ async def test_blind_to_an_agency_through_the_api_the_agency_answers(
                 assert r.status == status, await r.text()
                 return dict(await r.json())
 
-            refused = await transfer(boss, "emergency:0901234567", 422)
+            refused = await transfer(boss, "emergency:0901234567", 409)
             assert refused["reason"] == "unknown_target" and "target" in refused["fields"]
             other = await transfer(await headers("hung-tr"), f"agency:{agency_id}", 409)
             assert other["reason"] == "not_yours"

@@ -50,9 +50,9 @@ async def test_refusals_name_their_reason_and_write_no_chain(panel):
     agent1, agent2, sup = await tokens(panel, "agent1", "agent2", "sup")
     call_id = await talking_call(panel, "pbx-77.1", "1001")
     path = f"{API}/calls/{call_id}/transfers"
-    bad = await call(panel, "POST", path, agent1, {"target": "emergency:0901234567"}, 422)
+    bad = await call(panel, "POST", path, agent1, {"target": "emergency:0901234567"}, 409)
     assert bad["reason"] == "unknown_target" and "target" in bad["fields"]
-    bad = await call(panel, "POST", path, agent1, {"target": "out:0901234567"}, 422)
+    bad = await call(panel, "POST", path, agent1, {"target": "0901234567"}, 422)
     assert "target" in bad["fields"]
     bad = await call(panel, "POST", path, agent1, {"target": "queue:party", "kind": "x"}, 422)
     assert "kind" in bad["fields"]
