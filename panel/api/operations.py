@@ -268,7 +268,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "any. Refused with 409 and a `reason`: `not_in_call` (not talking now), "
         "`not_yours`, `disabled`, `unknown_target` naming `target` (well formed but not "
         "one of the targets, or the call's own team); 422 for a malformed body; "
-        "503 `unavailable` or `failed` when Asterisk did not take it. `note` and `draft` go to the next agent's screen.",
+        "503 `unavailable` or `failed` when Asterisk did not take it. `note` and `draft` "
+        "go to the next agent's screen.",
     ),
     Operation(
         method="POST",
