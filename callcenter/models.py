@@ -305,3 +305,42 @@ class BlockedNumber(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     removed_by: Mapped[str | None] = mapped_column(String(100))
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TransferKind(StrEnum):
+    """How a live call was handed on."""
+
+    BLIND = "blind"  # the caller goes straight to the target; the agent is out at once
+    ATTENDED = "attended"  # the agent talks to the target first, then hands the caller on
+
+
+class CallTransfer(Base):
+    """One link of a call's transfer chain: who handed it on, to whom, how, when.
+
+    Written when the transfer is asked for (``result`` null), completed when
+    Asterisk took it (``transferred``) or refused it (``failed``); an attended
+    one may end ``cancelled``.  ``note`` and ``draft`` are what the first agent
+    wrote for the next one (their screen shows them).  Audit: never deleted.
+    """
+
+    __tablename__ = "call_transfers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    call_uniqueid: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # queue, phone, agency, emergency (callcenter.transfers.Target)
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64))
+    target_label: Mapped[str] = mapped_column(String(200))
+    # what the trunk dialled, for agency and emergency targets
+    number: Mapped[str | None] = mapped_column(String(32))
+    from_extension: Mapped[str | None] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    # the ticket form as the first agent left it (JSON), for the next agent's screen
+    draft: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))

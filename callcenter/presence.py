@@ -30,6 +30,8 @@ A callback call pops the same way: the callback dialler
 with what the agent needs to know about the callback, then
 :meth:`Presence.callback_phase` as the call goes on and ends.  A call the agent
 places from a ticket ("call the citizen") pops as :meth:`Presence.outbound_called`.
+A call another agent transferred (``HOTLINE_TRANSFER`` on the caller's channel,
+:mod:`callcenter.transfers`) pops with what that agent wrote (``transfer``).
 
 Handlers hold no SQL: the call record comes from :class:`CallService`, the
 caller's earlier tickets from a function the composition root injects (the
@@ -52,6 +54,7 @@ from callcenter.models import Call
 from callcenter.pophistory import CallerHistory, History
 from callcenter.service import CallFacts, CallService, sanitize_caller
 from callcenter.shifts import extension_of
+from callcenter.transfers import POP_KEY as TRANSFER_KEY
 from core.ami import AMIClient, Event, chan_vars, event_time
 from core.bus import Bus
 from core.clock import Clock
@@ -334,7 +337,17 @@ class Presence:
             queued_at=self.joined.get(uniqueid) or (call.queued_at if call else None),
         )
         pop.update(event_at=received, ami_timestamp=float(e.get("Timestamp") or 0) or None)
+        if v.get("HOTLINE_TRANSFER"):
+            # handed on by another agent: what they wrote comes with the call
+            pop["transfer"] = await self._transfer_note(uniqueid)
         await self._show_pop(ext, uniqueid, pop)
+
+    async def _transfer_note(self, uniqueid: str) -> dict[str, Any] | None:
+        try:
+            return await self.bus.kept(TRANSFER_KEY.format(uniqueid=uniqueid))
+        except Exception:  # noqa: BLE001 - Redis away: the pop goes out without it
+            log.exception("screen-pop: the transfer note of %s was not read", uniqueid)
+            return None
 
     async def callback_called(self, ext: str, uniqueid: str, callback: CallbackInfo) -> None:
         """The callback dialler rings ``ext``: the pop of a queue call, marked as a callback.

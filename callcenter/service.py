@@ -411,11 +411,14 @@ class CallService:
             base = recording_base or call.recording_base
             rec_in, rec_out = side_files(base)
             call.outcome = Outcome.ANSWERED
-            call.answered_at = at
+            # a call transferred to another queue is answered again: the record keeps
+            # its first answer and wait, and names the agent who has it now
+            first = call.answered_at is None
+            call.answered_at = at if first else call.answered_at
             call.queue = call.queue or queue
             call.agent_extension = extension
             call.agent_name = agent_name
-            call.hold_seconds = hold_seconds
+            call.hold_seconds = hold_seconds if first else call.hold_seconds
             call.recording_base = base
             call.recording_caller, call.recording_agent = rec_in, rec_out
 

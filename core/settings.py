@@ -948,6 +948,18 @@ class QaSettings(_Model):
     dispute_days: Annotated[int, Field(ge=1, le=365)] = 14
 
 
+class TransferSettings(_Model):
+    """Handing a live call on: to another team's queue, a supervisor's phone, an
+    agency's number (the agencies directory) or an emergency number, through the
+    trunk for the last two.  Only these targets: nobody types a number."""
+
+    enabled: bool = True
+    # the emergency services a call may be handed to over the trunk
+    emergency_numbers: list[Annotated[str, Field(pattern=r"^\d{3,6}$")]] = ["113", "114", "115"]
+    # how long a phone or number rings before the caller hears "busy"
+    ring_seconds: Annotated[int, Field(ge=5, le=120)] = 30
+
+
 class Congestion(_Model):
     """When a queue is congested: the alarm goes up past any threshold and
     clears once every measure is back under ``clear_ratio`` of its threshold."""
@@ -1043,6 +1055,7 @@ class Settings(_Model):
     blocklist: BlocklistSettings = BlocklistSettings()
     qa: QaSettings = QaSettings()
     sms: SmsSettings = SmsSettings()
+    transfers: TransferSettings = TransferSettings()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]

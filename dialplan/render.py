@@ -31,11 +31,11 @@ FILES = (
     "cdr.conf",
     "cel.conf",
     "indications.conf",
+    "features.conf",
 )
 # Files Asterisk's core reads at start: present and empty keeps its log clean.
 EMPTY_FILES = (
     "ccss.conf",
-    "features.conf",
     "acl.conf",
     "udptl.conf",
     "pjproject.conf",

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import sys
 from contextlib import AsyncExitStack
+from functools import partial
 
 from aiohttp import web
 from sqlalchemy import text
@@ -53,6 +54,7 @@ from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from callcenter.shifts import shift_at
 from callcenter.supervision import SUPERVISION_EVENTS, SupervisionService
+from callcenter.transfers import TRANSFER_EVENTS, TransferService
 from callcenter.wrapup import WrapupService
 from core.ami import AMIClient
 from core.bus import Bus
@@ -84,7 +86,7 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from sms.gateway import SendSms
 from sms.kannel import status as kannel_status
-from tickets.agencies import AgencyService
+from tickets.agencies import AgencyService, phone_directory
 from tickets.alerts import OverdueWatch
 from tickets.directory import DirectoryFiles
 from tickets.follow import FollowQueries
@@ -112,6 +114,7 @@ AMI_EVENTS = sorted(
         *CALLBACK_EVENTS,
         *RESULT_CALL_EVENTS,
         *SUPERVISION_EVENTS,
+        *TRANSFER_EVENTS,
     }
 )
 
@@ -179,6 +182,14 @@ def inbox_service(
     return InboxService(db, settings, clock, bus, tickets, ticket_queries, senders)
 
 
+def transfer_service(
+    settings: Settings, db: Database, bus: Bus, ami: AMIClient, clock: Clock
+) -> TransferService:
+    """Transfers from any panel process: to the configuration's targets and the
+    agencies directory's numbers (the tickets domain's, read here for the call centre)."""
+    return TransferService(settings, db, bus, ami, clock, agencies=partial(phone_directory, db))
+
+
 def panel_context(
     settings: Settings,
     *,
@@ -192,6 +203,7 @@ def panel_context(
     callbacks: CallbackService | None = None,
     outbound: OutboundService | None = None,
     supervision: SupervisionService | None = None,
+    transfers: TransferService | None = None,
 ) -> PanelContext:
     """The services the panel's views use, each built once (the application
     passes the ones it shares with the call path).  Without ``outbound`` (no
@@ -241,6 +253,7 @@ def panel_context(
             tickets=tickets,
             ticket_queries=ticket_queries,
         ),
+        transfers=transfers,
     )
 
 
@@ -351,6 +364,7 @@ class Application:
         # a ticket written for a caller's phone: the history read ahead for their pop is old
         self.tickets.on_phone_written.append(self.presence.tickets_changed)
         self.supervision = SupervisionService(settings, self.db, self.bus, self.ami, self.clock)
+        self.transfers = transfer_service(settings, self.db, self.bus, self.ami, self.clock)
         self.panel = panel_context(
             settings,
             db=self.db,
@@ -358,6 +372,7 @@ class Application:
             clock=self.clock,
             control=AgentControl(self.ami),
             supervision=self.supervision,
+            transfers=self.transfers,
             calls=self.calls,
             tickets=self.tickets,
             ticket_queries=self.ticket_queries,
@@ -459,6 +474,7 @@ class Application:
         self.result_calls.subscribe(self.ami)
         self.outbound.subscribe(self.ami)
         self.supervision.subscribe(self.ami)
+        self.transfers.subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
@@ -600,6 +616,7 @@ class PanelOnly:
             control=AgentControl(self.ami),
             outbound=OutboundService(self.db, settings, self.clock, self.bus, self.ami),
             supervision=self.supervision,
+            transfers=transfer_service(settings, self.db, self.bus, self.ami, self.clock),
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, port)
         # under the panel's address, the public site is served by every panel process;

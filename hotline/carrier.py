@@ -213,7 +213,7 @@ class Carrier:
                 " same => n,Hangup()\n"
             ),
         }
-        for name in EMPTY_FILES:
+        for name in (*EMPTY_FILES, "features.conf"):
             files.setdefault(name, "")
         for name, text in files.items():
             (inst.etc_dir / name).write_text(text)

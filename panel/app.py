@@ -48,6 +48,7 @@ from panel.views import (
     sms,
     supervision,
     tickets,
+    transfers,
 )
 from panel.views.common import CTX
 from tickets.numbers import format_number
@@ -149,6 +150,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         qa,
         sms,
         inbox,
+        transfers,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

@@ -17,6 +17,7 @@ from callcenter.outbound import OutboundService
 from callcenter.presence import AgentControl
 from callcenter.service import CallService
 from callcenter.supervision import SupervisionService
+from callcenter.transfers import TransferService
 from callcenter.wrapup import WrapupService
 from core.bus import Bus
 from core.clock import Clock
@@ -78,3 +79,4 @@ class PanelContext:
     supervision: SupervisionService | None = None
     # the SMS desk's inbox (None: no SMS channel configured)
     inbox: InboxService | None = None
+    transfers: TransferService | None = None

@@ -317,3 +317,15 @@ class AgencyService:
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, AgencyKind) else value
+
+
+async def phone_directory(db: Database) -> builtins.list[tuple[int, str, str | None]]:
+    """Active agencies with a phone: (id, name, phone), by name.  Calls may be
+    transferred to these numbers (:mod:`callcenter.transfers`), to no other."""
+    async with db.session() as s:
+        rows = await s.execute(
+            select(Agency.id, Agency.name, Agency.phone)
+            .where(Agency.active.is_(True), Agency.phone.is_not(None))
+            .order_by(Agency.name, Agency.id)
+        )
+        return [(r[0], r[1], r[2]) for r in rows]

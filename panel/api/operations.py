@@ -78,6 +78,10 @@ from panel.api.schemas import (
     TicketOut,
     TicketPage,
     TicketPatchIn,
+    TransferIn,
+    TransferList,
+    TransferOut,
+    TransferTargetList,
     UserCreateIn,
     UserList,
     UserOut,
@@ -97,8 +101,11 @@ from panel.api.views import (
     approve_ticket,
     block_candidates,
     call_ticket_citizen,
+    call_transfers,
+    cancel_transfer,
     close_ticket,
     comment_ticket,
+    complete_transfer,
     create_agency,
     create_block,
     create_session,
@@ -113,6 +120,7 @@ from panel.api.views import (
     list_agencies,
     list_blocks,
     list_tickets,
+    list_transfer_targets,
     list_users,
     me,
     read_json,
@@ -123,6 +131,7 @@ from panel.api.views import (
     set_user_password,
     supervise_agent,
     ticket_history,
+    transfer_live_call,
     unlock_user,
     update_agency,
     update_ticket,
@@ -313,6 +322,76 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Calls coded with `[blocklist] candidate_codes` at least "
         "`candidate_calls` times in `candidate_days` days, numbers not blocked now. "
         "A suggestion only: nothing is blocked by itself.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/transfer-targets",
+        handler=list_transfer_targets,
+        summary="Where a live call may be transferred",
+        answer="Other teams' queues, supervisors' phones, agencies with a phone, "
+        "emergency numbers.",
+        tag="agent",
+        returns=TransferTargetList,
+        description="Only these: a call never goes out through the trunk to a number "
+        "somebody typed. Agencies come from the directory (active, with a phone), "
+        "emergency numbers from `[transfers] emergency_numbers`.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/calls/{{id}}/transfers",
+        handler=transfer_live_call,
+        summary="Transfer a live call (blind or attended)",
+        answer="The transfer, as the call's chain keeps it.",
+        tag="agent",
+        status=201,
+        body=TransferIn,
+        returns=TransferOut,
+        errors=(409, 422, 503),
+        description="Blind: hands the caller to `target` at once; the agent's phone is "
+        "freed. Attended (`kind`): the caller holds while the target rings for the agent "
+        "(then complete or cancel). "
+        "An agent transfers their own call only (409 `not_yours`); supervisors and admins "
+        "any. Refused with 409 and a `reason`: `not_in_call` (not talking now), "
+        "`not_yours`, `disabled`, `unknown_target` naming `target` (well formed but not "
+        "one of the targets, or the call's own team); 422 for a malformed body; "
+        "503 `unavailable` or `failed` when Asterisk did not take it. `note` and `draft` "
+        "go to the next agent's screen.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/transfers/{{id}}/complete",
+        handler=complete_transfer,
+        summary="Complete an attended transfer",
+        answer="The transfer, done: the caller talks to the target.",
+        tag="agent",
+        returns=TransferOut,
+        body_optional=True,
+        errors=(409, 503),
+        description="The agent's leg hangs up and the caller is bridged with the target "
+        "they consulted. 409 `no_consultation` when the transfer is not under way, "
+        "`not_yours` for another agent's.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/transfers/{{id}}/cancel",
+        handler=cancel_transfer,
+        summary="Cancel an attended transfer",
+        answer="The transfer, cancelled: the agent is back with the caller.",
+        tag="agent",
+        returns=TransferOut,
+        body_optional=True,
+        errors=(409, 503),
+        description="The target's leg hangs up (AMI CancelAtxfer). Refusals as for complete.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/calls/{{id}}/transfers",
+        handler=call_transfers,
+        summary="A call's transfer chain",
+        answer="Who transferred the call to whom, how and when, oldest first.",
+        tag="agent",
+        returns=TransferList,
+        errors=(404,),
     ),
     Operation(
         method="GET",

@@ -117,6 +117,40 @@ class BlockIn(_Body):
     ]
 
 
+class TransferIn(_Body):
+    """Where the call goes (one of ``GET /api/v1/transfer-targets``: never a typed
+    number), a note for whoever takes it and the ticket draft so far."""
+
+    target: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=80,
+            pattern=r"^(queue|agent|phone|agency|emergency):[A-Za-z0-9_-]{1,70}$",
+            description="A target's id: `queue:<team>`, `agent:<extension>`, "
+            "`phone:<extension>`, `agency:<id>` or `emergency:<number>`; one that is "
+            "well formed but not a target now is 409 `unknown_target`.",
+        ),
+    ]
+    kind: Annotated[
+        Literal["blind", "attended"],
+        Field(
+            description="`blind`: the caller goes at once. `attended`: the caller holds "
+            "while the target rings for the agent (not a queue); then "
+            "`POST /api/v1/transfers/{id}/complete` or `.../cancel`."
+        ),
+    ] = "blind"
+    note: Annotated[str | None, Field(max_length=2000)] = None
+    draft: Annotated[
+        dict[str, Annotated[str, Field(max_length=4000)]] | None,
+        Field(
+            description="The ticket form's fields as the agent left them "
+            "(citizen_name, citizen_address, reporter_email, description, district, "
+            "domain, topic, level, guidance, agency_id); others are dropped.",
+        ),
+    ] = None
+
+
 class TicketCreateIn(TicketCreate):
     """A new report; ``call_id`` links it to the live call (the agent's screen-pop)."""
 
@@ -398,6 +432,44 @@ class BlockCandidateOut(BaseModel):
 
 class BlockCandidateList(BaseModel):
     items: list[BlockCandidateOut]
+
+
+class TransferTargetOut(BaseModel):
+    id: str = Field(description="What `target` takes in a transfer.")
+    kind: Annotated[
+        str,
+        Field(json_schema_extra={"enum": ["queue", "agent", "phone", "agency", "emergency"]}),
+    ]
+    label: str
+    number: str | None = Field(description="Dialled over the trunk (agency, emergency).")
+
+
+class TransferTargetList(BaseModel):
+    items: list[TransferTargetOut]
+
+
+class TransferOut(BaseModel):
+    """One link of a call's transfer chain."""
+
+    id: int
+    call_id: int
+    kind: Annotated[str, Field(json_schema_extra={"enum": ["blind", "attended"]})]
+    target: str = Field(description="The target's id (`queue:party`, ...).")
+    target_label: str
+    number: str | None = Field(description="What the trunk dialled, for agencies and 113-115.")
+    from_extension: str | None = Field(description="The phone that had the call.")
+    by: str = Field(description="Who asked (the user's name).")
+    note: str | None
+    requested_at: UTCTime
+    done_at: UTCTime | None
+    result: str | None = Field(
+        description="`transferred` (Asterisk took it), `failed`, `cancelled` (an attended "
+        "transfer the agent took back); null while under way (an attended one consulting)."
+    )
+
+
+class TransferList(BaseModel):
+    items: list[TransferOut]
 
 
 class AgencyRef(BaseModel):

@@ -30,7 +30,7 @@ from accounts.exceptions import (
     SignInFailed,
 )
 from callcenter.blocklist import state_of
-from callcenter.models import BlockedNumber, SpyMode
+from callcenter.models import BlockedNumber, CallTransfer, SpyMode
 from panel.api.schemas import (
     AcceptIn,
     AgencyList,
@@ -64,6 +64,11 @@ from panel.api.schemas import (
     TicketList,
     TicketOut,
     TicketPage,
+    TransferIn,
+    TransferList,
+    TransferOut,
+    TransferTargetList,
+    TransferTargetOut,
     UserCreateIn,
     UserList,
     UserPatchIn,
@@ -84,6 +89,12 @@ from panel.views.blocklist import BlockProblem, add_block, lift_block
 from panel.views.calls import CALLERS, CallProblem, call_citizen
 from panel.views.common import ctx, ticket_filter, visible_ticket
 from panel.views.supervision import SuperviseProblem, start_supervision
+from panel.views.transfers import (
+    TransferProblem,
+    end_consultation,
+    transfer_call,
+    transfer_targets,
+)
 from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
 from tickets.models import Ticket
 from tickets.queries import MAX_PER_PAGE
@@ -419,6 +430,89 @@ async def lift_number_block(request: web.Request) -> web.StreamResponse:
         raise _block_problem(done)
     calls = (await c.blocklist.blocked_calls()).get(done.id, 0)
     return _json(_block_out(done, c.clock.now(), calls))
+
+
+# -- transfers of the live call ----------------------------------------------------------
+
+
+def _transfer_out(row: CallTransfer) -> TransferOut:
+    return TransferOut(
+        id=row.id,
+        call_id=row.call_id,
+        kind=row.kind,
+        target=f"{row.target_kind}:{row.target}",
+        target_label=row.target_label,
+        number=row.number,
+        from_extension=row.from_extension,
+        by=row.username,
+        note=row.note,
+        requested_at=row.requested_at,
+        done_at=row.done_at,
+        result=row.result,
+    )
+
+
+@require("agent", "supervisor", "admin")
+async def list_transfer_targets(request: web.Request) -> web.StreamResponse:
+    items = [
+        TransferTargetOut(id=t.id, kind=t.kind, label=t.label, number=t.number)
+        for t in await transfer_targets(request)
+    ]
+    return _json(TransferTargetList(items=items))
+
+
+@require("agent", "supervisor", "admin")
+async def transfer_live_call(request: web.Request) -> web.StreamResponse:
+    body = validate(TransferIn, await read_json(request))
+    done = await transfer_call(
+        request,
+        int(request.match_info["id"]),
+        body.target,
+        body.note,
+        body.draft,
+        attended=body.kind == "attended",
+    )
+    if isinstance(done, TransferProblem):
+        if done.field:
+            raise json_error(
+                done.status, "invalid input", reason=done.reason, fields={done.field: done.message}
+            )
+        raise json_error(done.status, done.message, reason=done.reason)
+    return _json(_transfer_out(done), status=201)
+
+
+async def _end_consultation(request: web.Request, action: str) -> web.StreamResponse:
+    await read_json(request, optional=True)
+    done = await end_consultation(request, int(request.match_info["id"]), action)
+    if isinstance(done, TransferProblem):
+        raise json_error(done.status, done.message, reason=done.reason)
+    return _json(_transfer_out(done))
+
+
+@require("agent", "supervisor", "admin")
+async def complete_transfer(request: web.Request) -> web.StreamResponse:
+    return await _end_consultation(request, "complete")
+
+
+@require("agent", "supervisor", "admin")
+async def cancel_transfer(request: web.Request) -> web.StreamResponse:
+    return await _end_consultation(request, "cancel")
+
+
+@require("agent", "supervisor", "admin")
+async def call_transfers(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    call = await c.calls.by_id(int(request.match_info["id"]))
+    actor = request[ACTOR]
+    rows = await c.transfers.chain(call.id) if call is not None and c.transfers else []
+    # an agent sees the chain of the calls they had a part in
+    if call is None or (
+        actor.role == "agent"
+        and call.agent_extension != actor.extension
+        and all(r.from_extension != actor.extension for r in rows)
+    ):
+        raise json_error(404, "no such call")
+    return _json(TransferList(items=[_transfer_out(r) for r in rows]))
 
 
 # -- tickets ------------------------------------------------------------------------------

@@ -200,6 +200,50 @@
     box.classList.toggle("missing", !code && phase === "ended");
   }
 
+  // During a talked call the agent may hand it on (callcenter/transfers.py); the
+  // ticket form as it stands goes with it, for the next agent's screen.
+  const DRAFT_FIELDS = ["citizen_name", "citizen_address", "reporter_email", "description",
+    "district", "domain", "topic", "level", "guidance", "agency_id"];
+  function showTransfer(pop, phase) {
+    const box = $("#pop-transfer");
+    if (!box) return;
+    box.hidden = !(pop.call_id != null && phase === "talking" && pop.kind === "queue");
+    $("#transfer-call_id").value = pop.call_id == null ? "" : pop.call_id;
+  }
+  function transferDraft() {
+    const form = $("#ticket-form");
+    const draft = {};
+    if (form) {
+      for (const name of DRAFT_FIELDS) {
+        const el = form.elements[name];
+        if (el && el.value && String(el.value).trim()) draft[name] = el.value;
+      }
+    }
+    $("#transfer-draft").value = JSON.stringify(draft);
+  }
+  // A call another agent handed on: who, their note, and their draft in the form
+  // (only into fields still empty: nothing this agent typed is overwritten).
+  function showTransferred(pop) {
+    const box = $("#pop-transferred");
+    if (!box) return;
+    const t = pop.transfer;
+    box.hidden = !t;
+    if (!t) return;
+    const by = $("#pop-transferred-by");
+    text(by, by.dataset.text.replace("{name}", t.by || "").replace("{ext}", t.from_extension || ""));
+    text($("#pop-transferred-note"), t.note || "");
+    const form = $("#ticket-form");
+    if (form && t.draft && box.dataset.filled !== String(t.id)) {
+      for (const [name, value] of Object.entries(t.draft)) {
+        const el = form.elements[name];
+        if (el && !el.value && DRAFT_FIELDS.includes(name)) el.value = value;
+      }
+      box.dataset.filled = String(t.id);
+      form.dispatchEvent(new Event("change"));
+    }
+    $("#pop-transferred-draft").hidden = !(t.draft && Object.keys(t.draft).length);
+  }
+
   function showPop(pop) {
     current = pop || null;
     showBar(current);
@@ -269,6 +313,8 @@
       return li;
     });
     showWrapup(pop, phase);
+    showTransfer(pop, phase);
+    showTransferred(pop);
     // Link the ticket form to this call, and prefill the number, unless the
     // agent already typed one for another purpose.
     const callId = $("#f-call_id");
@@ -412,6 +458,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    const transfer = $("#pop-transfer");
+    if (transfer) transfer.addEventListener("submit", transferDraft);
     levelFields();
     shortcuts();
     connect();

@@ -17,6 +17,7 @@ from panel.keys import ACTOR, GETTEXT, LANG
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
 from panel.views.inbox import desk_teams
+from panel.views.transfers import target_label, transfer_targets
 from tickets.notify import user_topic
 from tickets.numbers import format_number
 from tickets.queries import TicketFilter
@@ -142,6 +143,13 @@ async def workspace_values(request: web.Request) -> dict[str, Any]:
         "pop_json": json.dumps(pop, ensure_ascii=False) if pop else "",
         "reasons": PAUSE_REASONS,
         "wrapup_codes": wrapup_codes(request),
+        "consulting": (
+            await c.transfers.consulting(request[ACTOR].extension) if c.transfers else None
+        ),
+        "transfer_targets": [
+            {"id": t.id, "kind": t.kind, "label": target_label(request, t)}
+            for t in await transfer_targets(request)
+        ],
         "mine": mine,
         "needing": needing,
     }

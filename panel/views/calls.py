@@ -149,8 +149,15 @@ async def ticket_calls(request: web.Request, ticket: Ticket) -> dict[str, Any]:
     c = ctx(request)
     calls: list[Call] = await c.calls.for_ticket(ticket.id, ticket.call_id)
     actor = request[ACTOR]
+    transfers = {}
+    if c.transfers is not None:
+        for call in calls:
+            chain = await c.transfers.chain(call.id)
+            if chain:
+                transfers[call.id] = chain
     return {
         "ticket_calls": calls,
+        "call_transfers": transfers,
         "replayable": {
             call.id for call in calls if call.recording_base and can_replay(actor, call, c.settings)
         },

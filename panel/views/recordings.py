@@ -228,6 +228,7 @@ async def replay_page(request: web.Request) -> web.StreamResponse:
         no_model=c.settings.vosk_model is None,
         call=call,
         tickets=await c.replay.ticket_codes(call.id),
+        transfers=await c.transfers.chain(call.id) if c.transfers else [],
         segments=transcript_view(transcript.segments) if transcript else [],
         transcript=transcript,
         job=job,

@@ -31,11 +31,12 @@ def test_the_survey_follows_the_queue_only_on_hotlines_that_ask(tmp_path: Path):
     ext = render(settings, AMI_EVENTS)["extensions.conf"]
     on, off = _hotline_context(ext, "hl1022"), _hotline_context(ext, "party")
     # option c: the caller goes on in the dialplan when the agent hangs up
-    assert re.search(r"Queue\(\$\{HOTLINE_QUEUE\},c,,,\$\{HOTLINE_MAX_WAIT\}\)", on)
+    # c: the survey after the agent hangs up; t: the agent may transfer ([transfers])
+    assert re.search(r"Queue\(\$\{HOTLINE_QUEUE\},ct,,,\$\{HOTLINE_MAX_WAIT\}\)", on)
     assert 'GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?survey,1)' in on
     assert "exten => survey,1,AGI(${HOTLINE_AGI}/survey,,after_call)" in on
     assert "survey" not in off
-    assert re.search(r"Queue\(\$\{HOTLINE_QUEUE\},,,,\$\{HOTLINE_MAX_WAIT\}\)", off)
+    assert re.search(r"Queue\(\$\{HOTLINE_QUEUE\},t,,,\$\{HOTLINE_MAX_WAIT\}\)", off)
 
     named = set(re.findall(r"AGI\(\$\{HOTLINE_AGI\}/([\w-]+)", ext))
     known = set(

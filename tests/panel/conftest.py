@@ -23,7 +23,7 @@ from core.ami import AMIClient
 from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
-from hotline.app import panel_context
+from hotline.app import panel_context, transfer_service
 from hotline.system import migrate
 from panel.app import make_app
 from panel.context import PanelContext
@@ -119,6 +119,8 @@ def panel_settings(home: Path, database_url: str, prefix: str):  # type: ignore[
         signin_exempt_networks=["127.0.0.0/8", "::1/128"],
         trusted_proxies=["127.0.0.1/32"],
     )
+    # calls may go out through the trunk (transfers to agencies and 113 are offered)
+    cfg["trunk"]["contact"] = "sip:127.0.0.2:5060"
     return settings_in(home, tomli_w.dumps(cfg))
 
 
@@ -135,6 +137,7 @@ async def panel(database_url: str, tmp_path: Path):
     # never connected: a supervision that gets as far as Asterisk is "unavailable"
     ami = AMIClient("127.0.0.1", 9, "none", "none")
     supervision = SupervisionService(settings, db, bus, ami, clock)
+    transfers = transfer_service(settings, db, bus, ami, clock)
     ctx = panel_context(
         settings,
         db=db,
@@ -143,6 +146,7 @@ async def panel(database_url: str, tmp_path: Path):
         control=control,  # type: ignore[arg-type]
         outbound=outbound,  # type: ignore[arg-type]
         supervision=supervision,
+        transfers=transfers,
     )
     admin = await ctx.accounts.create_user(
         None,
