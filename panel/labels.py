@@ -44,6 +44,9 @@ FIELD_LABELS: dict[str, str] = {
     "reason": N_("Reason"),
     # a block on a number (callcenter.blocklist)
     "days": N_("Days"),
+    # a transfer of the live call (panel.api.schemas.TransferIn)
+    "target": N_("Transfer to"),
+    "draft": N_("Ticket draft"),
     "meeting_at": N_("Date and time"),
     "meeting_place": N_("Place"),
     "letter": N_("Thank-you letter to the citizen"),
