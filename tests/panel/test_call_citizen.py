@@ -23,13 +23,15 @@ from typing import Any
 import aiohttp
 import pytest
 import tomli_w
+from sqlalchemy import update
 
 from accounts.identity import SYSTEM
 from callcenter.live import read_device
-from callcenter.models import Call, Direction, Outcome
+from callcenter.models import Call, Callback, Direction, Outcome, Result, Status
 from callcenter.recording_files import mixed_file
 from core.ami import Event
-from core.settings import load_settings
+from core.db import Database
+from core.settings import Settings, load_settings
 from hotline import system
 from hotline.app import Application
 from tests.agi.test_calls import dominant_hz, new_number
@@ -55,6 +57,7 @@ async def click_app(carrier: Lab) -> AsyncIterator[Application]:
     try:
         settings = load_settings(path, env={})
         await system.reload(settings, lab.pbx)
+        await _close_left_callbacks(settings)
         application = Application(settings, scheduler_interval=2)
         async with application:
             await application.ami.wait_logged_in(30)
@@ -63,6 +66,21 @@ async def click_app(carrier: Lab) -> AsyncIterator[Application]:
     finally:
         path.write_text(original)
         await system.reload(load_settings(path, env={}), lab.pbx)
+
+
+async def _close_left_callbacks(settings: Settings) -> None:
+    """Callbacks that other tests left waiting in the lab's database would ring this
+    test's agent as soon as the application's dialler starts (and take their pop)."""
+    db = Database(settings.database)
+    try:
+        async with db.session() as session:
+            await session.execute(
+                update(Callback)
+                .where(Callback.status != Status.DONE)
+                .values(status=Status.DONE, outcome=Result.FAILED, closed_by="test set-up")
+            )
+    finally:
+        await db.close()
 
 
 async def account(app: Application, extension: str | None, role: str = "agent") -> str:
