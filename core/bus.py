@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from fnmatch import fnmatchcase
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,6 +24,12 @@ from core.retry import Outage
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+# takes (topic, JSON text) of a message published in this process
+Sink = Callable[[str, str], Awaitable[None]]
+
+# between the publishing bus's name and the JSON text of a message on Redis
+# (JSON text never holds a raw control character)
+ORIGIN_END = "\x1e"
 
 # the longest a listening loop reads before it looks whether it was ended (s);
 # a message that arrives wakes it at once
@@ -46,6 +54,9 @@ class Bus:
         # tasks whose listening was ended: their loops return, never resubscribe
         self._ended: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._closed = False
+        # this bus's name on Redis, and the sinks of this process (see deliver_here)
+        self.origin = uuid.uuid4().hex[:12]
+        self._sinks: list[tuple[list[str], Sink]] = []
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -79,9 +90,40 @@ class Bus:
             if owner is not None:
                 self._ended.add(owner)
 
+    # -- delivering in this process -------------------------------------
+    def deliver_here(self, patterns: list[str], sink: Sink) -> Callable[[], None]:
+        """Hand every message this bus publishes on ``patterns`` to ``sink`` at once.
+
+        The sink is awaited by the publisher, before Redis is written, so it
+        must not wait on anything slow.  Pair it with ``listen(...,
+        others_only=True)`` for the other processes' messages.  Returns the
+        function that takes the sink away.
+        """
+        entry = (list(patterns), sink)
+        self._sinks.append(entry)
+
+        def remove() -> None:
+            if entry in self._sinks:
+                self._sinks.remove(entry)
+
+        return remove
+
+    async def _here(self, topic: str, data: str) -> None:
+        for patterns, sink in self._sinks:
+            if any(fnmatchcase(topic, p) for p in patterns):
+                try:
+                    await sink(topic, data)
+                except Exception:  # a socket's trouble is not the publisher's
+                    log.exception("delivering %s in this process failed", topic)
+
+    def _framed(self, data: str) -> str:
+        return f"{self.origin}{ORIGIN_END}{data}"
+
     # -- publishing -----------------------------------------------------
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        await self.redis.publish(self.key("topic", topic), _dumps(payload))
+        data = _dumps(payload)
+        await self._here(topic, data)
+        await self.redis.publish(self.key("topic", topic), self._framed(data))
 
     async def keep(self, name: str, payload: dict[str, Any], ttl: int) -> None:
         await self.redis.set(self.key("kept", name), _dumps(payload), ex=ttl)
@@ -89,9 +131,10 @@ class Bus:
     async def publish_kept(self, topic: str, name: str, payload: dict[str, Any], ttl: int) -> None:
         """Keep ``payload`` as the current value of ``name`` and publish it, in one round trip."""
         data = _dumps(payload)
+        await self._here(topic, data)
         async with self.redis.pipeline(transaction=False) as p:
             p.set(self.key("kept", name), data, ex=ttl)
-            p.publish(self.key("topic", topic), data)
+            p.publish(self.key("topic", topic), self._framed(data))
             await p.execute()
 
     async def kept(self, name: str) -> dict[str, Any] | None:
@@ -109,12 +152,18 @@ class Bus:
 
     # -- subscribing ----------------------------------------------------
     async def listen(
-        self, patterns: list[str], ready: asyncio.Event | None = None
+        self,
+        patterns: list[str],
+        ready: asyncio.Event | None = None,
+        *,
+        others_only: bool = False,
     ) -> AsyncIterator[tuple[str, str]]:
         """Yield (topic, JSON text) for every message on topics matching ``patterns``.
 
-        Reconnects after a Redis restart (messages published meanwhile are
-        lost: pages re-read the kept values when their socket reconnects).
+        With ``others_only``, messages this bus published are left out (a sink
+        of :meth:`deliver_here` had them already).  Reconnects after a Redis
+        restart (messages published meanwhile are lost: pages re-read the kept
+        values when their socket reconnects).
         """
         full = [self.key("topic", p) for p in patterns]
         strip = len(self.key("topic", ""))
@@ -132,7 +181,10 @@ class Bus:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
                     if msg is None or msg.get("type") != "pmessage":
                         continue
-                    yield msg["channel"][strip:], msg["data"]
+                    origin, _, data = msg["data"].rpartition(ORIGIN_END)
+                    if others_only and origin == self.origin:
+                        continue
+                    yield msg["channel"][strip:], data
                 return
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as e:
                 task = asyncio.current_task()

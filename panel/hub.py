@@ -8,6 +8,10 @@ queues and congestion alarms); ``agency.<id>`` to that agency's officers;
 every socket of that user; ``inbox.<team>`` (a message on that team's SMS
 desk: inbox/service.py) to its agents and to supervisors and admins.
 Messages are passed on as the JSON text they arrived in.
+
+The messages of this process (the call path of ``hotline run`` shares its
+loop) come straight from the publisher (``Bus.deliver_here``); the Redis
+subscription brings the other processes' only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -31,6 +36,7 @@ class Hub:
         self.bus = bus
         self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._undeliver: Callable[[], None] | None = None
         self.ready = asyncio.Event()
 
     def join(self, topic: str, ws: web.WebSocketResponse) -> None:
@@ -47,9 +53,12 @@ class Hub:
         return len({ws for group in self.sockets.values() for ws in group})
 
     async def start(self) -> None:
+        self._undeliver = self.bus.deliver_here(TOPICS, self._deliver)
         self._task = asyncio.create_task(self._run(), name="panel-hub")
 
     async def stop(self) -> None:
+        if self._undeliver:
+            self._undeliver()
         if self._task:
             self._task.cancel()
             await self.bus.stop_listening(self._task)
@@ -61,7 +70,7 @@ class Hub:
                 await ws.close(code=1001, message=b"server shutting down")
 
     async def _run(self) -> None:
-        async for topic, data in self.bus.listen(TOPICS, self.ready):
+        async for topic, data in self.bus.listen(TOPICS, self.ready, others_only=True):
             await self._deliver(topic, data)
 
     async def _deliver(self, topic: str, data: str) -> None:
