@@ -166,14 +166,18 @@ class Presence:
 
     def subscribe(self, ami: AMIClient) -> None:
         """The pop's lane; an agent's events wait only for that agent's earlier ones."""
-        ami.subscribe(["QueueCallerJoin"], self.on_join, lane="pop")
-        ami.subscribe(["AgentCalled"], self.in_turn(self.on_called), lane="pop")
-        ami.subscribe(
-            ["AgentRingNoAnswer", "AgentDump"], self.in_turn(self.on_ring_over), lane="pop"
-        )
-        ami.subscribe(["AgentConnect"], self.in_turn(self.on_connect), lane="pop")
-        ami.subscribe(["AgentComplete"], self.in_turn(self.on_complete), lane="pop")
-        ami.subscribe(["QueueCallerAbandon"], self.on_abandon_in_turn, lane="pop")
+
+        def pop(names: list[str], handler: Handler) -> None:
+            # these handlers only note the event and start the agent's task:
+            # run as the event is read, not a turn of the loop later
+            ami.subscribe(names, handler, lane="pop", immediate=True)
+
+        pop(["QueueCallerJoin"], self.on_join)
+        pop(["AgentCalled"], self.in_turn(self.on_called))
+        pop(["AgentRingNoAnswer", "AgentDump"], self.in_turn(self.on_ring_over))
+        pop(["AgentConnect"], self.in_turn(self.on_connect))
+        pop(["AgentComplete"], self.in_turn(self.on_complete))
+        pop(["QueueCallerAbandon"], self.on_abandon_in_turn)
 
     # -- each agent's events in order, agents side by side ---------------
     def in_turn(self, handler: Handler) -> Handler:

@@ -6,7 +6,9 @@ handlers one at a time in the order Asterisk sent them, so a call's join,
 answer and hang-up are never processed out of order.  Lanes run side by side:
 the screen-pop has its own, so it never waits behind the call records'
 database writes; a handler that needs a fact from another lane must carry
-it itself (the pop keeps its own join times).  A handler that raises is
+it itself (the pop keeps its own join times).  An *immediate* lane has no
+queue: its handlers run as the event is read, so they must never wait (the
+screen-pop's only note the event and start the agent's own task).  A handler that raises is
 logged with the event and never stops its lane.  ``on_login`` callbacks run
 after every (re)login so state can be re-synced from Asterisk.
 """
@@ -17,9 +19,9 @@ import asyncio
 import codecs
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
@@ -113,11 +115,25 @@ class AMIClient:
         self.logins = 0
 
     # -- wiring -----------------------------------------------------------
-    def subscribe(self, names: Iterable[str], handler: EventHandler, *, lane: str = "main") -> None:
-        """Call ``handler`` for every event whose name is in ``names``, in ``lane``."""
+    def subscribe(
+        self,
+        names: Iterable[str],
+        handler: EventHandler,
+        *,
+        lane: str = "main",
+        immediate: bool = False,
+    ) -> None:
+        """Call ``handler`` for every event whose name is in ``names``, in ``lane``.
+
+        ``immediate``: the lane's handlers are run to their end as the event
+        is read, without a turn of the loop in between; a handler there must
+        not wait for anything (one that does is stopped and logged).
+        """
         target = self._lanes.get(lane)
         if target is None:
-            target = self._lanes[lane] = _Lane(lane)
+            target = self._lanes[lane] = _Lane(lane, immediate=immediate)
+        elif target.immediate != immediate:
+            raise ValueError(f"AMI lane {lane!r} is {'' if target.immediate else 'not '}immediate")
         for name in names:
             target.handlers[name.lower()].append(handler)
         if self._manager is not None and target.worker is None:
@@ -192,7 +208,10 @@ class AMIClient:
         name = event.get("Event", "").lower()
         for lane in self._lanes.values():
             if name in lane.handlers:
-                lane.queue.put_nowait(event)
+                if lane.immediate:
+                    lane.run_now(event)
+                else:
+                    lane.queue.put_nowait(event)
 
     def _logged(self, _manager: Manager) -> None:
         self.logins += 1
@@ -221,14 +240,41 @@ class AMIClient:
 class _Lane:
     """Handlers that see their events in Asterisk's order, one at a time."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, immediate: bool = False) -> None:
         self.name = name
+        self.immediate = immediate
         self.handlers: dict[str, list[EventHandler]] = defaultdict(list)
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.worker = asyncio.create_task(self._dispatch(), name=f"ami-lane-{self.name}")
+        if not self.immediate:
+            self.worker = asyncio.create_task(self._dispatch(), name=f"ami-lane-{self.name}")
+
+    def run_now(self, event: Event) -> None:
+        """Each handler of ``event`` to its end, here and now (an immediate lane)."""
+        for handler in self.handlers.get(event.get("Event", "").lower(), ()):
+            what = getattr(handler, "__qualname__", handler)
+            coro = cast("Coroutine[Any, Any, None]", handler(event))
+            try:
+                coro.send(None)
+            except StopIteration:
+                continue
+            except Exception:
+                log.exception(
+                    "AMI handler %s failed on %s (uniqueid %s)",
+                    what,
+                    event.get("Event"),
+                    event.get("Uniqueid"),
+                )
+                continue
+            coro.close()
+            log.error(
+                "AMI handler %s waited in the immediate lane %s on %s: stopped there",
+                what,
+                self.name,
+                event.get("Event"),
+            )
 
     async def stop(self) -> None:
         if self.worker is None:
