@@ -27,6 +27,12 @@ with t = the client's receipt time:
 - ``event_at`` - ``ami_timestamp`` (Asterisk -> our handler),
 - ``sent`` - ``event_at`` (building the pop: call record, history look-ups).
 
+Beside the application, a bare AMI reader in a thread of this process (logged
+in as the application's AMI user, so it hears the same filtered events) notes
+when each ``AgentCalled`` reached it: Asterisk's own delay in handing out an
+event (its manager thread, the machine's scheduler) shows apart from ours,
+as "Asterisk event -> a bare AMI reader" and "bare reader -> our handler".
+
 Results are printed and written to bench/results/pop_latency.{json,md}.
 """
 
@@ -42,6 +48,7 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -285,6 +292,53 @@ class Clients:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+class AmiProbe:
+    """A bare AMI reader in a thread of its own: when each AgentCalled reached it."""
+
+    def __init__(self, host: str, port: int, user: str, secret: str) -> None:
+        self.address, self.user, self.secret = (host, port), user, secret
+        self.seen: dict[str, float] = {}  # the caller's Uniqueid -> receipt (time.time())
+        self._sock: socket.socket | None = None
+        self._thread = threading.Thread(target=self._run, name="ami-probe", daemon=True)
+
+    def start(self) -> None:
+        sock = socket.create_connection(self.address, timeout=10)
+        sock.sendall(
+            f"Action: Login\r\nUsername: {self.user}\r\nSecret: {self.secret}\r\n"
+            "Events: on\r\n\r\n".encode()
+        )
+        sock.settimeout(None)
+        self._sock = sock
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        buf = b""
+        while True:
+            try:
+                chunk = self._sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            now = time.time()
+            buf += chunk
+            *blocks, buf = buf.split(b"\r\n\r\n")
+            for block in blocks:
+                if b"Event: AgentCalled\r\n" not in block:
+                    continue
+                for line in block.split(b"\r\n"):
+                    if line.startswith(b"Uniqueid: "):
+                        self.seen.setdefault(line[10:].decode(), now)
+                        break
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+
+
 # -- the run ------------------------------------------------------------------------
 
 
@@ -329,6 +383,7 @@ async def run_phase(
     lab: Lab,
     db: Database,
     clients: Clients,
+    probe: AmiProbe,
     app_pid: int,
     name: str,
     calls: int,
@@ -387,6 +442,7 @@ async def run_phase(
         )
     pops = clients.pops[first_pop:]
     stamped = [p for p in pops if p.ami_timestamp]
+    probed = [(p, probe.seen[p.uniqueid]) for p in stamped if p.uniqueid in probe.seen]
     return {
         "phase": name,
         "calls": calls,
@@ -405,6 +461,8 @@ async def run_phase(
         "asterisk_to_ws": stats_ms([p.received - p.ami_timestamp for p in stamped]),
         "handler_to_ws": stats_ms([p.received - p.event_at for p in pops]),
         "asterisk_to_handler": stats_ms([p.event_at - p.ami_timestamp for p in stamped]),
+        "asterisk_to_probe": stats_ms([t - (p.ami_timestamp or 0) for p, t in probed]),
+        "probe_to_handler": stats_ms([p.event_at - t for p, t in probed]),
         "handler_to_sent": stats_ms([p.sent - p.event_at for p in pops]),
         "sent_to_ws": stats_ms([p.received - p.sent for p in pops]),
     }
@@ -464,8 +522,10 @@ def table(results: list[dict[str, Any]]) -> str:
         ("asterisk_to_ws", "Asterisk event → WS (Timestamp)"),
         ("handler_to_ws", "our AMI receipt → WS (event_at)"),
         ("asterisk_to_handler", "Asterisk event → our receipt"),
+        ("asterisk_to_probe", "Asterisk event → a bare AMI reader"),
+        ("probe_to_handler", "bare AMI reader → our receipt"),
         ("handler_to_sent", "our receipt → sent (building the pop)"),
-        ("sent_to_ws", "sent → WS (Redis, hub, socket)"),
+        ("sent_to_ws", "sent → WS (hub, socket)"),
     ]
     for r in results:
         for i, (key, label) in enumerate(labels):
@@ -529,12 +589,16 @@ async def main() -> None:
         connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
     )
     db = Database(settings.database)
+    probe = AmiProbe(
+        "127.0.0.1", PBX_AMI, settings.asterisk.ami_user, settings.ami_secret.get_secret_value()
+    )
     try:
         lab.start()
         renice(int(lab.carrier.instance.pid_path.read_text()), 10)  # the harness, as agi_load
         await lab.carrier.connect()
         await lab.carrier.wait_registered(90)
         app = await start_app_process(home)
+        probe.start()
         for _ in range(120):  # the scheduler has put every agent of the shift in the queue
             if await members_free(lab, queue) >= len(agents):
                 break
@@ -560,13 +624,14 @@ async def main() -> None:
             if not n:
                 continue
             res = await run_phase(
-                lab, db, clients, app.pid, name, n, rate, args.hold, args.talk, pool
+                lab, db, clients, probe, app.pid, name, n, rate, args.hold, args.talk, pool
             )
             print(json.dumps(res, ensure_ascii=False), flush=True)
             if name != "warmup":
                 results.append(res)
         still_connected = sum(1 for ws in clients.sockets if not ws.closed)
     finally:
+        probe.stop()
         await clients.close()
         await http.close()
         await db.close()
