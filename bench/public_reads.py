@@ -92,6 +92,7 @@ def serve(config: Path) -> None:
     """The panel and the public site on one loop, as ``hotline run`` serves them."""
     from aiohttp import web
 
+    from core import heap
     from core.bus import Bus
     from hotline.app import panel_context, public_site
     from panel.app import make_app
@@ -116,6 +117,8 @@ def serve(config: Path) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if os.environ.get("BENCH_NO_HEAP_SETTLE") != "1":
+            heap.settle()  # as `hotline run` does once started
         print("ready", flush=True)
         await stop.wait()
         for runner in runners:

@@ -405,7 +405,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from core import logs
+    from core import heap, logs
     from hotline.app import Application
 
     settings = load_settings(_config(args))
@@ -417,6 +417,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with Application(settings):
+            heap.settle()
             await stop.wait()
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -426,7 +427,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_panel(args: argparse.Namespace) -> int:
     """One more panel process (same Redis and database) for more agents' browsers."""
-    from core import logs
+    from core import heap, logs
     from hotline.app import PanelOnly
 
     settings = load_settings(_config(args))
@@ -438,6 +439,7 @@ def cmd_panel(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with PanelOnly(settings, port=args.port):
+            heap.settle()
             await stop.wait()
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
