@@ -9,7 +9,7 @@ dropped.  A trigger (migration 0005) refuses UPDATE and DELETE.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -70,6 +70,10 @@ class StoredReport(Base):
     send_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("kind", "period_start"),)
+
+    @property
+    def last_day(self) -> date:
+        return self.period_end - timedelta(days=1)
 
     @property
     def file_stem(self) -> str:
