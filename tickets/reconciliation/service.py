@@ -4,8 +4,8 @@ Steps:
 
 1. :meth:`ReconciliationService.week`: the list of an agency's week (Monday to
    Sunday, local) is the tickets forwarded to it that week, read from the tickets'
-   history (``forwarded`` and ``approved`` lines naming the agency), so a ticket
-   forwarded and later sent back or forwarded elsewhere is still on it.  The list is
+   history (``forwarded`` and ``approved`` lines naming the agency, and the creation
+   of a level-2 report that named it), so a ticket forwarded and later sent back or forwarded elsewhere is still on it.  The list is
    made the first time it is looked at and gains the tickets forwarded since (a week
    still running grows); two readers making it at once make one (unique keys).
 2. :meth:`decide`: an officer of the agency confirms a line (the agency has the
@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts.identity import Actor
@@ -39,15 +39,17 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from tickets.exceptions import NOT_ALLOWED, NOT_NOW, Forbidden, InvalidInput
-from tickets.models import Agency, Ticket, TicketEvent
+from tickets.models import Agency, Status, Ticket, TicketEvent
 from tickets.reconciliation.exceptions import ItemChanged, ItemNotFound
 from tickets.reconciliation.models import Decision, Reconciliation, ReconciliationItem
 from tickets.schemas import check_text
 
 log = logging.getLogger(__name__)
 
-# the history's actions that hand a ticket to an agency (tickets.service.Action)
+# the history's actions that hand a ticket to an agency (tickets.service.Action), and
+# the creation, when a level-2 report names its agency at once
 FORWARDING = ("forwarded", "approved")
+CREATED = "created"
 LEADS = (Role.SUPERVISOR, Role.ADMIN)
 
 
@@ -137,7 +139,14 @@ class ReconciliationService:
                 await s.execute(
                     select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.details)
                     .where(
-                        TicketEvent.action.in_(FORWARDING),
+                        or_(
+                            TicketEvent.action.in_(FORWARDING),
+                            # a level-2 report forwarded as it was made
+                            and_(
+                                TicketEvent.action == CREATED,
+                                TicketEvent.to_status == Status.FORWARDED,
+                            ),
+                        ),
                         TicketEvent.at >= start,
                         TicketEvent.at < end,
                     )
@@ -147,9 +156,11 @@ class ReconciliationService:
         out: dict[int, dict[int, datetime]] = {}
         for ticket_id, at, details in rows:
             agency = json.loads(details or "{}").get("agency")
-            if not isinstance(agency, list) or len(agency) != 2 or agency[1] is None:
+            if isinstance(agency, list):  # [from, to] of a forwarding
+                agency = agency[1] if len(agency) == 2 else None
+            if not isinstance(agency, int):
                 continue  # approved without an agency: not forwarded
-            out.setdefault(int(agency[1]), {}).setdefault(ticket_id, at)
+            out.setdefault(agency, {}).setdefault(ticket_id, at)
         return out
 
     async def _ensure(self, agency_id: int, week_start: date, tickets: dict[int, datetime]) -> int:
