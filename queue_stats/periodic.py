@@ -12,8 +12,10 @@ Steps, each idempotent (``[periodic_reports]`` in the settings):
    same period fails on its unique key and keeps nothing.
 3. :meth:`PeriodicReports.send`: when there are ``recipients``, the two files are
    handed to the :class:`core.mail.Mailer` the composition root gives (none: email is
-   not configured, which the row records).  A failed send is tried again on the
-   next rounds, at most :data:`MAX_SEND_ATTEMPTS` times.
+   not configured, which the row records).  Each try is claimed first (the row's
+   ``send_attempts`` compared and bumped), so two processes never send it twice; a
+   failed send is tried again on the next rounds, at most :data:`MAX_SEND_ATTEMPTS`
+   times.
 4. Stored reports older than ``keep_days`` are deleted, rows and files.
 
 :class:`PeriodicReportWatch` runs these every ``check_seconds`` in the application
@@ -163,6 +165,19 @@ class PeriodicReports:
         recipients = json.loads(row.recipients or "[]")
         if row.sent_at is not None or not recipients:
             return row.sent_at is not None
+        # claim this try: of two processes sending at once, one sends
+        async with self.db.session() as s:
+            claimed = await s.execute(
+                update(StoredReport)
+                .where(
+                    StoredReport.id == report_id,
+                    StoredReport.sent_at.is_(None),
+                    StoredReport.send_attempts == row.send_attempts,
+                )
+                .values(send_attempts=row.send_attempts + 1)
+            )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
         error: str | None = None
         if self.mailer is None:
             error = NOT_CONFIGURED
@@ -183,11 +198,7 @@ class PeriodicReports:
             await s.execute(
                 update(StoredReport)
                 .where(StoredReport.id == report_id)
-                .values(
-                    sent_at=None if error else self.clock.now(),
-                    send_error=error,
-                    send_attempts=StoredReport.send_attempts + 1,
-                )
+                .values(sent_at=None if error else self.clock.now(), send_error=error)
             )
         if error is None:
             log.info("periodic report %s sent to %d recipients", row.file_stem, len(recipients))

@@ -5,9 +5,10 @@ Steps:
 1. :meth:`ReconciliationService.week`: the list of an agency's week (Monday to
    Sunday, local) is the tickets forwarded to it that week, read from the tickets'
    history (``forwarded`` and ``approved`` lines naming the agency, and the creation
-   of a level-2 report that named it), so a ticket forwarded and later sent back or forwarded elsewhere is still on it.  The list is
-   made the first time it is looked at and gains the tickets forwarded since (a week
-   still running grows); two readers making it at once make one (unique keys).
+   of a level-2 report that named it), so a ticket forwarded and later sent back or
+   forwarded elsewhere is still on it.  The list is made the first time it is looked
+   at and gains the tickets forwarded since (a week still running grows); two readers
+   making it at once make one (unique keys).
 2. :meth:`decide`: an officer of the agency confirms a line (the agency has the
    ticket, in the status shown) or disputes it with a reason.  The officer's form
    carries the line's version and the status they saw: a line decided meanwhile by a
