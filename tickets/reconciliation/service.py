@@ -39,7 +39,7 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
-from tickets.exceptions import NOT_ALLOWED, NOT_NOW, Forbidden, InvalidInput
+from tickets.exceptions import NOT_ALLOWED, NOT_NOW, AgencyNotFound, Forbidden, InvalidInput
 from tickets.models import Agency, Status, Ticket, TicketEvent
 from tickets.reconciliation.exceptions import ItemChanged, ItemNotFound
 from tickets.reconciliation.models import Decision, Reconciliation, ReconciliationItem
@@ -221,6 +221,9 @@ class ReconciliationService:
     async def week(self, agency_id: int, week_start: date) -> WeekList:
         """The agency's list of the week holding ``week_start``, brought up to date."""
         week_start = week_of(week_start)
+        async with self.db.session() as s:
+            if await s.get(Agency, agency_id) is None:
+                raise AgencyNotFound(agency_id)
         tickets = (await self.forwarded(week_start)).get(agency_id, {})
         rec_id = await self._ensure(agency_id, week_start, tickets)
         async with self.db.session() as s:
