@@ -72,6 +72,10 @@ async def _agency_page(
         status=status,
         week=listed,
         may_decide=request[ACTOR].role == "agency",
+        # where the week picker goes: the officer's own list, or this agency's
+        here="/reconciliation"
+        if request[ACTOR].role == "agency"
+        else f"/reconciliation/agencies/{agency_id}",
         errors=errors or {},
         values=values or {},
     )

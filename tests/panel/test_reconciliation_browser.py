@@ -16,6 +16,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], i
 
 async def test_an_officer_confirms_and_disputes_and_the_supervisor_sees_it(panel, browser):
     codes = await seed(panel)
+    gtvt_row = f"#reconciliation-states tr[data-agency='{panel.agency_ids['so-gtvt']}']"
     base = str(panel.client.make_url("")).rstrip("/")
     sup_ctx = await browser.new_context(viewport={"width": 1366, "height": 900})
     off_ctx = await browser.new_context(viewport={"width": 1366, "height": 900})
@@ -24,7 +25,7 @@ async def test_an_officer_confirms_and_disputes_and_the_supervisor_sees_it(panel
         sup_problems = watch(sup)
         await sign_in(sup, base, "sup")
         await sup.goto(f"{base}/reconciliation?week=2026-11-25")
-        row = sup.locator("#reconciliation-states tr[data-state]").first
+        row = sup.locator(gtvt_row)
         assert await row.get_attribute("data-state") == "not_started"
         await panel.ctx.hub.ready.wait()
         await sup.wait_for_function(
@@ -64,7 +65,7 @@ async def test_an_officer_confirms_and_disputes_and_the_supervisor_sees_it(panel
         text = await alert.inner_text()
         assert codes["later"] in text and "Đơn vị chưa nhận được phiếu này" in text
         await sup.reload()
-        row = sup.locator("#reconciliation-states tr[data-state]").first
+        row = sup.locator(gtvt_row)
         assert await row.get_attribute("data-state") == "disputed"
         assert await row.locator("[data-k=confirmed]").inner_text() == "1"
         assert await row.locator("[data-k=pending]").inner_text() == "1"
@@ -76,7 +77,7 @@ async def test_an_officer_confirms_and_disputes_and_the_supervisor_sees_it(panel
         await sup.wait_for_selector(
             f"#reconciliation-disputes tr.resolved[data-code='{codes['later']}']", timeout=10_000
         )
-        row = sup.locator("#reconciliation-states tr[data-state]").first
+        row = sup.locator(gtvt_row)
         assert await row.get_attribute("data-state") == "in_progress"
         assert sup_problems == [] and off_problems == []
     finally:
