@@ -14,16 +14,16 @@ looked up there as the range of words starting with it (``word >= 'kh' AND
 word < 'ki'``, compared byte by byte: collation "C" on PostgreSQL, SQLite's
 own), which the index ``(word, article_id, title)`` answers without reading an
 article.  The articles found for every word (or, failing that, for at least
-half of them) are scored from the same rows; only they are then read, for the
-phrase bonus and the tie-breaks.  The first version compared the query with
-every article's whole text (``instr``/``strpos`` over 7 MB for 5,000
-articles) and missed the 50 ms budget under load; ``bench/kb_search.py``
-measures both side by side (README "Procedures" has the figures).  The word
-index was chosen over SQLite FTS5 or a PostgreSQL ``tsvector``: it is one
-plain table, written in the article's own transaction, needs no extension,
-and finds and ranks **identically** on both databases (a test compares it with
-the old full-text scan, kept in ``tests/tickets/kb_scan.py``, over many
-queries).
+half of them) are scored from the same rows; only they are then looked at, for
+the phrase bonus and the tie-breaks, and only the few kept are read whole.
+The first version compared the query with every article's whole text
+(``instr``/``strpos`` over 7 MB for 5,000 articles) and missed the 50 ms
+budget under load; ``bench/kb_search.py`` measures both side by side (README
+"Procedures" has the figures).  The word index was chosen over SQLite FTS5 or
+a PostgreSQL ``tsvector``: it is one plain table, written in the article's own
+transaction, needs no extension, and finds and ranks **identically** on both
+databases (a test compares it with the old full-text scan, kept in
+``tests/tickets/kb_scan.py``, over many queries).
 
 Ranking (the same on both): every query word found in the title counts 3,
 elsewhere 1; the whole query as a phrase in the title adds 5, elsewhere 2;
@@ -91,7 +91,9 @@ def contains(dialect: str, column: Column[str], needle: str) -> ColumnElement[bo
 
 def ranked(dialect: str, terms: list[str], need: int, *, archived: bool = False) -> Select[Any]:
     """Articles with at least ``need`` of ``terms`` starting their words, with their
-    score (the module's docstring), best first: ``select(Article, score)``.
+    score (the module's docstring), best first: ``select(Article.id, score)`` (the
+    caller reads the few articles it keeps: sorting thousands of candidates carries
+    their ids and figures, not their texts).
 
     Each term's articles come from ``kb_words`` (one row per article: 3 points if a
     word of the title starts with it, else 1); an article found for every term also
@@ -131,7 +133,7 @@ def ranked(dialect: str, terms: list[str], need: int, *, archived: bool = False)
             else_=0,
         )
     query = (
-        select(Article, score.label("score"))
+        select(Article.id, score.label("score"))
         .join(found, found.c.article_id == Article.id)
         .order_by(desc("score"), desc(Article.uses), desc(Article.views), Article.id)
     )

@@ -315,7 +315,13 @@ class KnowledgeBase:
                 rows = (
                     await s.execute(kbsearch.ranked(d, terms, need, archived=archived).limit(limit))
                 ).all()
-            hits = [Hit(r[0], int(r[1])) for r in rows]
+            found = {
+                a.id: a
+                for a in await s.scalars(
+                    select(Article).where(Article.id.in_([r[0] for r in rows]))
+                )
+            }
+            hits = [Hit(found[r[0]], int(r[1])) for r in rows if r[0] in found]
             if record:
                 await self._record(s, actor, query, len(hits))
         return Found(query, hits, complete)
