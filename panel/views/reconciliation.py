@@ -35,12 +35,11 @@ def _week(request: web.Request, raw: str | None = None) -> date:
     raw = (raw if raw is not None else request.query.get("week", "")).strip()
     if not raw:
         return c.reconciliation.last_week()
+    _ = request[GETTEXT]
     try:
         return week_of(parse_day(raw))
     except ValueError:
-        raise PageError(
-            400, fields={"week": request[GETTEXT]("must be a date such as 25/11/2026")}
-        ) from None
+        raise PageError(400, fields={"week": _("must be a date such as 25/11/2026")}) from None
 
 
 def _id(request: web.Request, name: str = "id") -> int:
