@@ -30,13 +30,14 @@ fi
 
 # --- system packages --------------------------------------------------------
 packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmpeg ca-certificates
-          redis-server kannel)
+          redis-server kannel fonts-dejavu-core)
 # The test suite drives the panel in Debian's Chromium (no browser download)
 # and checks the monitoring kit with promtool (Debian's prometheus) and
 # fail2ban-regex (Debian's fail2ban). The HTTP benchmarks (bench/public_reads.py,
 # bench/ticket_reads.py) load with Debian's wrk.
 # The SMS tests speak SMPP through a real Kannel (kannel-extras: Kannel's own test tools).
-[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk kannel-extras)
+# The leaders' PDF reports are read back with poppler's pdftotext.
+[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk kannel-extras poppler-utils)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')

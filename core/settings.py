@@ -990,6 +990,36 @@ class StatsSettings(_Model):
     metrics_token_file: Path | None = None
 
 
+class PeriodicReports(_Model):
+    """The leaders' reports written on a schedule (:mod:`queue_stats.periodic`): each
+    period named in ``periods`` is written as XLSX and PDF once it is over (at ``at``,
+    local time, the day after), kept under ``<state_dir>/reports/`` and listed in the
+    panel, and handed to the mail sender for ``recipients`` when email is configured."""
+
+    enabled: bool = False
+    periods: list[Literal["daily", "weekly", "monthly"]] = ["weekly", "monthly"]
+    # local time after which the period just ended is written
+    at: time = time(6, 30)
+    recipients: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+    # the language of the documents (the panel's downloads use the reader's)
+    language: Literal["vi", "en"] = "vi"
+    # TrueType fonts the PDF embeds: they must have Vietnamese letters (Debian's
+    # fonts-dejavu-core, installed by setup.sh, has them)
+    font: Path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    font_bold: Path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+    # stored documents older than this are deleted (0: kept for ever)
+    keep_days: Annotated[int, Field(ge=0, le=3650)] = 730
+    # how often the schedule is looked at
+    check_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+
+    @field_validator("periods")
+    @classmethod
+    def _once(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each period at most once")
+        return v
+
+
 class Service(_Model):
     """The system users the hotline runs as when a command that starts it runs
     as root (``setup.sh`` creates them; see :mod:`hotline.privilege`).
@@ -1056,6 +1086,7 @@ class Settings(_Model):
     qa: QaSettings = QaSettings()
     sms: SmsSettings = SmsSettings()
     transfers: TransferSettings = TransferSettings()
+    periodic_reports: PeriodicReports = PeriodicReports()
     ivr: Ivr
     shifts: Annotated[list[Shift], Field(min_length=1)]
     teams: Annotated[list[Team], Field(min_length=1)]

@@ -62,7 +62,8 @@ from core.clock import Clock
 from core.db import Database
 from core.health import Health, NotReady
 from core.lifecycle import on_stop
-from core.settings import Settings, require_secrets
+from core.mail import Mailer
+from core.settings import ConfigError, Settings, require_secrets
 from dialplan.speech import SpeechCache
 from hotline.status import sms_online
 from inbox.service import InboxService, Sender
@@ -75,10 +76,12 @@ from panel.sessions import SessionStore
 from public.app import make_public_app
 from public.context import public_context
 from qa.service import QaService
+from queue_stats import documents
 from queue_stats.catchup import QueueLogCatchUp
 from queue_stats.congestion import CongestionWatch
 from queue_stats.ingest import INGEST_EVENTS, QueueIngest
 from queue_stats.live import LiveQueues
+from queue_stats.periodic import PeriodicReports, PeriodicReportWatch
 from queue_stats.storage import EventWriter
 from recordings.audit import AuditLog
 from recordings.pipeline import TranscriptionPipeline
@@ -95,6 +98,7 @@ from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
 from tickets.queries import TicketQueries
 from tickets.ratings import RatingService
+from tickets.reconciliation.service import ReconciliationService
 from tickets.result_calls import ResultCallService, waker
 from tickets.result_dialler import RESULT_CALL_EVENTS, ResultCallDialler
 from tickets.schemas import normalize_phone
@@ -204,10 +208,12 @@ def panel_context(
     outbound: OutboundService | None = None,
     supervision: SupervisionService | None = None,
     transfers: TransferService | None = None,
+    mailer: Mailer | None = None,
 ) -> PanelContext:
     """The services the panel's views use, each built once (the application
     passes the ones it shares with the call path).  Without ``outbound`` (no
-    connection to Asterisk) the panel offers no "call the citizen"."""
+    connection to Asterisk) the panel offers no "call the citizen"; without
+    ``mailer`` (email not configured) periodic reports are stored, not sent."""
     callbacks = callbacks or CallbackService(db, settings, clock)
     tickets = tickets or TicketService(db, settings, clock)
     # the agency's answer reaches the agent who created the ticket, on their open pages
@@ -243,6 +249,8 @@ def panel_context(
         qa=QaService(db, settings, clock),
         kb=KnowledgeBase(db, clock),
         directory=DirectoryFiles(db, clock),
+        reconciliation=ReconciliationService(db, settings, clock, bus),
+        periodic=PeriodicReports(db, settings, clock, mailer),
         outbound=outbound,
         supervision=supervision,
         inbox=inbox_service(
@@ -378,6 +386,8 @@ class Application:
             ticket_queries=self.ticket_queries,
             callbacks=self.callback_service,
             outbound=self.outbound_service,
+            # the email sender (a core.mail.Mailer) once email is configured
+            mailer=None,
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, settings.panel.port)
         self.public = public_site(
@@ -425,6 +435,10 @@ class Application:
             self.db,
         )
         self.congestion = CongestionWatch(self.live_queues, self.bus, self.db, settings, self.clock)
+        # the leaders' reports on their schedule (written by this process only)
+        self.periodic_reports = PeriodicReportWatch(
+            self.panel.periodic, settings.periodic_reports.check_seconds
+        )
         self.callbacks = CallbackDialler(
             self.callback_service,
             settings,
@@ -568,6 +582,13 @@ class Application:
         on_stop(stack, "overdue", self.overdue.stop)
         await self.congestion.start()
         on_stop(stack, "congestion", self.congestion.stop)
+        if self.settings.periodic_reports.enabled:
+            try:
+                documents.fonts(self.settings)
+            except documents.FontMissing as e:
+                raise ConfigError("periodic_reports", [str(e)]) from None
+            await self.periodic_reports.start()
+            on_stop(stack, "periodic_reports", self.periodic_reports.stop)
         await self.web.start()
         on_stop(stack, "web", self.web.stop, timeout=30)
         if self.public is not None:

@@ -525,6 +525,62 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_reports(args: argparse.Namespace) -> int:
+    """Write the leaders' report of a period now (XLSX and PDF, stored; sent with --send)."""
+    from datetime import date
+
+    from core.clock import Clock
+    from core.db import Database
+    from hotline import system
+    from queue_stats.documents import FontMissing
+    from queue_stats.periodic import PeriodicReports, due
+
+    settings = load_settings(_config(args))
+    system.migrate(settings)
+
+    async def run() -> int:
+        db = Database(settings.database)
+        try:
+            reports = PeriodicReports(db, settings, Clock())
+            if args.day:
+                wanted = [(args.kind, date.fromisoformat(args.day))]
+            else:  # the last period of this kind that is over
+                wanted = [
+                    (kind, start)
+                    for kind, start in due(
+                        settings.model_copy(
+                            update={
+                                "periodic_reports": settings.periodic_reports.model_copy(
+                                    update={"periods": [args.kind]}
+                                )
+                            }
+                        ),
+                        Clock().now(),
+                    )
+                ]
+            for kind, day in wanted:
+                try:
+                    row, new = await reports.generate(kind, day)
+                except FontMissing as e:
+                    print(e, file=sys.stderr)
+                    return 1
+                verb = "written" if new else "already stored"
+                print(f"{kind} report {row.period_start} - {row.last_day} {verb}:")
+                for suffix in ("xlsx", "pdf"):
+                    print(f"  {reports.path(row, suffix)}")
+                if args.send:
+                    sent = await reports.send(row.id)
+                    again = await reports.get(row.id)
+                    print(
+                        "  sent" if sent else f"  not sent: {again.send_error or 'no recipients'}"
+                    )
+        finally:
+            await db.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_agencies(args: argparse.Namespace) -> int:
     """The agency directory as CSV: export, or import (a dry run unless --apply)."""
     from core.clock import Clock
@@ -1081,6 +1137,28 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     p.set_defaults(func=cmd_kb)
+    p = sub.add_parser(
+        "reports",
+        help="the leaders' periodic reports",
+        description="The leaders' reports (XLSX and PDF), written on the schedule of "
+        "[periodic_reports] by the running hotline, or here by hand.",
+        parents=[common],
+    )
+    rpsub = p.add_subparsers(dest="reports_command", required=True, metavar="COMMAND")
+    p = rpsub.add_parser(
+        "generate",
+        help="write a period's report now",
+        description="Write the daily, weekly or monthly report holding --day (default: the "
+        "last one that is over) as XLSX and PDF under <state_dir>/reports, listed in the "
+        "panel. A period already stored is left as it is.",
+        parents=[common],
+    )
+    p.add_argument("--kind", choices=["daily", "weekly", "monthly"], default="weekly")
+    p.add_argument("--day", help="a day of the period, YYYY-MM-DD")
+    p.add_argument(
+        "--send", action="store_true", help="hand it to the email sender for the recipients"
+    )
+    p.set_defaults(func=cmd_reports)
     p = sub.add_parser(
         "agencies",
         help="the agency directory as CSV: export, import",

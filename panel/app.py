@@ -43,6 +43,7 @@ from panel.views import (
     inbox,
     kb,
     qa,
+    reconciliation,
     recordings,
     reports,
     sms,
@@ -151,6 +152,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         sms,
         inbox,
         transfers,
+        reconciliation,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

@@ -29,6 +29,7 @@ from panel.hub import Hub
 from panel.i18n import I18n
 from panel.sessions import SessionStore
 from qa.service import QaService
+from queue_stats.periodic import PeriodicReports
 from recordings.audit import AuditLog
 from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
@@ -36,6 +37,7 @@ from tickets.agencies import AgencyService
 from tickets.directory import DirectoryFiles
 from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
+from tickets.reconciliation.service import ReconciliationService
 from tickets.service import TicketService
 
 
@@ -73,6 +75,9 @@ class PanelContext:
     # the procedures knowledge base (level-1 answers) and the directory's CSV files
     kb: KnowledgeBase
     directory: DirectoryFiles
+    # the weekly reconciliation with the agencies, and the leaders' stored reports
+    reconciliation: ReconciliationService
+    periodic: PeriodicReports
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)

@@ -42,6 +42,8 @@ FIELD_LABELS: dict[str, str] = {
     "note": N_("Note"),
     "result": N_("Result of the handling"),
     "reason": N_("Reason"),
+    # the weekly reconciliation (tickets.reconciliation)
+    "decision": N_("Decision"),
     # a block on a number (callcenter.blocklist)
     "days": N_("Days"),
     # a transfer of the live call (panel.api.schemas.TransferIn)
@@ -84,6 +86,7 @@ FIELD_LABELS: dict[str, str] = {
     "max": N_("Talk time up to"),
     "day": N_("Day"),
     "week": N_("Week"),
+    "month": N_("Month"),
     "section": N_("Part of the report"),
     "page": N_("Page"),
     "per_page": N_("Results per page"),

@@ -1,4 +1,4 @@
-"""Reports: the shift handover summary, the daily and the weekly report.
+"""Reports: the shift handover summary, the daily, weekly and monthly report.
 
 Each report gathers the queue figures (:mod:`queue_stats.figures`) of its
 period per shift, agent, queue and hotline, with a time series (hours of the
@@ -9,10 +9,15 @@ deadline — ranked best first, with how many of them were reopened since by a
 dissatisfied citizen; and the citizens' satisfaction (:mod:`queue_stats.satisfaction`:
 the survey's ratings and the reopenings, per agency, topic, level and agent); and the
 agents' wrap-up codes of the calls answered (:mod:`queue_stats.wrapup`: the share with
-usable content per shift, hotline and agent, and the calls of each code).  The
-weekly report is the one the weekly reconciliation meeting with the agencies reads.
+usable content per shift, hotline and agent, and the calls of each code); and the
+leaders' figures (:mod:`queue_stats.ticket_counts`: the reports received by channel,
+domain, topic, level, agency and district, with how many are closed, reopened and
+rated).  The weekly report is the one the weekly reconciliation meeting with the
+agencies reads; the daily, weekly and monthly ones are also written as XLSX and PDF
+(:mod:`queue_stats.documents`), on demand and on a schedule (:mod:`queue_stats.periodic`).
 
-All periods are local days (``settings.timezone``); a week starts on Monday.
+All periods are local days (``settings.timezone``); a week starts on Monday, a month
+on its first day.
 :func:`csv_text` turns a report section into CSV (spreadsheet formulas
 defused), its header row in the reader's language: a queue figure's column
 is headed by its name in :mod:`queue_stats.kpis`, the other columns by
@@ -44,11 +49,13 @@ from queue_stats.figures import (
 )
 from queue_stats.kpis import KPIS, UNIT_SUFFIX
 from queue_stats.satisfaction import SatisfactionRow, satisfaction
+from queue_stats.ticket_counts import COLUMNS as COUNT_COLUMNS
+from queue_stats.ticket_counts import CountRow, ticket_counts
 from queue_stats.wrapup import WrapupRow, wrapup_figures
 from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
 
-Kind = Literal["daily", "weekly", "handover"]
-SECTIONS = ("summary", "series", "topics", "agencies", "satisfaction", "wrapup")
+Kind = Literal["daily", "weekly", "monthly", "handover"]
+SECTIONS = ("summary", "series", "topics", "agencies", "satisfaction", "wrapup", "tickets")
 
 
 @dataclass
@@ -99,6 +106,8 @@ class Report:
     wrapup: list[WrapupRow] = field(default_factory=list)
     # the configured codes, in order: (id, {language: label})
     wrapup_codes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # the tickets received in the period by channel, domain, topic, level, agency, district
+    tickets: list[CountRow] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -233,6 +242,7 @@ async def _build(
         wrapup_codes=[
             (c.id, {"vi": c.label.vi, "en": c.label.get("en")}) for c in settings.wrapup.codes
         ],
+        tickets=await ticket_counts(db, settings, start, end),
     )
 
 
@@ -254,6 +264,37 @@ async def weekly(db: Database, settings: Settings, day: date, now: datetime) -> 
     start = local_midnight(settings, monday)
     end = local_midnight(settings, monday + timedelta(days=7))
     return await _build(db, settings, "weekly", start, end, now, series_seconds=86400)
+
+
+def month_of(day: date) -> date:
+    """The first day of ``day``'s month."""
+    return day.replace(day=1)
+
+
+def next_month(first: date) -> date:
+    """The first day of the month after the one starting on ``first``."""
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+async def monthly(db: Database, settings: Settings, day: date, now: datetime) -> Report:
+    """The report of the calendar month holding ``day``, day by day."""
+    first = month_of(day)
+    start = local_midnight(settings, first)
+    end = local_midnight(settings, next_month(first))
+    return await _build(db, settings, "monthly", start, end, now, series_seconds=86400)
+
+
+async def for_period(
+    db: Database, settings: Settings, kind: str, day: date, now: datetime
+) -> Report:
+    """The daily, weekly or monthly report holding ``day``."""
+    if kind == "daily":
+        return await daily(db, settings, day, now)
+    if kind == "weekly":
+        return await weekly(db, settings, day, now)
+    if kind == "monthly":
+        return await monthly(db, settings, day, now)
+    raise ValueError(f"kind: must be daily, weekly or monthly, not {kind!r}")
 
 
 async def handover(db: Database, settings: Settings, now: datetime) -> Report:
@@ -327,7 +368,24 @@ COLUMNS: dict[str, dict[str, str]] = {
     "name": {"vi": "Tên", "en": "Name"},
     **{f"rating_{n}": {"vi": f"Điểm {n}", "en": f"Rated {n}"} for n in range(1, 6)},
     "no_code": {"vi": "Chưa có mã", "en": "No code"},
+    # the leaders' figures (section "tickets", queue_stats.ticket_counts)
+    "dimension": {"vi": "Theo", "en": "By"},
+    "received": {"vi": "Tiếp nhận", "en": "Received"},
+    "closed": {"vi": "Đã kết thúc", "en": "Closed"},
+    "open": {"vi": "Đang xử lý", "en": "Open"},
+    "reopened_tickets": {"vi": "Bị mở lại", "en": "Reopened"},
+    "ratings": {"vi": "Lượt đánh giá", "en": "Ratings"},
+    "ratings_average": {"vi": "Điểm hài lòng TB", "en": "Average rating"},
 }
+# the tickets section's columns: ticket_counts' figures under keys of their own (the
+# queue figures "reopened" and "rated" count in another way: queue_stats.kpis)
+TICKET_KEYS = dict(
+    zip(
+        COUNT_COLUMNS,
+        ("received", "closed", "open", "reopened_tickets", "ratings", "ratings_average"),
+        strict=True,
+    )
+)
 
 
 def header(key: str, lang: str) -> str:
@@ -373,6 +431,8 @@ def csv_keys(section: str) -> list[str]:
             *(f"rating_{n}" for n in range(1, 6)),
             "reopened",
         ]
+    if section == "tickets":
+        return ["dimension", "key", "name", *TICKET_KEYS.values()]
     if section == "wrapup":
         # then one column per configured code, headed by its label (csv_rows)
         return ["group", "key", "answered", "coded", "with_content", "content_share", "no_code"]
@@ -423,6 +483,10 @@ def csv_rows(report: Report, section: str, tz: Any, lang: str = "vi") -> list[li
                     *(w.codes.get(code, 0) for code, _labels in report.wrapup_codes),
                 ]
             )
+    elif section == "tickets":
+        for t in report.tickets:
+            d = t.as_dict(lang)
+            rows.append([t.dimension, t.key, d["name"], *(d[c] for c in COUNT_COLUMNS)])
     elif section == "satisfaction":
         keys = csv_keys(section)
         for row in report.satisfaction:

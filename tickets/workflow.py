@@ -180,6 +180,32 @@ TRANSITIONS: dict[str, tuple[Grant, ...]] = {
 }
 
 
+# Where each action leads (the service writes one of these statuses; "update" changes
+# fields, never the status).  The README's diagram of the ticket states is drawn from
+# TRANSITIONS and these two tables (tools/workflow_diagram.py; a test keeps it in step).
+LEADS_TO: dict[str, tuple[Status, ...]] = {
+    "forward": (Status.FORWARDED,),
+    # forwarded at once when an agency is named, else NEW to be forwarded later
+    "approve": (Status.FORWARDED, Status.NEW),
+    "accept": (Status.ACCEPTED,),
+    "answer": (Status.ANSWERED,),
+    "send_back": (Status.RETURNED,),
+    "schedule_meeting": (Status.MEETING_SCHEDULED,),
+    "close": (Status.CLOSED,),
+    "reopen": (Status.REOPENED,),
+    "update": (),
+}
+# The status a new ticket starts in, by level (tickets.service.TicketService._start):
+# level 2 is forwarded at once when the agent named the agency.
+STARTS_IN: dict[int, tuple[Status, ...]] = {
+    1: (Status.CLOSED,),
+    2: (Status.NEW, Status.FORWARDED),
+    3: (Status.PENDING_APPROVAL,),
+    4: (Status.MEETING_PENDING,),
+    5: (Status.PROPOSAL,),
+}
+
+
 def _grants(action: str, actor: Actor) -> list[Grant]:
     return [g for g in TRANSITIONS[action] if actor.role in g.roles]
 

@@ -331,12 +331,23 @@
     showSecond();
   }
 
-  // Supervisors and agencies: a ticket past its deadline is announced at once.
+  // Supervisors and agencies: a ticket past its deadline is announced at once; so is,
+  // to supervisors, an agency disputing a line of its weekly reconciliation.
   function showAlert(msg) {
     const box = $("#live-alerts");
-    if (!box || msg.type !== "overdue") return;
+    if (!box || (msg.type !== "overdue" && msg.type !== "reconciliation")) return;
     const li = document.createElement("li");
     const a = document.createElement("a");
+    if (msg.type === "reconciliation") {
+      a.href = "/reconciliation?week=" + encodeURIComponent(msg.week || "") + "#discrepancies";
+      li.className = "reconciliation-alert";
+      text(a, box.dataset.reconciliation.replace("{code}", msg.code)
+        .replace("{agency}", msg.agency || "—").replace("{reason}", msg.reason || ""));
+      li.append(a);
+      box.prepend(li);
+      box.hidden = false;
+      return;
+    }
     a.href = "/tickets/" + encodeURIComponent(msg.code);
     text(a, box.dataset.overdue.replace("{code}", msg.code).replace("{agency}", msg.agency || "—"));
     li.append(a);
@@ -382,7 +393,7 @@
       else if (msg.type === "pop") { serverTime(msg.sent); showPop(msg); }
       else if (msg.type === "pop_gone" && current && msg.uniqueid === current.uniqueid) showPop(null);
       else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
-      else if (msg.type === "overdue") showAlert(msg);
+      else if (msg.type === "overdue" || msg.type === "reconciliation") showAlert(msg);
       else if (msg.type === "ticket") showNotice(msg);
       else if (msg.type === "supervision") {
         // [supervision] show_to_agent: a supervisor listens, whispers or barged in

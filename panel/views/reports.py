@@ -1,9 +1,15 @@
-"""Panel pages: reports (daily, weekly, shift handover) with their CSV, and /metrics.
+"""Panel pages: reports (daily, weekly, monthly, shift handover) with their CSV, XLSX and
+PDF, the stored periodic reports, and /metrics.
 
 Reports are for supervisors and admins.  The handover summary is too: it
 ranks the agents and lists the callers who gave up and are not reached since
 (the callbacks page's list, :mod:`callcenter.abandoned`, with its actions),
 which is the supervisors' business; agents see their own state in the workspace.
+
+The daily, weekly and monthly reports download as XLSX and PDF in the reader's
+language (:mod:`queue_stats.documents`, written in a thread); the ones written on
+the schedule (:mod:`queue_stats.periodic`) are listed on ``/reports/stored`` and
+served from where they are kept.
 
 ``/metrics`` is Prometheus' text exposition format.  It is not behind the
 panel's sign-in (Prometheus has no session): it answers only clients whose
@@ -20,6 +26,7 @@ and abandon rate of ``/metrics`` carry the definition in their HELP.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -40,12 +47,15 @@ from panel.views.common import ctx, render
 from panel.views.health import metrics_allowed, service_families
 from panel.views.qa import quality_csv
 from qa.service import GROUPS as QA_GROUPS
+from queue_stats import documents
 from queue_stats import figures as stats
 from queue_stats import reports as rpt
 from queue_stats.kpis import KPIS, UNIT_SUFFIX, define_all
 from queue_stats.live import MEMBER_STATES, LiveQueues
+from queue_stats.periodic import NOT_CONFIGURED
 from queue_stats.satisfaction import COLUMNS as SATISFACTION_COLUMNS
 from queue_stats.satisfaction import satisfaction
+from queue_stats.ticket_counts import DIMENSION_NAMES
 from queue_stats.wrapup import COLUMNS as WRAPUP_COLUMNS
 from queue_stats.wrapup import codes_since_start, wrapup_figures
 from tickets.models import Rating, Ticket
@@ -117,7 +127,13 @@ async def _report(request: web.Request, kind: str) -> rpt.Report:
         return await rpt.daily(c.db, c.settings, _day(request, "day"), now)
     if kind == "weekly":
         return await rpt.weekly(c.db, c.settings, _day(request, "week"), now)
+    if kind == "monthly":
+        return await rpt.monthly(c.db, c.settings, _day(request, "month"), now)
     return await rpt.handover(c.db, c.settings, now)
+
+
+# the query parameter naming each kind's period
+PERIOD_PARAM = {"daily": "day", "weekly": "week", "monthly": "month"}
 
 
 def _names(request: web.Request) -> dict[str, Any]:
@@ -146,10 +162,9 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     kind = request.match_info["kind"]
     report = await _report(request, kind)
     query = ""
-    if kind == "daily":
-        query = f"day={report.start.astimezone(ctx(request).settings.tz).date().isoformat()}"
-    elif kind == "weekly":
-        query = f"week={report.start.astimezone(ctx(request).settings.tz).date().isoformat()}"
+    if kind in PERIOD_PARAM:
+        first = report.start.astimezone(ctx(request).settings.tz).date().isoformat()
+        query = f"{PERIOD_PARAM[kind]}={first}"
     c = ctx(request)
     lang = request.get(LANG, "vi")
     return render(
@@ -160,6 +175,8 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         abandoned=await ctx(request).abandoned.waiting() if kind == "handover" else None,
         query=query,
         sections=(*rpt.SECTIONS, QUALITY) if kind == "weekly" else rpt.SECTIONS,
+        documents=kind in PERIOD_PARAM,
+        dimension_names={k: v.get(lang) or v["vi"] for k, v in DIMENSION_NAMES.items()},
         quality=await _quality(request, report) if kind == "weekly" else None,
         team_names={t.id: t.name for t in c.settings.teams},
         columns=REPORT_COLUMNS,
@@ -216,6 +233,59 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@require("supervisor", "admin")
+async def report_document(request: web.Request) -> web.StreamResponse:
+    """The daily, weekly or monthly report as XLSX or PDF, in the reader's language."""
+    c = ctx(request)
+    kind, fmt = request.match_info["kind"], request.match_info["fmt"]
+    report = await _report(request, kind)
+    lang = request.get(LANG, "vi")
+    try:
+        write = documents.xlsx if fmt == "xlsx" else documents.pdf
+        body = await asyncio.to_thread(write, report, c.settings, lang)
+    except documents.FontMissing as e:
+        log.error("%s", e)
+        raise PageError(503, detail=str(e)) from None
+    return _download(body, documents.file_name(report, c.settings, fmt), fmt)
+
+
+def _download(body: bytes, name: str, fmt: str) -> web.Response:
+    return web.Response(
+        body=body,
+        content_type=documents.XLSX_TYPE if fmt == "xlsx" else documents.PDF_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@require("supervisor", "admin")
+async def stored_reports(request: web.Request) -> web.StreamResponse:
+    """The reports written on the schedule, newest first."""
+    c = ctx(request)
+    return render(
+        request,
+        "reports_stored.html",
+        rows=await c.periodic.listing(),
+        config=c.settings.periodic_reports,
+        not_configured=NOT_CONFIGURED,
+    )
+
+
+@require("supervisor", "admin")
+async def stored_report(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    fmt = request.match_info["fmt"]
+    try:
+        row = await c.periodic.get(int(request.match_info["id"]))
+    except LookupError:
+        raise web.HTTPNotFound() from None
+    path = c.periodic.path(row, fmt)
+    try:
+        body = await asyncio.to_thread(path.read_bytes)
+    except FileNotFoundError:
+        raise web.HTTPNotFound() from None
+    return _download(body, path.name, fmt)
 
 
 # ---- Prometheus ---------------------------------------------------------------
@@ -437,10 +507,14 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 def routes() -> list[web.RouteDef]:
-    kinds = "{kind:daily|weekly|handover}"
+    kinds = "{kind:daily|weekly|monthly|handover}"
+    periods = "{kind:daily|weekly|monthly}"
     return [
         web.get("/reports", index),
+        web.get("/reports/stored", stored_reports),
+        web.get(r"/reports/stored/{id:\d{1,12}}.{fmt:xlsx|pdf}", stored_report),
         web.get(f"/reports/{kinds}", report_page),
         web.get(f"/reports/{kinds}.csv", report_csv),
+        web.get(f"/reports/{periods}.{{fmt:xlsx|pdf}}", report_document),
         web.get("/metrics", metrics),
     ]

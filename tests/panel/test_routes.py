@@ -31,6 +31,10 @@ PAGES = {
     "/kb/report-not-found.csv": {"supervisor", "admin"},
     "/agencies/export.csv": {"supervisor", "admin"},
     "/agencies/import": {"admin"},
+    "/reports/stored": {"supervisor", "admin"},
+    "/reports/monthly": {"supervisor", "admin"},
+    "/reconciliation": {"supervisor", "admin", "agency"},
+    "/reconciliation/agencies/1": {"supervisor", "admin"},
 }
 # Every form target and who may post to it (a refused role gets 403 before any work).
 POSTS = {
@@ -47,6 +51,8 @@ POSTS = {
     "/kb/1": {"admin"},
     "/agencies/import": {"admin"},
     "/messages/1": {"agent", "supervisor", "admin"},
+    "/reconciliation/items/1/decide": {"agency"},
+    "/reconciliation/items/1/resolve": {"supervisor", "admin"},
 }
 
 

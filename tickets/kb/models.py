@@ -5,14 +5,25 @@ documents, fees, processing time, the responsible agency, links to templates).
 Every edit writes a new row of ``kb_article_versions`` and copies it into the
 article, so the article row is what search reads and the versions are what was
 read out on a given day.  ``search_text`` is the folded text search looks in
-(:func:`tickets.kb.search.document_text`), written with the columns.
+(:func:`tickets.kb.search.document_text`), written with the columns; ``kb_words``
+holds each of its words once per article, the index the search finds articles by
+(:mod:`tickets.kb.search` says why).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -21,6 +32,9 @@ TITLE_MAX = 200
 FIELD_MAX = 10000
 SHORT_MAX = 300
 CODE_MAX = 60
+# the longest word kept in the word index: longer ones are cut (a query word is at most
+# tickets.kb.search.MAX_WORD long, so a cut word is still found by its start)
+WORD_MAX = 64
 
 
 class Article(Base):
@@ -107,3 +121,25 @@ class Search(Base):
         Index("ix_kb_searches_at", "at"),
         Index("ix_kb_searches_user_at", "user_id", "at"),
     )
+
+
+class ArticleWord(Base):
+    """One folded word of an article's ``search_text``, once per article, and whether
+    it is in the title: what the search looks words up in, by their start.
+
+    Written with the article (:meth:`tickets.kb.service.KnowledgeBase.create` and
+    ``update``).  On PostgreSQL the word is compared byte by byte (collation "C"), so
+    that the range ``word >= 'kh' AND word < 'ki'`` is exactly the words starting with
+    "kh" and the index answers it; SQLite compares bytes already.
+    """
+
+    __tablename__ = "kb_words"
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id"), primary_key=True)
+    word: Mapped[str] = mapped_column(
+        String(WORD_MAX).with_variant(String(WORD_MAX, collation="C"), "postgresql"),
+        primary_key=True,
+    )
+    title: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # the look-up by a word's start, answered from the index alone
+    __table_args__ = (Index("ix_kb_words_word", "word", "article_id", "title"),)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import desc, func, select, update
+from sqlalchemy import delete, desc, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ from core.text import fold_phrase, words
 from tickets.exceptions import INACTIVE, TAKEN, UNKNOWN, Forbidden, InvalidInput
 from tickets.kb import search as kbsearch
 from tickets.kb.exceptions import ArticleChanged, ArticleNotFound
-from tickets.kb.models import CODE_MAX, SHORT_MAX, Article, ArticleVersion, Search
+from tickets.kb.models import CODE_MAX, SHORT_MAX, Article, ArticleVersion, ArticleWord, Search
 from tickets.kb.schemas import CONTENT, ArticleChange, ArticleIn
 from tickets.models import Agency, Ticket
 from tickets.schemas import validate
@@ -111,6 +111,14 @@ def search_columns(values: dict[str, Any], agency_name: str | None = None) -> di
     }
 
 
+async def write_words(s: AsyncSession, article_id: int, title_text: str, search_text: str) -> None:
+    """(Re)write an article's rows of the word index, in the caller's transaction."""
+    await s.execute(delete(ArticleWord).where(ArticleWord.article_id == article_id))
+    rows = kbsearch.word_rows(article_id, title_text, search_text)
+    if rows:
+        await s.execute(insert(ArticleWord), rows)
+
+
 def slug(title: str) -> str:
     """A code made from a title: "Đăng ký khai sinh" -> "dang-ky-khai-sinh"."""
     text = "-".join(words(title))
@@ -154,6 +162,7 @@ class KnowledgeBase:
                 )
                 s.add(article)
                 await s.flush()
+                await write_words(s, article.id, article.title_text, article.search_text)
                 s.add(self._version_row(article, actor, now, form.note))
                 await s.flush()
                 await s.refresh(article)
@@ -200,6 +209,7 @@ class KnowledgeBase:
                 actual = await s.scalar(select(Article.version).where(Article.id == article_id))
                 raise ArticleChanged(article_id, version, actual)
             await s.refresh(article)
+            await write_words(s, article.id, article.title_text, article.search_text)
             s.add(self._version_row(article, actor, now, form.note))
         log.info("kb article %s saved as version %s by %s", article_id, version + 1, actor.name)
         return article
@@ -291,26 +301,27 @@ class KnowledgeBase:
         if not terms:
             return Found(query, [], True)
         d = self.dialect
-        score = kbsearch.score(d, Article.title_text, Article.search_text, terms).label("score")
-        base = select(Article, score).order_by(
-            desc("score"), desc(Article.uses), desc(Article.views), Article.id
-        )
-        if not archived:
-            base = base.where(Article.archived.is_(False))
         async with self.db.session() as s:
             rows = (
                 await s.execute(
-                    base.where(kbsearch.all_words(d, Article.search_text, terms)).limit(limit)
+                    kbsearch.ranked(d, terms, len(terms), archived=archived).limit(limit)
                 )
             ).all()
             complete = bool(rows)
             if not rows and len(terms) > 1:
+                # at least half the words (rounded up): a question worded differently
+                # still finds its article, one shared word ("giấy") does not
+                need = (len(terms) + 1) // 2
                 rows = (
-                    await s.execute(
-                        base.where(kbsearch.some_words(d, Article.search_text, terms)).limit(limit)
-                    )
+                    await s.execute(kbsearch.ranked(d, terms, need, archived=archived).limit(limit))
                 ).all()
-            hits = [Hit(r[0], int(r[1])) for r in rows]
+            found = {
+                a.id: a
+                for a in await s.scalars(
+                    select(Article).where(Article.id.in_([r[0] for r in rows]))
+                )
+            }
+            hits = [Hit(found[r[0]], int(r[1])) for r in rows if r[0] in found]
             if record:
                 await self._record(s, actor, query, len(hits))
         return Found(query, hits, complete)
