@@ -36,7 +36,10 @@ packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmp
 # fail2ban-regex (Debian's fail2ban). The HTTP benchmarks (bench/public_reads.py,
 # bench/ticket_reads.py) load with Debian's wrk.
 # The SMS tests speak SMPP through a real Kannel (kannel-extras: Kannel's own test tools).
-[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk kannel-extras)
+# The email tests read a real IMAP server: a private Dovecot per test (dovecot-imapd),
+# never the distribution's service.
+[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk kannel-extras
+                                          dovecot-imapd)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')
@@ -67,6 +70,12 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet kannel 2>/dev/null; then
     say "Disabling the distribution's Kannel service (the hotline runs its own)"
     systemctl disable --now kannel >/dev/null 2>&1 || true
+fi
+# Dovecot (installed for the email tests only: the hotline reads the city's own
+# mail server): the distribution's service would hold ports 143 and 993.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet dovecot 2>/dev/null; then
+    say "Disabling the distribution's Dovecot service (the email tests run their own)"
+    systemctl disable --now dovecot >/dev/null 2>&1 || true
 fi
 
 # --- Redis (sessions, screen-pops, live states) --------------------------------
