@@ -562,7 +562,8 @@ class EmailSettings(_Model):
     team: Annotated[str, Field(pattern=_ID)] | None = None
     imap_host: Annotated[str, Field(pattern=_MAIL_HOST)] = "127.0.0.1"
     imap_port: Annotated[int, Field(ge=1, le=65535)] = 993
-    imap_tls: Literal["tls", "starttls", "none"] = "tls"
+    # implicit TLS or none: the IMAP client (aioimaplib) has no STARTTLS
+    imap_tls: Literal["tls", "none"] = "tls"
     imap_user: Annotated[str, Field(min_length=1, max_length=200)] = "hotline"
     imap_folder: Annotated[str, Field(min_length=1, max_length=200)] = "INBOX"
     # where a stored message is moved; none: it stays and is flagged \Seen
@@ -591,6 +592,9 @@ class EmailSettings(_Model):
         "application/msword",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ]
+    # the certificate authorities to trust for both servers (a city's own CA, PEM);
+    # none: the system's
+    ca_file: Path | None = None
     # a ticket made from a mail sends its tracking code back, in the same thread
     notify_code: bool = True
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30

@@ -105,13 +105,20 @@ def build(
     return msg
 
 
+def tls_context_of(settings: Settings) -> ssl.SSLContext:
+    """How the mail servers' certificates are checked: ``email.ca_file``, else the system's."""
+    ca = settings.email.ca_file
+    return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+
 class Mailer:
     """The hotline's outgoing mail, through the SMTP server of ``[email]``."""
 
     def __init__(self, settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
-        # a test server's own certificate authority (None: the system's)
-        self.tls_context = tls_context
+        self.tls_context = tls_context or (
+            tls_context_of(settings) if settings.email.smtp_tls != "none" else None
+        )
 
     async def send(
         self,
