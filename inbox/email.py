@@ -129,7 +129,11 @@ def check_files(settings: Settings, parsed: ParsedMail) -> tuple[list[KeptFile],
         if len(part.data) > max_bytes:
             refused.append(f"{label}: larger than {cfg.max_attachment_mb:g} MB")
             continue
-        if not _type_allowed(part.content_type, cfg.attachment_types):
+        # never kept whatever the settings: files a browser would run as a page
+        active = ("image/svg+xml", "text/html", "application/xhtml+xml", "text/xml")
+        if part.content_type in active or not _type_allowed(
+            part.content_type, cfg.attachment_types
+        ):
             refused.append(f"{label}: type {part.content_type} not accepted")
             continue
         ctype, width, height = part.content_type, None, None
@@ -269,7 +273,7 @@ class EmailIntake:
                     channel=MessageChannel.EMAIL,
                     direction=Direction.IN,
                     external_id=external_id,
-                    citizen=parsed.from_address or "(no sender)",
+                    citizen=(parsed.from_address or "(no sender)")[:200],
                     service_address=self.settings.email.address,
                     team=self.settings.email_team,
                     body=body[:BODY_MAX],

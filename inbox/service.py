@@ -49,7 +49,7 @@ from inbox.models import (
 from tickets.exceptions import Forbidden
 from tickets.models import Attachment, Channel, Status, Ticket
 from tickets.queries import TicketQueries
-from tickets.schemas import normalize_phone
+from tickets.schemas import TEXT_MAX, normalize_phone
 from tickets.service import TicketService
 from tickets.workflow import STAFF
 
@@ -389,9 +389,14 @@ class InboxService:
         form["channel"] = Channel.SMS if msg.channel == MessageChannel.SMS else Channel.EMAIL
         if msg.channel == MessageChannel.SMS:
             form.setdefault("citizen_phone", msg.citizen)
-        elif msg.channel == MessageChannel.EMAIL and "@" in msg.citizen:
-            # where the answer goes; the address is as the mail gave it, not proven
-            form.setdefault("reporter_email", msg.citizen)
+        elif msg.channel == MessageChannel.EMAIL:
+            if "@" in msg.citizen:
+                # where the answer goes; the address is as the mail gave it, not proven
+                form.setdefault("reporter_email", msg.citizen)
+            mail = (await self.emails([msg.id])).get(msg.id)
+            subject = mail.subject.strip() if mail else ""
+            text = f"{subject}\n\n{msg.body}".strip() if subject else msg.body
+            form.setdefault("description", text[:TEXT_MAX])
         form.setdefault("description", msg.body)
         ticket = await self.tickets.create(actor, form)
         msg = await self._decide(actor, message_id, State.TICKET, ticket_id=ticket.id)

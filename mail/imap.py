@@ -154,26 +154,37 @@ class MailboxReader:
         def lost(exc: Exception | None) -> None:
             self._lost.set()
 
+        context = None
         if cfg.imap_tls == "tls":
             context = self.ssl_context or tls_context_of(self.settings)
-            imap: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(
-                cfg.imap_host,
-                cfg.imap_port,
-                timeout=cfg.timeout_seconds,
-                ssl_context=context,
-                conn_lost_cb=lost,
-            )
-        else:
-            imap = aioimaplib.IMAP4(
-                cfg.imap_host, cfg.imap_port, timeout=cfg.timeout_seconds, conn_lost_cb=lost
-            )
-        self._imap = imap
-        await imap.wait_hello_from_server()
-        _ok(
-            await imap.login(cfg.imap_user, self.settings.email_imap_password.get_secret_value()),
-            "LOGIN",
+        # IMAP4 itself (not IMAP4_SSL, which takes no conn_lost_cb) with the TLS context
+        imap = aioimaplib.IMAP4(
+            cfg.imap_host,
+            cfg.imap_port,
+            timeout=cfg.timeout_seconds,
+            conn_lost_cb=lost,
+            ssl_context=context,
         )
+        self._imap = imap
+        await self._call(imap.wait_hello_from_server())
+        password = self.settings.email_imap_password.get_secret_value()
+        _ok(await self._call(imap.login(cfg.imap_user, password)), "LOGIN")
         return imap
+
+    async def _call(self, step: Awaitable[Any]) -> Any:
+        """One command, cut short when the connection is lost (no wait for its timeout)."""
+        task = asyncio.ensure_future(step)
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise ImapError("the server closed the connection")
 
     async def close(self) -> None:
         imap, self._imap = self._imap, None
@@ -191,7 +202,7 @@ class MailboxReader:
     async def select(self, imap: aioimaplib.IMAP4) -> int:
         """SELECT the folder: its UIDVALIDITY."""
         folder = self.settings.email.imap_folder
-        response = _ok(await imap.select(folder), f"SELECT {folder}")
+        response = _ok(await self._call(imap.select(folder)), f"SELECT {folder}")
         for line in response.lines:
             m = _UIDVALIDITY.search(bytes(line)) if isinstance(line, bytes | bytearray) else None
             if m:
@@ -202,7 +213,9 @@ class MailboxReader:
         """Read, store and mark done every mail waiting in the folder: how many."""
         cfg = self.settings.email
         criterion = "ALL" if cfg.done_folder else "UNSEEN"
-        response = _ok(await imap.uid_search(criterion, charset=None), f"UID SEARCH {criterion}")
+        response = _ok(
+            await self._call(imap.uid_search(criterion, charset=None)), f"UID SEARCH {criterion}"
+        )
         uids: list[int] = []
         for line in response.lines[:-1]:
             text = bytes(line).decode("ascii", "replace")
@@ -220,7 +233,7 @@ class MailboxReader:
         limit = int(cfg.max_message_mb * 1_000_000)
         sizes = parse_fetch(
             _ok(
-                await imap.uid("fetch", _set(uids), "(UID RFC822.SIZE)"),
+                await self._call(imap.uid("fetch", _set(uids), "(UID RFC822.SIZE)")),
                 "UID FETCH (RFC822.SIZE)",
             ).lines
         )
@@ -254,7 +267,9 @@ class MailboxReader:
         headers_only: bool,
     ) -> list[int]:
         item = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-        response = _ok(await imap.uid("fetch", _set(uids), f"(UID {item})"), f"UID FETCH {item}")
+        response = _ok(
+            await self._call(imap.uid("fetch", _set(uids), f"(UID {item})")), f"UID FETCH {item}"
+        )
         stored = []
         for uid, _size, literal in parse_fetch(response.lines):
             if literal is None or uid not in size_of:
@@ -278,16 +293,20 @@ class MailboxReader:
         cfg = self.settings.email
         if cfg.done_folder:
             if "MOVE" in imap.protocol.capabilities:
-                _ok(await imap.uid("move", _set(uids), cfg.done_folder), "UID MOVE")
+                _ok(await self._call(imap.uid("move", _set(uids), cfg.done_folder)), "UID MOVE")
                 return
-            _ok(await imap.uid("copy", _set(uids), cfg.done_folder), "UID COPY")
+            _ok(await self._call(imap.uid("copy", _set(uids), cfg.done_folder)), "UID COPY")
+            flags = r"(\Seen \Deleted)"
             _ok(
-                await imap.uid("store", _set(uids), "+FLAGS.SILENT", r"(\Seen \Deleted)"),
+                await self._call(imap.uid("store", _set(uids), "+FLAGS.SILENT", flags)),
                 "UID STORE \\Deleted",
             )
-            _ok(await imap.expunge(), "EXPUNGE")
+            _ok(await self._call(imap.expunge()), "EXPUNGE")
             return
-        _ok(await imap.uid("store", _set(uids), "+FLAGS.SILENT", r"(\Seen)"), "UID STORE \\Seen")
+        _ok(
+            await self._call(imap.uid("store", _set(uids), "+FLAGS.SILENT", r"(\Seen)")),
+            "UID STORE \\Seen",
+        )
 
     async def wait_for_mail(self, imap: aioimaplib.IMAP4) -> None:
         """Until the server says something changed, ``poll_seconds`` pass or :meth:`poke`."""

@@ -31,6 +31,7 @@ from tests.email.conftest import HOTLINE, PASSWORD, MailLab, eventually, mail, m
 from tests.email.servers import needs_dovecot
 
 pytestmark = [needs_dovecot]
+FORM = {"domain": "state", "topic": "trees", "level": 2}
 
 
 def png() -> bytes:
@@ -71,7 +72,7 @@ async def test_a_mail_becomes_a_ticket_with_its_attachments_and_the_thread_follo
     assert lab.reader.state["idle"] is True
 
     # the desk turns it into a ticket: the photo is the ticket's, the code goes back
-    _msg, ticket = await lab.inbox.to_ticket(lab.agent, msg.id, {"level": "2"})
+    _msg, ticket = await lab.inbox.to_ticket(lab.agent, msg.id, FORM)
     assert ticket.channel == "email" and ticket.reporter_email == "citizen@example.org"
     [owned] = await lab.ctx.ticket_queries.attachments(ticket.id)
     assert owned.id == photo.id
@@ -132,9 +133,13 @@ async def test_a_reply_arrives_threaded(mail_lab: MailLab) -> None:
 
 @pytest.mark.parametrize("how", ["kill dovecot", "close the socket"])
 async def test_a_connection_lost_mid_fetch_loses_and_duplicates_nothing(
-    mail_lab: MailLab, how: str
+    mail_lab: MailLab, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab = mail_lab
+    # rounds of 10: the break comes after 7 of the first 10 are committed (the
+    # rest of that round, already fetched, is stored too), none flagged, 20 not
+    # fetched yet
+    monkeypatch.setattr("mail.imap.BATCH_COUNT", 10)
     ids = []
     for i in range(30):
         raw, mid = mail(subject=f"Phản ánh {i}", text=f"Nội dung {i}")
@@ -198,7 +203,7 @@ async def test_a_forged_from_is_stored_as_written_and_never_links_by_address(
     lab.dovecot.deliver(first)
     await lab.reader.start()
     [msg] = await stored(lab, 1)
-    _m, ticket = await lab.inbox.to_ticket(lab.agent, msg.id, {"level": "2"})
+    _m, ticket = await lab.inbox.to_ticket(lab.agent, msg.id, FORM)
     # anyone can write this From: with no code and no thread, it waits on the desk
     forged, _ = mail(sender="Ông A <a@example.org>", subject="Hủy phản ánh", text="Đóng lại đi.")
     lab.dovecot.deliver(forged)

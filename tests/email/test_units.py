@@ -176,3 +176,22 @@ def test_email_settings_are_off_by_default_and_need_their_passwords(tmp_path: Pa
     assert "'i'" not in repr(settings)
     with pytest.raises(ConfigError, match="email.team: no team 'nobody'"):
         settings_in(tmp_path / "d", on.replace('team = "t1022"', 'team = "nobody"'))
+
+
+def test_hotline_status_shows_the_mailbox_without_making_it_required() -> None:
+    from hotline.status import healthy, render
+
+    status = {
+        "asterisk": {"running": True, "version": "22"},
+        "application": {"pid": 1, "readiness": {"status": "ready", "checks": {}}},
+        "email": {
+            "address": "1022@example.org",
+            "imap": "imap.example.org:993 (tls) as 1022, INBOX",
+            "smtp": "smtp.example.org:587 (starttls) as 1022",
+        },
+    }
+    assert (
+        "email: 1022@example.org: IMAP imap.example.org:993 (tls) as 1022, INBOX; "
+        "SMTP smtp.example.org:587 (starttls) as 1022"
+    ) in render(status).splitlines()
+    assert healthy(status)
