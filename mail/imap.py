@@ -54,6 +54,7 @@ _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 # one fetch round asks for at most this many mails, of at most this many bytes
+# (aioimaplib reads a response's lines recursively: a few hundred per read is safe)
 BATCH_COUNT = 100
 BATCH_BYTES = 32_000_000
 
@@ -169,6 +170,8 @@ class MailboxReader:
         await self._call(imap.wait_hello_from_server())
         password = self.settings.email_imap_password.get_secret_value()
         _ok(await self._call(imap.login(cfg.imap_user, password)), "LOGIN")
+        # what the server offers once logged in (IDLE, MOVE) replaces what it said before
+        await self._call(imap.protocol.capability())
         return imap
 
     async def _call(self, step: Awaitable[Any]) -> Any:
@@ -191,10 +194,11 @@ class MailboxReader:
         self.state["connected"] = False
         if imap is None:
             return
-        with contextlib.suppress(Exception):
-            if imap.has_pending_idle():
-                imap.idle_done()
-            await asyncio.wait_for(imap.logout(), 2)
+        if not self._lost.is_set():
+            with contextlib.suppress(Exception):
+                if imap.has_pending_idle():
+                    imap.idle_done()
+                await asyncio.wait_for(imap.logout(), 2)
         with contextlib.suppress(Exception):
             if imap.protocol is not None and imap.protocol.transport is not None:
                 imap.protocol.transport.close()
@@ -317,7 +321,7 @@ class MailboxReader:
                 await asyncio.wait_for(self._wake_or_lost(), seconds)
             return
         self.state["idle"] = True
-        idle = await imap.idle_start(timeout=seconds)
+        idle = await self._call(imap.idle_start(timeout=seconds))
         push = asyncio.ensure_future(imap.wait_server_push(timeout=seconds + 5))
         woken = asyncio.ensure_future(self._wake_or_lost())
         try:
@@ -325,10 +329,13 @@ class MailboxReader:
         finally:
             for task in (push, woken):
                 task.cancel()
-            if imap.has_pending_idle():
-                imap.idle_done()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(idle, 10)
+            if self._lost.is_set():
+                idle.cancel()  # nobody will answer it
+            else:
+                if imap.has_pending_idle():
+                    imap.idle_done()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(idle, 10)
         if self._lost.is_set():
             raise ImapError("the server closed the connection")
 

@@ -16,6 +16,7 @@ status notification: ``multipart/report``, ``MAILER-DAEMON``, an empty
 from __future__ import annotations
 
 import html as _html
+import logging
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -24,6 +25,8 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
 import nh3
+
+log = logging.getLogger(__name__)
 
 PERSON = "person"
 BOUNCE = "bounce"
@@ -101,12 +104,22 @@ def message_ids(value: str | None) -> list[str]:
     return _MSGID.findall(value or "")
 
 
+def clean(text: str) -> str:
+    """Text any database stores: no NUL (PostgreSQL refuses it), no lone surrogate
+    (the parser's stand-in for bytes that were not text)."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _header(msg: Message, name: str) -> str:
     try:
         value = msg.get(name)
     except Exception:  # a malformed header is no reason to lose the mail
         value = msg.get_all(name, [""])[0] if msg.get_all(name) else None
-    return str(value or "").strip()
+    try:
+        text = str(value or "")
+    except Exception:
+        text = ""
+    return clean(text).strip()
 
 
 def kind_of(msg: Message, from_address: str) -> str:
@@ -136,7 +149,7 @@ def _text_of(part: Message) -> str:
     try:
         if isinstance(part, EmailMessage):
             return str(part.get_content())
-    except (LookupError, UnicodeError, AssertionError, KeyError):
+    except Exception:  # a broken part is read as bytes below
         pass
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
@@ -150,6 +163,24 @@ def _text_of(part: Message) -> str:
 
 def parse(raw: bytes) -> ParsedMail:
     """What ``raw`` (a whole mail, RFC 5322) says; never raises on a bad mail."""
+    try:
+        return _parse(raw)
+    except Exception:  # the standard parser gave up: the bytes are kept as text
+        log.exception("a mail the parser could not read (%d bytes): kept as text", len(raw))
+        return ParsedMail(
+            message_id=None,
+            from_address="",
+            from_header="",
+            to=[],
+            subject="",
+            in_reply_to=None,
+            references=[],
+            text=clean(raw[:200_000].decode("utf-8", "replace")),
+            html=None,
+        )
+
+
+def _parse(raw: bytes) -> ParsedMail:
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     from_header = _header(msg, "From")
     _, from_address = parseaddr(from_header)
@@ -173,7 +204,7 @@ def parse(raw: bytes) -> ParsedMail:
         ):
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):
-                attachments.append(Part(filename, ctype, data))
+                attachments.append(Part(clean(filename) if filename else None, ctype, data))
             continue
         if ctype == "text/plain":
             texts.append(_text_of(part))
@@ -185,8 +216,8 @@ def parse(raw: bytes) -> ParsedMail:
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):
                 attachments.append(Part(filename, ctype, data))
-    raw_html = "\n".join(htmls) if htmls else None
-    text = "\n\n".join(t.strip() for t in texts if t.strip())
+    raw_html = clean("\n".join(htmls)) if htmls else None
+    text = clean("\n\n".join(t.strip() for t in texts if t.strip()))
     if not text and raw_html:
         text = html_text(raw_html)
     mid = message_ids(_header(msg, "Message-ID"))

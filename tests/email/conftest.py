@@ -1,4 +1,4 @@
-"""The email lab: a private Dovecot and an SMTP receiver (tests/email/servers.py)
+"""The email lab: a private Dovecot and a private Postfix (tests/email/servers.py)
 beside the panel's services on real Redis and SQLite / PostgreSQL, wired as the
 application wires them (hotline.app.panel_context, inbox.email.EmailIntake)."""
 
@@ -38,7 +38,7 @@ from tests.email.servers import (
     SMTP_USER,
     USER,
     Dovecot,
-    SmtpSink,
+    Postfix,
     mail_folder,
     make_certificate,
 )
@@ -109,7 +109,7 @@ class MailLab:
     settings: Settings
     ctx: PanelContext
     dovecot: Dovecot
-    smtp: SmtpSink
+    smtp: Postfix
     intake: EmailIntake
     reader: MailboxReader
     agent: Actor
@@ -172,19 +172,19 @@ async def make_lab(
         },
     )
     dovecot = Dovecot(folder, cert, key, idle=idle)
-    smtp = SmtpSink(cert, key)
+    smtp = Postfix(folder, cert, key)
     assert ctx.inbox is not None
     intake = EmailIntake(ctx.inbox)
     reader = MailboxReader(settings, intake.store, clock)
     lab = MailLab(settings, ctx, dovecot, smtp, intake, reader, Actor.of(user))
     try:
         await asyncio.to_thread(dovecot.start)
-        smtp.start()
+        await asyncio.to_thread(smtp.start)
         yield lab
     finally:
         await reader.stop()
         await lab.stop_panel()
-        smtp.stop()
+        await asyncio.to_thread(smtp.stop)
         await asyncio.to_thread(dovecot.stop)
         keys = [k async for k in bus.redis.scan_iter(f"{prefix}:*")]
         if keys:

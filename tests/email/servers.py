@@ -1,7 +1,13 @@
 """The real mail servers of the email tests: a private Dovecot (Debian's
 dovecot-imapd) on loopback ports of the lab slot, with a passwd-file user and a
-Maildir in a temporary folder (no system service), and an SMTP server that
-receives what we send (aiosmtpd, with STARTTLS required and a login).
+Maildir in a temporary folder (no system service), and a private Postfix
+(Debian's postfix, its own configuration directory, queue and log) that
+receives what we send: STARTTLS required, then a login checked by that
+Dovecot (Postfix's usual "dovecot" SASL), then delivered into a Maildir the
+test reads.
+
+Why not aiosmtpd: it needs ``atpublic``, whose module is named ``public``, the
+name of our public-site package; installed in the venv it shadows ours.
 
 Mail reaches the mailbox as a local delivery agent puts it there: a file
 written into ``Maildir/tmp`` then renamed into ``Maildir/new``; Dovecot finds it
@@ -17,20 +23,16 @@ import pwd
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 SLOT = int(os.environ.get("HOTLINE_LAB_SLOT", "0")) + int(
     os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0
@@ -43,9 +45,14 @@ SMTP_USER = "hotline-out"
 SMTP_PASSWORD = "smtp-secret"
 
 needs_dovecot = pytest.mark.skipif(
-    shutil.which("dovecot", path="/usr/sbin:/usr/bin") is None or os.geteuid() != 0,
-    reason="Debian's dovecot-imapd is not installed (apt-get install dovecot-imapd), or not root",
+    shutil.which("dovecot", path="/usr/sbin:/usr/bin") is None
+    or shutil.which("postfix", path="/usr/sbin:/usr/bin") is None
+    or os.geteuid() != 0,
+    reason="Debian's dovecot-imapd and postfix are not installed (setup.sh --deps-only), "
+    "or not root",
 )
+#: a recipient our Postfix refuses (a server's refusal, for the tests)
+REFUSED = "refused@example.org"
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
@@ -76,6 +83,12 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
 {capability}
+service auth {{
+  # Postfix asks this Dovecot whether an SMTP login is right
+  unix_listener {d}/postfix-auth {{
+    mode = 0666
+  }}
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/users
@@ -107,6 +120,7 @@ class Dovecot:
         self.proc: subprocess.Popen[bytes] | None = None
         nobody = pwd.getpwnam("nobody")
         self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
+        (folder / "state").mkdir(exist_ok=True)
         self.home = folder / "home" / USER
         self.maildir = self.home / "Maildir"
         for sub in ("tmp", "new", "cur"):
@@ -115,6 +129,7 @@ class Dovecot:
             os.chown(p, self.uid, self.gid)
         (folder / "users").write_text(
             f"{USER}:{{PLAIN}}{IMAP_PASSWORD}:{self.uid}:{self.gid}::{self.home}\n"
+            f"{SMTP_USER}:{{PLAIN}}{SMTP_PASSWORD}:{self.uid}:{self.gid}::{self.home}\n"
         )
         # without IDLE in the capabilities, the reader must poll
         capability = "" if idle else "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS MOVE"
@@ -208,61 +223,167 @@ class Received:
     raw: bytes
 
 
-@dataclass
-class SmtpSink:
-    """aiosmtpd as the receiving side: STARTTLS required before AUTH, AUTH required."""
+MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {q}/spool
+data_directory = {q}/data
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.test
+mydomain = test
+myorigin = mx.test
+mydestination =
+relay_domains =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+maillog_file = {d}/maillog
+biff = no
+smtpd_banner = mx.test ESMTP
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_tls_security_level = encrypt
+smtpd_tls_auth_only = yes
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = {d}/postfix-auth
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions =
+    check_recipient_access inline:{{ {refused}=REJECT refused by the test }},
+    permit_sasl_authenticated, reject
+virtual_mailbox_domains = example.org example.net
+virtual_mailbox_base = {d}/sent
+virtual_mailbox_maps = static:all/
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+"""
 
-    cert: Path
-    key: Path
-    port: int = PORTS["smtp"]
-    received: list[Received] = field(default_factory=list)
-    controller: Any = None
-    refuse: bool = False
+MASTER_CF = """\
+{port} inet n - n - - smtpd
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+tlsmgr unix - - n 1000? 1 tlsmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+flush unix n - n 1000? 0 flush
+proxymap unix - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+smtp unix - - n - - smtp
+relay unix - - n - - smtp
+showq unix n - n - - showq
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+local unix - n n - - local
+virtual unix - n n - - virtual
+lmtp unix - - n - - lmtp
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+postlog unix-dgram n - n - 1 postlogd
+"""
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if self.refuse:
-            return "554 5.7.1 refused by the test"
-        raw = bytes(envelope.original_content or envelope.content)
-        msg = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg, raw))
-        return "250 OK"
+
+class Postfix:
+    """A private Postfix as the receiving side of what the hotline sends."""
+
+    def __init__(self, folder: Path, cert: Path, key: Path, port: int = PORTS["smtp"]) -> None:
+        self.dir = folder / "postfix"
+        self.dir.mkdir()
+        self.port = port
+        nobody = pwd.getpwnam("nobody")
+        self.sent = folder / "sent"
+        (self.sent / "all").mkdir(parents=True)
+        for p in (self.sent, self.sent / "all"):
+            os.chown(p, nobody.pw_uid, nobody.pw_gid)
+        (self.dir / "main.cf").write_text(
+            MAIN_CF.format(
+                d=folder,
+                cert=cert,
+                key=key,
+                refused=REFUSED,
+                uid=nobody.pw_uid,
+                gid=nobody.pw_gid,
+                q=self.dir,
+            )
+        )
+        (self.dir / "master.cf").write_text(MASTER_CF.format(port=f"127.0.0.1:{port}"))
+        self.folder = folder
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["postfix", "-c", str(self.dir), *args], capture_output=True, text=True, timeout=60
+        )
 
     def start(self) -> None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, self.key)
-
-        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any):  # type: ignore[no-untyped-def]
-            ok = (
-                isinstance(data, LoginPassword)
-                and data.login == SMTP_USER.encode()
-                and data.password == SMTP_PASSWORD.encode()
-            )
-            return AuthResult(success=ok)
-
-        self.controller = Controller(
-            self,
-            hostname="127.0.0.1",
-            port=self.port,
-            tls_context=context,
-            require_starttls=True,
-            authenticator=authenticator,
-            auth_required=True,
-            auth_require_tls=True,
+        done = self._postfix("set-permissions")
+        if done.returncode != 0:
+            raise RuntimeError(f"postfix set-permissions: {done.stderr}")
+        self.proc = subprocess.Popen(
+            ["postfix", "-c", str(self.dir), "start-fg"],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
-        self.controller.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"postfix exited: {err} {self.log()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"postfix did not listen: {self.log()[-2000:]}")
 
     def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
+        if self.proc is None:
+            return
+        self._postfix("stop")
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
 
-    async def wait_for(self, count: int, timeout: float = 15) -> list[Received]:
+    def log(self) -> str:
+        path = self.folder / "maillog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def received(self) -> list[Received]:
+        """What Postfix delivered, oldest first (its Delivered-To, Return-Path kept)."""
+        files: list[Path] = []
+        for sub in ("new", "cur"):
+            folder = self.sent / "all" / sub
+            if folder.is_dir():
+                files.extend(folder.iterdir())
+        out = []
+        for f in sorted(files, key=lambda p: p.stat().st_mtime_ns):
+            raw = f.read_bytes()
+            msg = message_from_bytes(raw, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            sender = str(msg.get("Return-Path", "")).strip("<>")
+            rcpts = [str(msg.get("Delivered-To", ""))]
+            out.append(Received(sender, rcpts, msg, raw))
+        return out
+
+    async def wait_for(self, count: int, timeout: float = 20) -> list[Received]:
         deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.received) < count:
+        while True:
+            got = await asyncio.to_thread(self.received)
+            if len(got) >= count:
+                return got
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{len(self.received)} of {count} mails received")
-            await asyncio.sleep(0.05)
-        return self.received
+                raise AssertionError(
+                    f"{len(got)} of {count} mails delivered; log: {self.log()[-1500:]}"
+                )
+            await asyncio.sleep(0.1)
 
 
 def mail_folder() -> Path:

@@ -28,7 +28,7 @@ from inbox.exceptions import NotSendable
 from inbox.models import Flag, MessageChannel, State
 from mail.imap import Fetched
 from tests.email.conftest import HOTLINE, PASSWORD, MailLab, eventually, mail, make_lab
-from tests.email.servers import needs_dovecot
+from tests.email.servers import REFUSED, needs_dovecot
 
 pytestmark = [needs_dovecot]
 FORM = {"domain": "state", "topic": "trees", "level": 2}
@@ -126,8 +126,10 @@ async def test_a_reply_arrives_threaded(mail_lab: MailLab) -> None:
     out = await lab.inbox.get(out.id)
     assert out.state == State.SENT and out.external_id == m["Message-ID"]
     # a refusal by the server is the reply's state, with the server's words
-    lab.smtp.refuse = True
-    failed = await lab.inbox.reply(lab.agent, msg.id, "Lần nữa.")
+    refused, _ = mail(sender=REFUSED, subject="Hỏi")
+    lab.dovecot.deliver(refused)
+    [other] = [m for m in await stored(lab, 2) if m.citizen == REFUSED]
+    failed = await lab.inbox.reply(lab.agent, other.id, "Trả lời.")
     assert failed.state == State.FAILED and "refused by the test" in (failed.error or "")
 
 
@@ -291,8 +293,8 @@ async def test_bounces_and_auto_replies_are_never_answered(mail_lab: MailLab) ->
     # the bounce names our reply: it is marked failed
     out = await lab.inbox.get(out.id)
     assert out.state == State.FAILED and (out.error or "").startswith("bounced")
-    await asyncio.sleep(0.5)
-    assert len(lab.smtp.received) == 1
+    await asyncio.sleep(1)
+    assert len(await asyncio.to_thread(lab.smtp.received)) == 1
 
 
 async def test_a_mail_delivered_twice_is_one_message(mail_lab: MailLab) -> None:
