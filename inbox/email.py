@@ -58,7 +58,8 @@ log = logging.getLogger(__name__)
 
 # a code as written to a citizen ("K7M-4QX8"), or its 7 symbols run together
 _CODE = re.compile(
-    r"(?<![A-Za-z0-9])([2-9A-HJ-NP-Z]{3}[-\u2010-\u2015 ]?[2-9A-HJ-NP-Z]{4})(?![A-Za-z0-9])"
+    r"(?<![A-Za-z0-9])([2-9A-HJ-NP-Z]{3}[-\u2010-\u2015 ]?[2-9A-HJ-NP-Z]{4})(?![A-Za-z0-9])",
+    re.IGNORECASE,
 )
 # a number as written to a citizen ("123 456 789 0"), or its 10 digits run together
 _NUMBER = re.compile(r"(?<![0-9])([1-9][0-9]{2}[ .-]?[0-9]{3}[ .-]?[0-9]{3}[ .-]?[0-9])(?![0-9])")
@@ -425,5 +426,5 @@ class EmailSender:
         if msg.ticket_id is not None:
             ticket = await s.get(Ticket, msg.ticket_id)
             if ticket is not None:
-                return f"[{codes.format_code(ticket.code)}] Tổng đài 1022 / Hotline 1022"
+                return f"[{ticket.code}] Tổng đài 1022 / Hotline 1022"
         return "Tổng đài 1022 / Hotline 1022"

@@ -434,10 +434,10 @@ class InboxService:
 
     def email_code_text(self, ticket: Ticket) -> str:
         """The mail that gives the citizen their tracking code (Vietnamese, then English)."""
-        from tickets.codes import format_code
         from tickets.numbers import format_number
 
-        code, number = format_code(ticket.code), format_number(ticket.number)
+        # the code is stored as shown (K7M-4QX8); the number as 10 digits
+        code, number = ticket.code, format_number(ticket.number)
         return (
             "Tổng đài 1022 đã tiếp nhận phản ánh của bạn.\n"
             f"Mã tra cứu: {code} (số {number}).\n"

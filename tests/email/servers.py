@@ -174,6 +174,8 @@ class Dovecot:
         except ProcessLookupError:
             pass
         self.proc.wait(10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         self.proc = None
         # its imap processes were in the same session; nothing of it may answer
         time.sleep(0.2)
@@ -186,6 +188,9 @@ class Dovecot:
             self.proc.wait(10)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             self.kill()
+            return
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         self.proc = None
 
     def log(self) -> str:
@@ -235,9 +240,12 @@ mydomain = test
 myorigin = mx.test
 mydestination =
 relay_domains =
+alias_maps =
+alias_database =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 maillog_file = {d}/maillog
+maillog_file_prefixes = /tmp, /var, /dev/stdout
 biff = no
 smtpd_banner = mx.test ESMTP
 smtpd_tls_cert_file = {cert}
@@ -249,7 +257,7 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = {d}/postfix-auth
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions =
-    check_recipient_access inline:{{ {refused}=REJECT refused by the test }},
+    check_recipient_access inline:{{ {{ {refused} = REJECT refused by the test }} }},
     permit_sasl_authenticated, reject
 virtual_mailbox_domains = example.org example.net
 virtual_mailbox_base = {d}/sent
@@ -307,10 +315,14 @@ class Postfix:
                 refused=REFUSED,
                 uid=nobody.pw_uid,
                 gid=nobody.pw_gid,
-                q=self.dir,
+                q=folder / "postfix-queue",
             )
         )
         (self.dir / "master.cf").write_text(MASTER_CF.format(port=f"127.0.0.1:{port}"))
+        # the map types Debian builds as plugins are listed there
+        dynamic = Path("/etc/postfix/dynamicmaps.cf")
+        if dynamic.exists():
+            shutil.copy(dynamic, self.dir / "dynamicmaps.cf")
         self.folder = folder
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -320,9 +332,14 @@ class Postfix:
         )
 
     def start(self) -> None:
-        done = self._postfix("set-permissions")
+        # the queue (root's) and the data folder (postfix's); check makes the rest
+        queue = self.folder / "postfix-queue"
+        (queue / "spool").mkdir(parents=True, exist_ok=True)
+        (queue / "data").mkdir(exist_ok=True)
+        os.chown(queue / "data", pwd.getpwnam("postfix").pw_uid, -1)
+        done = self._postfix("check")
         if done.returncode != 0:
-            raise RuntimeError(f"postfix set-permissions: {done.stderr}")
+            raise RuntimeError(f"postfix check: {done.stderr}")
         self.proc = subprocess.Popen(
             ["postfix", "-c", str(self.dir), "start-fg"],
             start_new_session=True,
@@ -333,6 +350,7 @@ class Postfix:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                self._close_pipe()
                 raise RuntimeError(f"postfix exited: {err} {self.log()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), 0.5):
@@ -350,7 +368,12 @@ class Postfix:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
+        self._close_pipe()
         self.proc = None
+
+    def _close_pipe(self) -> None:
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
 
     def log(self) -> str:
         path = self.folder / "maillog"
