@@ -140,7 +140,8 @@ class MailboxReader:
             "uidvalidity": None,
             "stored": 0,
             "last_round": None,
-            "error": None,
+            "error": None,  # the failure the reader is recovering from (None once connected)
+            "failures": 0,  # connections lost or refused since the start
         }
         self._imap: aioimaplib.IMAP4 | None = None
         self._lost = asyncio.Event()
@@ -401,6 +402,7 @@ class MailboxReader:
                 raise
             except Exception as e:  # a dropped connection, a refusal: try again, say so
                 self.state["error"] = f"{type(e).__name__}: {e}"
+                self.state["failures"] += 1
                 log.warning("email: mailbox %s: %s", self.settings.email.imap_host, e)
                 await self.close()
                 await asyncio.sleep(pause)
