@@ -391,6 +391,7 @@ class Postfix:
             raw = f.read_bytes()
             msg = message_from_bytes(raw, policy=policy.default)
             assert isinstance(msg, EmailMessage)
+            # (a long header arrives folded: its value may start with a space)
             sender = str(msg.get("Return-Path", "")).strip("<>")
             rcpts = [str(msg.get("Delivered-To", ""))]
             out.append(Received(sender, rcpts, msg, raw))

@@ -61,7 +61,7 @@ async def test_an_agent_answers_a_mail_from_the_email_desk(mail_lab: MailLab, br
         await page.wait_for_load_state("domcontentloaded")
         await page.screenshot(path=ARTIFACTS / "email-desk-reply.png", full_page=True)
         [got] = await lab.smtp.wait_for(1)
-        assert got.message["In-Reply-To"] == mid
+        assert got.message["In-Reply-To"].strip() == mid
         assert got.message["Subject"] == "Re: Đèn đường hỏng"
         assert "đội chiếu sáng" in got.message.get_content()
         assert problems == []

@@ -78,7 +78,7 @@ async def test_a_mail_becomes_a_ticket_with_its_attachments_and_the_thread_follo
     assert owned.id == photo.id
     [sent] = await lab.smtp.wait_for(1)
     assert sent.rcpts == ["citizen@example.org"]
-    assert sent.message["In-Reply-To"] == mid
+    assert sent.message["In-Reply-To"].strip() == mid
     assert mid in sent.message["References"]
     assert sent.message["Subject"] == "Re: Cây đổ chắn đường"
     assert sent.message["Auto-Submitted"] == "auto-generated"
@@ -117,12 +117,12 @@ async def test_a_reply_arrives_threaded(mail_lab: MailLab) -> None:
     m = got.message
     assert got.sender == HOTLINE and got.rcpts == ["citizen@example.org"]
     assert m["Subject"] == "Re: Ngập nước"
-    assert m["In-Reply-To"] == mid
+    assert m["In-Reply-To"].strip() == mid
     assert m["References"].split() == ["<older@example.org>", mid]
     assert "Auto-Submitted" not in m  # a person wrote it
     assert m.get_content().strip() == "Chúng tôi đã chuyển tới phường 3."
     out = await lab.inbox.get(out.id)
-    assert out.state == State.SENT and out.external_id == m["Message-ID"]
+    assert out.state == State.SENT and out.external_id == m["Message-ID"].strip()
     # a refusal by the server is the reply's state, with the server's words
     refused, _ = mail(sender=REFUSED, subject="Hỏi")
     lab.dovecot.deliver(refused)
