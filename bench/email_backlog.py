@@ -99,7 +99,7 @@ async def run(db_kind: str, count: int) -> dict[str, float]:
         dovecot.start()
         ctx = panel_context(settings, db=db, bus=bus, clock=Clock(), control=None)
         assert ctx.inbox is not None
-        reader = MailboxReader(settings, EmailIntake(ctx.inbox).store, Clock())
+        reader = MailboxReader(settings, EmailIntake(ctx.inbox).store_batch, Clock())
         t0 = time.perf_counter()
         stored = await reader.once()
         seconds = time.perf_counter() - t0

@@ -397,7 +397,7 @@ class Application:
         self.mail_reader: MailboxReader | None = None
         if settings.email.enabled and self.panel.inbox is not None:
             self.mail_reader = MailboxReader(
-                settings, EmailIntake(self.panel.inbox).store, self.clock
+                settings, EmailIntake(self.panel.inbox).store_batch, self.clock
             )
         self.overdue = OverdueWatch(
             self.tickets,

@@ -63,8 +63,6 @@ _CODE = re.compile(
 )
 # a number as written to a citizen ("123 456 789 0"), or its 10 digits run together
 _NUMBER = re.compile(r"(?<![0-9])([1-9][0-9]{2}[ .-]?[0-9]{3}[ .-]?[0-9]{3}[ .-]?[0-9])(?![0-9])")
-# mails parsed in a worker thread when larger than this (small ones cost less inline)
-_THREAD_BYTES = 200_000
 
 
 def external_id_of(message_id: str | None, mail: Fetched | None = None) -> str:
@@ -168,34 +166,57 @@ class EmailIntake:
 
     async def store(self, mail: Fetched) -> tuple[Message, bool]:
         """Store one mail (once): (its message, whether it is new).  Commits before returning."""
-        existing = await self._already(mail, None)
-        if existing is not None:
-            return existing, False
-        if len(mail.raw) > _THREAD_BYTES:
-            parsed, (kept, refused) = await asyncio.to_thread(self._prepare, mail)
-        else:
-            parsed, (kept, refused) = self._prepare(mail)
-        if kept:
-            await asyncio.to_thread(self._write, kept)
+        return (await self.store_batch([mail]))[0]
+
+    async def store_batch(self, mails: list[Fetched]) -> list[tuple[Message, bool]]:
+        """Store the mails of one fetch (each once) in one transaction: for each, its
+        message and whether it is new.  Commits before returning; the reader marks
+        them done on the server only then."""
+        if not mails:
+            return []
+        # parsing, sanitising and decoding photos is CPU work: off the event loop
+        prepared = await asyncio.to_thread(lambda: [self._prepare(m) for m in mails])
+        kept_all = [f for _parsed, (kept, _refused) in prepared for f in kept]
+        if kept_all:
+            await asyncio.to_thread(self._write, kept_all)
         try:
-            msg, new = await self._store(mail, parsed, kept, refused)
+            results = await self._store_all(mails, prepared)
+        except IntegrityError:
+            # another writer stored one of them meanwhile: one at a time, each recognised
+            await asyncio.to_thread(self._remove, kept_all)
+            if len(mails) == 1:
+                found = await self._already(
+                    mails[0], external_id_of(prepared[0][0].message_id, mails[0])
+                )
+                if found is None:
+                    raise
+                return [(found, False)]
+            return [r for m in mails for r in await self.store_batch([m])]
         except BaseException:
-            await asyncio.to_thread(self._remove, kept)
+            await asyncio.to_thread(self._remove, kept_all)
             raise
-        if not new:
-            await asyncio.to_thread(self._remove, kept)
-            return msg, False
-        log.info(
-            "email %d from %s (uid %d): %s%s, %d attachments",
-            msg.id,
-            msg.citizen,
-            mail.uid,
-            msg.state,
-            f" ({msg.flag})" if msg.flag else "",
-            len(kept),
-        )
-        await self.inbox._announce(msg, "new")
-        return msg, True
+        unused = [
+            f
+            for (msg, new), (_p, (kept, _r)) in zip(results, prepared, strict=True)
+            if not new
+            for f in kept
+        ]
+        if unused:
+            await asyncio.to_thread(self._remove, unused)
+        for (msg, new), mail, (_p, (kept, _r)) in zip(results, mails, prepared, strict=True):
+            if not new:
+                continue
+            log.info(
+                "email %d from %s (uid %d): %s%s, %d attachments",
+                msg.id,
+                msg.citizen,
+                mail.uid,
+                msg.state,
+                f" ({msg.flag})" if msg.flag else "",
+                len(kept),
+            )
+            await self.inbox._announce(msg, "new")
+        return results
 
     def _prepare(self, mail: Fetched) -> tuple[ParsedMail, tuple[list[KeptFile], list[str]]]:
         parsed = parse_headers(mail.raw) if mail.headers_only else parse(mail.raw)
@@ -211,33 +232,104 @@ class EmailIntake:
 
     async def _already(self, mail: Fetched, external_id: str | None) -> Message | None:
         async with self.db.session() as s:
-            return await self._find(s, mail, external_id)
+            return (await self._existing(s, [mail], [external_id]))[0]
 
-    async def _find(self, s: Any, mail: Fetched, external_id: str | None) -> Message | None:
-        found: Message | None = await s.scalar(
-            select(Message)
-            .join(MessageEmail, MessageEmail.message_id == Message.id)
-            .where(
-                MessageEmail.folder == mail.folder,
-                MessageEmail.uidvalidity == mail.uidvalidity,
-                MessageEmail.uid == mail.uid,
+    async def _existing(
+        self, s: Any, mails: list[Fetched], external_ids: list[str | None]
+    ) -> list[Message | None]:
+        """For each mail, the message already stored for it (by where it was read, or
+        by its Message-ID), in two queries whatever the batch's size."""
+        folder, uidvalidity = mails[0].folder, mails[0].uidvalidity
+        same_box = all(m.folder == folder and m.uidvalidity == uidvalidity for m in mails)
+        by_uid: dict[tuple[str | None, int | None, int | None], Message] = {}
+        if same_box:
+            rows = await s.execute(
+                select(Message, MessageEmail.uid)
+                .join(MessageEmail, MessageEmail.message_id == Message.id)
+                .where(
+                    MessageEmail.folder == folder,
+                    MessageEmail.uidvalidity == uidvalidity,
+                    MessageEmail.uid.in_([m.uid for m in mails]),
+                )
             )
-        )
-        if found is None and external_id is not None:
-            found = await s.scalar(
+            by_uid = {(folder, uidvalidity, uid): msg for msg, uid in rows.all()}
+        else:
+            for m in mails:
+                found = await s.scalar(
+                    select(Message)
+                    .join(MessageEmail, MessageEmail.message_id == Message.id)
+                    .where(
+                        MessageEmail.folder == m.folder,
+                        MessageEmail.uidvalidity == m.uidvalidity,
+                        MessageEmail.uid == m.uid,
+                    )
+                )
+                if found is not None:
+                    by_uid[(m.folder, m.uidvalidity, m.uid)] = found
+        wanted = [e for e in external_ids if e is not None]
+        by_external: dict[str, Message] = {}
+        if wanted:
+            rows2 = await s.scalars(
                 select(Message).where(
                     Message.channel == MessageChannel.EMAIL,
                     Message.direction == Direction.IN,
-                    Message.external_id == external_id,
+                    Message.external_id.in_(wanted),
                 )
             )
-        return found
+            by_external = {m.external_id: m for m in rows2.all() if m.external_id}
+        return [
+            by_uid.get((m.folder, m.uidvalidity, m.uid))
+            or (by_external.get(e) if e is not None else None)
+            for m, e in zip(mails, external_ids, strict=True)
+        ]
 
-    async def _store(
-        self, mail: Fetched, parsed: ParsedMail, kept: list[KeptFile], refused: list[str]
-    ) -> tuple[Message, bool]:
+    async def _store_all(
+        self,
+        mails: list[Fetched],
+        prepared: list[tuple[ParsedMail, tuple[list[KeptFile], list[str]]]],
+    ) -> list[tuple[Message, bool]]:
         now = self.clock.now()
-        external_id = external_id_of(parsed.message_id, mail)
+        external_ids = [
+            external_id_of(parsed.message_id, mail)
+            for mail, (parsed, _files) in zip(mails, prepared, strict=True)
+        ]
+        results: list[tuple[Message, bool] | None] = []
+        async with self.db.session() as s:
+            existing = await self._existing(s, mails, list(external_ids))
+            seen: dict[str, Message] = {}
+            pending: list[tuple[Message, Fetched, ParsedMail, list[KeptFile], Ticket | None]] = []
+            for mail, (parsed, (kept, refused)), external_id, found in zip(
+                mails, prepared, external_ids, existing, strict=True
+            ):
+                if found is None:
+                    found = seen.get(external_id)  # twice in this very batch
+                if found is not None:
+                    results.append((found, False))
+                    continue
+                msg, ticket = await self._new_message(s, mail, parsed, kept, refused, now)
+                msg.external_id = external_id
+                seen[external_id] = msg
+                s.add(msg)
+                pending.append((msg, mail, parsed, kept, ticket))
+                results.append(None)
+            await s.flush()
+            for msg, mail, parsed, kept, ticket in pending:
+                self._add_details(s, msg, mail, parsed, kept, ticket, now)
+        out: list[tuple[Message, bool]] = []
+        it = iter(pending)
+        for r in results:
+            out.append(r if r is not None else (next(it)[0], True))
+        return out
+
+    async def _new_message(
+        self,
+        s: Any,
+        mail: Fetched,
+        parsed: ParsedMail,
+        kept: list[KeptFile],
+        refused: list[str],
+        now: Any,
+    ) -> tuple[Message, Ticket | None]:
         flag: str | None = None
         if parsed.kind == BOUNCE:
             flag = Flag.BOUNCE
@@ -256,75 +348,72 @@ class EmailIntake:
             flag = flag or Flag.EMPTY
         if refused:
             body += "\n\n[attachments not kept: " + "; ".join(refused) + "]"
-        try:
-            async with self.db.session() as s:
-                existing = await self._find(s, mail, external_id)
-                if existing is not None:
-                    return existing, False
-                ticket = await self._ticket_for(s, parsed)
-                if flag == Flag.BOUNCE:
-                    await self._bounced(s, parsed, now)
-                if ticket is not None:
-                    state = State.ATTACHED
-                elif flag in (Flag.BOUNCE, Flag.AUTO_REPLY):
-                    state = State.NO_CONTENT
-                else:
-                    state = State.NEW
-                msg = Message(
-                    channel=MessageChannel.EMAIL,
-                    direction=Direction.IN,
-                    external_id=external_id,
-                    citizen=(parsed.from_address or "(no sender)")[:200],
-                    service_address=self.settings.email.address,
-                    team=self.settings.email_team,
-                    body=body[:BODY_MAX],
-                    flag=flag,
-                    state=state,
+        ticket = await self._ticket_for(s, parsed)
+        if flag == Flag.BOUNCE:
+            await self._bounced(s, parsed, now)
+        if ticket is not None:
+            state = State.ATTACHED
+        elif flag in (Flag.BOUNCE, Flag.AUTO_REPLY):
+            state = State.NO_CONTENT
+        else:
+            state = State.NEW
+        msg = Message(
+            channel=MessageChannel.EMAIL,
+            direction=Direction.IN,
+            citizen=(parsed.from_address or "(no sender)")[:200],
+            service_address=self.settings.email.address,
+            team=self.settings.email_team,
+            body=body[:BODY_MAX],
+            flag=flag,
+            state=state,
+            ticket_id=ticket.id if ticket else None,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        return msg, ticket
+
+    def _add_details(
+        self,
+        s: Any,
+        msg: Message,
+        mail: Fetched,
+        parsed: ParsedMail,
+        kept: list[KeptFile],
+        ticket: Ticket | None,
+        now: Any,
+    ) -> None:
+        s.add(
+            MessageEmail(
+                message_id=msg.id,
+                rfc_message_id=parsed.message_id,
+                subject=parsed.subject[:2000],
+                in_reply_to=parsed.in_reply_to,
+                references=" ".join(parsed.references[-50:]) or None,
+                html=parsed.html[: BODY_MAX * 5] if parsed.html else None,
+                from_header=parsed.from_header[:1000],
+                size=mail.size,
+                folder=mail.folder,
+                uidvalidity=mail.uidvalidity,
+                uid=mail.uid,
+            )
+        )
+        for f in kept:
+            s.add(
+                Attachment(
+                    id=f.id,
                     ticket_id=ticket.id if ticket else None,
+                    message_id=msg.id,
+                    kind="email",
+                    content_type=f.content_type,
+                    size=len(f.data),
+                    width=f.width,
+                    height=f.height,
+                    sha256=f.sha256,
+                    original_name=f.filename,
                     created_at=now,
-                    updated_at=now,
-                    version=1,
                 )
-                s.add(msg)
-                await s.flush()
-                s.add(
-                    MessageEmail(
-                        message_id=msg.id,
-                        rfc_message_id=parsed.message_id,
-                        subject=parsed.subject[:2000],
-                        in_reply_to=parsed.in_reply_to,
-                        references=" ".join(parsed.references[-50:]) or None,
-                        html=parsed.html[: BODY_MAX * 5] if parsed.html else None,
-                        from_header=parsed.from_header[:1000],
-                        size=mail.size,
-                        folder=mail.folder,
-                        uidvalidity=mail.uidvalidity,
-                        uid=mail.uid,
-                    )
-                )
-                for f in kept:
-                    s.add(
-                        Attachment(
-                            id=f.id,
-                            ticket_id=ticket.id if ticket else None,
-                            message_id=msg.id,
-                            kind="email",
-                            content_type=f.content_type,
-                            size=len(f.data),
-                            width=f.width,
-                            height=f.height,
-                            sha256=f.sha256,
-                            original_name=f.filename,
-                            created_at=now,
-                        )
-                    )
-        except IntegrityError:
-            # the same mail stored at the same moment by another reader
-            found = await self._already(mail, external_id)
-            if found is None:
-                raise
-            return found, False
-        return msg, True
+            )
 
     async def _ticket_for(self, s: Any, parsed: ParsedMail) -> Ticket | None:
         """The ticket a mail belongs to by its thread or a quoted code (never its sender)."""

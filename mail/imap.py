@@ -9,9 +9,10 @@ connection to the mailbox:
    folder), then, in batches, ``UID FETCH (UID RFC822.SIZE)`` to learn each
    mail's size and ``BODY.PEEK[]`` (``PEEK``: fetching marks nothing) for the
    ones within ``email.max_message_mb``, ``BODY.PEEK[HEADER]`` for the others;
-3. hand each mail to ``store`` (the inbox's, which writes it to the database
-   and commits, idempotently by the folder, UIDVALIDITY and UID and by the
-   Message-ID); only when a batch is stored is it marked done on the server:
+3. hand each fetched batch to ``store`` (the inbox's, which writes it to the
+   database in one transaction and commits, idempotently by the folder,
+   UIDVALIDITY and UID and by the Message-ID); only when a batch is stored is
+   it marked done on the server:
    ``UID STORE +FLAGS.SILENT (\\Seen)``, or ``UID MOVE`` to ``email.done_folder``.
    A crash or a dropped connection between the two fetches the batch again on
    the next round and ``store`` recognises every mail: nothing is lost, nothing
@@ -72,8 +73,9 @@ class Fetched:
     headers_only: bool
 
 
-#: The inbox's side: store the mail (commit before returning); raises if it cannot.
-Store = Callable[[Fetched], Awaitable[Any]]
+#: The inbox's side: store the mails of one fetch (commit before returning); raises
+#: if it cannot (then none is marked done, and all are read again).
+Store = Callable[[list[Fetched]], Awaitable[Any]]
 
 
 class ImapError(Exception):
@@ -275,11 +277,8 @@ class MailboxReader:
         response = _ok(
             await self._call(imap.uid("fetch", _set(uids), f"(UID {item})")), f"UID FETCH {item}"
         )
-        stored = []
-        for uid, _size, literal in parse_fetch(response.lines):
-            if literal is None or uid not in size_of:
-                continue
-            mail = Fetched(
+        mails = [
+            Fetched(
                 folder=self.settings.email.imap_folder,
                 uidvalidity=uidvalidity,
                 uid=uid,
@@ -287,12 +286,14 @@ class MailboxReader:
                 raw=literal,
                 headers_only=headers_only,
             )
-            # stored and committed before the server hears of it (a failure here
-            # leaves the mail unmarked: it is read again next round)
-            await self.store(mail)
-            self.state["stored"] += 1
-            stored.append(uid)
-        return stored
+            for uid, _size, literal in parse_fetch(response.lines)
+            if literal is not None and uid in size_of
+        ]
+        # stored and committed before the server hears of them (a failure here leaves
+        # them unmarked: they are read again next round)
+        await self.store(mails)
+        self.state["stored"] += len(mails)
+        return [m.uid for m in mails]
 
     async def mark_done(self, imap: aioimaplib.IMAP4, uids: list[int]) -> None:
         cfg = self.settings.email

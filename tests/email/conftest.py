@@ -175,7 +175,7 @@ async def make_lab(
     smtp = Postfix(folder, cert, key)
     assert ctx.inbox is not None
     intake = EmailIntake(ctx.inbox)
-    reader = MailboxReader(settings, intake.store, clock)
+    reader = MailboxReader(settings, intake.store_batch, clock)
     lab = MailLab(settings, ctx, dovecot, smtp, intake, reader, Actor.of(user))
     try:
         await asyncio.to_thread(dovecot.start)

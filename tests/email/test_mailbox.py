@@ -136,24 +136,26 @@ async def test_a_connection_lost_mid_fetch_loses_and_duplicates_nothing(
     mail_lab: MailLab, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab = mail_lab
-    # rounds of 10: the break comes after 7 of the first 10 are committed (the
-    # rest of that round, already fetched, is stored too), none flagged, 20 not
-    # fetched yet
+    # rounds of 10: the break comes once the first 10 are committed, none flagged,
+    # 20 not fetched yet
     monkeypatch.setattr("mail.imap.BATCH_COUNT", 10)
     ids = []
     for i in range(30):
         raw, mid = mail(subject=f"Phản ánh {i}", text=f"Nội dung {i}")
         lab.dovecot.deliver(raw)
         ids.append(mid)
-    real_store = lab.intake.store
+    real_store = lab.intake.store_batch
     calls = 0
+    handed = 0
 
-    async def store_then_fail(m: Fetched):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        result = await real_store(m)
+    async def store_then_fail(batch: list[Fetched]):  # type: ignore[no-untyped-def]
+        nonlocal calls, handed
+        result = await real_store(batch)
         calls += 1
-        if calls == 7:
-            # stored and committed, not yet marked on the server: the worst moment
+        handed += len(batch)
+        if calls == 1:
+            # the first 10 stored and committed, not yet marked on the server: the
+            # worst moment
             if how == "kill dovecot":
                 await asyncio.to_thread(lab.dovecot.kill)
                 asyncio.get_running_loop().call_later(
@@ -172,7 +174,7 @@ async def test_a_connection_lost_mid_fetch_loses_and_duplicates_nothing(
     )
     rows = [m for m in await lab.messages_in() if m.channel == MessageChannel.EMAIL]
     assert sorted(m.external_id for m in rows) == sorted(ids)
-    assert calls > 30  # the mails of the broken round were read again, and recognised
+    assert handed == 40  # the 10 of the broken round were read again, and recognised
     assert lab.reader.state["failures"] >= 1 and lab.reader.state["error"] is None
 
 
