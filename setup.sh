@@ -37,7 +37,10 @@ packages=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-all ffmp
 # bench/ticket_reads.py) load with Debian's wrk.
 # The SMS tests speak SMPP through a real Kannel (kannel-extras: Kannel's own test tools).
 # The leaders' PDF reports are read back with poppler's pdftotext.
-[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk kannel-extras poppler-utils)
+# The email tests read a real IMAP server and send to a real SMTP server: a private
+# Dovecot (dovecot-imapd) and a private Postfix per test, never the distribution's services.
+[ "$mode" = "--deps-only" ] && packages+=(chromium prometheus fail2ban logrotate wrk kannel-extras
+                                          poppler-utils dovecot-imapd postfix)
 have_asterisk=""
 if command -v asterisk >/dev/null 2>&1; then
     major=$(asterisk -V 2>/dev/null | sed -n 's/^Asterisk \([0-9]*\).*/\1/p')
@@ -59,6 +62,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     say "Installing system packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Postfix is for the tests' private instances: no system-wide configuration
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -69,6 +74,14 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet kannel 2
     say "Disabling the distribution's Kannel service (the hotline runs its own)"
     systemctl disable --now kannel >/dev/null 2>&1 || true
 fi
+# Dovecot and Postfix (installed for the email tests only: the hotline uses the
+# city's own mail servers): the distribution's services would hold ports 25, 143, 993.
+for svc in dovecot postfix; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet "$svc" 2>/dev/null; then
+        say "Disabling the distribution's $svc service (the email tests run their own)"
+        systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+done
 
 # --- Redis (sessions, screen-pops, live states) --------------------------------
 # Debian starts it under systemd; where there is no init (containers) start it here.

@@ -540,6 +540,66 @@ class SmsSettings(_Model):
     callback_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
 
 
+_MAIL_HOST = r"^[A-Za-z0-9.:\[\]-]+$"
+_MAILBOX = r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}$"
+
+
+class EmailSettings(_Model):
+    """Email: the hotline's mailbox read over IMAP, replies sent over SMTP.
+
+    Off by default.  Both passwords are the mail server's to give: they live in
+    the secrets file (``[email] imap_password`` / ``smtp_password``) or
+    ``HOTLINE_EMAIL_IMAP_PASSWORD`` / ``HOTLINE_EMAIL_SMTP_PASSWORD``, never here.
+    ``tls``: ``tls`` (implicit TLS, ports 993 / 465), ``starttls`` (upgrade a
+    plain connection, 143 / 587) or ``none`` (loopback test servers only).
+    """
+
+    enabled: bool = False
+    # the hotline's address: replies and notifications go out from it
+    address: Annotated[str, Field(pattern=_MAILBOX)] = "hotline@localhost"
+    display_name: Annotated[str, Field(max_length=100)] = "Tổng đài 1022"
+    # the team whose desk mail waits on (default: the first team)
+    team: Annotated[str, Field(pattern=_ID)] | None = None
+    imap_host: Annotated[str, Field(pattern=_MAIL_HOST)] = "127.0.0.1"
+    imap_port: Annotated[int, Field(ge=1, le=65535)] = 993
+    # implicit TLS or none: the IMAP client (aioimaplib) has no STARTTLS
+    imap_tls: Literal["tls", "none"] = "tls"
+    imap_user: Annotated[str, Field(min_length=1, max_length=200)] = "hotline"
+    imap_folder: Annotated[str, Field(min_length=1, max_length=200)] = "INBOX"
+    # where a stored message is moved; none: it stays and is flagged \Seen
+    done_folder: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    # IDLE where the server offers it (a new mail is read within a second);
+    # otherwise, and as a safety net beside IDLE, the folder is read this often
+    poll_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+    smtp_host: Annotated[str, Field(pattern=_MAIL_HOST)] = "127.0.0.1"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_tls: Literal["tls", "starttls", "none"] = "starttls"
+    # none: no authentication (a relay that trusts our address)
+    smtp_user: Annotated[str, Field(min_length=1, max_length=200)] | None = "hotline"
+    # a mail larger than this is kept by its headers only, flagged too_large
+    max_message_mb: Annotated[float, Field(gt=0, le=200)] = 25
+    # one attachment larger than this, or of a type not listed, is not kept
+    max_attachment_mb: Annotated[float, Field(gt=0, le=100)] = 10
+    attachment_types: list[Annotated[str, Field(pattern=r"^[a-z0-9.+-]+/[a-z0-9.+*-]+$")]] = [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "application/pdf",
+        "text/plain",
+        "audio/*",
+        "video/mp4",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ]
+    # the certificate authorities to trust for both servers (a city's own CA, PEM);
+    # none: the system's
+    ca_file: Path | None = None
+    # a ticket made from a mail sends its tracking code back, in the same thread
+    notify_code: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30
+
+
 class AsteriskSettings(_Model):
     binary: str | None = None
     cache_dir: Path = Path("/var/cache/hotline/asterisk-sid")
@@ -1085,6 +1145,7 @@ class Settings(_Model):
     blocklist: BlocklistSettings = BlocklistSettings()
     qa: QaSettings = QaSettings()
     sms: SmsSettings = SmsSettings()
+    email: EmailSettings = EmailSettings()
     transfers: TransferSettings = TransferSettings()
     periodic_reports: PeriodicReports = PeriodicReports()
     ivr: Ivr
@@ -1104,6 +1165,9 @@ class Settings(_Model):
     sms_password: SecretStr = SecretStr("")
     kannel_password: SecretStr = SecretStr("")
     sms_callback_secret: SecretStr = SecretStr("")
+    # email: the mailbox's IMAP password and the SMTP server's
+    email_imap_password: SecretStr = SecretStr("")
+    email_smtp_password: SecretStr = SecretStr("")
 
     @field_validator("timezone")
     @classmethod
@@ -1187,6 +1251,8 @@ class Settings(_Model):
             )
         problems.extend(self._sip_problems())
         problems.extend(self._sms_problems())
+        if self.email.team and self.email.team not in team_ids:
+            problems.append(f"email.team: no team {self.email.team!r} (teams: {sorted(team_ids)})")
         pub = self.public
         if (
             pub.enabled
@@ -1223,6 +1289,11 @@ class Settings(_Model):
         if self.sms.party_number:
             desks[self.sms.party_number] = self.sms.party_team
         return desks
+
+    @property
+    def email_team(self) -> str:
+        """The team whose desk mail waits on."""
+        return self.email.team or self.teams[0].id
 
     @property
     def sms_sender(self) -> str:
@@ -1446,6 +1517,11 @@ def ensure_secrets(settings: Settings) -> Path:
         if sms:
             lines += ["", "[sms]"]
             lines += [f"{k} = {json.dumps(str(v))}" for k, v in sorted(sms.items())]
+        # the mail server's passwords are an operator's: kept as written
+        mail = current.get("email", {})
+        if mail:
+            lines += ["", "[email]"]
+            lines += [f"{k} = {json.dumps(str(v))}" for k, v in sorted(mail.items())]
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.chmod(0o600)
@@ -1526,6 +1602,8 @@ _INTERNAL_KEYS = {
     "sms_password",
     "kannel_password",
     "sms_callback_secret",
+    "email_imap_password",
+    "email_smtp_password",
 }
 
 
@@ -1650,6 +1728,9 @@ def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
     sms_pw = env.get("HOTLINE_SMS_PASSWORD") or sms.get("password") or ""
     kannel_pw = env.get("HOTLINE_KANNEL_PASSWORD") or sms.get("kannel_password") or ""
     sms_secret = env.get("HOTLINE_SMS_CALLBACK_SECRET") or sms.get("callback_secret") or ""
+    mail = stored.get("email", {})
+    imap_pw = env.get("HOTLINE_EMAIL_IMAP_PASSWORD") or mail.get("imap_password") or ""
+    smtp_pw = env.get("HOTLINE_EMAIL_SMTP_PASSWORD") or mail.get("smtp_password") or ""
     return settings.model_copy(
         update={
             "ami_secret": SecretStr(ami),
@@ -1660,6 +1741,8 @@ def _with_secrets(settings: Settings, env: dict[str, str]) -> Settings:
             "sms_password": SecretStr(str(sms_pw)),
             "kannel_password": SecretStr(str(kannel_pw)),
             "sms_callback_secret": SecretStr(str(sms_secret)),
+            "email_imap_password": SecretStr(str(imap_pw)),
+            "email_smtp_password": SecretStr(str(smtp_pw)),
         }
     )
 
@@ -1697,6 +1780,17 @@ def require_secrets(settings: Settings) -> None:
         for key, value in generated.items():
             if not value.get_secret_value():
                 problems.append(f"sms.{key}: not set (`hotline setup` generates it)")
+    if settings.email.enabled:
+        if not settings.email_imap_password.get_secret_value():
+            problems.append(
+                "email.imap_password: the mailbox's password for email.imap_user is not set "
+                "(HOTLINE_EMAIL_IMAP_PASSWORD, or imap_password under [email] in var/secrets.toml)"
+            )
+        if settings.email.smtp_user and not settings.email_smtp_password.get_secret_value():
+            problems.append(
+                "email.smtp_password: the SMTP password for email.smtp_user is not set "
+                "(HOTLINE_EMAIL_SMTP_PASSWORD, or smtp_password under [email] in var/secrets.toml)"
+            )
     for p in settings.supervision.phones:
         if p.extension not in settings.sip_passwords:
             problems.append(

@@ -66,7 +66,10 @@ from core.mail import Mailer
 from core.settings import ConfigError, Settings, require_secrets
 from dialplan.speech import SpeechCache
 from hotline.status import sms_online
+from inbox.email import EmailIntake, EmailSender
 from inbox.service import InboxService, Sender
+from mail.imap import MailboxReader
+from mail.outgoing import Mailer
 from open311.app import make_open311_app
 from panel.app import make_app
 from panel.context import PanelContext
@@ -183,6 +186,8 @@ def inbox_service(
     senders: dict[str, Sender] = {}
     if settings.sms.enabled:
         senders["sms"] = SendSms(settings).send
+    if settings.email.enabled:
+        senders["email"] = EmailSender(db, settings, clock, Mailer(settings)).send
     return InboxService(db, settings, clock, bus, tickets, ticket_queries, senders)
 
 
@@ -398,6 +403,12 @@ class Application:
             panel=self.web.app,
             tickets=self.tickets,
         )
+        # the hotline's mailbox, read by this process alone (one IMAP reader)
+        self.mail_reader: MailboxReader | None = None
+        if settings.email.enabled and self.panel.inbox is not None:
+            self.mail_reader = MailboxReader(
+                settings, EmailIntake(self.panel.inbox).store_batch, self.clock
+            )
         self.overdue = OverdueWatch(
             self.tickets,
             self.panel.agencies,
@@ -541,6 +552,17 @@ class Application:
         if self.settings.sms.enabled:
             # calls are taken without SMS; Kannel keeps what arrives meanwhile
             health.add("sms", sms, required=False)
+        reader = self.mail_reader
+        if reader is not None:
+
+            async def email() -> dict[str, object]:
+                state = reader.state
+                if not state["connected"]:
+                    raise NotReady(state["error"] or "not connected to the mailbox yet")
+                return {"idle": state["idle"], "stored": state["stored"]}
+
+            # calls are taken without mail; the mailbox keeps what arrives meanwhile
+            health.add("email", email, required=False)
 
     async def _resync_calls(self) -> None:
         await self.call_events.resync(self.ami, self.queue_log)
@@ -594,6 +616,9 @@ class Application:
         if self.public is not None:
             await self.public.start()
             on_stop(stack, "public", self.public.stop, timeout=30)
+        if self.mail_reader is not None:
+            await self.mail_reader.start()
+            on_stop(stack, "email", self.mail_reader.stop)
         await self.transcription.start()
         on_stop(stack, "transcription", self.transcription.stop, timeout=30)  # workers finish a job
         log.info("hotline application started")

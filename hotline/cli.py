@@ -250,6 +250,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             "running": k.is_running(),
             **(kannel_status(settings) if k.is_running() else {}),
         }
+    if settings.email.enabled:
+        e = settings.email
+        status["email"] = {
+            "address": e.address,
+            "imap": f"{e.imap_host}:{e.imap_port} ({e.imap_tls}) as {e.imap_user}, {e.imap_folder}",
+            "smtp": f"{e.smtp_host}:{e.smtp_port} ({e.smtp_tls})"
+            + (f" as {e.smtp_user}" if e.smtp_user else ""),
+        }
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:

@@ -107,6 +107,10 @@ def render(status: dict[str, Any]) -> str:
         lines.append(_trunk_line(status["trunk"]))
     if status.get("sms"):
         lines.append(_sms_line(status["sms"]))
+    if status.get("email"):
+        mail = status["email"]
+        # whether the mailbox is read now is the application's "email" check below
+        lines.append(f"email: {mail['address']}: IMAP {mail['imap']}; SMTP {mail['smtp']}")
     if not app["pid"]:
         lines.append("application: stopped")
         return "\n".join(lines)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -54,6 +54,13 @@ class Flag(StrEnum):
     EMPTY = "empty"  # no text at all
     BINARY = "binary"  # 8-bit data (a ringtone, an OTA setting): kept as hex
     FLOOD = "flood"  # more than sms.flood_per_minute from one number
+    BOUNCE = "bounce"  # a mail server's delivery report (multipart/report, MAILER-DAEMON)
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other robot (Auto-Submitted, Precedence)
+    TOO_LARGE = "too_large"  # a mail over email.max_message_mb: kept by its headers only
+
+
+#: Messages in that are never answered (a robot's, or one with nobody to answer).
+UNANSWERABLE = (Flag.BINARY, Flag.BOUNCE, Flag.AUTO_REPLY)
 
 
 class Message(Base):
@@ -103,3 +110,30 @@ class MessageDelivery(Base):
     status: Mapped[int] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MessageEmail(Base):
+    """A mail's own headers beside its :class:`Message` (in or out).
+
+    ``folder``/``uidvalidity``/``uid`` say where in the mailbox a mail in was
+    read: unique together, so a mail fetched again (the server was not told it
+    was stored before a crash) is recognised.  ``html`` is already sanitised.
+    """
+
+    __tablename__ = "message_emails"
+    __table_args__ = (
+        UniqueConstraint("folder", "uidvalidity", "uid", name="uq_message_emails_folder"),
+    )
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    rfc_message_id: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    references: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    # the From header as written (the address alone is the message's citizen)
+    from_header: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(Integer)
+    folder: Mapped[str | None] = mapped_column(String(200))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)

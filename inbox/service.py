@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts.identity import Actor
@@ -37,17 +37,19 @@ from core.settings import Settings
 from inbox.exceptions import MessageNotFound, MessageTaken, NotSendable
 from inbox.models import (
     OPEN_STATES,
+    UNANSWERABLE,
     Direction,
     Flag,
     Message,
     MessageChannel,
     MessageDelivery,
+    MessageEmail,
     State,
 )
 from tickets.exceptions import Forbidden
-from tickets.models import Channel, Status, Ticket
+from tickets.models import Attachment, Channel, Status, Ticket
 from tickets.queries import TicketQueries
-from tickets.schemas import normalize_phone
+from tickets.schemas import TEXT_MAX, normalize_phone
 from tickets.service import TicketService
 from tickets.workflow import STAFF
 
@@ -58,6 +60,7 @@ Sender = Callable[[int, str, str], Awaitable[None]]
 
 BODY_MAX = 20_000
 REPLY_MAX = 1_600  # 10 GSM parts; the SMS sender refuses more than sms.max_parts
+EMAIL_REPLY_MAX = 20_000
 
 
 def inbox_topic(team: str | None) -> str:
@@ -294,6 +297,26 @@ class InboxService:
             )
             return list(rows.all())
 
+    async def emails(self, message_ids: Sequence[int]) -> dict[int, MessageEmail]:
+        """The mail headers (subject, thread, sanitised HTML) of those messages that are mail."""
+        if not message_ids:
+            return {}
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(MessageEmail).where(MessageEmail.message_id.in_(list(message_ids)))
+            )
+            return {r.message_id: r for r in rows.all()}
+
+    async def files(self, message_id: int) -> list[Attachment]:
+        """The attachments kept with a message (a mail's), in the order they came."""
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Attachment)
+                .where(Attachment.message_id == message_id)
+                .order_by(Attachment.created_at, Attachment.id)
+            )
+            return list(rows.all())
+
     async def deliveries(self, message_id: int) -> list[MessageDelivery]:
         async with self.db.session() as s:
             rows = await s.scalars(
@@ -329,6 +352,12 @@ class InboxService:
             msg.state = state
             if ticket_id is not None:
                 msg.ticket_id = ticket_id
+                # a mail's attachments go with it to the ticket
+                await s.execute(
+                    update(Attachment)
+                    .where(Attachment.message_id == message_id)
+                    .values(ticket_id=ticket_id)
+                )
             msg.updated_at = now
             msg.version += 1
         await self._announce(msg, str(state))
@@ -360,6 +389,14 @@ class InboxService:
         form["channel"] = Channel.SMS if msg.channel == MessageChannel.SMS else Channel.EMAIL
         if msg.channel == MessageChannel.SMS:
             form.setdefault("citizen_phone", msg.citizen)
+        elif msg.channel == MessageChannel.EMAIL:
+            if "@" in msg.citizen:
+                # where the answer goes; the address is as the mail gave it, not proven
+                form.setdefault("reporter_email", msg.citizen)
+            mail = (await self.emails([msg.id])).get(msg.id)
+            subject = mail.subject.strip() if mail else ""
+            text = f"{subject}\n\n{msg.body}".strip() if subject else msg.body
+            form.setdefault("description", text[:TEXT_MAX])
         form.setdefault("description", msg.body)
         ticket = await self.tickets.create(actor, form)
         msg = await self._decide(actor, message_id, State.TICKET, ticket_id=ticket.id)
@@ -369,6 +406,20 @@ class InboxService:
             and msg.flag != Flag.FLOOD
         ):
             await self.notify(msg.citizen, self.code_text(ticket), ticket_id=ticket.id)
+        if (
+            msg.channel == MessageChannel.EMAIL
+            and self.settings.email.notify_code
+            and msg.flag not in UNANSWERABLE
+            and "@" in msg.citizen
+        ):
+            # in the citizen's thread, so their answer joins the ticket
+            await self._send(
+                MessageChannel.EMAIL,
+                msg.citizen,
+                self.email_code_text(ticket),
+                reply_to=msg,
+                ticket_id=ticket.id,
+            )
         return msg, ticket
 
     def code_text(self, ticket: Ticket) -> str:
@@ -379,6 +430,21 @@ class InboxService:
         return (
             f"Tong dai 1022 da tiep nhan phan anh cua ban. Ma tra cuu: {format_code(ticket.code)}."
             " Tra cuu tinh trang bang cach goi 1022."
+        )
+
+    def email_code_text(self, ticket: Ticket) -> str:
+        """The mail that gives the citizen their tracking code (Vietnamese, then English)."""
+        from tickets.numbers import format_number
+
+        # the code is stored as shown (K7M-4QX8); the number as 10 digits
+        code, number = ticket.code, format_number(ticket.number)
+        return (
+            "Tổng đài 1022 đã tiếp nhận phản ánh của bạn.\n"
+            f"Mã tra cứu: {code} (số {number}).\n"
+            "Khi trả lời thư này, xin giữ mã trong tiêu đề.\n\n"
+            "The 1022 hotline has received your report.\n"
+            f"Tracking code: {code} (number {number}).\n"
+            "Please keep the code in the subject when you answer.\n"
         )
 
     # -- out ------------------------------------------------------------------
@@ -392,6 +458,11 @@ class InboxService:
             raise NotSendable("message", "not a message in")
         if original.flag == Flag.BINARY:
             raise NotSendable("message", "a binary message has no number to answer in text")
+        if original.flag in UNANSWERABLE:
+            # a bounce or an auto-reply: answering a robot starts a mail loop
+            raise NotSendable("message", f"a {original.flag} is never answered")
+        if original.channel == MessageChannel.EMAIL and "@" not in original.citizen:
+            raise NotSendable("message", "the mail has no sender's address")
         return await self._send(
             original.channel,
             original.citizen,
@@ -420,8 +491,9 @@ class InboxService:
         text = (text or "").strip()
         if not text:
             raise NotSendable("text", "empty")
-        if len(text) > REPLY_MAX:
-            raise NotSendable("text", f"longer than {REPLY_MAX} characters")
+        longest = EMAIL_REPLY_MAX if channel == MessageChannel.EMAIL else REPLY_MAX
+        if len(text) > longest:
+            raise NotSendable("text", f"longer than {longest} characters")
         sz = size(text) if channel == MessageChannel.SMS else None
         if sz is not None and sz.parts > self.settings.sms.max_parts:
             raise NotSendable(
@@ -434,7 +506,11 @@ class InboxService:
                 channel=channel,
                 direction=Direction.OUT,
                 citizen=citizen,
-                service_address=self.settings.sms_sender,
+                service_address=(
+                    self.settings.email.address
+                    if channel == MessageChannel.EMAIL
+                    else self.settings.sms_sender
+                ),
                 team=reply_to.team if reply_to else None,
                 body=text,
                 state=State.QUEUED,

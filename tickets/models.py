@@ -193,7 +193,7 @@ def public_text(ticket: Ticket, changes: Mapping[str, Any] | None = None) -> str
 
 
 class Attachment(Base):
-    """A file a citizen sent with a report (a photo from the web form).
+    """A file a citizen sent with a report (a photo from the web form, a mail's attachment).
 
     The bytes are on disk under ``<state_dir>/attachments/`` named by ``id`` alone
     (never by a name the citizen chose); ``content_type`` is the type found by
@@ -202,9 +202,12 @@ class Attachment(Base):
 
     __tablename__ = "attachments"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "photo"
-    content_type: Mapped[str] = mapped_column(String(64))
+    # None: a mail's attachment still on the desk (its message has no ticket yet)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # the inbox message (a mail) it came with
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "photo" | "email"
+    content_type: Mapped[str] = mapped_column(String(127))
     size: Mapped[int] = mapped_column(Integer)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)

@@ -1,11 +1,16 @@
-"""The SMS desk: the messages in waiting on a team's desk, and what an agent
-does with one (claim, turn into a ticket, attach to a ticket, reply, no
-content).  Agents see their team's desk; supervisors and admins every desk.
-The page reloads its list when the bus says a message arrived or moved
-(``inbox.<team>``, joined by the panel's WebSocket).
+"""The SMS and email desk: the messages in waiting on a team's desk, and what an
+agent does with one (claim, turn into a ticket, attach to a ticket, reply, no
+content).  A mail shows its subject, its HTML as sanitised when it was stored
+(:mod:`mail.parse`: no script, style, image or form survives; the page's CSP
+holds besides) and its attachments, served by id as downloads.  Agents see
+their team's desk; supervisors and admins every desk.  The page reloads its
+list when the bus says a message arrived or moved (``inbox.<team>``, joined
+by the panel's WebSocket).
 """
 
 from __future__ import annotations
+
+import logging
 
 from aiohttp import web
 
@@ -17,7 +22,10 @@ from panel.keys import ACTOR, GETTEXT
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, form, render
 from sms.coding import size
+from tickets.attachments import path_of
 from tickets.exceptions import InvalidCode, InvalidInput, TicketError, TicketNotFound
+
+log = logging.getLogger(__name__)
 
 STAFF = ("agent", "supervisor", "admin")
 
@@ -61,11 +69,13 @@ async def desk(request: web.Request) -> web.Response:
     teams = desk_teams(c.settings, request[ACTOR])
     rows = await _inbox(request).desk(teams)
     done = await _inbox(request).desk(teams, open_only=False, limit=30)
+    done = [m for m in done if m.state not in ("new", "claimed")]
     return render(
         request,
         "messages.html",
         rows=rows,
-        done=[m for m in done if m.state not in ("new", "claimed")],
+        done=done,
+        emails=await _inbox(request).emails([m.id for m in (*rows, *done)]),
         team_names={t.id: t.name for t in c.settings.teams},
     )
 
@@ -75,12 +85,15 @@ async def message(request: web.Request) -> web.Response:
     c = ctx(request)
     msg = await _visible(request, _id(request))
     ticket = await c.ticket_queries.get(msg.ticket_id) if msg.ticket_id else None
+    thread = await _inbox(request).conversation(msg.id)
     return render(
         request,
         "message.html",
         m=msg,
         ticket_code=ticket.code if ticket else None,
-        thread=await _inbox(request).conversation(msg.id),
+        thread=thread,
+        emails=await _inbox(request).emails([t.id for t in thread]),
+        files={t.id: await _inbox(request).files(t.id) for t in thread if t.channel == "email"},
         topics=c.settings.tickets.topics,
         max_parts=c.settings.sms.max_parts,
     )
@@ -145,10 +158,41 @@ async def parts(request: web.Request) -> web.Response:
     )
 
 
+@require(*STAFF)
+async def message_file(request: web.Request) -> web.StreamResponse:
+    """A mail's attachment, by its id, always as a download (never shown inline)."""
+    msg = await _visible(request, _id(request))
+    wanted = request.match_info["file"]
+    found = next((a for a in await _inbox(request).files(msg.id) if a.id == wanted), None)
+    if found is None:
+        raise web.HTTPNotFound(text="no such attachment", content_type="text/plain")
+    path = path_of(ctx(request).settings, found.id)
+    if not path.is_file():
+        log.error("attachment %s of message %d: its file is missing", found.id, msg.id)
+        raise web.HTTPNotFound(text="the file is missing", content_type="text/plain")
+    name = (found.original_name or found.id).replace('"', "")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": found.content_type,
+            "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/messages", desk),
         web.get("/messages/parts", parts),
+        web.get("/messages/{id}/files/{file}", message_file),
         web.get("/messages/{id}", message),
         web.post("/messages/{id}", act),
     ]

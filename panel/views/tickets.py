@@ -228,7 +228,11 @@ async def ticket_attachment(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": found.content_type,
             "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": f'inline; filename="{ticket.code}-{found.id[:8]}"',
+            # a photo is shown; any other file a mail brought is only downloaded
+            "Content-Disposition": (
+                "inline" if found.content_type.startswith("image/") else "attachment"
+            )
+            + f'; filename="{ticket.code}-{found.id[:8]}"',
             "Cache-Control": "private, no-store",
         },
     )

@@ -24,7 +24,7 @@ from tests.helpers import ROOT
 
 PACKAGES = (
     "core", "agi", "callcenter", "dialplan", "recordings", "queue_stats", "accounts",
-    "tickets", "panel", "public", "hotline", "migrations", "qa", "open311", "inbox", "sms",
+    "tickets", "panel", "public", "hotline", "migrations", "qa", "open311", "inbox", "sms", "mail",
 )  # fmt: skip
 # tracked files inside the packages that are for developers, not for the wheel
 DEV_ONLY = {"panel/babel.cfg", "panel/locale/messages.pot", "panel/locale/update.sh"}
