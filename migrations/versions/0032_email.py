@@ -1,7 +1,7 @@
 """email: a mail's own headers beside its inbox row; attachments of messages
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0032
+Revises: 0031
 
 A mail in or out is a row of ``messages`` (channel ``email``, ``external_id``
 its Message-ID) and one of ``message_emails``: the subject, the thread's
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | None = "0030"
+revision: str = "0032"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
