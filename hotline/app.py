@@ -69,7 +69,8 @@ from hotline.status import sms_online
 from inbox.email import EmailIntake, EmailSender
 from inbox.service import InboxService, Sender
 from mail.imap import MailboxReader
-from mail.outgoing import Mailer
+from mail.outgoing import Mailer as SmtpMailer
+from mail.outgoing import Notices
 from open311.app import make_open311_app
 from panel.app import make_app
 from panel.context import PanelContext
@@ -187,7 +188,7 @@ def inbox_service(
     if settings.sms.enabled:
         senders["sms"] = SendSms(settings).send
     if settings.email.enabled:
-        senders["email"] = EmailSender(db, settings, clock, Mailer(settings)).send
+        senders["email"] = EmailSender(db, settings, clock, SmtpMailer(settings)).send
     return InboxService(db, settings, clock, bus, tickets, ticket_queries, senders)
 
 
@@ -391,8 +392,8 @@ class Application:
             ticket_queries=self.ticket_queries,
             callbacks=self.callback_service,
             outbound=self.outbound_service,
-            # the email sender (a core.mail.Mailer) once email is configured
-            mailer=None,
+            # the email sender, when email is configured: reports go out by mail
+            mailer=Notices(SmtpMailer(settings)) if settings.email.enabled else None,
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, settings.panel.port)
         self.public = public_site(

@@ -28,6 +28,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 import aiosmtplib
 
+from core.mail import MailAttachment
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -179,3 +180,22 @@ class Mailer:
         except (OSError, TimeoutError) as e:
             raise MailError(f"SMTP {cfg.smtp_host}:{cfg.smtp_port} unreachable: {e}") from e
         log.info("mail %s to %s sent", msg["Message-ID"], msg["To"])
+
+
+class Notices:
+    """The SMTP sender as the domains' :class:`core.mail.Mailer`: automatic notices
+    (the leaders' reports, notifications), one mail to each recipient."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+
+    async def send(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str,
+        attachments: Sequence[MailAttachment] = (),
+    ) -> None:
+        files = [(a.filename, a.content_type, a.data) for a in attachments]
+        for address in to:
+            await self.mailer.send(address, subject, text, attachments=files, automatic=True)
