@@ -174,7 +174,7 @@ async def index_terms(
 async def _lock(s: AsyncSession, ids: Sequence[int]) -> None:
     """Lock the tickets ``ids`` for this transaction, in the order of their ids."""
     ordered = sorted(set(ids))
-    if s.bind.dialect.name == "postgresql":
+    if s.get_bind().dialect.name == "postgresql":
         await s.execute(
             select(Ticket.id).where(Ticket.id.in_(ordered)).order_by(Ticket.id).with_for_update()
         )
@@ -349,7 +349,8 @@ async def _text_scores(
         )
         for i, t in enumerate(words)
     ]
-    df = {int(k): int(n) for k, n in (await s.execute(union_all(*counted))).all()}
+    counts = counted[0] if len(counted) == 1 else union_all(*counted)
+    df = {int(k): int(n) for k, n in (await s.execute(counts)).all()}
     size = max(1, last - first + 1)
     weights = [math.log(1 + size / (1 + df.get(i, 0))) for i in range(len(words))]
     total = sum(weights)
@@ -362,7 +363,7 @@ async def _text_scores(
         parts.append(select(sub.c.ticket_id, literal_column(f"{weights[i]:.6f}").label("w")))
     if not parts:
         return {}, total
-    every = union_all(*parts).subquery()
+    every = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
     score = func.sum(every.c.w).label("score")
     rows = await s.execute(
         select(every.c.ticket_id, score)
@@ -619,6 +620,13 @@ class RepeatService:
     async def unlink(self, actor: Actor, ticket_id: int, version: int) -> Ticket:
         """Take the ticket out of its group (who may link it).  InvalidInput on
         ``repeat_of`` when it is in none, or is the group's ticket."""
+        for _ in range(3):
+            ticket = await self._unlink_once(actor, ticket_id, version)
+            if ticket is not None:
+                return ticket
+        raise VersionConflict(ticket_id, version, None)
+
+    async def _unlink_once(self, actor: Actor, ticket_id: int, version: int) -> Ticket | None:
         async with self.db.session() as s:
             ticket = await load_ticket(s, ticket_id)
             if not may_link(actor, ticket):
@@ -634,7 +642,9 @@ class RepeatService:
                 raise VersionConflict(ticket.id, version, ticket.version)
             if ticket.repeat_of is None:
                 raise InvalidInput.one("repeat_of", NOT_LINKED)
-            lead = await _reread(s, ticket.repeat_of)
+            if ticket.repeat_of != lead_id:
+                return None  # its group joined another before the lock: look again
+            lead = await _reread(s, lead_id)
             now = self.clock.now()
             done = await s.execute(
                 update(Ticket)

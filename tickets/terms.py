@@ -23,13 +23,13 @@ MAX_WORD = 40
 MAX_TERMS = 32
 
 # Function words common in every report (folded): never part of a term.  Kept short:
-# a folded syllable may also be a content word ("den": lamp / to), so only those
-# that almost never are.
+# a folded syllable is often also a content word ("do": "đó" that / "đổ" fallen, "cho":
+# "cho" for / "chợ" market, "de": "để" to / "đê" dike), and those stay.
 STOP = frozenset(
     """
-    a ah anh be bi bo cac cai chi cho chua co con cua da dang day de di do duoc em gi
-    hay hoac khi khong kia la lai luc ma minh mot nay neu nhe nhieu nhung nhu o oi
-    ong qua rang rat roi sao se tai thi thu toi tren trong tu va vao ve voi vi xin
+    a ah anh be bi cac cai chi co cua da dang di duoc em gi hay hoac khi khong kia la
+    lai luc ma minh mot nay neu nhe nhieu nhung nhu o oi qua rang rat sao se thi tren
+    trong va vao voi vi xin
     """.split()
 )
 

@@ -332,13 +332,17 @@
   }
 
   // Supervisors and agencies: a ticket past its deadline is announced at once.
+  // A matter reported many times without a result (tickets.repeats): level 3?
   function showAlert(msg) {
     const box = $("#live-alerts");
-    if (!box || msg.type !== "overdue") return;
+    if (!box || (msg.type !== "overdue" && msg.type !== "repeats")) return;
+    const words = msg.type === "repeats" ? box.dataset.repeats : box.dataset.overdue;
+    if (!words) return;
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = "/tickets/" + encodeURIComponent(msg.code);
-    text(a, box.dataset.overdue.replace("{code}", msg.code).replace("{agency}", msg.agency || "—"));
+    text(a, words.replace("{code}", msg.code).replace("{agency}", msg.agency || "—")
+      .replace("{n}", msg.reports == null ? "" : msg.reports));
     li.append(a);
     box.prepend(li);
     box.hidden = false;
@@ -382,7 +386,7 @@
       else if (msg.type === "pop") { serverTime(msg.sent); showPop(msg); }
       else if (msg.type === "pop_gone" && current && msg.uniqueid === current.uniqueid) showPop(null);
       else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
-      else if (msg.type === "overdue") showAlert(msg);
+      else if (msg.type === "overdue" || msg.type === "repeats") showAlert(msg);
       else if (msg.type === "ticket") showNotice(msg);
       else if (msg.type === "supervision") {
         // [supervision] show_to_agent: a supervisor listens, whispers or barged in

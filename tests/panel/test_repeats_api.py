@@ -5,6 +5,8 @@ report is written, linking by code or number, the group, unlinking, and what is 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from tests.panel.test_api import API, call, new_ticket, panel, tokens  # noqa: F401
@@ -82,3 +84,47 @@ async def test_an_agent_is_offered_the_earlier_report_and_links_the_new_one(pane
     assert back["repeats"] == 0 and back["version"] == 1
     # the group's own ticket is in no group to leave
     await call(panel, "POST", f"{API}/tickets/{mine['code']}/unlink", agent, {"version": 3}, 409)
+
+
+async def test_the_third_report_flags_the_matter_and_alerts_the_supervisors(panel: Any):
+    """``[tickets] repeat_flag_after`` is 3 by default: the alert goes out on the real bus
+    (Redis) once, to the supervisors' topic."""
+    agent, sup = await tokens(panel, "agent1", "sup")
+    ctx = panel.ctx
+    got: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async for _topic, data in ctx.bus.listen(["alerts"], ready):
+            got.append(json.loads(data))
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), 5)
+    try:
+        first = await report(panel, agent, FLOOD, "0901000011", topic="flooding")
+        for n, phone in enumerate(("0901000012", "0901000013", "0901000014"), 2):
+            t = await report(panel, agent, FLOOD, phone, topic="flooding")
+            await call(
+                panel,
+                "POST",
+                f"{API}/tickets/{t['code']}/link",
+                agent,
+                {"version": 1, "repeat_of": first["code"]},
+            )
+            if n == 3:
+                await asyncio.wait_for(_arrived(got), 5)
+        await asyncio.sleep(0.2)  # a second alert would have come by now
+        assert [(a["type"], a["code"], a["reports"]) for a in got] == [
+            ("repeats", first["code"], 3)
+        ]
+        flagged = await call(panel, "GET", f"{API}/tickets?flagged=1", sup)
+        assert [t["code"] for t in flagged["items"]] == [first["code"]]
+        assert flagged["items"][0]["repeat_flagged_at"] is not None
+    finally:
+        task.cancel()
+        await ctx.bus.stop_listening()
+
+
+async def _arrived(got: list[dict[str, Any]]) -> None:
+    while not got:  # noqa: ASYNC110 - one topic, polled
+        await asyncio.sleep(0.02)
