@@ -18,6 +18,8 @@
   const words = box.dataset;
   const FIELDS = ["description", "citizen_address", "citizen_phone", "topic", "district"];
   const WAIT_MS = 350;
+  // the suggestions look at a report's first words only; a short query stays a short URL
+  const MAX_CHARS = 300;
   let timer = null;
   let pending = null;
   let asked = "";
@@ -33,7 +35,7 @@
     const params = new URLSearchParams();
     for (const name of FIELDS) {
       const input = form.elements[name];
-      const value = input && input.value ? String(input.value).trim() : "";
+      const value = input && input.value ? String(input.value).trim().slice(0, MAX_CHARS) : "";
       if (value) params.set(name, value);
     }
     return params;

@@ -134,16 +134,17 @@ async def test_agencies_get_no_suggestions(w: World):
 
 def read_together(monkeypatch, writers: int) -> None:  # type: ignore[no-untyped-def]
     """Make ``writers`` links read their ticket, then all go on together: the interleaving
-    the locks are for.  Only the first read of each ticket waits (a link that looks again
-    after a group changed goes straight on)."""
+    the locks are for.  Only each link's first read waits (a link that looks again after
+    a group changed goes straight on)."""
     gate = asyncio.Barrier(writers)
     load = repeats_module.load_ticket
-    seen: set[int] = set()
+    seen: set[asyncio.Task] = set()  # type: ignore[type-arg]
 
     async def load_and_wait(s, ticket_id):  # type: ignore[no-untyped-def]
         ticket = await load(s, ticket_id)
-        if ticket_id not in seen:
-            seen.add(ticket_id)
+        task = asyncio.current_task()
+        if task not in seen:
+            seen.add(task)  # type: ignore[arg-type]
             await asyncio.wait_for(gate.wait(), 10)
         return ticket
 
