@@ -346,6 +346,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument(
+        "--sqlite-file",
+        help="keep the SQLite database in this file, and time it again without filling it "
+        "when it exists (made with the same --tickets and --days)",
+    )
     args = ap.parse_args()
     qs = drafts(args.queries, args.tickets, args.days, args.window)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -353,8 +358,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
             name = None
+            reuse = False
             if kind == "sqlite":
-                url = f"sqlite:///{tmp}/bench.db"
+                path = args.sqlite_file or f"{tmp}/bench.db"
+                reuse = bool(args.sqlite_file) and os.path.exists(path)
+                url = f"sqlite:///{path}"
             else:
                 name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
                 with psycopg.connect(PG_ADMIN_URL, autocommit=True) as con:
@@ -363,13 +371,15 @@ def main() -> None:
                     make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
                 )
             try:
-                command.upgrade(alembic_cfg(url), "head")
-                t = time.perf_counter()
-                if kind == "sqlite":
-                    fill_sqlite(f"{tmp}/bench.db", args.tickets, args.days)
-                else:
-                    fill_postgresql(url, args.tickets, args.days)
-                print(f"{kind}: {args.tickets} tickets filled in {time.perf_counter() - t:.0f} s")
+                if not reuse:
+                    command.upgrade(alembic_cfg(url), "head")
+                    t = time.perf_counter()
+                    if kind == "sqlite":
+                        fill_sqlite(path, args.tickets, args.days)
+                    else:
+                        fill_postgresql(url, args.tickets, args.days)
+                    took = time.perf_counter() - t
+                    print(f"{kind}: {args.tickets} tickets filled in {took:.0f} s")
                 runs, recall = asyncio.run(time_suggestions(url, qs, args.runs, args.window))
             finally:
                 if name:

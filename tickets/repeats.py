@@ -52,10 +52,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    CompoundSelect,
+    Float,
     Select,
+    cast,
     delete,
     func,
     insert,
+    literal,
     literal_column,
     select,
     union_all,
@@ -97,8 +101,8 @@ FLAGGED = "repeat_flagged"
 ANSWERED = "answered"
 ALERTS = "alerts"
 
-# postings of one term read at most: a term found more often in the window names the
-# kind of matter rather than this one (see the module's docstring)
+# postings of one term read at most (its newest): a term found more often in the window
+# names the kind of matter rather than this one (see the module's docstring)
 COMMON = 2000
 # the words of a draft looked at (its first ones)
 QUERY_TERMS = 16
@@ -331,47 +335,75 @@ def _phone(raw: str | None) -> str | None:
         return None
 
 
-def _postings(term: str, first: int, newest: int | None) -> Select[Any]:
-    q = select(TicketTerm.ticket_id).where(TicketTerm.term == term, TicketTerm.ticket_id >= first)
-    if newest is not None:
-        q = q.order_by(TicketTerm.ticket_id.desc()).limit(newest)
-    return q
+def _postings(term: str, first: int) -> Select[Any]:
+    """The newest :data:`COMMON` tickets of the window with ``term`` (all of a rarer term)."""
+    return (
+        select(TicketTerm.ticket_id)
+        .where(TicketTerm.term == term, TicketTerm.ticket_id >= first)
+        .order_by(TicketTerm.ticket_id.desc())
+        .limit(COMMON)
+    )
+
+
+def _one(parts: list[Select[Any]]) -> Select[Any] | CompoundSelect[Any]:
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 async def _text_scores(
-    s: AsyncSession, words: list[str], first: int, last: int
+    s: AsyncSession, words: list[str], first: int, last: int, extra: set[int]
 ) -> tuple[dict[int, float], float]:
-    """Tickets from id ``first`` sharing terms with ``words``: their summed weights, and
-    the draft's own total weight (what a report with every term would score)."""
-    counted = [
-        select(literal_column(str(i)).label("k"), func.count().label("n")).select_from(
-            _postings(t, first, COMMON).subquery()
-        )
-        for i, t in enumerate(words)
-    ]
-    counts = counted[0] if len(counted) == 1 else union_all(*counted)
-    df = {int(k): int(n) for k, n in (await s.execute(counts)).all()}
-    size = max(1, last - first + 1)
-    weights = [math.log(1 + size / (1 + df.get(i, 0))) for i in range(len(words))]
-    total = sum(weights)
-    parts = []
-    for i, t in enumerate(words):
-        n = df.get(i, 0)
-        if n == 0:
-            continue
-        sub = _postings(t, first, COMMON if n >= COMMON else None).subquery()
-        parts.append(select(sub.c.ticket_id, literal_column(f"{weights[i]:.6f}").label("w")))
-    if not parts:
-        return {}, total
-    every = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
-    score = func.sum(every.c.w).label("score")
-    rows = await s.execute(
-        select(every.c.ticket_id, score)
-        .group_by(every.c.ticket_id)
-        .order_by(score.desc(), every.c.ticket_id.desc())
+    """Tickets from id ``first`` sharing terms with ``words`` (and the tickets ``extra``):
+    their summed weights, and the draft's own total (what a report with every term would
+    score).
+
+    Two statements, each of a shape that depends only on the number of terms (so compiled
+    once and cached).  The first reads each term's postings (its newest :data:`COMMON`),
+    and answers how many each term has and the candidates, ranked by the sum of
+    ``1 / postings`` of their terms; the second reads the candidates' exact scores from
+    the key: their common terms count too, however old they are.
+    """
+    postings = _one(
+        [
+            select(literal_column(str(i)).label("k"), sub.c.ticket_id)
+            for i, sub in ((i, _postings(t, first).subquery()) for i, t in enumerate(words))
+        ]
+    ).cte("p")
+    df = select(postings.c.k, func.count().label("n")).group_by(postings.c.k).cte("df")
+    score = func.sum(literal(1.0, Float) / df.c.n).label("score")
+    ranked = (
+        select(postings.c.ticket_id, score)
+        .join(df, df.c.k == postings.c.k)
+        .group_by(postings.c.ticket_id)
+        .order_by(score.desc(), postings.c.ticket_id.desc())
         .limit(CANDIDATES)
+        .subquery()
     )
-    return {int(tid): float(sc) for tid, sc in rows.all()}, total
+    both = union_all(
+        select(literal_column("0").label("kind"), df.c.k.label("x"), cast(df.c.n, Float)),
+        select(literal_column("1"), ranked.c.ticket_id, ranked.c.score),
+    )
+    counts: dict[int, int] = {}
+    candidates = set(extra)
+    for kind, x, v in (await s.execute(both)).all():
+        if int(kind) == 0:
+            counts[int(x)] = int(v)
+        else:
+            candidates.add(int(x))
+    size = max(1, last - first + 1)
+    weight = {t: math.log(1 + size / (1 + counts.get(i, 0))) for i, t in enumerate(words)}
+    total = sum(weight.values())
+    found = [t for i, t in enumerate(words) if counts.get(i)]
+    if not found or not candidates:
+        return {}, total
+    rows = await s.execute(
+        select(TicketTerm.ticket_id, TicketTerm.term).where(
+            TicketTerm.term.in_(found), TicketTerm.ticket_id.in_(sorted(candidates))
+        )
+    )
+    scores: dict[int, float] = {}
+    for tid, term in rows.all():
+        scores[tid] = scores.get(tid, 0.0) + weight[term]
+    return scores, total
 
 
 class RepeatService:
@@ -415,42 +447,61 @@ class RepeatService:
             return []
         since = self.since()
         async with self.db.session() as s:
-            first = await s.scalar(
-                select(Ticket.id)
-                .where(Ticket.created_at >= since)
-                .order_by(Ticket.created_at, Ticket.id)
-                .limit(1)
-            )
+            window = (
+                await s.execute(
+                    select(
+                        select(Ticket.id)
+                        .where(Ticket.created_at >= since)
+                        .order_by(Ticket.created_at, Ticket.id)
+                        .limit(1)
+                        .scalar_subquery(),
+                        select(func.max(Ticket.id)).scalar_subquery(),
+                    )
+                )
+            ).one()
+            first, last = window
             if first is None:
                 return []
-            last = (await s.scalar(select(func.max(Ticket.id)))) or first
-            text: dict[int, float] = {}
-            total = 1.0
-            if words:
-                text, total = await _text_scores(s, words, first, last)
             by_phone: set[int] = set()
             if phone:
                 by_phone = set(
                     (
                         await s.scalars(
                             select(Ticket.id)
-                            .where(Ticket.citizen_phone == phone, Ticket.created_at >= since)
-                            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                            .where(Ticket.citizen_phone == phone, Ticket.id >= first)
+                            .order_by(Ticket.id.desc())
                             .limit(BY_PHONE)
                         )
                     ).all()
                 )
+            text: dict[int, float] = {}
+            total = 1.0
+            if words:
+                text, total = await _text_scores(s, words, first, last, by_phone)
             ids = set(text) | by_phone
             if before is not None:
                 ids = {i for i in ids if i < before.id}
             if not ids:
                 return []
-            rows = (
-                await s.scalars(
-                    select(Ticket).where(Ticket.id.in_(sorted(ids)), Ticket.created_at >= since)
-                )
-            ).all()
-            ranked: dict[int, tuple[float, tuple[str, ...], Ticket]] = {}
+            # what the ranking needs of each candidate; whole tickets only for those
+            # suggested.  By id alone: the id is the key (a condition on the time could
+            # make the planner walk the time's index instead); the window is checked here
+            rows = [
+                r
+                for r in (
+                    await s.execute(
+                        select(
+                            Ticket.id,
+                            Ticket.topic,
+                            Ticket.district,
+                            Ticket.repeat_of,
+                            Ticket.created_at,
+                        ).where(Ticket.id.in_(sorted(ids)))
+                    )
+                ).all()
+                if r.created_at >= since
+            ]
+            ranked: dict[int, tuple[float, tuple[str, ...]]] = {}
             own_group = None
             if before is not None:
                 own_group = before.repeat_of or before.id
@@ -476,18 +527,18 @@ class RepeatService:
                     continue
                 best = ranked.get(group)
                 if best is None or score > best[0]:
-                    ranked[group] = (score, tuple(reasons), t)
+                    ranked[group] = (score, tuple(reasons))
             best_groups = sorted(ranked.items(), key=lambda kv: (-kv[1][0], -kv[0]))[:limit]
-            missing = [g for g, (_, _, t) in best_groups if t.id != g]
-            leads = {t.id: t for t in rows if t.id in ranked}
-            if missing:
-                leads |= {
-                    t.id: t
-                    for t in (await s.scalars(select(Ticket).where(Ticket.id.in_(missing)))).all()
-                }
+            if not best_groups:
+                return []
+            wanted = [g for g, _ in best_groups]
+            leads = {
+                t.id: t
+                for t in (await s.scalars(select(Ticket).where(Ticket.id.in_(wanted)))).all()
+            }
         return [
             Suggestion(leads[g], (leads[g].repeats or 0) + 1, round(score, 3), reasons)
-            for g, (score, reasons, _t) in best_groups
+            for g, (score, reasons) in best_groups
             if g in leads
         ]
 
