@@ -585,10 +585,9 @@ OPERATIONS: tuple[Operation, ...] = (
         returns=RepeatSuggestionList,
         query=(
             *(
-                Param(name, {"type": "string", "maxLength": QUERY_MAX})
-                for name in ("description", "citizen_address", "citizen_phone", "topic")
+                Param(name, {"type": "string", "maxLength": most})
+                for name, most in QUERY_MAX.items()
             ),
-            Param("district", {"type": "string", "maxLength": QUERY_MAX}),
             Param(
                 "limit",
                 {

@@ -25,8 +25,16 @@ from tickets.repeats import DEFAULT_LIMIT, MAX_LIMIT, Draft, Suggestion
 from tickets.schemas import validate
 
 STAFF = ("agent", "supervisor", "admin")
-# the draft's text looked at (the suggestions use its first words anyway)
-QUERY_MAX = 2000
+# the draft's fields looked at, at most (the suggestions use a report's first words
+# anyway): short enough that a URL with all of them, percent-encoded, stays under the
+# server's 8 KiB request line whatever the characters
+QUERY_MAX = {
+    "description": 300,
+    "citizen_address": 100,
+    "citizen_phone": 40,
+    "topic": 32,
+    "district": 80,
+}
 EXCERPT = 300
 DRAFT_FIELDS = ("description", "citizen_address", "citizen_phone", "topic", "district")
 
@@ -144,7 +152,7 @@ async def _out(request: web.Request, ticket: Ticket) -> TicketOut:
 @require(*STAFF)
 async def suggest_repeats(request: web.Request) -> web.StreamResponse:
     q = request.query
-    draft = Draft(**{name: (q.get(name) or "")[:QUERY_MAX] or None for name in DRAFT_FIELDS})
+    draft = Draft(**{name: q.get(name) or None for name in DRAFT_FIELDS})
     found = await ctx(request).repeats.suggest(request[ACTOR], draft, limit=_limit(request))
     return _json(suggestions_out(found))
 

@@ -18,8 +18,9 @@
   const words = box.dataset;
   const FIELDS = ["description", "citizen_address", "citizen_phone", "topic", "district"];
   const WAIT_MS = 350;
-  // the suggestions look at a report's first words only; a short query stays a short URL
-  const MAX_CHARS = 300;
+  // the suggestions look at a report's first words only: what the API takes of each
+  // field (panel/api/repeats.py QUERY_MAX), so the URL stays short
+  const MAX_CHARS = { description: 300, citizen_address: 100, citizen_phone: 40, topic: 32, district: 80 };
   let timer = null;
   let pending = null;
   let asked = "";
@@ -35,7 +36,7 @@
     const params = new URLSearchParams();
     for (const name of FIELDS) {
       const input = form.elements[name];
-      const value = input && input.value ? String(input.value).trim().slice(0, MAX_CHARS) : "";
+      const value = input && input.value ? String(input.value).trim().slice(0, MAX_CHARS[name]) : "";
       if (value) params.set(name, value);
     }
     return params;
