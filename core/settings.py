@@ -775,6 +775,11 @@ class TicketSettings(_Model):
     # citizen chose (the Party-building domain never is either):
     # denunciations and corruption (tickets.publication).
     never_public_topics: list[str] = ["complaints", "corruption"]
+    # Repeat reports (tickets.repeats): earlier reports created within this many days
+    # are suggested when a report is written; a group of this many reports (the first
+    # and its repeats) not yet answered is flagged for level 3, with an alert.
+    repeat_window_days: Annotated[int, Field(ge=1, le=3660)] = 180
+    repeat_flag_after: Annotated[int, Field(ge=2, le=1000)] = 3
 
     @model_validator(mode="after")
     def _topics(self) -> TicketSettings:

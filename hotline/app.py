@@ -103,6 +103,7 @@ from tickets.numbers import format_number
 from tickets.queries import TicketQueries
 from tickets.ratings import RatingService
 from tickets.reconciliation.service import ReconciliationService
+from tickets.repeats import RepeatService, flag_alert
 from tickets.result_calls import ResultCallService, waker
 from tickets.result_dialler import RESULT_CALL_EVENTS, ResultCallDialler
 from tickets.schemas import normalize_phone
@@ -227,6 +228,9 @@ def panel_context(
     # a result to tell a citizen by phone wakes the result-call dialler, in any process
     tickets.on_result_recorded.append(waker(bus))
     ticket_queries = ticket_queries or TicketQueries(db, settings, clock)
+    repeats = RepeatService(db, settings, clock, tickets)
+    # a matter reported often enough unresolved: the supervisors' alert
+    repeats.on_flagged.append(flag_alert(bus.publish))
     return PanelContext(
         settings=settings,
         clock=clock,
@@ -238,6 +242,7 @@ def panel_context(
         api_keys=ApiKeyService(db, clock),
         tickets=tickets,
         ticket_queries=ticket_queries,
+        repeats=repeats,
         agencies=AgencyService(db, clock),
         calls=calls or CallService(db, settings),
         control=control,

@@ -38,6 +38,7 @@ from tickets.directory import DirectoryFiles
 from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
 from tickets.reconciliation.service import ReconciliationService
+from tickets.repeats import RepeatService
 from tickets.service import TicketService
 
 
@@ -52,6 +53,8 @@ class PanelContext:
     api_keys: ApiKeyService
     tickets: TicketService
     ticket_queries: TicketQueries
+    # repeat reports: suggestions, links, groups (tickets.repeats)
+    repeats: RepeatService
     agencies: AgencyService
     calls: CallService
     # None in a panel process without an AMI connection (pausing then fails clearly).

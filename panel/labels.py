@@ -58,6 +58,8 @@ FIELD_LABELS: dict[str, str] = {
     "publish_consent": N_("May be published once completed"),
     "latitude": N_("Latitude of the place"),
     "longitude": N_("Longitude of the place"),
+    # repeat reports (tickets.repeats): the earlier report a ticket is linked to
+    "repeat_of": N_("Earlier report of the same matter"),
     # accounts
     "username": N_("User name"),
     "display_name": N_("Name"),

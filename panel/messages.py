@@ -51,6 +51,9 @@ TICKET_FIELD_ERRORS = (
         "{number} is not a valid ticket number: please key it again "
         "(its last digit, the check digit, does not match the others)"
     ),
+    N_("cannot be the ticket itself"),
+    N_("is already in this ticket's group"),
+    N_("is not linked to an earlier report"),
 )
 
 # -- accounts/service.py and accounts/passwords.py: account field errors --------

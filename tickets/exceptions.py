@@ -46,13 +46,21 @@ NUMBER_CHECK = (
     "(its last digit, the check digit, does not match the others)"
 )
 
+# Linking a repeat report (tickets.repeats): to itself, to its own group, or unlinking
+# one that is in none (or is its group's ticket).
+SAME_TICKET = "cannot be the ticket itself"
+IN_GROUP = "is already in this ticket's group"
+NOT_LINKED = "is not linked to an earlier report"
+
 # What the ticket's status asks for when it is closed (a reason; a proposal's letter).
 NEEDED_NOW = "is required in the ticket's current status"
 NOT_NOW = "cannot be given in the ticket's current status"
 
 # Refusals that depend on what is stored, not on the request itself (a code already
 # used, an agency that does not exist or no longer is): the API answers them with 409.
-STATE_CONFLICTS = frozenset({UNKNOWN, INACTIVE, TAKEN, CYCLE, SECOND_FOR_CALL, NEEDED_NOW, NOT_NOW})
+STATE_CONFLICTS = frozenset(
+    {UNKNOWN, INACTIVE, TAKEN, CYCLE, SECOND_FOR_CALL, NEEDED_NOW, NOT_NOW, IN_GROUP, NOT_LINKED}
+)
 
 MESSAGES = (
     REQUIRED,
@@ -74,6 +82,9 @@ MESSAGES = (
     SECOND_FOR_CALL,
     CODE_CHECK,
     NUMBER_CHECK,
+    SAME_TICKET,
+    IN_GROUP,
+    NOT_LINKED,
 )
 
 

@@ -152,6 +152,14 @@ class Ticket(Base):
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     # What the public portal's search looks in (:func:`public_text`): public columns only.
     public_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Repeat reports (tickets.repeats): the group's ticket this one was linked to (None
+    # for a ticket in no group and for a group's own ticket), and, on a group's ticket,
+    # how many are linked to it.  Group bookkeeping: written without bumping ``version``.
+    repeat_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    repeats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # when the group reached ``tickets.repeat_flag_after`` reports unresolved: a matter
+    # for level 3 (the supervisors' list shows it; an alert went out)
+    repeat_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_tickets_open_deadline", "status", "deadline_at"),
@@ -190,6 +198,18 @@ def public_text(ticket: Ticket, changes: Mapping[str, Any] | None = None) -> str
     return "\n".join(
         fold_phrase(str(changes.get(name, getattr(ticket, name)) or "")) for name in PUBLIC_SEARCHED
     )
+
+
+class TicketTerm(Base):
+    """One folded term (two adjacent words) of a ticket's report: what the repeat-report
+    suggestions look up (tickets.repeats).  Rows are written with the ticket and rewritten
+    when its description or address changes; the key is also the only index."""
+
+    __tablename__ = "ticket_terms"
+    term: Mapped[str] = mapped_column(String(81), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class Attachment(Base):

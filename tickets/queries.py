@@ -58,6 +58,9 @@ class TicketFilter:
     # whatever the case and accents.
     q: str | None = None
     call_id: int | None = None
+    # True: groups of repeat reports flagged for level 3 and not yet answered
+    # (tickets.repeats); the supervisors' list marks them
+    flagged: bool | None = None
 
 
 def _escape_like(text: str) -> str:
@@ -86,6 +89,16 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
             Ticket.agency_id == actor.agency_id,
             and_(Ticket.agency_id.in_(children), Ticket.escalated_at.is_not(None)),
         ),
+    )
+
+
+def flagged_for_level3() -> ColumnElement[bool]:
+    """A group of repeat reports flagged for level 3 (tickets.repeats.flag) whose ticket is
+    still below level 3 and not answered: what the supervisors are to look at."""
+    return and_(
+        Ticket.repeat_flagged_at.is_not(None),
+        Ticket.level < 3,
+        Ticket.status.not_in([Status.ANSWERED.value, Status.CLOSED.value]),
     )
 
 
@@ -250,6 +263,8 @@ class TicketQueries:
             conditions.append(Ticket.created_by == f.created_by)
         if f.call_id is not None:
             conditions.append(Ticket.call_id == f.call_id)
+        if f.flagged is not None:
+            conditions.append(flagged_for_level3() if f.flagged else not_(flagged_for_level3()))
         if f.overdue is not None:
             overdue = and_(
                 Ticket.status.in_([st.value for st in DEADLINE_STATUSES]),

@@ -47,6 +47,7 @@ from callcenter.models import Call
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
+from tickets import repeats
 from tickets.attachments import NewAttachment, new_id, remove_file, write_file
 from tickets.codes import new_code
 from tickets.exceptions import (
@@ -89,6 +90,7 @@ from tickets.schemas import (
     check_text,
     validate,
 )
+from tickets.terms import terms
 from tickets.workflow import (
     CLOSE_WITH_NOTE,
     LEVEL_EDITABLE,
@@ -125,6 +127,12 @@ class Action(StrEnum):
     RESULT_CALL = HISTORY_ACTION
     # an agent called the citizen from the ticket page (callcenter.outbound)
     CALLED = "called"
+    # repeat reports (written by tickets.repeats)
+    LINKED = repeats.LINKED
+    UNLINKED = repeats.UNLINKED
+    REPEAT_ADDED = repeats.REPEAT_ADDED
+    REPEAT_REMOVED = repeats.REPEAT_REMOVED
+    REPEAT_FLAGGED = repeats.FLAGGED
 
 
 # 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
@@ -350,6 +358,8 @@ class TicketService:
         ticket.public_text = public_text(ticket)
         s.add(ticket)
         await s.flush()
+        # what its repeats will be found by (tickets.repeats)
+        await repeats.index_terms(s, ticket.id, terms(ticket.description, ticket.citizen_address))
         details: dict[str, Any] = {"level": form.level}
         if form.agency_id is not None:
             details["agency"] = form.agency_id
@@ -526,14 +536,23 @@ class TicketService:
             # the citizen of a level-2/3 report is called with it: written with the
             # answer, so a crash after the commit loses no call
             call = await add_call(s, self.settings, ticket, now)
+            # and so is every citizen who reported the same matter (tickets.repeats)
+            shared = await repeats.share_result(s, self.settings, ticket, actor, now)
+        await self.answered_elsewhere(ticket, call is not None)
+        for item in shared:
+            await self.answered_elsewhere(item.ticket, item.call is not None)
+        return ticket
+
+    async def answered_elsewhere(self, ticket: Ticket, call_made: bool) -> None:
+        """After the commit of an answer (the agency's, or its group's shared by
+        tickets.repeats): the creator is told and a result call wakes the dialler."""
         await self._announce(ticket, Action.ANSWERED)
-        if call is not None:
+        if call_made:
             for hook in self.on_result_recorded:
                 try:
                     await hook(ticket)
                 except Exception:  # noqa: BLE001 - the call is written; the sweep finds it
                     log.exception("waking the result-call dialler for %s failed", ticket.code)
-        return ticket
 
     async def send_back(self, actor: Actor, ticket_id: int, version: int, reason: str) -> Ticket:
         """The agency returns the ticket with a reason (e.g. not its competence)."""
@@ -895,6 +914,13 @@ class TicketService:
             values = {**values, "search_text": search_text(ticket, values)}
         if any(name in values for name in PUBLIC_SEARCHED):
             values = {**values, "public_text": public_text(ticket, values)}
+        if "description" in values or "citizen_address" in values:
+            before = terms(ticket.description, ticket.citizen_address)
+            after = terms(
+                values.get("description", ticket.description),
+                values.get("citizen_address", ticket.citizen_address),
+            )
+            await repeats.index_terms(s, ticket.id, after, before)
         result = await s.execute(
             update(Ticket)
             .where(Ticket.id == ticket.id, Ticket.version == version)

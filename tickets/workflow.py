@@ -248,3 +248,10 @@ def may_withhold(actor: Actor) -> bool:
     """Whether the actor may withhold a report from publication, or release it (admins:
     in any status, since a report is published only once closed)."""
     return actor.role == Role.ADMIN
+
+
+def may_link(actor: Actor, ticket: Ticket) -> bool:
+    """Whether the actor may link the ticket to an earlier report, or unlink it
+    (tickets.repeats): supervisors and admins, and the agent who created it, in any
+    status (a repeat is counted even once its matter is closed)."""
+    return actor.role in LEADS or (actor.role == Role.AGENT and their_own(actor, ticket))

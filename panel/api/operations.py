@@ -43,6 +43,18 @@ from panel.api.kb import (
     update_article,
 )
 from panel.api.openapi import Handler, Operation, Param, build_document, docs_page
+from panel.api.repeats import (
+    QUERY_MAX,
+    LinkIn,
+    RepeatGroupOut,
+    RepeatSuggestionList,
+    UnlinkIn,
+    link_ticket,
+    similar_tickets,
+    suggest_repeats,
+    ticket_group,
+    unlink_ticket,
+)
 from panel.api.schemas import (
     AcceptIn,
     AgencyList,
@@ -143,6 +155,8 @@ from tickets.kb.schemas import ArticleIn
 from tickets.kb.service import DEFAULT_LIMIT, MAX_LIMIT
 from tickets.models import Domain, Status
 from tickets.queries import MAX_PER_PAGE
+from tickets.repeats import DEFAULT_LIMIT as REPEATS_DEFAULT
+from tickets.repeats import MAX_LIMIT as REPEATS_MAX
 from tickets.schemas import MAX_ID, AgencyIn
 
 _P = PREFIX
@@ -161,6 +175,11 @@ TICKET_QUERY = (
     Param("created_by", _INT, "The creating user's id."),
     Param("call_id", _INT, "Tickets created from this call."),
     Param("overdue", _FLAG, "Only tickets past their deadline."),
+    Param(
+        "flagged",
+        _FLAG,
+        "Only groups of repeat reports flagged for level 3 and not yet answered.",
+    ),
     Param("created_from", {"type": "string", "format": "date"}, "Local day, included."),
     Param("created_to", {"type": "string", "format": "date"}, "Local day, included."),
     Param(
@@ -555,6 +574,92 @@ OPERATIONS: tuple[Operation, ...] = (
         status=201,
         body=CommentIn,
         returns=EventOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/repeats/suggestions",
+        handler=suggest_repeats,
+        summary="Earlier reports likely of the same matter as a report being written",
+        answer="Suggestions, likeliest first: each a group's ticket (or a report in none).",
+        tag="repeats",
+        returns=RepeatSuggestionList,
+        query=(
+            *(
+                Param(name, {"type": "string", "maxLength": most})
+                for name, most in QUERY_MAX.items()
+            ),
+            Param(
+                "limit",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": REPEATS_MAX,
+                    "default": REPEATS_DEFAULT,
+                },
+            ),
+        ),
+        errors=(422,),
+        description="Reports created within `[tickets] repeat_window_days`: the same "
+        "phone, or enough of the same words (pairs of adjacent words, with or without "
+        "Vietnamese diacritics), ranked higher with the same topic and district.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets/{{code}}/similar",
+        handler=similar_tickets,
+        summary="Earlier reports likely of the same matter as this ticket",
+        answer="Suggestions, likeliest first, older than the ticket and outside its group.",
+        tag="repeats",
+        returns=RepeatSuggestionList,
+        query=(
+            Param(
+                "limit",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": REPEATS_MAX,
+                    "default": REPEATS_DEFAULT,
+                },
+            ),
+        ),
+        errors=(422,),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets/{{code}}/group",
+        handler=ticket_group,
+        summary="The ticket's group of repeat reports",
+        answer="The group's ticket and the reports linked to it.",
+        tag="repeats",
+        returns=RepeatGroupOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/link",
+        handler=link_ticket,
+        summary="Link the ticket to an earlier report of the same matter",
+        answer="The ticket, in that report's group.",
+        tag="repeats",
+        body=LinkIn,
+        returns=TicketOut,
+        description="Supervisors and admins; an agent links the tickets they created "
+        "(403 otherwise). The reports linked to this ticket move with it; a group "
+        "already answered gives its result at once (and its result call). 409 with "
+        "`fields.repeat_of` when the report does not exist or is already in the group; "
+        "409 when the ticket changed since `version` (two agents linking it at once: "
+        "one wins).",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/unlink",
+        handler=unlink_ticket,
+        summary="Take the ticket out of its group",
+        answer="The ticket, in no group.",
+        tag="repeats",
+        body=UnlinkIn,
+        returns=TicketOut,
+        description="Who may link it. 409 with `fields.repeat_of` when it is in no "
+        "group or is the group's own ticket.",
     ),
     Operation(
         method="GET",

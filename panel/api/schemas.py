@@ -528,6 +528,17 @@ class TicketOut(BaseModel):
     closed_at: UTCTime | None
     version: int
     call_id: int | None
+    repeat_of: int | None = Field(
+        None,
+        description="Repeat reports: the id of the group's ticket this one was linked to "
+        "(null when in no group, and for the group's own ticket).",
+    )
+    repeats: int = Field(0, description="On a group's ticket: how many reports are linked to it.")
+    repeat_flagged_at: UTCTime | None = Field(
+        None,
+        description="When the group reached `[tickets] repeat_flag_after` reports "
+        "unanswered: flagged for level 3.",
+    )
 
 
 # Columns copied as they are (the rest is computed).

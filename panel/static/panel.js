@@ -332,10 +332,14 @@
   }
 
   // Supervisors and agencies: a ticket past its deadline is announced at once; so is,
-  // to supervisors, an agency disputing a line of its weekly reconciliation.
+  // to supervisors, an agency disputing a line of its weekly reconciliation, and a
+  // matter reported many times without a result (tickets.repeats): level 3?
   function showAlert(msg) {
     const box = $("#live-alerts");
-    if (!box || (msg.type !== "overdue" && msg.type !== "reconciliation")) return;
+    const kinds = ["overdue", "reconciliation", "repeats"];
+    if (!box || !kinds.includes(msg.type)) return;
+    const words = msg.type === "repeats" ? box.dataset.repeats : box.dataset.overdue;
+    if (msg.type !== "reconciliation" && !words) return;
     const li = document.createElement("li");
     const a = document.createElement("a");
     if (msg.type === "reconciliation") {
@@ -349,7 +353,8 @@
       return;
     }
     a.href = "/tickets/" + encodeURIComponent(msg.code);
-    text(a, box.dataset.overdue.replace("{code}", msg.code).replace("{agency}", msg.agency || "—"));
+    text(a, words.replace("{code}", msg.code).replace("{agency}", msg.agency || "—")
+      .replace("{n}", msg.reports == null ? "" : msg.reports));
     li.append(a);
     box.prepend(li);
     box.hidden = false;
@@ -393,7 +398,7 @@
       else if (msg.type === "pop") { serverTime(msg.sent); showPop(msg); }
       else if (msg.type === "pop_gone" && current && msg.uniqueid === current.uniqueid) showPop(null);
       else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
-      else if (msg.type === "overdue" || msg.type === "reconciliation") showAlert(msg);
+      else if (["overdue", "reconciliation", "repeats"].includes(msg.type)) showAlert(msg);
       else if (msg.type === "ticket") showNotice(msg);
       else if (msg.type === "supervision") {
         // [supervision] show_to_agent: a supervisor listens, whispers or barged in

@@ -106,6 +106,8 @@ def ticket_filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:
         f.topic = q["topic"][:32]
     if q.get("overdue") == "1":
         f.overdue = True
+    if q.get("flagged") == "1":
+        f.flagged = True
     for key in ("created_from", "created_to"):
         try:
             if q.get(key):

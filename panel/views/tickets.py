@@ -28,7 +28,15 @@ from panel.views.common import (
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
 from tickets import workflow
 from tickets.attachments import path_of
-from tickets.exceptions import SECOND_FOR_CALL, InvalidInput
+from tickets.exceptions import (
+    SECOND_FOR_CALL,
+    UNKNOWN,
+    FieldError,
+    InvalidCode,
+    InvalidInput,
+    TicketNotFound,
+    VersionConflict,
+)
 from tickets.models import Status, Ticket
 from tickets.numbers import format_number
 from tickets.publication import is_published, restricted
@@ -118,21 +126,60 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
                 **values,
                 "call_id": data.get("call_id", ""),
                 "second_for_call": data.get("second_for_call", ""),
+                "repeat_of": data.get("repeat_of", ""),
             },
             **extra,
             **await ticket_form_values(request),
         )
     if call_id is not None:
         await tell_call_tickets(request, call_id)
+    created = _(
+        "Ticket {code} created, number {number}. Read the number to the citizen.",
+        code=ticket.code,
+        number=format_number(ticket.number),
+    )
+    earlier = data.get("repeat_of", "").strip()
+    if earlier:
+        # the earlier report the agent picked among the suggestions (repeats.js)
+        try:
+            target = await repeat_target(request, earlier)
+            await c.repeats.link(request[ACTOR], ticket.id, ticket.version, target.id)
+        except (InvalidInput, VersionConflict) as e:
+            log.info("ticket %s created, not linked to %s: %s", ticket.code, earlier, e)
+            # created all the same: its page offers the suggestions again
+            raise flash_redirect(
+                f"/tickets/{ticket.code}",
+                created + " " + _("It could not be linked to {code}.", code=earlier),
+            ) from None
     # from the workspace, back to the workspace: the next call pops there
     raise flash_redirect(
-        "/agent" if data.get("from") == "agent" else f"/tickets/{ticket.code}",
-        _(
-            "Ticket {code} created, number {number}. Read the number to the citizen.",
-            code=ticket.code,
-            number=format_number(ticket.number),
-        ),
+        "/agent" if data.get("from") == "agent" else f"/tickets/{ticket.code}", created
     )
+
+
+async def repeat_target(request: web.Request, text: str) -> Ticket:
+    """The earlier report named by its code or number; InvalidInput on ``repeat_of``."""
+    try:
+        return await ctx(request).ticket_queries.get_by_code(text)
+    except (TicketNotFound, InvalidCode, InvalidInput):
+        raise InvalidInput([FieldError("repeat_of", UNKNOWN)]) from None
+
+
+async def repeat_values(request: web.Request, ticket: Ticket) -> dict[str, Any]:
+    """The ticket page's repeat reports: its group, and earlier reports to link it to."""
+    c = ctx(request)
+    actor = request[ACTOR]
+    if actor.role not in STAFF:
+        return {"group": None, "suggestions": [], "may_link": False}
+    group = None
+    if ticket.repeat_of is not None or ticket.repeats:
+        lead, members = await c.repeats.group(ticket)
+        group = {"lead": lead, "members": members, "reports": len(members) + 1}
+    linkable = workflow.may_link(actor, ticket)
+    suggestions = []
+    if linkable and ticket.repeat_of is None:
+        suggestions = await c.repeats.similar_to(actor, ticket)
+    return {"group": group, "suggestions": suggestions, "may_link": linkable}
 
 
 @require(*STAFF)
@@ -202,6 +249,7 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         ),
         errors={},
         values={},
+        **await repeat_values(request, ticket),
         **await ticket_calls(request, ticket),
         **await ticket_form_values(request),
     )
@@ -291,6 +339,11 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
                 _local_dt(request, data, "meeting_at"),
                 data.get("meeting_place", ""),
             )
+        elif action == "link":
+            target = await repeat_target(request, data.get("repeat_of", "").strip())
+            await c.repeats.link(actor, ticket.id, _version(data), target.id)
+        elif action == "unlink":
+            await c.repeats.unlink(actor, ticket.id, _version(data))
         elif action == "reopen":
             await s.reopen(actor, ticket.id, _version(data), data.get("reason", ""))
         elif action in ("withhold", "release"):
@@ -327,6 +380,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             errors=errors,
             failed_action=action,
             values=dict(data),
+            **await repeat_values(request, ticket),
             **await ticket_calls(request, ticket),
             **await ticket_form_values(request),
         )

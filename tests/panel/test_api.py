@@ -73,6 +73,12 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", f"{API}/agencies"): ADMIN,
     ("GET", f"{API}/agencies/{{id}}"): STAFF,
     ("PATCH", f"{API}/agencies/{{id}}"): ADMIN,
+    # repeat reports: staff; who may link which ticket is the service's (agent: their own)
+    ("GET", f"{API}/repeats/suggestions"): STAFF,
+    ("GET", f"{API}/tickets/{{code}}/similar"): STAFF,
+    ("GET", f"{API}/tickets/{{code}}/group"): STAFF,
+    ("POST", f"{API}/tickets/{{code}}/link"): STAFF,
+    ("POST", f"{API}/tickets/{{code}}/unlink"): STAFF,
     ("GET", f"{API}/kb/articles"): STAFF,
     ("POST", f"{API}/kb/articles"): ADMIN,
     ("GET", f"{API}/kb/articles/{{id}}"): STAFF,
