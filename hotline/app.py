@@ -90,6 +90,7 @@ from tickets.agencies import AgencyService, phone_directory
 from tickets.alerts import OverdueWatch
 from tickets.directory import DirectoryFiles
 from tickets.follow import FollowQueries
+from tickets.handling.service import AssignmentService
 from tickets.kb.service import KnowledgeBase
 from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
@@ -243,6 +244,7 @@ def panel_context(
         qa=QaService(db, settings, clock),
         kb=KnowledgeBase(db, clock),
         directory=DirectoryFiles(db, clock),
+        handling=AssignmentService(db, tickets, clock),
         outbound=outbound,
         supervision=supervision,
         inbox=inbox_service(

@@ -34,6 +34,7 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.directory import DirectoryFiles
+from tickets.handling.service import AssignmentService
 from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
@@ -73,6 +74,8 @@ class PanelContext:
     # the procedures knowledge base (level-1 answers) and the directory's CSV files
     kb: KnowledgeBase
     directory: DirectoryFiles
+    # several agencies on a ticket and delegation down the tree (tickets.handling)
+    handling: AssignmentService
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)
