@@ -396,6 +396,7 @@ class Application:
             self.bus,
             self.clock,
             settings.tickets.overdue_check_seconds,
+            parts=self.panel.handling,
         )
         self.queue_log = QueueLogReader(
             settings.queue_log, settings.state_dir / "queue_log.offset.json"

@@ -82,7 +82,7 @@ async def withdraw(s: AsyncSession, ids: Sequence[int], now: datetime) -> list[i
     if open_ids:
         await s.execute(
             update(Assignment)
-            .where(Assignment.id.in_(open_ids))
+            .where(Assignment.id.in_(open_ids), Assignment.status.in_([st.value for st in OPEN]))
             .values(status=State.WITHDRAWN.value, ended_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )

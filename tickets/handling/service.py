@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.identity import Actor
+from accounts.identity import SYSTEM, Actor
 from core.clock import Clock
 from core.db import Database
 from tickets.exceptions import (
@@ -45,7 +45,8 @@ from tickets.exceptions import (
 from tickets.handling import rules
 from tickets.handling.models import OPEN, Assignment, Role, State
 from tickets.handling.rounds import parts, subtree, withdraw
-from tickets.models import Agency, Ticket
+from tickets.models import WITH_AGENCY, Agency, Ticket
+from tickets.queries import load_ticket
 from tickets.schemas import check_id, check_text
 from tickets.service import TicketService
 
@@ -64,6 +65,8 @@ class PartAction(StrEnum):
     PART_RETURNED = "part_returned"
     ADOPTED = "adopted"
     WITHDRAWN = "delegation_withdrawn"
+    # the system: an open part's deadline passed (the overdue watch, tickets.alerts)
+    ESCALATED = "part_escalated"
 
 
 @dataclass
@@ -323,6 +326,67 @@ class AssignmentService:
             await self._bump(s, actor, ticket, version, PartAction.ADOPTED, details, now)
             await s.refresh(parent)
             return parent
+
+    async def escalate_overdue(self, now: datetime) -> list[tuple[Assignment, Ticket]]:
+        """Mark every open part whose deadline passed, of a ticket still with its
+        agencies; returns those newly marked, with their tickets (the caller alerts).
+
+        As the tickets' own escalation: once per deadline, re-checked in the UPDATE so
+        two processes mark each part once, and the ticket's version is not bumped (an
+        officer answering as the deadline passes is not refused because of the alarm).
+        """
+        due = and_(
+            Assignment.status.in_([st.value for st in OPEN]),
+            Assignment.deadline_at < now,
+            or_(
+                Assignment.escalated_at.is_(None),
+                Assignment.escalated_at < Assignment.deadline_at,
+            ),
+        )
+        marked: list[tuple[Assignment, Ticket]] = []
+        async with self.db.session() as s:
+            ids = (
+                await s.scalars(
+                    select(Assignment.id)
+                    .join(Ticket, Ticket.id == Assignment.ticket_id)
+                    .where(due, Ticket.status.in_([st.value for st in WITH_AGENCY]))
+                    .order_by(Assignment.deadline_at, Assignment.id)
+                )
+            ).all()
+            for part_id in ids:
+                result = await s.execute(
+                    update(Assignment)
+                    .where(Assignment.id == part_id, due)
+                    .values(escalated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # answered or marked by another process meanwhile
+                part = await s.get(Assignment, part_id, populate_existing=True)
+                assert part is not None
+                ticket = await load_ticket(s, part.ticket_id)
+                details = {"part": part.id, "agency": part.agency_id, "deadline": part.deadline_at}
+                s.add(
+                    self.tickets._event(  # noqa: SLF001 - one shape for every history line
+                        ticket.id,
+                        SYSTEM,
+                        PartAction.ESCALATED,  # type: ignore[arg-type]
+                        ticket.status,
+                        ticket.status,
+                        details,
+                        now,
+                    )
+                )
+                marked.append((part, ticket))
+        for part, ticket in marked:
+            log.warning(
+                "ticket %s: part %s of agency %s overdue since %s",
+                ticket.code,
+                part.id,
+                part.agency_id,
+                part.deadline_at,
+            )
+        return marked
 
     # -- helpers ------------------------------------------------------------------
 
