@@ -254,7 +254,11 @@ class TicketQueries:
         if f.topic:
             conditions.append(Ticket.topic == f.topic)
         if f.agency_id is not None:
-            conditions.append(Ticket.agency_id == f.agency_id)
+            # the lead, or an agency with a part (co-handling, delegated: tickets.handling)
+            with_part = select(Assignment.ticket_id).where(
+                Assignment.agency_id == f.agency_id, Assignment.status != State.WITHDRAWN.value
+            )
+            conditions.append(or_(Ticket.agency_id == f.agency_id, Ticket.id.in_(with_part)))
         if f.created_by is not None:
             conditions.append(Ticket.created_by == f.created_by)
         if f.call_id is not None:

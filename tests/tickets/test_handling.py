@@ -34,6 +34,7 @@ from tickets.exceptions import (
 from tickets.handling.models import Assignment, State
 from tickets.handling.service import AssignmentService
 from tickets.models import Agency, AgencyKind, Status, Ticket
+from tickets.queries import TicketFilter
 from tickets.service import TicketService, event_details
 
 
@@ -283,6 +284,9 @@ async def test_the_district_delegates_to_a_ward_which_answers_and_the_district_a
     assert event_details(events[-1])["adopted"] == part.id
     # the ward still sees what it worked on
     assert await sees(t, w.ward_officer, ticket)
+    # the staff's list by agency finds it under the ward too
+    rows, total = await w.q.search(TicketFilter(agency_id=w.ward))
+    assert [r.id for r in rows] == [ticket.id] and total == 1
 
 
 async def test_delegation_is_refused_outside_the_tree_and_beyond_the_deadline(t: Tree):
@@ -306,7 +310,7 @@ async def test_delegation_is_refused_outside_the_tree_and_beyond_the_deadline(t:
     with pytest.raises(InvalidInput) as e:
         await t.h.delegate(w.district_officer, ticket.id, 2, w.ward, own + timedelta(hours=1))
     assert e.value.errors[0].params == {"deadline": "28/11/2026 10:00"}  # local time
-    # not the lead's officer: Forbidden; not yet with the agencies: InvalidTransition
+    # not the lead's officer: Forbidden, and nothing written
     with pytest.raises(Forbidden):
         await t.h.delegate(w.ward_officer, ticket.id, 2, w.ward)
     assert (await w.q.get(ticket.id)).version == 2 and await t.h.parts(ticket.id) == []

@@ -497,11 +497,11 @@ class AssignmentService:
         event = self.tickets._event(  # noqa: SLF001 - one shape for every history line
             ticket.id,
             actor,
-            action,
+            action,  # type: ignore[arg-type]  # a StrEnum of its own, stored by value
             ticket.status,
             ticket.status,
             details,
-            now,  # type: ignore[arg-type]
+            now,
         )
         s.add(event)
         await s.flush()
