@@ -5,12 +5,16 @@ what an agency that has no part sees (nothing)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import timedelta
 from typing import Any
 
 from accounts.identity import Actor
 from tests.panel.conftest import PASSWORD
 from tests.panel.test_api import API, call, new_ticket, tokens
 from tests.panel.test_api import panel as _panel  # noqa: F401 (the fixture "panel")
+from tickets.alerts import OverdueWatch
 
 
 async def _more_agencies(panel: Any) -> dict[str, int]:
@@ -202,3 +206,62 @@ async def test_an_agency_without_a_part_sees_nothing(panel):
         inbox = await call(panel, "GET", f"{API}/inbox", h)
         assert inbox["items"] == []
     assert more  # both agencies exist, and see nothing
+
+
+async def test_an_overdue_delegation_alerts_the_supervisors_the_ward_and_the_delegator(panel):
+    ctx = panel.ctx
+    more = await _more_agencies(panel)
+    root, q1 = panel.agency_ids["so-gtvt"], panel.agency_ids["q1"]
+    ticket = await ctx.tickets.create(
+        Actor.of(panel.users["agent1"]),
+        {
+            "channel": "phone",
+            "citizen_phone": "0909000111",
+            "domain": "state",
+            "topic": "traffic",
+            "level": 2,
+            "description": "Đèn tín hiệu hỏng",
+            "agency_id": root,
+        },
+    )
+    soon = ctx.clock.now() + timedelta(hours=2)
+    part = await ctx.handling.delegate(Actor.of(panel.users["officer"]), ticket.id, 1, q1, soon)
+    got: dict[str, list[dict]] = {"alerts": [], f"agency.{q1}": [], f"agency.{root}": []}
+    unrelated = f"agency.{more['q3']}"
+    got[unrelated] = []
+    ready = asyncio.Event()
+
+    async def listen():
+        async for topic, data in ctx.bus.listen(list(got), ready):
+            got[topic].append(json.loads(data))
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), 5)
+    watch = OverdueWatch(
+        ctx.tickets, ctx.agencies, ctx.bus, ctx.clock, interval=60, parts=ctx.handling
+    )
+    try:
+        await watch.check()
+        ctx.clock.advance(timedelta(hours=3))  # the ward's deadline, not the lead's
+        assert await watch.check() == []  # no ticket escalated: only the part
+
+        async def arrived():
+            while not all(v for k, v in got.items() if k != unrelated):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(arrived(), 5)
+        alert = got["alerts"][0]
+        assert (alert["code"], alert["part"], alert["agency"]) == (
+            ticket.code,
+            part.id,
+            "UBND Quận 1",
+        )
+        assert got[f"agency.{root}"][0]["part"] == part.id
+        await watch.check()
+        await asyncio.sleep(0.2)
+        assert len(got["alerts"]) == 1, "one deadline escalates once"
+        assert got[unrelated] == []
+    finally:
+        task.cancel()
+        await ctx.bus.stop_listening()
+        await asyncio.gather(task, return_exceptions=True)
