@@ -13,13 +13,14 @@ from typing import Any
 from accounts.identity import Actor
 from tests.panel.conftest import PASSWORD
 from tests.panel.test_api import API, call, new_ticket, tokens
-from tests.panel.test_api import panel as _panel  # noqa: F401 (the fixture "panel")
 from tickets.alerts import OverdueWatch
 
 
 async def _more_agencies(panel: Any) -> dict[str, int]:
-    """A ward under q1 and an unrelated district, each with an officer."""
+    """A ward under q1 and an unrelated district, each with an officer (once the hub
+    listens: see tests/panel/test_api.py's ``panel``)."""
     ctx = panel.ctx
+    await asyncio.wait_for(ctx.hub.ready.wait(), 5)
     admin = Actor.of(panel.users["admin"])
     ward = await ctx.agencies.create(
         admin,

@@ -54,7 +54,8 @@ class Tree:
 
 
 @pytest.fixture
-async def t(w: World) -> Tree:
+async def t(_world: World) -> Tree:  # noqa: F811 - the fixture imported above
+    w = _world
     async with w.db.session() as s:
 
         def agency(code: str, kind: AgencyKind, parent: int | None) -> Agency:

@@ -168,10 +168,10 @@ async def lead_answers(
     waiting = open_co(rows)
     if waiting:
         names = []
-        for agency_id in sorted(waiting):
+        for agency_id in waiting:
             agency = await s.get(Agency, agency_id)
             names.append(agency.name if agency else str(agency_id))
-        raise InvalidInput.one("result", CO_PENDING, agencies=", ".join(names))
+        raise InvalidInput.one("result", CO_PENDING, agencies=", ".join(sorted(names)))
     details: dict[str, Any] = {}
     combined = [r.id for r in rows if r.role == Role.CO and r.status == State.ANSWERED]
     if combined:
