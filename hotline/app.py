@@ -97,6 +97,7 @@ from tickets.agencies import AgencyService, phone_directory
 from tickets.alerts import OverdueWatch
 from tickets.directory import DirectoryFiles
 from tickets.follow import FollowQueries
+from tickets.handling.service import AssignmentService
 from tickets.kb.service import KnowledgeBase
 from tickets.notify import CreatorNotice
 from tickets.numbers import format_number
@@ -262,6 +263,7 @@ def panel_context(
         directory=DirectoryFiles(db, clock),
         reconciliation=ReconciliationService(db, settings, clock, bus),
         periodic=PeriodicReports(db, settings, clock, mailer),
+        handling=AssignmentService(db, tickets, clock),
         outbound=outbound,
         supervision=supervision,
         inbox=inbox_service(
@@ -421,6 +423,7 @@ class Application:
             self.bus,
             self.clock,
             settings.tickets.overdue_check_seconds,
+            parts=self.panel.handling,
         )
         self.queue_log = QueueLogReader(
             settings.queue_log, settings.state_dir / "queue_log.offset.json"

@@ -35,6 +35,7 @@ from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
 from tickets.directory import DirectoryFiles
+from tickets.handling.service import AssignmentService
 from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
 from tickets.reconciliation.service import ReconciliationService
@@ -81,6 +82,8 @@ class PanelContext:
     # the weekly reconciliation with the agencies, and the leaders' stored reports
     reconciliation: ReconciliationService
     periodic: PeriodicReports
+    # several agencies on a ticket and delegation down the tree (tickets.handling)
+    handling: AssignmentService
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)

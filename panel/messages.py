@@ -54,6 +54,13 @@ TICKET_FIELD_ERRORS = (
     N_("cannot be the ticket itself"),
     N_("is already in this ticket's group"),
     N_("is not linked to an earlier report"),
+    # several agencies and delegation (tickets.handling)
+    N_("must be one of your agency's sub-agencies"),
+    N_("must be no later than your own deadline ({deadline})"),
+    N_("must be in the future"),
+    N_("cannot include the lead agency"),
+    N_("already has a part in this ticket"),
+    N_("cannot be combined yet: waiting for the answer of {agencies}"),
 )
 
 # -- accounts/service.py and accounts/passwords.py: account field errors --------

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, union_all
 
 from callcenter.shifts import shift_at
 from core.db import Database
@@ -52,6 +52,7 @@ from queue_stats.satisfaction import SatisfactionRow, satisfaction
 from queue_stats.ticket_counts import COLUMNS as COUNT_COLUMNS
 from queue_stats.ticket_counts import CountRow, ticket_counts
 from queue_stats.wrapup import WrapupRow, wrapup_figures
+from tickets.handling.models import Assignment, State
 from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
 
 Kind = Literal["daily", "weekly", "monthly", "handover"]
@@ -137,27 +138,44 @@ async def agency_timeliness(
     db: Database, start: datetime, end: datetime, now: datetime
 ) -> list[AgencyRow]:
     """The agencies' record on tickets forwarded to them in [start, end), ranked:
-    best on-time rate first, then most tickets; agencies with nothing decided yet last."""
+    best on-time rate first, then most tickets; agencies with nothing decided yet last.
+
+    A ticket with several agencies counts once for each: the lead, each co-handling
+    agency and each sub-agency it was delegated to (tickets.handling), on its own part."""
     answered_at = (
         select(func.min(TicketEvent.at))
         .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.to_status == Status.ANSWERED)
         .correlate(Ticket)
         .scalar_subquery()
     )
-    t = (
+    leads = select(
+        Ticket.agency_id.label("agency_id"),
+        Ticket.deadline_at.label("deadline_at"),
+        answered_at.label("answered_at"),
+        Ticket.reopens.label("reopens"),
+    ).where(
+        Ticket.forwarded_at >= start,
+        Ticket.forwarded_at < end,
+        Ticket.agency_id.is_not(None),
+    )
+    # each co-handling agency's and each delegation's part counts for its own agency,
+    # with its own deadline (a withdrawn one is no longer theirs); the delegating
+    # agency's own part stays open, and counted, until it answers
+    others = (
         select(
-            Ticket.agency_id.label("agency_id"),
-            Ticket.deadline_at.label("deadline_at"),
-            answered_at.label("answered_at"),
+            Assignment.agency_id.label("agency_id"),
+            Assignment.deadline_at.label("deadline_at"),
+            Assignment.answered_at.label("answered_at"),
             Ticket.reopens.label("reopens"),
         )
+        .join(Ticket, Ticket.id == Assignment.ticket_id)
         .where(
-            Ticket.forwarded_at >= start,
-            Ticket.forwarded_at < end,
-            Ticket.agency_id.is_not(None),
+            Assignment.created_at >= start,
+            Assignment.created_at < end,
+            Assignment.status != State.WITHDRAWN.value,
         )
-        .subquery()
     )
+    t = union_all(leads, others).subquery()
 
     def count(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)

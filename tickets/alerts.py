@@ -3,7 +3,9 @@
 Every ``tickets.overdue_check_seconds`` it asks the service to escalate what
 is overdue, then publishes one alert per ticket on the bus: to supervisors
 (``alerts``), to the agency that holds it and to its parent agency
-(``agency.<id>``), whose officers see escalated tickets of their children.
+(``agency.<id>``), whose officers see escalated tickets of their children.  An overdue
+part of a ticket with several agencies (tickets.handling: a co-handling agency's, a
+delegation's) is alerted the same way, to its agency and to the agency that delegated it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from core.bus import Bus
 from core.clock import Clock
 from tickets.agencies import AgencyService
 from tickets.exceptions import AgencyNotFound
+from tickets.handling.service import AssignmentService
 from tickets.models import Agency, Ticket
 from tickets.service import TicketService
 
@@ -30,8 +33,10 @@ class OverdueWatch:
         bus: Bus,
         clock: Clock,
         interval: float,
+        parts: AssignmentService | None = None,
     ) -> None:
         self.tickets = tickets
+        self.parts = parts
         self.agencies = agencies
         self.bus = bus
         self.clock = clock
@@ -84,4 +89,28 @@ class OverdueWatch:
                 await self.bus.publish(f"agency.{t.agency_id}", alert)
             if agency and agency.parent_id:
                 await self.bus.publish(f"agency.{agency.parent_id}", alert)
+        if self.parts is not None:
+            await self._parts_overdue()
         return escalated
+
+    async def _parts_overdue(self) -> None:
+        assert self.parts is not None
+        for part, t in await self.parts.escalate_overdue(self.clock.now()):
+            name = None
+            with contextlib.suppress(AgencyNotFound):
+                name = (await self.agencies.get(part.agency_id)).name
+            alert = {
+                "type": "overdue",
+                "code": t.code,
+                "level": t.level,
+                "status": part.status,
+                "deadline_at": part.deadline_at.isoformat() if part.deadline_at else None,
+                "agency_id": part.agency_id,
+                "agency": name,
+                "part": part.id,
+                "role": part.role,
+            }
+            await self.bus.publish("alerts", alert)
+            await self.bus.publish(f"agency.{part.agency_id}", alert)
+            if part.from_agency_id:
+                await self.bus.publish(f"agency.{part.from_agency_id}", alert)

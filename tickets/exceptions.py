@@ -56,10 +56,32 @@ NOT_LINKED = "is not linked to an earlier report"
 NEEDED_NOW = "is required in the ticket's current status"
 NOT_NOW = "cannot be given in the ticket's current status"
 
+# Several agencies and delegation (tickets.handling): a delegation goes only down the
+# tree, within the delegating agency's own deadline; the lead combines once every
+# co-handling agency has answered.
+NOT_DESCENDANT = "must be one of your agency's sub-agencies"
+BEYOND_PARENT = "must be no later than your own deadline ({deadline})"
+IN_PAST = "must be in the future"
+LEAD_AS_CO = "cannot include the lead agency"
+HOLDS_PART = "already has a part in this ticket"
+CO_PENDING = "cannot be combined yet: waiting for the answer of {agencies}"
+
 # Refusals that depend on what is stored, not on the request itself (a code already
 # used, an agency that does not exist or no longer is): the API answers them with 409.
 STATE_CONFLICTS = frozenset(
-    {UNKNOWN, INACTIVE, TAKEN, CYCLE, SECOND_FOR_CALL, NEEDED_NOW, NOT_NOW, IN_GROUP, NOT_LINKED}
+    {
+        UNKNOWN,
+        INACTIVE,
+        TAKEN,
+        CYCLE,
+        SECOND_FOR_CALL,
+        NEEDED_NOW,
+        NOT_NOW,
+        IN_GROUP,
+        NOT_LINKED,
+        HOLDS_PART,
+        CO_PENDING,
+    }
 )
 
 MESSAGES = (
@@ -85,6 +107,12 @@ MESSAGES = (
     SAME_TICKET,
     IN_GROUP,
     NOT_LINKED,
+    NOT_DESCENDANT,
+    BEYOND_PARENT,
+    IN_PAST,
+    LEAD_AS_CO,
+    HOLDS_PART,
+    CO_PENDING,
 )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
 from core.text import fold_phrase
+from tickets.handling import models as _handling_models  # noqa: F401  (ticket_assignments)
 from tickets.kb import models as _kb_models  # noqa: F401  (kb_articles, for the foreign key)
 
 

@@ -31,6 +31,7 @@ from tickets.exceptions import (
     InvalidInput,
     TicketNotFound,
 )
+from tickets.handling.models import Assignment, State
 from tickets.models import DEADLINE_STATUSES, Agency, Attachment, Status, Ticket, TicketEvent
 from tickets.numbers import format_number, number_like, parse_number
 from tickets.schemas import normalize_phone
@@ -74,20 +75,27 @@ def sees_every_ticket(actor: Actor) -> bool:
 def visible_to(actor: Actor) -> ColumnElement[bool]:
     """Who may see a ticket, as a condition on ``Ticket``.
 
-    Staff see every ticket; an agency officer those forwarded to their agency and the
-    escalated ones of its direct sub-agencies.  A ticket only pre-filled with an agency
-    (level 3 awaiting approval, a meeting) has not been sent: no agency sees it.
+    Staff see every ticket; an agency officer those forwarded to their agency, the
+    escalated ones of its direct sub-agencies, and those in which their agency has a part
+    (a co-handling agency, a delegation: tickets.handling; a withdrawn part is no longer
+    theirs).  The agency that delegated sees the ticket through its
+    own part.  A ticket only pre-filled with an agency (level 3 awaiting approval, a
+    meeting) has not been sent: no agency sees it.
     """
     if sees_every_ticket(actor):
         return true()
     if actor.role != Role.AGENCY or actor.agency_id is None:
         return false()
     children = select(Agency.id).where(Agency.parent_id == actor.agency_id)
+    with_part = select(Assignment.ticket_id).where(
+        Assignment.agency_id == actor.agency_id, Assignment.status != State.WITHDRAWN.value
+    )
     return and_(
         Ticket.forwarded_at.is_not(None),
         or_(
             Ticket.agency_id == actor.agency_id,
             and_(Ticket.agency_id.in_(children), Ticket.escalated_at.is_not(None)),
+            Ticket.id.in_(with_part),
         ),
     )
 
@@ -222,8 +230,9 @@ class TicketQueries:
             return list(rows.all())
 
     async def inbox(self, actor: Actor, *, include_closed: bool = False) -> list[Ticket]:
-        """An agency officer's tickets: those forwarded to their agency, and the
-        escalated ones of its direct sub-agencies.  Most urgent deadline first."""
+        """An agency officer's tickets (:func:`visible_to`): those forwarded to their
+        agency, those they have a part in, and the escalated ones of its direct
+        sub-agencies.  Most urgent deadline first."""
         if actor.role != Role.AGENCY or actor.agency_id is None:
             raise Forbidden("inbox", actor.role)
         condition = visible_to(actor)
@@ -258,7 +267,11 @@ class TicketQueries:
         if f.topic:
             conditions.append(Ticket.topic == f.topic)
         if f.agency_id is not None:
-            conditions.append(Ticket.agency_id == f.agency_id)
+            # the lead, or an agency with a part (co-handling, delegated: tickets.handling)
+            with_part = select(Assignment.ticket_id).where(
+                Assignment.agency_id == f.agency_id, Assignment.status != State.WITHDRAWN.value
+            )
+            conditions.append(or_(Ticket.agency_id == f.agency_id, Ticket.id.in_(with_part)))
         if f.created_by is not None:
             conditions.append(Ticket.created_by == f.created_by)
         if f.call_id is not None:

@@ -64,6 +64,7 @@ from tickets.exceptions import (
     InvalidTransition,
     VersionConflict,
 )
+from tickets.handling.rounds import lead_answers, set_co_agencies
 from tickets.kb.models import Article
 from tickets.models import (
     DEADLINE_STATUSES,
@@ -419,11 +420,15 @@ class TicketService:
         version: int,
         agency_id: int,
         note: str | None = None,
+        *,
+        co_agency_ids: Sequence[int] | None = None,
     ) -> Ticket:
         """Send a NEW or RETURNED ticket (level 2, or 3 once approved) to an agency.
 
         Supervisors and admins.  Starts a new deadline and clears the mark of
         an earlier escalation, so a missed new deadline escalates again.
+        ``co_agency_ids`` (None: unchanged) are the co-handling agencies
+        (tickets.handling.rounds), each with a part and the lead's deadline.
         """
         check_role("forward", actor)
         agency_id = check_id("agency_id", agency_id, required=True)  # type: ignore[assignment]
@@ -444,6 +449,9 @@ class TicketService:
                 details["note"] = note
             if ticket.return_reason:
                 details["return_reason"] = ticket.return_reason
+            details |= await set_co_agencies(
+                s, actor.id, ticket, co_agency_ids, agency_id, deadline, now
+            )
             values = {
                 "status": Status.FORWARDED.value,
                 "agency_id": agency_id,
@@ -464,11 +472,14 @@ class TicketService:
         version: int,
         agency_id: int | None = None,
         note: str | None = None,
+        *,
+        co_agency_ids: Sequence[int] | None = None,
     ) -> Ticket:
         """Record the leaders' approval of a level-3 report (supervisors, admins).
 
         With an agency (given now or pre-filled at creation) the ticket is
-        forwarded at once; otherwise it becomes NEW, to be forwarded later.
+        forwarded at once, with the co-handling agencies ``co_agency_ids`` as
+        :meth:`forward`; otherwise it becomes NEW, to be forwarded later.
         Refusing approval is done with ``close`` and a note.
         """
         check_role("approve", actor)
@@ -496,6 +507,9 @@ class TicketService:
                     "escalated_at": None,
                 }
                 details |= {"agency": [ticket.agency_id, target], "deadline": deadline}
+                details |= await set_co_agencies(
+                    s, actor.id, ticket, co_agency_ids, target, deadline, now
+                )
             else:
                 values["status"] = Status.NEW.value
             return await self._write(
@@ -512,11 +526,22 @@ class TicketService:
             values = {"status": Status.ACCEPTED.value}
             return await self._write(s, actor, ticket, version, Action.ACCEPTED, values, {})
 
-    async def answer(self, actor: Actor, ticket_id: int, version: int, result: str) -> Ticket:
+    async def answer(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        version: int,
+        result: str,
+        *,
+        adopted: int | None = None,
+    ) -> Ticket:
         """The agency reports its result (an officer of that agency); the citizen is to be told.
 
         For a level-2 or level-3 report with the citizen's phone, the call that tells them
-        (tickets.result_calls) is written in the same transaction.
+        (tickets.result_calls) is written in the same transaction.  With co-handling
+        agencies this is the lead's combined answer, refused until each has answered;
+        ``adopted`` is the lead's delegation whose answer it makes its own
+        (tickets.handling).
         """
         result = check_text("result", result, required=True)  # type: ignore[assignment]
         async with self.db.session() as s:
@@ -529,6 +554,7 @@ class TicketService:
             if ticket.deadline_at is not None:
                 # Kept with the answer: agencies are ranked by how timely they answer.
                 details["late"] = now > ticket.deadline_at
+            details |= await lead_answers(s, ticket, adopted, now)
             values = {"status": Status.ANSWERED.value, "result": result}
             ticket = await self._write(
                 s, actor, ticket, version, Action.ANSWERED, values, details, now

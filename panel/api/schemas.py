@@ -167,6 +167,14 @@ class ForwardIn(_Body):
     version: Version
     agency_id: Id
     note: Note = None
+    co_agency_ids: Annotated[
+        list[Id] | None,
+        Field(
+            max_length=50,
+            description="The co-handling agencies (each answers its own part; the lead "
+            "combines): exactly these from now on. Left out: unchanged.",
+        ),
+    ] = None
 
 
 class ApproveIn(_Body):
@@ -175,6 +183,14 @@ class ApproveIn(_Body):
         Id | None, Field(description="Forward at once to this agency (else the pre-filled one).")
     ] = None
     note: Note = None
+    co_agency_ids: Annotated[
+        list[Id] | None,
+        Field(
+            max_length=50,
+            description="The co-handling agencies (each answers its own part; the lead "
+            "combines): exactly these from now on. Left out: unchanged.",
+        ),
+    ] = None
 
 
 class AcceptIn(_Body):

@@ -611,7 +611,12 @@ async def forward_ticket(request: web.Request) -> web.StreamResponse:
     ticket = await visible_ticket(request)
     body = validate(ForwardIn, await read_json(request))
     ticket = await ctx(request).tickets.forward(
-        request[ACTOR], ticket.id, body.version, body.agency_id, body.note
+        request[ACTOR],
+        ticket.id,
+        body.version,
+        body.agency_id,
+        body.note,
+        co_agency_ids=body.co_agency_ids,
     )
     return _json(await _one_ticket(request, ticket))
 
@@ -621,7 +626,12 @@ async def approve_ticket(request: web.Request) -> web.StreamResponse:
     ticket = await visible_ticket(request)
     body = validate(ApproveIn, await read_json(request))
     ticket = await ctx(request).tickets.approve(
-        request[ACTOR], ticket.id, body.version, body.agency_id, body.note
+        request[ACTOR],
+        ticket.id,
+        body.version,
+        body.agency_id,
+        body.note,
+        co_agency_ids=body.co_agency_ids,
     )
     return _json(await _one_ticket(request, ticket))
 

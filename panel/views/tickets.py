@@ -25,6 +25,7 @@ from panel.views.common import (
     ticket_form_values,
     visible_ticket,
 )
+from panel.views.handling import co_agency_ids, handling_values
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
 from tickets import workflow
 from tickets.attachments import path_of
@@ -251,6 +252,7 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         values={},
         **await repeat_values(request, ticket),
         **await ticket_calls(request, ticket),
+        **await handling_values(request, ticket),
         **await ticket_form_values(request),
     )
 
@@ -321,10 +323,24 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
                 fields["publish_consent"] = data.getall("publish_consent")[-1]
             await s.update(actor, ticket.id, _version(data), fields)
         elif action == "forward":
-            await s.forward(actor, ticket.id, _version(data), _agency(data), data.get("note"))
+            await s.forward(
+                actor,
+                ticket.id,
+                _version(data),
+                _agency(data),
+                data.get("note"),
+                co_agency_ids=co_agency_ids(data),
+            )
         elif action == "approve":
             agency = _agency(data) if data.get("agency_id") else None
-            await s.approve(actor, ticket.id, _version(data), agency, data.get("note"))
+            await s.approve(
+                actor,
+                ticket.id,
+                _version(data),
+                agency,
+                data.get("note"),
+                co_agency_ids=co_agency_ids(data),
+            )
         elif action == "accept":
             await s.accept(actor, ticket.id, _version(data))
         elif action == "answer":
@@ -382,6 +398,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             values=dict(data),
             **await repeat_values(request, ticket),
             **await ticket_calls(request, ticket),
+            **await handling_values(request, ticket),
             **await ticket_form_values(request),
         )
     raise flash_redirect(f"/tickets/{ticket.code}", _("Saved."))
