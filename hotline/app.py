@@ -97,6 +97,8 @@ from tickets.queries import TicketQueries
 from tickets.ratings import RatingService
 from tickets.result_calls import ResultCallService, waker
 from tickets.result_dialler import RESULT_CALL_EVENTS, ResultCallDialler
+from tickets.review.reminders import DeadlineReminders
+from tickets.review.service import ReviewService
 from tickets.schemas import normalize_phone
 from tickets.service import TicketService
 
@@ -243,6 +245,7 @@ def panel_context(
         qa=QaService(db, settings, clock),
         kb=KnowledgeBase(db, clock),
         directory=DirectoryFiles(db, clock),
+        review=ReviewService(tickets, db, settings, clock, bus),
         outbound=outbound,
         supervision=supervision,
         inbox=inbox_service(
@@ -394,6 +397,7 @@ class Application:
             self.bus,
             self.clock,
             settings.tickets.overdue_check_seconds,
+            DeadlineReminders(self.db, settings, self.clock, self.bus),
         )
         self.queue_log = QueueLogReader(
             settings.queue_log, settings.state_dir / "queue_log.offset.json"

@@ -36,6 +36,7 @@ from tickets.agencies import AgencyService
 from tickets.directory import DirectoryFiles
 from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
+from tickets.review.service import ReviewService
 from tickets.service import TicketService
 
 
@@ -73,6 +74,8 @@ class PanelContext:
     # the procedures knowledge base (level-1 answers) and the directory's CSV files
     kb: KnowledgeBase
     directory: DirectoryFiles
+    # refused answers, deadline extensions, staff's attachments (tickets.review)
+    review: ReviewService
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)

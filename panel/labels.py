@@ -51,6 +51,9 @@ FIELD_LABELS: dict[str, str] = {
     "meeting_place": N_("Place"),
     "letter": N_("Thank-you letter to the citizen"),
     "deadline": N_("Deadline"),
+    # the supervisors' review (tickets.review): an extension's deadline, a file attached
+    "until": N_("New deadline asked for"),
+    "attachment": N_("Attachment"),
     "reporter_email": N_("Reporter's email (optional)"),
     "district": N_("District the report is about"),
     "publish_consent": N_("May be published once completed"),

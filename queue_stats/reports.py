@@ -6,7 +6,9 @@ day, days of the week), the tickets opened in the period by topic and level,
 and the agencies' timeliness with the tickets forwarded to them in the period:
 answered on time, answered late, overdue and unanswered, still within their
 deadline — ranked best first, with how many of them were reopened since by a
-dissatisfied citizen; and the citizens' satisfaction (:mod:`queue_stats.satisfaction`:
+dissatisfied citizen, and the supervisors' review in the period (answers sent
+back, extensions asked for and granted: :func:`agency_review`); and the citizens'
+satisfaction (:mod:`queue_stats.satisfaction`:
 the survey's ratings and the reopenings, per agency, topic, level and agent); and the
 agents' wrap-up codes of the calls answered (:mod:`queue_stats.wrapup`: the share with
 usable content per shift, hotline and agent, and the calls of each code).  The
@@ -46,6 +48,7 @@ from queue_stats.kpis import KPIS, UNIT_SUFFIX
 from queue_stats.satisfaction import SatisfactionRow, satisfaction
 from queue_stats.wrapup import WrapupRow, wrapup_figures
 from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
+from tickets.review.models import AnswerRefusal, DeadlineExtension, ExtensionState
 
 Kind = Literal["daily", "weekly", "handover"]
 SECTIONS = ("summary", "series", "topics", "agencies", "satisfaction", "wrapup")
@@ -64,6 +67,11 @@ class AgencyRow:
     overdue: int = 0  # not answered, deadline passed
     pending: int = 0  # not answered, still within the deadline
     reopened: int = 0  # of these tickets, those reopened since (a dissatisfied citizen)
+    # the supervisors' review in the period (tickets.review): answers sent back to the
+    # agency, extensions it asked for and those granted
+    sent_back: int = 0
+    extensions_asked: int = 0
+    extensions_granted: int = 0
     rank: int = 0
 
     @property
@@ -187,10 +195,56 @@ async def agency_timeliness(
         )
         row.pending = row.forwarded - row.decided
         out.append(row)
+    await agency_review(db, start, end, out)
     out.sort(key=lambda a: (a.on_time_rate is None, -(a.on_time_rate or 0), -a.forwarded, a.name))
     for i, a in enumerate(out, 1):
         a.rank = i
     return out
+
+
+async def agency_review(
+    db: Database, start: datetime, end: datetime, rows: list[AgencyRow]
+) -> None:
+    """Add to ``rows`` each agency's answers sent back by the supervisors, extensions it
+    asked for and extensions granted in [start, end) (an agency with some of these and no
+    ticket forwarded in the period gets a row of its own)."""
+    granted = DeadlineExtension.state == ExtensionState.GRANTED.value
+
+    def count(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    async with db.session() as s:
+        refused = dict(
+            (
+                await s.execute(
+                    select(AnswerRefusal.agency_id, func.count())
+                    .where(AnswerRefusal.at >= start, AnswerRefusal.at < end)
+                    .group_by(AnswerRefusal.agency_id)
+                )
+            ).all()
+        )
+        asked = {
+            r[0]: (int(r[1]), int(r[2]))
+            for r in (
+                await s.execute(
+                    select(DeadlineExtension.agency_id, func.count(), count(granted))
+                    .where(
+                        DeadlineExtension.requested_at >= start,
+                        DeadlineExtension.requested_at < end,
+                    )
+                    .group_by(DeadlineExtension.agency_id)
+                )
+            ).all()
+        }
+        by_id = {r.agency_id: r for r in rows}
+        missing = (set(refused) | set(asked)) - set(by_id)
+        if missing:
+            for a in (await s.scalars(select(Agency).where(Agency.id.in_(missing)))).all():
+                by_id[a.id] = AgencyRow(agency_id=a.id, code=a.code, name=a.name)
+                rows.append(by_id[a.id])
+    for agency_id, row in by_id.items():
+        row.sent_back = int(refused.get(agency_id, 0))
+        row.extensions_asked, row.extensions_granted = asked.get(agency_id, (0, 0))
 
 
 async def _build(
@@ -327,6 +381,9 @@ COLUMNS: dict[str, dict[str, str]] = {
     "name": {"vi": "Tên", "en": "Name"},
     **{f"rating_{n}": {"vi": f"Điểm {n}", "en": f"Rated {n}"} for n in range(1, 6)},
     "no_code": {"vi": "Chưa có mã", "en": "No code"},
+    "sent_back": {"vi": "Trả lời bị trả lại", "en": "Answers sent back"},
+    "extensions_asked": {"vi": "Xin gia hạn", "en": "Extensions asked"},
+    "extensions_granted": {"vi": "Được gia hạn", "en": "Extensions granted"},
 }
 
 
@@ -361,6 +418,9 @@ def csv_keys(section: str) -> list[str]:
             "pending",
             "on_time_rate",
             "reopened",
+            "sent_back",
+            "extensions_asked",
+            "extensions_granted",
         ]
     if section == "satisfaction":
         return [
@@ -442,6 +502,9 @@ def csv_rows(report: Report, section: str, tz: Any, lang: str = "vi") -> list[li
                     a.pending,
                     a.on_time_rate,
                     a.reopened,
+                    a.sent_back,
+                    a.extensions_asked,
+                    a.extensions_granted,
                 ]
             )
     return rows

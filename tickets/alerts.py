@@ -4,6 +4,8 @@ Every ``tickets.overdue_check_seconds`` it asks the service to escalate what
 is overdue, then publishes one alert per ticket on the bus: to supervisors
 (``alerts``), to the agency that holds it and to its parent agency
 (``agency.<id>``), whose officers see escalated tickets of their children.
+Then, with ``reminders`` given, it sends the reminders due before a deadline
+(:mod:`tickets.review.reminders`: once per deadline, stored).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from core.clock import Clock
 from tickets.agencies import AgencyService
 from tickets.exceptions import AgencyNotFound
 from tickets.models import Agency, Ticket
+from tickets.review.reminders import DeadlineReminders
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -30,12 +33,14 @@ class OverdueWatch:
         bus: Bus,
         clock: Clock,
         interval: float,
+        reminders: DeadlineReminders | None = None,
     ) -> None:
         self.tickets = tickets
         self.agencies = agencies
         self.bus = bus
         self.clock = clock
         self.interval = interval
+        self.reminders = reminders
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -51,6 +56,8 @@ class OverdueWatch:
         while True:
             try:
                 await self.check()
+                if self.reminders is not None:
+                    await self.reminders.check(self.clock.now())
             except Exception:  # noqa: BLE001 - a database hiccup must not end the watch
                 log.exception("overdue check failed; trying again in %s s", self.interval)
             await asyncio.sleep(self.interval)

@@ -334,11 +334,14 @@
   // Supervisors and agencies: a ticket past its deadline is announced at once.
   function showAlert(msg) {
     const box = $("#live-alerts");
-    if (!box || msg.type !== "overdue") return;
+    // overdue; and for the agency's officers the review's notices (tickets/review)
+    const template = box && box.dataset[msg.type];
+    if (!template) return;
     const li = document.createElement("li");
+    li.dataset.type = msg.type;
     const a = document.createElement("a");
     a.href = "/tickets/" + encodeURIComponent(msg.code);
-    text(a, box.dataset.overdue.replace("{code}", msg.code).replace("{agency}", msg.agency || "—"));
+    text(a, template.replace("{code}", msg.code).replace("{agency}", msg.agency || "—"));
     li.append(a);
     box.prepend(li);
     box.hidden = false;
@@ -382,7 +385,7 @@
       else if (msg.type === "pop") { serverTime(msg.sent); showPop(msg); }
       else if (msg.type === "pop_gone" && current && msg.uniqueid === current.uniqueid) showPop(null);
       else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
-      else if (msg.type === "overdue") showAlert(msg);
+      else if (["overdue", "deadline_soon", "answer_refused", "extension_granted", "extension_refused"].includes(msg.type)) showAlert(msg);
       else if (msg.type === "ticket") showNotice(msg);
       else if (msg.type === "supervision") {
         // [supervision] show_to_agent: a supervisor listens, whispers or barged in
