@@ -192,7 +192,7 @@ def check_file(
     if len(data) > max_bytes:
         raise too_large(field, max_bytes)
     if data.startswith(b"%PDF-"):
-        if PDF not in allowed:
+        if PDF not in allowed or not _pdf_ok(data):
             raise InvalidInput.one(field, FILE_NOT_ALLOWED, types=types)
         return check_pdf(data, original_name=original_name, field=field)
     try:

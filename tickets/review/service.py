@@ -43,7 +43,7 @@ from core.settings import Settings
 from tickets.attachments import FILE_TOO_MANY, NewAttachment, new_id, remove_file, write_file
 from tickets.exceptions import NEEDS_TIME_ZONE, REQUIRED, Forbidden, InvalidInput
 from tickets.models import Attachment, ResultCall, ResultCallState, Status, Ticket
-from tickets.queries import is_visible, load_ticket
+from tickets.queries import is_visible
 from tickets.review.models import AnswerRefusal, DeadlineExtension, ExtensionState
 from tickets.schemas import check_text
 from tickets.service import Action, TicketService
@@ -88,7 +88,7 @@ class ReviewService:
         check_role("refuse_answer", actor)
         reason = check_text("reason", reason, required=True)  # type: ignore[assignment]
         async with self.db.session() as s:
-            ticket = await load_ticket(s, ticket_id)
+            ticket = await self.tickets._load(s, ticket_id)
             check_actor("refuse_answer", actor, ticket)
             self.tickets._check_version(ticket, version)
             check_move("refuse_answer", actor, ticket)
@@ -156,7 +156,7 @@ class ReviewService:
             raise InvalidInput.one("until", NEEDS_TIME_ZONE)
         until = until.astimezone(UTC)
         async with self.db.session() as s:
-            ticket = await load_ticket(s, ticket_id)
+            ticket = await self.tickets._load(s, ticket_id)
             check_actor("request_extension", actor, ticket)
             self.tickets._check_version(ticket, version)
             check_move("request_extension", actor, ticket)
@@ -213,7 +213,7 @@ class ReviewService:
     ) -> Ticket:
         name = "grant_extension" if grant else "refuse_extension"
         async with self.db.session() as s:
-            ticket = await load_ticket(s, ticket_id)
+            ticket = await self.tickets._load(s, ticket_id)
             check_actor(name, actor, ticket)
             self.tickets._check_version(ticket, version)
             check_move(name, actor, ticket)
@@ -290,7 +290,7 @@ class ReviewService:
         written: list[str] = []
         try:
             async with self.db.session() as s:
-                ticket = await load_ticket(s, ticket_id)
+                ticket = await self.tickets._load(s, ticket_id)
                 if not await is_visible(s, actor, ticket.id):
                     raise Forbidden("attach", actor.role)
                 have = await s.scalar(select(func.count()).where(Attachment.ticket_id == ticket.id))
