@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from callcenter.shifts import shift_at
 from core.db import Database
@@ -137,9 +137,21 @@ async def agency_timeliness(
 ) -> list[AgencyRow]:
     """The agencies' record on tickets forwarded to them in [start, end), ranked:
     best on-time rate first, then most tickets; agencies with nothing decided yet last."""
+    # an answer the supervisors sent back (tickets.review) is no answer: the first one
+    # given after the last refusal counts
+    refused_at = (
+        select(func.max(AnswerRefusal.at))
+        .where(AnswerRefusal.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
     answered_at = (
         select(func.min(TicketEvent.at))
-        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.to_status == Status.ANSWERED)
+        .where(
+            TicketEvent.ticket_id == Ticket.id,
+            TicketEvent.to_status == Status.ANSWERED,
+            or_(refused_at.is_(None), TicketEvent.at > refused_at),
+        )
         .correlate(Ticket)
         .scalar_subquery()
     )

@@ -58,6 +58,8 @@ class TicketFilter:
     # whatever the case and accents.
     q: str | None = None
     call_id: int | None = None
+    # True: an extension request of the agency waits for a supervisor (tickets.review)
+    extension_open: bool | None = None
 
 
 def _escape_like(text: str) -> str:
@@ -258,6 +260,9 @@ class TicketQueries:
                 Ticket.deadline_at < self.clock.now(),
             )
             conditions.append(overdue if f.overdue else not_(overdue))
+        if f.extension_open is not None:
+            asked = Ticket.extension_until.is_not(None)
+            conditions.append(asked if f.extension_open else not_(asked))
         # day bounds in UTC: SQLite compares the stored text
         tz = self.settings.tz
         if f.created_from is not None:

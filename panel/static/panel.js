@@ -385,7 +385,7 @@
       else if (msg.type === "pop") { serverTime(msg.sent); showPop(msg); }
       else if (msg.type === "pop_gone" && current && msg.uniqueid === current.uniqueid) showPop(null);
       else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
-      else if (["overdue", "deadline_soon", "answer_refused", "extension_granted", "extension_refused"].includes(msg.type)) showAlert(msg);
+      else if (["overdue", "deadline_soon", "answer_refused", "extension_granted", "extension_refused", "extension_requested"].includes(msg.type)) showAlert(msg);
       else if (msg.type === "ticket") showNotice(msg);
       else if (msg.type === "supervision") {
         // [supervision] show_to_agent: a supervisor listens, whispers or barged in

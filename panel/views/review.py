@@ -11,6 +11,7 @@ in a thread).  The upload route alone accepts a body as large as the settings al
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -107,8 +108,10 @@ async def attach_file(request: web.Request) -> web.StreamResponse:
             raise InvalidInput([FieldError("attachment", FILE_EMPTY, {})])
         data = await asyncio.to_thread(upload.file.read)
         t = c.settings.tickets
+        # checked by its content, in a thread (decoding a photo is CPU work)
         checked: NewAttachment = await asyncio.to_thread(
-            lambda: check_file(
+            partial(
+                check_file,
                 data,
                 allowed=t.attachment_types,
                 max_bytes=t.attachment_max_bytes,

@@ -26,6 +26,7 @@ from tickets.exceptions import (
     VersionConflict,
 )
 from tickets.models import ResultCall, Status, Ticket
+from tickets.queries import TicketFilter
 from tickets.review.models import AnswerRefusal, DeadlineExtension, ExtensionState
 from tickets.review.service import NOT_LATER, ReviewService
 from tickets.service import TicketService, event_details
@@ -148,6 +149,12 @@ async def test_an_extension_asked_and_granted_moves_the_deadline(w: World):
     assert "grant_extension" not in available(w.supervisor, t)
     t = await r.request_extension(w.ward_officer, t.id, t.version, until, "Chờ vật tư")
     assert t.extension_until == until and t.deadline_at == old
+    # the supervisors' list of requests to decide
+    other = await make(w, 2, agency_id=w.ward)
+    listed, n = await w.q.search(TicketFilter(extension_open=True))
+    assert [x.id for x in listed] == [t.id] and n == 1
+    listed, _n = await w.q.search(TicketFilter(extension_open=False))
+    assert other.id in [x.id for x in listed] and t.id not in [x.id for x in listed]
     assert "request_extension" not in available(w.ward_officer, t), "one at a time"
     assert {"grant_extension", "refuse_extension"} <= set(available(w.supervisor, t))
     with pytest.raises(InvalidTransition):
@@ -332,6 +339,8 @@ async def test_the_timeliness_report_counts_refusals_and_extensions(w: World):
         1,
     )
     assert (dept.sent_back, dept.extensions_asked, dept.extensions_granted) == (0, 0, 0)
+    # the refused answer is no answer: nothing answered on time, both still pending
+    assert (ward.on_time, ward.late, ward.pending) == (0, 0, 2)
     assert v.agency_id == w.dept
     # a refusal in another period is not counted in this one
     later = await agency_timeliness(
@@ -366,7 +375,7 @@ async def test_staff_and_officers_attach_files_to_tickets_they_see(w: World):
     assert path_of(w.svc.settings, a.id).read_bytes() == PNG
     assert (await w.q.get(t.id)).version == t.version, "attaching does not stale a form"
     last = (await w.q.history(t.id))[-1]
-    assert last.action == "attached" and event_details(last) == {"files": ["anh.png"]}
+    assert last.action == "attached" and event_details(last) == {"files": "anh.png"}
     with pytest.raises(Forbidden):
         await r.attach(w.dept_officer, t.id, [_file("x.png")])
     with pytest.raises(InvalidInput) as e:

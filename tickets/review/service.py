@@ -190,6 +190,10 @@ class ReviewService:
                 now,
             )
         log.info("ticket %s: %s asks for a deadline of %s", ticket.code, actor.name, until)
+        await self._publish(
+            "alerts",
+            {"type": "extension_requested", "code": ticket.code, "until": until.isoformat()},
+        )
         return ticket
 
     async def grant_extension(
@@ -319,7 +323,7 @@ class ReviewService:
                     )
                     s.add(row)
                     rows.append(row)
-                details = {"files": [f.original_name or f.content_type for f in files]}
+                details = {"files": ", ".join(f.original_name or f.content_type for f in files)}
                 s.add(
                     self.tickets._event(
                         ticket.id,
@@ -342,13 +346,17 @@ class ReviewService:
     # -- telling the agency -----------------------------------------------------------
 
     async def _tell(self, agency_id: int, kind: str, ticket: Ticket, **extra: Any) -> None:
-        """Publish ``kind`` to the agency's officers; a failure is logged, the move stays."""
+        """Publish ``kind`` to the agency's officers."""
+        await self._publish(
+            agency_topic(agency_id),
+            {"type": kind, "code": ticket.code, "status": ticket.status, **extra},
+        )
+
+    async def _publish(self, topic: str, message: dict[str, Any]) -> None:
+        """A failure is logged: the change is written, the notice is a courtesy."""
         if self.bus is None:
             return
         try:
-            await self.bus.publish(
-                agency_topic(agency_id),
-                {"type": kind, "code": ticket.code, "status": ticket.status, **extra},
-            )
+            await self.bus.publish(topic, message)
         except Exception:  # noqa: BLE001 - the change is written; the notice is a courtesy
-            log.exception("telling agency %s of %s on %s failed", agency_id, kind, ticket.code)
+            log.exception("publishing %s on %s failed", message.get("type"), topic)
