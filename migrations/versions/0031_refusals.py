@@ -24,12 +24,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tickets") as t:
-        t.add_column(sa.Column("extension_until", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("attachments") as a:
-        a.add_column(sa.Column("added_by", sa.Integer(), nullable=True))
-        a.add_column(sa.Column("added_by_name", sa.String(length=200), nullable=True))
-        a.create_foreign_key("fk_attachments_added_by", "users", ["added_by"], ["id"])
+    # plain ADD COLUMN on both (no copy of the tickets table on SQLite, as 0028); the
+    # foreign key is added where the database can add one to an existing table
+    op.add_column("tickets", sa.Column("extension_until", sa.DateTime(timezone=True)))
+    op.add_column("attachments", sa.Column("added_by", sa.Integer(), nullable=True))
+    op.add_column("attachments", sa.Column("added_by_name", sa.String(200), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_foreign_key(
+            "fk_attachments_added_by_users", "attachments", "users", ["added_by"], ["id"]
+        )
     op.create_table(
         "answer_refusals",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -79,7 +82,7 @@ def upgrade() -> None:
         sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("ticket_id", "deadline_at"),
+        sa.UniqueConstraint("ticket_id", "deadline_at", name="uq_deadline_reminders_ticket_id"),
     )
     op.create_index("ix_deadline_reminders_ticket_id", "deadline_reminders", ["ticket_id"])
 
@@ -88,9 +91,9 @@ def downgrade() -> None:
     op.drop_table("deadline_reminders")
     op.drop_table("deadline_extensions")
     op.drop_table("answer_refusals")
-    with op.batch_alter_table("attachments") as a:
-        a.drop_constraint("fk_attachments_added_by", type_="foreignkey")
-        a.drop_column("added_by_name")
-        a.drop_column("added_by")
-    with op.batch_alter_table("tickets") as t:
-        t.drop_column("extension_until")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint("fk_attachments_added_by_users", "attachments", type_="foreignkey")
+    # plain DROP COLUMN on both (SQLite >= 3.35 has it), as 0028
+    op.drop_column("attachments", "added_by_name")
+    op.drop_column("attachments", "added_by")
+    op.drop_column("tickets", "extension_until")

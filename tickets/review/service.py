@@ -178,7 +178,7 @@ class ReviewService:
                     requested_at=now,
                 )
             )
-            details = {"deadline": [ticket.deadline_at, until], "reason": reason}
+            details = {"deadline": [ticket.deadline_at, until], "extension_reason": reason}
             ticket = await self.tickets._write(
                 s,
                 actor,
@@ -250,7 +250,7 @@ class ReviewService:
                     details["note"] = note
                 action = Action.EXTENSION_GRANTED
             else:
-                details = {"proposed_deadline": until, "reason": note}
+                details = {"proposed_deadline": until, "refusal_reason": note}
                 action = Action.EXTENSION_REFUSED
             ticket = await self.tickets._write(
                 s, actor, ticket, version, action, values, details, now
