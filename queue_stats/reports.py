@@ -226,15 +226,16 @@ async def agency_review(
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     async with db.session() as s:
-        refused = dict(
-            (
+        refused = {
+            r[0]: int(r[1])
+            for r in (
                 await s.execute(
                     select(AnswerRefusal.agency_id, func.count())
                     .where(AnswerRefusal.at >= start, AnswerRefusal.at < end)
                     .group_by(AnswerRefusal.agency_id)
                 )
             ).all()
-        )
+        }
         asked = {
             r[0]: (int(r[1]), int(r[2]))
             for r in (

@@ -49,15 +49,20 @@ NUMBER_CHECK = (
 # What the ticket's status asks for when it is closed (a reason; a proposal's letter).
 NEEDED_NOW = "is required in the ticket's current status"
 NOT_NOW = "cannot be given in the ticket's current status"
+# An extension's deadline must move the current one later (tickets.review).
+NOT_LATER = "must be later than the current deadline ({deadline})"
 
 # Refusals that depend on what is stored, not on the request itself (a code already
 # used, an agency that does not exist or no longer is): the API answers them with 409.
-STATE_CONFLICTS = frozenset({UNKNOWN, INACTIVE, TAKEN, CYCLE, SECOND_FOR_CALL, NEEDED_NOW, NOT_NOW})
+STATE_CONFLICTS = frozenset(
+    {UNKNOWN, INACTIVE, TAKEN, CYCLE, SECOND_FOR_CALL, NEEDED_NOW, NOT_NOW, NOT_LATER}
+)
 
 MESSAGES = (
     REQUIRED,
     NEEDED_NOW,
     NOT_NOW,
+    NOT_LATER,
     TOO_LONG,
     NOT_ALLOWED,
     PHONE,

@@ -19,6 +19,7 @@ from queue_stats.reports import agency_timeliness
 from tests.tickets.test_tickets_service import T0, World, _in_state, make, w  # noqa: F401
 from tickets.attachments import FILE_TOO_MANY, NewAttachment, path_of
 from tickets.exceptions import (
+    NOT_LATER,
     REQUIRED,
     Forbidden,
     InvalidInput,
@@ -28,7 +29,7 @@ from tickets.exceptions import (
 from tickets.models import ResultCall, Status, Ticket
 from tickets.queries import TicketFilter
 from tickets.review.models import AnswerRefusal, DeadlineExtension, ExtensionState
-from tickets.review.service import NOT_LATER, ReviewService
+from tickets.review.service import ReviewService
 from tickets.service import TicketService, event_details
 from tickets.workflow import available
 

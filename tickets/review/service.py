@@ -41,7 +41,7 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from tickets.attachments import FILE_TOO_MANY, NewAttachment, new_id, remove_file, write_file
-from tickets.exceptions import NEEDS_TIME_ZONE, REQUIRED, Forbidden, InvalidInput
+from tickets.exceptions import NEEDS_TIME_ZONE, NOT_LATER, REQUIRED, Forbidden, InvalidInput
 from tickets.models import Attachment, ResultCall, ResultCallState, Status, Ticket
 from tickets.queries import is_visible
 from tickets.review.models import AnswerRefusal, DeadlineExtension, ExtensionState
@@ -50,10 +50,6 @@ from tickets.service import Action, TicketService
 from tickets.workflow import check_actor, check_move, check_role
 
 log = logging.getLogger(__name__)
-
-# field error msgid: the proposed deadline must move the current one later
-NOT_LATER = "must be later than the current deadline ({deadline})"
-MESSAGES = (NOT_LATER,)
 
 
 def agency_topic(agency_id: int) -> str:
