@@ -92,6 +92,11 @@ class ReviewService:
             now = self.clock.now()
             answer = ticket.result
             agency_id = ticket.agency_id
+            values = {"status": Status.ACCEPTED.value, "result": None}
+            details: dict[str, Any] = {"answer": answer, "reason": reason, "agency": agency_id}
+            ticket = await self.tickets._write(
+                s, actor, ticket, version, Action.ANSWER_REFUSED, values, details, now
+            )
             s.add(
                 AnswerRefusal(
                     ticket_id=ticket.id,
@@ -104,11 +109,6 @@ class ReviewService:
                 )
             )
             await self._take_back_result_call(s, ticket, now)
-            values = {"status": Status.ACCEPTED.value, "result": None}
-            details: dict[str, Any] = {"answer": answer, "reason": reason, "agency": agency_id}
-            ticket = await self.tickets._write(
-                s, actor, ticket, version, Action.ANSWER_REFUSED, values, details, now
-            )
         log.info("ticket %s: answer refused by %s: %s", ticket.code, actor.name, reason)
         await self._tell(agency_id, "answer_refused", ticket, reason=reason)
         return ticket
@@ -161,20 +161,10 @@ class ReviewService:
                 local = ticket.deadline_at.astimezone(self.settings.tz)
                 raise InvalidInput.one("until", NOT_LATER, deadline=f"{local:%d/%m/%Y %H:%M}")
             now = self.clock.now()
-            s.add(
-                DeadlineExtension(
-                    ticket_id=ticket.id,
-                    agency_id=ticket.agency_id,
-                    reason=reason,
-                    old_deadline=ticket.deadline_at,
-                    proposed_deadline=until,
-                    state=ExtensionState.OPEN.value,
-                    requested_by=actor.id,
-                    requested_by_name=actor.name,
-                    requested_at=now,
-                )
-            )
-            details = {"deadline": [ticket.deadline_at, until], "extension_reason": reason}
+            old, agency_id = ticket.deadline_at, ticket.agency_id
+            details = {"deadline": [old, until], "extension_reason": reason}
+            # the versioned write first: of two requests at once the second is a
+            # VersionConflict, before the open-request index would refuse its row
             ticket = await self.tickets._write(
                 s,
                 actor,
@@ -184,6 +174,19 @@ class ReviewService:
                 {"extension_until": until},
                 details,
                 now,
+            )
+            s.add(
+                DeadlineExtension(
+                    ticket_id=ticket.id,
+                    agency_id=agency_id,
+                    reason=reason,
+                    old_deadline=old,
+                    proposed_deadline=until,
+                    state=ExtensionState.OPEN.value,
+                    requested_by=actor.id,
+                    requested_by_name=actor.name,
+                    requested_at=now,
+                )
             )
         log.info("ticket %s: %s asks for a deadline of %s", ticket.code, actor.name, until)
         await self._publish(
