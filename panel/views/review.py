@@ -48,10 +48,27 @@ def upload_limit(settings: Any) -> int:
 async def upload_limit_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Let the attachment upload route (only) read a body up to :func:`upload_limit`;
     first in the chain, before the sign-in reads the form for its CSRF token."""
-    if request.method == "POST" and upload_path(request.path):
-        limit = upload_limit(ctx(request).settings)
-        request = request.clone(client_max_size=limit)  # type: ignore[assignment]
-    return await handler(request)
+    if not (request.method == "POST" and upload_path(request.path)):
+        return await handler(request)
+    limit = upload_limit(ctx(request).settings)
+    request = request.clone(client_max_size=limit)  # type: ignore[assignment]
+    try:
+        return await handler(request)
+    finally:
+        _close_files(request)
+
+
+def _close_files(request: web.Request) -> None:
+    """Close the temporary files aiohttp wrote the form's files to, once the request is
+    answered, whatever the answer (a refusal never reads them).  Only if the form was
+    parsed (aiohttp keeps it in ``_post``; there is no public way to ask): reading a body
+    now just to close it would read what a signed-out client sent."""
+    posted = getattr(request, "_post", None)
+    if posted is None:
+        return
+    for value in posted.values():
+        if isinstance(value, web.FileField):
+            value.file.close()
 
 
 async def review_action(
