@@ -780,6 +780,18 @@ class TicketSettings(_Model):
     # and its repeats) not yet answered is flagged for level 3, with an alert.
     repeat_window_days: Annotated[int, Field(ge=1, le=3660)] = 180
     repeat_flag_after: Annotated[int, Field(ge=2, le=1000)] = 3
+    # Hours before a deadline the agency's officers are reminded of it (once per
+    # deadline, tickets.review.reminders); 0: no reminders.
+    remind_before_hours: Annotated[int, Field(ge=0, le=24 * 30)] = 24
+    # Files staff and agencies' officers attach to a ticket (tickets.attachments):
+    # checked by their content, never by their name.
+    attachment_max_bytes: Annotated[int, Field(ge=10_000, le=100_000_000)] = 10_000_000
+    attachment_max_pixels: Annotated[int, Field(ge=10_000, le=200_000_000)] = 40_000_000
+    attachment_types: Annotated[
+        list[Literal["image/jpeg", "image/png", "image/webp", "application/pdf"]],
+        Field(min_length=1),
+    ] = ["image/jpeg", "image/png", "image/webp", "application/pdf"]
+    attachments_per_ticket: Annotated[int, Field(ge=1, le=500)] = 30
 
     @model_validator(mode="after")
     def _topics(self) -> TicketSettings:

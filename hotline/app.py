@@ -107,6 +107,8 @@ from tickets.reconciliation.service import ReconciliationService
 from tickets.repeats import RepeatService, flag_alert
 from tickets.result_calls import ResultCallService, waker
 from tickets.result_dialler import RESULT_CALL_EVENTS, ResultCallDialler
+from tickets.review.reminders import DeadlineReminders
+from tickets.review.service import ReviewService
 from tickets.schemas import normalize_phone
 from tickets.service import TicketService
 
@@ -264,6 +266,7 @@ def panel_context(
         reconciliation=ReconciliationService(db, settings, clock, bus),
         periodic=PeriodicReports(db, settings, clock, mailer),
         handling=AssignmentService(db, tickets, clock),
+        review=ReviewService(tickets, db, settings, clock, bus),
         outbound=outbound,
         supervision=supervision,
         inbox=inbox_service(
@@ -424,6 +427,7 @@ class Application:
             self.clock,
             settings.tickets.overdue_check_seconds,
             parts=self.panel.handling,
+            reminders=DeadlineReminders(self.db, settings, self.clock, self.bus),
         )
         self.queue_log = QueueLogReader(
             settings.queue_log, settings.state_dir / "queue_log.offset.json"

@@ -53,6 +53,7 @@ from panel.views import (
     transfers,
 )
 from panel.views.common import CTX
+from panel.views.review import upload_limit_middleware
 from tickets.numbers import format_number
 
 HERE = Path(__file__).parent
@@ -106,6 +107,8 @@ async def _flash_middleware(request: web.Request, handler):  # type: ignore[no-u
 def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.Application:
     app = web.Application(
         middlewares=[
+            # the attachment upload alone may send a large body (read by the CSRF check)
+            upload_limit_middleware,
             headers_middleware,
             # outside the sign-in: its refusals (CSRF) become pages too
             error_pages_middleware,

@@ -40,6 +40,7 @@ from tickets.kb.service import KnowledgeBase
 from tickets.queries import TicketQueries
 from tickets.reconciliation.service import ReconciliationService
 from tickets.repeats import RepeatService
+from tickets.review.service import ReviewService
 from tickets.service import TicketService
 
 
@@ -84,6 +85,8 @@ class PanelContext:
     periodic: PeriodicReports
     # several agencies on a ticket and delegation down the tree (tickets.handling)
     handling: AssignmentService
+    # refused answers, deadline extensions, staff's attachments (tickets.review)
+    review: ReviewService
     # "call the citizen" from a ticket; None without a connection to Asterisk
     outbound: OutboundService | None = None
     # supervisors in agents' calls (None: no AMI connection in this process)

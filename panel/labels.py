@@ -61,6 +61,9 @@ FIELD_LABELS: dict[str, str] = {
     "withdrawn": N_("Parts withdrawn"),
     "combined": N_("Answers combined"),
     "adopted": N_("Sub-agency's answer adopted"),
+    # the supervisors' review (tickets.review): an extension's deadline, a file attached
+    "until": N_("New deadline asked for"),
+    "attachment": N_("Attachment"),
     "reporter_email": N_("Reporter's email (optional)"),
     "district": N_("District the report is about"),
     "publish_consent": N_("May be published once completed"),

@@ -111,6 +111,21 @@ DIRECTORY_ERRORS = (
     N_("has too many rows (at most {max})"),
 )
 
+# -- tickets/attachments.py and tickets/review: files attached, extensions -------
+REVIEW_ERRORS = (
+    N_("is too large (at most {max} MB)"),
+    N_("has too many pixels (at most {max} megapixels)"),
+    N_("must be one of: {types}"),
+    N_("is empty"),
+    N_("cannot be added: the ticket has {max} files already"),
+    N_("must be later than the current deadline ({deadline})"),
+)
+
 MSGIDS: frozenset[str] = frozenset(
-    TICKET_FIELD_ERRORS + ACCOUNT_ERRORS + PANEL_FIELD_ERRORS + PANEL_TEXTS + DIRECTORY_ERRORS
+    TICKET_FIELD_ERRORS
+    + ACCOUNT_ERRORS
+    + PANEL_FIELD_ERRORS
+    + PANEL_TEXTS
+    + DIRECTORY_ERRORS
+    + REVIEW_ERRORS
 )

@@ -6,7 +6,9 @@ day, days of the week), the tickets opened in the period by topic and level,
 and the agencies' timeliness with the tickets forwarded to them in the period:
 answered on time, answered late, overdue and unanswered, still within their
 deadline — ranked best first, with how many of them were reopened since by a
-dissatisfied citizen; and the citizens' satisfaction (:mod:`queue_stats.satisfaction`:
+dissatisfied citizen, and the supervisors' review in the period (answers sent
+back, extensions asked for and granted: :func:`agency_review`); and the citizens'
+satisfaction (:mod:`queue_stats.satisfaction`:
 the survey's ratings and the reopenings, per agency, topic, level and agent); and the
 agents' wrap-up codes of the calls answered (:mod:`queue_stats.wrapup`: the share with
 usable content per shift, hotline and agent, and the calls of each code); and the
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 
 from callcenter.shifts import shift_at
 from core.db import Database
@@ -54,6 +56,7 @@ from queue_stats.ticket_counts import CountRow, ticket_counts
 from queue_stats.wrapup import WrapupRow, wrapup_figures
 from tickets.handling.models import Assignment, State
 from tickets.models import OPEN_STATUSES, WITH_AGENCY, Agency, Status, Ticket, TicketEvent
+from tickets.review.models import AnswerRefusal, DeadlineExtension, ExtensionState
 
 Kind = Literal["daily", "weekly", "monthly", "handover"]
 SECTIONS = ("summary", "series", "topics", "agencies", "satisfaction", "wrapup", "tickets")
@@ -72,6 +75,11 @@ class AgencyRow:
     overdue: int = 0  # not answered, deadline passed
     pending: int = 0  # not answered, still within the deadline
     reopened: int = 0  # of these tickets, those reopened since (a dissatisfied citizen)
+    # the supervisors' review in the period (tickets.review): answers sent back to the
+    # agency, extensions it asked for and those granted
+    sent_back: int = 0
+    extensions_asked: int = 0
+    extensions_granted: int = 0
     rank: int = 0
 
     @property
@@ -142,9 +150,21 @@ async def agency_timeliness(
 
     A ticket with several agencies counts once for each: the lead, each co-handling
     agency and each sub-agency it was delegated to (tickets.handling), on its own part."""
+    # an answer the supervisors sent back (tickets.review) is no answer: the first one
+    # given after the last refusal counts
+    refused_at = (
+        select(func.max(AnswerRefusal.at))
+        .where(AnswerRefusal.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
     answered_at = (
         select(func.min(TicketEvent.at))
-        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.to_status == Status.ANSWERED)
+        .where(
+            TicketEvent.ticket_id == Ticket.id,
+            TicketEvent.to_status == Status.ANSWERED,
+            or_(refused_at.is_(None), TicketEvent.at > refused_at),
+        )
         .correlate(Ticket)
         .scalar_subquery()
     )
@@ -214,10 +234,57 @@ async def agency_timeliness(
         )
         row.pending = row.forwarded - row.decided
         out.append(row)
+    await agency_review(db, start, end, out)
     out.sort(key=lambda a: (a.on_time_rate is None, -(a.on_time_rate or 0), -a.forwarded, a.name))
     for i, a in enumerate(out, 1):
         a.rank = i
     return out
+
+
+async def agency_review(
+    db: Database, start: datetime, end: datetime, rows: list[AgencyRow]
+) -> None:
+    """Add to ``rows`` each agency's answers sent back by the supervisors, extensions it
+    asked for and extensions granted in [start, end) (an agency with some of these and no
+    ticket forwarded in the period gets a row of its own)."""
+    granted = DeadlineExtension.state == ExtensionState.GRANTED.value
+
+    def count(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    async with db.session() as s:
+        refused = {
+            r[0]: int(r[1])
+            for r in (
+                await s.execute(
+                    select(AnswerRefusal.agency_id, func.count())
+                    .where(AnswerRefusal.at >= start, AnswerRefusal.at < end)
+                    .group_by(AnswerRefusal.agency_id)
+                )
+            ).all()
+        }
+        asked = {
+            r[0]: (int(r[1]), int(r[2]))
+            for r in (
+                await s.execute(
+                    select(DeadlineExtension.agency_id, func.count(), count(granted))
+                    .where(
+                        DeadlineExtension.requested_at >= start,
+                        DeadlineExtension.requested_at < end,
+                    )
+                    .group_by(DeadlineExtension.agency_id)
+                )
+            ).all()
+        }
+        by_id = {r.agency_id: r for r in rows}
+        missing = (set(refused) | set(asked)) - set(by_id)
+        if missing:
+            for a in (await s.scalars(select(Agency).where(Agency.id.in_(missing)))).all():
+                by_id[a.id] = AgencyRow(agency_id=a.id, code=a.code, name=a.name)
+                rows.append(by_id[a.id])
+    for agency_id, row in by_id.items():
+        row.sent_back = int(refused.get(agency_id, 0))
+        row.extensions_asked, row.extensions_granted = asked.get(agency_id, (0, 0))
 
 
 async def _build(
@@ -394,6 +461,9 @@ COLUMNS: dict[str, dict[str, str]] = {
     "reopened_tickets": {"vi": "Bị mở lại", "en": "Reopened"},
     "ratings": {"vi": "Lượt đánh giá", "en": "Ratings"},
     "ratings_average": {"vi": "Điểm hài lòng TB", "en": "Average rating"},
+    "sent_back": {"vi": "Trả lời bị trả lại", "en": "Answers sent back"},
+    "extensions_asked": {"vi": "Xin gia hạn", "en": "Extensions asked"},
+    "extensions_granted": {"vi": "Được gia hạn", "en": "Extensions granted"},
 }
 # the tickets section's columns: ticket_counts' figures under keys of their own (the
 # queue figures "reopened" and "rated" count in another way: queue_stats.kpis)
@@ -437,6 +507,9 @@ def csv_keys(section: str) -> list[str]:
             "pending",
             "on_time_rate",
             "reopened",
+            "sent_back",
+            "extensions_asked",
+            "extensions_granted",
         ]
     if section == "satisfaction":
         return [
@@ -524,6 +597,9 @@ def csv_rows(report: Report, section: str, tz: Any, lang: str = "vi") -> list[li
                     a.pending,
                     a.on_time_rate,
                     a.reopened,
+                    a.sent_back,
+                    a.extensions_asked,
+                    a.extensions_granted,
                 ]
             )
     return rows

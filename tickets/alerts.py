@@ -6,6 +6,8 @@ is overdue, then publishes one alert per ticket on the bus: to supervisors
 (``agency.<id>``), whose officers see escalated tickets of their children.  An overdue
 part of a ticket with several agencies (tickets.handling: a co-handling agency's, a
 delegation's) is alerted the same way, to its agency and to the agency that delegated it.
+Then, with ``reminders`` given, it sends the reminders due before a deadline
+(:mod:`tickets.review.reminders`: once per deadline, stored).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tickets.agencies import AgencyService
 from tickets.exceptions import AgencyNotFound
 from tickets.handling.service import AssignmentService
 from tickets.models import Agency, Ticket
+from tickets.review.reminders import DeadlineReminders
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ class OverdueWatch:
         clock: Clock,
         interval: float,
         parts: AssignmentService | None = None,
+        reminders: DeadlineReminders | None = None,
     ) -> None:
         self.tickets = tickets
         self.parts = parts
@@ -41,6 +45,7 @@ class OverdueWatch:
         self.bus = bus
         self.clock = clock
         self.interval = interval
+        self.reminders = reminders
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -56,6 +61,8 @@ class OverdueWatch:
         while True:
             try:
                 await self.check()
+                if self.reminders is not None:
+                    await self.reminders.check(self.clock.now())
             except Exception:  # noqa: BLE001 - a database hiccup must not end the watch
                 log.exception("overdue check failed; trying again in %s s", self.interval)
             await asyncio.sleep(self.interval)

@@ -6,6 +6,13 @@ browser claimed are never believed (a text file renamed ``.jpg`` is refused,
 and so is a truncated image or one that would decompress into gigabytes).
 :func:`check_photo` is pure CPU work: the web layer runs it in a thread.
 
+Staff and agencies' officers attach photos and documents to a ticket
+(:func:`check_file`, ``[tickets] attachment_*``): a photo is checked as above,
+a PDF by its magic bytes and then by reading its structure (:func:`check_pdf`:
+the cross-reference table or stream ``startxref`` points at, the trailer's
+catalogue, the end-of-file marker), so an executable renamed ``.pdf`` or a
+truncated upload is refused with a message naming the field.
+
 The bytes are written under ``<state_dir>/attachments/`` as the row's random
 id, with no extension, in the same transaction as the ticket that owns them
 (:meth:`tickets.service.TicketService.create`): a report refused or rolled back
@@ -18,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import secrets
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +44,21 @@ PHOTO_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 PHOTO_TOO_LARGE = "is too large (at most {max} MB)"
 PHOTO_NOT_IMAGE = "must be a photo (JPEG, PNG or WebP)"
 PHOTO_TOO_MANY_PIXELS = "has too many pixels (at most {max} megapixels)"
-MESSAGES = (PHOTO_TOO_LARGE, PHOTO_NOT_IMAGE, PHOTO_TOO_MANY_PIXELS)
+# staff's and officers' files (check_file): a photo or a PDF, as the settings allow
+FILE_NOT_ALLOWED = "must be one of: {types}"
+FILE_EMPTY = "is empty"
+FILE_TOO_MANY = "cannot be added: the ticket has {max} files already"
+MESSAGES = (
+    PHOTO_TOO_LARGE,
+    PHOTO_NOT_IMAGE,
+    PHOTO_TOO_MANY_PIXELS,
+    FILE_NOT_ALLOWED,
+    FILE_EMPTY,
+    FILE_TOO_MANY,
+)
+PDF = "application/pdf"
+#: How the settings' types are named to the person whose file was refused.
+TYPE_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP", PDF: "PDF"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +122,7 @@ def check_photo(
         raise InvalidInput.one(field, PHOTO_NOT_IMAGE) from None
     if fmt not in PHOTO_TYPES:
         raise InvalidInput.one(field, PHOTO_NOT_IMAGE)
-    name = (original_name or "").replace("\x00", "").strip()[:200] or None
+    name = _clean_name(original_name)
     return NewAttachment(
         kind="photo",
         content_type=PHOTO_TYPES[fmt],
@@ -108,6 +131,89 @@ def check_photo(
         height=height,
         original_name=name,
     )
+
+
+def _pdf_ok(data: bytes) -> bool:
+    """Whether ``data`` is structured as a PDF: the header, then from the end the
+    ``%%EOF`` marker, ``startxref`` and an offset that lands on a cross-reference
+    table (``xref``) or stream (``N G obj``), and a document catalogue (``/Root``).
+
+    A parse of the file's skeleton, not a renderer: enough to tell a document from
+    anything renamed ``.pdf`` without a dependency, and it never runs anything.
+    """
+    if not data.startswith(b"%PDF-") or len(data) < 64:
+        return False
+    version = data[5:8]
+    if not re.fullmatch(rb"[12]\.\d", version):
+        return False
+    tail = data[-2048:]
+    eof = tail.rfind(b"%%EOF")
+    if eof < 0:
+        return False
+    found = re.search(rb"startxref\s+(\d{1,12})\s*$", tail[:eof])
+    if not found:
+        return False
+    offset = int(found.group(1))
+    if offset <= 0 or offset >= len(data):
+        return False
+    at = data[offset : offset + 64]
+    if not (at.startswith(b"xref") or re.match(rb"\d{1,10}\s+\d{1,5}\s+obj\b", at)):
+        return False
+    return b"/Root" in data
+
+
+def check_pdf(
+    data: bytes, *, original_name: str | None = None, field: str = "attachment"
+) -> NewAttachment:
+    """``data`` as a PDF document attachment, or InvalidInput naming ``field``."""
+    if not _pdf_ok(data):
+        raise InvalidInput.one(field, FILE_NOT_ALLOWED, types="PDF")
+    return NewAttachment(
+        kind="document", content_type=PDF, data=data, original_name=_clean_name(original_name)
+    )
+
+
+def check_file(
+    data: bytes,
+    *,
+    allowed: Sequence[str],
+    max_bytes: int,
+    max_pixels: int,
+    original_name: str | None = None,
+    field: str = "attachment",
+) -> NewAttachment:
+    """A file staff or an officer attach: a photo or a PDF among the ``allowed`` content
+    types, found by its content (the name and claimed type are not believed); else
+    InvalidInput naming ``field`` and the types allowed.  Pure CPU work: run it in a
+    thread."""
+    types = ", ".join(TYPE_NAMES[t] for t in allowed)
+    if not data:
+        raise InvalidInput.one(field, FILE_EMPTY)
+    if len(data) > max_bytes:
+        raise too_large(field, max_bytes)
+    if data.startswith(b"%PDF-"):
+        if PDF not in allowed or not _pdf_ok(data):
+            raise InvalidInput.one(field, FILE_NOT_ALLOWED, types=types)
+        return check_pdf(data, original_name=original_name, field=field)
+    try:
+        photo = check_photo(
+            data,
+            max_bytes=max_bytes,
+            max_pixels=max_pixels,
+            original_name=original_name,
+            field=field,
+        )
+    except InvalidInput as e:
+        if any(err.message == PHOTO_NOT_IMAGE for err in e.errors):
+            raise InvalidInput.one(field, FILE_NOT_ALLOWED, types=types) from None
+        raise
+    if photo.content_type not in allowed:
+        raise InvalidInput.one(field, FILE_NOT_ALLOWED, types=types)
+    return photo
+
+
+def _clean_name(original_name: str | None) -> str | None:
+    return (original_name or "").replace("\x00", "").strip()[:200] or None
 
 
 def attachments_dir(settings: Settings) -> Path:

@@ -55,6 +55,8 @@ NOT_LINKED = "is not linked to an earlier report"
 # What the ticket's status asks for when it is closed (a reason; a proposal's letter).
 NEEDED_NOW = "is required in the ticket's current status"
 NOT_NOW = "cannot be given in the ticket's current status"
+# An extension's deadline must move the current one later (tickets.review).
+NOT_LATER = "must be later than the current deadline ({deadline})"
 
 # Several agencies and delegation (tickets.handling): a delegation goes only down the
 # tree, within the delegating agency's own deadline; the lead combines once every
@@ -81,6 +83,7 @@ STATE_CONFLICTS = frozenset(
         NOT_LINKED,
         HOLDS_PART,
         CO_PENDING,
+        NOT_LATER,
     }
 )
 
@@ -88,6 +91,7 @@ MESSAGES = (
     REQUIRED,
     NEEDED_NOW,
     NOT_NOW,
+    NOT_LATER,
     TOO_LONG,
     NOT_ALLOWED,
     PHONE,

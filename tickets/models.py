@@ -24,6 +24,7 @@ from core.db import Base, UTCDateTime
 from core.text import fold_phrase
 from tickets.handling import models as _handling_models  # noqa: F401  (ticket_assignments)
 from tickets.kb import models as _kb_models  # noqa: F401  (kb_articles, for the foreign key)
+from tickets.review import models as _review_models  # noqa: F401  (refusals, extensions)
 
 
 class AgencyKind(StrEnum):
@@ -139,6 +140,9 @@ class Ticket(Base):
     reopens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     result: Mapped[str | None] = mapped_column(Text)  # the agency's answer
     return_reason: Mapped[str | None] = mapped_column(Text)
+    # the deadline the agency's open extension request proposes; None when none is open
+    # (tickets.review: the workflow's table reads it to offer grant / refuse)
+    extension_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     meeting_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     meeting_place: Mapped[str | None] = mapped_column(String(300))
     letter: Mapped[str | None] = mapped_column(Text)  # level 5 thank-you letter
@@ -214,7 +218,9 @@ class TicketTerm(Base):
 
 
 class Attachment(Base):
-    """A file a citizen sent with a report (a photo from the web form, a mail's attachment).
+    """A file sent with a report: a citizen's photo from the web form, a mail's
+    attachment, or a photo or a document (PDF) staff or an agency's officer attached
+    (``added_by``).
 
     The bytes are on disk under ``<state_dir>/attachments/`` named by ``id`` alone
     (never by a name the citizen chose); ``content_type`` is the type found by
@@ -236,6 +242,9 @@ class Attachment(Base):
     # the name the citizen's device gave it: shown to staff, never used as a path
     original_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # who attached it from the panel (tickets.review); None for the citizen's own
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    added_by_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class TicketEvent(Base):

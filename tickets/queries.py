@@ -62,6 +62,8 @@ class TicketFilter:
     # True: groups of repeat reports flagged for level 3 and not yet answered
     # (tickets.repeats); the supervisors' list marks them
     flagged: bool | None = None
+    # True: an extension request of the agency waits for a supervisor (tickets.review)
+    extension_open: bool | None = None
 
 
 def _escape_like(text: str) -> str:
@@ -286,6 +288,9 @@ class TicketQueries:
                 Ticket.deadline_at < self.clock.now(),
             )
             conditions.append(overdue if f.overdue else not_(overdue))
+        if f.extension_open is not None:
+            asked = Ticket.extension_until.is_not(None)
+            conditions.append(asked if f.extension_open else not_(asked))
         # day bounds in UTC: SQLite compares the stored text
         tz = self.settings.tz
         if f.created_from is not None:

@@ -83,6 +83,7 @@ from tickets.numbers import new_number
 from tickets.publication import is_published
 from tickets.queries import is_visible, load_ticket
 from tickets.result_calls import HISTORY_ACTION, add_call
+from tickets.review.records import withdraw_extension
 from tickets.schemas import (
     ADDRESS_MAX,
     TicketCreate,
@@ -134,6 +135,12 @@ class Action(StrEnum):
     REPEAT_ADDED = repeats.REPEAT_ADDED
     REPEAT_REMOVED = repeats.REPEAT_REMOVED
     REPEAT_FLAGGED = repeats.FLAGGED
+    # the supervisors' review of the agency's work (tickets.review)
+    ANSWER_REFUSED = "answer_refused"
+    EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_GRANTED = "extension_granted"
+    EXTENSION_REFUSED = "extension_refused"
+    ATTACHED = "attached"
 
 
 # 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
@@ -555,7 +562,9 @@ class TicketService:
                 # Kept with the answer: agencies are ranked by how timely they answer.
                 details["late"] = now > ticket.deadline_at
             details |= await lead_answers(s, ticket, adopted, now)
-            values = {"status": Status.ANSWERED.value, "result": result}
+            values = {"status": Status.ANSWERED.value, "result": result, "extension_until": None}
+            # an extension asked for and not decided goes with the ticket leaving the agency
+            await withdraw_extension(s, ticket.id, now)
             ticket = await self._write(
                 s, actor, ticket, version, Action.ANSWERED, values, details, now
             )
@@ -588,8 +597,13 @@ class TicketService:
             check_actor("send_back", actor, ticket)
             self._check_version(ticket, version)
             check_move("send_back", actor, ticket)
-            values = {"status": Status.RETURNED.value, "return_reason": reason}
+            values = {
+                "status": Status.RETURNED.value,
+                "return_reason": reason,
+                "extension_until": None,
+            }
             details = {"reason": reason}
+            await withdraw_extension(s, ticket.id, self.clock.now())
             ticket = await self._write(s, actor, ticket, version, Action.RETURNED, values, details)
         await self._announce(ticket, Action.RETURNED)
         return ticket

@@ -26,6 +26,10 @@ supervisors (a complaint about the handling, with its reason in the history).  F
 meeting (level 4), reclassify it, or close it again with a note; ``reopens`` counts the
 rounds for the lists and the agencies' ranking.
 
+Review (tickets.review).  A supervisor may refuse an agency's answer (ANSWERED back to
+ACCEPTED, with a reason); the agency may ask for more time while the ticket is with it,
+one request at a time (``extension_until`` set), which a supervisor grants or refuses.
+
 Which fields an update may change (the level only in ``LEVEL_EDITABLE``), and what an action
 needs (a note, a letter) are the service's.
 """
@@ -131,6 +135,21 @@ def awaiting_approval(ticket: Ticket) -> bool:
     )
 
 
+def answered_by_agency(ticket: Ticket) -> bool:
+    """An answer of an agency (not a level-4 or 5 ticket closed by the supervisors)."""
+    return ticket.agency_id is not None and ticket.forwarded_at is not None
+
+
+def may_ask_for_time(ticket: Ticket) -> bool:
+    """A deadline runs and no extension request is open (one at a time)."""
+    return ticket.deadline_at is not None and ticket.extension_until is None
+
+
+def extension_open(ticket: Ticket) -> bool:
+    """The agency asked for more time and no one has decided yet."""
+    return ticket.extension_until is not None
+
+
 @dataclass(frozen=True)
 class Grant:
     """Who may take an action on which tickets, and from where."""
@@ -159,6 +178,13 @@ TRANSITIONS: dict[str, tuple[Grant, ...]] = {
     "accept": (Grant((Role.AGENCY,), (Status.FORWARDED,), whose=their_agencys),),
     "answer": (Grant((Role.AGENCY,), WITH_AGENCY, whose=their_agencys),),
     "send_back": (Grant((Role.AGENCY,), WITH_AGENCY, whose=their_agencys),),
+    # the supervisors' review of the agency's work (tickets.review)
+    "refuse_answer": (Grant(LEADS, (Status.ANSWERED,), when=answered_by_agency),),
+    "request_extension": (
+        Grant((Role.AGENCY,), WITH_AGENCY, whose=their_agencys, when=may_ask_for_time),
+    ),
+    "grant_extension": (Grant(LEADS, WITH_AGENCY, when=extension_open),),
+    "refuse_extension": (Grant(LEADS, WITH_AGENCY, when=extension_open),),
     "schedule_meeting": (
         Grant(LEADS, (Status.MEETING_PENDING, Status.MEETING_SCHEDULED)),
         Grant(LEADS, (Status.REOPENED,), when=meeting),
@@ -194,6 +220,12 @@ LEADS_TO: dict[str, tuple[Status, ...]] = {
     "close": (Status.CLOSED,),
     "reopen": (Status.REOPENED,),
     "update": (),
+    # the supervisors' review (tickets.review): a refused answer goes back to the agency
+    "refuse_answer": (Status.ACCEPTED,),
+    # an extension asked, granted or refused: the deadline may move, the status stays
+    "request_extension": (),
+    "grant_extension": (),
+    "refuse_extension": (),
 }
 # The status a new ticket starts in, by level (tickets.service.TicketService._start):
 # level 2 is forwarded at once when the agent named the agency.

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from core.settings import Settings
 from panel.api import qa as qa_api
+from panel.api import review as review_api
 from panel.api.contract import Contract, enforce
 from panel.api.handling import (
     AdoptIn,
@@ -640,6 +641,47 @@ OPERATIONS: tuple[Operation, ...] = (
         answer="The ticket, back with the supervisors (status reopened).",
         tag="tickets",
         body=ReopenIn,
+        returns=TicketOut,
+    ),
+    # the supervisors' review of the agency's work (tickets/review)
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/refuse_answer",
+        handler=review_api.refuse_answer,
+        summary="Send the agency's answer back to it with a reason",
+        answer="The ticket, back with the agency (status accepted).",
+        tag="tickets",
+        body=review_api.RefuseAnswerIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/request_extension",
+        handler=review_api.request_extension,
+        summary="Ask for a later deadline (the agency; one open request at a time)",
+        answer="The ticket, its extension_until set.",
+        tag="tickets",
+        body=review_api.ExtensionIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/grant_extension",
+        handler=review_api.grant_extension,
+        summary="Grant the open extension request: the deadline moves",
+        answer="The ticket, with its new deadline.",
+        tag="tickets",
+        body=review_api.GrantExtensionIn,
+        returns=TicketOut,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/refuse_extension",
+        handler=review_api.refuse_extension,
+        summary="Refuse the open extension request with a reason",
+        answer="The ticket, its deadline unchanged.",
+        tag="tickets",
+        body=review_api.RefuseExtensionIn,
         returns=TicketOut,
     ),
     Operation(

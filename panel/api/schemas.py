@@ -534,6 +534,9 @@ class TicketOut(BaseModel):
     reopens: int = Field(description="How many times the ticket was reopened.")
     result: str | None
     return_reason: str | None
+    extension_until: UTCTime | None = Field(
+        None, description="The deadline the agency's open extension request asks for."
+    )
     meeting_at: UTCTime | None
     meeting_place: str | None
     letter: str | None

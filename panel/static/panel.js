@@ -336,11 +336,12 @@
   // matter reported many times without a result (tickets.repeats): level 3?
   function showAlert(msg) {
     const box = $("#live-alerts");
-    const kinds = ["overdue", "reconciliation", "repeats"];
-    if (!box || !kinds.includes(msg.type)) return;
-    const words = msg.type === "repeats" ? box.dataset.repeats : box.dataset.overdue;
-    if (msg.type !== "reconciliation" && !words) return;
+    // overdue, reconciliation, repeats; and for the agency's officers the review's
+    // notices (tickets/review)
+    const template = box && box.dataset[msg.type];
+    if (!template) return;
     const li = document.createElement("li");
+    li.dataset.type = msg.type;
     const a = document.createElement("a");
     if (msg.type === "reconciliation") {
       a.href = "/reconciliation?week=" + encodeURIComponent(msg.week || "") + "#discrepancies";
@@ -353,7 +354,7 @@
       return;
     }
     a.href = "/tickets/" + encodeURIComponent(msg.code);
-    text(a, words.replace("{code}", msg.code).replace("{agency}", msg.agency || "—")
+    text(a, template.replace("{code}", msg.code).replace("{agency}", msg.agency || "—")
       .replace("{n}", msg.reports == null ? "" : msg.reports));
     li.append(a);
     box.prepend(li);
@@ -398,7 +399,10 @@
       else if (msg.type === "pop") { serverTime(msg.sent); showPop(msg); }
       else if (msg.type === "pop_gone" && current && msg.uniqueid === current.uniqueid) showPop(null);
       else if (msg.type === "call_tickets") { callTickets.set(msg.call_id, msg.tickets); showPop(current); }
-      else if (["overdue", "reconciliation", "repeats"].includes(msg.type)) showAlert(msg);
+      else if (["overdue", "reconciliation", "repeats", "deadline_soon", "answer_refused",
+                "extension_granted", "extension_refused", "extension_requested"].includes(msg.type)) {
+        showAlert(msg);
+      }
       else if (msg.type === "ticket") showNotice(msg);
       else if (msg.type === "supervision") {
         // [supervision] show_to_agent: a supervisor listens, whispers or barged in

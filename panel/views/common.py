@@ -116,6 +116,8 @@ def ticket_filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:
             pass
     if q.get("q"):
         f.q = q["q"][:200]
+    if q.get("extension") == "open":
+        f.extension_open = True  # agencies' extension requests to decide (tickets.review)
     if q.get("needs") == "me" and request[ACTOR].role in workflow.LEADS:
         # what waits on the supervisors, reopened reports among it
         f.status = [s.value for s in workflow.NEEDS_SUPERVISOR]

@@ -26,6 +26,14 @@ from panel.views.common import (
     visible_ticket,
 )
 from panel.views.handling import co_agency_ids, handling_values
+from panel.views.review import ACTIONS as REVIEW_ACTIONS
+from panel.views.review import (
+    EXTENSIONS,
+    attach_file,
+    disposition,
+    review_action,
+    review_values,
+)
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
 from tickets import workflow
 from tickets.attachments import path_of
@@ -251,6 +259,7 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
         errors={},
         values={},
         **await repeat_values(request, ticket),
+        **await review_values(request, ticket),
         **await ticket_calls(request, ticket),
         **await handling_values(request, ticket),
         **await ticket_form_values(request),
@@ -259,8 +268,9 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
 
 @require(*ALL)
 async def ticket_attachment(request: web.Request) -> web.StreamResponse:
-    """A photo sent with a ticket, to whoever may see the ticket: with the type found by
-    decoding it when it came in (never guessed from a name), and nosniff."""
+    """A file of a ticket, to whoever may see the ticket: with the type found by its
+    content when it came in (never guessed from a name), and nosniff; an image inline,
+    anything else (a PDF) as a download."""
     ticket = await visible_ticket(request)
     wanted = request.match_info["attachment"]
     found = next(
@@ -270,6 +280,7 @@ async def ticket_attachment(request: web.Request) -> web.StreamResponse:
     if found is None:
         raise web.HTTPNotFound(text="no such attachment", content_type="text/plain")
     path = path_of(ctx(request).settings, found.id)
+    name = f"{ticket.code}-{found.id[:8]}.{EXTENSIONS.get(found.content_type, 'bin')}"
     if not path.is_file():
         log.error("attachment %s of ticket %s: its file is missing", found.id, ticket.code)
         raise web.HTTPNotFound(text="the file is missing", content_type="text/plain")
@@ -278,11 +289,7 @@ async def ticket_attachment(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": found.content_type,
             "X-Content-Type-Options": "nosniff",
-            # a photo is shown; any other file a mail brought is only downloaded
-            "Content-Disposition": (
-                "inline" if found.content_type.startswith("image/") else "attachment"
-            )
-            + f'; filename="{ticket.code}-{found.id[:8]}"',
+            "Content-Disposition": f'{disposition(found.content_type)}; filename="{name}"',
             "Cache-Control": "private, no-store",
         },
     )
@@ -360,6 +367,8 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             await c.repeats.link(actor, ticket.id, _version(data), target.id)
         elif action == "unlink":
             await c.repeats.unlink(actor, ticket.id, _version(data))
+        elif action in REVIEW_ACTIONS:
+            await review_action(request, ticket, action, data, _version(data))
         elif action == "reopen":
             await s.reopen(actor, ticket.id, _version(data), data.get("reason", ""))
         elif action in ("withhold", "release"):
@@ -377,31 +386,41 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPNotFound()
     except InvalidInput as e:
-        errors = field_errors(request, e.errors)
-        history = await c.ticket_queries.history(ticket.id)
-        return render(
-            request,
-            "ticket.html",
-            status=422,
-            t=ticket,
-            kb_article=await c.kb.get(ticket.kb_article_id) if ticket.kb_article_id else None,
-            attachments=await c.ticket_queries.attachments(ticket.id),
-            history=history,
-            call=await c.calls.by_id(ticket.call_id) if ticket.call_id else None,
-            actions=actions_for(actor, ticket),
-            editable=can_edit(actor, ticket),
-            **publication_values(request, ticket),
-            agency_names={a.id: a.name for a in await c.agencies.list(include_inactive=True)},
-            overdue=False,
-            errors=errors,
-            failed_action=action,
-            values=dict(data),
-            **await repeat_values(request, ticket),
-            **await ticket_calls(request, ticket),
-            **await handling_values(request, ticket),
-            **await ticket_form_values(request),
-        )
+        return await ticket_page_with_errors(request, ticket, action, e, dict(data))
     raise flash_redirect(f"/tickets/{ticket.code}", _("Saved."))
+
+
+async def ticket_page_with_errors(
+    request: web.Request, ticket: Ticket, action: str, e: InvalidInput, values: dict[str, str]
+) -> web.StreamResponse:
+    """The ticket page again (422), the refused form's fields marked and its text kept."""
+    c = ctx(request)
+    actor = request[ACTOR]
+    errors = field_errors(request, e.errors)
+    history = await c.ticket_queries.history(ticket.id)
+    return render(
+        request,
+        "ticket.html",
+        status=422,
+        t=ticket,
+        kb_article=await c.kb.get(ticket.kb_article_id) if ticket.kb_article_id else None,
+        attachments=await c.ticket_queries.attachments(ticket.id),
+        history=history,
+        call=await c.calls.by_id(ticket.call_id) if ticket.call_id else None,
+        actions=actions_for(actor, ticket),
+        editable=can_edit(actor, ticket),
+        **publication_values(request, ticket),
+        agency_names={a.id: a.name for a in await c.agencies.list(include_inactive=True)},
+        overdue=False,
+        errors=errors,
+        failed_action=action,
+        values=values,
+        **await repeat_values(request, ticket),
+        **await review_values(request, ticket),
+        **await ticket_calls(request, ticket),
+        **await handling_values(request, ticket),
+        **await ticket_form_values(request),
+    )
 
 
 def _agency(data: Any) -> int:
@@ -439,6 +458,8 @@ def routes() -> list[web.RouteDef]:
         web.post("/tickets", create_ticket),
         web.get("/tickets/{code}", show_ticket),
         web.get("/tickets/{code}/attachments/{attachment}", ticket_attachment),
+        # before the actions' route, which would take "attachments" for an action
+        web.post("/tickets/{code}/attachments", attach_file),
         web.post("/tickets/{code}/{action}", ticket_action),
         web.get("/inbox", inbox),
     ]
