@@ -54,6 +54,7 @@ FIELD_LABELS: dict[str, str] = {
     "reporter_email": N_("Reporter's email (optional)"),
     "district": N_("District the report is about"),
     "publish_consent": N_("May be published once completed"),
+    "identity_consent": N_("The agency may see who reported it"),
     "latitude": N_("Latitude of the place"),
     "longitude": N_("Longitude of the place"),
     # accounts
