@@ -11,19 +11,25 @@ from accounts.identity import Actor
 from panel.security import PUBLIC
 from tests.panel.conftest import PASSWORD, login_form_token
 
-ROLES = ("admin", "sup", "agent1", "officer")
-ROLE_OF = {"admin": "admin", "sup": "supervisor", "agent1": "agent", "officer": "agency"}
+ROLES = ("admin", "sup", "agent1", "officer", "inspector")
+ROLE_OF = {
+    "admin": "admin",
+    "sup": "supervisor",
+    "agent1": "agent",
+    "officer": "agency",
+    "inspector": "oversight",
+}
 
 # Every HTML page and who may open it.
 PAGES = {
     "/agent": {"agent"},
-    "/tickets": {"agent", "supervisor", "admin"},
+    "/tickets": {"agent", "supervisor", "admin", "oversight"},
     "/tickets/new": {"agent", "supervisor", "admin"},
     "/inbox": {"agency"},
     "/messages": {"agent", "supervisor", "admin"},
     "/agencies": {"supervisor", "admin"},
     "/admin/users": {"admin"},
-    "/account": {"agent", "supervisor", "admin", "agency"},
+    "/account": {"agent", "supervisor", "admin", "agency", "oversight"},
     "/blocklist": {"supervisor", "admin"},
     "/kb": {"agent", "supervisor", "admin"},
     "/kb/new": {"admin"},
@@ -31,6 +37,7 @@ PAGES = {
     "/kb/report-not-found.csv": {"supervisor", "admin"},
     "/agencies/export.csv": {"supervisor", "admin"},
     "/agencies/import": {"admin"},
+    "/audit/tickets": {"admin", "oversight"},
 }
 # Every form target and who may post to it (a refused role gets 403 before any work).
 POSTS = {
