@@ -32,7 +32,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, false, not_, or_, select, true
 
 from accounts.identity import Actor
 from accounts.models import Role
@@ -97,8 +97,10 @@ def cleared_for(actor: Actor, settings: TicketSettings) -> ColumnElement[bool]:
             return open_
         return or_(open_, Ticket.created_by == actor.id)
     if actor.role == Role.AGENCY and actor.agency_id is not None and c.agencies:
-        office = exists(
-            select(Agency.id).where(Agency.id == actor.agency_id, Agency.code.in_(c.agencies))
+        office = (
+            select(Agency.id)
+            .where(Agency.id == actor.agency_id, Agency.code.in_(c.agencies))
+            .exists()
         )
         return or_(open_, office)
     return open_

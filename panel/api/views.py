@@ -87,8 +87,7 @@ from panel.sessions import COOKIE
 from panel.views.agent import WrapupProblem, agent_snapshot, pause_or_resume, set_wrapup
 from panel.views.blocklist import BlockProblem, add_block, lift_block
 from panel.views.calls import CALLERS, CallProblem, call_citizen
-from panel.views.common import ctx, shown_tickets, ticket_filter, ticket_history as history_of
-from panel.views.common import visible_ticket
+from panel.views.common import ctx, history_for, shown_tickets, ticket_filter, visible_ticket
 from panel.views.supervision import SuperviseProblem, start_supervision
 from panel.views.transfers import (
     TransferProblem,
@@ -96,8 +95,8 @@ from panel.views.transfers import (
     transfer_call,
     transfer_targets,
 )
-from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
 from tickets.confidential import seen_by
+from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
 from tickets.models import Ticket
 from tickets.queries import MAX_PER_PAGE
 from tickets.schemas import validate
@@ -611,7 +610,7 @@ async def update_ticket(request: web.Request) -> web.StreamResponse:
 @require(*READERS)
 async def ticket_history(request: web.Request) -> web.StreamResponse:
     ticket = await visible_ticket(request)
-    events = await history_of(request, ticket)
+    events = await history_for(request, ticket)
     return _json(History(items=[event_out(e) for e in events]))
 
 

@@ -118,7 +118,7 @@ async def audit_views(request: web.Request, tickets: list[Ticket], how: View) ->
         )
 
 
-async def ticket_history(request: web.Request, ticket: Ticket) -> list[TicketEvent]:
+async def history_for(request: web.Request, ticket: Ticket) -> list[TicketEvent]:
     """The ticket's history as the actor may read it (tickets.confidential)."""
     events = await ctx(request).ticket_queries.history(ticket.id)
     return history_seen_by(request[ACTOR], ticket, events)

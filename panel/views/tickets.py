@@ -24,7 +24,7 @@ from panel.views.common import (
     shown_tickets,
     ticket_filter,
     ticket_form_values,
-    ticket_history,
+    history_for,
     visible_ticket,
 )
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
@@ -182,7 +182,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
 async def show_ticket(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     ticket = await visible_ticket(request)
-    history = await ticket_history(request, ticket)
+    history = await history_for(request, ticket)
     call = await c.calls.by_id(ticket.call_id) if ticket.call_id else None
     agencies = await c.agencies.list(include_inactive=True)
     # the call's transcript, for those who may read it (supervisors, admins, its agent)
@@ -320,7 +320,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound()
     except InvalidInput as e:
         errors = field_errors(request, e.errors)
-        history = await ticket_history(request, ticket)
+        history = await history_for(request, ticket)
         return render(
             request,
             "ticket.html",

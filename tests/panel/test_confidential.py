@@ -260,6 +260,7 @@ async def test_the_oversight_role_reads_and_every_write_refuses_it(panel):
             "code": [r.code],
             "call_id": [str(seeded.call.id)],
             "id": [str(seeded.call.id)],
+            "extension": ["1001"],
             "action": ["comment", "close", "forward", "edit", "withhold", "complete", "cancel"],
         }
         writes = {
