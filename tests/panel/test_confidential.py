@@ -41,6 +41,7 @@ from tickets.confidential import (
 )
 from tickets.exceptions import NOT_CLEARED, Forbidden, InvalidInput
 from tickets.models import Ticket
+from tickets.queries import TicketFilter
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -328,6 +329,15 @@ async def test_the_rule_once_the_clearance_and_forwarding_a_restricted_report(pa
             if await ctx.ticket_queries.can_see(actor, getattr(seeded, name))
         }
         assert got == expected, who
+        # the lists (SQL) and the single ticket (decided in Python for all but agencies) agree
+        q = ctx.ticket_queries
+        listed = (
+            await q.inbox(actor, include_closed=True)
+            if actor.role == "agency"
+            else (await q.search(TicketFilter(), actor=actor, per_page=200))[0]
+        )
+        names = {getattr(seeded, n).id: n for n in ("r", "p", "o", "c")}
+        assert {names[t.id] for t in listed} == expected, who
     # a restricted report goes only to a cleared agency
     sup = Actor.of(panel.users["sup"])
     p = seeded.p
