@@ -752,9 +752,7 @@ class TicketSettings(_Model):
             topics = data.pop("never_public_topics")
             confidential = dict(data.get("confidential") or {})
             if "topics" in confidential:
-                raise ValueError(
-                    "never_public_topics: give the topics in confidential.topics only"
-                )
+                raise ValueError("never_public_topics: give the topics in confidential.topics only")
             data["confidential"] = {**confidential, "topics": topics}
         return data
 

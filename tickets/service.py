@@ -50,14 +50,15 @@ from core.db import Database
 from core.settings import Settings
 from tickets.attachments import NewAttachment, new_id, remove_file, write_file
 from tickets.codes import new_code
+from tickets.confidential import cleared_agency, restricted_as
 from tickets.exceptions import (
     INACTIVE,
     NEEDED_NOW,
     NEEDS_TIME_ZONE,
     NOT_ALLOWED,
+    NOT_CLEARED,
     NOT_NOW,
     REQUIRED,
-    NOT_CLEARED,
     SECOND_FOR_CALL,
     UNKNOWN,
     Forbidden,
@@ -65,7 +66,6 @@ from tickets.exceptions import (
     InvalidTransition,
     VersionConflict,
 )
-from tickets.confidential import cleared_agency, restricted_as
 from tickets.kb.models import Article
 from tickets.models import (
     DEADLINE_STATUSES,

@@ -40,7 +40,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["tickets.id"], name=op.f("fk_ticket_views_ticket_id_tickets")
         ),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_ticket_views_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_ticket_views_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_views")),
     )
     with op.batch_alter_table("ticket_views", schema=None) as batch_op:

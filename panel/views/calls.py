@@ -151,9 +151,7 @@ async def ticket_calls(request: web.Request, ticket: Ticket) -> dict[str, Any]:
     actor = request[ACTOR]
     # the calls name the citizen's number: not for an agency the citizen is withheld from
     calls: list[Call] = (
-        await c.calls.for_ticket(ticket.id, ticket.call_id)
-        if sees_identity(actor, ticket)
-        else []
+        await c.calls.for_ticket(ticket.id, ticket.call_id) if sees_identity(actor, ticket) else []
     )
     transfers = {}
     if c.transfers is not None:

@@ -186,9 +186,9 @@ async def _call_for(request: web.Request) -> Call:
         and call.agent_extension == actor.extension
         and await c.qa.is_graded_for(call.id, actor.extension)
     )
-    if (
-        not can_replay(actor, call, c.settings) and not graded_own
-    ) or await c.replay.hidden_from(actor, call.id):
+    if (not can_replay(actor, call, c.settings) and not graded_own) or await c.replay.hidden_from(
+        actor, call.id
+    ):
         log.info(
             "refused recording of call %s to user %s", call.id, getattr(request[ACTOR], "id", None)
         )

@@ -20,11 +20,11 @@ from panel.views.common import (
     flash_redirect,
     form,
     form_dict,
+    history_for,
     render,
     shown_tickets,
     ticket_filter,
     ticket_form_values,
-    history_for,
     visible_ticket,
 )
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view

@@ -232,7 +232,9 @@ def test_restricted_reports_settings_and_their_old_name(tmp_path):
         "overdue_check_seconds = 60",
         'overdue_check_seconds = 60\nnever_public_topics = ["corruption"]',
     )
-    text = replace_block(text, 'topics = ["complaints", "corruption"]   # denunciations, corruption', "")
+    text = replace_block(
+        text, 'topics = ["complaints", "corruption"]   # denunciations, corruption', ""
+    )
     old = settings_in(tmp_path, text)
     assert old.tickets.confidential.topics == old.tickets.never_public_topics == ["corruption"]
     probs = problems_for(tmp_path, 'oversight_scope = "all"', 'oversight_scope = "some"')

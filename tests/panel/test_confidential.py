@@ -54,12 +54,24 @@ P_DESC = "Đảng viên PMARKDESC vi phạm, hối lộ"
 O_DESC = "Ngập sâu OMARKDESC sau mưa"
 C_DESC = "Cây đổ CMARKDESC trước trường"
 
-R_ID = {"citizen_name": "Lê RMARKNAME", "citizen_phone": "0911 222 333",
-        "reporter_email": "rmarkmail@example.vn", "citizen_address": "12 Ngõ RMARKADDR"}
-O_ID = {"citizen_name": "Phạm OMARKNAME", "citizen_phone": "0922 444 555",
-        "reporter_email": "omarkmail@example.vn", "citizen_address": "34 Hẻm OMARKADDR"}
-C_ID = {"citizen_name": "Trần CMARKNAME", "citizen_phone": "0933 666 777",
-        "reporter_email": "cmarkmail@example.vn", "citizen_address": "56 Đường CMARKADDR"}  # fmt: skip
+R_ID = {
+    "citizen_name": "Lê RMARKNAME",
+    "citizen_phone": "0911 222 333",
+    "reporter_email": "rmarkmail@example.vn",
+    "citizen_address": "12 Ngõ RMARKADDR",
+}
+O_ID = {
+    "citizen_name": "Phạm OMARKNAME",
+    "citizen_phone": "0922 444 555",
+    "reporter_email": "omarkmail@example.vn",
+    "citizen_address": "34 Hẻm OMARKADDR",
+}
+C_ID = {
+    "citizen_name": "Trần CMARKNAME",
+    "citizen_phone": "0933 666 777",
+    "reporter_email": "cmarkmail@example.vn",
+    "citizen_address": "56 Đường CMARKADDR",
+}
 
 
 def identity_markers(prefix: str, phone: str) -> list[str]:
@@ -137,9 +149,7 @@ async def seed(panel) -> SimpleNamespace:  # type: ignore[no-untyped-def]
     )  # fmt: skip
     p = await make(domain="party", topic="other", description=P_DESC, **R_ID)
     o = await make(topic="flooding", description=O_DESC, agency_id=q1, **O_ID)
-    c = await make(
-        topic="trees", description=C_DESC, agency_id=q1, identity_consent=True, **C_ID
-    )
+    c = await make(topic="trees", description=C_DESC, agency_id=q1, identity_consent=True, **C_ID)
     # the history holds identity too: an edit of the name, a call to the number
     o = await ctx.tickets.update(agent, o.id, o.version, {"citizen_address": "35 Hẻm OMARKADDR"})
     await ctx.tickets.comment(sup, r.id, "Đã xem xét")

@@ -15,9 +15,7 @@ from tickets.confidential import pseudonym
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
-async def test_the_oversight_role_reads_a_restricted_report_and_the_audit_shows_it(
-    panel, browser
-):
+async def test_the_oversight_role_reads_a_restricted_report_and_the_audit_shows_it(panel, browser):
     ctx = panel.ctx
     ticket = await ctx.tickets.create(
         Actor.of(panel.users["agent1"]),
@@ -60,7 +58,10 @@ async def test_the_oversight_role_reads_a_restricted_report_and_the_audit_shows_
         # a write it tries anyway (a form posted by hand) is refused
         answer = await page.request.post(
             f"{base}/tickets/{ticket.code}/comment",
-            form={"note": "x", "_csrf": await page.get_attribute("meta[name=csrf-token]", "content")},
+            form={
+                "note": "x",
+                "_csrf": await page.get_attribute("meta[name=csrf-token]", "content"),
+            },
         )
         assert answer.status == 403
         assert [e.action for e in await ctx.ticket_queries.history(ticket.id)] == ["created"]

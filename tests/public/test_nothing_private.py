@@ -16,8 +16,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from accounts.identity import Actor
-from tickets.confidential import restricted
 from tests.panel.conftest import PASSWORD
+from tickets.confidential import restricted
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 

@@ -990,7 +990,10 @@ async def test_for_phone_lists_the_callers_earlier_tickets(w: World):
     # A withheld number stays unknown (SMS: the call's number is not used either).
     sms = await w.svc.create(w.agent, form(2, channel="sms", citizen_phone=""), call_id=w.call_id)
     assert sms.citizen_phone is None
-    assert [t.id for t in await w.q.for_phone("0909 000 111", actor=SYSTEM)] == [second.id, first.id]
+    assert [t.id for t in await w.q.for_phone("0909 000 111", actor=SYSTEM)] == [
+        second.id,
+        first.id,
+    ]
     assert [t.id for t in await w.q.for_phone("0909000111", actor=SYSTEM, limit=1)] == [second.id]
     assert await w.q.for_phone(None, actor=SYSTEM) == []
     assert await w.q.for_phone("anonymous", actor=SYSTEM) == []
@@ -1003,7 +1006,9 @@ async def test_a_second_ticket_on_a_call_is_refused_unless_confirmed(w: World):
     (err,) = e.value.errors
     assert (err.field, err.message) == ("call_id", SECOND_FOR_CALL)
     assert err.params == {"code": first.code}
-    assert [t.id for t in (await w.q.search(TicketFilter(call_id=w.call_id), actor=SYSTEM))[0]] == [first.id]
+    assert [t.id for t in (await w.q.search(TicketFilter(call_id=w.call_id), actor=SYSTEM))[0]] == [
+        first.id
+    ]
     # confirmed (the form's box ticked), or a caller that does not ask: made
     second = await w.svc.create(w.agent, form(2), call_id=w.call_id)
     assert second.call_id == w.call_id and second.code != first.code
