@@ -300,7 +300,9 @@ class QaService:
             Call.agent_extension.is_not(None),
             or_(Call.recording_base.is_not(None), Call.recording_caller.is_not(None)),
             # a call of a restricted report (tickets.confidential) is no grader's to hear
-            ~exists().where(Ticket.call_id == Call.id, restricted_clause(self.settings.tickets)),
+            ~exists()
+            .where(Ticket.call_id == Call.id, restricted_clause(self.settings.tickets))
+            .correlate(Call),
         )
 
     async def run_draw(self, actor: Actor, week: date, seed: str | None = None) -> Draw:
