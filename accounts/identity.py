@@ -15,6 +15,8 @@ class Actor:
     agency_id: int | None = None
     extension: str | None = None
     language: str = "vi"
+    # the sign-in name (tickets.confidential names the cleared accounts by it)
+    username: str | None = None
 
     @classmethod
     def of(cls, user: User) -> Actor:
@@ -25,6 +27,7 @@ class Actor:
             agency_id=user.agency_id,
             extension=user.extension,
             language=user.language,
+            username=user.username,
         )
 
     def is_(self, *roles: Role) -> bool:

@@ -16,6 +16,9 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"  # watches queues, classifies, forwards, approves, closes
     ADMIN = "admin"  # everything, plus accounts, agencies and recordings
     AGENCY = "agency"  # an agency's officer: answers forwarded tickets
+    # the Inspection Committee: reads the tickets it is granted, never writes
+    # (tickets.confidential)
+    OVERSIGHT = "oversight"
 
 
 class User(Base):

@@ -673,9 +673,10 @@ class PanelSettings(_Model):
     # Roles that may turn on a second factor (TOTP codes from an authenticator
     # app) on their account page; with totp_required they must, before
     # anything else once signed in.
-    totp_roles: list[Literal["agent", "supervisor", "admin", "agency"]] = [
+    totp_roles: list[Literal["agent", "supervisor", "admin", "agency", "oversight"]] = [
         "admin",
         "supervisor",
+        "oversight",
     ]
     totp_required: bool = False
 
@@ -756,6 +757,32 @@ def _default_topics() -> list[Topic]:
     return [Topic(id=i, name=LocalText(vi=vi, en=en)) for i, vi, en in names]
 
 
+class ConfidentialSettings(_Model):
+    """Which reports are restricted, and who is cleared to see them (tickets.confidential).
+
+    A report of one of ``domains`` or ``topics`` is restricted: never published, and
+    seen only by the accounts named in ``readers``, the agent who took it, the officers
+    of the agencies in ``agencies`` (those forwarded to them) and the oversight role.
+    """
+
+    domains: list[Literal["party", "state"]] = ["party"]
+    # denunciations and corruption
+    topics: list[str] = ["complaints", "corruption"]
+    # user names of the staff cleared for every restricted report (supervisors of the
+    # Party Committee's desk; an admin only when named here too)
+    readers: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    # codes of the agencies whose officers are cleared (the Party Committee Office)
+    agencies: list[Annotated[str, Field(min_length=1, max_length=40)]] = []
+    # what the oversight role (the Inspection Committee) reads: every report, or
+    # only the restricted ones
+    oversight_scope: Literal["all", "restricted"] = "all"
+
+    @field_validator("readers")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [name.strip().lower() for name in v]  # user names are stored lower-case
+
+
 class TicketSettings(_Model):
     """Classification and deadlines of citizens' reports."""
 
@@ -771,10 +798,6 @@ class TicketSettings(_Model):
     }
     # How often overdue reports are looked for (and escalated).
     overdue_check_seconds: Annotated[float, Field(ge=1, le=3600)] = 60
-    # Topics never published on the public portal or Open311, whatever the
-    # citizen chose (the Party-building domain never is either):
-    # denunciations and corruption (tickets.publication).
-    never_public_topics: list[str] = ["complaints", "corruption"]
     # Repeat reports (tickets.repeats): earlier reports created within this many days
     # are suggested when a report is written; a group of this many reports (the first
     # and its repeats) not yet answered is flagged for level 3, with an alert.
@@ -792,6 +815,28 @@ class TicketSettings(_Model):
         Field(min_length=1),
     ] = ["image/jpeg", "image/png", "image/webp", "application/pdf"]
     attachments_per_ticket: Annotated[int, Field(ge=1, le=500)] = 30
+    # Restricted reports (never published, seen only by those cleared): the
+    # Party-building domain, denunciations and corruption by default.
+    confidential: ConfidentialSettings = ConfidentialSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        """``never_public_topics`` (before restricted reports were also hidden from the
+        staff not cleared) is read as ``confidential.topics``."""
+        if isinstance(data, dict) and "never_public_topics" in data:
+            data = dict(data)
+            topics = data.pop("never_public_topics")
+            confidential = dict(data.get("confidential") or {})
+            if "topics" in confidential:
+                raise ValueError("never_public_topics: give the topics in confidential.topics only")
+            data["confidential"] = {**confidential, "topics": topics}
+        return data
+
+    @property
+    def never_public_topics(self) -> list[str]:
+        """The restricted topics (the old name, still read by the public side)."""
+        return self.confidential.topics
 
     @model_validator(mode="after")
     def _topics(self) -> TicketSettings:
@@ -799,9 +844,9 @@ class TicketSettings(_Model):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"topics: {', '.join(dup)} used more than once")
-        unknown = sorted(set(self.never_public_topics) - set(ids))
+        unknown = sorted(set(self.confidential.topics) - set(ids))
         if unknown:
-            raise ValueError(f"never_public_topics: no topic {', '.join(unknown)}")
+            raise ValueError(f"confidential.topics: no topic {', '.join(unknown)}")
         return self
 
     def deadline(self, level: int) -> int | None:

@@ -26,6 +26,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from accounts.apikeys import ApiKeyService
+from accounts.identity import Actor
+from accounts.models import Role
 from accounts.service import AccountService
 from accounts.throttle import SignInThrottle
 from agi.follow import FollowFlow
@@ -95,6 +97,7 @@ from sms.gateway import SendSms
 from sms.kannel import status as kannel_status
 from tickets.agencies import AgencyService, phone_directory
 from tickets.alerts import OverdueWatch
+from tickets.audit import TicketViewLog
 from tickets.directory import DirectoryFiles
 from tickets.follow import FollowQueries
 from tickets.handling.service import AssignmentService
@@ -150,11 +153,16 @@ class _Web:
         await self.runner.cleanup()
 
 
+# Whoever answers the call reads its pop: it names no restricted report
+# (tickets.confidential), whoever the agent is.
+SCREEN_POP = Actor(id=None, name="screen-pop", role=Role.AGENT)
+
+
 def ticket_history(tickets: TicketQueries):  # type: ignore[no-untyped-def]
     """The caller's earlier tickets as the screen-pop shows them."""
 
     async def history(phone: str | None) -> list[dict[str, object]]:
-        rows = await tickets.for_phone(phone, limit=10)
+        rows = await tickets.for_phone(phone, actor=SCREEN_POP, limit=10)
         return [
             {
                 "code": t.code,
@@ -258,6 +266,7 @@ def panel_context(
         blocklist=BlocklistService(db, settings, clock, bus),
         replay=ReplayService(db, settings),
         audit=AuditLog(db, clock),
+        ticket_views=TicketViewLog(db, clock),
         transcripts=TranscriptSearch(db),
         health=base_health(db, bus),
         qa=QaService(db, settings, clock),

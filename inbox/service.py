@@ -46,7 +46,7 @@ from inbox.models import (
     MessageEmail,
     State,
 )
-from tickets.exceptions import Forbidden
+from tickets.exceptions import Forbidden, TicketNotFound
 from tickets.models import Attachment, Channel, Status, Ticket
 from tickets.queries import TicketQueries
 from tickets.schemas import TEXT_MAX, normalize_phone
@@ -373,6 +373,8 @@ class InboxService:
     async def attach(self, actor: Actor, message_id: int, ticket_text: str) -> Message:
         """Join the message to the ticket whose code or number is ``ticket_text``."""
         ticket = await self.ticket_queries.get_by_code(ticket_text)
+        if not await self.ticket_queries.can_see(actor, ticket):  # restricted: not theirs
+            raise TicketNotFound(ticket_text)
         return await self._decide(actor, message_id, State.ATTACHED, ticket_id=ticket.id)
 
     async def to_ticket(

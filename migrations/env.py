@@ -18,6 +18,7 @@ import queue_stats.congestion  # noqa: F401
 import queue_stats.models  # noqa: F401
 import recordings.audit  # noqa: F401
 import recordings.models  # noqa: F401
+import tickets.audit  # noqa: F401
 import tickets.models  # noqa: F401
 from core.db import Base, install_sqlite_pragmas, sync_url
 

@@ -39,6 +39,7 @@ from panel.views import (
     board,
     callbacks,
     calls,
+    confidential,
     handling,
     health,
     inbox,
@@ -158,6 +159,7 @@ def make_app(ctx: PanelContext, *, client_max_size: int = 256 * 1024) -> web.App
         inbox,
         transfers,
         reconciliation,
+        confidential,
     ):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", HERE / "static")

@@ -34,6 +34,7 @@ from recordings.audit import AuditLog
 from recordings.replay import ReplayService
 from recordings.search import TranscriptSearch
 from tickets.agencies import AgencyService
+from tickets.audit import TicketViewLog
 from tickets.directory import DirectoryFiles
 from tickets.handling.service import AssignmentService
 from tickets.kb.service import KnowledgeBase
@@ -72,6 +73,8 @@ class PanelContext:
     blocklist: BlocklistService
     replay: ReplayService
     audit: AuditLog
+    # who read which restricted report (tickets.confidential)
+    ticket_views: TicketViewLog
     transcripts: TranscriptSearch
     # readiness checks for /readyz; the composition root adds its own
     health: Health

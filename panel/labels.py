@@ -67,6 +67,7 @@ FIELD_LABELS: dict[str, str] = {
     "reporter_email": N_("Reporter's email (optional)"),
     "district": N_("District the report is about"),
     "publish_consent": N_("May be published once completed"),
+    "identity_consent": N_("The agency may see who reported it"),
     "latitude": N_("Latitude of the place"),
     "longitude": N_("Longitude of the place"),
     # repeat reports (tickets.repeats): the earlier report a ticket is linked to

@@ -43,6 +43,7 @@ TICKET_FIELD_ERRORS = (
     N_("is already in use"),
     N_("cannot be the agency itself or one of its sub-agencies"),
     N_("already has ticket {code}: confirm to make a second one for this call"),
+    N_("is not cleared for a restricted report"),
     N_(
         "{code} is not a valid ticket code: its last symbol, the check symbol, "
         "does not match the others"

@@ -7,7 +7,9 @@ back (:class:`StatusView`) is what the citizen may read of their own report:
 its status, the dates and names of its steps (received, forwarded to which
 agency, answered, closed ...), the deadline and the agency's result; never a
 name, phone, email or address, the citizen's or a staff member's, nor the
-staff's internal notes.  Any mismatch is the one :class:`NoMatch`.
+staff's internal notes.  Any mismatch is the one :class:`NoMatch`, and so is a
+restricted report (tickets.confidential: Party building, denunciations, corruption),
+which never leaves the system by the public side: its citizen follows it by phone.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from public.exceptions import (
     NoMatch,
 )
 from tickets.agencies import AgencyService
+from tickets.confidential import restricted
 from tickets.exceptions import InvalidCode, InvalidInput
 from tickets.models import OPEN_STATUSES, Status, Ticket, TicketEvent
 from tickets.numbers import format_number, number_like
@@ -108,6 +111,7 @@ _TICKET = (
     Ticket.number,
     Ticket.status,
     Ticket.topic,
+    Ticket.domain,
     Ticket.level,
     Ticket.created_at,
     Ticket.deadline_at,
@@ -201,7 +205,11 @@ class StatusLookup:
             raise BadInput("number", NOT_A_NUMBER) from None
         async with self.db.connection() as conn:
             rows = (await conn.execute(_LOOKUPS[column], {"key": key})).all()
-        if not rows or not self._proves(rows[0], check):
+        if (
+            not rows
+            or restricted(rows[0], self.settings.tickets)
+            or not self._proves(rows[0], check)
+        ):
             raise NoMatch()
         history = [row for row in rows if row.action is not None]
         return self._view(rows[0], history, (await self.agencies.directory()).names)

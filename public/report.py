@@ -96,6 +96,7 @@ TEXT_FIELDS = (
     "phone",
     "email",
     "publish_consent",
+    "identity_consent",
     "website",  # the honeypot
     "started",
     "altcha",
@@ -470,6 +471,7 @@ class ReportForm:
             "latitude": values.get("latitude"),
             "longitude": values.get("longitude"),
             "publish_consent": values.get("publish_consent", "no"),
+            "identity_consent": values.get("identity_consent", "no"),
             **{ticket: values.get(form) for form, ticket in FORM_TO_TICKET.items()},
         }
         try:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from accounts.identity import Actor
@@ -51,6 +51,7 @@ from qa.models import (
 )
 from qa.sampling import PoolCall, draw
 from qa.scoring import Criterion, agreement, check_criteria, check_marks, criteria_from, score
+from tickets.confidential import restricted_clause
 from tickets.exceptions import NOT_ALLOWED, TOO_LONG, FieldError, InvalidInput
 from tickets.models import Rating, RatingSource, Ticket, TicketEvent
 from tickets.schemas import check_text
@@ -298,6 +299,10 @@ class QaService:
             Call.direction == Direction.INBOUND,
             Call.agent_extension.is_not(None),
             or_(Call.recording_base.is_not(None), Call.recording_caller.is_not(None)),
+            # a call of a restricted report (tickets.confidential) is no grader's to hear
+            ~exists()
+            .where(Ticket.call_id == Call.id, restricted_clause(self.settings.tickets))
+            .correlate(Call),
         )
 
     async def run_draw(self, actor: Actor, week: date, seed: str | None = None) -> Draw:

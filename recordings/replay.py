@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 
 from accounts.identity import Actor
 from accounts.models import Role
@@ -34,6 +34,7 @@ from core.db import Database
 from core.settings import Settings
 from recordings.models import Transcript, TranscriptionJob
 from tickets.models import Ticket
+from tickets.queries import visible_to
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ class CallFilter:
     has_ticket: bool | None = None
     call_ids: list[int] | None = None  # e.g. the calls whose transcript has the words
     only_extension: str | None = None  # forced for an agent: their own calls
+    # who lists: a call of a ticket they may not see (a restricted one) is left out
+    viewer: Actor | None = None
 
 
 @dataclass
@@ -180,7 +183,22 @@ class ReplayService:
             conds.append(linked if f.has_ticket else ~linked)
         if f.call_ids is not None:
             conds.append(Call.id.in_(f.call_ids) if f.call_ids else Call.id == -1)
+        if f.viewer is not None:
+            conds.append(~self._hidden(f.viewer))
         return conds
+
+    def _hidden(self, actor: Actor) -> ColumnElement[bool]:
+        """Calls with a ticket the actor may not see (tickets.confidential): neither
+        listed, found by their transcript, nor replayed."""
+        return exists().where(
+            Ticket.call_id == Call.id, not_(visible_to(actor, self.settings.tickets))
+        )
+
+    async def hidden_from(self, actor: Actor, call_id: int) -> bool:
+        """Whether the call has a ticket ``actor`` may not see."""
+        async with self.db.session() as s:
+            found = await s.scalar(select(Call.id).where(Call.id == call_id, self._hidden(actor)))
+            return found is not None
 
     async def list_calls(
         self, f: CallFilter, *, page: int = 1, per_page: int = 50

@@ -33,6 +33,8 @@ INACTIVE = "is no longer active"
 TAKEN = "is already in use"
 CYCLE = "cannot be the agency itself or one of its sub-agencies"
 SECOND_FOR_CALL = "already has ticket {code}: confirm to make a second one for this call"
+# A restricted report (tickets.confidential) forwarded to an agency not cleared for it.
+NOT_CLEARED = "is not cleared for a restricted report"
 # A search query shaped like a tracking code whose check symbol is wrong (a whole sentence:
 # it stands next to the search box, and is the answer instead of "no ticket matches").
 CODE_CHECK = (
@@ -106,6 +108,7 @@ MESSAGES = (
     TAKEN,
     CYCLE,
     SECOND_FOR_CALL,
+    NOT_CLEARED,
     CODE_CHECK,
     NUMBER_CHECK,
     SAME_TICKET,

@@ -117,6 +117,8 @@ class Ticket(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     # the citizen agreed that the report may be published once completed
     publish_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # the citizen agreed that the agency may see who they are (tickets.confidential)
+    identity_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
     # an admin withheld it from the public portal (tickets.publication)
     withheld: Mapped[bool] = mapped_column(default=False, server_default=false())
     domain: Mapped[str] = mapped_column(String(8), index=True)

@@ -6,8 +6,8 @@ A report is published only when all of these hold:
   still in transfer are never shown;
 - the citizen agreed to publication (asked on the call or on the web form);
 - no admin withheld it;
-- it is not of the Party-building domain and its topic is not one of
-  ``tickets.never_public_topics`` (denunciations, corruption by default).
+- it is not restricted (:mod:`tickets.confidential`: the Party-building domain,
+  denunciations and corruption by default).
 
 :func:`published` is the SQL form for lists, :func:`is_published` the same test
 on a loaded ticket; a test checks that they agree.  What of a published report
@@ -17,10 +17,11 @@ who handled it) is :data:`PUBLIC_FIELDS`.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, not_
 
 from core.settings import TicketSettings
-from tickets.models import Domain, Status, Ticket
+from tickets.confidential import restricted, restricted_clause
+from tickets.models import Status, Ticket
 
 #: The columns a public page or Open311 may show of a published report.
 PUBLIC_FIELDS = (
@@ -40,11 +41,6 @@ PUBLIC_FIELDS = (
 )
 
 
-def restricted(ticket: Ticket, settings: TicketSettings) -> bool:
-    """Of a domain or topic that is never published, whatever the citizen chose."""
-    return ticket.domain == Domain.PARTY or ticket.topic in settings.never_public_topics
-
-
 def is_published(ticket: Ticket, settings: TicketSettings) -> bool:
     return (
         ticket.status == Status.CLOSED
@@ -56,12 +52,9 @@ def is_published(ticket: Ticket, settings: TicketSettings) -> bool:
 
 def published(settings: TicketSettings) -> ColumnElement[bool]:
     """The WHERE clause of :func:`is_published`."""
-    clauses = [
+    return and_(
         Ticket.status == Status.CLOSED.value,
         Ticket.publish_consent.is_(True),
         Ticket.withheld.is_(False),
-        Ticket.domain != Domain.PARTY.value,
-    ]
-    if settings.never_public_topics:
-        clauses.append(Ticket.topic.not_in(settings.never_public_topics))
-    return and_(*clauses)
+        not_(restricted_clause(settings)),
+    )

@@ -2,8 +2,9 @@
 
 The writes are :mod:`tickets.service`'s; this side only reads, each method in its own short
 session.  Who may see a ticket is written once, as a condition on ``Ticket``
-(:func:`visible_to`): the inbox lists with it and :meth:`TicketQueries.can_see` asks the
-database with it, so the list and the single ticket cannot disagree.
+(:func:`visible_to`): the lists, the search, the inbox and the screen-pop select with it and
+:meth:`TicketQueries.can_see` asks the database with it, so a list and the single ticket
+cannot disagree.  It holds the restricted reports' clearance too (:mod:`tickets.confidential`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from accounts.identity import Actor
 from accounts.models import Role
 from core.clock import Clock, local_midnight
 from core.db import Database
-from core.settings import Settings
+from core.settings import Settings, TicketSettings
 from core.text import fold_phrase
 from tickets.codes import code_like, parse_code
+from tickets.confidential import cleared_for, is_cleared
 from tickets.exceptions import (
     CODE_CHECK,
     NUMBER_CHECK,
@@ -71,19 +73,24 @@ def _escape_like(text: str) -> str:
 
 
 def sees_every_ticket(actor: Actor) -> bool:
-    return actor.role in STAFF
+    return actor.role in STAFF or actor.role == Role.OVERSIGHT
 
 
-def visible_to(actor: Actor) -> ColumnElement[bool]:
+def visible_to(actor: Actor, settings: TicketSettings) -> ColumnElement[bool]:
     """Who may see a ticket, as a condition on ``Ticket``.
 
-    Staff see every ticket; an agency officer those forwarded to their agency, the
-    escalated ones of its direct sub-agencies, and those in which their agency has a part
-    (a co-handling agency, a delegation: tickets.handling; a withdrawn part is no longer
-    theirs).  The agency that delegated sees the ticket through its
-    own part.  A ticket only pre-filled with an agency (level 3 awaiting approval, a
-    meeting) has not been sent: no agency sees it.
+    Staff (and the oversight role) see every ticket; an agency officer those forwarded to
+    their agency, the escalated ones of its direct sub-agencies, and those in which their
+    agency has a part (a co-handling agency, a delegation: tickets.handling; a withdrawn
+    part is no longer theirs).  The agency that delegated sees the ticket through its own
+    part.  A ticket only pre-filled with an agency (level 3 awaiting approval, a meeting)
+    has not been sent: no agency sees it.  Of the restricted ones, only those the actor
+    is cleared for (:func:`tickets.confidential.cleared_for`).
     """
+    return and_(_assigned(actor), cleared_for(actor, settings))
+
+
+def _assigned(actor: Actor) -> ColumnElement[bool]:
     if sees_every_ticket(actor):
         return true()
     if actor.role != Role.AGENCY or actor.agency_id is None:
@@ -112,11 +119,13 @@ def flagged_for_level3() -> ColumnElement[bool]:
     )
 
 
-async def is_visible(s: AsyncSession, actor: Actor, ticket_id: int) -> bool:
+async def is_visible(
+    s: AsyncSession, actor: Actor, ticket_id: int, settings: TicketSettings
+) -> bool:
     """Whether the actor may see the ticket, asked in the session ``s``."""
-    if sees_every_ticket(actor):
-        return True
-    found = await s.scalar(select(Ticket.id).where(Ticket.id == ticket_id, visible_to(actor)))
+    found = await s.scalar(
+        select(Ticket.id).where(Ticket.id == ticket_id, visible_to(actor, settings))
+    )
     return found is not None
 
 
@@ -193,16 +202,17 @@ class TicketQueries:
             return list(rows.all())
 
     async def search(
-        self, filters: TicketFilter, *, page: int = 1, per_page: int = 50
+        self, filters: TicketFilter, *, actor: Actor, page: int = 1, per_page: int = 50
     ) -> tuple[list[Ticket], int]:
-        """One page of the tickets matching ``filters``, newest first, and the total count.
+        """One page of the tickets ``actor`` may see matching ``filters``, newest first, and
+        the total count.
 
         InvalidInput (on ``q``) when the search text is a tracking code with a wrong
         check symbol (see :meth:`_text_match`).
         """
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         page = max(1, page)
-        conditions = self._conditions(filters)
+        conditions = [*self._conditions(filters), visible_to(actor, self.settings.tickets)]
         async with self.db.session() as s:
             total = await s.scalar(select(func.count()).select_from(Ticket).where(*conditions))
             rows = await s.scalars(
@@ -214,8 +224,9 @@ class TicketQueries:
             )
             return list(rows.all()), total or 0
 
-    async def for_phone(self, phone: str | None, limit: int = 10) -> list[Ticket]:
-        """The caller's earlier tickets, newest first (for the agent's screen-pop)."""
+    async def for_phone(self, phone: str | None, *, actor: Actor, limit: int = 10) -> list[Ticket]:
+        """The caller's earlier tickets ``actor`` may see, newest first (for the agent's
+        screen-pop)."""
         try:
             number = normalize_phone(phone)
         except ValueError:  # PydanticCustomError: not a phone number, so no tickets
@@ -225,7 +236,7 @@ class TicketQueries:
         async with self.db.session() as s:
             rows = await s.scalars(
                 select(Ticket)
-                .where(Ticket.citizen_phone == number)
+                .where(Ticket.citizen_phone == number, visible_to(actor, self.settings.tickets))
                 .order_by(Ticket.created_at.desc(), Ticket.id.desc())
                 .limit(max(1, limit))
             )
@@ -237,7 +248,7 @@ class TicketQueries:
         sub-agencies.  Most urgent deadline first."""
         if actor.role != Role.AGENCY or actor.agency_id is None:
             raise Forbidden("inbox", actor.role)
-        condition = visible_to(actor)
+        condition = visible_to(actor, self.settings.tickets)
         if not include_closed:
             condition = and_(condition, Ticket.status != Status.CLOSED.value)
         async with self.db.session() as s:
@@ -250,11 +261,12 @@ class TicketQueries:
             return list(rows.all())
 
     async def can_see(self, actor: Actor, ticket: Ticket) -> bool:
-        """Whether the actor may see the ticket (:func:`visible_to`); staff without a query."""
+        """Whether the actor may see the ticket (:func:`visible_to`); staff and the oversight
+        role without a query."""
         if sees_every_ticket(actor):
-            return True
+            return is_cleared(actor, ticket, self.settings.tickets)
         async with self.db.session() as s:
-            return await is_visible(s, actor, ticket.id)
+            return await is_visible(s, actor, ticket.id, self.settings.tickets)
 
     # -- helpers ----------------------------------------------------------------
 

@@ -62,6 +62,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    true,
     union_all,
     update,
 )
@@ -81,7 +82,7 @@ from tickets.exceptions import (
     VersionConflict,
 )
 from tickets.models import ResultCall, Status, Ticket, TicketEvent, TicketTerm
-from tickets.queries import load_ticket
+from tickets.queries import load_ticket, visible_to
 from tickets.result_calls import LEVELS, add_call
 from tickets.schemas import normalize_phone
 from tickets.terms import terms
@@ -534,7 +535,14 @@ class RepeatService:
             wanted = [g for g, _ in best_groups]
             leads = {
                 t.id: t
-                for t in (await s.scalars(select(Ticket).where(Ticket.id.in_(wanted)))).all()
+                for t in (
+                    await s.scalars(
+                        # a restricted report is suggested only to those cleared for it
+                        select(Ticket).where(
+                            Ticket.id.in_(wanted), visible_to(actor, self.settings.tickets)
+                        )
+                    )
+                ).all()
             }
         return [
             Suggestion(leads[g], (leads[g].repeats or 0) + 1, round(score, 3), reasons)
@@ -555,13 +563,17 @@ class RepeatService:
         )
         return await self.suggest(actor, draft, limit=limit, before=ticket)
 
-    async def group(self, ticket: Ticket) -> tuple[Ticket, list[Ticket]]:
-        """The ticket's group: its ticket and the reports linked to it, oldest first."""
+    async def group(
+        self, ticket: Ticket, actor: Actor | None = None
+    ) -> tuple[Ticket, list[Ticket]]:
+        """The ticket's group: its ticket and the reports linked to it, oldest first
+        (with ``actor``: only the reports the actor may see)."""
+        seen = visible_to(actor, self.settings.tickets) if actor is not None else true()
         async with self.db.session() as s:
             lead = await load_ticket(s, ticket.repeat_of) if ticket.repeat_of else ticket
             members = (
                 await s.scalars(
-                    select(Ticket).where(Ticket.repeat_of == lead.id).order_by(Ticket.id)
+                    select(Ticket).where(Ticket.repeat_of == lead.id, seen).order_by(Ticket.id)
                 )
             ).all()
         return lead, list(members)

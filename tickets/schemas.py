@@ -358,6 +358,8 @@ class TicketCreate(_Input):
     # the citizen agreed that the report may be published once completed
     # (tickets.publication decides what ever is)
     publish_consent: Flag = False
+    # the citizen agreed that the agency may see who they are (tickets.confidential)
+    identity_consent: Flag = False
     latitude: Annotated[
         float | None,
         _coordinate(90),
@@ -411,6 +413,7 @@ class TicketUpdate(_Input):
     reporter_email: Email = None
     district: District = None
     publish_consent: Annotated[bool | None, BeforeValidator(_flag)] = None
+    identity_consent: Annotated[bool | None, BeforeValidator(_flag)] = None
 
     def changes(self) -> dict[str, Any]:
         """The fields given, with their new values."""

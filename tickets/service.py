@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from accounts.identity import SYSTEM, Actor
+from accounts.models import Role
 from callcenter.models import Call
 from core.clock import Clock
 from core.db import Database
@@ -50,11 +51,13 @@ from core.settings import Settings
 from tickets import repeats
 from tickets.attachments import NewAttachment, new_id, remove_file, write_file
 from tickets.codes import new_code
+from tickets.confidential import cleared_agency, restricted_as
 from tickets.exceptions import (
     INACTIVE,
     NEEDED_NOW,
     NEEDS_TIME_ZONE,
     NOT_ALLOWED,
+    NOT_CLEARED,
     NOT_NOW,
     REQUIRED,
     SECOND_FOR_CALL,
@@ -311,7 +314,7 @@ class TicketService:
     ) -> Ticket:
         now = self.clock.now()
         if form.agency_id is not None:
-            await self._active_agency(s, form.agency_id)
+            self._cleared(form, await self._active_agency(s, form.agency_id))
         article_version = None
         if form.kb_article_id is not None:
             article_version = await self._kb_article_used(s, form.kb_article_id)
@@ -342,6 +345,7 @@ class TicketService:
             latitude=form.latitude,
             longitude=form.longitude,
             publish_consent=form.publish_consent,
+            identity_consent=form.identity_consent,
             withheld=False,
             domain=form.domain.value,
             topic=form.topic,
@@ -445,7 +449,7 @@ class TicketService:
             check_actor("forward", actor, ticket)
             self._check_version(ticket, version)
             check_move("forward", actor, ticket)
-            await self._active_agency(s, agency_id)
+            self._cleared(ticket, await self._active_agency(s, agency_id))
             now = self.clock.now()
             deadline = self._deadline(ticket.level, now)
             details: dict[str, Any] = {
@@ -504,7 +508,7 @@ class TicketService:
             if note:
                 details["note"] = note
             if target is not None:
-                await self._active_agency(s, target)
+                self._cleared(ticket, await self._active_agency(s, target))
                 deadline = self._deadline(ticket.level, now)
                 values |= {
                     "status": Status.FORWARDED.value,
@@ -798,7 +802,10 @@ class TicketService:
         note = check_text("note", note, required=True)  # type: ignore[assignment]
         async with self.db.session() as s:
             ticket = await self._load(s, ticket_id)
-            if not await is_visible(s, actor, ticket.id):
+            # the oversight role reads, never writes
+            if actor.role == Role.OVERSIGHT or not await is_visible(
+                s, actor, ticket.id, self.settings.tickets
+            ):
                 raise Forbidden("comment", actor.role)
             now = self.clock.now()
             event = self._event(
@@ -930,6 +937,15 @@ class TicketService:
         if not agency.active:
             raise InvalidInput.one("agency_id", INACTIVE)
         return agency
+
+    def _cleared(self, ticket: Ticket | TicketCreate, agency: Agency) -> None:
+        """A restricted report goes only to an agency cleared for it (its officers could
+        not read it otherwise): InvalidInput on ``agency_id``."""
+        settings = self.settings.tickets
+        if restricted_as(ticket.domain, ticket.topic, settings) and not cleared_agency(
+            agency, settings
+        ):
+            raise InvalidInput.one("agency_id", NOT_CLEARED)
 
     async def _write(
         self,

@@ -167,7 +167,7 @@ async def similar_tickets(request: web.Request) -> web.StreamResponse:
 @require(*STAFF)
 async def ticket_group(request: web.Request) -> web.StreamResponse:
     ticket = await visible_ticket(request)
-    lead, members = await ctx(request).repeats.group(ticket)
+    lead, members = await ctx(request).repeats.group(ticket, request[ACTOR])
     return _json(
         RepeatGroupOut(
             ticket=await _out(request, lead),

@@ -517,6 +517,10 @@ class TicketOut(BaseModel):
     publish_consent: bool = Field(
         description="The citizen agreed that the report may be published once completed."
     )
+    identity_consent: bool = Field(
+        description="The citizen agreed that the agency may see their name, phone, email and "
+        "address; without it an agency reads a pseudonym (“Công dân #…”) and no contact."
+    )
     withheld: bool = Field(description="An admin withheld it from publication.")
     description: str
     guidance: str | None

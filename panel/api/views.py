@@ -87,7 +87,7 @@ from panel.sessions import COOKIE
 from panel.views.agent import WrapupProblem, agent_snapshot, pause_or_resume, set_wrapup
 from panel.views.blocklist import BlockProblem, add_block, lift_block
 from panel.views.calls import CALLERS, CallProblem, call_citizen
-from panel.views.common import ctx, ticket_filter, visible_ticket
+from panel.views.common import ctx, history_for, shown_tickets, ticket_filter, visible_ticket
 from panel.views.supervision import SuperviseProblem, start_supervision
 from panel.views.transfers import (
     TransferProblem,
@@ -95,6 +95,7 @@ from panel.views.transfers import (
     transfer_call,
     transfer_targets,
 )
+from tickets.confidential import seen_by
 from tickets.exceptions import INVALID, REQUIRED, FieldError, InvalidInput
 from tickets.models import Ticket
 from tickets.queries import MAX_PER_PAGE
@@ -102,6 +103,8 @@ from tickets.schemas import validate
 
 PREFIX = "/api/v1"
 ALL = ("agent", "supervisor", "admin", "agency")
+# who reads tickets: the oversight role too, which never writes (tickets.confidential)
+READERS = (*ALL, "oversight")
 STAFF = ("agent", "supervisor", "admin")
 LEADS = ("supervisor", "admin")
 DEFAULT_PER_PAGE = 50
@@ -125,7 +128,9 @@ async def _one_ticket(request: web.Request, ticket: Ticket) -> TicketOut:
     names: dict[int, str] = {}
     if ticket.agency_id is not None:
         names[ticket.agency_id] = (await c.agencies.get(ticket.agency_id)).name
-    return ticket_out(ticket, names, c.clock.now())
+    # as the actor may read it (a write's answer too): an agency without the citizen's
+    # consent reads a pseudonym
+    return ticket_out(seen_by(request[ACTOR], ticket), names, c.clock.now())
 
 
 # -- reading bodies -------------------------------------------------------------------
@@ -278,7 +283,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require(*ALL)
+@require(*READERS)
 async def delete_session(request: web.Request) -> web.StreamResponse:
     await ctx(request).sessions.delete(request[SESSION].token)
     response = web.Response(status=204)
@@ -287,7 +292,7 @@ async def delete_session(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@require(*ALL)
+@require(*READERS)
 async def me(request: web.Request) -> web.StreamResponse:
     return _json(MeOut(user=user_out(request[USER]), csrf=request[SESSION].csrf))
 
@@ -518,7 +523,7 @@ async def call_transfers(request: web.Request) -> web.StreamResponse:
 # -- tickets ------------------------------------------------------------------------------
 
 
-@require(*STAFF)
+@require(*STAFF, "oversight")
 async def list_tickets(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     f, _shown = ticket_filter(request)
@@ -527,7 +532,10 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
         f.call_id = int(call_id)
     page = _page_param(request, "page", 1, MAX_PAGE)
     per_page = _page_param(request, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-    rows, total = await c.ticket_queries.search(f, page=page, per_page=per_page)
+    rows, total = await c.ticket_queries.search(
+        f, actor=request[ACTOR], page=page, per_page=per_page
+    )
+    rows = await shown_tickets(request, rows)
     names = await _agency_names(request) if rows else {}
     now = c.clock.now()
     return _json(
@@ -554,7 +562,7 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require(*ALL)
+@require(*READERS)
 async def get_ticket(request: web.Request) -> web.StreamResponse:
     return _json(await _one_ticket(request, await visible_ticket(request)))
 
@@ -599,10 +607,10 @@ async def update_ticket(request: web.Request) -> web.StreamResponse:
     return _json(await _one_ticket(request, ticket))
 
 
-@require(*ALL)
+@require(*READERS)
 async def ticket_history(request: web.Request) -> web.StreamResponse:
     ticket = await visible_ticket(request)
-    events = await ctx(request).ticket_queries.history(ticket.id)
+    events = await history_for(request, ticket)
     return _json(History(items=[event_out(e) for e in events]))
 
 
@@ -718,7 +726,9 @@ async def comment_ticket(request: web.Request) -> web.StreamResponse:
 async def inbox(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     closed = request.query.get("closed") == "1"
-    rows = await c.ticket_queries.inbox(request[ACTOR], include_closed=closed)
+    rows = await shown_tickets(
+        request, await c.ticket_queries.inbox(request[ACTOR], include_closed=closed)
+    )
     names = await _agency_names(request) if rows else {}
     now = c.clock.now()
     return _json(TicketList(items=[ticket_out(t, names, now) for t in rows]))

@@ -15,7 +15,7 @@ from callcenter.presence import PAUSE_REASONS, POP_TTL, AgentNotInQueue
 from inbox.service import inbox_topic
 from panel.keys import ACTOR, GETTEXT, LANG
 from panel.security import require
-from panel.views.common import ctx, flash_redirect, form, render, ticket_form_values
+from panel.views.common import ctx, flash_redirect, form, render, shown_tickets, ticket_form_values
 from panel.views.inbox import desk_teams
 from panel.views.transfers import target_label, transfer_targets
 from tickets.notify import user_topic
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 async def call_tickets(request: web.Request, call_id: int) -> list[dict[str, Any]]:
     """The tickets already made on one call, oldest first, as the pop names them."""
     rows, _total = await ctx(request).ticket_queries.search(
-        TicketFilter(call_id=call_id), page=1, per_page=20
+        TicketFilter(call_id=call_id), actor=request[ACTOR], page=1, per_page=20
     )
     return [
         {
@@ -132,11 +132,16 @@ async def workspace_values(request: web.Request) -> dict[str, Any]:
     mine, needing = [], []
     if request[ACTOR].id is not None:
         mine, _total = await c.ticket_queries.search(
-            TicketFilter(created_by=request[ACTOR].id), page=1, per_page=10
+            TicketFilter(created_by=request[ACTOR].id), actor=request[ACTOR], page=1, per_page=10
         )
         needing, _total = await c.ticket_queries.search(
-            TicketFilter(created_by=request[ACTOR].id, status=NEEDS_CREATOR), page=1, per_page=50
+            TicketFilter(created_by=request[ACTOR].id, status=NEEDS_CREATOR),
+            actor=request[ACTOR],
+            page=1,
+            per_page=50,
         )
+        mine = await shown_tickets(request, mine)
+        needing = await shown_tickets(request, needing)
     return {
         "state": state,
         "pop": pop,

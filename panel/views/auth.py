@@ -171,7 +171,7 @@ async def login_code(request: web.Request) -> web.StreamResponse:
     raise await _signed_in(request, user, target or home_for(user.role))
 
 
-@require("agent", "supervisor", "admin", "agency", before_enrolment=True)
+@require("agent", "supervisor", "admin", "agency", "oversight", before_enrolment=True)
 async def logout(request: web.Request) -> web.StreamResponse:
     await ctx(request).sessions.delete(request[SESSION].token)
     response = web.HTTPSeeOther("/login")
@@ -218,12 +218,12 @@ async def _account(request: web.Request, status: int = 200, **extra: object) -> 
     return render(request, "account.html", status=status, **values)
 
 
-@require("agent", "supervisor", "admin", "agency", before_enrolment=True)
+@require("agent", "supervisor", "admin", "agency", "oversight", before_enrolment=True)
 async def account_page(request: web.Request) -> web.StreamResponse:
     return await _account(request)
 
 
-@require("agent", "supervisor", "admin", "agency", before_enrolment=True)
+@require("agent", "supervisor", "admin", "agency", "oversight", before_enrolment=True)
 async def totp_begin(request: web.Request) -> web.StreamResponse:
     """A new secret for the user's app, shown once; off until a code from it is typed."""
     try:
@@ -235,7 +235,7 @@ async def totp_begin(request: web.Request) -> web.StreamResponse:
     return await _account(request, totp_secret=secret)
 
 
-@require("agent", "supervisor", "admin", "agency", before_enrolment=True)
+@require("agent", "supervisor", "admin", "agency", "oversight", before_enrolment=True)
 async def totp_confirm(request: web.Request) -> web.StreamResponse:
     _ = request[GETTEXT]
     data = await form(request)
@@ -250,7 +250,7 @@ async def totp_confirm(request: web.Request) -> web.StreamResponse:
     raise flash_redirect("/account", _("Two-step sign-in is on."))
 
 
-@require("agent", "supervisor", "admin", "agency", before_enrolment=True)
+@require("agent", "supervisor", "admin", "agency", "oversight", before_enrolment=True)
 async def change_password(request: web.Request) -> web.StreamResponse:
     _ = request[GETTEXT]
     data = await form(request)

@@ -33,6 +33,7 @@ from panel.keys import ACTOR, GETTEXT
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, visible_ticket
 from recordings.replay import can_replay, mmss
+from tickets.confidential import sees_identity
 from tickets.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,11 @@ async def ticket_calls(request: web.Request, ticket: Ticket) -> dict[str, Any]:
     """What the ticket page shows of its calls: the list (with the recordings this
     user may replay) and whether it offers "call the citizen"."""
     c = ctx(request)
-    calls: list[Call] = await c.calls.for_ticket(ticket.id, ticket.call_id)
     actor = request[ACTOR]
+    # the calls name the citizen's number: not for an agency the citizen is withheld from
+    calls: list[Call] = (
+        await c.calls.for_ticket(ticket.id, ticket.call_id) if sees_identity(actor, ticket) else []
+    )
     transfers = {}
     if c.transfers is not None:
         for call in calls:

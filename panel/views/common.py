@@ -11,14 +11,17 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from core.web import client_address
 from panel.context import PanelContext
 from panel.dates import parse_day
 from panel.i18n import LANGUAGES
 from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
 from panel.labels import field_label, pop_words
 from tickets import workflow
+from tickets.audit import View
+from tickets.confidential import history_seen_by, restricted, seen_by
 from tickets.exceptions import InvalidCode, TicketNotFound
-from tickets.models import AgencyKind, Channel, Domain, Status, Ticket
+from tickets.models import AgencyKind, Channel, Domain, Status, Ticket, TicketEvent
 from tickets.queries import TicketFilter
 
 CTX = web.AppKey("ctx", PanelContext)
@@ -78,16 +81,47 @@ async def ticket_form_values(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def visible_ticket(request: web.Request) -> Ticket:
-    """The ticket named by the ``{code}`` of the path: 404 if none, 403 if the actor may not
-    see it."""
+async def visible_ticket(request: web.Request, how: View | None = None) -> Ticket:
+    """The ticket named by the ``{code}`` of the path as the actor may read it
+    (:func:`tickets.confidential.seen_by`): 404 if none, 403 if the actor may not see it.
+    Showing a restricted one is written in the ticket views audit log (``how``: the page
+    or the API, by the path, unless given)."""
     try:
         ticket = await ctx(request).ticket_queries.get_by_code(request.match_info["code"])
     except InvalidCode:
         raise TicketNotFound(ticket=request.match_info["code"]) from None
     if not await ctx(request).ticket_queries.can_see(request[ACTOR], ticket):
-        raise PermissionError("ticket of another agency")
-    return ticket
+        raise PermissionError("ticket of another agency, or restricted")
+    api = request.path.startswith("/api/")
+    await audit_views(request, [ticket], how or (View.API if api else View.PAGE))
+    return seen_by(request[ACTOR], ticket)
+
+
+async def shown_tickets(request: web.Request, rows: list[Ticket]) -> list[Ticket]:
+    """A list's rows (already narrowed by ``visible_to``) as the actor may read them; the
+    restricted ones among them written in the ticket views audit log."""
+    await audit_views(request, rows, View.LIST)
+    return [seen_by(request[ACTOR], t) for t in rows]
+
+
+async def audit_views(request: web.Request, tickets: list[Ticket], how: View) -> None:
+    """Write the restricted ones of ``tickets`` as shown to the actor now."""
+    c = ctx(request)
+    ids = [t.id for t in tickets if restricted(t, c.settings.tickets)]
+    if ids:
+        await c.ticket_views.record(
+            request[ACTOR],
+            ids,
+            how,
+            address=client_address(request, c.settings.panel.trusted_proxies),
+            user_agent=request.headers.get("User-Agent"),
+        )
+
+
+async def history_for(request: web.Request, ticket: Ticket) -> list[TicketEvent]:
+    """The ticket's history as the actor may read it (tickets.confidential)."""
+    events = await ctx(request).ticket_queries.history(ticket.id)
+    return history_seen_by(request[ACTOR], ticket, events)
 
 
 def ticket_filter(request: web.Request) -> tuple[TicketFilter, dict[str, str]]:

@@ -107,6 +107,7 @@ def _filter(request: web.Request) -> tuple[CallFilter, dict[str, str], dict[str,
     if shown.get("ticket") in ("yes", "no"):
         f.has_ticket = shown["ticket"] == "yes"
     actor: Actor = request[ACTOR]
+    f.viewer = actor  # no call of a restricted ticket the actor may not see
     if actor.role == "agent":  # their own calls, whatever the query says
         f.only_extension = actor.extension or ""
         f.agent = None
@@ -185,7 +186,9 @@ async def _call_for(request: web.Request) -> Call:
         and call.agent_extension == actor.extension
         and await c.qa.is_graded_for(call.id, actor.extension)
     )
-    if not can_replay(actor, call, c.settings) and not graded_own:
+    if (not can_replay(actor, call, c.settings) and not graded_own) or await c.replay.hidden_from(
+        actor, call.id
+    ):
         log.info(
             "refused recording of call %s to user %s", call.id, getattr(request[ACTOR], "id", None)
         )

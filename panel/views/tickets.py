@@ -20,7 +20,9 @@ from panel.views.common import (
     flash_redirect,
     form,
     form_dict,
+    history_for,
     render,
+    shown_tickets,
     ticket_filter,
     ticket_form_values,
     visible_ticket,
@@ -37,6 +39,8 @@ from panel.views.review import (
 from recordings.replay import can_read_transcript, can_replay, mmss, transcript_view
 from tickets import workflow
 from tickets.attachments import path_of
+from tickets.audit import View
+from tickets.confidential import restricted, sees_identity
 from tickets.exceptions import (
     SECOND_FOR_CALL,
     UNKNOWN,
@@ -48,12 +52,14 @@ from tickets.exceptions import (
 )
 from tickets.models import Status, Ticket
 from tickets.numbers import format_number
-from tickets.publication import is_published, restricted
+from tickets.publication import is_published
 
 log = logging.getLogger(__name__)
 
 STAFF = ("agent", "supervisor", "admin")
 ALL = ("agent", "supervisor", "admin", "agency")
+# who reads tickets: the oversight role too, which never writes (tickets.confidential)
+READERS = (*ALL, "oversight")
 TICKET_FIELDS = (
     "channel",
     "citizen_phone",
@@ -68,6 +74,7 @@ TICKET_FIELDS = (
     "reporter_email",
     "district",
     "publish_consent",
+    "identity_consent",
 )
 PER_PAGE = 50
 
@@ -88,6 +95,10 @@ def publication_values(request: web.Request, ticket: Ticket) -> dict[str, Any]:
         "published": is_published(ticket, ctx(request).settings.tickets),
         "restricted": restricted(ticket, ctx(request).settings.tickets),
         "may_withhold": workflow.may_withhold(request[ACTOR]),
+        # the oversight role reads, never writes: no comment box
+        "may_comment": request[ACTOR].role != Role.OVERSIGHT,
+        # an agency reads a pseudonym unless the citizen agreed (tickets.confidential)
+        "identity_shown": sees_identity(request[ACTOR], ticket),
     }
 
 
@@ -182,7 +193,7 @@ async def repeat_values(request: web.Request, ticket: Ticket) -> dict[str, Any]:
         return {"group": None, "suggestions": [], "may_link": False}
     group = None
     if ticket.repeat_of is not None or ticket.repeats:
-        lead, members = await c.repeats.group(ticket)
+        lead, members = await c.repeats.group(ticket, actor)
         group = {"lead": lead, "members": members, "reports": len(members) + 1}
     linkable = workflow.may_link(actor, ticket)
     suggestions = []
@@ -191,14 +202,17 @@ async def repeat_values(request: web.Request, ticket: Ticket) -> dict[str, Any]:
     return {"group": group, "suggestions": suggestions, "may_link": linkable}
 
 
-@require(*STAFF)
+@require(*STAFF, "oversight")
 async def list_tickets(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     f, shown = ticket_filter(request)
     page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
     errors: dict[str, str] = {}
     try:
-        rows, total = await c.ticket_queries.search(f, page=max(1, page), per_page=PER_PAGE)
+        rows, total = await c.ticket_queries.search(
+            f, actor=request[ACTOR], page=max(1, page), per_page=PER_PAGE
+        )
+        rows = await shown_tickets(request, rows)
     except InvalidInput as e:  # a tracking code with a wrong check symbol: said so, by the box
         rows, total = [], 0
         errors = field_errors(request, e.errors)
@@ -220,11 +234,11 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require(*ALL)
+@require(*READERS)
 async def show_ticket(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     ticket = await visible_ticket(request)
-    history = await c.ticket_queries.history(ticket.id)
+    history = await history_for(request, ticket)
     call = await c.calls.by_id(ticket.call_id) if ticket.call_id else None
     agencies = await c.agencies.list(include_inactive=True)
     # the call's transcript, for those who may read it (supervisors, admins, its agent)
@@ -266,12 +280,12 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require(*ALL)
+@require(*READERS)
 async def ticket_attachment(request: web.Request) -> web.StreamResponse:
     """A file of a ticket, to whoever may see the ticket: with the type found by its
     content when it came in (never guessed from a name), and nosniff; an image inline,
     anything else (a PDF) as a download."""
-    ticket = await visible_ticket(request)
+    ticket = await visible_ticket(request, View.FILE)
     wanted = request.match_info["attachment"]
     found = next(
         (a for a in await ctx(request).ticket_queries.attachments(ticket.id) if a.id == wanted),
@@ -325,9 +339,10 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
         elif action == "edit":
             fields = form_dict(data, *TICKET_FIELDS)
             fields.pop("channel", None)
-            if "publish_consent" in data:
-                # a hidden "0" before the checkbox: unticking it is a change too
-                fields["publish_consent"] = data.getall("publish_consent")[-1]
+            for consent in ("publish_consent", "identity_consent"):
+                if consent in data:
+                    # a hidden "0" before the checkbox: unticking it is a change too
+                    fields[consent] = data.getall(consent)[-1]
             await s.update(actor, ticket.id, _version(data), fields)
         elif action == "forward":
             await s.forward(
@@ -397,7 +412,7 @@ async def ticket_page_with_errors(
     c = ctx(request)
     actor = request[ACTOR]
     errors = field_errors(request, e.errors)
-    history = await c.ticket_queries.history(ticket.id)
+    history = await history_for(request, ticket)
     return render(
         request,
         "ticket.html",
@@ -448,6 +463,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     closed = request.query.get("closed") == "1"
     rows = await c.ticket_queries.inbox(request[ACTOR], include_closed=closed)
+    rows = await shown_tickets(request, rows)
     return render(request, "inbox.html", rows=rows, closed=closed, now=c.clock.now())
 
 

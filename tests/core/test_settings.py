@@ -216,3 +216,32 @@ def test_supervisor_phone_that_is_an_agents_is_refused(tmp_path):
     with pytest.raises(ConfigError) as info:
         settings_in(tmp_path, text)
     assert "supervision.phones[0].extension: 1001 is also an agent's" in info.value.problems
+
+
+def test_restricted_reports_settings_and_their_old_name(tmp_path):
+    s = settings_in(tmp_path)
+    c = s.tickets.confidential
+    assert (c.domains, c.topics, c.oversight_scope) == (
+        ["party"],
+        ["complaints", "corruption"],
+        "all",
+    )
+    # the earlier key is read as confidential.topics
+    text = replace_block(
+        EXAMPLE.read_text(),
+        "overdue_check_seconds = 60",
+        'overdue_check_seconds = 60\nnever_public_topics = ["corruption"]',
+    )
+    text = replace_block(
+        text, 'topics = ["complaints", "corruption"]   # denunciations, corruption', ""
+    )
+    old = settings_in(tmp_path, text)
+    assert old.tickets.confidential.topics == old.tickets.never_public_topics == ["corruption"]
+    probs = problems_for(tmp_path, 'oversight_scope = "all"', 'oversight_scope = "some"')
+    assert len(probs) == 1 and probs[0].startswith("tickets.confidential.oversight_scope:")
+    probs = problems_for(
+        tmp_path,
+        'topics = ["complaints", "corruption"]   # denunciations, corruption',
+        'topics = ["bribes"]',
+    )
+    assert probs == ["tickets: confidential.topics: no topic bribes"]

@@ -119,6 +119,10 @@ def panel_settings(home: Path, database_url: str, prefix: str):  # type: ignore[
         signin_exempt_networks=["127.0.0.0/8", "::1/128"],
         trusted_proxies=["127.0.0.1/32"],
     )
+    # restricted reports (tickets.confidential): "sup" and the department's officers are
+    # cleared for them, "officer_q1" and the other supervisors are not (q7: the district
+    # of tests/public/test_nothing_private.py, which forwards restricted reports there)
+    cfg["tickets"]["confidential"] = {"readers": ["sup"], "agencies": ["so-gtvt", "q7"]}
     # calls may go out through the trunk (transfers to agencies and 113 are offered)
     cfg["trunk"]["contact"] = "sip:127.0.0.2:5060"
     return settings_in(home, tomli_w.dumps(cfg))
@@ -167,6 +171,7 @@ async def panel(database_url: str, tmp_path: Path):
         ("agent2", Role.AGENT, {"extension": "1002"}),
         ("officer", Role.AGENCY, {"agency_id": root.id}),
         ("officer_q1", Role.AGENCY, {"agency_id": child.id}),
+        ("inspector", Role.OVERSIGHT, {}),
     ]:
         users[username] = await ctx.accounts.create_user(
             admin_actor,

@@ -18,19 +18,27 @@ from tests.panel.conftest import PASSWORD
 
 API = "/api/v1"
 ALL = {"agent", "supervisor", "admin", "agency"}
+# the oversight role reads tickets and writes nothing (tickets.confidential)
+READERS = ALL | {"oversight"}
 STAFF = {"agent", "supervisor", "admin"}
 LEADS = {"supervisor", "admin"}
 ADMIN = {"admin"}
 PUBLIC = {"public"}
 # One account of each role (tests/panel/conftest.py).
-USER_OF = {"agent": "agent1", "supervisor": "sup", "admin": "admin", "agency": "officer"}
+USER_OF = {
+    "agent": "agent1",
+    "supervisor": "sup",
+    "admin": "admin",
+    "agency": "officer",
+    "oversight": "inspector",
+}
 
 # Who may call what, written out by hand from the HTML views and the services' rules, so
 # that a route that loses its @require (or gains a role) fails here.
 ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", f"{API}/session"): PUBLIC,
-    ("DELETE", f"{API}/session"): ALL,
-    ("GET", f"{API}/me"): ALL,
+    ("DELETE", f"{API}/session"): READERS,
+    ("GET", f"{API}/me"): READERS,
     ("GET", f"{API}/agent/state"): {"agent"},
     ("POST", f"{API}/agent/pause"): {"agent"},
     ("POST", f"{API}/agent/resume"): {"agent"},
@@ -53,11 +61,11 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", f"{API}/calls/{{id}}/transfers"): STAFF,
     ("POST", f"{API}/transfers/{{id}}/complete"): STAFF,
     ("POST", f"{API}/transfers/{{id}}/cancel"): STAFF,
-    ("GET", f"{API}/tickets"): STAFF,
+    ("GET", f"{API}/tickets"): STAFF | {"oversight"},
     ("POST", f"{API}/tickets"): STAFF,
-    ("GET", f"{API}/tickets/{{code}}"): ALL,
+    ("GET", f"{API}/tickets/{{code}}"): READERS,
     ("PATCH", f"{API}/tickets/{{code}}"): STAFF,
-    ("GET", f"{API}/tickets/{{code}}/history"): ALL,
+    ("GET", f"{API}/tickets/{{code}}/history"): READERS,
     ("POST", f"{API}/tickets/{{code}}/forward"): LEADS,
     ("POST", f"{API}/tickets/{{code}}/approve"): LEADS,
     ("POST", f"{API}/tickets/{{code}}/accept"): {"agency"},

@@ -294,7 +294,7 @@ class ReviewService:
         try:
             async with self.db.session() as s:
                 ticket = await self.tickets._load(s, ticket_id)
-                if not await is_visible(s, actor, ticket.id):
+                if not await is_visible(s, actor, ticket.id, self.settings.tickets):
                     raise Forbidden("attach", actor.role)
                 have = await s.scalar(select(func.count()).where(Attachment.ticket_id == ticket.id))
                 limit = self.settings.tickets.attachments_per_ticket
