@@ -22,10 +22,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tickets", schema=None) as t:
-        t.add_column(
-            sa.Column("identity_consent", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # a plain ADD COLUMN: rebuilding tickets in batch mode (SQLite) would drop the table
+    # other tables' rows refer to
+    op.add_column(
+        "tickets",
+        sa.Column("identity_consent", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "ticket_views",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -81,5 +83,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ticket_views_ticket_id"))
         batch_op.drop_index(batch_op.f("ix_ticket_views_at"))
     op.drop_table("ticket_views")
-    with op.batch_alter_table("tickets", schema=None) as t:
-        t.drop_column("identity_consent")
+    # a plain DROP COLUMN (SQLite >= 3.35): rebuilding tickets in batch mode would drop
+    # the table other tables' rows refer to
+    op.drop_column("tickets", "identity_consent")

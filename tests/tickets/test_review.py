@@ -152,9 +152,9 @@ async def test_an_extension_asked_and_granted_moves_the_deadline(w: World):
     assert t.extension_until == until and t.deadline_at == old
     # the supervisors' list of requests to decide
     other = await make(w, 2, agency_id=w.ward)
-    listed, n = await w.q.search(TicketFilter(extension_open=True))
+    listed, n = await w.q.search(TicketFilter(extension_open=True), actor=w.supervisor)
     assert [x.id for x in listed] == [t.id] and n == 1
-    listed, _n = await w.q.search(TicketFilter(extension_open=False))
+    listed, _n = await w.q.search(TicketFilter(extension_open=False), actor=w.supervisor)
     assert other.id in [x.id for x in listed] and t.id not in [x.id for x in listed]
     assert "request_extension" not in available(w.ward_officer, t), "one at a time"
     assert {"grant_extension", "refuse_extension"} <= set(available(w.supervisor, t))
