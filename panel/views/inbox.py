@@ -1,6 +1,8 @@
-"""The SMS desk: the messages in waiting on a team's desk, and what an agent
-does with one (claim, turn into a ticket, attach to a ticket, reply, no
-content).  Agents see their team's desk; supervisors and admins every desk.
+"""The SMS desk: the messages in waiting on a team's desk (SMS, and the voice
+messages callers left in the overflow), and what an agent does with one (claim,
+turn into a ticket, attach to a ticket, reply, a callback for a voice message, no
+content).  Agents work their team's desk (only those the team names in
+``sms_desk``, when it names any); supervisors and admins every desk.
 The page reloads its list when the bus says a message arrived or moved
 (``inbox.<team>``, joined by the panel's WebSocket).
 """
@@ -27,7 +29,14 @@ def desk_teams(settings: Settings, actor: Actor) -> list[str]:
     if actor.role in ("supervisor", "admin"):
         return [t.id for t in settings.teams]
     if actor.role == "agent" and actor.extension:
-        return [a.team for a in settings.agents if a.extension == actor.extension]
+        teams = {t.id: t for t in settings.teams}
+        return [
+            a.team
+            for a in settings.agents
+            if a.extension == actor.extension
+            and a.team in teams
+            and (not teams[a.team].sms_desk or actor.extension in teams[a.team].sms_desk)
+        ]
     return []
 
 
@@ -59,12 +68,15 @@ async def _visible(request: web.Request, message_id: int):  # type: ignore[no-un
 async def desk(request: web.Request) -> web.Response:
     c = ctx(request)
     teams = desk_teams(c.settings, request[ACTOR])
+    if request[ACTOR].role == "agent" and not teams:
+        raise web.HTTPForbidden(text="the SMS desk is not yours (teams.sms_desk)")
     rows = await _inbox(request).desk(teams)
     done = await _inbox(request).desk(teams, open_only=False, limit=30)
     return render(
         request,
         "messages.html",
         rows=rows,
+        said=await _inbox(request).transcripts([*rows, *done]),
         done=[m for m in done if m.state not in ("new", "claimed")],
         team_names={t.id: t.name for t in c.settings.teams},
     )
@@ -75,10 +87,15 @@ async def message(request: web.Request) -> web.Response:
     c = ctx(request)
     msg = await _visible(request, _id(request))
     ticket = await c.ticket_queries.get(msg.ticket_id) if msg.ticket_id else None
+    inbox = _inbox(request)
+    voice = await inbox.voice_of(msg)
     return render(
         request,
         "message.html",
         m=msg,
+        voice=voice,
+        said=(await inbox.transcripts([msg])).get(msg.id),
+        earlier=await c.ticket_queries.for_phone(msg.citizen, limit=10) if msg.citizen else [],
         ticket_code=ticket.code if ticket else None,
         thread=await _inbox(request).conversation(msg.id),
         topics=c.settings.tickets.topics,
@@ -114,6 +131,9 @@ async def act(request: web.Request) -> web.Response:
             raise flash_redirect(
                 f"/tickets/{ticket.code}", _("Ticket created; the citizen is sent its code.")
             )
+        if action == "callback":
+            await inbox.callback(actor, message_id, (data.get("number") or "").strip() or None)
+            raise flash_redirect(here, _("The caller was added to the callback list."))
         if action == "reply":
             sent = await inbox.reply(actor, message_id, data.get("text", ""))
             note = (
@@ -132,7 +152,9 @@ async def act(request: web.Request) -> web.Response:
         raise flash_redirect(here, f"{_('The ticket was not created:')} {e}") from None
     except (InboxError, TicketError) as e:
         raise flash_redirect(here, str(e)) from None
-    raise web.HTTPBadRequest(text="action: one of claim, no_content, attach, ticket, reply")
+    raise web.HTTPBadRequest(
+        text="action: one of claim, no_content, attach, ticket, reply, callback"
+    )
 
 
 @require(*STAFF)
