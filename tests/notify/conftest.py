@@ -16,7 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
+
+from tests.notify.smtpd import Controller
 
 from accounts.identity import SYSTEM, Actor
 from accounts.models import Role
