@@ -76,8 +76,8 @@ async def test_forwarded_result_and_survey_then_2_then_9_reopens(notify_lab: Not
     ticket = await lab.report(number, agency_id=agency.id)
     assert ticket.status == Status.FORWARDED
     texts = await _texts(lab, number, 2)
-    assert "Tổng đài 1022 đã tiếp nhận" in _with(texts, format_number(ticket.number))
-    _with(texts, "đã được chuyển tới Phường Bến Nghé")
+    assert format_number(ticket.number) in _with(texts, "Tổng đài 1022 đã tiếp nhận")
+    assert format_number(ticket.number) in _with(texts, "đã được chuyển tới Phường Bến Nghé")
     officer = lab.officers[agency.id]
     result = "Đã nạo vét cống và khơi thông dòng chảy trên đường Lê Lợi vào sáng nay."
     ticket = await lab.ctx.tickets.answer(officer, ticket.id, ticket.version, result)
@@ -158,7 +158,7 @@ async def test_a_rating_of_4_is_thanked_and_nothing_is_reopened(notify_lab: Noti
 
     rows = await eventually(two, what="both replies stored")
     assert (await lab.ctx.ticket_queries.get(ticket.id)).status == Status.ANSWERED
-    assert [m.body.strip() for m in rows] == ["4", "9"]
+    assert sorted(m.body.strip() for m in rows) == ["4", "9"]
 
 
 async def test_a_flood_from_one_number_is_flagged_kept_and_sent_no_number(
