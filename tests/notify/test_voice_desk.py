@@ -14,7 +14,7 @@ from core.settings import Team
 from inbox.models import State
 from panel.views.inbox import desk_teams
 from recordings.models import Transcript
-from tests.panel.conftest import waiting_call
+from tests.panel.conftest import panel, waiting_call  # noqa: F401  (the fixture)
 
 
 async def _voice(ctx, uniqueid: str, number: str | None):  # type: ignore[no-untyped-def]
