@@ -219,7 +219,8 @@ class TranscriptionWorker:
         async with self.db.session() as s:
             call = (await s.execute(select(Call).where(Call.id == call_id))).scalar_one_or_none()
         voice = None
-        if call is not None and not call.recording_base:
+        if call is not None and call.answered_at is None:
+            # never answered: what there is to hear is the voice message the caller left
             async with self.db.session() as s:
                 voice = await s.scalar(
                     select(VoiceMessage.path).where(VoiceMessage.call_id == call_id).limit(1)

@@ -17,13 +17,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.notify.smtpd import Controller
-
 from accounts.identity import SYSTEM, Actor
 from accounts.models import Role
 from hotline.app import notify_dispatcher
 from notify.dispatcher import NotifyDispatcher
 from notify.mailer import SmtpMailer
+from tests.notify.smtpd import Controller
 from tests.sms.conftest import BASE, SmsLab, make_lab
 from tickets.models import Ticket
 
@@ -140,4 +139,3 @@ async def make_notify_lab(
 async def notify_lab(database_url: str, tmp_path: Path) -> AsyncIterator[NotifyLab]:
     async for lab in make_notify_lab(database_url, tmp_path):
         yield lab
-

@@ -95,6 +95,7 @@ async def test_agency_emails_forwarded_reminder_overdue_and_escalation(
     [parent] = await _mails(lab, "quan1@example.vn")
     assert "đơn vị trực thuộc" in str(parent["Subject"])
     assert "Phường Đa Kao" in parent.get_content()
+
     # each is a line of the ticket's history
     async def all_sent():  # type: ignore[no-untyped-def]
         history = await lab.ctx.ticket_queries.history(ticket.id)
@@ -114,10 +115,14 @@ async def test_the_daily_digest_lists_overdue_and_reopened(mail_lab: NotifyLab) 
     lab = mail_lab
     agency = await lab.agency()
     ticket = await lab.report("0907000011", agency_id=agency.id)
-    ticket = await lab.ctx.tickets.answer(lab.officers[agency.id], ticket.id, ticket.version, "Xong")
+    ticket = await lab.ctx.tickets.answer(
+        lab.officers[agency.id], ticket.id, ticket.version, "Xong"
+    )
     ticket = await lab.ctx.tickets.reopen(SYSTEM, ticket.id, ticket.version, "Chưa xong")
     async with lab.ctx.db.session() as s:
-        for row in (await s.scalars(select(Notification).where(Notification.kind == "digest"))).all():
+        for row in (
+            await s.scalars(select(Notification).where(Notification.kind == "digest"))
+        ).all():
             await s.delete(row)  # the one the dispatcher's first round may have written
     await lab.dispatcher.planner.periodic()
     lab.dispatcher.wake()

@@ -23,7 +23,9 @@ pytestmark = needs_kannel
 async def _rows(lab: NotifyLab, ticket_id: int) -> list[Notification]:
     async with lab.ctx.db.session() as s:
         rows = await s.scalars(
-            select(Notification).where(Notification.ticket_id == ticket_id).order_by(Notification.id)
+            select(Notification)
+            .where(Notification.ticket_id == ticket_id)
+            .order_by(Notification.id)
         )
         return list(rows.all())
 
@@ -102,9 +104,7 @@ async def test_forwarded_result_and_survey_then_2_then_9_reopens(notify_lab: Not
     assert sv is not None and sv.state == SurveyState.LOW and sv.rating_id == rating.id
     # the reply is kept, attached to the ticket, not left on a desk
     replies = [m for m in await lab.sms.messages_in() if m.citizen == number]
-    assert [(m.body, m.state, m.ticket_id) for m in replies] == [
-        ("2", State.ATTACHED, ticket.id)
-    ]
+    assert [(m.body, m.state, m.ticket_id) for m in replies] == [("2", State.ATTACHED, ticket.id)]
     # then 9: the report is reopened, as the phone survey does
     assert await lab.sms.smsc.deliver(number, "1022", b"9") == 0
     texts = await _texts(lab, number, 6)

@@ -160,16 +160,12 @@ async def test_the_result_waits_for_the_morning(w: World) -> None:
     t = await w.answered("0908000003")
     await w.dispatcher.round()
     async with w.db.session() as s:
-        rows = (
-            await s.scalars(select(Notification).where(Notification.ticket_id == t.id))
-        ).all()
+        rows = (await s.scalars(select(Notification).where(Notification.ticket_id == t.id))).all()
     states = {r.kind: r.state for r in rows}
     assert states["code"] == NotifyState.SENT  # at once, even at night
     assert states["result"] == states["survey"] == NotifyState.PENDING
     w.clock.set(datetime(2026, 12, 8, 0, 1, tzinfo=UTC))  # 07:01
     await w.dispatcher.round()
     async with w.db.session() as s:
-        rows = (
-            await s.scalars(select(Notification).where(Notification.ticket_id == t.id))
-        ).all()
+        rows = (await s.scalars(select(Notification).where(Notification.ticket_id == t.id))).all()
     assert {r.state for r in rows} == {NotifyState.SENT}

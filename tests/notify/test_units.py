@@ -30,7 +30,15 @@ def _planner(tmp_path: Path, **notify: object) -> Planner:
 
 def test_every_citizen_sms_fits_three_ucs2_parts_even_with_a_long_result() -> None:
     long_result = "Đã kiểm tra hiện trường và yêu cầu đơn vị thi công khắc phục " * 10
-    for kind in ("code", "forwarded", "result", "survey", "survey_low", "survey_thanks", "reopened"):
+    for kind in (
+        "code",
+        "forwarded",
+        "result",
+        "survey",
+        "survey_low",
+        "survey_thanks",
+        "reopened",
+    ):
         for lang in ("vi", "en"):
             text = sms_text(
                 kind,
@@ -43,9 +51,7 @@ def test_every_citizen_sms_fits_three_ucs2_parts_even_with_a_long_result() -> No
             )
             assert "{" not in text, text
             assert size(text).parts <= 4, (kind, lang, size(text))
-    assert "123 456 789 7" in sms_text(
-        "code", "vi", number=NUMBER, hotline="1022", status_url=None
-    )
+    assert "123 456 789 7" in sms_text("code", "vi", number=NUMBER, hotline="1022", status_url=None)
 
 
 def test_shorten_cuts_at_a_word_and_says_so() -> None:

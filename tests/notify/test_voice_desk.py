@@ -1,6 +1,7 @@
 """Voice messages on the SMS desk's pages (real panel, Redis, SQLite and PostgreSQL): the
 item with its audio (through the callbacks page's access check), its transcript, the
 caller's earlier tickets and the actions; and the SMS-desk permission of a team."""
+# ruff: noqa: F811
 
 from __future__ import annotations
 
