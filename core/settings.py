@@ -592,7 +592,8 @@ class NotifySettings(_Model):
     # the sender looks for due notifications this often (woken at once by a new one)
     sweep_seconds: Annotated[float, Field(ge=0.2, le=3600)] = 30
     # how many go out at once, and how often one is tried
-    concurrency: Annotated[int, Field(ge=1, le=500)] = 50
+    # (SQLite takes one writer at a time: more than ~10 only wait for its lock)
+    concurrency: Annotated[int, Field(ge=1, le=500)] = 10
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
     retry_minutes: Annotated[float, Field(ge=0.01, le=24 * 60)] = 10
 
