@@ -4,6 +4,7 @@ Every ``tickets.overdue_check_seconds`` it asks the service to escalate what
 is overdue, then publishes one alert per ticket on the bus: to supervisors
 (``alerts``), to the agency that holds it and to its parent agency
 (``agency.<id>``), whose officers see escalated tickets of their children.
+The ``on_escalated`` hooks hear of them too (the emails to both agencies).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from core.bus import Bus
 from core.clock import Clock
@@ -37,6 +39,9 @@ class OverdueWatch:
         self.clock = clock
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        # called with the tickets escalated in a round, after the alerts (the agency
+        # and its parent agency are told by email: notify.planner)
+        self.on_escalated: list[Callable[[list[Ticket]], Awaitable[object]]] = []
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="overdue-watch")
@@ -84,4 +89,10 @@ class OverdueWatch:
                 await self.bus.publish(f"agency.{t.agency_id}", alert)
             if agency and agency.parent_id:
                 await self.bus.publish(f"agency.{agency.parent_id}", alert)
+        if escalated:
+            for hook in self.on_escalated:
+                try:
+                    await hook(escalated)
+                except Exception:  # noqa: BLE001 - escalated and alerted; the email is extra
+                    log.exception("telling of %d escalated tickets failed", len(escalated))
         return escalated
