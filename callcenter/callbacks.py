@@ -130,6 +130,9 @@ class CallbackService:
         # called with the call record's id when a callback was talked and
         # recorded (the transcription pipeline queues it), after the commit
         self.on_recorded_call_ended: list[Callable[[int], Awaitable[None]]] = []
+        # called with the voice message's id once it is stored (the desks' inbox takes
+        # it in; the transcription pipeline queues its call), after the commit
+        self.on_voice_message: list[Callable[[VoiceMessage], Awaitable[None]]] = []
 
     @property
     def policy(self) -> Overflow:
@@ -250,7 +253,12 @@ class CallbackService:
                     call.outcome = Outcome.VOICEMAIL
                 call.end_reason = "voice_message"
             await session.flush()
-            return vm
+        for hook in self.on_voice_message:
+            try:
+                await hook(vm)
+            except Exception:  # noqa: BLE001 - the message is kept; the others catch up
+                log.exception("voice message %s: a hook failed", vm.id)
+        return vm
 
     async def add(
         self,

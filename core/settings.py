@@ -93,6 +93,9 @@ class Shift(_Model):
 class Team(_Model):
     id: Annotated[str, Field(pattern=_ID)]
     name: str
+    # the agents (extensions) who work this team's SMS desk (the inbox of SMS and voice
+    # messages); empty: every agent of the team, as before the desks had people of their own
+    sms_desk: list[Annotated[str, Field(pattern=r"^\d{2,8}$")]] = []
 
 
 class Agent(_Model):
@@ -600,6 +603,71 @@ class EmailSettings(_Model):
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30
 
 
+_HHMM = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+class NotifySettings(_Model):
+    """What the hotline tells citizens and agencies by itself (notify/).
+
+    To the citizen, on the channel they used (SMS for a phone or SMS report,
+    email for an email or web report that left an address): the tracking
+    number at creation, "forwarded" for levels 2 and 3, the result, and the
+    SMS survey ("reply 1-5"; 1-2 offers "reply 9 to reopen").  To agencies by
+    email: a forwarded ticket, a reminder before its deadline, the overdue
+    alert and the escalation to the parent agency; a daily digest of overdue
+    and reopened tickets to the supervisors.  Each one is a row of the
+    ``notifications`` table and a line of the ticket's history.  Mail goes out
+    through the email channel's SMTP sender (``[email]``, its server and address);
+    with ``[email]`` off, email notifications are written and given up as not sent.
+    """
+
+    enabled: bool = False
+    # each notification to the citizen, on or off
+    code: bool = True
+    forwarded: bool = True
+    result: bool = True
+    survey: bool = True
+    # a phone report's citizen is texted on the number they called from
+    phone_by_sms: bool = True
+    # the language of what citizens are sent
+    language: Literal["vi", "en"] = "vi"
+    # local hours in which non-urgent SMS go out (forwarded, result, survey);
+    # outside them they wait for the start.  The tracking number and the answers
+    # to a citizen's own SMS go at once.
+    hours: Annotated[str, Field(pattern=rf"^{_HHMM}-{_HHMM}$")] = "07:00-21:00"
+    # a reply of 1-5 within these days of the survey is its rating
+    survey_days: Annotated[int, Field(ge=1, le=60)] = 3
+    # to agencies, by email
+    agency_forwarded: bool = True
+    # hours before the deadline the agency is reminded (0: no reminder)
+    agency_reminder_hours: Annotated[int, Field(ge=0, le=720)] = 24
+    agency_overdue: bool = True
+    agency_escalation: bool = True
+    # the daily digest of overdue and reopened tickets, and when (local time)
+    digest_to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = []
+    digest_at: Annotated[str, Field(pattern=rf"^{_HHMM}$")] = "07:30"
+    # the sender looks for due notifications this often (woken at once by a new one)
+    sweep_seconds: Annotated[float, Field(ge=0.2, le=3600)] = 30
+    # how many go out at once, and how often one is tried
+    # (SQLite takes one writer at a time: more than ~10 only wait for its lock)
+    concurrency: Annotated[int, Field(ge=1, le=500)] = 10
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    retry_minutes: Annotated[float, Field(ge=0.01, le=24 * 60)] = 10
+
+    @field_validator("hours")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        start, end = v.split("-")
+        if start == end:
+            raise ValueError("must be a window such as 07:00-21:00 (start and end differ)")
+        return v
+
+    def window(self) -> tuple[time, time]:
+        """The hours as (start, end), local time; end before start crosses midnight."""
+        start, end = self.hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+
 class AsteriskSettings(_Model):
     binary: str | None = None
     cache_dir: Path = Path("/var/cache/hotline/asterisk-sid")
@@ -711,6 +779,9 @@ class PublicSettings(_Model):
     path_prefix: Annotated[str, Field(pattern=r"^(/[a-z0-9][a-z0-9-]{0,39})?$")] = ""
     # The public site's language before the visitor chooses (Vietnamese first).
     language: Literal["vi", "en"] = "vi"
+    # The address citizens reach the public site at (e.g. https://1022.example.vn), as
+    # the SMS and emails that tell a result give it; unset: they give no address.
+    url: Annotated[str | None, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = None
     # Status look-ups that match no report, per client address, within
     # lookup_minutes, before that address must wait (guessing numbers).
     lookup_attempts: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -1208,6 +1279,7 @@ class Settings(_Model):
     qa: QaSettings = QaSettings()
     sms: SmsSettings = SmsSettings()
     email: EmailSettings = EmailSettings()
+    notify: NotifySettings = NotifySettings()
     transfers: TransferSettings = TransferSettings()
     periodic_reports: PeriodicReports = PeriodicReports()
     ivr: Ivr
@@ -1337,6 +1409,13 @@ class Settings(_Model):
             for i, n in enumerate(self.sms.numbers)
             if n.team not in team_ids
         ]
+        ext_team = {a.extension: a.team for a in self.agents}
+        for t in self.teams:
+            for i, ext in enumerate(t.sms_desk):
+                if ext_team.get(ext) != t.id:
+                    problems.append(
+                        f"teams.{t.id}.sms_desk[{i}]: {ext} is not an agent of team {t.id!r}"
+                    )
         if self.sms.party_number and self.sms.party_team not in team_ids:
             problems.append(
                 f"sms.party_team: no team {self.sms.party_team!r} (teams: {sorted(team_ids)})"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from functools import partial
 
@@ -49,6 +50,7 @@ from callcenter.events import (
     member_subscriptions,
 )
 from callcenter.live import LIVE_EVENTS, LiveState
+from callcenter.models import VoiceMessage
 from callcenter.outbound import OutboundService
 from callcenter.presence import POP_EVENTS, AgentControl, Presence
 from callcenter.queue_log import QueueLogReader
@@ -73,6 +75,11 @@ from inbox.service import InboxService, Sender
 from mail.imap import MailboxReader
 from mail.outgoing import Mailer as SmtpMailer
 from mail.outgoing import Notices
+from notify.dispatcher import WAKE_TOPIC as NOTIFY_WAKE
+from notify.dispatcher import NotifyDispatcher
+from notify.planner import Planner
+from notify.service import NotifySender
+from notify.survey import SurveyReplies
 from open311.app import make_open311_app
 from panel.app import make_app
 from panel.context import PanelContext
@@ -194,6 +201,7 @@ def inbox_service(
     clock: Clock,
     tickets: TicketService,
     ticket_queries: TicketQueries,
+    callbacks: CallbackService | None = None,
 ) -> InboxService:
     """The desks' inbox, with a sender for each channel that is on."""
     senders: dict[str, Sender] = {}
@@ -201,7 +209,62 @@ def inbox_service(
         senders["sms"] = SendSms(settings).send
     if settings.email.enabled:
         senders["email"] = EmailSender(db, settings, clock, SmtpMailer(settings)).send
-    return InboxService(db, settings, clock, bus, tickets, ticket_queries, senders)
+    return InboxService(
+        db, settings, clock, bus, tickets, ticket_queries, senders, callbacks=callbacks
+    )
+
+
+def bus_waker(bus: Bus) -> Callable[[], None]:
+    """Wake the notification dispatcher in whichever process runs it (over the bus)."""
+    pending: set[asyncio.Task[None]] = set()
+
+    async def publish() -> None:
+        try:
+            await bus.publish(NOTIFY_WAKE, {})
+        except Exception:  # noqa: BLE001 - the dispatcher's sweep finds the rows anyway
+            log.warning("could not wake the notification dispatcher over the bus")
+
+    def wake() -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(publish())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return wake
+
+
+def mailer_for(settings: Settings) -> Mailer | None:
+    """The one SMTP sender (``[email]``) as the domains' mailer, for automatic notices
+    (the leaders' reports, the notifications); None when email is not enabled."""
+    if not settings.email.enabled:
+        return None
+    return Notices(SmtpMailer(settings))
+
+
+def notify_dispatcher(
+    ctx: PanelContext, *, mailer: Mailer | None = None, interval: float | None = None
+) -> NotifyDispatcher:
+    """The task that sends the notifications (the application runs one)."""
+    settings = ctx.settings
+    assert ctx.notify is not None
+    sender = NotifySender(
+        ctx.db,
+        settings,
+        ctx.clock,
+        ctx.inbox if settings.sms.enabled else None,
+        mailer if mailer is not None else mailer_for(settings),
+    )
+    return NotifyDispatcher(
+        ctx.notify,
+        sender,
+        ctx.clock,
+        bus=ctx.bus,
+        interval=interval if interval is not None else settings.notify.sweep_seconds,
+        concurrency=settings.notify.concurrency,
+    )
 
 
 def transfer_service(
@@ -242,6 +305,23 @@ def panel_context(
     repeats = RepeatService(db, settings, clock, tickets)
     # a matter reported often enough unresolved: the supervisors' alert
     repeats.on_flagged.append(flag_alert(bus.publish))
+    inbox = inbox_service(
+        settings,
+        db=db,
+        bus=bus,
+        clock=clock,
+        tickets=tickets,
+        ticket_queries=ticket_queries,
+        callbacks=callbacks,
+    )
+    # what a ticket's change owes the citizen and the agency is written with it; the
+    # dispatcher (in the application's process) is woken over the bus
+    planner = Planner(db, settings, clock)
+    planner.wake = bus_waker(bus)
+    tickets.on_written.append(planner.written)
+    inbox.responders.append(SurveyReplies(db, clock, planner, RatingService(db, clock), tickets))
+    if settings.notify.enabled:
+        inbox.send_code = False  # the planner sends it, logged with the others
     return PanelContext(
         settings=settings,
         clock=clock,
@@ -278,15 +358,9 @@ def panel_context(
         review=ReviewService(tickets, db, settings, clock, bus),
         outbound=outbound,
         supervision=supervision,
-        inbox=inbox_service(
-            settings,
-            db=db,
-            bus=bus,
-            clock=clock,
-            tickets=tickets,
-            ticket_queries=ticket_queries,
-        ),
+        inbox=inbox,
         transfers=transfers,
+        notify=planner,
     )
 
 
@@ -398,6 +472,8 @@ class Application:
         self.tickets.on_phone_written.append(self.presence.tickets_changed)
         self.supervision = SupervisionService(settings, self.db, self.bus, self.ami, self.clock)
         self.transfers = transfer_service(settings, self.db, self.bus, self.ami, self.clock)
+        # the one SMTP sender of automatic mail (reports, notifications); None: email off
+        self.mailer = mailer_for(settings)
         self.panel = panel_context(
             settings,
             db=self.db,
@@ -412,7 +488,7 @@ class Application:
             callbacks=self.callback_service,
             outbound=self.outbound_service,
             # the email sender, when email is configured: reports go out by mail
-            mailer=Notices(SmtpMailer(settings)) if settings.email.enabled else None,
+            mailer=self.mailer,
         )
         self.web = _Web(make_app(self.panel), settings.panel.host, settings.panel.port)
         self.public = public_site(
@@ -509,6 +585,11 @@ class Application:
             settings, self.db, self.bus, self.clock, worker_command=worker_command(settings)
         )
         self.calls.on_recorded_call_ended.append(self.transcription.call_ended)
+        # notifications to citizens and agencies: written with the changes, sent here
+        self.notifier = notify_dispatcher(self.panel, mailer=self.mailer)
+        self.overdue.on_escalated.append(self.notifier.planner.escalated)
+        # a voice message left in the overflow joins the desks' inbox, and is transcribed
+        self.callback_service.on_voice_message.append(self._voice_message)
         self.callback_service.on_recorded_call_ended.append(self.transcription.call_ended)
         self.result_call_service.on_recorded_call_ended.append(self.transcription.call_ended)
         self.outbound_service.on_recorded_call_ended.append(self.transcription.call_ended)
@@ -586,6 +667,12 @@ class Application:
             # calls are taken without mail; the mailbox keeps what arrives meanwhile
             health.add("email", email, required=False)
 
+    async def _voice_message(self, vm: VoiceMessage) -> None:
+        assert self.panel.inbox is not None
+        await self.panel.inbox.voice_arrived(vm.id)
+        if vm.call_id is not None:
+            await self.transcription.call_ended(vm.call_id)
+
     async def _resync_calls(self) -> None:
         await self.call_events.resync(self.ami, self.queue_log)
 
@@ -633,6 +720,14 @@ class Application:
                 raise ConfigError("periodic_reports", [str(e)]) from None
             await self.periodic_reports.start()
             on_stop(stack, "periodic_reports", self.periodic_reports.stop)
+        if self.settings.notify.enabled:
+            await self.notifier.start()
+            on_stop(stack, "notify", self.notifier.stop)
+        try:
+            assert self.panel.inbox is not None
+            await self.panel.inbox.sync_voice()
+        except Exception:  # noqa: BLE001 - the next start tries again; the callbacks page has them
+            log.exception("voice messages not brought into the inbox")
         await self.web.start()
         on_stop(stack, "web", self.web.stop, timeout=30)
         if self.public is not None:

@@ -183,8 +183,13 @@ def _start_sms(settings: Settings) -> str:
         return "SMS: not started: no SMSC password ([sms] password in var/secrets.toml)"
     if not settings.kannel_password.get_secret_value():
         return "SMS: not started: Kannel's secrets are missing (hotline setup makes them)"
+    from hotline.privilege import app_credentials
+    from sms.kannel import RunAs
+
+    creds = app_credentials(settings)  # started as root: the boxes run as the app's user
+    run_as = RunAs(creds.uid, creds.gid, creds.groups) if creds is not None else None
     try:
-        Kannel(settings).start()
+        Kannel(settings, run_as=run_as).start()
     except KannelError as e:
         return f"SMS: Kannel did not start: {e}"
     return (

@@ -18,6 +18,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from callcenter import models as _callcenter_models  # noqa: F401  (voice_messages)
 from core.db import Base, UTCDateTime
 
 
@@ -93,6 +94,10 @@ class Message(Base):
     coding: Mapped[str | None] = mapped_column(String(8))  # gsm7 | ucs2
     parts: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    # a voice message left in the overflow (channel voice): its recording and call
+    voice_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("voice_messages.id"), unique=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -13,6 +13,14 @@ answers go out and their delivery reports come back.
    to the channel's sender: a gateway that refuses it leaves a failed row with
    the reason, never nothing.  :meth:`delivery_report` keeps every report and
    moves the message's state.
+4. A voice message left in the overflow (:mod:`callcenter.callbacks`) joins the
+   desk as an item of channel ``voice`` (:meth:`receive_voice`, and
+   :meth:`sync_voice` for any the hook missed): its audio and transcript come from
+   the recordings, a reply goes by SMS to the caller's number, or the agent turns
+   it into a callback (:meth:`callback`).
+
+A message in is offered to the ``responders`` (the SMS survey's replies:
+notify.survey) once stored; one that takes it names the ticket it belongs to.
 
 Each step is its own short session; the gateway is called after the commit.
 """
@@ -30,6 +38,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts.identity import Actor
+from callcenter.callbacks import CallbackService
+from callcenter.models import Callback, VoiceMessage
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
@@ -46,6 +56,7 @@ from inbox.models import (
     MessageEmail,
     State,
 )
+from recordings.models import Transcript
 from tickets.exceptions import Forbidden, TicketNotFound
 from tickets.models import Attachment, Channel, Status, Ticket
 from tickets.queries import TicketQueries
@@ -57,6 +68,10 @@ log = logging.getLogger(__name__)
 
 #: How a channel sends: (message id, the citizen's address, text); raises on refusal.
 Sender = Callable[[int, str, str], Awaitable[None]]
+#: Offered each message in once stored: the ticket it answers (it is attached), or None.
+Responder = Callable[[Message], Awaitable[int | None]]
+#: What a voice message's item says until its transcript is ready.
+VOICE_BODY = ""
 
 BODY_MAX = 20_000
 REPLY_MAX = 1_600  # 10 GSM parts; the SMS sender refuses more than sms.max_parts
@@ -125,6 +140,7 @@ class InboxService:
         tickets: TicketService,
         ticket_queries: TicketQueries,
         senders: dict[str, Sender] | None = None,
+        callbacks: CallbackService | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -133,6 +149,12 @@ class InboxService:
         self.tickets = tickets
         self.ticket_queries = ticket_queries
         self.senders: dict[str, Sender] = senders or {}
+        self.callbacks = callbacks
+        self.responders: list[Responder] = []
+        # the tracking code sent from here when a ticket is made from an SMS or a mail;
+        # off when the notifications (notify/) send it, logged, with the other ones
+        # (their mail quotes the code in its subject, so an answer still joins the ticket)
+        self.send_code = True
         # one citizen's messages are counted and stored one at a time, so that a
         # burst of calls from Kannel flags exactly those past the limit; one message's
         # delivery reports are applied one at a time
@@ -222,6 +244,8 @@ class InboxService:
             if existing is None:
                 raise
             return existing, False
+        if flag is None:
+            msg = await self._respond(msg)
         log.info(
             "%s %d from %s to %s: %s%s",
             channel,
@@ -235,6 +259,25 @@ class InboxService:
         if not flood or recent == self.settings.sms.flood_per_minute:
             await self._announce(msg, "new")
         return msg, True
+
+    async def _respond(self, msg: Message) -> Message:
+        """Offer a new message to the responders; one that takes it has it attached."""
+        for responder in self.responders:
+            try:
+                ticket_id = await responder(msg)
+            except Exception:  # noqa: BLE001 - the message is stored; it waits on the desk
+                log.exception("responder on message %d failed", msg.id)
+                continue
+            if ticket_id is None:
+                continue
+            async with self.db.session() as s:
+                row = await s.get(Message, msg.id)
+                assert row is not None
+                row.state, row.ticket_id = State.ATTACHED, ticket_id
+                row.updated_at = self.clock.now()
+                row.version += 1
+            return row
+        return msg
 
     async def _by_external(self, s: Any, channel: str, external_id: str) -> Message | None:
         return await s.scalar(
@@ -288,10 +331,15 @@ class InboxService:
     async def conversation(self, message_id: int) -> list[Message]:
         """The message, our answers to it and, for the same citizen, the rest in time order."""
         msg = await self.get(message_id)
+        if not msg.citizen:
+            return [msg]  # a caller who sent no number: nothing else is theirs
+        # a phone number's SMS and voice messages are one conversation
+        phone = (MessageChannel.SMS, MessageChannel.VOICE)
+        channels = list(phone) if msg.channel in phone else [msg.channel]
         async with self.db.session() as s:
             rows = await s.scalars(
                 select(Message)
-                .where(Message.citizen == msg.citizen, Message.channel == msg.channel)
+                .where(Message.citizen == msg.citizen, Message.channel.in_(channels))
                 .order_by(Message.created_at, Message.id)
                 .limit(200)
             )
@@ -360,6 +408,11 @@ class InboxService:
                 )
             msg.updated_at = now
             msg.version += 1
+            if msg.voice_message_id is not None and state != State.CLAIMED:
+                # decided here: the callbacks page no longer lists it as waiting
+                vm = await s.get(VoiceMessage, msg.voice_message_id)
+                if vm is not None and vm.status == "new":
+                    vm.status, vm.handled_by, vm.handled_at = "handled", actor.name, now
         await self._announce(msg, str(state))
         return msg
 
@@ -388,9 +441,15 @@ class InboxService:
         if msg.state not in OPEN_STATES or msg.claimed_by not in (None, actor.id):
             raise MessageTaken(message_id, msg.state, msg.claimed_by)
         form = dict(data)
-        form["channel"] = Channel.SMS if msg.channel == MessageChannel.SMS else Channel.EMAIL
-        if msg.channel == MessageChannel.SMS:
+        form["channel"] = {
+            MessageChannel.SMS: Channel.SMS,
+            MessageChannel.VOICE: Channel.PHONE,
+        }.get(MessageChannel(msg.channel), Channel.EMAIL)
+        if msg.channel in (MessageChannel.SMS, MessageChannel.VOICE) and msg.citizen:
             form.setdefault("citizen_phone", msg.citizen)
+        if msg.channel == MessageChannel.VOICE:
+            said = (await self.transcripts([msg])).get(msg.id)
+            form.setdefault("description", said or "(tin nhắn thoại / voice message)")
         elif msg.channel == MessageChannel.EMAIL:
             if "@" in msg.citizen:
                 # where the answer goes; the address is as the mail gave it, not proven
@@ -400,16 +459,21 @@ class InboxService:
             text = f"{subject}\n\n{msg.body}".strip() if subject else msg.body
             form.setdefault("description", text[:TEXT_MAX])
         form.setdefault("description", msg.body)
-        ticket = await self.tickets.create(actor, form)
+        vm = await self._voice_row(msg)
+        ticket = await self.tickets.create(
+            actor, form, call_id=vm.call_id if vm is not None else None
+        )
         msg = await self._decide(actor, message_id, State.TICKET, ticket_id=ticket.id)
         if (
-            msg.channel == MessageChannel.SMS
+            self.send_code
+            and msg.channel == MessageChannel.SMS
             and self.settings.sms.notify_code
             and msg.flag != Flag.FLOOD
         ):
             await self.notify(msg.citizen, self.code_text(ticket), ticket_id=ticket.id)
         if (
-            msg.channel == MessageChannel.EMAIL
+            self.send_code
+            and msg.channel == MessageChannel.EMAIL
             and self.settings.email.notify_code
             and msg.flag not in UNANSWERABLE
             and "@" in msg.citizen
@@ -465,14 +529,132 @@ class InboxService:
             raise NotSendable("message", f"a {original.flag} is never answered")
         if original.channel == MessageChannel.EMAIL and "@" not in original.citizen:
             raise NotSendable("message", "the mail has no sender's address")
+        channel = original.channel
+        if channel == MessageChannel.VOICE:
+            # a caller who left a voice message is answered by SMS on their number
+            if not original.citizen:
+                raise NotSendable("message", "the caller sent no number")
+            channel = MessageChannel.SMS
         return await self._send(
-            original.channel,
+            channel,
             original.citizen,
             text,
             reply_to=original,
             sent_by=actor.id,
             ticket_id=original.ticket_id,
         )
+
+    # -- voice messages -------------------------------------------------------
+
+    async def receive_voice(self, voice_message_id: int) -> tuple[Message, bool]:
+        """The inbox item of a voice message (made once): (the row, whether it is new)."""
+        async with self.db.session() as s:
+            vm = await s.get(VoiceMessage, voice_message_id)
+        if vm is None:
+            raise MessageNotFound(voice_message_id)
+        now = self.clock.now()
+        citizen = citizen_phone(vm.caller_number) if vm.caller_number else ""
+        try:
+            async with self.db.session() as s:
+                existing = await s.scalar(
+                    select(Message).where(Message.voice_message_id == voice_message_id)
+                )
+                if existing is not None:
+                    return existing, False
+                msg = Message(
+                    channel=MessageChannel.VOICE,
+                    direction=Direction.IN,
+                    external_id=vm.uniqueid,
+                    citizen=citizen,
+                    service_address=vm.hotline_number or "",
+                    team=vm.team_id or self.settings.hotlines[0].team,
+                    body=VOICE_BODY,
+                    state=State.NEW if vm.status == "new" else State.NO_CONTENT,
+                    voice_message_id=vm.id,
+                    created_at=vm.recorded_at or now,
+                    updated_at=now,
+                    version=1,
+                )
+                s.add(msg)
+                await s.flush()
+        except IntegrityError:
+            async with self.db.session() as s:
+                existing = await s.scalar(
+                    select(Message).where(Message.voice_message_id == voice_message_id)
+                )
+            if existing is None:
+                raise
+            return existing, False
+        log.info("voice message %d from %s: inbox item %d", vm.id, citizen or "?", msg.id)
+        await self._announce(msg, "new")
+        return msg, True
+
+    async def voice_arrived(self, voice_message_id: int) -> None:
+        """A hook of :class:`~callcenter.callbacks.CallbackService`: never raises."""
+        try:
+            await self.receive_voice(voice_message_id)
+        except Exception:  # noqa: BLE001 - sync_voice brings it in later
+            log.exception("voice message %d not put in the inbox (yet)", voice_message_id)
+
+    async def sync_voice(self, limit: int = 1000) -> int:
+        """Voice messages still waiting that have no inbox item yet (a missed hook)."""
+        async with self.db.session() as s:
+            ids = (
+                await s.scalars(
+                    select(VoiceMessage.id)
+                    .outerjoin(Message, Message.voice_message_id == VoiceMessage.id)
+                    .where(Message.id.is_(None), VoiceMessage.status == "new")
+                    .order_by(VoiceMessage.id)
+                    .limit(limit)
+                )
+            ).all()
+        for vid in ids:
+            await self.receive_voice(vid)
+        return len(ids)
+
+    async def _voice_row(self, msg: Message) -> VoiceMessage | None:
+        if msg.voice_message_id is None:
+            return None
+        async with self.db.session() as s:
+            return await s.get(VoiceMessage, msg.voice_message_id)
+
+    async def voice_of(self, msg: Message) -> VoiceMessage | None:
+        """The voice message behind an item of channel voice."""
+        return await self._voice_row(msg)
+
+    async def transcripts(self, messages: Sequence[Message]) -> dict[int, str]:
+        """The Vosk transcript of each voice item that has one (message id -> text)."""
+        ids = {m.voice_message_id: m.id for m in messages if m.voice_message_id is not None}
+        if not ids:
+            return {}
+        async with self.db.session() as s:
+            rows = (
+                await s.execute(
+                    select(VoiceMessage.id, Transcript.text)
+                    .join(Transcript, Transcript.call_id == VoiceMessage.call_id)
+                    .where(VoiceMessage.id.in_(list(ids)))
+                )
+            ).all()
+        out: dict[int, str] = {}
+        for vid, text in rows:
+            # one line per utterance, "citizen: ..."; the desk shows the words
+            words = " ".join(line.partition(": ")[2] or line for line in text.splitlines())
+            out[ids[vid]] = words.strip()
+        return out
+
+    async def callback(self, actor: Actor, message_id: int, number: str | None = None) -> Callback:
+        """Put the caller of a voice item on the callback list (the message stays open)."""
+        if actor.role not in STAFF:
+            raise Forbidden("callback", actor.role)
+        msg = await self.get(message_id)
+        if msg.voice_message_id is None or self.callbacks is None:
+            raise NotSendable("message", "not a voice message")
+        try:
+            return await self.callbacks.voice_to_callback(msg.voice_message_id, actor.name, number)
+        except ValueError as e:
+            raise NotSendable("number", str(e)) from None
+
+    # -- notifications ----------------------------------------------------------
 
     async def notify(self, citizen: str, text: str, *, ticket_id: int | None = None) -> Message:
         """A message of ours to a citizen by SMS (a tracking code, a result)."""

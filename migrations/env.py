@@ -12,6 +12,7 @@ import accounts.apikeys  # noqa: F401  (registers the tables)
 import accounts.models  # noqa: F401
 import callcenter.models  # noqa: F401
 import inbox.models  # noqa: F401
+import notify.models  # noqa: F401
 import open311.models  # noqa: F401
 import qa.models  # noqa: F401
 import queue_stats.congestion  # noqa: F401

@@ -25,6 +25,7 @@ from core.db import Database
 from core.health import Health
 from core.settings import Settings
 from inbox.service import InboxService
+from notify.planner import Planner
 from panel.hub import Hub
 from panel.i18n import I18n
 from panel.sessions import SessionStore
@@ -96,4 +97,6 @@ class PanelContext:
     supervision: SupervisionService | None = None
     # the SMS desk's inbox (None: no SMS channel configured)
     inbox: InboxService | None = None
+    # what the hotline owes citizens and agencies (None: a context made without it)
+    notify: Planner | None = None
     transfers: TransferService | None = None

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.models import Call
+from callcenter.models import Call, VoiceMessage
 from core.clock import Clock
 from core.db import Database
 from recordings.models import JobStatus, Transcript, TranscriptionJob
@@ -139,7 +139,7 @@ class JobStore:
             job.updated_at = self.clock.now()
 
     async def backlog(self, limit: int = 10000) -> list[int]:
-        """Ended calls with recordings, no transcript, and no finished job."""
+        """Ended calls with recordings (or a voice message), no transcript, and no finished job."""
         has_transcript = exists().where(Transcript.call_id == Call.id)
         job_open = or_(
             TranscriptionJob.call_id.is_(None),
@@ -160,5 +160,17 @@ class JobStore:
             .order_by(Call.id)
             .limit(limit)
         )
+        # voice messages left in the overflow: the call was never answered, the
+        # message is the caller's side alone
+        voice = (
+            select(VoiceMessage.call_id)
+            .join(Call, Call.id == VoiceMessage.call_id)
+            .outerjoin(TranscriptionJob, TranscriptionJob.call_id == Call.id)
+            .where(~has_transcript, job_open)
+            .order_by(VoiceMessage.call_id)
+            .limit(limit)
+        )
         async with self.db.session() as s:
-            return [int(x) for x in (await s.execute(q)).scalars()]
+            ids = [int(x) for x in (await s.execute(q)).scalars()]
+            ids += [int(x) for x in (await s.execute(voice)).scalars() if x not in ids]
+            return sorted(set(ids))[:limit]

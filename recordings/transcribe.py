@@ -145,6 +145,22 @@ class Transcriber:
             return []
         return segments_of(self.recognise(s.pcm, s.rate), speaker)
 
+    def transcribe_message(self, file: Path) -> CallTranscript:
+        """The transcript of a voice message (the caller alone); :class:`UnusableAudio`
+        when there can be none."""
+        citizen = read_side(file, self.rate)
+        if citizen.seconds < self.min_seconds:
+            raise UnusableAudio(
+                f"too short: {citizen.seconds:.2f} s of audio "
+                f"([recordings] min_seconds = {self.min_seconds:g})"
+            )
+        if citizen.silent:
+            raise UnusableAudio(f"silent: no sound ({citizen.rms_dbfs:.0f} dBFS)")
+        segments = self.side(citizen, CITIZEN)
+        if not segments:
+            raise UnusableAudio(f"no speech recognised in {citizen.seconds:.1f} s of audio")
+        return CallTranscript(segments, round(citizen.seconds, 2))
+
     def transcribe_call(self, caller_file: Path, agent_file: Path) -> CallTranscript:
         """The merged transcript of a call; :class:`UnusableAudio` when there can be none."""
         citizen = read_side(caller_file, self.rate)

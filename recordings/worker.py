@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from callcenter.models import Call
+from callcenter.models import Call, VoiceMessage
 from callcenter.recording_files import side_files
 from core.bus import Bus
 from core.clock import Clock
@@ -218,20 +218,36 @@ class TranscriptionWorker:
             return JobStatus.FAILED
         async with self.db.session() as s:
             call = (await s.execute(select(Call).where(Call.id == call_id))).scalar_one_or_none()
-        if call is None or not call.recording_base:
+        voice = None
+        if call is not None and call.answered_at is None:
+            # never answered: what there is to hear is the voice message the caller left
+            async with self.db.session() as s:
+                voice = await s.scalar(
+                    select(VoiceMessage.path).where(VoiceMessage.call_id == call_id).limit(1)
+                )
+        if call is None or not (call.recording_base or voice):
             await self.jobs.finish(call_id, JobStatus.FAILED, "the call has no recording")
             return JobStatus.FAILED
         caller, agent = side_files(call.recording_base)
-        files = [
-            Path(call.recording_caller or caller or ""),
-            Path(call.recording_agent or agent or ""),
-        ]
+        files = (
+            [Path(voice)]
+            if voice
+            else [
+                Path(call.recording_caller or caller or ""),
+                Path(call.recording_agent or agent or ""),
+            ]
+        )
         t0 = time.monotonic()
         try:
             await in_daemon_thread(_wait_for_files, files)
-            result: CallTranscript = await in_daemon_thread(
-                self.transcriber.transcribe_call, files[0], files[1]
-            )
+            if voice:
+                result: CallTranscript = await in_daemon_thread(
+                    self.transcriber.transcribe_message, files[0]
+                )
+            else:
+                result = await in_daemon_thread(
+                    self.transcriber.transcribe_call, files[0], files[1]
+                )
         except asyncio.CancelledError:
             # the worker is stopping: hand the job back, this attempt not counted
             await asyncio.shield(self.jobs.release(call_id, "worker stopped mid-job"))

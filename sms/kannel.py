@@ -153,12 +153,28 @@ def render_config(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class RunAs:
+    """The system user the boxes run as when started by root (``[service] user``)."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+
 @dataclass
 class Kannel:
-    """bearerbox and smsbox of one state directory."""
+    """bearerbox and smsbox of one state directory.
+
+    Started by root with ``run_as`` (the application's user, hotline.privilege), the
+    boxes run as that user: they need no privilege (their ports are above 1024, their
+    files are in ``<state_dir>/kannel``, which is made that user's), and the SMSC's
+    password in ``kannel.conf`` is readable by that user alone.
+    """
 
     settings: Settings
     bin_dir: Path = Path("/usr/sbin")
+    run_as: RunAs | None = None
     # the boxes this object started (waited for at stop, so none is left a zombie)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -179,7 +195,19 @@ class Kannel:
         tmp.write_text(render_config(self.settings))
         tmp.chmod(0o600)
         tmp.replace(self.conf_path)
+        if self.run_as is not None:
+            self._hand_over()
         return self.conf_path
+
+    def _hand_over(self) -> None:
+        """The folder and what is in it (configuration, store, logs) to ``run_as``."""
+        assert self.run_as is not None
+        uid, gid = self.run_as.uid, self.run_as.gid
+        os.chown(self.folder, uid, gid)
+        self.folder.chmod(0o700)
+        for entry in self.folder.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chown(entry, uid, gid)
 
     def pid(self, box: str) -> int | None:
         """The running box's pid, or None."""
@@ -205,7 +233,17 @@ class Kannel:
             binary = self.bin_dir / box
             if not binary.exists():
                 raise KannelError(f"{binary} is not installed (apt-get install kannel)")
-            with open(self.folder / f"{box}.out", "ab") as out:
+            user: dict[str, Any] = {}
+            if self.run_as is not None:
+                user = {
+                    "user": self.run_as.uid,
+                    "group": self.run_as.gid,
+                    "extra_groups": list(self.run_as.groups),
+                }
+            out_path = self.folder / f"{box}.out"
+            with open(out_path, "ab") as out:
+                if self.run_as is not None:
+                    os.chown(out_path, self.run_as.uid, self.run_as.gid)
                 proc = subprocess.Popen(
                     [str(binary), str(self.conf_path)],
                     stdin=subprocess.DEVNULL,
@@ -213,6 +251,7 @@ class Kannel:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     cwd=self.folder,
+                    **user,
                 )
             self.procs[box] = proc
             self.pid_path(box).write_text(f"{proc.pid}\n")

@@ -8,6 +8,7 @@ part of a ticket with several agencies (tickets.handling: a co-handling agency's
 delegation's) is alerted the same way, to its agency and to the agency that delegated it.
 Then, with ``reminders`` given, it sends the reminders due before a deadline
 (:mod:`tickets.review.reminders`: once per deadline, stored).
+The ``on_escalated`` hooks hear of them too (the emails to both agencies).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from core.bus import Bus
 from core.clock import Clock
@@ -47,6 +49,9 @@ class OverdueWatch:
         self.interval = interval
         self.reminders = reminders
         self._task: asyncio.Task[None] | None = None
+        # called with the tickets escalated in a round, after the alerts (the agency
+        # and its parent agency are told by email: notify.planner)
+        self.on_escalated: list[Callable[[list[Ticket]], Awaitable[object]]] = []
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="overdue-watch")
@@ -98,6 +103,12 @@ class OverdueWatch:
                 await self.bus.publish(f"agency.{agency.parent_id}", alert)
         if self.parts is not None:
             await self._parts_overdue()
+        if escalated:
+            for hook in self.on_escalated:
+                try:
+                    await hook(escalated)
+                except Exception:  # noqa: BLE001 - escalated and alerted; the email is extra
+                    log.exception("telling of %d escalated tickets failed", len(escalated))
         return escalated
 
     async def _parts_overdue(self) -> None:

@@ -273,6 +273,7 @@ class RatingSource(StrEnum):
     AFTER_CALL = "after_call"  # the phone survey after the agent's call (agi.survey)
     RESULT_CALL = "result_call"  # the phone survey after the call telling the result
     WEB = "web"  # the public web pages
+    SMS = "sms"  # a reply of 1-5 to the SMS survey (notify.survey)
 
 
 class Rating(Base):

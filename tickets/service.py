@@ -110,6 +110,10 @@ from tickets.workflow import (
 log = logging.getLogger(__name__)
 
 
+#: An ``on_written`` hook: (session, ticket, action, status before, when).
+Written = Callable[[AsyncSession, Ticket, str, str | None, datetime], Awaitable[None]]
+
+
 class Action(StrEnum):
     """What a history line records (``TicketEvent.action``)."""
 
@@ -200,6 +204,11 @@ class TicketService:
         # (closed with consent, withheld, released, reopened, edited): what was read
         # of the published reports (the public portal's cached pages) is old
         self.on_publication_changed: list[Callable[[], None]] = []
+        # called inside the transaction of every write that makes a history line through
+        # this service (creation and each move), with the session, the ticket as written,
+        # the action and the status it came from: what is owed because of the change (the
+        # citizen's notifications: notify.planner) is written with it, or not at all
+        self.on_written: list[Written] = []
 
     # -- creating ---------------------------------------------------------------
 
@@ -382,6 +391,8 @@ class TicketService:
         s.add(self._event(ticket.id, actor, Action.CREATED, None, status, details, now))
         await s.flush()
         await s.refresh(ticket)  # every column loaded: the caller gets a detached object
+        for hook in self.on_written:
+            await hook(s, ticket, Action.CREATED, None, now)
         self._phone_written(s, phone)
         if is_published(ticket, self.settings.tickets):  # a question answered on the call
             self._publication_changed(s)
@@ -991,6 +1002,8 @@ class TicketService:
         phone_before = ticket.citizen_phone
         await s.flush()
         await s.refresh(ticket)
+        for hook in self.on_written:
+            await hook(s, ticket, action, from_status, now)
         for phone in {phone_before, ticket.citizen_phone}:  # an edit may change it
             self._phone_written(s, phone)
         if was_published or is_published(ticket, self.settings.tickets):

@@ -1,11 +1,12 @@
-"""The SMS and email desk: the messages in waiting on a team's desk, and what an
-agent does with one (claim, turn into a ticket, attach to a ticket, reply, no
-content).  A mail shows its subject, its HTML as sanitised when it was stored
-(:mod:`mail.parse`: no script, style, image or form survives; the page's CSP
-holds besides) and its attachments, served by id as downloads.  Agents see
-their team's desk; supervisors and admins every desk.  The page reloads its
-list when the bus says a message arrived or moved (``inbox.<team>``, joined
-by the panel's WebSocket).
+"""The SMS and email desk: the messages in waiting on a team's desk (SMS, mail, and
+the voice messages callers left in the overflow), and what an agent does with one
+(claim, turn into a ticket, attach to a ticket, reply, a callback for a voice
+message, no content).  A mail shows its subject, its HTML as sanitised when it was
+stored (:mod:`mail.parse`: no script, style, image or form survives; the page's CSP
+holds besides) and its attachments, served by id as downloads.  Agents work their
+team's desk (only those the team names in ``sms_desk``, when it names any);
+supervisors and admins every desk.  The page reloads its list when the bus says a
+message arrived or moved (``inbox.<team>``, joined by the panel's WebSocket).
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ def desk_teams(settings: Settings, actor: Actor) -> list[str]:
     if actor.role in ("supervisor", "admin"):
         return [t.id for t in settings.teams]
     if actor.role == "agent" and actor.extension:
-        return [a.team for a in settings.agents if a.extension == actor.extension]
+        teams = {t.id: t for t in settings.teams}
+        return [
+            a.team
+            for a in settings.agents
+            if a.extension == actor.extension
+            and a.team in teams
+            and (not teams[a.team].sms_desk or actor.extension in teams[a.team].sms_desk)
+        ]
     return []
 
 
@@ -67,6 +75,8 @@ async def _visible(request: web.Request, message_id: int):  # type: ignore[no-un
 async def desk(request: web.Request) -> web.Response:
     c = ctx(request)
     teams = desk_teams(c.settings, request[ACTOR])
+    if request[ACTOR].role == "agent" and not teams:
+        raise web.HTTPForbidden(text="the SMS desk is not yours (teams.sms_desk)")
     rows = await _inbox(request).desk(teams)
     done = await _inbox(request).desk(teams, open_only=False, limit=30)
     done = [m for m in done if m.state not in ("new", "claimed")]
@@ -76,6 +86,7 @@ async def desk(request: web.Request) -> web.Response:
         rows=rows,
         done=done,
         emails=await _inbox(request).emails([m.id for m in (*rows, *done)]),
+        said=await _inbox(request).transcripts([*rows, *done]),
         team_names={t.id: t.name for t in c.settings.teams},
     )
 
@@ -85,15 +96,24 @@ async def message(request: web.Request) -> web.Response:
     c = ctx(request)
     msg = await _visible(request, _id(request))
     ticket = await c.ticket_queries.get(msg.ticket_id) if msg.ticket_id else None
-    thread = await _inbox(request).conversation(msg.id)
+    inbox = _inbox(request)
+    thread = await inbox.conversation(msg.id)
+    voice = await inbox.voice_of(msg)
     return render(
         request,
         "message.html",
         m=msg,
+        voice=voice,
+        said=(await inbox.transcripts([msg])).get(msg.id),
+        earlier=(
+            await c.ticket_queries.for_phone(msg.citizen, limit=10)
+            if msg.citizen and msg.channel != "email"
+            else []
+        ),
         ticket_code=ticket.code if ticket else None,
         thread=thread,
-        emails=await _inbox(request).emails([t.id for t in thread]),
-        files={t.id: await _inbox(request).files(t.id) for t in thread if t.channel == "email"},
+        emails=await inbox.emails([t.id for t in thread]),
+        files={t.id: await inbox.files(t.id) for t in thread if t.channel == "email"},
         topics=c.settings.tickets.topics,
         max_parts=c.settings.sms.max_parts,
     )
@@ -127,6 +147,9 @@ async def act(request: web.Request) -> web.Response:
             raise flash_redirect(
                 f"/tickets/{ticket.code}", _("Ticket created; the citizen is sent its code.")
             )
+        if action == "callback":
+            await inbox.callback(actor, message_id, (data.get("number") or "").strip() or None)
+            raise flash_redirect(here, _("The caller was added to the callback list."))
         if action == "reply":
             sent = await inbox.reply(actor, message_id, data.get("text", ""))
             note = (
@@ -145,7 +168,9 @@ async def act(request: web.Request) -> web.Response:
         raise flash_redirect(here, f"{_('The ticket was not created:')} {e}") from None
     except (InboxError, TicketError) as e:
         raise flash_redirect(here, str(e)) from None
-    raise web.HTTPBadRequest(text="action: one of claim, no_content, attach, ticket, reply")
+    raise web.HTTPBadRequest(
+        text="action: one of claim, no_content, attach, ticket, reply, callback"
+    )
 
 
 @require(*STAFF)

@@ -49,7 +49,14 @@ needs_kannel = pytest.mark.skipif(
 )
 
 
-def sms_settings(home: Path, database_url: str, prefix: str, **sms: Any) -> Settings:
+def sms_settings(
+    home: Path,
+    database_url: str,
+    prefix: str,
+    extra: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+    **sms: Any,
+) -> Settings:
     example = Path(__file__).parents[2] / "config" / "hotline.example.toml"
     cfg = tomllib.loads(example.read_text())
     cfg["database_url"] = database_url
@@ -66,12 +73,15 @@ def sms_settings(home: Path, database_url: str, prefix: str, **sms: Any) -> Sett
         "party_team": "t1022",
         **sms,
     }
+    for section, values in (extra or {}).items():
+        cfg.setdefault(section, {}).update(values)
     return settings_in(
         home,
         tomli_w.dumps(cfg),
         HOTLINE_SMS_PASSWORD=SMSC_PASSWORD,
         HOTLINE_KANNEL_PASSWORD="kannel-pw",
         HOTLINE_SMS_CALLBACK_SECRET=SECRET,
+        **(env or {}),
     )
 
 
@@ -119,9 +129,15 @@ async def eventually(
         await asyncio.sleep(0.1)
 
 
-async def make_lab(database_url: str, tmp_path: Path, **sms: Any) -> AsyncIterator[SmsLab]:
+async def make_lab(
+    database_url: str,
+    tmp_path: Path,
+    extra: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+    **sms: Any,
+) -> AsyncIterator[SmsLab]:
     prefix = f"smstest{uuid.uuid4().hex[:8]}"
-    settings = sms_settings(tmp_path, database_url, prefix, **sms)
+    settings = sms_settings(tmp_path, database_url, prefix, extra, env, **sms)
     migrate(settings)
     db = Database(settings.database)
     bus = Bus(settings.panel.redis_url, prefix)

@@ -1,0 +1,106 @@
+"""The notification dispatcher: one task that sends what is due.
+
+Woken at once when a notification is written in this process (the planner's ``wake``)
+or in another one (the bus topic :data:`WAKE_TOPIC`), and every
+``notify.sweep_seconds`` besides: then it writes the reminders and the digest that
+have come due (:meth:`notify.planner.Planner.periodic`, at most once a minute) and
+sends the due notifications, ``notify.concurrency`` at a time, batch after batch
+until none is due.  At start, rows a stop left half-sent go back to the list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from core.bus import Bus
+from core.clock import Clock
+from notify.planner import Planner
+from notify.service import NotifySender
+
+log = logging.getLogger(__name__)
+
+WAKE_TOPIC = "notify.wake"
+PERIODIC_SECONDS = 60
+
+
+class NotifyDispatcher:
+    def __init__(
+        self,
+        planner: Planner,
+        sender: NotifySender,
+        clock: Clock,
+        *,
+        bus: Bus | None = None,
+        interval: float = 30,
+        concurrency: int = 50,
+    ) -> None:
+        self.planner = planner
+        self.sender = sender
+        self.clock = clock
+        self.bus = bus
+        self.interval = interval
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+        self._last_periodic = 0.0
+        planner.wake = self.wake
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        back = await self.sender.recover()
+        if back:
+            log.warning("notifications: %d interrupted by a stop put back", back)
+        if self.bus is not None:
+            self._listener = asyncio.create_task(self._listen(self.bus), name="notify-wake")
+        self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, self._listener) if t is not None]
+        for t in tasks:
+            t.cancel()
+        if self.bus is not None and self._listener is not None:
+            await self.bus.stop_listening(self._listener)
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._task = self._listener = None
+
+    async def _listen(self, bus: Bus) -> None:
+        async for _topic, _data in bus.listen([WAKE_TOPIC], self.listening):
+            self.wake()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            try:
+                if loop.time() - self._last_periodic >= PERIODIC_SECONDS:
+                    self._last_periodic = loop.time()
+                    await self.planner.periodic()
+                await self.round()
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the sending
+                log.exception("notification round failed; again in %s s", self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def round(self) -> int:
+        """Send everything due now, batch after batch; how many were handed on."""
+        sent = 0
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(n):  # type: ignore[no-untyped-def]
+            async with sem:
+                await self.sender.send(n)
+
+        while True:
+            batch = await self.sender.claim(self.concurrency * 4)
+            if not batch:
+                return sent
+            await asyncio.gather(*(one(n) for n in batch))
+            sent += len(batch)
