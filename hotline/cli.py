@@ -1166,7 +1166,12 @@ def build_parser() -> argparse.ArgumentParser:
         "panel. A period already stored is left as it is.",
         parents=[common],
     )
-    p.add_argument("--kind", choices=["daily", "weekly", "monthly"], default="weekly")
+    p.add_argument(
+        "--kind",
+        choices=["daily", "weekly", "monthly"],
+        default="weekly",
+        help="which report: the day's, the week's or the month's (default: weekly)",
+    )
     p.add_argument("--day", help="a day of the period, YYYY-MM-DD")
     p.add_argument(
         "--send", action="store_true", help="hand it to the email sender for the recipients"

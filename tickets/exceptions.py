@@ -86,6 +86,8 @@ STATE_CONFLICTS = frozenset(
         HOLDS_PART,
         CO_PENDING,
         NOT_LATER,
+        # an agency not cleared for a restricted report: the configuration's refusal
+        NOT_CLEARED,
     }
 )
 

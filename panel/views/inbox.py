@@ -106,7 +106,7 @@ async def message(request: web.Request) -> web.Response:
         voice=voice,
         said=(await inbox.transcripts([msg])).get(msg.id),
         earlier=(
-            await c.ticket_queries.for_phone(msg.citizen, limit=10)
+            await c.ticket_queries.for_phone(msg.citizen, actor=request[ACTOR], limit=10)
             if msg.citizen and msg.channel != "email"
             else []
         ),

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from accounts.identity import Actor
+from accounts.identity import SYSTEM, Actor
 from callcenter.presence import Presence
 from tests.browser import ARTIFACTS
 from tests.helpers import queued_call
@@ -110,7 +110,9 @@ async def test_an_agent_on_a_call_finds_a_procedure_and_closes_a_level_1_ticket(
         await page.click("#f-save")
         await page.wait_for_selector(".flash", timeout=10_000)
         assert page.url.endswith("/agent")
-        rows, _total = await ctx.ticket_queries.search(TicketFilter(), page=1, per_page=5)
+        rows, _total = await ctx.ticket_queries.search(
+            TicketFilter(), actor=SYSTEM, page=1, per_page=5
+        )
         assert len(rows) == 1
         t = rows[0]
         article = (await ctx.kb.search("dang ky khai sinh", record=False)).hits[0].article

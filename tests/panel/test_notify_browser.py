@@ -40,6 +40,8 @@ async def test_the_officer_answers_and_the_agent_is_told_live(panel, browser):
             "level": 2,
             "description": LONG,
             "agency_id": panel.agency_ids["so-gtvt"],
+            # the citizen agreed the agency may know who they are: it sees the address
+            "identity_consent": True,
         },
     )
     base = str(panel.client.make_url("")).rstrip("/")

@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 from panoramisk.message import Message
 
+from accounts.identity import SYSTEM
 from tests.helpers import queued_call
 from tests.panel.conftest import Screen
 
@@ -82,7 +83,7 @@ async def presence(panel):
                 "level": t.level,
                 "summary": t.description[:100],
             }
-            for t in await ctx.ticket_queries.for_phone(phone)
+            for t in await ctx.ticket_queries.for_phone(phone, actor=SYSTEM)
         ]
 
     screen = Screen(ctx, history)

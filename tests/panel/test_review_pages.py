@@ -69,7 +69,9 @@ async def test_a_reminder_goes_once_before_each_deadline(panel):
     def watch() -> OverdueWatch:
         # a fresh one each time: a restart of the process
         reminders = DeadlineReminders(ctx.db, ctx.settings, ctx.clock, ctx.bus)
-        return OverdueWatch(ctx.tickets, ctx.agencies, ctx.bus, ctx.clock, 0.05, reminders)
+        return OverdueWatch(
+            ctx.tickets, ctx.agencies, ctx.bus, ctx.clock, 0.05, reminders=reminders
+        )
 
     async def arrived(n: int) -> None:
         while len(got) < n:  # noqa: ASYNC110 - the bus's messages, polled
