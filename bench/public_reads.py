@@ -119,8 +119,17 @@ def serve(config: Path) -> None:
             loop.add_signal_handler(sig, stop.set)
         if os.environ.get("BENCH_NO_HEAP_SETTLE") != "1":
             heap.settle()  # as `hotline run` does once started
+        pauses = gc_pauses()
         print("ready", flush=True)
         await stop.wait()
+        # the full collections' stops of the loop, at the end of server.log
+        full = sorted(pauses)
+        print(
+            f"full garbage collections: {len(full)}, pauses ms: "
+            + " ".join(f"{p:.1f}" for p in full),
+            file=sys.stderr,
+            flush=True,
+        )
         for runner in runners:
             await runner.cleanup()
         await bus.close()
@@ -132,6 +141,25 @@ def serve(config: Path) -> None:
         uvloop.run(run())
     except ImportError:
         asyncio.run(run())
+
+
+def gc_pauses() -> list[float]:
+    """The milliseconds each full (generation 2) garbage collection takes from now on."""
+    import gc
+
+    pauses: list[float] = []
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(timed)
+    return pauses
 
 
 # -- preparing the database --------------------------------------------------------------
