@@ -8,15 +8,17 @@ Alembic's synchronous one.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import Connection, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -92,6 +94,12 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+T = TypeVar("T")
+
+#: Threads (each with its own SQLite connection) for :meth:`Database.read`.
+READERS = 2
+
+
 class Database:
     """Owns the engine; hands out short-lived sessions."""
 
@@ -99,6 +107,14 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: short reads (:meth:`read`) run whole on threads of their own with
+        # the plain sqlite3 driver (the threads are started by the first read)
+        self.reader: Engine | None = None
+        kind, rest = _scheme(url)
+        if kind == "sqlite" and rest not in ("://", ":///:memory:"):  # a file: shared
+            self.reader = create_engine(sync_url(url), pool_size=READERS, max_overflow=0)
+            install_sqlite_pragmas(self.reader)
+        self._readers: ThreadPoolExecutor | None = None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -111,14 +127,36 @@ class Database:
                 await s.rollback()
                 raise
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A plain connection for a read made of Core statements: no ORM session to
-        set up and commit (the public side's busiest read); rolled back when given back."""
-        async with self.engine.connect() as conn:
-            yield conn
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(connection)``, a short read of Core statements, and its result.
+
+        For the busiest reads (the public status look-up).  On SQLite the whole
+        of ``fn`` runs on a reader thread with the plain sqlite3 driver: one
+        hand-over between the loop and that thread, where aiosqlite's adapter
+        makes one for the cursor, the statement, the fetch and the rollback,
+        and SQLAlchemy's work there is off the loop.  WAL lets those readers
+        run beside the writers.  On PostgreSQL ``fn`` runs on the async
+        engine's connection (``run_sync``).  Either way the connection is
+        rolled back when given back: ``fn`` must not write.
+        """
+        if self.reader is None:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(fn)
+        if self._readers is None:
+            self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="db-read")
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        assert self.reader is not None
+        with self.reader.connect() as conn:
+            return fn(conn)
 
     async def close(self) -> None:
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        if self.reader is not None:
+            self.reader.dispose()
         await self.engine.dispose()
 
 

@@ -23,9 +23,10 @@ application's clock is for the domain's times).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -73,3 +74,35 @@ class TTLCache(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class Flights(Generic[V]):
+    """What is being made for a key, shared with whoever asks for it meanwhile.
+
+    When a popular page leaves the cache, every request in flight for it would
+    otherwise render it again at once (a stop of the loop for each); with
+    :meth:`share` the first one renders and the others wait for its result.
+    A maker that fails or is cancelled gives its waiters None: each then
+    makes its own, as without this.
+    """
+
+    def __init__(self) -> None:
+        self._flying: dict[Hashable, asyncio.Future[V | None]] = {}
+
+    async def share(self, key: Hashable, make: Callable[[], Awaitable[V]]) -> tuple[V | None, bool]:
+        """(the value, whether this call made it); None from a maker that failed."""
+        flying = self._flying.get(key)
+        if flying is not None:
+            return await asyncio.shield(flying), False
+        flying = asyncio.get_running_loop().create_future()
+        self._flying[key] = flying
+        value: V | None = None
+        try:
+            value = await make()
+            return value, True
+        finally:
+            del self._flying[key]
+            flying.set_result(value)
+
+    def __len__(self) -> int:
+        return len(self._flying)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -11,7 +11,7 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
-from public.cache import TTLCache
+from public.cache import Flights, TTLCache
 from public.lookup import StatusLookup
 from public.portal import Portal
 from public.throttle import LookupThrottle
@@ -37,6 +37,18 @@ class PublicContext:
     tickets: TicketService
     # rendered portal pages, by (language, address): public.cache
     pages: TTLCache[bytes]
+    # the portal's pages being rendered, shared with requests for the same one
+    rendering: Flights[bytes | None] = field(default_factory=Flights, init=False, repr=False)
+    _topic_names: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False)
+
+    def topic_names(self, lang: str) -> dict[str, str]:
+        """The topics' names in ``lang`` by id, as every page names them (made once a
+        language: the topics are the settings')."""
+        names = self._topic_names.get(lang)
+        if names is None:
+            topics = self.settings.tickets.topics
+            names = self._topic_names[lang] = {t.id: t.name.get(lang) for t in topics}
+        return names
 
     def forget_published(self) -> None:
         """The published reports changed: no page or list read of them is kept."""

@@ -203,8 +203,8 @@ class StatusLookup:
             raise BadInput("number", WRONG_CHECK_DIGIT, number=format_number(raw)) from None
         except InvalidCode:
             raise BadInput("number", NOT_A_NUMBER) from None
-        async with self.db.connection() as conn:
-            rows = (await conn.execute(_LOOKUPS[column], {"key": key})).all()
+        statement = _LOOKUPS[column]
+        rows = await self.db.read(lambda conn: conn.execute(statement, {"key": key}).all())
         if (
             not rows
             or restricted(rows[0], self.settings.tickets)

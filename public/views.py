@@ -45,7 +45,6 @@ def render(
 ) -> web.Response:
     c = ctx(request)
     lang = request[LANG]
-    topics = {t.id: t.name.get(lang) for t in c.settings.tickets.topics}
     response = aiohttp_jinja2.render_template(
         template,
         request,
@@ -56,7 +55,7 @@ def render(
             "base": request.config_dict[BASE],
             # this page's address as sent (URL-encoded), for the language switch's way back
             "here": request.path_qs,
-            "topic_names": topics,
+            "topic_names": c.topic_names(lang),
             **values,
         },
         status=status,
@@ -163,13 +162,25 @@ async def portal(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     key = (request[LANG], request.config_dict[BASE], request.path_qs)
     body = c.pages.get(key)
-    if body is not None:
-        return web.Response(body=body, content_type="text/html", charset="utf-8")
-    generation = c.pages.generation
-    page = await _portal_page(request, c)
-    if page.status == 200 and isinstance(page.body, bytes):
-        c.pages.put(key, page.body, generation)
-    return page
+    if body is None:
+        # one render for every request that asks for this page meanwhile
+        page: web.Response | None = None
+
+        async def make() -> bytes | None:
+            nonlocal page
+            generation = c.pages.generation
+            page = await _portal_page(request, c)
+            if page.status != 200 or not isinstance(page.body, bytes):
+                return None
+            c.pages.put(key, page.body, generation)
+            return page.body
+
+        body, made = await c.rendering.share(key, make)
+        if made and page is not None:
+            return page
+        if body is None:  # the one that rendered it failed, or its page was no 200
+            return await _portal_page(request, c)
+    return web.Response(body=body, content_type="text/html", charset="utf-8")
 
 
 async def _portal_page(request: web.Request, c: PublicContext) -> web.Response:

@@ -9,6 +9,7 @@ the ``version`` the admin read, like tickets.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 import time
@@ -77,6 +78,8 @@ class AgencyService:
         self._directory: tuple[float, Directory] | None = None
         # bumped by every change: a read that overlapped one is not kept
         self._generation = 0
+        # the one read of the directory in flight: requests that find it old share it
+        self._reading: asyncio.Future[Directory] | None = None
         self.db = db
         self.clock = clock
 
@@ -177,10 +180,28 @@ class AgencyService:
 
     async def directory(self) -> Directory:
         """Every agency, inactive ones too, to name them on pages (read-only, shared,
-        reused for ``CACHE_SECONDS`` like ``get``): the public pages' one read of it."""
+        reused for ``CACHE_SECONDS`` like ``get``): the public pages' one read of it.
+
+        When it is old, one read is made and every request that asks meanwhile
+        waits for that one: a busy public side does not read it once for each
+        request in flight the moment it expires.
+        """
         hit = self._directory
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        reading = self._reading
+        if reading is None or reading.get_loop() is not asyncio.get_running_loop():
+            self._reading = asyncio.ensure_future(self._read_directory())
+            self._reading.add_done_callback(self._read_done)
+        return await asyncio.shield(self._reading)
+
+    def _read_done(self, reading: asyncio.Future[Directory]) -> None:
+        if self._reading is reading:
+            self._reading = None
+        if not reading.cancelled():
+            reading.exception()  # seen here: whoever waits for it gets it too
+
+    async def _read_directory(self) -> Directory:
         generation = self._generation
         agencies = tuple(await self.list(include_inactive=True))
         found = Directory(
@@ -196,6 +217,7 @@ class AgencyService:
         """What was read of the directory is old (this service changed it)."""
         self._cache.clear()
         self._directory = None
+        self._reading = None  # a read in flight may predate the change
         self._generation += 1
 
     async def list(self, include_inactive: bool = False) -> list[Agency]:

@@ -524,3 +524,46 @@ def fts_in_step(engine) -> None:  # type: ignore[no-untyped-def]
                     " VALUES ('integrity-check', 1)"
                 )
             )
+
+
+async def test_a_read_sees_what_was_committed_and_runs_beside_a_writer(
+    service: CallService, database_url
+):
+    """Database.read (the public look-up's path): on SQLite on its reader threads with
+    their own engine, on PostgreSQL on the async engine; what a session committed is
+    seen at once, a read runs while a writer holds its transaction open (WAL), and a
+    failing read raises its error to the caller and leaves the next read working."""
+    db = service.db
+    assert (db.reader is not None) == database_url.startswith("sqlite")
+    uid = "pbx-1795344736.99"
+    await service.open_call(
+        uniqueid=uid,
+        linkedid=uid,
+        hotline_number="1022",
+        caller=sanitize_caller("0901234567", None),
+        started_at=T0,
+        language="vi",
+        recording_base="/srv/rec/x",
+    )
+
+    def caller(conn):  # type: ignore[no-untyped-def]
+        return conn.execute(text("SELECT caller_number FROM calls WHERE uniqueid = :u"), {"u": uid}).one()
+
+    assert (await db.read(caller))[0] == "0901234567"
+    async with db.session() as s:
+        await s.execute(
+            text("UPDATE calls SET caller_number = '0907654321' WHERE uniqueid = :u"), {"u": uid}
+        )
+        # the writer's transaction is open: a read still answers, with what was committed
+        assert (await asyncio.wait_for(db.read(caller), 5))[0] == "0901234567"
+    assert (await db.read(caller))[0] == "0907654321"
+    # many at once (more than the reader threads) all answer
+    got = await asyncio.gather(*(db.read(caller) for _ in range(20)))
+    assert {r[0] for r in got} == {"0907654321"}
+
+    def broken(conn):  # type: ignore[no-untyped-def]
+        return conn.execute(text("SELECT nope FROM calls")).all()
+
+    with pytest.raises(Exception, match="nope"):
+        await db.read(broken)
+    assert (await db.read(caller))[0] == "0907654321"

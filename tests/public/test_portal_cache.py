@@ -5,12 +5,13 @@ elsewhere; the status look-up in one query."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 from sqlalchemy import event, update
 
-from public.cache import TTLCache
+from public.cache import Flights, TTLCache
 from tickets.models import Ticket
 
 DBS = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -125,7 +126,9 @@ async def test_a_status_look_up_is_one_query(site):
         if re.search(r"\b(tickets|ticket_events|agencies)\b", statement):
             statements.append(statement)
 
-    engine = site.ctx.db.engine.sync_engine
+    # on SQLite the look-up runs on the reader threads' engine (Database.read)
+    db = site.ctx.db
+    engine = db.reader if db.reader is not None else db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", seen)
     try:
         data = {"number": t.number, "check": "456"}
@@ -143,3 +146,71 @@ async def test_a_status_look_up_is_one_query(site):
         assert r.status == 404 and len(statements) == 1
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+async def test_a_value_in_the_making_is_shared_and_a_failed_maker_leaves_each_its_own():
+    flights: Flights[str] = Flights()
+    made: list[str] = []
+    gate = asyncio.Event()
+
+    async def make() -> str:
+        made.append("x")
+        await gate.wait()
+        return "page"
+
+    tasks = [asyncio.create_task(flights.share("k", make)) for _ in range(5)]
+    await asyncio.sleep(0)
+    assert len(flights) == 1
+    gate.set()
+    got = await asyncio.gather(*tasks)
+    assert made == ["x"]
+    assert sorted(got) == [("page", False)] * 4 + [("page", True)]
+    assert len(flights) == 0
+    # a maker that fails: it raises, its waiters get None (and make their own)
+    gate.clear()
+
+    async def fail() -> str:
+        await gate.wait()
+        raise RuntimeError("database away")
+
+    first = asyncio.create_task(flights.share("k", fail))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(flights.share("k", make))
+    await asyncio.sleep(0)
+    gate.set()
+    with pytest.raises(RuntimeError):
+        await first
+    assert await waiter == (None, False)
+    # cancelled: the same
+    gate.clear()
+    first = asyncio.create_task(flights.share("k", make))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(flights.share("k", make))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await waiter == (None, False)
+    assert len(flights) == 0
+
+
+@DBS
+async def test_requests_for_a_page_being_rendered_wait_for_that_one_render(site):
+    """When a popular page leaves the cache, the requests in flight for it share one render
+    (not one each: a stop of the loop that was the portal's p99)."""
+    await site.completed(description="Đèn đường hỏng ở Lê Lợi")
+    searches = 0
+    search = site.ctx.portal.search
+
+    async def counted(query):  # type: ignore[no-untyped-def]
+        nonlocal searches
+        searches += 1
+        await asyncio.sleep(0.05)  # a render that takes a while
+        return await search(query)
+
+    site.ctx.portal.search = counted
+    pages = await asyncio.gather(*(get(site, "/reports") for _ in range(12)))
+    assert searches == 1
+    assert {status for status, _ in pages} == {200}
+    assert len({page for _, page in pages}) == 1 and numbers(pages[0][1])
+    # another address is its own render
+    assert (await get(site, "/reports", q="den duong"))[0] == 200
+    assert searches == 2

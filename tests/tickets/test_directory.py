@@ -211,3 +211,35 @@ async def test_only_admins_import(files):
     with pytest.raises(Forbidden):
         await files.export(agent)
     assert (await files.export(sup)).startswith("code,")
+
+
+async def test_the_directory_is_read_once_for_the_requests_that_find_it_old(db, files):
+    """The public pages name agencies from AgencyService.directory(): when its copy is
+    old, the requests in flight share one read, and a change here is never hidden by a
+    read that started before it."""
+    import asyncio
+
+    from tickets.agencies import AgencyService
+
+    service = AgencyService(db, FakeClock(T0))
+    reads = 0
+    list_all = service.list
+
+    async def counted(include_inactive: bool = False):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.05)
+        return await list_all(include_inactive)
+
+    service.list = counted  # type: ignore[method-assign]
+    got = await asyncio.gather(*(service.directory() for _ in range(10)))
+    assert reads == 1 and len({id(d) for d in got}) == 1
+    assert set(got[0].names.values()) >= {a.name for a in stored()}
+    await service.directory()
+    assert reads == 1  # kept for CACHE_SECONDS
+    # a change made here: the next request reads again, and sees it
+    async with db.session() as s:
+        agency = (await s.scalars(select(Agency).where(Agency.code == "q1"))).one()
+    await service.update(ADMIN, agency.id, agency.version, {"name": "UBND Quận Một"})
+    assert "UBND Quận Một" in (await service.directory()).names.values()
+    assert reads == 2
