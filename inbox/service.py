@@ -115,6 +115,55 @@ class KeyedLocks:
                 del self._users[key], self._locks[key]
 
 
+class Reports:
+    """Delivery reports applied in batches: whatever arrived while the batch before was
+    being applied goes in the next one (no timer: a lone report is applied at once).
+
+    ``apply`` takes the batch in order of arrival and gives one result per report,
+    the message or the exception to raise to its caller; if it fails as a whole,
+    every caller of that batch gets its error.
+    """
+
+    #: Reports in one transaction at most.
+    BATCH = 200
+
+    def __init__(
+        self,
+        apply: Callable[
+            [Sequence[tuple[int, int, str | None]]], Awaitable[list[Message | MessageNotFound]]
+        ],
+    ) -> None:
+        self._apply = apply
+        self._waiting: list[tuple[tuple[int, int, str | None], asyncio.Future[Message]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def apply(self, message_id: int, status: int, detail: str | None) -> Message:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Message] = loop.create_future()
+        self._waiting.append(((message_id, status, detail), done))
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = asyncio.create_task(self._drain(), name="delivery-reports")
+        return await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self.BATCH], self._waiting[self.BATCH :]
+            try:
+                results = await self._apply([report for report, _ in batch])
+            except Exception as e:  # noqa: BLE001 - each caller gets it (Kannel will try again)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+                continue
+            for (_, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, Exception):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
+
+
 def delivery_state(statuses: Sequence[int], current: str) -> str:
     """A message out's state from every report it has had (Kannel's DLR types)."""
     if any(s in (2, 16) for s in statuses):
@@ -156,9 +205,10 @@ class InboxService:
         # (their mail quotes the code in its subject, so an answer still joins the ticket)
         self.send_code = True
         # one citizen's messages are counted and stored one at a time, so that a
-        # burst of calls from Kannel flags exactly those past the limit; one message's
-        # delivery reports are applied one at a time
+        # burst of calls from Kannel flags exactly those past the limit
         self._locks = KeyedLocks()
+        # delivery reports, applied in batches of those that arrive together
+        self._reports = Reports(self._apply_reports)
 
     # -- in -------------------------------------------------------------------
 
@@ -730,31 +780,56 @@ class InboxService:
         return msg
 
     async def delivery_report(self, message_id: int, status: int, detail: str | None) -> Message:
-        """Keep one report of a message out and move its state (MessageNotFound if none)."""
-        async with self._locks.hold(f"message:{message_id}"):
-            now = self.clock.now()
-            async with self.db.session() as s:
-                msg = await s.get(Message, message_id, with_for_update=True)
-                if msg is None or msg.direction != Direction.OUT:
-                    raise MessageNotFound(message_id)
+        """Keep one report of a message out and move its state (MessageNotFound if none);
+        the message as the report's batch left it.
+
+        Reports that arrive together are applied together, in their order
+        (:class:`Reports`): one transaction for all of them rather than one each,
+        since every SMS out brings two or three and they arrive while others are
+        being applied.
+        """
+        return await self._reports.apply(message_id, status, detail)
+
+    async def _apply_reports(
+        self, reports: Sequence[tuple[int, int, str | None]]
+    ) -> list[Message | MessageNotFound]:
+        """Apply ``reports`` (message id, Kannel's DLR type, detail) in their order, in one
+        transaction: for each, the message or MessageNotFound."""
+        now = self.clock.now()
+        ids = {message_id for message_id, _, _ in reports}
+        async with self.db.session() as s:
+            found = (
+                await s.scalars(select(Message).where(Message.id.in_(ids)).with_for_update())
+            ).all()
+            messages = {m.id: m for m in found if m.direction == Direction.OUT}
+            statuses: dict[int, list[int]] = {m: [] for m in messages}
+            if messages:
+                rows = await s.execute(
+                    select(MessageDelivery.message_id, MessageDelivery.status)
+                    .where(MessageDelivery.message_id.in_(list(messages)))
+                    .order_by(MessageDelivery.id)
+                )
+                for message_id, status in rows.all():
+                    statuses[message_id].append(status)
+            out: list[Message | MessageNotFound] = []
+            for message_id, status, detail in reports:
+                msg = messages.get(message_id)
+                if msg is None:
+                    out.append(MessageNotFound(message_id))
+                    continue
                 s.add(MessageDelivery(message_id=message_id, status=status, detail=detail, at=now))
-                await s.flush()
-                statuses = (
-                    await s.scalars(
-                        select(MessageDelivery.status).where(
-                            MessageDelivery.message_id == message_id
-                        )
-                    )
-                ).all()
-                state = delivery_state(list(statuses), msg.state)
+                statuses[message_id].append(status)
+                state = delivery_state(statuses[message_id], msg.state)
                 if state == State.FAILED and msg.state != State.FAILED:
                     msg.error = detail
                 msg.state = state
                 msg.updated_at = now
                 msg.version += 1
-        log.info("delivery report of %d: %s (%s) -> %s", message_id, status, detail, msg.state)
-        await self._announce(msg, "delivery")
-        return msg
+                log.info("delivery report of %d: %s (%s) -> %s", message_id, status, detail, state)
+                out.append(msg)
+        for msg in {m.id: m for m in out if isinstance(m, Message)}.values():
+            await self._announce(msg, "delivery")
+        return out
 
     async def _announce(self, msg: Message, action: str) -> None:
         if self.bus is None:

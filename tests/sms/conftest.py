@@ -35,7 +35,11 @@ from sms.kannel import Kannel
 from tests.helpers import settings_in
 from tests.sms.smsc import SMSC
 
-SLOT = int(os.environ.get("HOTLINE_LAB_SLOT", "0"))
+# a worker of pytest-xdist (gwN) takes the slot after N others, as tests/lab.py does: the
+# SMS, notification and email tests of two workers never share a port
+SLOT = int(os.environ.get("HOTLINE_LAB_SLOT", "0")) + int(
+    os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0
+)
 BASE = 22700 + 100 * SLOT
 PORTS = {"smsc": BASE, "admin": BASE + 1, "box": BASE + 2, "sendsms": BASE + 3, "panel": BASE + 4}
 SMSC_PASSWORD = "smsc-pw"

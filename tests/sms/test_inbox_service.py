@@ -195,3 +195,44 @@ async def test_delivery_reports_move_a_message_out(inbox: InboxService) -> None:
     assert failed.state == State.FAILED and failed.error == "stat:UNDELIV"
     # a later "delivered" does not hide a failed part
     assert (await inbox.delivery_report(lost, 1, None)).state == State.FAILED
+
+
+async def test_reports_arriving_together_are_applied_together_in_order(
+    inbox: InboxService,
+) -> None:
+    """Reports that arrive together go in one transaction, in their order (the states
+    are those of one by one), a report for no message gets MessageNotFound alone,
+    and none is lost."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    from inbox.exceptions import MessageNotFound
+
+    ids = [await _queued(inbox, 1) for _ in range(30)]
+    commits = 0
+
+    def committed(_conn) -> None:  # type: ignore[no-untyped-def]
+        nonlocal commits
+        commits += 1
+
+    engine = inbox.db.engine.sync_engine
+    event.listen(engine, "commit", committed)
+    try:
+        calls = [inbox.delivery_report(i, 8, "ACK/") for i in ids]
+        calls += [inbox.delivery_report(i, 1, "stat:DELIVRD") for i in ids]
+        calls.append(inbox.delivery_report(ids[0], 16, "rejected"))
+        calls.append(inbox.delivery_report(10**9, 1, None))
+        got = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        event.remove(engine, "commit", committed)
+    assert commits <= 2  # 62 reports together (BATCH is 200), or the first alone
+    assert isinstance(got[-1], MessageNotFound)
+    # each caller has its message as its batch left it
+    assert [m.id for m in got[:30]] == ids and [m.id for m in got[30:60]] == ids
+    assert got[60].state == State.FAILED and got[60].error == "rejected"
+    assert {m.state for m in got[31:60]} == {State.DELIVERED}
+    assert [r.status for r in await inbox.deliveries(ids[0])] == [8, 1, 16]
+    for i in ids[1:]:
+        assert [r.status for r in await inbox.deliveries(i)] == [8, 1]
+        assert (await inbox.get(i)).state == State.DELIVERED
