@@ -121,7 +121,10 @@ class WriterGate:
             return
         lock = self._lock_here()
         try:
-            await_only(asyncio.wait_for(lock.acquire(), WRITE_WAIT))
+            if lock.locked():
+                await_only(asyncio.wait_for(lock.acquire(), WRITE_WAIT))
+            else:  # free: taken at once, with no task made for the wait
+                await_only(lock.acquire())
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         conn.info[_HOLDS] = lock
