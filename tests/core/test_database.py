@@ -526,6 +526,19 @@ def fts_in_step(engine) -> None:  # type: ignore[no-untyped-def]
             )
 
 
+async def _one_call(service: CallService, uid: str) -> str:
+    await service.open_call(
+        uniqueid=uid,
+        linkedid=uid,
+        hotline_number="1022",
+        caller=sanitize_caller("0901234567", None),
+        started_at=T0,
+        language="vi",
+        recording_base=f"/srv/rec/{uid}",
+    )
+    return uid
+
+
 async def test_a_read_sees_what_was_committed_and_runs_beside_a_writer(
     service: CallService, database_url
 ):
@@ -535,16 +548,7 @@ async def test_a_read_sees_what_was_committed_and_runs_beside_a_writer(
     failing read raises its error to the caller and leaves the next read working."""
     db = service.db
     assert (db.reader is not None) == database_url.startswith("sqlite")
-    uid = "pbx-1795344736.99"
-    await service.open_call(
-        uniqueid=uid,
-        linkedid=uid,
-        hotline_number="1022",
-        caller=sanitize_caller("0901234567", None),
-        started_at=T0,
-        language="vi",
-        recording_base="/srv/rec/x",
-    )
+    uid = await _one_call(service, "pbx-1795344736.99")
 
     def caller(conn):  # type: ignore[no-untyped-def]
         return conn.execute(
@@ -586,23 +590,13 @@ async def test_sqlite_writers_in_one_process_take_turns_at_the_gate(
     import core.db
 
     db = service.db
-    insert = "INSERT INTO blocked_numbers"
     sent: list[tuple[str, float]] = []
 
     def seen(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("UPDATE calls") or statement.startswith(insert):
+        if statement.startswith("UPDATE calls"):
             sent.append((statement[:12], time.monotonic()))
 
-    uid = "pbx-1795344736.77"
-    await service.open_call(
-        uniqueid=uid,
-        linkedid=uid,
-        hotline_number="1022",
-        caller=sanitize_caller("0901234567", None),
-        started_at=T0,
-        language="vi",
-        recording_base="/srv/rec/y",
-    )
+    uid = await _one_call(service, "pbx-1795344736.77")
     engine = db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", seen)  # after the gate's own listener
     first_holds = asyncio.Event()
