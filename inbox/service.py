@@ -490,11 +490,10 @@ class InboxService:
 
     def code_text(self, ticket: Ticket) -> str:
         """The SMS that gives the citizen their tracking code (Vietnamese without
-        diacritics: one GSM part, read on every phone)."""
-        from tickets.codes import format_code
-
+        diacritics: one GSM part, read on every phone).  The code as the panel shows
+        it: a ticket's code is stored in that form (``K7M-4QX8``)."""
         return (
-            f"Tong dai 1022 da tiep nhan phan anh cua ban. Ma tra cuu: {format_code(ticket.code)}."
+            f"Tong dai 1022 da tiep nhan phan anh cua ban. Ma tra cuu: {ticket.code}."
             " Tra cuu tinh trang bang cach goi 1022."
         )
 
