@@ -207,7 +207,7 @@ class Dovecot:
 
     def logins(self) -> list[str]:
         """The log's lines of successful logins (``lport=``, then ``TLS`` or ``secured``)."""
-        return [line for line in self.log().splitlines() if "imap-login: Login:" in line]
+        return [line for line in self.log().splitlines() if "imap-login: Info: Login: " in line]
 
     def deliver(self, raw: bytes) -> str:
         """Put one mail in the mailbox as a delivery agent does; its file name."""

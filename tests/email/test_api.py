@@ -193,6 +193,7 @@ async def test_a_mail_its_answer_and_a_tickets_conversation_carry_the_email_fiel
     assert refused["error"]
     await get(lab, f"{API}/tickets/{ticket.code}", colleague, 403)  # the same rule
     # the same report, no longer restricted (reclassified): they see its conversation
+    ticket = await lab.ctx.ticket_queries.get(ticket.id)
     ticket = await lab.ctx.tickets.update(lab.agent, ticket.id, ticket.version, {"topic": "trees"})
     shown = await get(lab, f"{API}/tickets/{ticket.code}/messages", colleague)
     assert [i["id"] for i in shown["items"]] == [i["id"] for i in items]

@@ -50,11 +50,13 @@ async def stored(lab: MailLab, count: int) -> list:  # type: ignore[type-arg]
 
 async def logins(lab: MailLab, count: int) -> list[str]:
     """Dovecot's log lines of the logins, once there are ``count`` (its log lags a little)."""
-    found = await eventually(
-        lambda: asyncio.sleep(0, len(lab.dovecot.logins()) >= count),
-        what=f"{count} logins in Dovecot's log",
-    )
-    assert found
+    try:
+        await eventually(
+            lambda: asyncio.sleep(0, len(lab.dovecot.logins()) >= count),
+            what=f"{count} logins in Dovecot's log",
+        )
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the log: {lab.dovecot.log()[-3000:]}") from None
     return lab.dovecot.logins()
 
 
@@ -80,7 +82,8 @@ async def test_the_reader_upgrades_the_plain_port_before_its_login(starttls_lab:
     [msg] = await stored(lab, 1)
     assert msg.external_id == mid
     await eventually(lambda: asyncio.sleep(0, lab.dovecot.unseen() == 0), what="\\Seen")
-    assert lab.reader.state["connected"] is True and lab.reader.state["idle"] is True
+    await eventually(lambda: asyncio.sleep(0, lab.reader.state["idle"] is True), what="IDLE")
+    assert lab.reader.state["connected"] is True
     await lab.reader.stop()
     # Dovecot's word: the login came on the plain port, under TLS
     [login] = await logins(lab, 1)
