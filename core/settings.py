@@ -565,8 +565,9 @@ class EmailSettings(_Model):
     team: Annotated[str, Field(pattern=_ID)] | None = None
     imap_host: Annotated[str, Field(pattern=_MAIL_HOST)] = "127.0.0.1"
     imap_port: Annotated[int, Field(ge=1, le=65535)] = 993
-    # implicit TLS or none: the IMAP client (aioimaplib) has no STARTTLS
-    imap_tls: Literal["tls", "none"] = "tls"
+    # tls: implicit TLS (993); starttls: plain, upgraded before the login, required
+    # (143); none: plain (loopback test servers only)
+    imap_tls: Literal["tls", "starttls", "none"] = "tls"
     imap_user: Annotated[str, Field(min_length=1, max_length=200)] = "hotline"
     imap_folder: Annotated[str, Field(min_length=1, max_length=200)] = "INBOX"
     # where a stored message is moved; none: it stays and is flagged \Seen
@@ -601,6 +602,19 @@ class EmailSettings(_Model):
     # a ticket made from a mail sends its tracking code back, in the same thread
     notify_code: bool = True
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30
+
+
+def _mail_port_problems(cfg: EmailSettings) -> list[str]:
+    """STARTTLS asked on IMAP's implicit-TLS port (993): both ends would wait for the
+    other to speak first, and the mistake would show only as a timeout.  (The older
+    values, ``tls`` and ``none``, are taken on any port as before.)"""
+    if cfg.imap_tls == "starttls" and cfg.imap_port == 993:
+        return [
+            "email.imap_tls: starttls upgrades a plain connection, but imap_port 993 "
+            'speaks TLS from the first byte (use imap_tls = "tls", or the server\'s '
+            "STARTTLS port, usually 143)"
+        ]
+    return []
 
 
 _HHMM = r"([01]\d|2[0-3]):[0-5]\d"
@@ -1387,6 +1401,7 @@ class Settings(_Model):
         problems.extend(self._sms_problems())
         if self.email.team and self.email.team not in team_ids:
             problems.append(f"email.team: no team {self.email.team!r} (teams: {sorted(team_ids)})")
+        problems.extend(_mail_port_problems(self.email))
         pub = self.public
         if (
             pub.enabled

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts.identity import Actor
@@ -415,6 +415,35 @@ class InboxService:
             )
             return list(rows.all())
 
+    async def files_of(self, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:
+        """:meth:`files` of several messages at once (message id -> its attachments)."""
+        if not message_ids:
+            return {}
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Attachment)
+                .where(Attachment.message_id.in_(list(message_ids)))
+                .order_by(Attachment.created_at, Attachment.id)
+            )
+            out: dict[int, list[Attachment]] = {}
+            for a in rows.all():
+                assert a.message_id is not None
+                out.setdefault(a.message_id, []).append(a)
+            return out
+
+    async def for_ticket(self, ticket_id: int, limit: int = 500) -> list[Message]:
+        """A ticket's conversation, whatever the channel, in time order: the messages in
+        that became or joined it, and ours sent about it or in answer to them."""
+        joined = select(Message.id).where(Message.ticket_id == ticket_id)
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(Message)
+                .where(or_(Message.ticket_id == ticket_id, Message.reply_to_id.in_(joined)))
+                .order_by(Message.created_at, Message.id)
+                .limit(limit)
+            )
+            return list(rows.all())
+
     async def deliveries(self, message_id: int) -> list[MessageDelivery]:
         async with self.db.session() as s:
             rows = await s.scalars(
@@ -540,11 +569,10 @@ class InboxService:
 
     def code_text(self, ticket: Ticket) -> str:
         """The SMS that gives the citizen their tracking code (Vietnamese without
-        diacritics: one GSM part, read on every phone)."""
-        from tickets.codes import format_code
-
+        diacritics: one GSM part, read on every phone).  The code as the panel shows
+        it: a ticket's code is stored in that form (``K7M-4QX8``)."""
         return (
-            f"Tong dai 1022 da tiep nhan phan anh cua ban. Ma tra cuu: {format_code(ticket.code)}."
+            f"Tong dai 1022 da tiep nhan phan anh cua ban. Ma tra cuu: {ticket.code}."
             " Tra cuu tinh trang bang cach goi 1022."
         )
 

@@ -3,8 +3,9 @@
 One long-lived task (owned by the application, :meth:`run`) keeps one
 connection to the mailbox:
 
-1. connect (implicit TLS, or plain on loopback), log in, ``SELECT`` the folder
-   and note its ``UIDVALIDITY``;
+1. connect (implicit TLS; or plain, then ``STARTTLS`` before anything else;
+   or plain on loopback), log in, ``SELECT`` the folder and note its
+   ``UIDVALIDITY``;
 2. ``UID SEARCH UNSEEN`` (or ``ALL`` when stored mail is moved out of the
    folder), then, in batches, ``UID FETCH (UID RFC822.SIZE)`` to learn each
    mail's size and ``BODY.PEEK[]`` (``PEEK``: fetching marks nothing) for the
@@ -27,8 +28,19 @@ that doubles up to a minute.
 
 Why aioimaplib: the maintained asyncio IMAP client (IMAP4rev1, IDLE, UID
 commands, literal handling in a protocol object, no thread per connection);
-the standard library's ``imaplib`` blocks.  It does not speak STARTTLS, so
-``imap_tls`` is ``tls`` (port 993, which RFC 8314 recommends) or ``none``.
+the standard library's ``imaplib`` blocks.
+
+``imap_tls``: ``tls`` (port 993, which RFC 8314 recommends), ``starttls``
+(port 143, for a server that offers nothing else) or ``none`` (loopback test
+servers).  aioimaplib (2.0.3, the latest) has STARTTLS in its table of commands
+but no way to send it and upgrade the connection (its issue #1), so
+:func:`starttls` does it here, on asyncio's own ``loop.start_tls`` (as aiosmtplib
+does for SMTP): the command goes out in clear, the server's tagged ``OK`` ends
+the plain text, the transport under aioimaplib's protocol becomes TLS (the
+certificate checked against ``email.ca_file`` and the host's name) and the
+capabilities are asked again.  STARTTLS is required, never opportunistic: a
+server that does not offer it, refuses it, greets with PREAUTH, or sends
+anything in clear after accepting it is refused before the password is sent.
 """
 
 from __future__ import annotations
@@ -80,6 +92,126 @@ Store = Callable[[list[Fetched]], Awaitable[Any]]
 
 class ImapError(Exception):
     """The server refused a step; the text names it and gives the server's words."""
+
+
+class StartTlsProtocol(aioimaplib.IMAP4ClientProtocol):
+    """aioimaplib's protocol, which also knows where the plain text ends on STARTTLS.
+
+    Once the server's tagged ``OK`` to STARTTLS is in, nothing more may come before
+    the TLS handshake (RFC 3501 6.2.1).  Bytes that do (in the same packet or the
+    next) are what a man in the middle injects to be read as the server's words in
+    the protected session (the "STARTTLS command injection" of CVE-2011-0411 and
+    its kin in mail clients): they are never parsed, only counted in
+    :attr:`after_starttls`, and :func:`starttls` refuses the connection.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn_lost_cb: Callable[[Exception | None], None] | None = None,
+    ) -> None:
+        super().__init__(loop, conn_lost_cb)
+        self.plain_closed = False
+        self.after_starttls = 0
+
+    def data_received(self, d: bytes) -> None:
+        if self.plain_closed:
+            self.after_starttls += len(d)
+            return
+        command = self.pending_sync_command
+        if command is not None and command.name == "STARTTLS":
+            data = self.incomplete_line + d
+            end = _tagged_ok_end(data, command.tag)
+            if end is not None:
+                self.plain_closed = True
+                self.after_starttls += len(data) - end
+                self.incomplete_line = b""
+                d = data[:end]
+        super().data_received(d)
+
+
+def _tagged_ok_end(data: bytes, tag: str) -> int | None:
+    """Where the line ``<tag> OK ...`` ends in ``data`` (after its CRLF), if it is whole."""
+    marker = tag.encode("ascii") + b" "
+    if data.startswith(marker):
+        start = 0
+    else:
+        found = data.find(b"\r\n" + marker)
+        if found < 0:
+            return None
+        start = found + 2
+    end = data.find(b"\r\n", start)
+    if end < 0:
+        return None
+    status = data[start + len(marker) : end].split(b" ", 1)[0].upper()
+    return end + 2 if status == b"OK" else None
+
+
+class ImapClient(aioimaplib.IMAP4):
+    """aioimaplib's client on :class:`StartTlsProtocol` (``create_client`` is where the
+    library chooses its connection; its own IMAP4_SSL overrides it too)."""
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Callable[[Exception | None], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        local_loop = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = StartTlsProtocol(local_loop, conn_lost_cb)
+        self._client_task = local_loop.create_task(
+            local_loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+        )
+
+
+async def starttls(
+    protocol: StartTlsProtocol, context: ssl.SSLContext, server_hostname: str, timeout: float
+) -> None:
+    """Turn the plain connection (greeted, not logged in) into TLS, or refuse it.
+
+    Raises :class:`ImapError`, before anything secret is sent, when the server greeted
+    with PREAUTH (a session nobody checked the server of), does not offer STARTTLS,
+    refuses it, or sends anything after accepting it; the handshake's own errors (a
+    certificate not trusted, a name that does not match) are ``ssl``'s.  The
+    capabilities are then asked again: what the server said in clear is not to be
+    trusted (RFC 3501 6.2.1).
+    """
+    if protocol.state != aioimaplib.NONAUTH:
+        raise ImapError(
+            "STARTTLS: the server greeted the plain connection as already logged in "
+            f"({protocol.state}); refused, since email.imap_tls is starttls"
+        )
+    offered = sorted(str(c) for c in protocol.capabilities)
+    if "STARTTLS" not in {c.upper() for c in offered}:
+        raise ImapError(
+            "STARTTLS: the server does not offer it (it offers "
+            f"{' '.join(offered) or 'nothing'}); the password is not sent in clear. "
+            'Use email.imap_tls = "tls" with the server\'s TLS port (993), or have '
+            "STARTTLS turned on"
+        )
+    command = aioimaplib.Command(
+        "STARTTLS", protocol.new_tag(), loop=protocol.loop, timeout=timeout
+    )
+    _ok(await protocol.execute(command), "STARTTLS")
+    if protocol.after_starttls:
+        raise ImapError(
+            f"STARTTLS: the server sent {protocol.after_starttls} bytes in clear after "
+            "accepting it, before TLS began (a man in the middle?); refused"
+        )
+    plain = protocol.transport
+    # start_tls takes the transport's reading over before its first await, so no byte
+    # can reach the protocol in clear from here on
+    protocol.plain_closed = False
+    protocol.transport = await asyncio.get_running_loop().start_tls(
+        plain,
+        protocol,
+        context,
+        server_hostname=server_hostname,
+        ssl_handshake_timeout=timeout,
+    )
+    await protocol.capability()
 
 
 def _ok(response: Any, step: str) -> Any:
@@ -159,18 +291,30 @@ class MailboxReader:
             self._lost.set()
 
         context = None
-        if cfg.imap_tls == "tls":
+        if cfg.imap_tls != "none":
             context = self.ssl_context or tls_context_of(self.settings)
         # IMAP4 itself (not IMAP4_SSL, which takes no conn_lost_cb) with the TLS context
-        imap = aioimaplib.IMAP4(
+        imap = ImapClient(
             cfg.imap_host,
             cfg.imap_port,
             timeout=cfg.timeout_seconds,
             conn_lost_cb=lost,
-            ssl_context=context,
+            ssl_context=context if cfg.imap_tls == "tls" else None,
         )
         self._imap = imap
         await self._call(imap.wait_hello_from_server())
+        if cfg.imap_tls == "starttls":
+            assert context is not None
+            try:
+                await self._call(
+                    starttls(imap.protocol, context, cfg.imap_host, cfg.timeout_seconds)
+                )
+            except BaseException:
+                # not a word more on this connection, not even LOGOUT in clear
+                self._imap = None
+                if imap.protocol.transport is not None:
+                    imap.protocol.transport.close()
+                raise
         password = self.settings.email_imap_password.get_secret_value()
         _ok(await self._call(imap.login(cfg.imap_user, password)), "LOGIN")
         # what the server offers once logged in (IDLE, MOVE) replaces what it said before

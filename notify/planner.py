@@ -412,13 +412,11 @@ def digest_text(
     day: str, overdue: Sequence[Ticket], reopened: Sequence[Ticket], settings: Settings
 ) -> tuple[str, str]:
     """(subject, body) of the supervisors' daily digest."""
-    from tickets.codes import format_code
 
     def line(t: Ticket) -> str:
         due = t.deadline_at.astimezone(settings.tz).strftime("%d/%m %H:%M") if t.deadline_at else ""
         return (
-            f"- {format_code(t.code)}  cấp {t.level}  {t.topic}  {due}  "
-            f"{' '.join(t.description.split())[:80]}"
+            f"- {t.code}  cấp {t.level}  {t.topic}  {due}  {' '.join(t.description.split())[:80]}"
         )
 
     base = settings.sms_callback_base.rstrip("/")

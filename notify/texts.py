@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tickets.codes import format_code
 from tickets.numbers import format_number
 
 # the agency's result, as much as an SMS of three UCS-2 parts leaves room for
@@ -110,7 +109,7 @@ def agency_email(
     tz: ZoneInfo,
 ) -> tuple[str, str]:
     """(subject, body) of an email to an agency, Vietnamese then English."""
-    ref = f"{format_code(code)} / {format_number(number)}"
+    ref = f"{code} / {format_number(number)}"
     when = _local(deadline, tz)
     subject_vi, subject_en, lead_vi, lead_en = {
         "agency_forwarded": (
@@ -138,7 +137,7 @@ def agency_email(
             f"{child_agency or '?'} did not handle this report by its deadline ({when}).",
         ),
     }[kind]
-    subject = f"[{format_code(code)}] {subject_vi} / {subject_en}"
+    subject = f"[{code}] {subject_vi} / {subject_en}"
     body = "\n".join(
         [
             lead_vi,
@@ -164,4 +163,4 @@ def citizen_email(kind: str, sms: str, code: str) -> tuple[str, str]:
         "result": "Kết quả phản ánh / The result of your report",
         "survey": "Đánh giá kết quả / Rate the result",
     }.get(kind, "Tổng đài / Hotline")
-    return f"[{format_code(code)}] {subject}", sms
+    return f"[{code}] {subject}", sms

@@ -49,8 +49,18 @@ def is_valid(raw: str) -> bool:
 
 
 def format_code(raw: str) -> str:
-    """``K7M4QX8`` -> ``K7M-4QX8`` (the form stored and shown)."""
-    return f"{raw[:3]}-{raw[3:]}"
+    """``K7M4QX8`` -> ``K7M-4QX8`` (the form stored and shown).
+
+    A code already in that form (a ticket's ``code`` is stored so) comes back
+    unchanged, never dashed twice (``K7M--4QX8``); any other separator people
+    write is replaced by the dash.  Anything that is not seven symbols of the
+    alphabet once the separators are out is a ValueError: a caller passed
+    something that was never checked as a code, and no citizen should be sent it.
+    """
+    body = _SEPARATORS.sub("", raw or "")
+    if len(body) != LENGTH or any(c not in _VALUE for c in body):
+        raise ValueError(f"not a tracking code: {raw[:40]!r}")
+    return f"{body[:3]}-{body[3:]}"
 
 
 def new_code() -> str:

@@ -61,10 +61,15 @@ def new_number() -> str:
 
 
 def format_number(raw: str) -> str:
-    """``1234567890`` -> ``123 456 789 0`` (the form shown and read out)."""
+    """``1234567890`` -> ``123 456 789 0`` (the form shown and read out).
+
+    A number already shown so (or written with other separators) comes back in
+    that form, never grouped twice.  No check: it also shows a mistyped number
+    back to the one who typed it."""
+    digits = _digits(raw)
     parts, start = [], 0
     for size in GROUPS:
-        parts.append(raw[start : start + size])
+        parts.append(digits[start : start + size])
         start += size
     return " ".join(parts)
 

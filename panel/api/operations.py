@@ -45,9 +45,11 @@ from panel.api.inbox import (
     claim_message,
     get_message,
     list_messages,
+    message_conversation,
     message_parts,
     no_content_message,
     reply_message,
+    ticket_messages,
 )
 from panel.api.kb import (
     KbArticleOut,
@@ -1080,18 +1082,21 @@ OPERATIONS: tuple[Operation, ...] = (
         body=qa_api.ResolveIn,
         returns=qa_api.GradeOut,
     ),
-    # -- the SMS desk (panel/api/inbox.py) ------------------------------------------
+    # -- the SMS and email desk (panel/api/inbox.py) ---------------------------------
     Operation(
         method="GET",
         path=f"{_P}/messages",
         handler=list_messages,
         summary="The messages waiting on your desks",
-        answer="Messages in not yet decided, oldest first.",
+        answer="Messages in not yet decided, oldest first; a mail with its `email` fields.",
         tag="messages",
         returns=MessageList,
         description="An agent's desk is their team's; supervisors and admins see every "
         "team's. A message from a number with an open ticket is attached to it on "
-        "arrival and does not wait here.",
+        "arrival and does not wait here. A mail (channel `email`) carries `email`: its "
+        "subject, sender, thread (Message-ID, In-Reply-To, References), its HTML as "
+        "sanitised when stored and its attachments by id with their download address; "
+        "its text is `body`.",
     ),
     Operation(
         method="POST",
@@ -1109,9 +1114,37 @@ OPERATIONS: tuple[Operation, ...] = (
         path=f"{_P}/messages/{{id}}",
         handler=get_message,
         summary="One message",
-        answer="The message.",
+        answer="The message (a mail with its `email` fields).",
         tag="messages",
         returns=MessageOut,
+        description="A message on one of your desks (else 404).",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/messages/{{id}}/conversation",
+        handler=message_conversation,
+        summary="A message's conversation",
+        answer="The message, our answers and the same citizen's other messages, in time "
+        "order, mails with their `email` fields.",
+        tag="messages",
+        returns=MessageList,
+        description="What the message's page shows: the conversation with that phone "
+        "number (SMS and voice messages together) or that mail address, at most 200 "
+        "messages. A message on one of your desks (else 404).",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets/{{code}}/messages",
+        handler=ticket_messages,
+        summary="A ticket's conversation with the citizen",
+        answer="The messages that became or joined the ticket and ours about it or in "
+        "answer to them, in time order, whatever the channel; mails with their `email` "
+        "fields, their attachments' `url` the ticket's own.",
+        tag="messages",
+        returns=MessageList,
+        description="For staff who may see the ticket: a restricted report only to those "
+        "cleared for it (403 otherwise, as for the ticket), and the look is written in "
+        "its audit log.",
     ),
     Operation(
         method="POST",

@@ -150,7 +150,7 @@ async def eventually(
 
 
 async def make_lab(
-    database_url: str, tmp_path: Path, *, idle: bool = True, **email: Any
+    database_url: str, tmp_path: Path, *, idle: bool = True, tls: bool = True, **email: Any
 ) -> AsyncIterator[MailLab]:
     folder = mail_folder()
     prefix = f"mailtest{uuid.uuid4().hex[:8]}"
@@ -171,7 +171,7 @@ async def make_lab(
             "extension": settings.agents[0].extension,
         },
     )
-    dovecot = Dovecot(folder, cert, key, idle=idle)
+    dovecot = Dovecot(folder, cert, key, idle=idle, tls=tls)
     smtp = Postfix(folder, cert, key)
     assert ctx.inbox is not None
     intake = EmailIntake(ctx.inbox)

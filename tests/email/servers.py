@@ -76,7 +76,9 @@ listen = 127.0.0.1
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
-ssl = yes
+# the port and the protection of each login in the log: a test reads them there
+login_log_format_elements = user=<%u> method=%m rip=%r lip=%l lport=%{{lport}} mpid=%e %c
+ssl = {ssl}
 ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
@@ -105,7 +107,7 @@ service imap-login {{
   inet_listener imaps {{
     address = 127.0.0.1
     port = {imaps}
-    ssl = yes
+    ssl = {ssl}
   }}
 }}
 """
@@ -114,7 +116,9 @@ service imap-login {{
 class Dovecot:
     """One private Dovecot: started, killed and started again by the test."""
 
-    def __init__(self, folder: Path, cert: Path, key: Path, *, idle: bool = True) -> None:
+    def __init__(
+        self, folder: Path, cert: Path, key: Path, *, idle: bool = True, tls: bool = True
+    ) -> None:
         self.dir = folder
         self.cert, self.key = cert, key
         self.proc: subprocess.Popen[bytes] | None = None
@@ -133,6 +137,8 @@ class Dovecot:
         )
         # without IDLE in the capabilities, the reader must poll
         capability = "" if idle else "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS MOVE"
+        # without TLS: no STARTTLS offered on the IMAP port, no IMAPS port at all
+        self.tls = tls
         self.conf = folder / "dovecot.conf"
         self.conf.write_text(
             CONFIG.format(
@@ -140,7 +146,8 @@ class Dovecot:
                 cert=cert,
                 key=key,
                 imap=PORTS["imap"],
-                imaps=PORTS["imaps"],
+                imaps=PORTS["imaps"] if tls else 0,
+                ssl="yes" if tls else "no",
                 capability=capability,
             )
         )
@@ -159,7 +166,8 @@ class Dovecot:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise RuntimeError(f"dovecot exited: {err} {self.log()[-2000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", PORTS["imaps"]), 0.5):
+                port = PORTS["imaps"] if self.tls else PORTS["imap"]
+                with socket.create_connection(("127.0.0.1", port), 0.5):
                     return
             except OSError:
                 time.sleep(0.05)
@@ -196,6 +204,10 @@ class Dovecot:
     def log(self) -> str:
         path = self.dir / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def logins(self) -> list[str]:
+        """The log's lines of successful logins (``lport=``, then ``TLS`` or ``secured``)."""
+        return [line for line in self.log().splitlines() if "imap-login: Info: Login: " in line]
 
     def deliver(self, raw: bytes) -> str:
         """Put one mail in the mailbox as a delivery agent does; its file name."""

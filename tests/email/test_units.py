@@ -4,14 +4,17 @@ headers of what we send, and the [email] settings."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from email.message import EmailMessage
 from pathlib import Path
 
+import aioimaplib
 import pytest
 
 from core.settings import ConfigError, require_secrets
 from inbox.email import external_id_of, quoted_codes
-from mail.imap import parse_fetch
+from mail.imap import ImapError, StartTlsProtocol, parse_fetch, starttls
 from mail.outgoing import build, reply_subject
 from mail.parse import AUTO_REPLY, BOUNCE, PERSON, parse, sanitize_html
 from tests.helpers import settings_in
@@ -205,3 +208,129 @@ def test_text_no_database_could_store_is_cleaned() -> None:
     assert "\x00" not in p.subject + p.text
     p.text.encode("utf-8")  # no lone surrogate left
     p.subject.encode("utf-8")
+
+
+# -- STARTTLS (mail/imap.py): the boundary of the plain text, and the refusals -----------
+
+
+class _Wire:
+    """The protocol's transport here: what the client wrote, nothing sent anywhere."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+def _greeted(capabilities: str = "IMAP4rev1 STARTTLS AUTH=PLAIN") -> tuple[StartTlsProtocol, _Wire]:
+    """A protocol the server greeted (not logged in), offering ``capabilities``."""
+    protocol = StartTlsProtocol(asyncio.get_running_loop())
+    wire = _Wire()
+    protocol.connection_made(wire)  # type: ignore[arg-type]
+    protocol.state = aioimaplib.NONAUTH
+    protocol.capabilities = set(capabilities.split())
+    return protocol, wire
+
+
+async def _sent_starttls(wire: _Wire) -> bytes:
+    """The tag of the STARTTLS command, once the client has written it."""
+    for _ in range(50):
+        if wire.sent.endswith(b"\r\n"):
+            break
+        await asyncio.sleep(0)
+    tag, _, command = wire.sent.partition(b" ")
+    assert command == b"STARTTLS\r\n", wire.sent
+    return tag
+
+
+async def test_starttls_refuses_what_comes_in_clear_after_the_servers_ok() -> None:
+    protocol, wire = _greeted()
+    before = set(protocol.capabilities)
+    upgrade = asyncio.ensure_future(
+        starttls(protocol, ssl.create_default_context(), "127.0.0.1", 5)
+    )
+    tag = await _sent_starttls(wire)
+    # a man in the middle adds a capability list in the same packet as the OK, and more
+    injected = b"* CAPABILITY IMAP4rev1 AUTH=PLAIN LOGINDISABLED\r\n"
+    protocol.data_received(tag + b" OK Begin TLS negotiation now\r\n" + injected)
+    protocol.data_received(b"* OK more\r\n")
+    with pytest.raises(ImapError, match=f"sent {len(injected) + 11} bytes in clear"):
+        await upgrade
+    # never read as the server's words, and nothing secret was written
+    assert protocol.capabilities == before
+    assert wire.sent == tag + b" STARTTLS\r\n"
+
+
+async def test_a_clean_ok_even_split_across_packets_goes_on_to_the_tls_handshake() -> None:
+    protocol, wire = _greeted()
+    upgrade = asyncio.ensure_future(
+        starttls(protocol, ssl.create_default_context(), "127.0.0.1", 5)
+    )
+    tag = await _sent_starttls(wire)
+    protocol.data_received(b"* OK still plain\r\n" + tag + b" OK Beg")
+    protocol.data_received(b"in TLS negotiation now\r\n")
+    # the next step is asyncio's start_tls, which this stand-in transport cannot do
+    with pytest.raises(TypeError, match="start_tls"):
+        await upgrade
+    assert protocol.after_starttls == 0 and protocol.plain_closed is False
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "state", "answer", "why"),
+    [
+        ("IMAP4rev1 AUTH=PLAIN", aioimaplib.NONAUTH, None, "does not offer it"),
+        ("IMAP4rev1 STARTTLS", aioimaplib.AUTH, None, "already logged in"),
+        ("IMAP4rev1 STARTTLS", aioimaplib.NONAUTH, b"NO not now", "STARTTLS: NO"),
+        ("IMAP4rev1 STARTTLS", aioimaplib.NONAUTH, b"BAD what", "STARTTLS: BAD"),
+    ],
+)
+async def test_starttls_refusals_say_why_and_send_nothing_secret(
+    capabilities: str, state: str, answer: bytes | None, why: str
+) -> None:
+    protocol, wire = _greeted(capabilities)
+    protocol.state = state
+    upgrade = asyncio.ensure_future(
+        starttls(protocol, ssl.create_default_context(), "127.0.0.1", 5)
+    )
+    said = b""
+    if answer is not None:
+        tag = await _sent_starttls(wire)
+        said = tag + b" STARTTLS\r\n"
+        protocol.data_received(tag + b" " + answer + b"\r\n")
+    with pytest.raises(ImapError, match=why):
+        await upgrade
+    assert wire.sent == said  # STARTTLS at most: no LOGIN, no password
+
+
+def test_imap_tls_takes_starttls_and_keeps_the_older_values(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "config" / "hotline.example.toml").read_text()
+
+    def with_imap(port: int, tls: str) -> str:
+        return text.replace(
+            'imap_port = 993\nimap_tls = "tls"', f'imap_port = {port}\nimap_tls = "{tls}"', 1
+        )
+
+    assert with_imap(143, "starttls") != text
+    for i, (port, tls) in enumerate([(143, "starttls"), (993, "tls"), (143, "none")]):
+        settings = settings_in(tmp_path / str(i), with_imap(port, tls))
+        assert (settings.email.imap_port, settings.email.imap_tls) == (port, tls)
+    with pytest.raises(ConfigError) as wrong:
+        settings_in(tmp_path / "ssl", with_imap(993, "ssl"))
+    assert [p.split(":")[0] for p in wrong.value.problems] == ["email.imap_tls"]
+    assert "'tls', 'starttls' or 'none'" in wrong.value.problems[0]
+    with pytest.raises(ConfigError) as crossed:
+        settings_in(tmp_path / "crossed", with_imap(993, "starttls"))
+    [problem] = crossed.value.problems
+    assert problem.startswith("email.imap_tls: starttls upgrades a plain connection")
+    assert "imap_port 993" in problem and 'imap_tls = "tls"' in problem

@@ -19,7 +19,6 @@ from tests.email.servers import needs_dovecot
 from tests.notify.conftest import HOTLINE, NotifyLab, make_notify_lab
 from tests.sms.conftest import eventually, needs_kannel
 from tickets.alerts import OverdueWatch
-from tickets.codes import format_code
 from tickets.numbers import format_number
 from tickets.service import event_details
 
@@ -64,7 +63,7 @@ async def test_a_citizen_who_wrote_by_email_gets_the_number_by_email(mail_lab: N
         },
     )
     [mail] = await _mails(lab, "dan@example.org")
-    assert format_code(ticket.code) in str(mail["Subject"])
+    assert str(mail["Subject"]).startswith(f"[{ticket.code}] ")  # as shown, dashed once
     assert format_number(ticket.number) in mail.get_content()
     # from the [email] address, marked as no person's (RFC 3834)
     assert mail["From"].addresses[0].addr_spec == HOTLINE
@@ -83,6 +82,9 @@ async def test_agency_emails_forwarded_reminder_overdue_and_escalation(
     assert "Phản ánh chuyển đến" in str(forwarded["Subject"])
     body = forwarded.get_content()
     assert "Cống bị tắc" in body and f"/tickets/{ticket.code}" in body
+    # the code as the panel shows it, dashed once
+    assert str(forwarded["Subject"]).startswith(f"[{ticket.code}] ")
+    assert f"Mã / Code: {ticket.code} / " in body and "--" not in body
     # the reminder, once the sweep comes (its deadline is within agency_reminder_hours)
     await lab.dispatcher.planner.periodic()  # (or the dispatcher's own sweep did)
     lab.dispatcher.wake()
@@ -134,7 +136,7 @@ async def test_the_daily_digest_lists_overdue_and_reopened(mail_lab: NotifyLab) 
     lab.dispatcher.wake()
 
     async def digest_with_it():  # type: ignore[no-untyped-def]
-        found = [m for m in lab.smtp.to(SUPERVISORS) if format_code(ticket.code) in m.get_content()]
+        found = [m for m in lab.smtp.to(SUPERVISORS) if f"- {ticket.code}  " in m.get_content()]
         return found or None
 
     [digest] = await eventually(digest_with_it, what="the digest naming the reopened ticket")

@@ -112,3 +112,39 @@ def test_settings_refuse_an_sms_desk_agent_of_another_team(tmp_path: Path) -> No
     assert text != example
     with pytest.raises(ConfigError, match=r"teams.party.sms_desk\[0\]: 1001 is not an agent"):
         settings_in(tmp_path, text)
+
+
+def test_codes_in_mail_subjects_bodies_and_the_digest_are_shown_once_dashed(
+    tmp_path: Path,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from notify.planner import digest_text
+    from notify.texts import agency_email, citizen_email
+    from tickets.codes import new_code
+    from tickets.models import Ticket
+
+    code = new_code()  # as a ticket stores and the panel shows it: "K7M-4QX8"
+    subject, body = agency_email(
+        "agency_forwarded",
+        code=code,
+        number=NUMBER,
+        level=2,
+        topic="trees",
+        description="Cây đổ.",
+        deadline=None,
+        agency="Phường Bến Nghé",
+        child_agency=None,
+        panel_url="https://panel.example",
+        tz=ZoneInfo("Asia/Ho_Chi_Minh"),
+    )
+    assert subject.startswith(f"[{code}] ")
+    assert f"Mã / Code: {code} / 123 456 789 7" in body
+    assert body.endswith(f"/tickets/{code}")
+    assert citizen_email("code", "x", code)[0].startswith(f"[{code}] ")
+    settings = _planner(tmp_path).settings
+    ticket = Ticket(code=code, level=2, topic="trees", description="Cây đổ.", deadline_at=None)
+    _subject, digest = digest_text("07/12/2026", [ticket], [], settings)
+    assert f"- {code}  cấp 2" in digest
+    for text in (subject, body, digest):
+        assert "--" not in text, text

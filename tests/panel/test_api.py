@@ -53,6 +53,8 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", f"{API}/messages"): STAFF,
     ("POST", f"{API}/messages/parts"): STAFF,
     ("GET", f"{API}/messages/{{id}}"): STAFF,
+    ("GET", f"{API}/messages/{{id}}/conversation"): STAFF,
+    ("GET", f"{API}/tickets/{{code}}/messages"): STAFF,
     ("POST", f"{API}/messages/{{id}}/claim"): STAFF,
     ("POST", f"{API}/messages/{{id}}/no-content"): STAFF,
     ("POST", f"{API}/messages/{{id}}/attach"): STAFF,

@@ -4,6 +4,7 @@ the test SMSC over SMPP, into the panel on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import re
 import urllib.parse
 
 import aiohttp
@@ -12,7 +13,15 @@ from accounts.identity import SYSTEM
 from hotline.status import sms_online
 from inbox.models import Flag, State
 from sms.kannel import status as kannel_status
-from tests.sms.conftest import PARTY_NUMBER, PORTS, SECRET, SmsLab, eventually, needs_kannel
+from tests.sms.conftest import (
+    PARTY_NUMBER,
+    PASSWORD,
+    PORTS,
+    SECRET,
+    SmsLab,
+    eventually,
+    needs_kannel,
+)
 
 pytestmark = needs_kannel
 
@@ -153,9 +162,26 @@ async def test_a_ticket_from_an_sms_sends_the_citizen_its_code(sms_lab: SmsLab) 
         return [t for t in sms_lab.smsc.messages() if t[1][0].destination == "0901234574"]
 
     [(text, _parts)] = await eventually(sent, what="the tracking code at the SMSC")
-    from tickets.codes import format_code
-
-    assert format_code(ticket.code) in text
+    # the code exactly as the panel shows it (its JSON API's ticket), once
+    assert sms_lab.client is not None
+    r = await sms_lab.client.post(
+        "/api/v1/session", json={"username": "smsdesk", "password": PASSWORD}
+    )
+    assert r.status == 200, await r.text()
+    bearer = {"Authorization": f"Bearer {(await r.json())['token']}"}
+    r = await sms_lab.client.get(f"/api/v1/tickets/{ticket.code}", headers=bearer)
+    assert r.status == 200, await r.text()
+    shown = (await r.json())["code"]
+    assert re.fullmatch(r"[2-9A-HJ-NP-Z]{3}-[2-9A-HJ-NP-Z]{4}", shown)
+    assert re.findall(r"Ma tra cuu: (\S+)\.", text) == [shown], text
+    # the ticket's conversation in the API: the SMS and the code sent back, no mail fields
+    r = await sms_lab.client.get(f"/api/v1/tickets/{ticket.code}/messages", headers=bearer)
+    assert r.status == 200, await r.text()
+    items = (await r.json())["items"]
+    assert [(i["id"], i["direction"]) for i in items][0] == (msg.id, "in")
+    [out] = [i for i in items if i["direction"] == "out"]
+    assert out["body"] == text and out["ticket_id"] == ticket.id
+    assert [i["email"] for i in items] == [None, None]
 
 
 async def test_sms_that_arrive_while_the_application_is_down_arrive_after(

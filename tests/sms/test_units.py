@@ -146,3 +146,19 @@ def test_status_lines() -> None:
     )
     assert "SMS: FAILING" in render({**base, "sms": down})
     assert "SMS: FAILING: Kannel is not running" in render({**base, "sms": {"running": False}})
+
+
+def test_the_code_sms_and_mail_give_the_code_as_the_panel_shows_it() -> None:
+    from inbox.service import InboxService
+    from tickets.codes import new_code
+    from tickets.models import Ticket
+    from tickets.numbers import format_number, new_number
+
+    ticket = Ticket(code=new_code(), number=new_number())  # stored as shown: "K7M-4QX8"
+    inbox = InboxService(None, None, None, None, None, None)  # type: ignore[arg-type]
+    sms = inbox.code_text(ticket)
+    assert f"Ma tra cuu: {ticket.code}." in sms and "--" not in sms
+    assert (size(sms).coding, size(sms).parts) == ("gsm7", 1)
+    mail = inbox.email_code_text(ticket)
+    assert f"Mã tra cứu: {ticket.code} (số {format_number(ticket.number)})." in mail
+    assert f"Tracking code: {ticket.code} (number " in mail and "--" not in mail

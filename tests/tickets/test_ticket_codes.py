@@ -173,3 +173,15 @@ def test_a_query_shaped_like_a_code_is_taken_as_one(typed: str, code: str):
 )
 def test_words_and_numbers_are_not_codes(typed: str):
     assert code_like(typed) is None
+
+
+def test_a_code_already_shown_is_never_dashed_twice():
+    for code in _samples():
+        assert format_code(code) == code
+        assert format_code(format_code(code)) == code
+        assert format_code(_raw(code)) == code
+        assert format_code(code.replace("-", " ")) == code
+        assert format_code(code.replace("-", "\u2013")) == code
+    for not_a_code in ("", "K7M-4QX", "K7M4QX89", "K7M-4QX0", "k7m-4qx8", "tổng đài"):
+        with pytest.raises(ValueError, match="not a tracking code"):
+            format_code(not_a_code)

@@ -107,3 +107,10 @@ def test_spoken_reads_each_group_digit_by_digit_in_vietnamese():
     for bad in ("123", "12345678901", "123 456 789 x"):
         with pytest.raises(ValueError):
             spoken(bad)
+
+
+def test_a_number_already_shown_is_never_grouped_twice():
+    for number in _samples(5):
+        shown = format_number(number)
+        assert format_number(shown) == shown
+        assert format_number(shown.replace(" ", "-")) == shown
