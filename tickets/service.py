@@ -1025,7 +1025,13 @@ class TicketService:
         uncleared = [a for a in await open_holders(s, ticket) if not cleared_agency(a, settings)]
         if not uncleared:
             return
-        fields = [name for name in ("domain", "topic") if name in changes]
+        # the fields whose new value makes it restricted (a topic changed beside is not)
+        c = settings.confidential
+        fields = [
+            name
+            for name, listed in (("domain", c.domains), ("topic", c.topics))
+            if name in changes and str(changes[name]) in listed
+        ] or [name for name in ("domain", "topic") if name in changes]
         names = ", ".join(a.name for a in uncleared)
         details = {
             **{name: [getattr(ticket, name), changes[name]] for name in fields},
