@@ -104,6 +104,7 @@ from sms.gateway import SendSms
 from sms.kannel import status as kannel_status
 from tickets.agencies import AgencyService, phone_directory
 from tickets.alerts import OverdueWatch
+from tickets.audience import Audience
 from tickets.audit import TicketViewLog
 from tickets.directory import DirectoryFiles
 from tickets.follow import FollowQueries
@@ -304,7 +305,7 @@ def panel_context(
     ticket_queries = ticket_queries or TicketQueries(db, settings, clock)
     repeats = RepeatService(db, settings, clock, tickets)
     # a matter reported often enough unresolved: the supervisors' alert
-    repeats.on_flagged.append(flag_alert(bus.publish))
+    repeats.on_flagged.append(flag_alert(bus.publish, Audience(db, settings).staff_topics))
     inbox = inbox_service(
         settings,
         db=db,

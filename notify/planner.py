@@ -8,6 +8,9 @@
 2. :meth:`Planner.escalated` (after the overdue watch's escalation), and
    :meth:`Planner.periodic` (reminders before a deadline, the daily digest) write the
    rest in sessions of their own; a second run finds the row (``dedupe``) and adds none.
+   An agency is mailed about a ticket only if its officers may see it, and the digest
+   (mailed to addresses, not accounts) lists no restricted report, only how many
+   (:mod:`tickets.audience`, :mod:`tickets.confidential`).
 
 The dispatcher (:mod:`notify.dispatcher`) sends what is due.  Non-urgent SMS
 (:data:`notify.models.URGENT` are not) are due at the start of ``notify.hours``
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +43,8 @@ from notify.models import (
     SurveyState,
 )
 from notify.texts import agency_email, citizen_email, sms_text, status_url
+from tickets.audience import Audience
+from tickets.confidential import restricted_clause
 from tickets.models import DEADLINE_STATUSES, Agency, Channel, Status, Ticket
 from tickets.result_calls import next_allowed
 
@@ -65,6 +70,7 @@ class Planner:
         self.settings = settings
         self.clock = clock
         self.wake: Callable[[], None] = lambda: None
+        self.audience = Audience(db, settings)
 
     @property
     def conf(self) -> Any:
@@ -288,6 +294,13 @@ class Planner:
             async with self.db.session() as s:
                 agency = await self._agency(s, t.agency_id)
                 parent = await self._agency(s, agency.parent_id) if agency else None
+            # only an agency whose officers may see the ticket (a restricted one's parent
+            # that is not cleared for it is not told)
+            seeing = await self.audience.agencies_seeing(
+                t.id, [a.id for a in (agency, parent) if a is not None]
+            )
+            agency = agency if agency is not None and agency.id in seeing else None
+            parent = parent if parent is not None and parent.id in seeing else None
             stamp = (t.escalated_at or now).isoformat()
             if agency is not None and agency.email and self.conf.agency_overdue:
                 subject, body = self._agency_mail(Kind.AGENCY_OVERDUE, t, agency)
@@ -345,6 +358,8 @@ class Planner:
         added = 0
         for ticket, agency in rows:
             assert ticket.deadline_at is not None
+            if not await self.audience.agencies_seeing(ticket.id, [agency.id]):
+                continue  # not the agency's to read (tickets.audience)
             subject, body = self._agency_mail(Kind.AGENCY_REMINDER, ticket, agency)
             added += await self._add_alone(
                 dedupe=f"agency_reminder:{ticket.id}:{ticket.deadline_at.isoformat()}",
@@ -374,13 +389,17 @@ class Planner:
             ]
             if not todo:
                 return 0
+            # mailed to addresses, not accounts: no restricted report is listed, only
+            # counted (its readers find it in the panel)
+            secret = restricted_clause(self.settings.tickets)
+            overdue_now = and_(
+                Ticket.status.in_([st.value for st in DEADLINE_STATUSES]),
+                Ticket.deadline_at < now,
+            )
             overdue = (
                 await s.scalars(
                     select(Ticket)
-                    .where(
-                        Ticket.status.in_([st.value for st in DEADLINE_STATUSES]),
-                        Ticket.deadline_at < now,
-                    )
+                    .where(overdue_now, ~secret)
                     .order_by(Ticket.deadline_at)
                     .limit(500)
                 )
@@ -388,12 +407,17 @@ class Planner:
             reopened = (
                 await s.scalars(
                     select(Ticket)
-                    .where(Ticket.status == Status.REOPENED)
+                    .where(Ticket.status == Status.REOPENED, ~secret)
                     .order_by(Ticket.updated_at)
                     .limit(500)
                 )
             ).all()
-        subject, body = digest_text(day, overdue, reopened, self.settings)
+            withheld = await s.scalar(
+                select(func.count())
+                .select_from(Ticket)
+                .where(or_(overdue_now, Ticket.status == Status.REOPENED), secret)
+            )
+        subject, body = digest_text(day, overdue, reopened, self.settings, restricted=withheld or 0)
         added = 0
         for to in todo:
             added += await self._add_alone(
@@ -409,9 +433,15 @@ class Planner:
 
 
 def digest_text(
-    day: str, overdue: Sequence[Ticket], reopened: Sequence[Ticket], settings: Settings
+    day: str,
+    overdue: Sequence[Ticket],
+    reopened: Sequence[Ticket],
+    settings: Settings,
+    *,
+    restricted: int = 0,
 ) -> tuple[str, str]:
-    """(subject, body) of the supervisors' daily digest."""
+    """(subject, body) of the supervisors' daily digest; ``restricted`` overdue or reopened
+    restricted reports are counted, never listed."""
 
     def line(t: Ticket) -> str:
         due = t.deadline_at.astimezone(settings.tz).strftime("%d/%m %H:%M") if t.deadline_at else ""
@@ -429,6 +459,15 @@ def digest_text(
         f"Mở lại / Reopened: {len(reopened)}",
         *[line(t) for t in reopened],
         "",
+        *(
+            [
+                f"Phản ánh hạn chế quá hạn hoặc mở lại (không liệt kê, xem trên hệ thống) / "
+                f"Restricted reports overdue or reopened (not listed, see the panel): {restricted}",
+                "",
+            ]
+            if restricted
+            else []
+        ),
         f"{base}/tickets",
     ]
     subject = (

@@ -57,6 +57,14 @@ FIELD_LABELS: dict[str, str] = {
     "deadline_at": N_("Deadline"),
     "co_agency_ids": N_("Co-handling agencies"),
     "co_agencies": N_("Co-handling agencies"),
+    # a co-handling agency's own deadline ("co_deadlines.<agency id>": its row's)
+    "co_deadlines": N_("Co-handling agency's deadline"),
+    "co_deadline": N_("Co-handling agency's deadline"),
+    # history details: the parts closed with the ticket, a report made restricted (or
+    # refused to be, and the agencies that held it)
+    "parts_closed": N_("Agencies' parts closed with it"),
+    "restricted": N_("Restricted"),
+    "agencies": N_("Agencies"),
     "part": N_("Agency's part"),
     "withdrawn": N_("Parts withdrawn"),
     "combined": N_("Answers combined"),
@@ -129,8 +137,9 @@ FIELD_LABELS: dict[str, str] = {
 
 
 def field_label(_: Gettext, field: str) -> str:
-    """A form field's label in the request's language (its name when it has none)."""
-    msgid = FIELD_LABELS.get(field)
+    """A form field's label in the request's language (its name when it has none); a
+    field of one item of a field (``co_deadlines.4``) has the field's label."""
+    msgid = FIELD_LABELS.get(field) or FIELD_LABELS.get(field.split(".", 1)[0])
     return _(msgid) if msgid else field
 
 

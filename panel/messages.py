@@ -62,6 +62,13 @@ TICKET_FIELD_ERRORS = (
     N_("cannot include the lead agency"),
     N_("already has a part in this ticket"),
     N_("cannot be combined yet: waiting for the answer of {agencies}"),
+    # a co-handling agency's own deadline; a report reclassified while an agency holds it
+    N_("must be no later than the lead agency's deadline ({deadline})"),
+    N_("is not one of the co-handling agencies"),
+    N_(
+        "cannot make the report restricted while {agencies} hold it: not cleared for "
+        "restricted reports (it must come back from them first)"
+    ),
 )
 
 # -- accounts/service.py and accounts/passwords.py: account field errors --------

@@ -180,7 +180,9 @@ async def agency_timeliness(
     )
     # each co-handling agency's and each delegation's part counts for its own agency,
     # with its own deadline (a withdrawn one is no longer theirs); the delegating
-    # agency's own part stays open, and counted, until it answers
+    # agency's own part stays open, and counted, until it answers.  A part closed with
+    # its ticket before its deadline was neither late nor answered: not counted; closed
+    # after it, it was overdue
     others = (
         select(
             Assignment.agency_id.label("agency_id"),
@@ -193,6 +195,10 @@ async def agency_timeliness(
             Assignment.created_at >= start,
             Assignment.created_at < end,
             Assignment.status != State.WITHDRAWN.value,
+            or_(
+                Assignment.status != State.CLOSED.value,
+                Assignment.deadline_at < Assignment.ended_at,
+            ),
         )
     )
     t = union_all(leads, others).subquery()

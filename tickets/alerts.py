@@ -9,6 +9,10 @@ delegation's) is alerted the same way, to its agency and to the agency that dele
 Then, with ``reminders`` given, it sends the reminders due before a deadline
 (:mod:`tickets.review.reminders`: once per deadline, stored).
 The ``on_escalated`` hooks hear of them too (the emails to both agencies).
+
+Each alert goes only to those who may see its ticket (:mod:`tickets.audience`): a
+restricted report's alert reaches the supervisors cleared for it on their own topics
+rather than ``alerts``, and never an agency (a parent, a co-agency) that is not.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from core.bus import Bus
 from core.clock import Clock
 from tickets.agencies import AgencyService
+from tickets.audience import Audience
 from tickets.exceptions import AgencyNotFound
 from tickets.handling.service import AssignmentService
 from tickets.models import Agency, Ticket
@@ -48,6 +53,7 @@ class OverdueWatch:
         self.clock = clock
         self.interval = interval
         self.reminders = reminders
+        self.audience = Audience(tickets.db, tickets.settings)
         self._task: asyncio.Task[None] | None = None
         # called with the tickets escalated in a round, after the alerts (the agency
         # and its parent agency are told by email: notify.planner)
@@ -96,11 +102,9 @@ class OverdueWatch:
                 alert["deadline_at"],
                 alert["agency"],
             )
-            await self.bus.publish("alerts", alert)
-            if t.agency_id:
-                await self.bus.publish(f"agency.{t.agency_id}", alert)
-            if agency and agency.parent_id:
-                await self.bus.publish(f"agency.{agency.parent_id}", alert)
+            await self.audience.publish(
+                self.bus, t, alert, agencies=[t.agency_id, agency.parent_id if agency else None]
+            )
         if self.parts is not None:
             await self._parts_overdue()
         if escalated:
@@ -128,7 +132,6 @@ class OverdueWatch:
                 "part": part.id,
                 "role": part.role,
             }
-            await self.bus.publish("alerts", alert)
-            await self.bus.publish(f"agency.{part.agency_id}", alert)
-            if part.from_agency_id:
-                await self.bus.publish(f"agency.{part.from_agency_id}", alert)
+            await self.audience.publish(
+                self.bus, t, alert, agencies=[part.agency_id, part.from_agency_id]
+            )

@@ -22,7 +22,14 @@ supervisors and admins, and the oversight role, see it.  An agency sees it only 
 the citizen agreed (``identity_consent``, asked on the call or on the web form);
 otherwise :func:`seen_by` gives it a copy of the ticket where the name is a stable
 pseudonym ("Công dân #3FA9C2", from the ticket's id) and the rest is empty, and
-:func:`details_seen_by` blanks the same fields in the history.
+:func:`details_seen_by` blanks the same fields in the history.  A citizen's own files
+(the photos of the web form, a mail's attachments: ``added_by`` empty) can show who they
+are too, so without consent the agency sees only the files staff and officers attached
+(:func:`attachments_seen_by`).
+
+Some history lines are the hotline's own business (:data:`STAFF_ONLY_EVENTS`: a refused
+reclassification names the restricted topic the supervisors had in mind): agencies do not
+read them (:func:`history_seen_by`).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from sqlalchemy import ColumnElement, false, not_, or_, select, true
 from accounts.identity import Actor
 from accounts.models import Role
 from core.settings import TicketSettings
-from tickets.models import Agency, Ticket, TicketEvent
+from tickets.models import Agency, Attachment, Ticket, TicketEvent
 
 #: The ticket's columns that say who reported it.
 IDENTITY = ("citizen_name", "citizen_phone", "citizen_address", "reporter_email")
@@ -46,6 +53,11 @@ WITHHELD = "***"
 #: The pseudonym's word, by language (Vietnamese first).
 CITIZEN_WORD = {"vi": "Công dân", "en": "Citizen"}
 HOTLINE_STAFF = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+#: The history lines an agency never reads: a reclassification into a restricted domain
+#: or topic refused because an agency not cleared for it holds the report (it would tell
+#: that agency what the supervisors suspect: tickets.service.TicketService.update).
+RESTRICTION_REFUSED = "restriction_refused"
+STAFF_ONLY_EVENTS = frozenset({RESTRICTION_REFUSED})
 
 
 def restricted(ticket: Ticket, settings: TicketSettings) -> bool:
@@ -164,11 +176,28 @@ def details_seen_by(actor: Actor, ticket: Ticket, details: dict[str, Any]) -> di
     return shown
 
 
+def sees_attachment(actor: Actor, ticket: Ticket, attachment: Attachment) -> bool:
+    """Whether the actor may see one of the ticket's files: a file staff or an officer
+    attached (``added_by``) whoever may see the ticket; the citizen's own (a photo of the
+    web form, a mail's attachment) only those who see who reported it."""
+    return attachment.added_by is not None or sees_identity(actor, ticket)
+
+
+def attachments_seen_by(
+    actor: Actor, ticket: Ticket, attachments: Sequence[Attachment]
+) -> list[Attachment]:
+    """The ticket's files the actor may see (:func:`sees_attachment`), in their order."""
+    return [a for a in attachments if sees_attachment(actor, ticket, a)]
+
+
 def history_seen_by(
     actor: Actor, ticket: Ticket, events: Sequence[TicketEvent]
 ) -> list[TicketEvent]:
-    """A ticket's history as ``actor`` may read it (:func:`details_seen_by` on each line,
-    on detached copies)."""
+    """A ticket's history as ``actor`` may read it: without the hotline's own lines
+    (:data:`STAFF_ONLY_EVENTS`) for an agency, and :func:`details_seen_by` on each line,
+    on detached copies."""
+    if actor.role == Role.AGENCY:
+        events = [e for e in events if e.action not in STAFF_ONLY_EVENTS]
     if sees_identity(actor, ticket):
         return list(events)
     shown = []

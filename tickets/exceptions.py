@@ -69,6 +69,16 @@ IN_PAST = "must be in the future"
 LEAD_AS_CO = "cannot include the lead agency"
 HOLDS_PART = "already has a part in this ticket"
 CO_PENDING = "cannot be combined yet: waiting for the answer of {agencies}"
+# A co-handling agency's own deadline, set by the supervisor when forwarding: within the
+# lead's, and only for an agency that is one of the co-handling agencies.
+BEYOND_LEAD = "must be no later than the lead agency's deadline ({deadline})"
+NOT_CO = "is not one of the co-handling agencies"
+# A report reclassified into a restricted domain or topic while an agency that is not
+# cleared for restricted reports holds it (the lead, a co-handling or delegated part).
+HELD_UNCLEARED = (
+    "cannot make the report restricted while {agencies} hold it: not cleared for "
+    "restricted reports (it must come back from them first)"
+)
 
 # Refusals that depend on what is stored, not on the request itself (a code already
 # used, an agency that does not exist or no longer is): the API answers them with 409.
@@ -88,6 +98,9 @@ STATE_CONFLICTS = frozenset(
         NOT_LATER,
         # an agency not cleared for a restricted report: the configuration's refusal
         NOT_CLEARED,
+        HELD_UNCLEARED,
+        # a deadline for an agency that is not (or no longer) a co-handling agency
+        NOT_CO,
     }
 )
 
@@ -122,6 +135,9 @@ MESSAGES = (
     LEAD_AS_CO,
     HOLDS_PART,
     CO_PENDING,
+    BEYOND_LEAD,
+    NOT_CO,
+    HELD_UNCLEARED,
 )
 
 

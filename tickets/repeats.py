@@ -742,21 +742,26 @@ class RepeatService:
 
 def flag_alert(
     bus_publish: Callable[[str, dict[str, Any]], Awaitable[Any]],
+    staff_topics: Callable[[Ticket], Awaitable[list[str]]] | None = None,
 ) -> Callable[[Ticket, int], Awaitable[None]]:
-    """An ``on_flagged`` hook: the alert on the supervisors' topic ``alerts``."""
+    """An ``on_flagged`` hook: the alert on the supervisors' topic ``alerts``, or on the
+    topics ``staff_topics`` gives for the ticket (tickets.audience: a restricted report's
+    alert only to the supervisors cleared for it)."""
 
     async def alert(ticket: Ticket, reports: int) -> None:
-        await bus_publish(
-            ALERTS,
-            {
-                "type": "repeats",
-                "code": ticket.code,
-                "reports": reports,
-                "level": ticket.level,
-                "topic": ticket.topic,
-                "status": ticket.status,
-                "district": ticket.district,
-            },
-        )
+        topics = await staff_topics(ticket) if staff_topics is not None else [ALERTS]
+        for topic in topics:
+            await bus_publish(
+                topic,
+                {
+                    "type": "repeats",
+                    "code": ticket.code,
+                    "reports": reports,
+                    "level": ticket.level,
+                    "topic": ticket.topic,
+                    "status": ticket.status,
+                    "district": ticket.district,
+                },
+            )
 
     return alert

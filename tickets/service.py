@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -51,8 +51,9 @@ from core.settings import Settings
 from tickets import repeats
 from tickets.attachments import NewAttachment, new_id, remove_file, write_file
 from tickets.codes import new_code
-from tickets.confidential import cleared_agency, restricted_as
+from tickets.confidential import RESTRICTION_REFUSED, cleared_agency, restricted_as
 from tickets.exceptions import (
+    HELD_UNCLEARED,
     INACTIVE,
     NEEDED_NOW,
     NEEDS_TIME_ZONE,
@@ -62,12 +63,13 @@ from tickets.exceptions import (
     REQUIRED,
     SECOND_FOR_CALL,
     UNKNOWN,
+    FieldError,
     Forbidden,
     InvalidInput,
     InvalidTransition,
     VersionConflict,
 )
-from tickets.handling.rounds import lead_answers, set_co_agencies
+from tickets.handling.rounds import close_parts, lead_answers, open_holders, set_co_agencies
 from tickets.kb.models import Article
 from tickets.models import (
     DEADLINE_STATUSES,
@@ -148,6 +150,9 @@ class Action(StrEnum):
     EXTENSION_GRANTED = "extension_granted"
     EXTENSION_REFUSED = "extension_refused"
     ATTACHED = "attached"
+    # a reclassification into a restricted domain or topic refused (tickets.confidential):
+    # an agency not cleared for it holds the report; agencies never read this line
+    RESTRICTION_REFUSED = RESTRICTION_REFUSED
 
 
 # 31**6 codes and 9 * 10**8 numbers: a collision is rare, several in a row mean the
@@ -444,13 +449,16 @@ class TicketService:
         note: str | None = None,
         *,
         co_agency_ids: Sequence[int] | None = None,
+        co_deadlines: Mapping[int, datetime] | None = None,
     ) -> Ticket:
         """Send a NEW or RETURNED ticket (level 2, or 3 once approved) to an agency.
 
         Supervisors and admins.  Starts a new deadline and clears the mark of
         an earlier escalation, so a missed new deadline escalates again.
         ``co_agency_ids`` (None: unchanged) are the co-handling agencies
-        (tickets.handling.rounds), each with a part and the lead's deadline.
+        (tickets.handling.rounds), each with a part; ``co_deadlines`` their own
+        deadlines by agency (in the future, none after the lead's), by default the
+        lead's.
         """
         check_role("forward", actor)
         agency_id = check_id("agency_id", agency_id, required=True)  # type: ignore[assignment]
@@ -471,8 +479,8 @@ class TicketService:
                 details["note"] = note
             if ticket.return_reason:
                 details["return_reason"] = ticket.return_reason
-            details |= await set_co_agencies(
-                s, actor.id, ticket, co_agency_ids, agency_id, deadline, now
+            details |= await self._co_agencies(
+                s, actor, ticket, co_agency_ids, co_deadlines, agency_id, deadline, now
             )
             values = {
                 "status": Status.FORWARDED.value,
@@ -496,12 +504,14 @@ class TicketService:
         note: str | None = None,
         *,
         co_agency_ids: Sequence[int] | None = None,
+        co_deadlines: Mapping[int, datetime] | None = None,
     ) -> Ticket:
         """Record the leaders' approval of a level-3 report (supervisors, admins).
 
         With an agency (given now or pre-filled at creation) the ticket is
-        forwarded at once, with the co-handling agencies ``co_agency_ids`` as
-        :meth:`forward`; otherwise it becomes NEW, to be forwarded later.
+        forwarded at once, with the co-handling agencies ``co_agency_ids`` and their
+        deadlines ``co_deadlines`` as :meth:`forward`; otherwise it becomes NEW, to be
+        forwarded later.
         Refusing approval is done with ``close`` and a note.
         """
         check_role("approve", actor)
@@ -529,8 +539,8 @@ class TicketService:
                     "escalated_at": None,
                 }
                 details |= {"agency": [ticket.agency_id, target], "deadline": deadline}
-                details |= await set_co_agencies(
-                    s, actor.id, ticket, co_agency_ids, target, deadline, now
+                details |= await self._co_agencies(
+                    s, actor, ticket, co_agency_ids, co_deadlines, target, deadline, now
                 )
             else:
                 values["status"] = Status.NEW.value
@@ -666,6 +676,11 @@ class TicketService:
         meeting was held.  PROPOSAL: needs ``letter``, the thank-you letter.
         NEW, PENDING_APPROVAL, RETURNED, MEETING_PENDING: ends without
         forwarding (approval refused, duplicate, ...) and needs ``note``.
+
+        The parts of other agencies still open (a co-handling agency's, a delegation:
+        tickets.handling) are closed with it, ``note`` their reason: their agencies see
+        why, and get no reminder or overdue alert for a closed ticket.  The history line
+        lists them (``parts_closed``).
         """
         check_role("close", actor)
         note = check_text("note", note, required=False)
@@ -695,6 +710,9 @@ class TicketService:
             if letter:
                 values["letter"] = letter
                 details["letter"] = letter
+            closed_parts = await close_parts(s, ticket.id, note, now)
+            if closed_parts:
+                details["parts_closed"] = closed_parts
             return await self._write(s, actor, ticket, version, Action.CLOSED, values, details, now)
 
     async def reopen(
@@ -773,7 +791,17 @@ class TicketService:
                 self._check_topic(changes["topic"])
             if not changes:
                 return ticket
+            if "domain" in changes or "topic" in changes:
+                await self._check_restriction(s, actor, ticket, changes)
             details = {name: [getattr(ticket, name), new] for name, new in changes.items()}
+            settings = self.settings.tickets
+            before = restricted_as(ticket.domain, ticket.topic, settings)
+            after = restricted_as(
+                changes.get("domain", ticket.domain), changes.get("topic", ticket.topic), settings
+            )
+            if before != after:
+                # who made a report restricted (or no longer), said in so many words
+                details["restricted"] = [before, after]
             return await self._write(s, actor, ticket, version, Action.UPDATED, changes, details)
 
     async def set_withheld(
@@ -948,6 +976,87 @@ class TicketService:
         if not agency.active:
             raise InvalidInput.one("agency_id", INACTIVE)
         return agency
+
+    async def _co_agencies(
+        self,
+        s: AsyncSession,
+        actor: Actor,
+        ticket: Ticket,
+        agency_ids: Sequence[int] | None,
+        deadlines: Mapping[int, datetime] | None,
+        lead: int,
+        deadline: datetime | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The co-handling agencies of a forward (tickets.handling.rounds.set_co_agencies):
+        of a restricted report only agencies cleared for it, each with its deadline."""
+        settings = self.settings.tickets
+        secret = restricted_as(ticket.domain, ticket.topic, settings)
+        return await set_co_agencies(
+            s,
+            actor.id,
+            ticket,
+            agency_ids,
+            lead,
+            deadline,
+            now,
+            deadlines=deadlines,
+            cleared=lambda agency: not secret or cleared_agency(agency, settings),
+            local=self.local_time,
+        )
+
+    def local_time(self, moment: datetime) -> str:
+        """A moment as the panel writes it in a message (local time)."""
+        return moment.astimezone(self.settings.tz).strftime("%d/%m/%Y %H:%M")
+
+    async def _check_restriction(
+        self, s: AsyncSession, actor: Actor, ticket: Ticket, changes: dict[str, Any]
+    ) -> None:
+        """Refuse (on the changed ``domain`` and/or ``topic``, HELD_UNCLEARED naming the
+        agencies) a reclassification that makes the report restricted while an agency not
+        cleared for restricted reports holds it (tickets.confidential): it would hold a
+        report it may not read.  The refusal is written in the history (a line agencies
+        never read) in a transaction of its own, since the edit's is rolled back."""
+        settings = self.settings.tickets
+        domain = changes.get("domain", ticket.domain)
+        topic = changes.get("topic", ticket.topic)
+        if not restricted_as(domain, topic, settings):
+            return
+        uncleared = [a for a in await open_holders(s, ticket) if not cleared_agency(a, settings)]
+        if not uncleared:
+            return
+        # the fields whose new value makes it restricted (a topic changed beside is not)
+        c = settings.confidential
+        fields = [
+            name
+            for name, listed in (("domain", c.domains), ("topic", c.topics))
+            if name in changes and str(changes[name]) in listed
+        ] or [name for name in ("domain", "topic") if name in changes]
+        names = ", ".join(a.name for a in uncleared)
+        details = {
+            **{name: [getattr(ticket, name), changes[name]] for name in fields},
+            "agencies": [a.id for a in uncleared],
+        }
+        async with self.db.session() as audit:
+            audit.add(
+                self._event(
+                    ticket.id,
+                    actor,
+                    Action.RESTRICTION_REFUSED,
+                    ticket.status,
+                    ticket.status,
+                    details,
+                    self.clock.now(),
+                )
+            )
+        log.warning(
+            "ticket %s: %s may not make it restricted (%s): held by %s, not cleared",
+            ticket.code,
+            actor.name,
+            ", ".join(f"{f}={changes[f]}" for f in fields),
+            names,
+        )
+        raise InvalidInput([FieldError(f, HELD_UNCLEARED, {"agencies": names}) for f in fields])
 
     def _cleared(self, ticket: Ticket | TicketCreate, agency: Agency) -> None:
         """A restricted report goes only to an agency cleared for it (its officers could

@@ -84,7 +84,11 @@ class Contract:
         self._query = Draft202012Validator(
             {"type": "object", "properties": properties}, format_checker=FORMATS
         )
+        # a JSON body only: a file upload (multipart/form-data) is checked by its handler,
+        # by the file's content
         body = item.get("requestBody")
+        if body and "application/json" not in body["content"]:
+            body = None
         self.body_optional = bool(body) and not body.get("required", False)
         self._body: Draft202012Validator | None = None
         if body:

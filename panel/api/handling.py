@@ -77,6 +77,10 @@ class PartOut(BaseModel):
     deadline_at: UTCTime | None
     answer: str | None
     return_reason: str | None
+    end_reason: str | None = Field(
+        default=None,
+        description="A part closed with its ticket (status `closed`): the closing note.",
+    )
     moves: list[str] = Field(description="The moves the caller may make on it now.")
 
 
@@ -110,6 +114,7 @@ async def _parts(request: web.Request, code: str) -> PartList:
                     "deadline_at": v.deadline_at,
                     "answer": v.answer,
                     "return_reason": row.return_reason if row else ticket.return_reason,
+                    "end_reason": row.end_reason if row else None,
                     "moves": v.moves,
                 }
             )

@@ -39,6 +39,11 @@ PATH_PARAMS: dict[str, tuple[str | None, dict[str, Any], str]] = {
         {"type": "string", "examples": ["K7M-4QX8", "959 582 619 1"]},
         "the ticket's tracking code or number (spaces and dashes allowed)",
     ),
+    "attachment": (
+        r"[0-9a-f]{32}",
+        {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "a ticket's file's id",
+    ),
 }
 _PARAM = re.compile(r"{(\w+)}")
 
@@ -71,6 +76,10 @@ class Operation:
     # The body may be left out (then it is taken as {}).
     body_optional: bool = False
     description: str = ""
+    # A multipart/form-data body (files) instead of JSON: its JSON Schema.
+    form: dict[str, Any] | None = None
+    # The answer is a file, of the type stored with it, rather than JSON.
+    file: bool = False
 
     @property
     def public(self) -> bool:
@@ -107,6 +116,9 @@ class Operation:
         if self.body is not None:
             # 409: a version changed meanwhile, or a field conflicts with what is stored
             found |= {400, 409, 413, 415, 422}
+        if self.form is not None:
+            # 400: a body that cannot be read as multipart
+            found |= {400, 413, 415, 422}
         return sorted(found)
 
 
@@ -251,7 +263,14 @@ def build_document(
                 "required": not op.body_optional,
                 "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
             }
+        if op.form is not None:
+            item["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": op.form}},
+            }
         ok: dict[str, Any] = {"description": op.answer}
+        if op.file:
+            ok["content"] = {"*/*": {"schema": {}}}
         if op.returns is not None:
             ok["content"] = {"application/json": {"schema": refs[(op.returns, "serialization")]}}
             returned = schemas[refs[(op.returns, "serialization")]["$ref"].rsplit("/", 1)[1]]
@@ -316,7 +335,7 @@ def _links(op: Operation, returned: set[str], ops: list[Operation]) -> dict[str,
             not params
             or target is op
             or _collection(target.path) != _collection(op.path)
-            or params[0] not in returned
+            or any(name not in returned for name in params)
         ):
             continue
         links[target.operation_id] = {
@@ -348,8 +367,9 @@ def docs_page(document: dict[str, Any]) -> str:
     rows = []
     for path, item in document["paths"].items():
         for method, op in item.items():
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            body_ref = body.get("schema", {}).get("$ref", "")
+            content = op.get("requestBody", {}).get("content", {})
+            body = content.get("application/json", {})
+            body_ref = body.get("schema", {}).get("$ref", "") or " ".join(content)
             ok = next(iter(op["responses"].items()))
             rows.append(
                 "<tr>"

@@ -16,6 +16,13 @@ from aiohttp import web
 from core.settings import Settings
 from panel.api import qa as qa_api
 from panel.api import review as review_api
+from panel.api.attachments import (
+    UPLOAD_FORM,
+    AttachmentList,
+    download_attachment,
+    list_attachments,
+    upload_attachment,
+)
 from panel.api.contract import Contract, enforce
 from panel.api.handling import (
     AdoptIn,
@@ -531,6 +538,47 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="tickets",
         body=SendBackIn,
         returns=TicketOut,
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets/{{code}}/attachments",
+        handler=list_attachments,
+        summary="A ticket's files",
+        answer="The files you may see, oldest first, and how many are kept from you.",
+        tag="tickets",
+        returns=AttachmentList,
+        description="The citizen's own files (photos of the web form, a mail's "
+        "attachments) are shown to an agency only when the citizen agreed that it may "
+        "know who reported (`identity_consent`); the files staff and officers attached, "
+        "to anyone who may see the ticket.",
+    ),
+    Operation(
+        method="GET",
+        path=f"{_P}/tickets/{{code}}/attachments/{{attachment}}",
+        handler=download_attachment,
+        summary="Download one of a ticket's files",
+        answer="The file, with the type found by its content when it came in "
+        "(`X-Content-Type-Options: nosniff`); a photo inline, anything else as a download.",
+        tag="tickets",
+        file=True,
+        description="A file kept from you (see the list) is 404, as one that does not exist.",
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/attachments",
+        handler=upload_attachment,
+        summary="Attach files to a ticket",
+        answer="The files attached.",
+        tag="tickets",
+        status=201,
+        form=UPLOAD_FORM,
+        returns=AttachmentList,
+        description="`multipart/form-data` with one or more parts named `attachment`: a "
+        "photo (JPEG, PNG, WebP) or a PDF as `[tickets] attachment_types` allow, found by "
+        "its content, each at most `attachment_max_bytes`, the ticket at most "
+        "`attachments_per_ticket` files; else 422 naming `attachment`. Anyone who may see "
+        "the ticket, but the oversight role. A line `attached` goes in the history; the "
+        "ticket's version does not change.",
     ),
     Operation(
         method="GET",

@@ -163,6 +163,44 @@ class TicketPatchIn(TicketUpdate):
     version: Version
 
 
+#: A co-handling agency's id as a key of ``co_deadlines`` (JSON keys are text).
+AGENCY_KEY = r"^[1-9][0-9]{0,9}$"
+CoDeadlines = Annotated[
+    dict[Annotated[str, Field(pattern=AGENCY_KEY)], datetime] | None,
+    Field(
+        description="Each co-handling agency's own deadline, by the agency's id: ISO 8601 "
+        "(without an offset: local time), in the future and no later than the lead's "
+        "deadline (else 422 naming `co_deadlines.<id>`); an id that is not one of the "
+        "co-handling agencies (given, or kept when `co_agency_ids` is left out) is 409. "
+        "A new co-agency left out gets the lead's deadline; a kept one keeps its own."
+    ),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "maxProperties": 50,
+                    "propertyNames": {"pattern": AGENCY_KEY},
+                    "additionalProperties": {"type": "string", "format": "date-time"},
+                },
+                {"type": "null"},
+            ],
+        }
+    ),
+]
+
+
+def co_deadlines_of(raw: dict[str, datetime] | None, tz: Any) -> dict[int, datetime] | None:
+    """``co_deadlines`` as the service takes them: by agency id, local time when no
+    offset was given."""
+    if raw is None:
+        return None
+    return {
+        int(key): moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+        for key, moment in raw.items()
+    }
+
+
 class ForwardIn(_Body):
     version: Version
     agency_id: Id
@@ -175,6 +213,7 @@ class ForwardIn(_Body):
             "combines): exactly these from now on. Left out: unchanged.",
         ),
     ] = None
+    co_deadlines: CoDeadlines = None
 
 
 class ApproveIn(_Body):
@@ -191,6 +230,7 @@ class ApproveIn(_Body):
             "combines): exactly these from now on. Left out: unchanged.",
         ),
     ] = None
+    co_deadlines: CoDeadlines = None
 
 
 class AcceptIn(_Body):

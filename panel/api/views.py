@@ -76,6 +76,7 @@ from panel.api.schemas import (
     WrapupOut,
     agency_out,
     as_utc,
+    co_deadlines_of,
     event_out,
     ticket_out,
     tree_out,
@@ -625,6 +626,7 @@ async def forward_ticket(request: web.Request) -> web.StreamResponse:
         body.agency_id,
         body.note,
         co_agency_ids=body.co_agency_ids,
+        co_deadlines=co_deadlines_of(body.co_deadlines, ctx(request).settings.tz),
     )
     return _json(await _one_ticket(request, ticket))
 
@@ -640,6 +642,7 @@ async def approve_ticket(request: web.Request) -> web.StreamResponse:
         body.agency_id,
         body.note,
         co_agency_ids=body.co_agency_ids,
+        co_deadlines=co_deadlines_of(body.co_deadlines, ctx(request).settings.tz),
     )
     return _json(await _one_ticket(request, ticket))
 

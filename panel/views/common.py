@@ -19,9 +19,9 @@ from panel.keys import ACTOR, FLASH_USED, GETTEXT, LANG, SESSION
 from panel.labels import field_label, pop_words
 from tickets import workflow
 from tickets.audit import View
-from tickets.confidential import history_seen_by, restricted, seen_by
+from tickets.confidential import attachments_seen_by, history_seen_by, restricted, seen_by
 from tickets.exceptions import InvalidCode, TicketNotFound
-from tickets.models import AgencyKind, Channel, Domain, Status, Ticket, TicketEvent
+from tickets.models import AgencyKind, Attachment, Channel, Domain, Status, Ticket, TicketEvent
 from tickets.queries import TicketFilter
 
 CTX = web.AppKey("ctx", PanelContext)
@@ -116,6 +116,15 @@ async def audit_views(request: web.Request, tickets: list[Ticket], how: View) ->
             address=client_address(request, c.settings.panel.trusted_proxies),
             user_agent=request.headers.get("User-Agent"),
         )
+
+
+async def attachments_for(request: web.Request, ticket: Ticket) -> tuple[list[Attachment], int]:
+    """The ticket's files the actor may see (tickets.confidential: without the citizen's
+    consent an agency sees the files staff and officers attached, not the citizen's own),
+    and how many are kept from them."""
+    rows = await ctx(request).ticket_queries.attachments(ticket.id)
+    shown = attachments_seen_by(request[ACTOR], ticket, rows)
+    return shown, len(rows) - len(shown)
 
 
 async def history_for(request: web.Request, ticket: Ticket) -> list[TicketEvent]:

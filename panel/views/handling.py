@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import zip_longest
 from typing import Any
 
 from aiohttp import web
@@ -22,12 +23,17 @@ from panel.keys import ACTOR, GETTEXT
 from panel.security import field_errors, require
 from panel.views.common import ctx, flash_redirect, form, visible_ticket
 from tickets.exceptions import REQUIRED, FieldError, InvalidInput
-from tickets.handling.rounds import open_co
+from tickets.handling.models import OPEN as OPEN_STATES
+from tickets.handling.rounds import deadline_field, open_co
 from tickets.handling.service import PartView
 from tickets.models import Agency, Ticket
 
 # the page's failed move: {"part": ..., "action": ..., "errors": ..., "values": ...}
 FAILED = web.RequestKey("handling_failed", dict[str, Any])
+# the forward form's co-handling rows as posted: [{"agency_id": ..., "deadline": ...}]
+CO_ROWS = web.RequestKey("co_rows", list[dict[str, str]])
+# empty rows of the forward form, to add co-handling agencies
+EMPTY_CO_ROWS = 3
 MOVES = ("delegate", "accept", "answer", "send_back", "adopt", "withdraw")
 
 
@@ -65,6 +71,8 @@ async def handling_values(request: web.Request, ticket: Ticket) -> dict[str, Any
         "co_agency_ids": sorted(open_co([p.row for p in parts if p.row is not None])),
         "sub_agencies": {p.key: below(agencies, p.agency_id) for p in _delegators(parts)},
         "handling_failed": request.get(FAILED) or {},
+        # the forward (approve) form's co-handling agencies, each with its deadline
+        "co_rows": co_rows(request, parts),
     }
 
 
@@ -75,14 +83,58 @@ def co_agency_ids(data: MultiDictProxy[str]) -> list[int] | None:
     return [int(v) for v in data.getall("co_agency_ids", []) if v.isascii() and v.isdigit()]
 
 
-def _deadline(request: web.Request, raw: str) -> datetime | None:
+def co_deadlines(request: web.Request, data: MultiDictProxy[str]) -> dict[int, datetime] | None:
+    """The forward form's deadlines of the co-handling agencies, by agency: each row of
+    the form is an agency and its deadline (empty: the lead's).  What was posted is kept
+    for the page shown again if the forward is refused."""
+    if "co_agencies_shown" not in data:
+        return None
+    rows = list(
+        zip_longest(data.getall("co_agency_ids", []), data.getall("co_deadline", []), fillvalue="")
+    )
+    request[CO_ROWS] = [{"agency_id": a, "deadline": d} for a, d in rows]
+    found: dict[int, datetime] = {}
+    for agency, raw in rows:
+        if not (agency.isascii() and agency.isdigit()) or not raw.strip():
+            continue
+        moment = _deadline(request, raw, field=deadline_field(int(agency)))
+        if moment is not None:
+            found[int(agency)] = moment
+    return found
+
+
+def co_rows(request: web.Request, parts: Sequence[PartView]) -> list[dict[str, str]]:
+    """The forward form's rows: as posted (a refused forward), else the co-handling
+    agencies now, each with its deadline now beside an empty field (left empty, it keeps
+    it: a deadline passed meanwhile is not sent back as a new one); then empty rows to
+    add more."""
+    posted = request.get(CO_ROWS)
+    if posted is not None:
+        rows = [r for r in posted if r["agency_id"] or r["deadline"]]
+    else:
+        tz = ctx(request).settings.tz
+        rows = [
+            {
+                "agency_id": str(p.agency_id),
+                "deadline": "",
+                "current": p.deadline_at.astimezone(tz).strftime("%d/%m/%Y %H:%M")
+                if p.deadline_at
+                else "",
+            }
+            for p in parts
+            if p.row is not None and p.role == "co" and p.row.status in OPEN_STATES
+        ]
+    return rows + [{"agency_id": "", "deadline": ""}] * EMPTY_CO_ROWS
+
+
+def _deadline(request: web.Request, raw: str, field: str = "deadline_at") -> datetime | None:
     if not raw.strip():
         return None
     try:
         moment = parse_moment(raw)
     except ValueError:
         raise InvalidInput(
-            [FieldError("deadline_at", "must be a date and time such as 25/11/2026 14:30")]
+            [FieldError(field, "must be a date and time such as 25/11/2026 14:30")]
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ctx(request).settings.tz)

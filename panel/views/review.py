@@ -4,7 +4,8 @@ The actions come from the workflow's table (:mod:`tickets.workflow`) like the ot
 are posted to ``/tickets/{code}/{action}`` (:func:`panel.views.tickets.ticket_action`
 hands them here); files are posted to ``/tickets/{code}/attachments`` as
 ``multipart/form-data`` and checked by their content (:func:`tickets.attachments.check_file`,
-in a thread).  The upload route alone accepts a body as large as the settings allow
+in a thread).  The upload routes alone (this one and the JSON API's,
+:mod:`panel.api.attachments`) accept a body as large as the settings allow
 (:func:`upload_limit_middleware`); every other form keeps the panel's small limit.
 """
 
@@ -34,7 +35,10 @@ FORM_OVERHEAD = 64 * 1024
 
 
 def upload_path(path: str) -> bool:
+    """The two upload routes: the ticket page's and the JSON API's."""
     parts = path.strip("/").split("/")
+    if parts[:2] == ["api", "v1"]:
+        parts = parts[2:]
     return len(parts) == 3 and parts[0] == "tickets" and parts[2] == "attachments"
 
 

@@ -16,6 +16,7 @@ from panel.security import field_errors, require
 from panel.views.agent import tell_call_tickets, workspace_values
 from panel.views.calls import ticket_calls
 from panel.views.common import (
+    attachments_for,
     ctx,
     flash_redirect,
     form,
@@ -27,7 +28,7 @@ from panel.views.common import (
     ticket_form_values,
     visible_ticket,
 )
-from panel.views.handling import co_agency_ids, handling_values
+from panel.views.handling import co_agency_ids, co_deadlines, handling_values
 from panel.views.review import ACTIONS as REVIEW_ACTIONS
 from panel.views.review import (
     EXTENSIONS,
@@ -40,7 +41,7 @@ from recordings.replay import can_read_transcript, can_replay, mmss, transcript_
 from tickets import workflow
 from tickets.attachments import path_of
 from tickets.audit import View
-from tickets.confidential import restricted, sees_identity
+from tickets.confidential import restricted, sees_attachment, sees_identity
 from tickets.exceptions import (
     SECOND_FOR_CALL,
     UNKNOWN,
@@ -50,7 +51,7 @@ from tickets.exceptions import (
     TicketNotFound,
     VersionConflict,
 )
-from tickets.models import Status, Ticket
+from tickets.models import Attachment, Status, Ticket
 from tickets.numbers import format_number
 from tickets.publication import is_published
 
@@ -251,13 +252,15 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
                 "replay": can_replay(request[ACTOR], call, c.settings),
                 "mmss": mmss,
             }
+    attachments, attachments_kept = await attachments_for(request, ticket)
     return render(
         request,
         "ticket.html",
         t=ticket,
         # the knowledge-base article a level-1 answer came from (staff read it)
         kb_article=await c.kb.get(ticket.kb_article_id) if ticket.kb_article_id else None,
-        attachments=await c.ticket_queries.attachments(ticket.id),
+        attachments=attachments,
+        attachments_kept=attachments_kept,
         history=history,
         call=call,
         transcript=transcript,
@@ -282,17 +285,32 @@ async def show_ticket(request: web.Request) -> web.StreamResponse:
 
 @require(*READERS)
 async def ticket_attachment(request: web.Request) -> web.StreamResponse:
-    """A file of a ticket, to whoever may see the ticket: with the type found by its
-    content when it came in (never guessed from a name), and nosniff; an image inline,
-    anything else (a PDF) as a download."""
+    """A file of a ticket, to whoever may see the ticket and the file (a citizen's own
+    file: those who see who reported it, tickets.confidential): with the type found by
+    its content when it came in (never guessed from a name), and nosniff; an image
+    inline, anything else (a PDF) as a download."""
     ticket = await visible_ticket(request, View.FILE)
+    found = await ticket_file(request, ticket)
+    if found is None:
+        raise web.HTTPNotFound(text="no such attachment", content_type="text/plain")
+    return file_response(request, ticket, found)
+
+
+async def ticket_file(request: web.Request, ticket: Ticket) -> Attachment | None:
+    """The ticket's file named by ``{attachment}`` if the actor may see it (a file kept
+    from the actor is not told apart from one that does not exist)."""
     wanted = request.match_info["attachment"]
     found = next(
         (a for a in await ctx(request).ticket_queries.attachments(ticket.id) if a.id == wanted),
         None,
     )
-    if found is None:
-        raise web.HTTPNotFound(text="no such attachment", content_type="text/plain")
+    if found is None or not sees_attachment(request[ACTOR], ticket, found):
+        return None
+    return found
+
+
+def file_response(request: web.Request, ticket: Ticket, found: Attachment) -> web.StreamResponse:
+    """The file's bytes, with its stored type, nosniff and a safe name."""
     path = path_of(ctx(request).settings, found.id)
     name = f"{ticket.code}-{found.id[:8]}.{EXTENSIONS.get(found.content_type, 'bin')}"
     if not path.is_file():
@@ -352,6 +370,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
                 _agency(data),
                 data.get("note"),
                 co_agency_ids=co_agency_ids(data),
+                co_deadlines=co_deadlines(request, data),
             )
         elif action == "approve":
             agency = _agency(data) if data.get("agency_id") else None
@@ -362,6 +381,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
                 agency,
                 data.get("note"),
                 co_agency_ids=co_agency_ids(data),
+                co_deadlines=co_deadlines(request, data),
             )
         elif action == "accept":
             await s.accept(actor, ticket.id, _version(data))
@@ -413,13 +433,15 @@ async def ticket_page_with_errors(
     actor = request[ACTOR]
     errors = field_errors(request, e.errors)
     history = await history_for(request, ticket)
+    attachments, attachments_kept = await attachments_for(request, ticket)
     return render(
         request,
         "ticket.html",
         status=422,
         t=ticket,
         kb_article=await c.kb.get(ticket.kb_article_id) if ticket.kb_article_id else None,
-        attachments=await c.ticket_queries.attachments(ticket.id),
+        attachments=attachments,
+        attachments_kept=attachments_kept,
         history=history,
         call=await c.calls.by_id(ticket.call_id) if ticket.call_id else None,
         actions=actions_for(actor, ticket),

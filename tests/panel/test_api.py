@@ -68,6 +68,10 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", f"{API}/tickets/{{code}}"): READERS,
     ("PATCH", f"{API}/tickets/{{code}}"): STAFF,
     ("GET", f"{API}/tickets/{{code}}/history"): READERS,
+    # a ticket's files: read by whoever may see the ticket, added by all but the oversight
+    ("GET", f"{API}/tickets/{{code}}/attachments"): READERS,
+    ("GET", f"{API}/tickets/{{code}}/attachments/{{attachment}}"): READERS,
+    ("POST", f"{API}/tickets/{{code}}/attachments"): ALL,
     ("POST", f"{API}/tickets/{{code}}/forward"): LEADS,
     ("POST", f"{API}/tickets/{{code}}/approve"): LEADS,
     ("POST", f"{API}/tickets/{{code}}/accept"): {"agency"},
@@ -262,7 +266,12 @@ def test_the_access_table_covers_every_operation():
 async def test_every_route_refuses_the_signed_out_and_the_wrong_roles(panel):
     agent, *_ = await tokens(panel, "agent1")
     ticket = await new_ticket(panel, agent, level=2)
-    values = {"code": ticket["code"], "id": str(panel.agency_ids["q1"]), "extension": "1001"}
+    values = {
+        "code": ticket["code"],
+        "id": str(panel.agency_ids["q1"]),
+        "extension": "1001",
+        "attachment": "0" * 32,
+    }
     user_values = {"code": ticket["code"], "id": str(panel.users["agent2"].id)}
     headers = {role: await panel.token(user) for role, user in USER_OF.items()}
     checked = 0

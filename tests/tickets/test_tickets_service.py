@@ -26,6 +26,7 @@ from tickets.codes import ALPHABET, new_code
 from tickets.exceptions import (
     CODE_CHECK,
     CYCLE,
+    HELD_UNCLEARED,
     INACTIVE,
     NEEDED_NOW,
     NOT_ALLOWED,
@@ -596,24 +597,28 @@ async def test_update_records_each_changed_field(w: World):
     t = await make(w, 2, agency_id=w.ward)
     same = await w.svc.update(w.supervisor, t.id, 1, {"topic": "flooding", "level": "2"})
     assert same.version == 1  # nothing changed, nothing written
+    # the Party-building domain would make it restricted while the ward, not cleared for
+    # restricted reports, holds it: refused, and nothing else of the edit is written
+    with pytest.raises(InvalidInput) as e:
+        await w.svc.update(w.supervisor, t.id, 1, {"topic": "water", "domain": "party"})
+    assert [(x.field, x.message) for x in e.value.errors] == [("domain", HELD_UNCLEARED)]
     t = await w.svc.update(
         w.supervisor,
         t.id,
         1,
-        {"topic": "water", "citizen_name": "", "citizen_phone": "0903 333 444", "domain": "party"},
+        {"topic": "water", "citizen_name": "", "citizen_phone": "0903 333 444"},
     )
     assert (t.topic, t.citizen_name, t.citizen_phone, t.domain) == (
         "water",
         None,
         "0903333444",
-        "party",
+        "state",
     )
     event = (await w.q.history(t.id))[-1]
     assert event.action == "updated" and event.from_status == event.to_status == "forwarded"
     assert event_details(event) == {
         "citizen_name": ["Trần Thị B", None],
         "citizen_phone": ["0901234567", "0903333444"],
-        "domain": ["state", "party"],
         "topic": ["flooding", "water"],
     }
     with pytest.raises(InvalidInput) as e:

@@ -12,7 +12,10 @@ workflow is unchanged.  A row is one more agency's part in the handling:
   delegating agency (``from_agency_id``) stays accountable: its own part stays open
   until it adopts the sub-agency's answer or answers itself.
 
-Rows are never deleted: a removed co-agency or a withdrawn delegation is a status.
+Rows are never deleted: a removed co-agency or a withdrawn delegation is a status.  A
+ticket closed while parts of it are still open closes them with it (``closed``, with the
+ticket's closing note as ``end_reason``): their agencies see that it ended and why, and
+no reminder or overdue alert follows.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class State(StrEnum):
     RETURNED = "returned"  # sent back with a reason (not its competence)
     ADOPTED = "adopted"  # a delegation whose answer the delegating agency made its own
     WITHDRAWN = "withdrawn"  # a co-agency removed, a delegation taken back or overtaken
+    # still open when the supervisors closed the ticket: ended with it (``end_reason``)
+    CLOSED = "closed"
 
 
 #: Still to be handled: the deadline counts, the holder may act.
@@ -62,6 +67,8 @@ class Assignment(Base):
     status: Mapped[str] = mapped_column(String(16))
     answer: Mapped[str | None] = mapped_column(Text)
     return_reason: Mapped[str | None] = mapped_column(Text)
+    # why an open part ended without its agency's answer (the ticket's closing note)
+    end_reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

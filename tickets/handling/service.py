@@ -31,12 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.identity import SYSTEM, Actor
 from core.clock import Clock
 from core.db import Database
+from tickets.confidential import cleared_agency, restricted
 from tickets.exceptions import (
     BEYOND_PARENT,
     HOLDS_PART,
     IN_PAST,
     INACTIVE,
     NEEDS_TIME_ZONE,
+    NOT_CLEARED,
     NOT_DESCENDANT,
     UNKNOWN,
     InvalidInput,
@@ -155,8 +157,9 @@ class AssignmentService:
         """Pass the actor's part (``part_id``; None: the lead's) to a sub-agency.
 
         Refused on ``agency_id`` unless it is an active agency below the part's agency in
-        the tree that holds no open part of the ticket already; on ``deadline_at`` if it
-        is past, or later than the part's own deadline (none given: the part's own).
+        the tree that holds no open part of the ticket already (and, for a restricted
+        report, is cleared for restricted reports); on ``deadline_at`` if it is past, or
+        later than the part's own deadline (none given: the part's own).
         """
         agency_id = check_id("agency_id", agency_id, required=True)  # type: ignore[assignment]
         note = check_text("note", note, required=False)
@@ -168,7 +171,10 @@ class AssignmentService:
             ticket, part, rows = await self._read(s, actor, "delegate", ticket_id, version, part_id)
             holder = part.agency_id if part is not None else ticket.agency_id
             assert holder is not None
-            await self._check_below(s, agency_id, holder)
+            target = await self._check_below(s, agency_id, holder)
+            settings = self.tickets.settings.tickets
+            if restricted(ticket, settings) and not cleared_agency(target, settings):
+                raise InvalidInput.one("agency_id", NOT_CLEARED)
             if any(r.agency_id == agency_id and r.status in OPEN for r in rows):
                 raise InvalidInput.one("agency_id", HOLDS_PART)
             now = self.clock.now()
@@ -443,8 +449,9 @@ class AssignmentService:
             raise VersionConflict(ticket.id, version, ticket.version)
         return ticket, part, rows
 
-    async def _check_below(self, s: AsyncSession, agency_id: int, holder: int) -> None:
-        """Refuse (``agency_id``) an agency that is not active and strictly below ``holder``."""
+    async def _check_below(self, s: AsyncSession, agency_id: int, holder: int) -> Agency:
+        """The agency ``agency_id``; refused (``agency_id``) unless active and strictly
+        below ``holder``."""
         target = await s.get(Agency, agency_id)
         if target is None:
             raise InvalidInput.one("agency_id", UNKNOWN)
@@ -455,7 +462,7 @@ class AssignmentService:
             if up == holder:
                 if not target.active:
                     raise InvalidInput.one("agency_id", INACTIVE)
-                return
+                return target
             up = await s.scalar(select(Agency.parent_id).where(Agency.id == up))
         raise InvalidInput.one("agency_id", NOT_DESCENDANT)
 
@@ -507,4 +514,4 @@ class AssignmentService:
         await s.flush()
 
     def _local(self, moment: datetime) -> str:
-        return moment.astimezone(self.tickets.settings.tz).strftime("%d/%m/%Y %H:%M")
+        return self.tickets.local_time(moment)

@@ -15,8 +15,8 @@ Steps:
    colleague, or a ticket whose status moved, is refused (:class:`ItemChanged`) and
    shown again.  A decision may be changed until a supervisor has resolved it.
 3. A dispute is a discrepancy: it is announced at once to the supervisors (bus topic
-   ``alerts``) and listed on their page until one of them :meth:`resolve`\\ s it with
-   a note.
+   ``alerts``; a restricted report's only to those cleared for it: tickets.audience) and
+   listed on their page until one of them :meth:`resolve`\\ s it with a note.
 4. :meth:`overview`: each agency's state for the week (lines, confirmed, disputed,
    pending; not started, in progress, confirmed, disputed, settled).
 """
@@ -39,6 +39,7 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
+from tickets.audience import Audience
 from tickets.exceptions import NOT_ALLOWED, NOT_NOW, AgencyNotFound, Forbidden, InvalidInput
 from tickets.models import Agency, Status, Ticket, TicketEvent
 from tickets.reconciliation.exceptions import ItemChanged, ItemNotFound
@@ -302,17 +303,19 @@ class ReconciliationService:
         log.info("reconciliation line %s (%s) %s by %s", item_id, code, decision, actor.name)
         if decision == Decision.DISPUTED and self.bus is not None:
             rec_week = await self._week_of_item(item.reconciliation_id)
-            await self.bus.publish(
-                "alerts",
-                {
-                    "type": "reconciliation",
-                    "code": code,
-                    "agency_id": agency_id,
-                    "agency": agency.name if agency else None,
-                    "week": rec_week.isoformat() if rec_week else None,
-                    "reason": reason,
-                },
-            )
+            # the supervisors who may see the ticket (a restricted one: the cleared only)
+            for topic in await Audience(self.db, self.settings).staff_topics(ticket):
+                await self.bus.publish(
+                    topic,
+                    {
+                        "type": "reconciliation",
+                        "code": code,
+                        "agency_id": agency_id,
+                        "agency": agency.name if agency else None,
+                        "week": rec_week.isoformat() if rec_week else None,
+                        "reason": reason,
+                    },
+                )
         return item
 
     async def _week_of_item(self, rec_id: int) -> date | None:

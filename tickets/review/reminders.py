@@ -2,7 +2,9 @@
 
 ``[tickets] remind_before_hours`` before a ticket's deadline, while the ticket is with
 its agency (FORWARDED, ACCEPTED), one reminder is published on the agency's bus topic
-(``agency.<id>``, panel/hub.py passes it to its officers' pages).  The overdue watch
+(``agency.<id>``, panel/hub.py passes it to its officers' pages), if its officers may see
+the ticket (:mod:`tickets.audience`).  A closed ticket has none: nor have the parts
+closed with it (tickets.handling).  The overdue watch
 (:class:`tickets.alerts.OverdueWatch`) runs :meth:`DeadlineReminders.check` on its own
 schedule, after escalating what is overdue.
 
@@ -27,9 +29,9 @@ from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
+from tickets.audience import Audience
 from tickets.models import WITH_AGENCY, Agency, Ticket
 from tickets.review.models import DeadlineReminder
-from tickets.review.service import agency_topic
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class DeadlineReminders:
         self.settings = settings
         self.clock = clock
         self.bus = bus
+        self.audience = Audience(db, settings)
 
     @property
     def before(self) -> timedelta | None:
@@ -112,6 +115,9 @@ class DeadlineReminders:
                 agency_name,
                 ticket.deadline_at,
             )
-            await self.bus.publish(agency_topic(ticket.agency_id), message)
-            sent.append(message)
+            # to the agency's officers if they may see it (tickets.audience)
+            if await self.audience.publish(
+                self.bus, ticket, message, staff=False, agencies=[ticket.agency_id]
+            ):
+                sent.append(message)
         return sent

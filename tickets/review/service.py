@@ -41,8 +41,17 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from tickets.attachments import FILE_TOO_MANY, NewAttachment, new_id, remove_file, write_file
-from tickets.exceptions import NEEDS_TIME_ZONE, NOT_LATER, REQUIRED, Forbidden, InvalidInput
-from tickets.models import Attachment, ResultCall, ResultCallState, Status, Ticket
+from tickets.audience import Audience, agency_topic
+from tickets.confidential import cleared_agency, restricted
+from tickets.exceptions import (
+    NEEDS_TIME_ZONE,
+    NOT_CLEARED,
+    NOT_LATER,
+    REQUIRED,
+    Forbidden,
+    InvalidInput,
+)
+from tickets.models import Agency, Attachment, ResultCall, ResultCallState, Status, Ticket
 from tickets.queries import is_visible
 from tickets.review.models import AnswerRefusal, DeadlineExtension, ExtensionState
 from tickets.schemas import check_text
@@ -50,11 +59,6 @@ from tickets.service import Action, TicketService
 from tickets.workflow import check_actor, check_move, check_role
 
 log = logging.getLogger(__name__)
-
-
-def agency_topic(agency_id: int) -> str:
-    """The bus topic of one agency's officers' pages (panel/hub.py)."""
-    return f"agency.{agency_id}"
 
 
 class ReviewService:
@@ -73,6 +77,7 @@ class ReviewService:
         self.settings = settings
         self.clock = clock
         self.bus = bus
+        self.audience = Audience(db, settings)
 
     # -- refusing an answer ---------------------------------------------------------
 
@@ -89,6 +94,13 @@ class ReviewService:
             self.tickets._check_version(ticket, version)
             check_move("refuse_answer", actor, ticket)
             assert ticket.agency_id is not None  # the workflow's grant asks for one
+            settings = self.settings.tickets
+            agency = await s.get(Agency, ticket.agency_id)
+            if restricted(ticket, settings) and (
+                agency is None or not cleared_agency(agency, settings)
+            ):
+                # made restricted after this agency answered: it may no longer hold it
+                raise InvalidInput.one("agency_id", NOT_CLEARED)
             now = self.clock.now()
             answer = ticket.result
             agency_id = ticket.agency_id
@@ -189,10 +201,12 @@ class ReviewService:
                 )
             )
         log.info("ticket %s: %s asks for a deadline of %s", ticket.code, actor.name, until)
-        await self._publish(
-            "alerts",
-            {"type": "extension_requested", "code": ticket.code, "until": until.isoformat()},
-        )
+        # the supervisors who may see the ticket (a restricted one: the cleared only)
+        for topic in await self.audience.staff_topics(ticket):
+            await self._publish(
+                topic,
+                {"type": "extension_requested", "code": ticket.code, "until": until.isoformat()},
+            )
         return ticket
 
     async def grant_extension(
