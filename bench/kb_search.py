@@ -51,7 +51,7 @@ from core.text import fold
 from tests.helpers import alembic_cfg
 from tests.tickets.kb_scan import scan
 from tickets.kb import search as kbsearch
-from tickets.kb.models import Article, ArticleVersion, ArticleWord
+from tickets.kb.models import Article, ArticlePair, ArticleVersion, ArticleWord
 from tickets.kb.schemas import CONTENT
 from tickets.kb.service import MAX_LIMIT, KnowledgeBase, search_columns
 
@@ -212,12 +212,17 @@ async def fill(url: str, items: list[dict[str, object]]) -> None:
             )
         async with db.session() as s:
             words = []
+            pairs = []
             for item in items:
                 cols = search_columns(item)
                 words += kbsearch.word_rows(
                     ids[item["code"]], cols["title_text"], cols["search_text"]
                 )
+                pairs += kbsearch.pair_rows(
+                    ids[item["code"]], cols["title_text"], cols["search_text"]
+                )
             await s.execute(insert(ArticleWord), words)
+            await s.execute(insert(ArticlePair), pairs)
     finally:
         await db.close()
 
