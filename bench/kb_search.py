@@ -316,6 +316,9 @@ def main() -> None:
             try:
                 command.upgrade(alembic_cfg(url), "head")
                 asyncio.run(fill(url, items))
+                # the filled file on disk first: the searches' commits (recorded) would
+                # otherwise wait behind the writing back of the fill's pages
+                os.sync()
                 runs = asyncio.run(
                     time_searches(url, qs, args.runs, not args.no_record, not args.no_compare)
                 )
