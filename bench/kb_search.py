@@ -51,7 +51,7 @@ from core.text import fold
 from tests.helpers import alembic_cfg
 from tests.tickets.kb_scan import scan
 from tickets.kb import search as kbsearch
-from tickets.kb.models import Article, ArticleVersion, ArticleWord
+from tickets.kb.models import Article, ArticlePair, ArticleVersion, ArticleWord
 from tickets.kb.schemas import CONTENT
 from tickets.kb.service import MAX_LIMIT, KnowledgeBase, search_columns
 
@@ -212,12 +212,17 @@ async def fill(url: str, items: list[dict[str, object]]) -> None:
             )
         async with db.session() as s:
             words = []
+            pairs = []
             for item in items:
                 cols = search_columns(item)
                 words += kbsearch.word_rows(
                     ids[item["code"]], cols["title_text"], cols["search_text"]
                 )
+                pairs += kbsearch.pair_rows(
+                    ids[item["code"]], cols["title_text"], cols["search_text"]
+                )
             await s.execute(insert(ArticleWord), words)
+            await s.execute(insert(ArticlePair), pairs)
     finally:
         await db.close()
 
@@ -311,6 +316,9 @@ def main() -> None:
             try:
                 command.upgrade(alembic_cfg(url), "head")
                 asyncio.run(fill(url, items))
+                # the filled file on disk first: the searches' commits (recorded) would
+                # otherwise wait behind the writing back of the fill's pages
+                os.sync()
                 runs = asyncio.run(
                     time_searches(url, qs, args.runs, not args.no_record, not args.no_compare)
                 )

@@ -6,8 +6,9 @@ Every edit writes a new row of ``kb_article_versions`` and copies it into the
 article, so the article row is what search reads and the versions are what was
 read out on a given day.  ``search_text`` is the folded text search looks in
 (:func:`tickets.kb.search.document_text`), written with the columns; ``kb_words``
-holds each of its words once per article, the index the search finds articles by
-(:mod:`tickets.kb.search` says why).
+holds each of its words once per article, the index the search finds articles by,
+and ``kb_pairs`` each pair of consecutive words, the index that tells which articles
+can have the query as a phrase (:mod:`tickets.kb.search` says why).
 """
 
 from __future__ import annotations
@@ -143,3 +144,29 @@ class ArticleWord(Base):
 
     # the look-up by a word's start, answered from the index alone
     __table_args__ = (Index("ix_kb_words_word", "word", "article_id", "title"),)
+
+
+class ArticlePair(Base):
+    """Two consecutive folded words of an article's ``search_text`` (``word`` then
+    ``next_word``), once per article, and whether the title has them one after the
+    other: what the search decides the phrase bonus by, without reading the text.
+
+    Written with the article and its words (:func:`tickets.kb.service.write_words`).
+    Looked up by the first word exactly and the second by its start (the same range
+    as ``kb_words``), so both compare byte by byte (collation "C" on PostgreSQL).
+    """
+
+    __tablename__ = "kb_pairs"
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id"), primary_key=True)
+    word: Mapped[str] = mapped_column(
+        String(WORD_MAX).with_variant(String(WORD_MAX, collation="C"), "postgresql"),
+        primary_key=True,
+    )
+    next_word: Mapped[str] = mapped_column(
+        String(WORD_MAX).with_variant(String(WORD_MAX, collation="C"), "postgresql"),
+        primary_key=True,
+    )
+    title: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # the look-up by the first word and the second's start, answered from the index alone
+    __table_args__ = (Index("ix_kb_pairs_word", "word", "next_word", "article_id", "title"),)

@@ -25,6 +25,17 @@ transaction, needs no extension, and finds and ranks **identically** on both
 databases (a test compares it with the old full-text scan, kept in
 ``tests/tickets/kb_scan.py``, over many queries).
 
+The phrase bonus.  The query as a phrase is ``" w1 w2 ... wn"`` in the padded
+text: every word but the last is a whole word of the article, the last the start
+of the word that follows.  Looking for it in the text of every article having all
+the words cost up to 50 ms for short common queries ("so d": thousands of articles
+have "so" and a word starting with "d").  So each pair of consecutive words of
+an article is kept once in ``kb_pairs`` (with whether the title has it): for two
+words the pair ``(w1, word starting with w2)`` is the phrase itself (in the title
+5, elsewhere 2) and no text is read; for more, only the articles having every
+pair of the query (the last by its start) can have the phrase, and only their
+text is looked at.
+
 Ranking (the same on both): every query word found in the title counts 3,
 elsewhere 1; the whole query as a phrase in the title adds 5, elsewhere 2;
 then the articles used most for tickets, then opened most.  When no article
@@ -40,7 +51,7 @@ from sqlalchemy import ColumnElement, Select, case, desc, func, literal, select,
 from sqlalchemy.sql.elements import ColumnElement as Column
 
 from core.text import words
-from tickets.kb.models import WORD_MAX, Article, ArticleWord
+from tickets.kb.models import WORD_MAX, Article, ArticlePair, ArticleWord
 
 # the words of a query looked at (the rest is ignored), and the longest word kept
 MAX_WORDS = 8
@@ -74,6 +85,22 @@ def word_rows(article_id: int, title_text: str, search_text: str) -> list[dict[s
     return [{"article_id": article_id, "word": w, "title": w in in_title} for w in unique]
 
 
+def pair_rows(article_id: int, title_text: str, search_text: str) -> list[dict[str, Any]]:
+    """The ``kb_pairs`` rows of an article: each pair of consecutive words of its
+    ``search_text`` once (each word cut to :data:`WORD_MAX`), marked when the title has
+    the two words one after the other."""
+
+    def pairs(text: str) -> list[tuple[str, str]]:
+        cut = [w[:WORD_MAX] for w in text.split()]
+        return list(zip(cut, cut[1:], strict=False))
+
+    in_title = set(pairs(title_text))
+    return [
+        {"article_id": article_id, "word": w, "next_word": n, "title": (w, n) in in_title}
+        for w, n in dict.fromkeys(pairs(search_text))
+    ]
+
+
 def prefix_range(prefix: str) -> tuple[str, str]:
     """``(low, high)``: the words starting with ``prefix`` are those ``>= low`` and
     ``< high`` in code-point (UTF-8 byte) order."""
@@ -96,8 +123,8 @@ def ranked(dialect: str, terms: list[str], need: int, *, archived: bool = False)
     their ids and figures, not their texts).
 
     Each term's articles come from ``kb_words`` (one row per article: 3 points if a
-    word of the title starts with it, else 1); an article found for every term also
-    gets the phrase bonus, read from its text.
+    word of the title starts with it, else 1); the phrase bonus comes from
+    ``kb_pairs`` (:func:`phrase_bonus`).
     """
     per_term = []
     for i, w in enumerate(terms):
@@ -123,20 +150,64 @@ def ranked(dialect: str, terms: list[str], need: int, *, archived: bool = False)
         .subquery("found")
     )
     score: ColumnElement[Any] = found.c.points
+    query = select(Article.id).join(found, found.c.article_id == Article.id)
     if len(terms) > 1:
-        # the whole query as a phrase: only an article with every word can have it
-        phrase = " " + " ".join(terms)
-        score = score + case(
-            (found.c.found < len(terms), 0),
-            (contains(dialect, Article.title_text, phrase), 5),
-            (contains(dialect, Article.search_text, phrase), 2),
-            else_=0,
-        )
-    query = (
-        select(Article.id, score.label("score"))
-        .join(found, found.c.article_id == Article.id)
-        .order_by(desc("score"), desc(Article.uses), desc(Article.views), Article.id)
+        pairs = phrase_pairs(terms)
+        query = query.outerjoin(pairs, pairs.c.article_id == Article.id)
+        score = score + phrase_bonus(dialect, terms, pairs)
+    query = query.add_columns(score.label("score")).order_by(
+        desc("score"), desc(Article.uses), desc(Article.views), Article.id
     )
     if not archived:
         query = query.where(Article.archived.is_(False))
     return query
+
+
+def phrase_pairs(terms: list[str]) -> Any:
+    """The articles having every pair of consecutive ``terms`` one after the other (the
+    last term as the start of a word), with ``title``: 1 when the title has them all."""
+    per_pair = []
+    for i, (w, n) in enumerate(zip(terms, terms[1:], strict=False)):
+        if i == len(terms) - 2:
+            low, high = prefix_range(n)
+            second = [ArticlePair.next_word >= low, ArticlePair.next_word < high]
+        else:
+            second = [ArticlePair.next_word == n]
+        per_pair.append(
+            select(
+                ArticlePair.article_id.label("article_id"),
+                func.max(case((ArticlePair.title, 1), else_=0)).label("title"),
+            )
+            .where(ArticlePair.word == w, *second)
+            .group_by(ArticlePair.article_id)
+        )
+    every = union_all(*per_pair).subquery("every_pair")
+    return (
+        select(every.c.article_id, func.min(every.c.title).label("title"))
+        .group_by(every.c.article_id)
+        .having(func.count() == len(per_pair))
+        .subquery("pairs")
+    )
+
+
+def phrase_bonus(dialect: str, terms: list[str], pairs: Any) -> ColumnElement[int]:
+    """The whole query as a phrase in the title: 5, elsewhere: 2 (``pairs``: the
+    :func:`phrase_pairs` of ``terms``, joined to the articles).
+
+    Two terms: the pair is the phrase.  More: an article without every pair cannot
+    have the phrase, one with them might (the pairs in different places), so only
+    its text is looked at; its title only when the title has every pair.
+    """
+    if len(terms) == 2:
+        return case(
+            (pairs.c.article_id.is_(None), 0),
+            (pairs.c.title == 1, 5),
+            else_=2,
+        )
+    phrase = " " + " ".join(terms)
+    return case(
+        (pairs.c.article_id.is_(None), 0),
+        ((pairs.c.title == 1) & contains(dialect, Article.title_text, phrase), 5),
+        (contains(dialect, Article.search_text, phrase), 2),
+        else_=0,
+    )

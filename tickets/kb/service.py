@@ -35,7 +35,15 @@ from core.text import fold_phrase, words
 from tickets.exceptions import INACTIVE, TAKEN, UNKNOWN, Forbidden, InvalidInput
 from tickets.kb import search as kbsearch
 from tickets.kb.exceptions import ArticleChanged, ArticleNotFound
-from tickets.kb.models import CODE_MAX, SHORT_MAX, Article, ArticleVersion, ArticleWord, Search
+from tickets.kb.models import (
+    CODE_MAX,
+    SHORT_MAX,
+    Article,
+    ArticlePair,
+    ArticleVersion,
+    ArticleWord,
+    Search,
+)
 from tickets.kb.schemas import CONTENT, ArticleChange, ArticleIn
 from tickets.models import Agency, Ticket
 from tickets.schemas import validate
@@ -112,11 +120,16 @@ def search_columns(values: dict[str, Any], agency_name: str | None = None) -> di
 
 
 async def write_words(s: AsyncSession, article_id: int, title_text: str, search_text: str) -> None:
-    """(Re)write an article's rows of the word index, in the caller's transaction."""
+    """(Re)write an article's rows of the word and word-pair indexes, in the caller's
+    transaction."""
     await s.execute(delete(ArticleWord).where(ArticleWord.article_id == article_id))
+    await s.execute(delete(ArticlePair).where(ArticlePair.article_id == article_id))
     rows = kbsearch.word_rows(article_id, title_text, search_text)
     if rows:
         await s.execute(insert(ArticleWord), rows)
+    pairs = kbsearch.pair_rows(article_id, title_text, search_text)
+    if pairs:
+        await s.execute(insert(ArticlePair), pairs)
 
 
 def slug(title: str) -> str:
