@@ -1,7 +1,7 @@
 """The knowledge base's word index on real SQLite and PostgreSQL: it finds and ranks
 exactly as the first search (every article's text scanned, tests/tickets/kb_scan.py)
 over many queries (many of them phrases of the articles, or nearly), after creating,
-editing and archiving articles through the service; and migrations 0031 and 0038 fill
+editing and archiving articles through the service; and migrations 0031 and 0039 fill
 the word and word-pair indexes from articles written before them."""
 
 from __future__ import annotations
@@ -203,9 +203,9 @@ async def test_0031_indexes_the_articles_written_before_it(database_url):
         engine.dispose()
 
 
-async def test_0038_pairs_the_words_of_the_articles_written_before_it(database_url):
+async def test_0039_pairs_the_words_of_the_articles_written_before_it(database_url):
     cfg = alembic_cfg(database_url)
-    await asyncio.to_thread(command.upgrade, cfg, "0037")
+    await asyncio.to_thread(command.upgrade, cfg, "0038")
     engine = create_engine(sync_url(database_url))
     try:
         with engine.begin() as c:
@@ -218,7 +218,7 @@ async def test_0038_pairs_the_words_of_the_articles_written_before_it(database_u
                 ),
                 {"t": T0},
             )
-        await asyncio.to_thread(command.upgrade, cfg, "0038")
+        await asyncio.to_thread(command.upgrade, cfg, "0039")
         with engine.begin() as c:
             rows = c.execute(
                 text("SELECT word, next_word, title FROM kb_pairs ORDER BY word, next_word")
@@ -230,7 +230,7 @@ async def test_0038_pairs_the_words_of_the_articles_written_before_it(database_u
             ("nop", "khai", False),
             ("sinh", "nop", False),
         ]
-        await asyncio.to_thread(command.downgrade, cfg, "0037")
+        await asyncio.to_thread(command.downgrade, cfg, "0038")
         with engine.begin() as c:
             assert c.execute(text("SELECT count(*) FROM kb_articles")).scalar_one() == 1
         await asyncio.to_thread(command.upgrade, cfg, "head")

@@ -1,7 +1,7 @@
 """kb_pairs: the knowledge base's index of consecutive word pairs
 
-Revision ID: 0038
-Revises: 0037
+Revision ID: 0039
+Revises: 0038
 
 ``kb_pairs`` holds every pair of consecutive folded words of an article's search
 text once (and whether the title has them one after the other): the search decides
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0038"
-down_revision: str | None = "0037"
+revision: str = "0039"
+down_revision: str | None = "0038"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
