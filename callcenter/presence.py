@@ -79,10 +79,6 @@ POP_TTL = 4 * 3600
 # join times remembered for calls still to be answered (the oldest are dropped)
 MAX_JOINS = 5000
 
-# Pause reasons an agent may choose; the shift scheduler's own reason is not
-# among them, so an agent cannot resume themself out of a shift's end.
-PAUSE_REASONS = ("break", "meal", "training", "paperwork", "technical", "toilet")
-
 HistoryFn = Callable[[str | None], Awaitable[list[dict[str, Any]]]]
 Handler = Callable[[Event], Awaitable[None]]
 
@@ -530,35 +526,3 @@ class Presence:
         if uniqueid:
             await self._pop_phase(ext, uniqueid, "ended", ended_at=self._now())
 
-
-class AgentControl:
-    """Pause and resume an agent in every queue they are in (AMI QueuePause)."""
-
-    def __init__(self, ami: AMIClient) -> None:
-        self.ami = ami
-
-    async def pause(self, extension: str, reason: str) -> None:
-        if reason not in PAUSE_REASONS:
-            raise ValueError(f"unknown pause reason {reason!r}")
-        await self._pause(extension, True, reason)
-
-    async def resume(self, extension: str) -> None:
-        await self._pause(extension, False, "")
-
-    async def _pause(self, extension: str, paused: bool, reason: str) -> None:
-        action = {
-            "Action": "QueuePause",
-            "Interface": f"PJSIP/{extension}",
-            "Paused": "true" if paused else "false",
-        }
-        if reason:
-            action["Reason"] = reason
-        reply = await self.ami.action(action, as_list=False)
-        if reply is not None and str(reply.get("Response", "")).lower() == "error":
-            raise AgentNotInQueue(extension, str(reply.get("Message", "")))
-
-
-class AgentNotInQueue(Exception):
-    def __init__(self, extension: str, message: str) -> None:
-        self.extension = extension
-        super().__init__(f"agent {extension} is in no queue: {message}")

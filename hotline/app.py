@@ -52,7 +52,8 @@ from callcenter.events import (
 from callcenter.live import LIVE_EVENTS, LiveState
 from callcenter.models import VoiceMessage
 from callcenter.outbound import OutboundService
-from callcenter.presence import POP_EVENTS, AgentControl, Presence
+from callcenter.pause import AgentControl
+from callcenter.presence import POP_EVENTS, Presence
 from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
