@@ -59,6 +59,7 @@ from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from callcenter.shifts import shift_at
 from callcenter.supervision import SUPERVISION_EVENTS, SupervisionService
+from callcenter.transfer_events import TransferEvents
 from callcenter.transfers import TRANSFER_EVENTS, TransferService
 from callcenter.wrapup import WrapupService
 from core.ami import AMIClient
@@ -603,7 +604,7 @@ class Application:
         self.result_calls.subscribe(self.ami)
         self.outbound.subscribe(self.ami)
         self.supervision.subscribe(self.ami)
-        self.transfers.subscribe(self.ami)
+        TransferEvents(settings, self.db, self.clock).subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
