@@ -49,6 +49,7 @@ from callcenter.events import (
     CallEvents,
     member_subscriptions,
 )
+from callcenter.handover import HANDOVER_EVENTS, RecordingHandover
 from callcenter.live import LIVE_EVENTS, LiveState
 from callcenter.models import VoiceMessage
 from callcenter.outbound import OutboundService
@@ -139,6 +140,7 @@ AMI_EVENTS = sorted(
         *RESULT_CALL_EVENTS,
         *SUPERVISION_EVENTS,
         *TRANSFER_EVENTS,
+        *HANDOVER_EVENTS,
     }
 )
 
@@ -605,6 +607,8 @@ class Application:
         self.outbound.subscribe(self.ami)
         self.supervision.subscribe(self.ami)
         TransferEvents(settings, self.db, self.clock).subscribe(self.ami)
+        # a transferred call's recording follows it to whoever took it
+        RecordingHandover(self.db, self.ami).subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)
