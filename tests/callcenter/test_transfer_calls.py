@@ -1,8 +1,8 @@
 """Transfers in real calls through the test carrier: an agent of the 1022 team hands
 the caller on, blind, to the Party team's queue (another agent answers, and their
-screen-pop carries the first agent's note and draft), to an agency's number and to
-113 over the trunk (the carrier's side answers and hears the caller), or attended to
-a supervisor's phone.
+screen-pop carries the first agent's note and draft), to another agent's own
+extension (the same pop), to an agency's number and to 113 over the trunk (the
+carrier's side answers and hears the caller), or attended to a supervisor's phone.
 The call's recording goes on across the transfer: both sides hold sound from before
 and after it, checked by their spectrum (what the caller heard too); the chain keeps
 who transferred to whom, and the talk time adds up every answered leg."""
@@ -33,6 +33,7 @@ from hotline import system
 from hotline.app import Application
 from hotline.carrier import AGENT_TONE_HZ, CALLER_TONE_HZ, SUPERVISOR_TONE_HZ
 from tests.lab import CARRIER, Lab, eventually
+from tests.panel.test_presence import Listener
 from tickets.models import Agency
 
 pytestmark = pytest.mark.asterisk
@@ -207,6 +208,54 @@ async def test_blind_to_another_team_the_next_agent_answers_with_the_note(
     assert chain.id == row.id and chain.note == "Người dân hỏi về Thành ủy"
     assert chain.answered_at is not None, "the queue's answer begins the second leg"
     assert_talked_across(done, chain)
+
+
+async def test_blind_to_an_agents_extension_pops_the_note_and_records_the_leg(
+    carrier: Lab, app: Application
+):
+    """``agent:<ext>``: the caller goes to that agent's own phone, not through a queue.
+    Their screen gets the pop a queue transfer gives (who handed it on, the note, the
+    draft), through the bus the agent's page listens to; the record names them once
+    they answer, the recording goes on from their phone, the talk time has both legs."""
+    _number, call = await start_call(app, carrier)
+    first = call.agent_extension or ""
+    target = next(a.extension for a in carrier.settings.agents if a.extension != first)
+    screen = Listener(app.bus, f"agent.{target}")
+    listening = asyncio.create_task(screen.run())
+    try:
+        await asyncio.wait_for(screen.ready.wait(), 5)
+        draft = {"description": "Đèn đường hỏng ở Nguyễn Huệ", "district": "Quận 1"}
+        row = await app.transfers.blind(
+            Transferrer(None, "Lan", first), call.id, f"agent:{target}",
+            note="Anh xem giúp phiếu này", draft=draft,
+        )  # fmt: skip
+        assert (row.target_kind, row.target, row.result) == ("agent", target, "transferred")
+        ring = await screen.next("pop", timeout=20)
+        assert ring["phase"] == "ringing" and ring["uniqueid"] == call.uniqueid
+        assert ring["call_id"] == call.id and ring["caller"] == call.caller_number
+        assert ring["transfer"]["note"] == "Anh xem giúp phiếu này"
+        assert ring["transfer"]["by"] == "Lan" and ring["transfer"]["from_extension"] == first
+        assert ring["transfer"]["draft"] == draft
+        answered = await screen.next("pop", timeout=10)
+        assert answered["phase"] == "talking" and answered["transfer"]["id"] == row.id
+        kept = await app.bus.kept(f"pop.{target}")
+        assert kept and kept["phase"] == "talking", "a reload of their page shows it"
+
+        await eventually(lambda: bridged_with_caller(app, target, call.uniqueid), timeout=10)
+        assert not await talking(app, first), "the first agent's phone is free"
+        await asyncio.sleep(4)  # the second leg's sound
+        await carrier.carrier.hangup_all()
+        done = await ended(app, call.id)
+        over = await screen.next("pop", timeout=10)
+        assert over["phase"] == "ended", "it stays on their screen for the ticket"
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+    assert done.agent_extension == target, "the record names who has the call"
+    (link,) = await app.transfers.chain(call.id)
+    assert link.answered_at is not None
+    assert_recorded_across(done, leg1=3, leg2=4)
+    assert_talked_across(done, link)
 
 
 async def agency(app: Application) -> int:
