@@ -63,6 +63,22 @@ async def trunk_app(carrier: Lab) -> AsyncIterator[Application]:
         await system.reload(load_settings(path, env={}), carrier.pbx)
 
 
+@pytest.fixture
+async def caller_ears(carrier: Lab) -> AsyncIterator[None]:
+    """The callers' phones (on the carrier) record what they hear during the test."""
+    await carrier.carrier.record_heard(True)
+    try:
+        yield
+    finally:
+        await carrier.carrier.record_heard(False)
+
+
+def caller_heard(lab: Lab, number: str) -> Path:
+    """What the caller's own phone heard (the carrier's recording, ``caller_ears``)."""
+    (path,) = sorted(lab.carrier.heard_dir.glob(f"caller{number}-*-in.wav"))
+    return path
+
+
 def new_number() -> str:
     return "09" + "".join(random.choices("0123456789", k=8))
 
@@ -166,9 +182,9 @@ def assert_talked_across(call: Call, link: Any) -> None:
 
 
 async def test_blind_to_another_team_the_next_agent_answers_with_the_note(
-    carrier: Lab, app: Application
+    carrier: Lab, app: Application, caller_ears: None
 ):
-    _number, call = await start_call(app, carrier)
+    number, call = await start_call(app, carrier)
     first = call.agent_extension or ""
     actor = Transferrer(None, "Lan", first)
     draft = {"description": "Cây đổ chắn đường Lê Lợi", "level": "2", "citizen_phone": "x"}
@@ -204,6 +220,9 @@ async def test_blind_to_another_team_the_next_agent_answers_with_the_note(
     done = await ended(app, call.id)
     assert done.agent_extension == second and done.answered_at == call.answered_at
     assert_recorded_across(done, leg1=3, leg2=4)
+    assert share(caller_heard(carrier, number), AGENT_TONE_HZ, -3.5, -0.5) > 0.5, (
+        "the caller hears the Party agent to the end"
+    )
     (chain,) = await app.transfers.chain(call.id)
     assert chain.id == row.id and chain.note == "Người dân hỏi về Thành ủy"
     assert chain.answered_at is not None, "the queue's answer begins the second leg"
@@ -211,13 +230,13 @@ async def test_blind_to_another_team_the_next_agent_answers_with_the_note(
 
 
 async def test_blind_to_an_agents_extension_pops_the_note_and_records_the_leg(
-    carrier: Lab, app: Application
+    carrier: Lab, app: Application, caller_ears: None
 ):
     """``agent:<ext>``: the caller goes to that agent's own phone, not through a queue.
     Their screen gets the pop a queue transfer gives (who handed it on, the note, the
     draft), through the bus the agent's page listens to; the record names them once
     they answer, the recording goes on from their phone, the talk time has both legs."""
-    _number, call = await start_call(app, carrier)
+    number, call = await start_call(app, carrier)
     first = call.agent_extension or ""
     target = next(a.extension for a in carrier.settings.agents if a.extension != first)
     screen = Listener(app.bus, f"agent.{target}")
@@ -255,6 +274,7 @@ async def test_blind_to_an_agents_extension_pops_the_note_and_records_the_leg(
     (link,) = await app.transfers.chain(call.id)
     assert link.answered_at is not None
     assert_recorded_across(done, leg1=3, leg2=4)
+    assert share(caller_heard(carrier, number), AGENT_TONE_HZ, -3.5, -0.5) > 0.5
     assert_talked_across(done, link)
 
 
@@ -412,8 +432,10 @@ async def bridged_with_caller(app: Application, extension: str, uniqueid: str) -
     )
 
 
-async def test_attended_to_a_supervisor_consults_then_completes(carrier: Lab, app: Application):
-    _number, call = await start_call(app, carrier)
+async def test_attended_to_a_supervisor_consults_then_completes(
+    carrier: Lab, app: Application, caller_ears: None
+):
+    number, call = await start_call(app, carrier)
     ext = call.agent_extension or ""
     actor = Transferrer(None, "Lan", ext)
     row = await app.transfers.attended(actor, call.id, "phone:1901", note="Xin ý kiến")
@@ -443,6 +465,9 @@ async def test_attended_to_a_supervisor_consults_then_completes(carrier: Lab, ap
     assert_talked_across(finished, link)
     desk_heard = carrier.carrier.heard("1901")[-1]
     assert share(desk_heard, CALLER_TONE_HZ, -3.5, -0.3) > 0.3, "the supervisor hears the caller"
+    assert share(caller_heard(carrier, number), SUPERVISOR_TONE_HZ, -3.5, -0.5) > 0.5, (
+        "... and the caller the supervisor, to the end"
+    )
 
 
 async def test_attended_cancelled_takes_the_agent_back_to_the_caller(
