@@ -402,7 +402,9 @@ class Presence:
             )
             return
         pop = await self.bus.kept(f"pop.{ext}")
-        rang_only = bool(pop) and pop.get("uniqueid") == uniqueid and pop.get("phase") == "ringing"
+        rang_only = (
+            pop is not None and pop.get("uniqueid") == uniqueid and pop.get("phase") == "ringing"
+        )
         if self.live is not None:
             self.live.agent_call(ext, uniqueid, "missed" if rang_only else "ended", at)
         if rang_only:
