@@ -344,3 +344,6 @@ class CallTransfer(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     result: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(String(200))
+    # when the leg this transfer began was answered (callcenter.legs): the target
+    # picked up; an attended transfer's at its completion.  None: never answered
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

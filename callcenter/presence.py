@@ -31,7 +31,10 @@ with what the agent needs to know about the callback, then
 :meth:`Presence.callback_phase` as the call goes on and ends.  A call the agent
 places from a ticket ("call the citizen") pops as :meth:`Presence.outbound_called`.
 A call another agent transferred (``HOTLINE_TRANSFER`` on the caller's channel,
-:mod:`callcenter.transfers`) pops with what that agent wrote (``transfer``).
+:mod:`callcenter.transfers`) pops with what that agent wrote (``transfer``).  So
+does one handed to an agent's own extension, not through a queue (the panel's
+``agent:<ext>``, ``##<ext>`` on a phone): the dialplan's UserEvents of the leg
+(:data:`~callcenter.transfers.LEG_EVENTS`) ring, answer and end its pop.
 
 Handlers hold no SQL: the call record comes from :class:`CallService`, the
 caller's earlier tickets from a function the composition root injects (the
@@ -54,6 +57,7 @@ from callcenter.models import Call
 from callcenter.pophistory import CallerHistory, History
 from callcenter.service import CallFacts, CallService, sanitize_caller
 from callcenter.shifts import extension_of
+from callcenter.transfers import LEG_ANSWERED, LEG_EVENTS, LEG_RING
 from callcenter.transfers import POP_KEY as TRANSFER_KEY
 from core.ami import AMIClient, Event, chan_vars, event_time
 from core.bus import Bus
@@ -71,6 +75,7 @@ POP_EVENTS = (
     "AgentConnect",
     "AgentComplete",
     "QueueCallerAbandon",
+    "UserEvent",
 )
 
 # How long a pop is kept without news (a crashed app must not leave a call on
@@ -78,10 +83,6 @@ POP_EVENTS = (
 POP_TTL = 4 * 3600
 # join times remembered for calls still to be answered (the oldest are dropped)
 MAX_JOINS = 5000
-
-# Pause reasons an agent may choose; the shift scheduler's own reason is not
-# among them, so an agent cannot resume themself out of a shift's end.
-PAUSE_REASONS = ("break", "meal", "training", "paperwork", "technical", "toilet")
 
 HistoryFn = Callable[[str | None], Awaitable[list[dict[str, Any]]]]
 Handler = Callable[[Event], Awaitable[None]]
@@ -178,6 +179,7 @@ class Presence:
         pop(["AgentConnect"], self.in_turn(self.on_connect))
         pop(["AgentComplete"], self.in_turn(self.on_complete))
         pop(["QueueCallerAbandon"], self.on_abandon_in_turn)
+        pop(["UserEvent"], self.on_transfer_leg)
 
     # -- each agent's events in order, agents side by side ---------------
     def in_turn(self, handler: Handler) -> Handler:
@@ -209,6 +211,22 @@ class Presence:
         self._done_with(uniqueid)
         for ext in [x for x, u in self.on_screen.items() if u == uniqueid]:
             self._queue_turn(ext, partial(self._missed, ext, uniqueid), e)
+
+    async def on_transfer_leg(self, e: Event) -> None:
+        """A transfer rings an agent's own phone (:data:`LEG_EVENTS`): their pop, in
+        their turn, as a queue's ring would give it."""
+        name = e.get("UserEvent")
+        if name not in LEG_EVENTS:
+            return
+        ext, uniqueid = e.get("Target") or "", e.get("Call") or ""
+        if not uniqueid or not any(a.extension == ext for a in self.settings.agents):
+            return  # a supervisor's desk phone, an agency, an emergency desk: no screen
+        if name == LEG_RING:
+            self.on_screen[ext] = uniqueid
+            self._queue_turn(ext, self.transfer_called, e)
+        else:
+            phase = "talking" if name == LEG_ANSWERED else "over"
+            self._queue_turn(ext, partial(self._transfer_phase, ext, uniqueid, phase), e)
 
     async def _missed(self, ext: str, uniqueid: str, _e: Event) -> None:
         await self._pop_phase(ext, uniqueid, "missed")
@@ -345,6 +363,54 @@ class Presence:
             # handed on by another agent: what they wrote comes with the call
             pop["transfer"] = await self._transfer_note(uniqueid)
         await self._show_pop(ext, uniqueid, pop)
+
+    async def transfer_called(self, e: Event) -> None:
+        """A transfer rings an agent's extension (``agent:<ext>``, ``##<ext>``): the pop
+        of the call, with what the agent who handed it on wrote (as into a queue)."""
+        received = self._now()
+        ext, uniqueid = e.get("Target") or "", e.get("Call") or ""
+        at = event_time(e, self.clock)
+        if self.live is not None:
+            self.live.agent_call(ext, uniqueid, "ringing", at)
+        reads = await self._read(uniqueid, None)
+        call = reads.call
+        pop = self._pop(
+            uniqueid,
+            reads,
+            name=None,
+            hotline_number=None,
+            queue=call.queue if call else None,
+            route_source="agi",
+            queued_at=None,
+        )
+        pop.update(event_at=received, ami_timestamp=float(e.get("Timestamp") or 0) or None)
+        asked = e.get("Transfer") or ""
+        if asked:  # the panel's transfer: its note, unless a later transfer's is kept
+            note = await self._transfer_note(uniqueid)
+            pop["transfer"] = note if note and str(note.get("id")) == asked else None
+        await self._show_pop(ext, uniqueid, pop)
+
+    async def _transfer_phase(self, ext: str, uniqueid: str, phase: str, e: Event) -> None:
+        """The leg to an agent's extension was answered (``talking``), or is ``over``:
+        ended once talked, off the screen when it only rang."""
+        at = event_time(e, self.clock)
+        if phase == "talking":
+            if self.live is not None:
+                self.live.agent_call(ext, uniqueid, "talking", at)
+            await self._pop_phase(
+                ext, uniqueid, "talking", only_from=("ringing",), answered_at=at.timestamp()
+            )
+            return
+        pop = await self.bus.kept(f"pop.{ext}")
+        rang_only = (
+            pop is not None and pop.get("uniqueid") == uniqueid and pop.get("phase") == "ringing"
+        )
+        if self.live is not None:
+            self.live.agent_call(ext, uniqueid, "missed" if rang_only else "ended", at)
+        if rang_only:
+            await self._pop_phase(ext, uniqueid, "missed")
+        else:
+            await self._pop_phase(ext, uniqueid, "ended", ended_at=at.timestamp())
 
     async def _transfer_note(self, uniqueid: str) -> dict[str, Any] | None:
         try:
@@ -529,36 +595,3 @@ class Presence:
         uniqueid = e.get("Uniqueid") or self.on_screen.get(ext)
         if uniqueid:
             await self._pop_phase(ext, uniqueid, "ended", ended_at=self._now())
-
-
-class AgentControl:
-    """Pause and resume an agent in every queue they are in (AMI QueuePause)."""
-
-    def __init__(self, ami: AMIClient) -> None:
-        self.ami = ami
-
-    async def pause(self, extension: str, reason: str) -> None:
-        if reason not in PAUSE_REASONS:
-            raise ValueError(f"unknown pause reason {reason!r}")
-        await self._pause(extension, True, reason)
-
-    async def resume(self, extension: str) -> None:
-        await self._pause(extension, False, "")
-
-    async def _pause(self, extension: str, paused: bool, reason: str) -> None:
-        action = {
-            "Action": "QueuePause",
-            "Interface": f"PJSIP/{extension}",
-            "Paused": "true" if paused else "false",
-        }
-        if reason:
-            action["Reason"] = reason
-        reply = await self.ami.action(action, as_list=False)
-        if reply is not None and str(reply.get("Response", "")).lower() == "error":
-            raise AgentNotInQueue(extension, str(reply.get("Message", "")))
-
-
-class AgentNotInQueue(Exception):
-    def __init__(self, extension: str, message: str) -> None:
-        self.extension = extension
-        super().__init__(f"agent {extension} is in no queue: {message}")

@@ -20,10 +20,12 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter import legs
 from callcenter.models import (
     OPEN_OUTCOMES,
     Agent,
     Call,
+    CallTransfer,
     Direction,
     Hotline,
     Outcome,
@@ -421,16 +423,34 @@ class CallService:
             call.hold_seconds = hold_seconds if first else call.hold_seconds
             call.recording_base = base
             call.recording_caller, call.recording_agent = rec_in, rec_out
+            if not first:
+                # the leg a transfer into this queue began (callcenter.legs)
+                link = await session.scalar(
+                    select(CallTransfer)
+                    .where(
+                        CallTransfer.call_id == call.id,
+                        CallTransfer.kind == "blind",
+                        CallTransfer.target_kind == "queue",
+                        CallTransfer.result == "transferred",
+                        CallTransfer.answered_at.is_(None),
+                    )
+                    .order_by(CallTransfer.id.desc())
+                )
+                if link is not None:
+                    link.answered_at = at
 
     async def agent_completed(
         self, *, uniqueid: str, talk_seconds: int | None, reason: str
     ) -> None:
+        """An agent's leg ended (app_queue's talk time); a transferred call's talk
+        time is every leg's (:mod:`callcenter.legs`)."""
         async with self.db.session() as session:
-            await session.execute(
-                update(Call)
-                .where(Call.uniqueid == uniqueid)
-                .values(talk_seconds=talk_seconds, end_reason=reason)
-            )
+            call = await self._get(session, uniqueid)
+            if call is None:
+                return
+            call.end_reason = reason
+            all_legs = await self._legs_talk(session, call)
+            call.talk_seconds = talk_seconds if all_legs is None else all_legs
 
     async def caller_abandoned(self, *, uniqueid: str, hold_seconds: int | None) -> None:
         """The caller left the queue unanswered.
@@ -505,6 +525,9 @@ class CallService:
                 call.outcome = Outcome.TIMEOUT if queue_status == "TIMEOUT" else Outcome.ABANDONED
             if call.answered_at and call.talk_seconds is None:
                 call.talk_seconds = int((at - call.answered_at).total_seconds())
+            all_legs = await self._legs_talk(session, call)
+            if all_legs is not None:
+                call.talk_seconds = all_legs
             if call.end_reason is None and cause:
                 call.end_reason = cause
             recorded = call.id if call.answered_at and call.recording_base else None
@@ -634,3 +657,19 @@ class CallService:
     @staticmethod
     async def _get(session: AsyncSession, uniqueid: str) -> Call | None:
         return await session.scalar(select(Call).where(Call.uniqueid == uniqueid))
+
+    @staticmethod
+    async def _legs_talk(session: AsyncSession, call: Call) -> int | None:
+        """The talk time of every answered leg, when the call was handed on; None
+        for a call that never was (its one leg's talk time is app_queue's)."""
+        rows = (
+            await session.scalars(
+                select(CallTransfer)
+                .where(CallTransfer.call_id == call.id)
+                .order_by(CallTransfer.requested_at, CallTransfer.id)
+            )
+        ).all()
+        chain = [legs.Link(r.result, r.done_at, r.answered_at) for r in rows]
+        if not any(link.result == "transferred" for link in chain):
+            return None
+        return legs.talk_seconds(call.answered_at, call.ended_at, chain)

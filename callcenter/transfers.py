@@ -14,10 +14,11 @@ on the caller's channel (the number, for the trunk) and ``BlindTransfer`` of
 the agent's channel to the dialplan's ``hotline-transfer`` context, whose
 extension per target (:func:`dialplan_exten`) queues or dials.
 
-The caller's channel keeps the recording app_queue started on it: a phone or
-a number answering is recorded under the call's own files; a queue's agent
-answering starts app_queue's recording again, appending to the same files
-(the context stops the first one before the queue).
+The call stays one recording: each later leg is recorded on the channel of
+whoever answered it, appended to the call's own files (the dialplan's gosubs for
+a phone or a number, :mod:`callcenter.handover` for a queue's agent and an
+attended hand-over).  What Asterisk reports of transfers made from the phones,
+and of each leg's answer, is :mod:`callcenter.transfer_events`'s.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import select
 
 from callcenter.models import Call, CallTransfer, TransferKind
 from callcenter.shifts import on_duty_queue
-from core.ami import AMIClient, AMIError, Event, event_time
+from core.ami import AMIClient, AMIError
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
@@ -51,8 +52,17 @@ DRAFT_MAX = 20000
 KINDS = ("queue", "agent", "phone", "agency", "emergency")
 # the context the agent's phone keys (## blind, *2 attended) and AMI Atxfer use
 KEYS_CONTEXT = "hotline-transfer-keys"
-# the AMI events a transfer made from a phone is heard by
-TRANSFER_EVENTS = ("BlindTransfer", "AttendedTransfer")
+# the AMI events a transfer made from a phone is heard by (and the dialplan's
+# UserEvents of a transfer's leg, below)
+TRANSFER_EVENTS = ("BlindTransfer", "AttendedTransfer", "UserEvent")
+# The dialplan's words of a leg that a phone or a number takes (the gosubs of
+# [hotline-transfer-leg] on the target's channel; headers Call: the caller's
+# uniqueid, Transfer: the chain row when the panel asked, Target: the extension
+# or number): it rings, it answered (recorded from then), it is over.
+LEG_RING = "HotlineTransferRing"
+LEG_ANSWERED = "HotlineTransferAnswered"
+LEG_OVER = "HotlineTransferOver"
+LEG_EVENTS = (LEG_RING, LEG_ANSWERED, LEG_OVER)
 # the ticket form's fields a transfer carries to the next agent (not the phone: the
 # caller's number comes with the call)
 DRAFT_FIELDS = (
@@ -359,6 +369,11 @@ class TransferService:
                 {"Action": "Setvar", "Channel": uniqueid, "Variable": "HOTLINE_TRANSFER",
                  "Value": str(row.id)}
             )  # fmt: skip
+            # ... and on the consultation's (the ring of an agent's pop names this row)
+            await self.ami.action(
+                {"Action": "Setvar", "Channel": agent_channel,
+                 "Variable": "__HOTLINE_TRANSFER", "Value": str(row.id)}
+            )  # fmt: skip
             # "... successfully queued": panoramisk would wait for a list (KeyError 'async')
             await self.ami.action(
                 {"Action": "Atxfer", "Channel": agent_channel, "Context": KEYS_CONTEXT,
@@ -413,7 +428,7 @@ class TransferService:
         except AMIError as e:
             raise TransferRefused("failed", error=str(e)) from None
         log.info("transfer %s of call %s completed by %s", row.id, row.call_uniqueid, actor.name)
-        return await self._close(row.id, "transferred", row.detail)
+        return await self._close(row.id, "transferred", row.detail, answered=True)
 
     async def cancel(self, actor: Transferrer, transfer_id: int) -> CallTransfer:
         """End the consultation: the target's leg hangs up, the agent is back with the
@@ -429,72 +444,6 @@ class TransferService:
             raise TransferRefused("failed", error=str(e)) from None
         log.info("transfer %s of call %s cancelled by %s", row.id, row.call_uniqueid, actor.name)
         return await self._close(row.id, "cancelled", row.detail)
-
-    # -- transfers made from the phones themselves ------------------------------------
-    def subscribe(self, ami: AMIClient) -> None:
-        ami.subscribe(TRANSFER_EVENTS, self.on_transfer)
-
-    async def on_transfer(self, e: Event) -> None:
-        """A transfer Asterisk made: one from a phone's keys is added to the chain;
-        one the panel asked for (its row exists) is completed."""
-        if e.get("Event") == "BlindTransfer":
-            if str(e.get("IsExternal", "")).lower() == "yes":
-                return  # ours (AMI BlindTransfer): written when asked
-            uniqueid = e.get("TransfereeUniqueid")
-            exten = e.get("Extension") or ""
-            if e.get("Context") != KEYS_CONTEXT:
-                return
-            kind, from_channel = TransferKind.BLIND, e.get("TransfererChannel")
-        else:
-            uniqueid = e.get("TransfereeUniqueid")
-            exten = keyed_target(e.get("TransferTargetChannel")) or ""
-            kind, from_channel = TransferKind.ATTENDED, e.get("OrigTransfererChannel")
-        if not uniqueid:
-            return
-        ok = str(e.get("Result", "")).lower() == "success"
-        now = event_time(e, self.clock)
-        async with self.db.session() as s:
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid))
-            if call is None:
-                return  # not a hotline call (agents calling each other)
-            if kind == TransferKind.ATTENDED:
-                # the panel's (AMI Atxfer): its row names the agent's channel
-                asked = await s.scalar(
-                    select(CallTransfer)
-                    .where(
-                        CallTransfer.call_uniqueid == uniqueid,
-                        CallTransfer.kind == TransferKind.ATTENDED,
-                        CallTransfer.detail == from_channel,
-                    )
-                    .order_by(CallTransfer.id.desc())
-                )
-                if asked is not None:
-                    if asked.result is None or not ok:
-                        asked.result = "transferred" if ok else "failed"
-                        asked.done_at = asked.done_at or now
-                    return
-            target = from_keys(self.settings, exten)
-            ext = extension_of_channel(from_channel)
-            agent = next((a for a in self.settings.agents if a.extension == ext), None)
-            s.add(
-                CallTransfer(
-                    call_id=call.id,
-                    call_uniqueid=uniqueid,
-                    kind=kind.value,
-                    target_kind=target.kind if target else "unknown",
-                    target=target.key if target else exten[:64],
-                    target_label=(target.label if target else exten)[:200],
-                    number=target.number if target else None,
-                    from_extension=ext,
-                    user_id=None,
-                    username=(agent.name if agent else ext or "?")[:100],
-                    requested_at=now,
-                    done_at=now,
-                    result="transferred" if ok else "failed",
-                    detail="phone",
-                )
-            )
-        log.info("call %s: %s transfer from %s's phone to %s", uniqueid, kind.value, ext, exten)
 
     async def _agent_channel(self, agent: str | None, uniqueid: str) -> str:
         """The agent's channel bridged to the caller's, or ``not_in_call``."""
@@ -547,14 +496,24 @@ class TransferService:
         return row
 
     async def _close(
-        self, row_id: int, result: str | None, detail: str | None, *, done: bool = True
+        self,
+        row_id: int,
+        result: str | None,
+        detail: str | None,
+        *,
+        done: bool = True,
+        answered: bool = False,
     ) -> CallTransfer:
+        """Write how the transfer went; ``answered``: its target talks to the caller
+        from now (a completed consultation)."""
         async with self.db.session() as s:
             row = await s.get(CallTransfer, row_id)
             assert row is not None
             row.result, row.detail = result, detail
             if done:
-                row.done_at = self.clock.now()
+                row.done_at = row.done_at or self.clock.now()
+            if answered:
+                row.answered_at = row.answered_at or row.done_at
             await s.flush()
             s.expunge(row)
             return row

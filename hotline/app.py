@@ -49,15 +49,18 @@ from callcenter.events import (
     CallEvents,
     member_subscriptions,
 )
+from callcenter.handover import HANDOVER_EVENTS, RecordingHandover
 from callcenter.live import LIVE_EVENTS, LiveState
 from callcenter.models import VoiceMessage
 from callcenter.outbound import OutboundService
-from callcenter.presence import POP_EVENTS, AgentControl, Presence
+from callcenter.pause import AgentControl
+from callcenter.presence import POP_EVENTS, Presence
 from callcenter.queue_log import QueueLogReader
 from callcenter.scheduler import ShiftScheduler
 from callcenter.service import CallService
 from callcenter.shifts import shift_at
 from callcenter.supervision import SUPERVISION_EVENTS, SupervisionService
+from callcenter.transfer_events import TransferEvents
 from callcenter.transfers import TRANSFER_EVENTS, TransferService
 from callcenter.wrapup import WrapupService
 from core.ami import AMIClient
@@ -138,6 +141,7 @@ AMI_EVENTS = sorted(
         *RESULT_CALL_EVENTS,
         *SUPERVISION_EVENTS,
         *TRANSFER_EVENTS,
+        *HANDOVER_EVENTS,
     }
 )
 
@@ -603,7 +607,9 @@ class Application:
         self.result_calls.subscribe(self.ami)
         self.outbound.subscribe(self.ami)
         self.supervision.subscribe(self.ami)
-        self.transfers.subscribe(self.ami)
+        TransferEvents(settings, self.db, self.clock).subscribe(self.ami)
+        # a transferred call's recording follows it to whoever took it
+        RecordingHandover(self.db, self.ami).subscribe(self.ami)
         member_subscriptions(self.ami, self.scheduler)
         self.queue_ingest.subscribe(self.ami)
         self.ami.on_login(self._resync_calls)

@@ -14,7 +14,7 @@ from callcenter.abandoned import AbandonedCallers
 from callcenter.blocklist import BlocklistService
 from callcenter.callbacks import CallbackService
 from callcenter.outbound import OutboundService
-from callcenter.presence import AgentControl
+from callcenter.pause import AgentControl
 from callcenter.service import CallService
 from callcenter.supervision import SupervisionService
 from callcenter.transfers import TransferService

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from accounts import passwords
 from accounts.models import Role, User
 from callcenter.blocklist import REASON_MAX as BLOCK_REASON_MAX
-from callcenter.presence import PAUSE_REASONS
+from callcenter.pause import PAUSE_REASONS
 from tickets.agencies import AgencyNode
 from tickets.models import Agency, AgencyKind, Channel, Domain, Status, Ticket, TicketEvent
 from tickets.numbers import format_number

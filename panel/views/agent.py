@@ -11,7 +11,8 @@ from aiohttp import WSMsgType, web
 
 from callcenter.exceptions import CallNotFound, UnknownWrapupCode, WrapupRefused
 from callcenter.models import Call
-from callcenter.presence import PAUSE_REASONS, POP_TTL, AgentNotInQueue
+from callcenter.pause import PAUSE_REASONS, AgentNotInQueue
+from callcenter.presence import POP_TTL
 from inbox.service import inbox_topic
 from panel.keys import ACTOR, GETTEXT, LANG
 from panel.security import require

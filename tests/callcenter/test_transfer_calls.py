@@ -1,9 +1,11 @@
 """Transfers in real calls through the test carrier: an agent of the 1022 team hands
 the caller on, blind, to the Party team's queue (another agent answers, and their
-screen-pop carries the first agent's note and draft), to an agency's number and to
-113 over the trunk (the carrier's side answers and hears the caller).  The call's
-recording goes on across the transfer: both sides hold sound from before and after
-it, checked by their spectrum; the chain keeps who transferred to whom."""
+screen-pop carries the first agent's note and draft), to another agent's own
+extension (the same pop), to an agency's number and to 113 over the trunk (the
+carrier's side answers and hears the caller), or attended to a supervisor's phone.
+The call's recording goes on across the transfer: both sides hold sound from before
+and after it, checked by their spectrum (what the caller heard too); the chain keeps
+who transferred to whom, and the talk time adds up every answered leg."""
 
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ from core.ami import Event
 from core.settings import load_settings
 from hotline import system
 from hotline.app import Application
-from hotline.carrier import AGENT_TONE_HZ, CALLER_TONE_HZ
+from hotline.carrier import AGENT_TONE_HZ, CALLER_TONE_HZ, SUPERVISOR_TONE_HZ
 from tests.lab import CARRIER, Lab, eventually
+from tests.panel.test_presence import Listener
 from tickets.models import Agency
 
 pytestmark = pytest.mark.asterisk
@@ -58,6 +61,22 @@ async def trunk_app(carrier: Lab) -> AsyncIterator[Application]:
     finally:
         path.write_text(original)
         await system.reload(load_settings(path, env={}), carrier.pbx)
+
+
+@pytest.fixture
+async def caller_ears(carrier: Lab) -> AsyncIterator[None]:
+    """The callers' phones (on the carrier) record what they hear during the test."""
+    await carrier.carrier.record_heard(True)
+    try:
+        yield
+    finally:
+        await carrier.carrier.record_heard(False)
+
+
+def caller_heard(lab: Lab, number: str) -> Path:
+    """What the caller's own phone heard (the carrier's recording, ``caller_ears``)."""
+    (path,) = sorted(lab.carrier.heard_dir.glob(f"caller{number}-*-in.wav"))
+    return path
 
 
 def new_number() -> str:
@@ -136,18 +155,9 @@ async def ended(app: Application, call_id: int) -> Call:
     return call
 
 
-def assert_recorded_across(
-    call: Call, leg1: float, leg2: float, *, heard_after: bool = True, check_heard: bool = True
-) -> None:
-    """Both sides of the call's recording hold the first leg and the second.
-
-    ``heard_after=False``: a transfer into another queue, where app_queue's second
-    recording (appended to the call's files) often gets silence on the side the
-    caller hears, though the caller does hear the agent (a known defect, see
-    README "Transferring a live call"): that side is checked for the first leg only.
-    ``check_heard=False``: a transfer out through the trunk, where in a run with two test
-    workers the whole heard side came out silent (the same open defect): only its
-    length is checked; the far end's own recording shows what the caller heard."""
+def assert_recorded_across(call: Call, leg1: float, leg2: float) -> None:
+    """Both sides of the call's recording hold the first leg and the second: what the
+    caller said (440 Hz) and what they heard (the agents' and services' 1000 Hz)."""
     assert call.recording_caller and call.recording_agent
     said, heard = Path(call.recording_caller), Path(call.recording_agent)
     for side in (said, heard):
@@ -156,17 +166,25 @@ def assert_recorded_across(
     assert share(said, CALLER_TONE_HZ, 0.3, leg1 - 0.5) > 0.5
     assert share(said, CALLER_TONE_HZ, -leg2 + 0.5, -0.3) > 0.5
     # what the caller heard: the first agent, then who took the call
-    if not check_heard:
-        return
     assert share(heard, AGENT_TONE_HZ, 0.3, leg1 - 0.5) > 0.5
-    if heard_after:
-        assert share(heard, AGENT_TONE_HZ, -leg2 + 0.5, -0.3) > 0.5
+    assert share(heard, AGENT_TONE_HZ, -leg2 + 0.5, -0.3) > 0.5, f"{heard}: the second leg"
+
+
+def assert_talked_across(call: Call, link: Any) -> None:
+    """The record's talk time is both legs': the first agent's up to the transfer and
+    the target's from its answer to the end (not the wait between them)."""
+    assert call.answered_at and call.ended_at and link.done_at and link.answered_at
+    first = (link.done_at - call.answered_at).total_seconds()
+    second = (call.ended_at - link.answered_at).total_seconds()
+    assert call.talk_seconds is not None
+    assert abs(call.talk_seconds - (first + second)) <= 1.5, (call.talk_seconds, first, second)
+    assert call.talk_seconds > second + 2, "the first leg is counted too"
 
 
 async def test_blind_to_another_team_the_next_agent_answers_with_the_note(
-    carrier: Lab, app: Application
+    carrier: Lab, app: Application, caller_ears: None
 ):
-    _number, call = await start_call(app, carrier)
+    number, call = await start_call(app, carrier)
     first = call.agent_extension or ""
     actor = Transferrer(None, "Lan", first)
     draft = {"description": "Cây đổ chắn đường Lê Lợi", "level": "2", "citizen_phone": "x"}
@@ -201,9 +219,63 @@ async def test_blind_to_another_team_the_next_agent_answers_with_the_note(
     await carrier.carrier.hangup_all()
     done = await ended(app, call.id)
     assert done.agent_extension == second and done.answered_at == call.answered_at
-    assert_recorded_across(done, leg1=3, leg2=4, heard_after=False)
+    assert_recorded_across(done, leg1=3, leg2=4)
+    assert share(caller_heard(carrier, number), AGENT_TONE_HZ, -3.5, -0.5) > 0.5, (
+        "the caller hears the Party agent to the end"
+    )
     (chain,) = await app.transfers.chain(call.id)
     assert chain.id == row.id and chain.note == "Người dân hỏi về Thành ủy"
+    assert chain.answered_at is not None, "the queue's answer begins the second leg"
+    assert_talked_across(done, chain)
+
+
+async def test_blind_to_an_agents_extension_pops_the_note_and_records_the_leg(
+    carrier: Lab, app: Application, caller_ears: None
+):
+    """``agent:<ext>``: the caller goes to that agent's own phone, not through a queue.
+    Their screen gets the pop a queue transfer gives (who handed it on, the note, the
+    draft), through the bus the agent's page listens to; the record names them once
+    they answer, the recording goes on from their phone, the talk time has both legs."""
+    number, call = await start_call(app, carrier)
+    first = call.agent_extension or ""
+    target = next(a.extension for a in carrier.settings.agents if a.extension != first)
+    screen = Listener(app.bus, f"agent.{target}")
+    listening = asyncio.create_task(screen.run())
+    try:
+        await asyncio.wait_for(screen.ready.wait(), 5)
+        draft = {"description": "Đèn đường hỏng ở Nguyễn Huệ", "district": "Quận 1"}
+        row = await app.transfers.blind(
+            Transferrer(None, "Lan", first), call.id, f"agent:{target}",
+            note="Anh xem giúp phiếu này", draft=draft,
+        )  # fmt: skip
+        assert (row.target_kind, row.target, row.result) == ("agent", target, "transferred")
+        ring = await screen.next("pop", timeout=20)
+        assert ring["phase"] == "ringing" and ring["uniqueid"] == call.uniqueid
+        assert ring["call_id"] == call.id and ring["caller"] == call.caller_number
+        assert ring["transfer"]["note"] == "Anh xem giúp phiếu này"
+        assert ring["transfer"]["by"] == "Lan" and ring["transfer"]["from_extension"] == first
+        assert ring["transfer"]["draft"] == draft
+        answered = await screen.next("pop", timeout=10)
+        assert answered["phase"] == "talking" and answered["transfer"]["id"] == row.id
+        kept = await app.bus.kept(f"pop.{target}")
+        assert kept and kept["phase"] == "talking", "a reload of their page shows it"
+
+        await eventually(lambda: bridged_with_caller(app, target, call.uniqueid), timeout=10)
+        assert not await talking(app, first), "the first agent's phone is free"
+        await asyncio.sleep(4)  # the second leg's sound
+        await carrier.carrier.hangup_all()
+        done = await ended(app, call.id)
+        over = await screen.next("pop", timeout=10)
+        assert over["phase"] == "ended", "it stays on their screen for the ticket"
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+    assert done.agent_extension == target, "the record names who has the call"
+    (link,) = await app.transfers.chain(call.id)
+    assert link.answered_at is not None
+    assert_recorded_across(done, leg1=3, leg2=4)
+    assert share(caller_heard(carrier, number), AGENT_TONE_HZ, -3.5, -0.5) > 0.5
+    assert_talked_across(done, link)
 
 
 async def agency(app: Application) -> int:
@@ -310,7 +382,9 @@ async def test_blind_to_an_agency_through_the_api_the_agency_answers(
     finally:
         await carrier.carrier.record_answered_in(None)
     assert finished.end_reason == "transfer_hangup"
-    assert_recorded_across(finished, leg1=3, leg2=4, check_heard=False)
+    assert_recorded_across(finished, leg1=3, leg2=4)
+    (chain,) = await app.transfers.chain(call.id)
+    assert_talked_across(finished, chain)
     agency_heard = heard_dir / f"{AGENCY_NUMBER}-heard.wav"
     assert share(agency_heard, CALLER_TONE_HZ, 0.3) > 0.5, "the agency hears the caller"
 
@@ -342,7 +416,9 @@ async def test_blind_to_113_through_the_trunk_the_desk_answers(
     assert desk[0]["Number"] == "113"
     # the desk talks 6 s, then hangs up: the call ends with it
     done = await ended(app, call.id)
-    assert_recorded_across(done, leg1=3, leg2=4, check_heard=False)
+    assert_recorded_across(done, leg1=3, leg2=4)
+    (chain,) = await app.transfers.chain(call.id)
+    assert_talked_across(done, chain)
 
 
 async def bridged_with_caller(app: Application, extension: str, uniqueid: str) -> bool:
@@ -356,8 +432,10 @@ async def bridged_with_caller(app: Application, extension: str, uniqueid: str) -
     )
 
 
-async def test_attended_to_a_supervisor_consults_then_completes(carrier: Lab, app: Application):
-    _number, call = await start_call(app, carrier)
+async def test_attended_to_a_supervisor_consults_then_completes(
+    carrier: Lab, app: Application, caller_ears: None
+):
+    number, call = await start_call(app, carrier)
     ext = call.agent_extension or ""
     actor = Transferrer(None, "Lan", ext)
     row = await app.transfers.attended(actor, call.id, "phone:1901", note="Xin ý kiến")
@@ -379,14 +457,17 @@ async def test_attended_to_a_supervisor_consults_then_completes(carrier: Lab, ap
 
     (link,) = await app.transfers.chain(call.id)  # the AMI event adds no second row
     assert link.id == row.id and link.result == "transferred"
+    assert link.answered_at == link.done_at, "the supervisor talks to the caller from then"
     heard = Path(finished.recording_agent or "")
     assert share(heard, AGENT_TONE_HZ, 0.3, 2.5) > 0.5, "the first agent, before"
-    # what the caller hears after the hand-over is often silent in the recording, as
-    # after a transfer into a queue (known defect, docs-pending/transfers.md); the
-    # supervisor's side below shows the two talk
+    assert share(heard, SUPERVISOR_TONE_HZ, -3.5, -0.3) > 0.5, "the supervisor, after"
     assert share(Path(finished.recording_caller or ""), CALLER_TONE_HZ, -3.5, -0.3) > 0.5
+    assert_talked_across(finished, link)
     desk_heard = carrier.carrier.heard("1901")[-1]
     assert share(desk_heard, CALLER_TONE_HZ, -3.5, -0.3) > 0.3, "the supervisor hears the caller"
+    assert share(caller_heard(carrier, number), SUPERVISOR_TONE_HZ, -3.5, -0.5) > 0.5, (
+        "... and the caller the supervisor, to the end"
+    )
 
 
 async def test_attended_cancelled_takes_the_agent_back_to_the_caller(
@@ -443,4 +524,6 @@ async def test_the_phone_keys_blind_transfer_to_another_team(carrier: Lab, app: 
     assert link.from_extension == first and link.result == "transferred"
     await asyncio.sleep(4)
     await carrier.carrier.hangup_all()
-    assert_recorded_across(await ended(app, call.id), leg1=3, leg2=4, heard_after=False)
+    done = await ended(app, call.id)
+    assert_recorded_across(done, leg1=3, leg2=4)
+    assert_talked_across(done, (await app.transfers.chain(call.id))[0])

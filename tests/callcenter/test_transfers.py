@@ -13,7 +13,10 @@ import tomli_w
 
 from callcenter.models import CallTransfer
 from callcenter.service import CallService
+from callcenter.transfer_events import TransferEvents
 from callcenter.transfers import (
+    KEYS_CONTEXT,
+    LEG_ANSWERED,
     Target,
     TransferRefused,
     Transferrer,
@@ -27,7 +30,7 @@ from callcenter.transfers import (
     keys_exten,
     trunk_number,
 )
-from core.ami import AMIClient
+from core.ami import AMIClient, Event
 from core.clock import FakeClock
 from core.db import Database
 from dialplan.render import render
@@ -283,3 +286,115 @@ def test_the_dialplan_has_one_extension_per_target_and_no_free_number(tmp_path):
     off["transfers"] = {"enabled": False}
     settings = settings_in(tmp_path / "off", tomli_w.dumps(off))
     assert "[hotline-transfer]" not in render(settings, [])["extensions.conf"]
+
+
+def at(seconds: float) -> str:
+    """An AMI ``Timestamp`` header ``seconds`` after T0."""
+    return f"{(T0 + timedelta(seconds=seconds)).timestamp():.6f}"
+
+
+def keyed(uniqueid: str, digits: str, by: str, seconds: float) -> Event:
+    """``##<digits>`` keyed on ``by``'s phone: Asterisk's BlindTransfer event."""
+    return Event(
+        {
+            "Event": "BlindTransfer", "Result": "Success", "IsExternal": "No",
+            "TransfereeUniqueid": uniqueid, "TransfererChannel": f"PJSIP/{by}-0000002a",
+            "Context": KEYS_CONTEXT, "Extension": digits, "Timestamp": at(seconds),
+        }
+    )  # fmt: skip
+
+
+def answered(uniqueid: str, target: str, seconds: float, transfer: str = "") -> Event:
+    """The dialplan's word that a transfer's phone or number answered."""
+    return Event(
+        {
+            "Event": "UserEvent", "UserEvent": LEG_ANSWERED, "Call": uniqueid,
+            "Transfer": transfer, "Target": target, "Timestamp": at(seconds),
+        }
+    )  # fmt: skip
+
+
+async def test_the_talk_time_adds_up_every_answered_leg(env):
+    """1001 answers at 3 s and keys ##82 at 20 s (app_queue: 17 s talked); a Party agent
+    answers at 32 s and hands the caller to 1002's own extension at 50 s; 1002 answers
+    at 58 s and the caller hangs up at 70 s: 17 + 18 + 12 s, not the last leg's 12."""
+    calls, service, db, settings = env
+    events = TransferEvents(settings, db, service.clock)
+    await talking(calls, "pbx-9.6", "1001")
+    await events.on_transfer(keyed("pbx-9.6", "82", "1001", 20))
+    await calls.agent_completed(uniqueid="pbx-9.6", talk_seconds=17, reason="transfer_hangup")
+    call = await calls.get("pbx-9.6")
+    assert call is not None and call.talk_seconds == 17, "so far: the first leg"
+    await calls.agent_connected(
+        uniqueid="pbx-9.6", queue="party-morning", interface="PJSIP/2001", member_name=None,
+        hold_seconds=12, at=T0 + timedelta(seconds=32), recording_base=None,
+    )  # fmt: skip
+    await events.on_transfer(keyed("pbx-9.6", "1002", "2001", 50))
+    await calls.agent_completed(uniqueid="pbx-9.6", talk_seconds=18, reason="transfer_hangup")
+    # an answer nobody asked for (no such transfer) changes nothing
+    await events.on_leg(answered("pbx-9.6", "1901", 55))
+    await events.on_leg(answered("pbx-9.6", "1002", 58))
+    call = await calls.get("pbx-9.6")
+    assert call is not None and call.agent_extension == "1002", "the record names who has it"
+    await calls.hung_up(
+        uniqueid="pbx-9.6", at=T0 + timedelta(seconds=70), queue_status=None, cause="16"
+    )
+    chain = await service.chain(call.id)
+    assert [(t.target, t.answered_at) for t in chain] == [
+        ("party", T0 + timedelta(seconds=32)),
+        ("1002", T0 + timedelta(seconds=58)),
+    ]
+    call = await calls.get("pbx-9.6")
+    assert call is not None and call.talk_seconds == 17 + 18 + 12
+    assert call.answered_at == T0 + timedelta(seconds=3) and call.hold_seconds == 3
+    # app_queue's report of a leg coming after the hang-up keeps the whole
+    await calls.agent_completed(uniqueid="pbx-9.6", talk_seconds=12, reason="agent_hangup")
+    call = await calls.get("pbx-9.6")
+    assert call is not None and call.talk_seconds == 47
+
+
+async def test_a_leg_never_answered_adds_nothing_and_a_consultation_counts_from_completion(
+    env,
+):
+    calls, service, db, settings = env
+    events = TransferEvents(settings, db, service.clock)
+    # ##113 at 20 s; the desk never answers; the caller hangs up at 40 s
+    await talking(calls, "pbx-9.7", "1001")
+    await events.on_transfer(keyed("pbx-9.7", "113", "1001", 20))
+    await calls.hung_up(
+        uniqueid="pbx-9.7", at=T0 + timedelta(seconds=40), queue_status=None, cause="16"
+    )
+    call = await calls.get("pbx-9.7")
+    assert call is not None and call.talk_seconds == 17
+    # *2 1901 from the phone, completed at 30 s: the supervisor talks from then to 45 s
+    await talking(calls, "pbx-9.8", "1001")
+    await events.on_transfer(
+        Event(
+            {
+                "Event": "AttendedTransfer",
+                "Result": "Success",
+                "OrigTransfererChannel": "PJSIP/1001-0000002b",
+                "TransfereeUniqueid": "pbx-9.8",
+                "TransferTargetChannel": f"Local/1901@{KEYS_CONTEXT}-00000003;1",
+                "Timestamp": at(30),
+            }
+        )  # fmt: skip
+    )
+    # the consultation's own answer (before completion) is not the caller's leg
+    await events.on_leg(answered("pbx-9.8", "1901", 10))
+    await calls.hung_up(
+        uniqueid="pbx-9.8", at=T0 + timedelta(seconds=45), queue_status=None, cause="16"
+    )
+    call = await calls.get("pbx-9.8")
+    assert call is not None and call.talk_seconds == 27 + 15
+    assert call.agent_extension == "1001", "a supervisor's desk phone is no agent of the record"
+    (link,) = await service.chain(call.id)
+    assert link.answered_at == link.done_at == T0 + timedelta(seconds=30)
+    # a call never handed on keeps app_queue's talk time
+    await talking(calls, "pbx-9.9", "1001")
+    await calls.agent_completed(uniqueid="pbx-9.9", talk_seconds=33, reason="caller_hangup")
+    await calls.hung_up(
+        uniqueid="pbx-9.9", at=T0 + timedelta(seconds=60), queue_status=None, cause="16"
+    )
+    call = await calls.get("pbx-9.9")
+    assert call is not None and call.talk_seconds == 33
