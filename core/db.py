@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -27,7 +26,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import await_only
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -77,72 +75,6 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         event.listen(engine, "connect", _sqlite_pragmas)
 
 
-#: How long a writer waits for the gate, as SQLite's own busy timeout (10 s).
-WRITE_WAIT = 10.0
-_READS = ("SELECT", "PRAGMA", "EXPLAI")
-_HOLDS = "hotline_writes"
-
-
-class WriterGate:
-    """One writing transaction at a time among this process's SQLite connections.
-
-    SQLite has one writer: a second connection that writes meanwhile gets
-    SQLITE_BUSY, and its busy handler sleeps and tries again, 1, 2, 5, 10 … up
-    to 100 ms at a time.  With a dozen writers in flight (notifications going
-    out while delivery reports come in) they spent most of their time asleep
-    with the database free: 56 SMS/s out on a machine at rest.  So, within a
-    process, a connection waits here (an asyncio lock, woken as soon as the
-    writer before it commits) from its first write statement until its
-    commit or rollback; reads never wait.  Other processes still meet
-    SQLite's own lock and busy timeout.  A write that waits longer than
-    :data:`WRITE_WAIT` fails as SQLite's would: "database is locked".
-
-    The statements run in SQLAlchemy's greenlet (the async engine), where
-    ``await_only`` may wait for the lock.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._lock: asyncio.Lock | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "commit", self._done)
-        event.listen(engine, "rollback", self._done)
-        # a connection given back without either (closed, invalidated)
-        event.listen(engine.pool, "checkin", self._checkin)
-
-    def _lock_here(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._loop is not loop:
-            self._lock, self._loop = asyncio.Lock(), loop
-        return self._lock
-
-    def _before(self, conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
-        if conn.info.get(_HOLDS) is not None or statement.lstrip()[:6].upper() in _READS:
-            return
-        lock = self._lock_here()
-        try:
-            if lock.locked():
-                await_only(asyncio.wait_for(lock.acquire(), WRITE_WAIT))
-            else:  # free: taken at once, with no task made for the wait
-                await_only(lock.acquire())
-        except TimeoutError:
-            raise sqlite3.OperationalError("database is locked") from None
-        conn.info[_HOLDS] = lock
-
-    def _done(self, conn) -> None:  # type: ignore[no-untyped-def]
-        self._release(conn.info)
-
-    def _checkin(self, _dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
-        if record is not None:
-            self._release(record.info)
-
-    @staticmethod
-    def _release(info: dict[str, object]) -> None:
-        lock = info.pop(_HOLDS, None)
-        if isinstance(lock, asyncio.Lock) and lock.locked():
-            lock.release()
-
-
 def make_engine(url: str) -> AsyncEngine:
     """The application's async engine for ``url``."""
     kind, _ = _scheme(url)
@@ -159,8 +91,6 @@ def make_engine(url: str) -> AsyncEngine:
             async_url(url), pool_size=32, max_overflow=8, pool_pre_ping=True
         )
     install_sqlite_pragmas(engine.sync_engine)
-    if kind == "sqlite":
-        WriterGate(engine.sync_engine)
     return engine
 
 

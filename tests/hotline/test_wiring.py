@@ -34,7 +34,9 @@ async def test_each_lane_hears_its_own_events(tmp_path) -> None:
     finally:
         await app.bus.close()
         await app.db.close()
-    assert set(lanes) == {"main", "live", "pop"}
+    assert set(lanes) == {"main", "live", "pop", "handover"}
+    # the recording's hand-over after a transfer waits on AMI actions: a lane of its own
+    assert {"agentconnect", "attendedtransfer"} <= lanes["handover"]
     # the pop needs its own join times: the record's are written on another lane
     assert {"agentcalled", "queuecallerjoin", "agentconnect", "agentcomplete"} <= lanes["pop"]
     assert "agentcalled" not in lanes["main"]
