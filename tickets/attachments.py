@@ -22,6 +22,7 @@ with it, found here by decoding, and ``nosniff``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -30,11 +31,12 @@ import secrets
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from core.settings import Settings
+from core.settings import Settings, TicketSettings
 from tickets.exceptions import InvalidInput
 
 #: Pillow's format name -> the content type the file is stored (and served) with.
@@ -170,6 +172,24 @@ def check_pdf(
         raise InvalidInput.one(field, FILE_NOT_ALLOWED, types="PDF")
     return NewAttachment(
         kind="document", content_type=PDF, data=data, original_name=_clean_name(original_name)
+    )
+
+
+async def check_upload(
+    limits: TicketSettings, data: bytes, original_name: str | None, field: str = "attachment"
+) -> NewAttachment:
+    """:func:`check_file` with the configured limits, in a thread (decoding a photo is
+    CPU work): what the ticket page and the API do with each file uploaded."""
+    return await asyncio.to_thread(
+        partial(
+            check_file,
+            data,
+            allowed=limits.attachment_types,
+            max_bytes=limits.attachment_max_bytes,
+            max_pixels=limits.attachment_max_pixels,
+            original_name=original_name,
+            field=field,
+        )
     )
 
 

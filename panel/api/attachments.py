@@ -9,7 +9,7 @@ The same rules as the ticket page's (:mod:`panel.views.review`, :mod:`panel.view
   reported); such a file answers 404, as one that does not exist, and the list says how
   many are kept from the reader (``withheld``);
 - **what**: a photo (JPEG, PNG, WebP) or a PDF as ``[tickets] attachment_types`` allow,
-  found by its content in a thread (:func:`tickets.attachments.check_file`), at most
+  found by its content in a thread (:func:`tickets.attachments.check_upload`), at most
   ``attachment_max_bytes`` each and ``attachments_per_ticket`` on the ticket; refused with
   422 naming ``attachment``.  The upload is ``multipart/form-data`` (one or more parts
   named ``attachment``); the body may be as large as the page's upload
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from functools import partial
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -38,7 +37,7 @@ from panel.security import json_error, require
 from panel.views.common import attachments_for, ctx, visible_ticket
 from panel.views.review import EXTENSIONS
 from panel.views.tickets import file_response, ticket_file
-from tickets.attachments import FILE_EMPTY, NewAttachment, check_file
+from tickets.attachments import FILE_EMPTY, NewAttachment, check_upload
 from tickets.audit import View
 from tickets.exceptions import InvalidInput
 from tickets.models import Attachment, Ticket
@@ -148,24 +147,11 @@ async def upload_attachment(request: web.Request) -> web.StreamResponse:
     uploads = [v for v in posted.getall(FIELD, []) if isinstance(v, web.FileField)]
     if not uploads:
         raise InvalidInput.one(FIELD, FILE_EMPTY)
-    t = ctx(request).settings.tickets
+    limits = ctx(request).settings.tickets
     checked: list[NewAttachment] = []
     for upload in uploads:
         data = await asyncio.to_thread(upload.file.read)
-        # checked by its content, in a thread (decoding a photo is CPU work)
-        checked.append(
-            await asyncio.to_thread(
-                partial(
-                    check_file,
-                    data,
-                    allowed=t.attachment_types,
-                    max_bytes=t.attachment_max_bytes,
-                    max_pixels=t.attachment_max_pixels,
-                    original_name=upload.filename,
-                    field=FIELD,
-                )
-            )
-        )
+        checked.append(await check_upload(limits, data, upload.filename, FIELD))
     rows = await ctx(request).review.attach(request[ACTOR], ticket.id, checked)
     return _json(_list(ticket, rows), status=201)
 

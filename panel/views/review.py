@@ -3,7 +3,7 @@
 The actions come from the workflow's table (:mod:`tickets.workflow`) like the others and
 are posted to ``/tickets/{code}/{action}`` (:func:`panel.views.tickets.ticket_action`
 hands them here); files are posted to ``/tickets/{code}/attachments`` as
-``multipart/form-data`` and checked by their content (:func:`tickets.attachments.check_file`,
+``multipart/form-data`` and checked by their content (:func:`tickets.attachments.check_upload`,
 in a thread).  The upload routes alone (this one and the JSON API's,
 :mod:`panel.api.attachments`) accept a body as large as the settings allow
 (:func:`upload_limit_middleware`); every other form keeps the panel's small limit.
@@ -12,7 +12,6 @@ in a thread).  The upload routes alone (this one and the JSON API's,
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from accounts.identity import Actor
 from panel.keys import ACTOR, GETTEXT
 from panel.security import require
 from panel.views.common import ctx, flash_redirect, visible_ticket
-from tickets.attachments import FILE_EMPTY, NewAttachment, check_file
+from tickets.attachments import FILE_EMPTY, check_upload
 from tickets.exceptions import FieldError, InvalidInput
 from tickets.models import Ticket
 from tickets.review.models import ExtensionState
@@ -128,18 +127,7 @@ async def attach_file(request: web.Request) -> web.StreamResponse:
         if not isinstance(upload, web.FileField):
             raise InvalidInput([FieldError("attachment", FILE_EMPTY, {})])
         data = await asyncio.to_thread(upload.file.read)
-        t = c.settings.tickets
-        # checked by its content, in a thread (decoding a photo is CPU work)
-        checked: NewAttachment = await asyncio.to_thread(
-            partial(
-                check_file,
-                data,
-                allowed=t.attachment_types,
-                max_bytes=t.attachment_max_bytes,
-                max_pixels=t.attachment_max_pixels,
-                original_name=upload.filename,
-            )
-        )
+        checked = await check_upload(c.settings.tickets, data, upload.filename)
         await c.review.attach(request[ACTOR], ticket.id, [checked])
     except InvalidInput as e:
         from panel.views.tickets import ticket_page_with_errors
