@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -75,6 +78,107 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         event.listen(engine, "connect", _sqlite_pragmas)
 
 
+#: How long a writer waits for the gate, as SQLite's own busy timeout (10 s).
+WRITE_WAIT = 10.0
+_READS = ("SELECT", "PRAGMA", "EXPLAI")
+
+
+class WriterGate:
+    """One writing transaction at a time among this process's SQLite connections.
+
+    SQLite has one writer: a second connection that writes meanwhile gets
+    SQLITE_BUSY, and its busy handler sleeps and tries again, 1, 2, 5, 10 … up
+    to 100 ms at a time.  With a dozen writers in flight (notifications going
+    out while delivery reports come in) they spent most of their time asleep
+    with the database free.  So, within a process, a connection waits here (an
+    asyncio lock, woken as soon as the writer before it has committed) from its
+    first write statement until its commit or rollback has run; reads never
+    wait.  Other processes still meet SQLite's own lock and busy timeout.  A
+    write that waits longer than :data:`WRITE_WAIT` fails as SQLite's would:
+    "database is locked".
+
+    The holder is known by its pool record's ``info`` dict, which stays the
+    same object for the record's life (invalidation clears it, never replaces
+    it), so every way a connection can end is recognised without asking the
+    connection anything: the dialect's commit and rollback (wrapped here, so
+    the next writer is let in only once SQLite has released its lock), and the
+    pool's check-in, invalidation, close and detach.  None of these can raise:
+    a connection invalidated mid-transaction (at shutdown, on a cancelled task)
+    gives the gate back all the same.
+
+    The statements run in SQLAlchemy's greenlet (the async engine), where
+    ``await_only`` may wait for the lock.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+        self._holder: dict[object, object] | None = None
+        event.listen(engine, "before_cursor_execute", self._before)
+        dialect = engine.dialect
+        for name in ("do_commit", "do_rollback"):
+            setattr(dialect, name, self._releasing(getattr(dialect, name)))
+        for name in ("checkin", "invalidate", "close", "detach"):
+            event.listen(engine.pool, name, self._pool_event)
+
+    def _lock_here(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop, self._holder = asyncio.Lock(), loop, None
+            self._thread = threading.get_ident()
+        return self._lock
+
+    def _before(self, conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip()[:6].upper() in _READS:
+            return
+        info = conn.connection.info  # a live connection: about to execute
+        if info is self._holder:
+            return
+        lock = self._lock_here()
+        try:
+            if lock.locked():
+                await_only(asyncio.wait_for(lock.acquire(), WRITE_WAIT))
+            else:  # free: taken at once, with no task made for the wait
+                await_only(lock.acquire())
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        self._holder = info
+
+    def _releasing(self, method: Callable[[object], None]) -> Callable[[object], None]:
+        def after(connection: object) -> None:
+            try:
+                method(connection)
+            finally:
+                if self._holder is not None:
+                    self._release(_info_of(connection))
+
+        return after
+
+    def _pool_event(self, _dbapi_connection, record, *_rest) -> None:  # type: ignore[no-untyped-def]
+        if self._holder is not None:
+            self._release(_info_of(record))
+
+    def _release(self, info: object) -> None:
+        if info is None or info is not self._holder:
+            return
+        if threading.get_ident() != self._thread and self._loop is not None:
+            # a connection collected on another thread: let the loop do it
+            self._loop.call_soon_threadsafe(self._release, info)
+            return
+        self._holder = None
+        if self._lock is not None and self._lock.locked():
+            self._lock.release()
+
+
+def _info_of(connection: object) -> object:
+    """A pool record's or proxied connection's ``info``, or None where it has none."""
+    try:
+        return connection.info  # type: ignore[attr-defined]
+    except Exception:  # an ad hoc connection (the dialect's first connect) has none
+        return None
+
+
 def make_engine(url: str) -> AsyncEngine:
     """The application's async engine for ``url``."""
     kind, _ = _scheme(url)
@@ -91,6 +195,8 @@ def make_engine(url: str) -> AsyncEngine:
             async_url(url), pool_size=32, max_overflow=8, pool_pre_ping=True
         )
     install_sqlite_pragmas(engine.sync_engine)
+    if kind == "sqlite":
+        WriterGate(engine.sync_engine)
     return engine
 
 

@@ -573,3 +573,152 @@ async def test_a_read_sees_what_was_committed_and_runs_beside_a_writer(
     with pytest.raises(Exception, match="nope"):
         await db.read(broken)
     assert (await db.read(caller))[0] == "0907654321"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_writers_in_one_process_take_turns_at_the_gate(
+    service: CallService, monkeypatch
+):
+    """core.db.WriterGate: a second writer's statement is not sent to SQLite (whose busy
+    handler would sleep up to 100 ms at a time) until the first commits or rolls back;
+    reads never wait; a writer that waits too long fails as SQLite's own would."""
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    import core.db
+
+    db = service.db
+    sent: list[tuple[str, float]] = []
+
+    def seen(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE calls"):
+            sent.append((statement[:12], time.monotonic()))
+
+    uid = await _one_call(service, "pbx-1795344736.77")
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)  # after the gate's own listener
+    first_holds = asyncio.Event()
+    try:
+
+        async def first() -> float:
+            async with db.session() as s:
+                await s.execute(
+                    text("UPDATE calls SET language = 'en' WHERE uniqueid = :u"), {"u": uid}
+                )
+                first_holds.set()
+                await asyncio.sleep(0.4)
+                # a read in another session meanwhile does not wait
+                async with db.session() as r:
+                    t = time.monotonic()
+                    await r.execute(text("SELECT count(*) FROM calls"))
+                    assert time.monotonic() - t < 0.2
+            return time.monotonic()
+
+        async def second() -> None:
+            await first_holds.wait()
+            async with db.session() as s:
+                await s.execute(
+                    text("UPDATE calls SET language = 'vi' WHERE uniqueid = :u"), {"u": uid}
+                )
+
+        committed, _ = await asyncio.gather(first(), second())
+        assert [what for what, _ in sent] == ["UPDATE calls", "UPDATE calls"]
+        assert sent[1][1] >= committed - 0.05  # sent once the first had committed
+        # a rollback lets the next one in as well
+        with pytest.raises(RuntimeError):
+            async with db.session() as s:
+                await s.execute(
+                    text("UPDATE calls SET language = 'en' WHERE uniqueid = :u"), {"u": uid}
+                )
+                raise RuntimeError("changed my mind")
+        async with db.session() as s:
+            await s.execute(
+                text("UPDATE calls SET language = 'fr' WHERE uniqueid = :u"), {"u": uid}
+            )
+        # too long a wait: "database is locked", and the gate is free again after
+        monkeypatch.setattr(core.db, "WRITE_WAIT", 0.3)
+        first_holds.clear()
+
+        async def holder() -> None:
+            async with db.session() as s:
+                await s.execute(
+                    text("UPDATE calls SET language = 'en' WHERE uniqueid = :u"), {"u": uid}
+                )
+                first_holds.set()
+                await asyncio.sleep(0.8)
+
+        async def impatient() -> None:
+            await first_holds.wait()
+            async with db.session() as s:
+                await s.execute(
+                    text("UPDATE calls SET language = 'vi' WHERE uniqueid = :u"), {"u": uid}
+                )
+
+        results = await asyncio.gather(holder(), impatient(), return_exceptions=True)
+        assert results[0] is None
+        assert isinstance(results[1], OperationalError) and "locked" in str(results[1])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    async with db.session() as s:
+        await s.execute(text("UPDATE calls SET language = 'vi' WHERE uniqueid = :u"), {"u": uid})
+    assert (await db.read(lambda c: c.execute(text("SELECT language FROM calls")).all())) == [
+        ("vi",)
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_gate_is_given_back_however_its_holder_ends(service: CallService):
+    """A holder that is invalidated mid-transaction (as at shutdown), cancelled while it
+    holds, or whose engine is disposed under it never keeps the next writer waiting."""
+    import time
+
+    db = service.db
+    uid = await _one_call(service, "pbx-1795344736.78")
+    update = text("UPDATE calls SET language = :l WHERE uniqueid = :u")
+
+    async def write(lang: str) -> float:
+        t = time.monotonic()
+        async with db.session() as s:
+            await s.execute(update, {"l": lang, "u": uid})
+        return time.monotonic() - t
+
+    # invalidated while it holds the gate: the rollback SQLAlchemy then asks for
+    # succeeds (the gate asks nothing of the invalidated connection), the gate is free
+    async with db.session() as s:
+        await s.execute(update, {"l": "en", "u": uid})
+        conn = await s.connection()
+        await conn.invalidate()
+        await s.rollback()
+    assert await write("vi") < 1.0
+
+    # cancelled while it holds the gate
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.session() as s:
+            await s.execute(update, {"l": "en", "u": uid})
+            holding.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(holder())
+    await holding.wait()
+    waiting = asyncio.create_task(write("fr"))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # the gate is held
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.wait_for(waiting, 2.0) < 2.0
+
+    # the engine disposed of while a writer holds the gate (shutdown)
+    holding.clear()
+    task = asyncio.create_task(holder())
+    await holding.wait()
+    await db.engine.dispose()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await asyncio.wait_for(write("vi"), 2.0) < 2.0
+    got = await db.read(lambda c: c.execute(text("SELECT language FROM calls")).all())
+    assert got == [("vi",)]
