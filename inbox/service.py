@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts.identity import Actor
 from callcenter.callbacks import CallbackService
 from callcenter.models import Callback, VoiceMessage
+from core.batches import Batches
 from core.bus import Bus
 from core.clock import Clock
 from core.db import Database
@@ -115,55 +116,6 @@ class KeyedLocks:
                 del self._users[key], self._locks[key]
 
 
-class Reports:
-    """Delivery reports applied in batches: whatever arrived while the batch before was
-    being applied goes in the next one (no timer: a lone report is applied at once).
-
-    ``apply`` takes the batch in order of arrival and gives one result per report,
-    the message or the exception to raise to its caller; if it fails as a whole,
-    every caller of that batch gets its error.
-    """
-
-    #: Reports in one transaction at most.
-    BATCH = 200
-
-    def __init__(
-        self,
-        apply: Callable[
-            [Sequence[tuple[int, int, str | None]]], Awaitable[list[Message | MessageNotFound]]
-        ],
-    ) -> None:
-        self._apply = apply
-        self._waiting: list[tuple[tuple[int, int, str | None], asyncio.Future[Message]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def apply(self, message_id: int, status: int, detail: str | None) -> Message:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Message] = loop.create_future()
-        self._waiting.append(((message_id, status, detail), done))
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = asyncio.create_task(self._drain(), name="delivery-reports")
-        return await asyncio.shield(done)
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[: self.BATCH], self._waiting[self.BATCH :]
-            try:
-                results = await self._apply([report for report, _ in batch])
-            except Exception as e:  # noqa: BLE001 - each caller gets it (Kannel will try again)
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(e)
-                continue
-            for (_, done), result in zip(batch, results, strict=True):
-                if done.done():
-                    continue
-                if isinstance(result, Exception):
-                    done.set_exception(result)
-                else:
-                    done.set_result(result)
-
-
 def delivery_state(statuses: Sequence[int], current: str) -> str:
     """A message out's state from every report it has had (Kannel's DLR types)."""
     if any(s in (2, 16) for s in statuses):
@@ -208,7 +160,11 @@ class InboxService:
         # burst of calls from Kannel flags exactly those past the limit
         self._locks = KeyedLocks()
         # delivery reports, applied in batches of those that arrive together
-        self._reports = Reports(self._apply_reports)
+        self._reports: Batches[tuple[int, int, str | None], Message] = Batches(
+            self._apply_reports, name="delivery-reports"
+        )
+        # messages out (notifications go out dozens at a time), stored the same way
+        self._outgoing: Batches[Message, Message] = Batches(self._store_out, name="messages-out")
 
     # -- in -------------------------------------------------------------------
 
@@ -763,8 +719,8 @@ class InboxService:
             )
         sender = self.senders.get(channel)
         now = self.clock.now()
-        async with self.db.session() as s:
-            msg = Message(
+        msg = await self._outgoing.submit(
+            Message(
                 channel=channel,
                 direction=Direction.OUT,
                 citizen=citizen,
@@ -785,7 +741,7 @@ class InboxService:
                 updated_at=now,
                 version=1,
             )
-            s.add(msg)
+        )
         if sender is None:
             return await self._failed(msg.id, f"no sender for {channel} (is it enabled?)")
         try:
@@ -796,6 +752,25 @@ class InboxService:
         if reply_to is not None:
             await self._announce(msg, "reply")
         return msg
+
+    async def _store_out(self, messages: Sequence[Message]) -> Sequence[Message | Exception]:
+        """Store ``messages`` out (queued, not yet handed to their gateway) in one
+        transaction (:attr:`_outgoing`)."""
+        try:
+            async with self.db.session() as s:
+                s.add_all(messages)
+            return list(messages)
+        except Exception:
+            if len(messages) == 1:
+                raise
+        # one of them could not be stored: the others are, each on its own
+        stored: list[Message | Exception] = []
+        for msg in messages:
+            try:
+                stored.append((await self._store_out([msg]))[0])
+            except Exception as e:  # noqa: BLE001 - that caller gets it
+                stored.append(e)
+        return stored
 
     async def _failed(self, message_id: int, error: str) -> Message:
         async with self.db.session() as s:
@@ -812,11 +787,11 @@ class InboxService:
         the message as the report's batch left it.
 
         Reports that arrive together are applied together, in their order
-        (:class:`Reports`): one transaction for all of them rather than one each,
-        since every SMS out brings two or three and they arrive while others are
-        being applied.
+        (:class:`core.batches.Batches`): one transaction for all of them rather than
+        one each, since every SMS out brings two or three and they arrive while others
+        are being applied.
         """
-        return await self._reports.apply(message_id, status, detail)
+        return await self._reports.submit((message_id, status, detail))
 
     async def _apply_reports(
         self, reports: Sequence[tuple[int, int, str | None]]

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 
 from core.bus import Bus
 from core.clock import Clock
+from notify.models import Notification
 from notify.planner import Planner
 from notify.service import NotifySender
 
@@ -90,17 +92,34 @@ class NotifyDispatcher:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
     async def round(self) -> int:
-        """Send everything due now, batch after batch; how many were handed on."""
+        """Send everything due now; how many were handed on.
+
+        ``concurrency`` senders take the claimed notifications one by one, and the
+        first to find none left claims the next batch while the others are still
+        sending theirs: no sender waits for the slowest of a batch, as they did
+        when each batch was gathered before the next was claimed.
+        """
+        claimed: deque[Notification] = deque()
+        claiming = asyncio.Lock()
+        finished = False
         sent = 0
-        sem = asyncio.Semaphore(self.concurrency)
 
-        async def one(n):  # type: ignore[no-untyped-def]
-            async with sem:
+        async def next_one() -> Notification | None:
+            nonlocal finished
+            async with claiming:
+                if not claimed and not finished:
+                    batch = await self.sender.claim(self.concurrency * 4)
+                    claimed.extend(batch)
+                    finished = not batch
+                return claimed.popleft() if claimed else None
+
+        async def sender() -> None:
+            nonlocal sent
+            while (n := await next_one()) is not None:
                 await self.sender.send(n)
+                sent += 1
 
-        while True:
-            batch = await self.sender.claim(self.concurrency * 4)
-            if not batch:
-                return sent
-            await asyncio.gather(*(one(n) for n in batch))
-            sent += len(batch)
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(sender())
+        return sent

@@ -1,6 +1,6 @@
 """Sending the notifications that are due, and what became of them.
 
-:meth:`NotifySender.claim` takes due rows (each with a conditional UPDATE, so two
+:meth:`NotifySender.claim` takes due rows (with a conditional UPDATE, so two
 dispatchers never take one row), :meth:`NotifySender.send` hands one to its channel:
 
 - SMS through the inbox's outgoing path (:meth:`inbox.service.InboxService.notify`):
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from core.batches import Batches
 from core.clock import Clock
 from core.db import Database
 from core.mail import Mailer
@@ -51,6 +53,10 @@ class NotifySender:
         self.clock = clock
         self.inbox = inbox
         self.mailer = mailer
+        # the sends that end together are marked sent together (core.batches)
+        self._sent_marks: Batches[tuple[Notification, int | None], str] = Batches(
+            self._mark_sent, name="notifications-sent"
+        )
 
     async def recover(self) -> int:
         """Rows left ``sending`` by a stop mid-send go back to the list (sent once more)."""
@@ -64,36 +70,42 @@ class NotifySender:
             return result.rowcount  # type: ignore[attr-defined,no-any-return]
 
     async def claim(self, limit: int, now: datetime | None = None) -> list[Notification]:
-        """Take up to ``limit`` due notifications, oldest due first."""
+        """Take up to ``limit`` due notifications, oldest due first.
+
+        One conditional UPDATE takes them all (``state`` still pending: a row another
+        dispatcher took meanwhile is not taken twice) and returns what it took;
+        SQLite has one writer, so one such statement at a time.
+        """
         now = now or self.clock.now()
-        taken: list[Notification] = []
         async with self.db.session() as s:
-            ids = (
+            due = (
+                select(Notification.id)
+                .where(Notification.state == NotifyState.PENDING, Notification.due_at <= now)
+                .order_by(Notification.due_at, Notification.id)
+                .limit(limit)
+                # PostgreSQL: rows another claim is taking are passed over, not waited
+                # for (then found taken): two dispatchers take two different batches
+                .with_for_update(skip_locked=True)
+            )
+            taken = (
                 await s.scalars(
-                    select(Notification.id)
-                    .where(Notification.state == NotifyState.PENDING, Notification.due_at <= now)
-                    .order_by(Notification.due_at, Notification.id)
-                    .limit(limit)
-                )
-            ).all()
-            for nid in ids:
-                result = await s.execute(
                     update(Notification)
-                    .where(Notification.id == nid, Notification.state == NotifyState.PENDING)
+                    .where(Notification.id.in_(due.scalar_subquery()))
+                    .where(Notification.state == NotifyState.PENDING)
                     .values(state=NotifyState.SENDING, attempts=Notification.attempts + 1)
+                    .returning(Notification.id)
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    taken.append(nid)  # type: ignore[arg-type]
-            if taken:
-                rows = await s.scalars(
-                    select(Notification)
-                    .where(Notification.id.in_(taken))
-                    .order_by(Notification.due_at, Notification.id)
-                    .execution_options(populate_existing=True)
-                )
-                return list(rows.all())
-        return []
+            ).all()
+            if not taken:
+                return []
+            rows = await s.scalars(
+                select(Notification)
+                .where(Notification.id.in_(taken))
+                .order_by(Notification.due_at, Notification.id)
+                .execution_options(populate_existing=True)
+            )
+            return list(rows.all())
 
     async def send(self, n: Notification) -> str:
         """Hand one claimed notification to its channel; returns its new state."""
@@ -115,26 +127,35 @@ class NotifySender:
         return await self._sent(n, message_id)
 
     async def _sent(self, n: Notification, message_id: int | None) -> str:
-        now = self.clock.now()
-        async with self.db.session() as s:
-            await s.execute(
-                update(Notification)
-                .where(Notification.id == n.id)
-                .values(state=NotifyState.SENT, sent_at=now, message_id=message_id, error=None)
-                .execution_options(synchronize_session=False)
-            )
-            if n.kind == Kind.SURVEY:
-                # replies count from when the citizen could read it
-                days = self.settings.notify.survey_days
-                await s.execute(
-                    update(SmsSurvey)
-                    .where(SmsSurvey.notification_id == n.id)
-                    .values(expires_at=now + timedelta(days=days))
-                    .execution_options(synchronize_session=False)
-                )
-            self._history(s, n, NotifyState.SENT, message_id, None, now)
+        await self._sent_marks.submit((n, message_id))
         log.info("notification %d (%s) to %s sent", n.id, n.kind, n.recipient)
         return NotifyState.SENT
+
+    async def _mark_sent(
+        self, sent: Sequence[tuple[Notification, int | None]]
+    ) -> list[str | Exception]:
+        """Mark ``sent`` (each with its message) sent, in one transaction
+        (:attr:`_sent_marks`: the sends that end together)."""
+        now = self.clock.now()
+        days = self.settings.notify.survey_days
+        async with self.db.session() as s:
+            for n, message_id in sent:
+                await s.execute(
+                    update(Notification)
+                    .where(Notification.id == n.id)
+                    .values(state=NotifyState.SENT, sent_at=now, message_id=message_id, error=None)
+                    .execution_options(synchronize_session=False)
+                )
+                if n.kind == Kind.SURVEY:
+                    # replies count from when the citizen could read it
+                    await s.execute(
+                        update(SmsSurvey)
+                        .where(SmsSurvey.notification_id == n.id)
+                        .values(expires_at=now + timedelta(days=days))
+                        .execution_options(synchronize_session=False)
+                    )
+                self._history(s, n, NotifyState.SENT, message_id, None, now)
+        return [NotifyState.SENT] * len(sent)
 
     async def _failed(self, n: Notification, error: str, message_id: int | None) -> str:
         now = self.clock.now()

@@ -169,3 +169,44 @@ async def test_the_result_waits_for_the_morning(w: World) -> None:
     async with w.db.session() as s:
         rows = (await s.scalars(select(Notification).where(Notification.ticket_id == t.id))).all()
     assert {r.state for r in rows} == {NotifyState.SENT}
+
+
+async def test_two_dispatchers_never_send_one_notification_twice(w: World) -> None:
+    """Each claim takes its rows with one conditional UPDATE: two dispatchers (two
+    processes) claiming at once share 120 due notifications without overlap, every
+    one is sent exactly once, and each is marked sent with its message."""
+    import asyncio
+
+    from notify.models import NotifyChannel
+    from notify.planner import Target
+
+    planner = w.dispatcher.planner
+    async with w.db.session() as s:
+        for i in range(120):
+            await planner.add(
+                s,
+                dedupe=f"claim-test:{i}",
+                kind="code",
+                target=Target(NotifyChannel.SMS, f"0907{i:06d}"),
+                body=f"Mã phản ánh {i}",
+                now=w.clock.now(),
+                ticket_id=None,
+            )
+    sender = w.dispatcher.sender
+    claims = await asyncio.gather(*(sender.claim(25) for _ in range(6)))
+    ids = [n.id for batch in claims for n in batch]
+    assert len(ids) == len(set(ids)) == 120  # 6 x 25 asked: each of the 120 once
+    assert all(n.state == NotifyState.SENDING and n.attempts == 1 for b in claims for n in b)
+    assert await sender.claim(25) == []
+    # put back, then two dispatchers send them side by side
+    assert await sender.recover() == 120
+    other = NotifyDispatcher(planner, sender, w.clock, concurrency=7)
+    counts = await asyncio.gather(w.dispatcher.round(), other.round())
+    assert sum(counts) == 120
+    assert sorted(to for to, _ in w.sent) == [f"0907{i:06d}" for i in range(120)]
+    async with w.db.session() as s:
+        rows = (
+            await s.scalars(select(Notification).where(Notification.dedupe.like("claim-test:%")))
+        ).all()
+    assert {r.state for r in rows} == {NotifyState.SENT}
+    assert len({r.message_id for r in rows}) == 120 and None not in {r.message_id for r in rows}

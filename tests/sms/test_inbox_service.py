@@ -236,3 +236,51 @@ async def test_reports_arriving_together_are_applied_together_in_order(
     for i in ids[1:]:
         assert [r.status for r in await inbox.deliveries(i)] == [8, 1]
         assert (await inbox.get(i)).state == State.DELIVERED
+
+
+async def test_messages_out_sent_together_are_stored_together_and_a_bad_one_alone(
+    inbox: InboxService,
+) -> None:
+    """Notifications going out at once are stored in one transaction (each handed to
+    the gateway with its own id); one that cannot be stored (its ticket does not
+    exist) fails alone, the others are stored and sent."""
+    import asyncio
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import IntegrityError
+
+    handed: list[tuple[int, str]] = []
+
+    async def gateway(message_id: int, citizen: str, text: str) -> None:
+        handed.append((message_id, citizen))
+
+    inbox.senders["sms"] = gateway
+    commits = 0
+
+    def committed(_conn) -> None:  # type: ignore[no-untyped-def]
+        nonlocal commits
+        commits += 1
+
+    engine = inbox.db.engine.sync_engine
+    event.listen(engine, "commit", committed)
+    try:
+        got = await asyncio.gather(
+            *(inbox.notify(f"09010000{i:02d}", f"Mã phản ánh {i}") for i in range(20))
+        )
+    finally:
+        event.remove(engine, "commit", committed)
+    assert commits <= 2  # 20 together (or the first alone, then the rest)
+    assert len({m.id for m in got}) == 20
+    assert sorted(handed) == sorted((m.id, m.citizen) for m in got)
+    assert all(m.state == State.QUEUED for m in got)
+
+    handed.clear()
+    calls = [inbox.notify(f"09020000{i:02d}", "ok") for i in range(5)]
+    calls.insert(2, inbox.notify("0903000000", "no such ticket", ticket_id=10**9))
+    got = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(got[2], IntegrityError)
+    stored = [m for i, m in enumerate(got) if i != 2]
+    assert all(m.state == State.QUEUED for m in stored)  # type: ignore[union-attr]
+    assert sorted(c for _, c in handed) == [f"09020000{i:02d}" for i in range(5)]
+    for m in stored:
+        assert (await inbox.get(m.id)).body == "ok"  # type: ignore[union-attr]
