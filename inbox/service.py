@@ -334,6 +334,22 @@ class InboxService:
             raise MessageNotFound(message_id)
         return msg
 
+    async def tickets_of(self, messages: Sequence[Message]) -> dict[int, int]:
+        """Message id -> the ticket it belongs to: its own, or (an answer of ours) that
+        of the message it answers; messages of no ticket are left out."""
+        out = {m.id: m.ticket_id for m in messages if m.ticket_id is not None}
+        answers = {m.id: m.reply_to_id for m in messages if m.id not in out and m.reply_to_id}
+        if answers:
+            async with self.db.session() as s:
+                rows = await s.execute(
+                    select(Message.id, Message.ticket_id).where(
+                        Message.id.in_(set(answers.values())), Message.ticket_id.is_not(None)
+                    )
+                )
+                of = {mid: tid for mid, tid in rows.all()}
+            out.update({m: of[r] for m, r in answers.items() if r in of})
+        return out
+
     async def conversation(self, message_id: int) -> list[Message]:
         """The message, our answers to it and, for the same citizen, the rest in time order."""
         msg = await self.get(message_id)

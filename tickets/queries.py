@@ -9,7 +9,7 @@ cannot disagree.  It holds the restricted reports' clearance too (:mod:`tickets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Literal
@@ -149,6 +149,15 @@ class TicketQueries:
         """The ticket, or TicketNotFound (visibility is checked with ``can_see``)."""
         async with self.db.session() as s:
             return await load_ticket(s, ticket_id)
+
+    async def by_ids(self, ticket_ids: Iterable[int]) -> dict[int, Ticket]:
+        """The tickets with these ids that exist (visibility is checked by the caller)."""
+        wanted = sorted(set(ticket_ids))
+        if not wanted:
+            return {}
+        async with self.db.session() as s:
+            rows = await s.scalars(select(Ticket).where(Ticket.id.in_(wanted)))
+            return {t.id: t for t in rows.all()}
 
     async def get_by_code(self, text: str) -> Ticket:
         """The ticket with the tracking code or number in ``text`` (as typed or read out).

@@ -8,7 +8,9 @@ A mail carries what its page shows (``email``): the subject, the sender as the
 mail gave it, the thread's Message-IDs, the HTML as sanitised when it was stored
 (:mod:`mail.parse`) and the attachments kept, by id, each with the address of its
 download (the panel's, which takes the same token).  Who sees what is the pages'
-rule: a message on one of the caller's desks (:func:`panel.views.inbox.desk_teams`),
+rule: a message on one of the caller's desks (:func:`panel.views.inbox.desk_teams`)
+and of no restricted ticket withheld from them (:func:`panel.views.inbox.shown_messages`:
+left out of the lists and conversations, 404 by its id, and audited when shown),
 a ticket's conversation to staff who may see that ticket
 (:func:`panel.views.common.visible_ticket`: a restricted report only to those
 cleared for it, and the look written in its audit log)."""
@@ -29,8 +31,9 @@ from panel.api.views import STAFF, _json, read_json
 from panel.keys import ACTOR
 from panel.security import require
 from panel.views.common import ctx, visible_ticket
-from panel.views.inbox import desk_teams
+from panel.views.inbox import desk_teams, shown_messages, visible_message
 from sms.coding import size
+from tickets.audit import View
 from tickets.models import Attachment
 from tickets.schemas import text_schema, validate
 
@@ -219,22 +222,17 @@ def _inbox(request: web.Request) -> InboxService:
 
 
 async def _visible(request: web.Request) -> Message:
-    """The message in the path, if it is on one of the caller's desks (else 404)."""
-    from inbox.exceptions import MessageNotFound
-
-    message_id = int(request.match_info["id"])
-    msg = await _inbox(request).get(message_id)
-    teams = desk_teams(ctx(request).settings, request[ACTOR])
-    if msg.team is not None and msg.team not in teams:
-        raise MessageNotFound(message_id)
-    return msg
+    """The message in the path, if it is on one of the caller's desks and of no ticket
+    withheld from them (else 404: :func:`panel.views.inbox.visible_message`)."""
+    _inbox(request)
+    return await visible_message(request, int(request.match_info["id"]), View.API)
 
 
 @require(*STAFF)
 async def list_messages(request: web.Request) -> web.StreamResponse:
     teams = desk_teams(ctx(request).settings, request[ACTOR])
     inbox = _inbox(request)
-    rows = await inbox.desk(teams)
+    rows = await shown_messages(request, await inbox.desk(teams), View.LIST)
     return _json(MessageList(items=await messages_out(inbox, rows)))
 
 
@@ -248,7 +246,8 @@ async def message_conversation(request: web.Request) -> web.StreamResponse:
     """The message's conversation as its page shows it (InboxService.conversation)."""
     msg = await _visible(request)
     inbox = _inbox(request)
-    return _json(MessageList(items=await messages_out(inbox, await inbox.conversation(msg.id))))
+    thread = await shown_messages(request, await inbox.conversation(msg.id), View.API)
+    return _json(MessageList(items=await messages_out(inbox, thread)))
 
 
 @require(*STAFF)

@@ -12,18 +12,22 @@ message arrived or moved (``inbox.<team>``, joined by the panel's WebSocket).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from accounts.identity import Actor
 from core.settings import Settings
 from inbox.exceptions import InboxError, MessageNotFound, MessageTaken, NotSendable
+from inbox.models import Message
 from inbox.service import InboxService
 from panel.keys import ACTOR, GETTEXT
 from panel.security import require
-from panel.views.common import ctx, flash_redirect, form, render
+from panel.views.common import audit_views, ctx, flash_redirect, form, render
 from sms.coding import size
 from tickets.attachments import path_of
+from tickets.audit import View
+from tickets.confidential import is_cleared
 from tickets.exceptions import InvalidCode, InvalidInput, TicketError, TicketNotFound
 
 log = logging.getLogger(__name__)
@@ -61,14 +65,42 @@ def _id(request: web.Request) -> int:
     return int(raw)
 
 
-async def _visible(request: web.Request, message_id: int):  # type: ignore[no-untyped-def]
+async def shown_messages(
+    request: web.Request, messages: Sequence[Message], how: View
+) -> list[Message]:
+    """``messages`` as the actor may read them: a message of a restricted ticket (its
+    own, or the one it answers) only to those cleared for that ticket
+    (:func:`tickets.confidential.is_cleared`), the others left out; those shown written
+    in the ticket views audit log, as the ticket itself would be."""
+    c = ctx(request)
+    of = await _inbox(request).tickets_of(messages)
+    if not of:
+        return list(messages)
+    tickets = await c.ticket_queries.by_ids(of.values())
+    actor = request[ACTOR]
+    hidden = {i for i, t in tickets.items() if not is_cleared(actor, t, c.settings.tickets)}
+    shown = [m for m in messages if of.get(m.id) not in hidden]
+    seen = {of[m.id] for m in shown if m.id in of and of[m.id] in tickets}
+    await audit_views(request, [tickets[i] for i in sorted(seen)], how)
+    return shown
+
+
+async def visible_message(request: web.Request, message_id: int, how: View) -> Message:
+    """The message, if it is on one of the actor's desks and of no ticket withheld from
+    them (:func:`shown_messages`); else MessageNotFound, as if there were none."""
+    msg = await _inbox(request).get(message_id)
+    if msg.team not in desk_teams(ctx(request).settings, request[ACTOR]) and msg.team is not None:
+        raise MessageNotFound(message_id)
+    if not await shown_messages(request, [msg], how):
+        raise MessageNotFound(message_id)
+    return msg
+
+
+async def _visible(request: web.Request, message_id: int) -> Message:
     try:
-        msg = await _inbox(request).get(message_id)
+        return await visible_message(request, message_id, View.PAGE)
     except MessageNotFound:
         raise web.HTTPNotFound() from None
-    if msg.team not in desk_teams(ctx(request).settings, request[ACTOR]) and msg.team is not None:
-        raise web.HTTPNotFound()
-    return msg
 
 
 @require(*STAFF)
@@ -77,9 +109,11 @@ async def desk(request: web.Request) -> web.Response:
     teams = desk_teams(c.settings, request[ACTOR])
     if request[ACTOR].role == "agent" and not teams:
         raise web.HTTPForbidden(text="the SMS desk is not yours (teams.sms_desk)")
-    rows = await _inbox(request).desk(teams)
+    rows = await shown_messages(request, await _inbox(request).desk(teams), View.LIST)
     done = await _inbox(request).desk(teams, open_only=False, limit=30)
-    done = [m for m in done if m.state not in ("new", "claimed")]
+    done = await shown_messages(
+        request, [m for m in done if m.state not in ("new", "claimed")], View.LIST
+    )
     return render(
         request,
         "messages.html",
@@ -97,7 +131,7 @@ async def message(request: web.Request) -> web.Response:
     msg = await _visible(request, _id(request))
     ticket = await c.ticket_queries.get(msg.ticket_id) if msg.ticket_id else None
     inbox = _inbox(request)
-    thread = await inbox.conversation(msg.id)
+    thread = await shown_messages(request, await inbox.conversation(msg.id), View.PAGE)
     voice = await inbox.voice_of(msg)
     return render(
         request,

@@ -30,6 +30,7 @@ from sqlalchemy import select, text
 
 from accounts.identity import SYSTEM, Actor
 from hotline.app import SCREEN_POP
+from inbox.models import Message
 from tests.panel.conftest import PASSWORD
 from tests.panel.recorded import add_call, segments
 from tickets.audit import View, ViewFilter
@@ -81,7 +82,9 @@ def identity_markers(prefix: str, phone: str) -> list[str]:
 
 R_WHO = identity_markers("R", R_ID["citizen_phone"])
 O_WHO = identity_markers("O", O_ID["citizen_phone"])
-R_WHAT = ["RMARKDESC", "RMARKSAID"]
+SMS_IN = "Tôi bổ sung RMARKSMS về vụ hối lộ"
+SMS_OUT = "Tổng đài đã nhận RMARKREPLY"
+R_WHAT = ["RMARKDESC", "RMARKSAID", "RMARKSMS", "RMARKREPLY"]
 P_WHAT = ["PMARKDESC"]
 
 # What each account must never be shown.  "sup" is a named reader and "so-gtvt" a cleared
@@ -98,7 +101,7 @@ FORBIDDEN = {
 }
 # What each must find somewhere (else the search above proves nothing).
 FOUND = {
-    "sup": ["RMARKDESC", "RMARKNAME", "PMARKDESC", "RMARKSAID"],
+    "sup": ["RMARKDESC", "RMARKNAME", "PMARKDESC", "RMARKSAID", "RMARKSMS", "RMARKREPLY"],
     "sup2": ["OMARKDESC", "OMARKNAME"],
     "agent2": ["OMARKDESC"],
     "admin": ["OMARKNAME"],
@@ -153,7 +156,23 @@ async def seed(panel) -> SimpleNamespace:  # type: ignore[no-untyped-def]
     # the history holds identity too: an edit of the name, a call to the number
     o = await ctx.tickets.update(agent, o.id, o.version, {"citizen_address": "35 Hẻm OMARKADDR"})
     await ctx.tickets.comment(sup, r.id, "Đã xem xét")
-    return SimpleNamespace(r=r, p=p, o=o, c=c, call=call)
+    # the citizen's SMS attached to the restricted report on a team's desk, and the
+    # desk's answer to it (an answer is of the ticket of the message it answers)
+    async with ctx.db.session() as s:
+        sms = Message(
+            channel="sms", direction="in", citizen="0911222333", service_address="1022",
+            team=ctx.settings.teams[0].id, body=SMS_IN, state="attached", ticket_id=r.id,
+            created_at=NOW, updated_at=NOW, version=1,
+        )  # fmt: skip
+        s.add(sms)
+        await s.flush()
+        answer = Message(
+            channel="sms", direction="out", citizen="0911222333", service_address="1022",
+            team=sms.team, body=SMS_OUT, state="sent", reply_to_id=sms.id,
+            created_at=NOW, updated_at=NOW, version=1,
+        )  # fmt: skip
+        s.add(answer)
+    return SimpleNamespace(r=r, p=p, o=o, c=c, call=call, sms=sms, answer=answer)
 
 
 def found_in(body: str, marker: str) -> bool:
@@ -190,7 +209,7 @@ async def test_no_list_search_export_or_answer_shows_what_a_role_may_not_see(pan
     values = {
         "code": [r.code, p.code, o.code, c.code],
         "call_id": [str(seeded.call.id)],
-        "id": [str(seeded.call.id), str(r.id), "1"],
+        "id": [str(seeded.call.id), str(r.id), "1", str(seeded.sms.id), str(seeded.answer.id)],
         "attachment": ["x"],
         "extension": ["1001"],
     }
