@@ -64,6 +64,7 @@ TICKET_FIELD_ERRORS = (
     N_("cannot be combined yet: waiting for the answer of {agencies}"),
     # a co-handling agency's own deadline; a report reclassified while an agency holds it
     N_("must be no later than the lead agency's deadline ({deadline})"),
+    N_("must be no earlier than a deadline given below it ({deadline})"),
     N_("is not one of the co-handling agencies"),
     N_(
         "cannot make the report restricted while {agencies} hold it: not cleared for "

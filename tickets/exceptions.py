@@ -72,6 +72,8 @@ CO_PENDING = "cannot be combined yet: waiting for the answer of {agencies}"
 # A co-handling agency's own deadline, set by the supervisor when forwarding: within the
 # lead's, and only for an agency that is one of the co-handling agencies.
 BEYOND_LEAD = "must be no later than the lead agency's deadline ({deadline})"
+# A part's deadline moved (tickets.handling): not before what was delegated below it.
+BEFORE_BELOW = "must be no earlier than a deadline given below it ({deadline})"
 NOT_CO = "is not one of the co-handling agencies"
 # A report reclassified into a restricted domain or topic while an agency that is not
 # cleared for restricted reports holds it (the lead, a co-handling or delegated part).
@@ -136,6 +138,7 @@ MESSAGES = (
     HOLDS_PART,
     CO_PENDING,
     BEYOND_LEAD,
+    BEFORE_BELOW,
     NOT_CO,
     HELD_UNCLEARED,
 )

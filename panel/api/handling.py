@@ -67,6 +67,19 @@ class PartAcceptIn(_Body):
     version: Version
 
 
+class PartDeadlineIn(_Body):
+    version: Version
+    deadline_at: Annotated[
+        datetime,
+        Field(
+            description="ISO 8601 (without an offset: local time); in the future, at the "
+            "latest the giver's own deadline (the delegating part's, or the lead's for a "
+            "co-handling agency), and no earlier than a deadline given below the part."
+        ),
+    ]
+    reason: Annotated[Said, Field(description="Why the deadline moves.")]
+
+
 class PartOut(BaseModel):
     id: int | None = Field(description="The part's id; null for the lead's (the ticket's).")
     role: Annotated[str, Field(json_schema_extra={"enum": ["lead", "co", "delegated"]})]
@@ -216,5 +229,20 @@ async def withdraw_part(request: web.Request) -> web.StreamResponse:
     body = validate(WithdrawIn, await read_json(request))
     await ctx(request).handling.withdraw(
         request[ACTOR], ticket.id, body.version, _part_id(request), body.note
+    )
+    return await _answer(request, ticket)
+
+
+@require("agency", "supervisor", "admin")
+async def move_part_deadline(request: web.Request) -> web.StreamResponse:
+    """Whoever gave the part moves its deadline: the delegating agency a delegation's,
+    the supervisors a co-handling agency's."""
+    ticket = await visible_ticket(request)
+    body = validate(PartDeadlineIn, await read_json(request))
+    deadline = body.deadline_at
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=ctx(request).settings.tz)
+    await ctx(request).handling.move_deadline(
+        request[ACTOR], ticket.id, body.version, _part_id(request), deadline, body.reason
     )
     return await _answer(request, ticket)

@@ -29,6 +29,7 @@ from panel.api.handling import (
     DelegateIn,
     PartAcceptIn,
     PartAnswerIn,
+    PartDeadlineIn,
     PartList,
     PartSendBackIn,
     WithdrawIn,
@@ -37,6 +38,7 @@ from panel.api.handling import (
     answer_part,
     delegate_lead,
     delegate_part,
+    move_part_deadline,
     send_back_part,
     ticket_parts,
     withdraw_part,
@@ -661,6 +663,17 @@ OPERATIONS: tuple[Operation, ...] = (
         answer="The parts, this one withdrawn.",
         tag="tickets",
         body=WithdrawIn,
+        returns=PartList,
+    ),
+    Operation(
+        method="POST",
+        path=f"{_P}/tickets/{{code}}/parts/{{id}}/deadline",
+        handler=move_part_deadline,
+        summary="Move a part's deadline with a reason (the delegating agency for a "
+        "delegation, a supervisor for a co-handling agency)",
+        answer="The parts, this one with its new deadline.",
+        tag="tickets",
+        body=PartDeadlineIn,
         returns=PartList,
     ),
     Operation(

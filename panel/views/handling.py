@@ -34,7 +34,7 @@ FAILED = web.RequestKey("handling_failed", dict[str, Any])
 CO_ROWS = web.RequestKey("co_rows", list[dict[str, str]])
 # empty rows of the forward form, to add co-handling agencies
 EMPTY_CO_ROWS = 3
-MOVES = ("delegate", "accept", "answer", "send_back", "adopt", "withdraw")
+MOVES = ("delegate", "accept", "answer", "send_back", "adopt", "withdraw", "deadline")
 
 
 def below(agencies: Sequence[Agency], top: int | None) -> list[Agency]:
@@ -141,7 +141,7 @@ def _deadline(request: web.Request, raw: str, field: str = "deadline_at") -> dat
     return moment
 
 
-@require("agency")
+@require("agency", "supervisor", "admin")  # the supervisors: a co-agency's deadline
 async def part_move(request: web.Request) -> web.StreamResponse:
     _ = request[GETTEXT]
     c = ctx(request)
@@ -182,8 +182,17 @@ async def part_move(request: web.Request) -> web.StreamResponse:
             await h.send_back(actor, ticket.id, version, part, data.get("reason", ""))
         elif action == "adopt":
             await h.adopt(actor, ticket.id, version, part, data.get("result") or None)
-        else:
+        elif action == "withdraw":
             await h.withdraw(actor, ticket.id, version, part, data.get("note") or None)
+        else:
+            await h.move_deadline(
+                actor,
+                ticket.id,
+                version,
+                part,
+                _deadline(request, data.get("deadline_at", "")),
+                data.get("reason", ""),
+            )
     except InvalidInput as e:
         request[FAILED] = {
             "part": key,

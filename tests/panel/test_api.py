@@ -86,6 +86,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", f"{API}/tickets/{{code}}/parts/{{id}}/send_back"): {"agency"},
     ("POST", f"{API}/tickets/{{code}}/parts/{{id}}/adopt"): {"agency"},
     ("POST", f"{API}/tickets/{{code}}/parts/{{id}}/withdraw"): {"agency"},
+    ("POST", f"{API}/tickets/{{code}}/parts/{{id}}/deadline"): {"agency", "supervisor", "admin"},
     ("POST", f"{API}/tickets/{{code}}/schedule_meeting"): LEADS,
     ("POST", f"{API}/tickets/{{code}}/close"): STAFF,
     ("POST", f"{API}/tickets/{{code}}/reopen"): STAFF,

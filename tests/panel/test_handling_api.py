@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from accounts.identity import Actor
@@ -266,3 +266,87 @@ async def test_an_overdue_delegation_alerts_the_supervisors_the_ward_and_the_del
         task.cancel()
         await ctx.bus.stop_listening()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_part_s_deadline_moved_through_the_api_and_the_page(panel):
+    """A supervisor moves a co-agency's deadline (the API, then the ticket page's form):
+    the co-agency may not, a missing reason and a deadline past the lead's are refused
+    naming their fields, and the history keeps the reason."""
+    more = await _more_agencies(panel)
+    agent, sup, officer_q3 = await tokens(panel, "agent1", "sup", "officer_q3")
+    root = panel.agency_ids["so-gtvt"]
+    t = await new_ticket(panel, agent, level=2)
+    code = t["code"]
+    t = await call(
+        panel,
+        "POST",
+        f"{API}/tickets/{code}/forward",
+        sup,
+        {"version": 1, "agency_id": root, "co_agency_ids": [more["q3"]]},
+    )
+    parts = await call(panel, "GET", f"{API}/tickets/{code}/parts", sup)
+    co = parts["items"][1]
+    assert co["moves"] == ["deadline"] and co["deadline_at"] == t["deadline_at"]
+    path = f"{API}/tickets/{code}/parts/{co['id']}/deadline"
+    await call(
+        panel, "POST", path, officer_q3, {"version": 2, "deadline_at": "2099-01-01T00:00:00Z",
+                                            "reason": "x"}, 403,
+    )  # fmt: skip
+    for body, field in (
+        ({"deadline_at": "2099-01-01T00:00:00Z", "reason": "Họp"}, "deadline_at"),
+        ({"deadline_at": t["deadline_at"], "reason": ""}, "reason"),
+        ({"reason": "Họp"}, "deadline_at"),
+    ):
+        bad = await call(panel, "POST", path, sup, {"version": 2, **body}, 422)
+        assert set(bad["fields"]) == {field}, bad
+    earlier = (
+        datetime.fromisoformat(t["deadline_at"].replace("Z", "+00:00")) - timedelta(hours=24)
+    ).isoformat()
+    parts = await call(
+        panel, "POST", path, sup, {"version": 2, "deadline_at": earlier, "reason": "Họp HĐND"}
+    )
+    moved = next(p for p in parts["items"] if p["id"] == co["id"])
+    assert datetime.fromisoformat(moved["deadline_at"].replace("Z", "+00:00")) == (
+        datetime.fromisoformat(earlier)
+    )
+    history = await call(panel, "GET", f"{API}/tickets/{code}/history", sup)
+    line = history["items"][-1]
+    assert line["action"] == "part_deadline_moved" and line["details"]["reason"] == "Họp HĐND"
+
+    # the ticket page offers the form to the supervisor and takes it (local time)
+    client = await panel.new_client()
+    try:
+        csrf = await panel.login("sup", client)
+        async with client.get(f"/tickets/{code}") as page:
+            html = await page.text()
+        assert f'id="part-{co["id"]}-deadline"' in html
+        async with client.post(
+            f"/tickets/{code}/parts/{co['id']}/deadline",
+            data={"_csrf": csrf, "version": "3", "deadline_at": "", "reason": "Họp"},
+        ) as page:
+            assert page.status == 422
+            html = await page.text()
+            # the form of this move shows its field's error (the page is in Vietnamese)
+            form_html = html.split(f'id="part-{co["id"]}-deadline"')[1].split("</form>")[0]
+            assert "là bắt buộc" in form_html
+        local = datetime.fromisoformat(earlier).astimezone(panel.ctx.settings.tz) - timedelta(
+            hours=1
+        )
+        async with client.post(
+            f"/tickets/{code}/parts/{co['id']}/deadline",
+            data={
+                "_csrf": csrf,
+                "version": "3",
+                "deadline_at": local.strftime("%d/%m/%Y %H:%M"),
+                "reason": "Sớm hơn",
+            },
+            allow_redirects=False,
+        ) as page:
+            assert page.status in (302, 303), await page.text()
+    finally:
+        await client.close()
+    parts = await call(panel, "GET", f"{API}/tickets/{code}/parts", sup)
+    moved = next(p for p in parts["items"] if p["id"] == co["id"])
+    assert datetime.fromisoformat(moved["deadline_at"].replace("Z", "+00:00")) == (
+        local.replace(second=0, microsecond=0)
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +17,8 @@ from queue_stats.reports import agency_timeliness
 from tests.tickets.test_tickets_service import HOURS, T0, World, form
 from tests.tickets.test_tickets_service import w as _world  # noqa: F401 (the fixture "w")
 from tickets.exceptions import (
+    BEFORE_BELOW,
+    BEYOND_LEAD,
     BEYOND_PARENT,
     CO_PENDING,
     HOLDS_PART,
@@ -25,6 +27,7 @@ from tickets.exceptions import (
     LEAD_AS_CO,
     NEEDS_TIME_ZONE,
     NOT_DESCENDANT,
+    REQUIRED,
     UNKNOWN,
     Forbidden,
     InvalidInput,
@@ -402,6 +405,85 @@ async def test_an_overdue_part_is_escalated_once_per_deadline(t: Tree):
     assert line.actor_id is None and event_details(line)["part"] == part.id
     assert (await w.q.get(ticket.id)).version == 3
     await t.h.answer(w.ward_officer, ticket.id, 3, part.id, "Muộn nhưng xong")
+
+
+async def test_who_gave_a_part_moves_its_deadline_with_a_reason(t: Tree):
+    """The supervisors move a co-agency's deadline, the delegating agency a delegation's,
+    each with a reason, within the giver's own deadline and not before what was delegated
+    below; nobody else may; the overdue watch looks at the new deadline afresh."""
+    w = t.w
+    ticket = await forwarded(t, w.district, [w.dept])
+    lead = ticket.deadline_at
+    assert lead is not None
+    co = await part_of(t, ticket.id, w.dept)
+    h = timedelta(hours=1)
+
+    async def refused(actor: Actor, part: int, field: str, message: str, **kw) -> None:
+        v = await version(t, ticket.id)
+        args = {"deadline_at": T0 + 48 * h, "reason": "Cần sớm hơn", **kw}
+        with pytest.raises(InvalidInput) as e:
+            await t.h.move_deadline(actor, ticket.id, v, part, args["deadline_at"], args["reason"])
+        assert [(f.field, f.message) for f in e.value.errors] == [(field, message)]
+
+    # a co-agency's part: the supervisors', not its own agency's nor the lead's
+    for other in (w.dept_officer, w.district_officer, w.agent):
+        with pytest.raises(Forbidden):
+            await t.h.move_deadline(other, ticket.id, 2, co.id, T0 + 48 * h, "x")
+    await refused(w.supervisor, co.id, "deadline_at", BEYOND_LEAD, deadline_at=lead + h)
+    await refused(w.supervisor, co.id, "deadline_at", IN_PAST, deadline_at=T0 - h)
+    await refused(w.supervisor, co.id, "deadline_at", REQUIRED, deadline_at=None)
+    await refused(
+        w.supervisor, co.id, "deadline_at", NEEDS_TIME_ZONE, deadline_at=datetime(2026, 12, 1)
+    )
+    await refused(w.supervisor, co.id, "reason", REQUIRED, reason="  ")
+    moved = await t.h.move_deadline(w.supervisor, ticket.id, 2, co.id, T0 + 48 * h, "Họp HĐND")
+    assert moved.deadline_at == T0 + 48 * h
+    [line] = [e for e in await w.q.history(ticket.id) if e.action == "part_deadline_moved"]
+    assert event_details(line) == {
+        "part": co.id,
+        "agency": w.dept,
+        "deadline": [lead.isoformat(), (T0 + 48 * h).isoformat()],
+        "reason": "Họp HĐND",
+    }
+    assert line.actor_name == w.supervisor.name
+    # overdue at the new deadline, once; moved again, overdue again at that one
+    [(late, _)] = await t.h.escalate_overdue(T0 + 49 * h)
+    assert late.id == co.id
+    again = await t.h.move_deadline(w.admin, ticket.id, 3, co.id, T0 + 60 * h, "Gia hạn")
+    assert again.escalated_at is None
+    assert await t.h.escalate_overdue(T0 + 59 * h) == []
+    [(late, _)] = await t.h.escalate_overdue(T0 + 61 * h)
+    assert late.id == co.id
+
+    # a delegation: the district moves its ward's, the ward its sub-ward's
+    v = await version(t, ticket.id)
+    ward2 = await t.h.delegate(w.district_officer, ticket.id, v, t.ward2, T0 + 24 * h)
+    await t.h.accept(t.ward2_officer, ticket.id, v + 1, ward2.id)
+    sub = await t.h.delegate(
+        t.ward2_officer, ticket.id, v + 2, t.subward, T0 + 20 * h, part_id=ward2.id
+    )
+    for other in (t.ward2_officer, w.supervisor, t.other_officer):
+        with pytest.raises(Forbidden):
+            await t.h.move_deadline(other, ticket.id, v + 3, ward2.id, T0 + 30 * h, "x")
+    await refused(w.district_officer, ward2.id, "deadline_at", BEYOND_PARENT, deadline_at=lead + h)
+    await refused(
+        w.district_officer, ward2.id, "deadline_at", BEFORE_BELOW, deadline_at=T0 + 19 * h
+    )
+    moved = await t.h.move_deadline(
+        w.district_officer, ticket.id, v + 3, ward2.id, T0 + 30 * h, "Chờ kết quả kiểm tra"
+    )
+    assert moved.deadline_at == T0 + 30 * h
+    await refused(t.ward2_officer, sub.id, "deadline_at", BEYOND_PARENT, deadline_at=T0 + 31 * h)
+    sub = await t.h.move_deadline(t.ward2_officer, ticket.id, v + 4, sub.id, T0 + 28 * h, "Thêm")
+    assert sub.deadline_at == T0 + 28 * h
+    # a stale version is refused like every move
+    with pytest.raises(VersionConflict):
+        await t.h.move_deadline(t.ward2_officer, ticket.id, v + 4, sub.id, T0 + 27 * h, "x")
+    # answered parts keep their deadline
+    await t.h.accept(t.subward_officer, ticket.id, v + 5, sub.id)
+    await t.h.answer(t.subward_officer, ticket.id, v + 6, sub.id, "Xong")
+    with pytest.raises(InvalidTransition):
+        await t.h.move_deadline(t.ward2_officer, ticket.id, v + 7, sub.id, T0 + 27 * h, "x")
 
 
 # -- concurrent writers ------------------------------------------------------------------

@@ -24,7 +24,9 @@ from tickets.exceptions import Forbidden, InvalidTransition
 from tickets.handling.models import OPEN, Assignment, Role, State
 from tickets.models import WITH_AGENCY, Ticket
 
-Whose = Literal["holder", "delegator"]
+# the part's own agency, the agency that delegated it, or whoever gave it: the
+# delegating agency for a delegation, the supervisors for a co-handling agency's
+Whose = Literal["holder", "delegator", "assigner"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ PART_MOVES: dict[str, PartMove] = {
     "adopt": PartMove("delegator", (State.ANSWERED,), Role.DELEGATED),
     # the delegating agency takes its delegation back
     "withdraw": PartMove("delegator", OPEN, Role.DELEGATED),
+    # who gave the part moves its deadline, with a reason
+    "deadline": PartMove("assigner", OPEN),
 }
 
 
@@ -57,8 +61,12 @@ def holds_lead(actor: Actor, ticket: Ticket) -> bool:
 
 
 def _whose(move: PartMove, actor: Actor, part: Assignment) -> bool:
+    if move.role is not None and part.role != move.role:
+        return False
+    if move.whose == "assigner" and part.role == Role.CO:
+        return actor.role in (UserRole.SUPERVISOR, UserRole.ADMIN)
     agency = part.agency_id if move.whose == "holder" else part.from_agency_id
-    return is_officer_of(actor, agency) and (move.role is None or part.role == move.role)
+    return is_officer_of(actor, agency)
 
 
 def check(action: str, actor: Actor, ticket: Ticket, part: Assignment | None) -> None:

@@ -33,6 +33,8 @@ from core.clock import Clock
 from core.db import Database
 from tickets.confidential import cleared_agency, restricted
 from tickets.exceptions import (
+    BEFORE_BELOW,
+    BEYOND_LEAD,
     BEYOND_PARENT,
     HOLDS_PART,
     IN_PAST,
@@ -40,6 +42,7 @@ from tickets.exceptions import (
     NEEDS_TIME_ZONE,
     NOT_CLEARED,
     NOT_DESCENDANT,
+    REQUIRED,
     UNKNOWN,
     InvalidInput,
     VersionConflict,
@@ -67,6 +70,7 @@ class PartAction(StrEnum):
     PART_RETURNED = "part_returned"
     ADOPTED = "adopted"
     WITHDRAWN = "delegation_withdrawn"
+    DEADLINE_MOVED = "part_deadline_moved"
     # the system: an open part's deadline passed (the overdue watch, tickets.alerts)
     ESCALATED = "part_escalated"
 
@@ -279,6 +283,66 @@ class AssignmentService:
             {"note": note} if note else {},
             end_below=True,
         )
+
+    async def move_deadline(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        version: int,
+        part_id: int,
+        deadline_at: datetime | None,
+        reason: str,
+    ) -> Assignment:
+        """Move an open part's deadline, with a reason: whoever gave the part does (the
+        delegating agency a delegation's, the supervisors a co-handling agency's).
+
+        Refused on ``deadline_at`` if missing, past, later than the giver's own deadline
+        (a delegation's: the delegating part's; a co-agency's: the lead's), or earlier
+        than a deadline given below the part (an open delegation of its own).  The
+        overdue watch escalates the part again if the new deadline passes too.
+        """
+        reason = check_text("reason", reason, required=True)  # type: ignore[assignment]
+        if deadline_at is None:
+            raise InvalidInput.one("deadline_at", REQUIRED)
+        if not isinstance(deadline_at, datetime) or deadline_at.utcoffset() is None:
+            raise InvalidInput.one("deadline_at", NEEDS_TIME_ZONE)
+        deadline_at = deadline_at.astimezone(UTC)
+        async with self.db.session() as s:
+            ticket, part, rows = await self._read(s, actor, "deadline", ticket_id, version, part_id)
+            assert part is not None
+            now = self.clock.now()
+            if deadline_at <= now:
+                raise InvalidInput.one("deadline_at", IN_PAST)
+            if part.role == Role.CO:
+                limit, beyond = ticket.deadline_at, BEYOND_LEAD
+            else:
+                parent = next((r for r in rows if r.id == part.parent_id), None)
+                limit = parent.deadline_at if parent is not None else ticket.deadline_at
+                beyond = BEYOND_PARENT
+            if limit is not None and deadline_at > limit:
+                raise InvalidInput.one("deadline_at", beyond, deadline=self._local(limit))
+            below = [
+                r.deadline_at
+                for r in rows
+                if r.parent_id == part.id and r.status in OPEN and r.deadline_at is not None
+            ]
+            if below and deadline_at < max(below):
+                raise InvalidInput.one(
+                    "deadline_at", BEFORE_BELOW, deadline=self._local(max(below))
+                )
+            old = part.deadline_at
+            # a new deadline: the overdue watch looks at it afresh
+            await self._set(s, part.id, {"deadline_at": deadline_at, "escalated_at": None}, now)
+            details = {
+                "part": part.id,
+                "agency": part.agency_id,
+                "deadline": [old, deadline_at],
+                "reason": reason,
+            }
+            await self._bump(s, actor, ticket, version, PartAction.DEADLINE_MOVED, details, now)
+            await s.refresh(part)
+        log.info("ticket %s: part %s deadline moved by %s", ticket.code, part.id, actor.name)
+        return part
 
     async def adopt(
         self,
