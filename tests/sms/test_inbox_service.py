@@ -6,7 +6,9 @@ reason (tests/sms/test_kannel_lab.py sends through a running one)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -159,6 +161,24 @@ async def test_a_reply_the_gateway_refuses_is_kept_failed_with_the_reason(
     assert e.value.field == "text" and "8 SMS parts" in e.value.problem
 
 
+@contextlib.contextmanager
+def counted_commits(inbox: InboxService) -> Iterator[list[int]]:
+    """The commits of the inbox's engine while in the block (``[n]``)."""
+    from sqlalchemy import event
+
+    commits = [0]
+
+    def committed(_conn) -> None:  # type: ignore[no-untyped-def]
+        commits[0] += 1
+
+    engine = inbox.db.engine.sync_engine
+    event.listen(engine, "commit", committed)
+    try:
+        yield commits
+    finally:
+        event.remove(engine, "commit", committed)
+
+
 async def _queued(inbox: InboxService, parts: int) -> int:
     """A message out as the gateway took it (queued), written as the service writes one."""
     from inbox.models import Message
@@ -205,28 +225,16 @@ async def test_reports_arriving_together_are_applied_together_in_order(
     and none is lost."""
     import asyncio
 
-    from sqlalchemy import event
-
     from inbox.exceptions import MessageNotFound
 
     ids = [await _queued(inbox, 1) for _ in range(30)]
-    commits = 0
-
-    def committed(_conn) -> None:  # type: ignore[no-untyped-def]
-        nonlocal commits
-        commits += 1
-
-    engine = inbox.db.engine.sync_engine
-    event.listen(engine, "commit", committed)
-    try:
+    with counted_commits(inbox) as commits:
         calls = [inbox.delivery_report(i, 8, "ACK/") for i in ids]
         calls += [inbox.delivery_report(i, 1, "stat:DELIVRD") for i in ids]
         calls.append(inbox.delivery_report(ids[0], 16, "rejected"))
         calls.append(inbox.delivery_report(10**9, 1, None))
         got = await asyncio.gather(*calls, return_exceptions=True)
-    finally:
-        event.remove(engine, "commit", committed)
-    assert commits <= 2  # 62 reports together (BATCH is 200), or the first alone
+    assert commits[0] <= 2  # 62 reports together (BATCH is 200), or the first alone
     assert isinstance(got[-1], MessageNotFound)
     # each caller has its message as its batch left it
     assert [m.id for m in got[:30]] == ids and [m.id for m in got[30:60]] == ids
@@ -246,7 +254,6 @@ async def test_messages_out_sent_together_are_stored_together_and_a_bad_one_alon
     exist) fails alone, the others are stored and sent."""
     import asyncio
 
-    from sqlalchemy import event
     from sqlalchemy.exc import IntegrityError
 
     handed: list[tuple[int, str]] = []
@@ -255,21 +262,11 @@ async def test_messages_out_sent_together_are_stored_together_and_a_bad_one_alon
         handed.append((message_id, citizen))
 
     inbox.senders["sms"] = gateway
-    commits = 0
-
-    def committed(_conn) -> None:  # type: ignore[no-untyped-def]
-        nonlocal commits
-        commits += 1
-
-    engine = inbox.db.engine.sync_engine
-    event.listen(engine, "commit", committed)
-    try:
+    with counted_commits(inbox) as commits:
         got = await asyncio.gather(
             *(inbox.notify(f"09010000{i:02d}", f"Mã phản ánh {i}") for i in range(20))
         )
-    finally:
-        event.remove(engine, "commit", committed)
-    assert commits <= 2  # 20 together (or the first alone, then the rest)
+    assert commits[0] <= 2  # 20 together (or the first alone, then the rest)
     assert len({m.id for m in got}) == 20
     assert sorted(handed) == sorted((m.id, m.citizen) for m in got)
     assert all(m.state == State.QUEUED for m in got)
