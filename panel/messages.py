@@ -123,11 +123,23 @@ DIRECTORY_ERRORS = (
 # -- tickets/attachments.py and tickets/review: files attached, extensions -------
 REVIEW_ERRORS = (
     N_("is too large (at most {max} MB)"),
+    N_("must be a photo (JPEG, PNG or WebP)"),
     N_("has too many pixels (at most {max} megapixels)"),
     N_("must be one of: {types}"),
     N_("is empty"),
     N_("cannot be added: the ticket has {max} files already"),
     N_("must be later than the current deadline ({deadline})"),
+)
+
+# -- public/report.py: the public report form's own messages ---------------------
+PUBLIC_FORM_ERRORS = (
+    N_("is too short (at least {min} characters)"),
+    N_("is required: type the address or put a pin on the map"),
+    N_("This form seems to have been filled in by a program. Please send it yourself."),
+    N_("The form was sent too quickly. Please check what you typed and send it again."),
+    N_("The form has expired. Please check what you typed and send it again."),
+    N_("Please complete the check that you are not a robot, then send again."),
+    N_("The form could not be read. Please send it again."),
 )
 
 MSGIDS: frozenset[str] = frozenset(
@@ -137,4 +149,5 @@ MSGIDS: frozenset[str] = frozenset(
     + PANEL_TEXTS
     + DIRECTORY_ERRORS
     + REVIEW_ERRORS
+    + PUBLIC_FORM_ERRORS
 )

@@ -75,6 +75,8 @@ TOO_FAST = "The form was sent too quickly. Please check what you typed and send 
 EXPIRED = "The form has expired. Please check what you typed and send it again."
 ALTCHA_FAILED = "Please complete the check that you are not a robot, then send again."
 UNREADABLE = "The form could not be read. Please send it again."
+# every one of them (listed with N_ in panel/messages.py, checked by tests/panel/test_i18n.py)
+MESSAGES = (TOO_SHORT, PLACE_NEEDED, HONEYPOT, TOO_FAST, EXPIRED, ALTCHA_FAILED, UNREADABLE)
 
 # the form's fields (as named in the page) and the domain's names for them
 FORM_TO_TICKET = {

@@ -199,7 +199,8 @@ async def act(request: web.Request) -> web.Response:
     except (TicketNotFound, InvalidCode):
         raise flash_redirect(here, _("No ticket with this code or number.")) from None
     except InvalidInput as e:
-        raise flash_redirect(here, f"{_('The ticket was not created:')} {e}") from None
+        # the msgid outside an f-string, where the extractor sees it
+        raise flash_redirect(here, _("The ticket was not created:") + f" {e}") from None
     except (InboxError, TicketError) as e:
         raise flash_redirect(here, str(e)) from None
     raise web.HTTPBadRequest(

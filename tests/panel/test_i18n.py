@@ -146,6 +146,28 @@ def _ticket_messages() -> Iterator[tuple[str, str]]:
         yield f"tickets/exceptions.py {name}", text
 
 
+# other modules whose field errors are msgid constants listed in their ``MESSAGES``
+MESSAGE_MODULES = ("tickets/attachments.py", "public/report.py")
+
+
+def _listed_messages(rel: str) -> Iterator[tuple[str, str]]:
+    """The msgid constants a module lists in its ``MESSAGES`` tuple."""
+    constants: dict[str, str] = {}
+    listed: list[str] = []
+    for node in _tree(ROOT / rel).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id.isupper():
+                text = _string(node.value)
+                if text is not None:
+                    constants[target.id] = text
+                elif target.id == "MESSAGES" and isinstance(node.value, ast.Tuple):
+                    listed = [e.id for e in node.value.elts if isinstance(e, ast.Name)]
+    assert listed, f"{rel}: no MESSAGES tuple"
+    for name in listed:
+        yield f"{rel} {name}", constants[name]
+
+
 FIELD_ERROR_CALLS = {"FieldError", "_field_error", "one"}  # (field, message, …)
 
 
@@ -183,9 +205,12 @@ def _messages_in_code(path: Path) -> Iterator[tuple[str, str]]:
 
 def _domain_messages() -> list[tuple[str, str]]:
     found = list(_ticket_messages())
+    for rel in MESSAGE_MODULES:
+        found.extend(_listed_messages(rel))
     files = [
         *sorted((ROOT / "accounts").glob("*.py")),
         *sorted((ROOT / "tickets").glob("*.py")),
+        *sorted((ROOT / "public").glob("*.py")),
         *sorted(p for p in PANEL.rglob("*.py") if p != MESSAGES_PY),
     ]
     for path in files:
@@ -199,6 +224,8 @@ def test_the_domain_scan_sees_the_known_kinds() -> None:
     assert "is required for an agent" in texts  # accounts/service.py
     assert "is too short (at least {min} characters)" in texts  # accounts/passwords.py
     assert "This action is not possible in the ticket's status." in texts  # request["_"]
+    assert "must be a photo (JPEG, PNG or WebP)" in texts  # tickets/attachments.py
+    assert "The form could not be read. Please send it again." in texts  # public/report.py
 
 
 def test_every_domain_message_is_listed_in_panel_messages() -> None:
