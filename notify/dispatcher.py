@@ -119,7 +119,12 @@ class NotifyDispatcher:
                 await self.sender.send(n)
                 sent += 1
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(sender())
+        # a sender that fails (the database gone) stops; the others finish the
+        # notification in their hands rather than being cancelled half-sent
+        ended = await asyncio.gather(
+            *(sender() for _ in range(self.concurrency)), return_exceptions=True
+        )
+        for e in ended:
+            if isinstance(e, BaseException):
+                raise e
         return sent
