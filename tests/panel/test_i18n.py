@@ -126,12 +126,11 @@ def _string(node: ast.AST | None) -> str | None:
     return None
 
 
-def _ticket_messages() -> Iterator[tuple[str, str]]:
-    """The module-level msgid constants of tickets/exceptions.py (REQUIRED = "is required")."""
-    path = ROOT / "tickets" / "exceptions.py"
+def _constants(rel: str) -> tuple[dict[str, str], list[str]]:
+    """A module's upper-case string constants, and the names its ``MESSAGES`` lists."""
     constants: dict[str, str] = {}
     listed: list[str] = []
-    for node in _tree(path).body:
+    for node in _tree(ROOT / rel).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
             if isinstance(target, ast.Name) and target.id.isupper():
@@ -140,6 +139,12 @@ def _ticket_messages() -> Iterator[tuple[str, str]]:
                     constants[target.id] = text
                 elif target.id == "MESSAGES" and isinstance(node.value, ast.Tuple):
                     listed = [e.id for e in node.value.elts if isinstance(e, ast.Name)]
+    return constants, listed
+
+
+def _ticket_messages() -> Iterator[tuple[str, str]]:
+    """The module-level msgid constants of tickets/exceptions.py (REQUIRED = "is required")."""
+    constants, listed = _constants("tickets/exceptions.py")
     assert constants, "no msgid constants found in tickets/exceptions.py"
     assert set(listed) == set(constants), "tickets/exceptions.py: MESSAGES lists other names"
     for name, text in constants.items():
@@ -152,17 +157,7 @@ MESSAGE_MODULES = ("tickets/attachments.py", "public/report.py")
 
 def _listed_messages(rel: str) -> Iterator[tuple[str, str]]:
     """The msgid constants a module lists in its ``MESSAGES`` tuple."""
-    constants: dict[str, str] = {}
-    listed: list[str] = []
-    for node in _tree(ROOT / rel).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id.isupper():
-                text = _string(node.value)
-                if text is not None:
-                    constants[target.id] = text
-                elif target.id == "MESSAGES" and isinstance(node.value, ast.Tuple):
-                    listed = [e.id for e in node.value.elts if isinstance(e, ast.Name)]
+    constants, listed = _constants(rel)
     assert listed, f"{rel}: no MESSAGES tuple"
     for name in listed:
         yield f"{rel} {name}", constants[name]
