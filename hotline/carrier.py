@@ -202,6 +202,12 @@ class Carrier:
                 "; when the keys went out (a test times what the hotline did next)\n"
                 ' same => n,ExecIf($["${CALL_DIGITS}" != ""]'
                 "?UserEvent(CallerKeys,Caller: ${CALLERID(num)},Digits: ${CALL_DIGITS}))\n"
+                "; on cue: the second keys wait for the test's CALL_CUED (at most a minute)\n"
+                " same => n,Set(CUE_UNTIL=$[${EPOCH} + 60])\n"
+                ' same => n,While($["${CALL_CUE}" = "1" & "${CALL_CUED}" != "1"'
+                " & ${EPOCH} < ${CUE_UNTIL}])\n"
+                " same => n,Wait(0.1)\n"
+                " same => n,EndWhile()\n"
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]?Wait(${CALL_WAIT2}))\n'
                 ' same => n,ExecIf($["${CALL_DIGITS2}" != ""]'
                 "?SendDTMF(${CALL_DIGITS2},${CALL_DTMF_GAP}))\n"
@@ -410,6 +416,7 @@ class Carrier:
         hold: int = 10,
         dtmf_gap_ms: int = 250,
         caller_sound: str | None = None,
+        cue: bool = False,
     ) -> str:
         """Place one call to the hotline; returns the carrier-side channel's id.
 
@@ -417,7 +424,10 @@ class Carrier:
         ``wait2`` s), then talks (a 440 Hz tone) and hangs up ``hold`` seconds
         after its keys, wherever the call is by then (0: at once).
         ``caller_sound`` (a name from :meth:`add_sound`) is what the caller
-        says instead of the tone.
+        says instead of the tone.  With ``cue``, the caller waits for
+        :meth:`cue` (at most a minute) before the ``wait2`` that leads to
+        ``digits2``: a test sends keys meant for the queue once it has seen the
+        caller there, not after a guess at how long the menu takes.
         """
         assert self.ami is not None, "connect() first"
         channel_id = f"call-{uuid.uuid4().hex[:12]}"
@@ -438,6 +448,7 @@ class Carrier:
                 f"CALL_HOLD={hold}",
                 f"CALL_DTMF_GAP={dtmf_gap_ms}",
                 f"CALL_SOUND={self.sounds / caller_sound if caller_sound else ''}",
+                f"CALL_CUE={1 if cue else 0}",
             ],
         }
         if caller_id is not None:
@@ -485,9 +496,29 @@ class Carrier:
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         await self.ami.action({"Action": "Setvar", "Variable": "CARRIER_RECORD", "Value": value})
 
-    async def hangup(self, channel_id: str) -> None:
+    async def _channel(self, channel_id: str) -> str | None:
         assert self.ami is not None
         events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
         for e in events:
             if e.get("Event") == "CoreShowChannel" and e.get("Uniqueid") == channel_id:
-                await self.ami.action({"Action": "Hangup", "Channel": e["Channel"]})
+                return str(e["Channel"])
+        return None
+
+    async def hangup(self, channel_id: str) -> None:
+        assert self.ami is not None
+        channel = await self._channel(channel_id)
+        if channel is not None:
+            await self.ami.action({"Action": "Hangup", "Channel": channel})
+
+    async def cue(self, channel_id: str) -> None:
+        """Let a caller placed with ``cue=True`` go on to its second keys."""
+        assert self.ami is not None
+        channel = await self._channel(channel_id)
+        if channel is None:
+            raise LookupError(f"caller {channel_id} is gone before its cue")
+        reply = await self.ami.action(
+            {"Action": "Setvar", "Channel": channel, "Variable": "CALL_CUED", "Value": "1"},
+            as_list=False,
+        )
+        if reply.get("Response") != "Success":
+            raise RuntimeError(f"cue for {channel}: {reply}")

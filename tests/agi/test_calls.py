@@ -39,6 +39,36 @@ async def ended_record(app: Application, number: str, timeout: float = 60) -> Ca
     return await eventually(probe, timeout)
 
 
+async def queued_record(app: Application, number: str, timeout: float = 30) -> Call:
+    """The caller's record once they wait in a queue (their keys there now count)."""
+
+    async def probe() -> Call | None:
+        c = await record_of(app, number)
+        return c if c is not None and c.queued_at is not None else None
+
+    return await eventually(probe, timeout)
+
+
+async def settled_record(
+    app: Application, number: str, outcome: Outcome, timeout: float = 60
+) -> Call:
+    """The caller's ended record once it reads ``outcome``.
+
+    A caller who hangs up while leaving a message is first closed as having
+    left the queue; the message, kept a moment later, then sets the outcome.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        c = await record_of(app, number)
+        if c is not None and c.ended_at is not None and c.outcome == outcome:
+            return c
+        if loop.time() > deadline:
+            seen = None if c is None else (c.outcome, c.end_reason, c.ivr_path, c.ended_at)
+            raise AssertionError(f"{number}: no {outcome} record within {timeout}s: {seen}")
+        await asyncio.sleep(0.25)
+
+
 def dominant_hz(path: str | Path) -> tuple[float, float]:
     """(dominant frequency, RMS) of a 16-bit mono wav."""
     with wave.open(str(path)) as w:

@@ -31,7 +31,14 @@ from dialplan import prompts
 from hotline import system
 from hotline.app import Application
 from recordings.models import JobStatus, TranscriptionJob
-from tests.agi.test_calls import dominant_hz, ended_record, new_number, record_of
+from tests.agi.test_calls import (
+    dominant_hz,
+    ended_record,
+    new_number,
+    queued_record,
+    record_of,
+    settled_record,
+)
 from tests.browser import ARTIFACTS
 from tests.callcenter.test_no_agent import set_paused
 from tests.lab import CARRIER, Lab, eventually
@@ -396,21 +403,43 @@ async def test_no_caller_id_voice_message_and_final_offer(
     max_wait = carrier.settings.queues.max_wait_seconds
     await set_paused(app, "t1022", True)
     try:
-        # no caller ID: 1 in the queue, junk "123#" refused, then a real number
-        await carrier.carrier.call(
+        # no caller ID: 1 once in the queue, junk "123#" refused, then a real number
+        hidden = await carrier.carrier.call(
             "1022",
             caller_id="",
             digits="1",
-            wait2=3,
+            cue=True,
+            wait2=1,
             digits2="1wwww123#wwwwww" + typed + "#",
             hold=40,
         )
+
+        async def hidden_queued() -> Call | None:
+            async with app.db.session() as s:
+                return await s.scalar(
+                    select(Call).where(
+                        Call.caller_number.is_(None),
+                        Call.started_at >= since,
+                        Call.queued_at.is_not(None),
+                    )
+                )
+
+        await eventually(hidden_queued, timeout=30)
+        await carrier.carrier.cue(hidden)
         # presses nothing: waits to the maximum, hears the final offer, goodbye
         await carrier.carrier.call("1022", caller_id=f"<{silent}>", digits="1", hold=90)
-        # 2 in the queue: a voice message (the caller's tone), then hangs up
-        await carrier.carrier.call(
-            "1022", caller_id=f"<{speaker}>", digits="1", wait2=4, digits2="2", hold=8
+        # 2 once in the queue: a voice message (the caller's tone), then hangs up
+        caller = await carrier.carrier.call(
+            "1022",
+            caller_id=f"<{speaker}>",
+            digits="1",
+            cue=True,
+            wait2=1,
+            digits2="2",
+            hold=8,
         )
+        await queued_record(app, speaker)
+        await carrier.carrier.cue(caller)
 
         async def typed_callback() -> Callback | None:
             async with app.db.session() as s:
@@ -421,7 +450,7 @@ async def test_no_caller_id_voice_message_and_final_offer(
         cb = await eventually(typed_callback, timeout=60)
         # cancelled at once: nobody is to call this made-up number
         await app.panel.callbacks.cancel(cb.id, by="test")
-        spoken = await ended_record(app, speaker, timeout=60)
+        spoken = await settled_record(app, speaker, Outcome.VOICEMAIL)
         waited = await ended_record(app, silent, timeout=max_wait + 60)
     finally:
         await set_paused(app, "t1022", False)

@@ -22,7 +22,7 @@ from hotline import system
 from hotline.app import Application
 from hotline.system import migrate
 from inbox.models import Message, State
-from tests.agi.test_calls import ended_record, new_number
+from tests.agi.test_calls import new_number, queued_record, settled_record
 from tests.callcenter.test_callbacks import overflow_config
 from tests.callcenter.test_no_agent import set_paused
 from tests.lab import Lab, eventually
@@ -67,20 +67,23 @@ async def test_a_voice_message_joins_the_inbox_with_its_transcript(
             await asyncio.wait_for(app.scheduler.reconciled.wait(), 30)
             await set_paused(app, "t1022", True)
             try:
-                # 1 in the menu, then 2 in the queue: the message, spoken, then hang up
-                await lab.carrier.call(
+                # 1 in the menu, then 2 once in the queue: the message, spoken, then hang up
+                caller = await lab.carrier.call(
                     "1022",
                     caller_id=f"<{speaker}>",
                     digits="1",
-                    wait2=4,
+                    cue=True,
+                    wait2=1,
                     digits2="2",
                     hold=14,
                     caller_sound=sound,
                 )
-                call = await ended_record(app, speaker, timeout=60)
+                await queued_record(app, speaker)
+                await lab.carrier.cue(caller)
+                call = await settled_record(app, speaker, Outcome.VOICEMAIL)
             finally:
                 await set_paused(app, "t1022", False)
-            assert call.outcome == Outcome.VOICEMAIL
+            assert call.end_reason == "voice_message"
             inbox = app.panel.inbox
             assert inbox is not None
 
