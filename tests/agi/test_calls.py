@@ -7,6 +7,7 @@ import random
 import wave
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from callcenter.models import Call, Outcome
 from callcenter.recording_files import base_for, mixed_file
 from callcenter.shifts import on_duty_queue
 from hotline.app import Application
-from hotline.carrier import AGENT_TONE_HZ, CALLER_TONE_HZ
+from hotline.carrier import AGENT_TONE_HZ, CALLER_TONE_HZ, Carrier
 from tests.lab import Lab, eventually
 
 pytestmark = pytest.mark.asterisk
@@ -47,6 +48,26 @@ async def queued_record(app: Application, number: str, timeout: float = 30) -> C
         return c if c is not None and c.queued_at is not None else None
 
     return await eventually(probe, timeout)
+
+
+async def keys_in_queue(
+    carrier: Carrier, app: Application, number: str, keys: str, *, hold: int, **call: Any
+) -> Call:
+    """A call from ``number``: 1 in the menu, then ``keys`` once the record shows it
+    waiting in the queue (the record as it was then)."""
+    caller = await carrier.call(
+        "1022",
+        caller_id=f"<{number}>",
+        digits="1",
+        cue=True,
+        wait2=1,
+        digits2=keys,
+        hold=hold,
+        **call,
+    )
+    queued = await queued_record(app, number)
+    await carrier.cue(caller)
+    return queued
 
 
 async def settled_record(

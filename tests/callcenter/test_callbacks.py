@@ -34,8 +34,8 @@ from recordings.models import JobStatus, TranscriptionJob
 from tests.agi.test_calls import (
     dominant_hz,
     ended_record,
+    keys_in_queue,
     new_number,
-    queued_record,
     record_of,
     settled_record,
 )
@@ -429,17 +429,7 @@ async def test_no_caller_id_voice_message_and_final_offer(
         # presses nothing: waits to the maximum, hears the final offer, goodbye
         await carrier.carrier.call("1022", caller_id=f"<{silent}>", digits="1", hold=90)
         # 2 once in the queue: a voice message (the caller's tone), then hangs up
-        caller = await carrier.carrier.call(
-            "1022",
-            caller_id=f"<{speaker}>",
-            digits="1",
-            cue=True,
-            wait2=1,
-            digits2="2",
-            hold=8,
-        )
-        await queued_record(app, speaker)
-        await carrier.carrier.cue(caller)
+        await keys_in_queue(carrier.carrier, app, speaker, "2", hold=8)
 
         async def typed_callback() -> Callback | None:
             async with app.db.session() as s:

@@ -22,7 +22,7 @@ from hotline import system
 from hotline.app import Application
 from hotline.system import migrate
 from inbox.models import Message, State
-from tests.agi.test_calls import new_number, queued_record, settled_record
+from tests.agi.test_calls import keys_in_queue, new_number, settled_record
 from tests.callcenter.test_callbacks import overflow_config
 from tests.callcenter.test_no_agent import set_paused
 from tests.lab import Lab, eventually
@@ -68,18 +68,7 @@ async def test_a_voice_message_joins_the_inbox_with_its_transcript(
             await set_paused(app, "t1022", True)
             try:
                 # 1 in the menu, then 2 once in the queue: the message, spoken, then hang up
-                caller = await lab.carrier.call(
-                    "1022",
-                    caller_id=f"<{speaker}>",
-                    digits="1",
-                    cue=True,
-                    wait2=1,
-                    digits2="2",
-                    hold=14,
-                    caller_sound=sound,
-                )
-                await queued_record(app, speaker)
-                await lab.carrier.cue(caller)
+                await keys_in_queue(lab.carrier, app, speaker, "2", hold=14, caller_sound=sound)
                 call = await settled_record(app, speaker, Outcome.VOICEMAIL)
             finally:
                 await set_paused(app, "t1022", False)
