@@ -17,17 +17,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from alembic import command
 from sqlalchemy.engine import make_url
 
 from core.clock import Clock
 from core.db import Database
 from hotline.app import Application
 from tests.browser import chromium
-from tests.helpers import alembic_cfg
 from tests.lab import Lab
-
-PG_ADMIN_URL = os.environ.get("HOTLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.schema import PG_ADMIN_URL, migrated
 
 
 def _pg_reachable() -> str | None:
@@ -60,8 +57,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    """A database of each kind, migrated to the newest schema."""
-    await asyncio.to_thread(command.upgrade, alembic_cfg(database_url), "head")
+    """A database of each kind, at the newest schema."""
+    await asyncio.to_thread(migrated, database_url)
     database = Database(database_url)
     yield database
     await database.close()

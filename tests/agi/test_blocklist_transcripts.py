@@ -24,10 +24,10 @@ from callcenter.models import Outcome
 from callcenter.service import CallService
 from core.clock import FakeClock
 from core.db import Database
-from hotline.system import migrate
 from tests.agi.test_emergency import connecting_config
 from tests.agi_replay import Transcript, replay
 from tests.helpers import settings_in
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=TZ)
@@ -37,7 +37,7 @@ BLOCKED = "0907000666"
 @pytest.fixture
 async def blocking_ivr(tmp_path):
     settings = settings_in(tmp_path, tomli_w.dumps(connecting_config()))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

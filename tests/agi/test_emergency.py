@@ -24,10 +24,10 @@ from core.clock import FakeClock
 from core.db import Database
 from core.settings import ConfigError, MenuOption
 from dialplan.prompts import emergency_choose_text, prompt_texts
-from hotline.system import migrate
 from tests.agi_replay import Transcript, replay
 from tests.helpers import settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -127,7 +127,7 @@ def test_notice_defaults_to_the_recording_sentence(tmp_path):
 @pytest.fixture
 async def ivr_server(tmp_path):
     settings = settings_in(tmp_path, tomli_w.dumps(connecting_config()))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

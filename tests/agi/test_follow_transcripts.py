@@ -22,11 +22,11 @@ from callcenter.service import CallService
 from core.clock import FakeClock
 from core.db import Database
 from dialplan.speech import SpeechCache
-from hotline.system import migrate
 from tests.agi.test_follow_units import FakeReports, report
 from tests.agi_replay import Transcript, replay
 from tests.helpers import settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 THEIRS = "6000574005"  # the report keyed in the recorded call (after 6000574006, wrong)
@@ -35,7 +35,7 @@ THEIRS = "6000574005"  # the report keyed in the recorded call (after 6000574006
 @pytest.fixture
 async def follow_server(tmp_path):
     settings = settings_in(tmp_path, tomli_w.dumps(lab_config()))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

@@ -15,10 +15,10 @@ from callcenter.models import Outcome
 from callcenter.service import CallService, sanitize_caller
 from core.clock import FakeClock
 from core.db import Database
-from hotline.system import migrate
 from tests.agi_replay import Transcript, replay
 from tests.helpers import settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -26,7 +26,7 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 @pytest.fixture
 async def ivr_server(tmp_path):
     settings = settings_in(tmp_path, tomli_w.dumps(lab_config()))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()
@@ -94,7 +94,7 @@ async def test_the_pop_is_told_of_the_caller_as_the_call_arrives(tmp_path, name)
     """``on_arrival`` hears the caller ID before the menu: the pop reads their history
     while the greeting plays (callcenter/pophistory.py)."""
     settings = settings_in(tmp_path, tomli_w.dumps(lab_config()))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

@@ -20,10 +20,10 @@ from callcenter.models import Callback, Outcome, Status, VoiceMessage
 from callcenter.service import CallService, sanitize_caller
 from core.clock import FakeClock
 from core.db import Database
-from hotline.system import migrate
 from tests.agi_replay import Transcript, replay
 from tests.helpers import settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=TZ)  # the day the dialogues were recorded
@@ -34,7 +34,7 @@ async def server(tmp_path):
     cfg = lab_config()
     cfg["queues"]["overflow"] = {"offer_after_seconds": 10, "voice_message_seconds": 20}
     settings = settings_in(tmp_path, tomli_w.dumps(cfg))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

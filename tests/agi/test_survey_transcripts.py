@@ -18,10 +18,10 @@ from callcenter.models import Call, Outcome
 from callcenter.service import CallService
 from core.clock import FakeClock
 from core.db import Database
-from hotline.system import migrate
 from tests.agi_replay import Transcript, replay
 from tests.helpers import settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 from tickets.models import Rating, Status
 from tickets.queries import TicketQueries
 from tickets.ratings import RatingService
@@ -33,7 +33,7 @@ NOW = datetime(2026, 12, 6, 13, 30, tzinfo=UTC)
 @pytest.fixture
 async def server(tmp_path):
     settings = settings_in(tmp_path, tomli_w.dumps(lab_config()))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

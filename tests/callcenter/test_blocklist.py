@@ -35,9 +35,9 @@ from core.clock import FakeClock
 from core.db import Database
 from core.settings import ConfigError
 from dialplan.prompts import blocked_id, emergency_option, prompt_texts
-from hotline.system import migrate
 from tests.helpers import queued_call, settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=TZ)
@@ -49,7 +49,7 @@ async def env(tmp_path, database_url):
     cfg = lab_config(database_url=database_url)
     cfg["blocklist"] = {"default_days": 2, "max_days": 10, "candidate_calls": 2}
     settings = settings_in(tmp_path, tomli_w.dumps(cfg))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

@@ -16,9 +16,9 @@ from callcenter.models import Outcome, Result, Status, VoiceStatus
 from callcenter.service import CallService
 from core.clock import FakeClock
 from core.db import Database
-from hotline.system import migrate
 from tests.helpers import queued_call, requested_callback, settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 from tickets.service import TicketService
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -31,7 +31,7 @@ async def env(tmp_path, database_url):
     cfg = lab_config(database_url=database_url)
     cfg["queues"]["overflow"] = {"callback_attempts": 2, "callback_retry_minutes": 10}
     settings = settings_in(tmp_path, tomli_w.dumps(cfg))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

@@ -34,9 +34,9 @@ from core.ami import AMIClient, Event
 from core.clock import FakeClock
 from core.db import Database
 from dialplan.render import render
-from hotline.system import migrate
 from tests.helpers import queued_call, settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=TZ)
@@ -64,7 +64,7 @@ async def agencies() -> list[tuple[int, str, str | None]]:
 @pytest.fixture
 async def env(tmp_path, database_url):
     settings = settings_in(tmp_path, tomli_w.dumps(trunk_config(database_url=database_url)))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

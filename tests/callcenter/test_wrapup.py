@@ -15,11 +15,11 @@ from callcenter.wrapup import WrapupService
 from core.clock import FakeClock
 from core.db import Database
 from core.settings import ConfigError
-from hotline.system import migrate
 from queue_stats import reports as rpt
 from queue_stats.wrapup import codes_since_start, wrapup_figures
 from tests.helpers import queued_call, settings_in
 from tests.lab import lab_config
+from tests.schema import migrated
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=TZ)
@@ -31,7 +31,7 @@ async def env(tmp_path, database_url):
     cfg = lab_config(database_url=database_url)
     cfg["wrapup"] = {"change_minutes": 10}
     settings = settings_in(tmp_path, tomli_w.dumps(cfg))
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     calls = CallService(db, settings)
     await calls.sync_directory()

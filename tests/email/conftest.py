@@ -25,7 +25,6 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from hotline.app import panel_context
-from hotline.system import migrate
 from inbox.email import EmailIntake
 from inbox.models import Message
 from mail.imap import MailboxReader
@@ -43,6 +42,7 @@ from tests.email.servers import (
     make_certificate,
 )
 from tests.helpers import settings_in
+from tests.schema import migrated
 
 PASSWORD = "correct horse battery"
 HOTLINE = "hotline@1022.example"
@@ -156,7 +156,7 @@ async def make_lab(
     prefix = f"mailtest{uuid.uuid4().hex[:8]}"
     cert, key = await asyncio.to_thread(make_certificate, folder)
     settings = email_settings(tmp_path, database_url, prefix, cert, **email)
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     bus = Bus(settings.panel.redis_url, prefix)
     clock = Clock()

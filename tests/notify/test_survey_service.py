@@ -20,7 +20,6 @@ from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
 from hotline.app import inbox_service
-from hotline.system import migrate
 from inbox.models import MessageChannel, State
 from inbox.service import InboxService
 from notify.dispatcher import NotifyDispatcher
@@ -28,6 +27,7 @@ from notify.models import Notification, NotifyState, SmsSurvey, SurveyState
 from notify.planner import Planner
 from notify.service import NotifySender
 from notify.survey import SurveyReplies
+from tests.schema import migrated
 from tests.sms.conftest import sms_settings
 from tickets.agencies import AgencyService
 from tickets.models import Rating, Status, Ticket
@@ -85,7 +85,7 @@ async def w(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     settings = sms_settings(
         tmp_path, database_url, prefix, {"notify": {"enabled": True, "survey_days": 3}}
     )
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     bus = Bus(settings.panel.redis_url, prefix)
     clock = FakeClock(DAY)

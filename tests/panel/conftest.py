@@ -24,11 +24,11 @@ from core.bus import Bus
 from core.clock import FakeClock
 from core.db import Database
 from hotline.app import panel_context, transfer_service
-from hotline.system import migrate
 from panel.app import make_app
 from panel.context import PanelContext
 from tests.helpers import queued_call, settings_in
 from tests.panel.recorded import voices  # noqa: F401  (the fixture, for the replay pages)
+from tests.schema import migrated
 
 PASSWORD = "correct horse battery"
 
@@ -132,7 +132,7 @@ def panel_settings(home: Path, database_url: str, prefix: str):  # type: ignore[
 async def panel(database_url: str, tmp_path: Path):
     prefix = f"test{uuid.uuid4().hex[:8]}"
     settings = panel_settings(tmp_path, database_url, prefix)
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     bus = Bus(settings.panel.redis_url, prefix)
     clock = FakeClock(datetime.now(UTC))

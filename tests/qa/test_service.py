@@ -20,11 +20,11 @@ from accounts.models import Role
 from callcenter.models import Call, Direction, Outcome
 from core.clock import FakeClock
 from core.db import Database
-from hotline.system import migrate
 from qa.exceptions import QaConflict, QaNotFound
 from qa.models import Draw, Reason, Sample
 from qa.service import QaService
 from tests.panel.conftest import panel_settings
+from tests.schema import migrated
 from tickets.exceptions import InvalidInput
 from tickets.models import Rating, Ticket, TicketEvent
 
@@ -48,7 +48,7 @@ class Env:
 @pytest.fixture
 async def env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
     settings = panel_settings(tmp_path, database_url, f"qa{uuid.uuid4().hex[:6]}")
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     clock = FakeClock(WEEK_START + timedelta(days=8))  # the next Tuesday
     try:

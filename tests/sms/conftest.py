@@ -27,12 +27,12 @@ from core.clock import Clock
 from core.db import Database
 from core.settings import Settings
 from hotline.app import panel_context
-from hotline.system import migrate
 from inbox.models import Message
 from panel.app import make_app
 from panel.context import PanelContext
 from sms.kannel import Kannel
 from tests.helpers import settings_in
+from tests.schema import migrated
 from tests.sms.smsc import SMSC
 
 # a worker of pytest-xdist (gwN) takes the slot after N others, as tests/lab.py does: the
@@ -142,7 +142,7 @@ async def make_lab(
 ) -> AsyncIterator[SmsLab]:
     prefix = f"smstest{uuid.uuid4().hex[:8]}"
     settings = sms_settings(tmp_path, database_url, prefix, extra, env, **sms)
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     bus = Bus(settings.panel.redis_url, prefix)
     ctx = panel_context(settings, db=db, bus=bus, clock=Clock(), control=None)

@@ -19,10 +19,10 @@ from accounts.models import Role
 from core.bus import Bus
 from core.clock import FakeClock
 from hotline.app import inbox_service
-from hotline.system import migrate
 from inbox.exceptions import MessageTaken, NotSendable
 from inbox.models import Flag, MessageChannel, State
 from inbox.service import InboxService
+from tests.schema import migrated
 from tests.sms.conftest import sms_settings
 from tickets.queries import TicketQueries
 from tickets.service import TicketService
@@ -39,7 +39,7 @@ async def inbox(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-d
 
     prefix = f"inboxtest{uuid.uuid4().hex[:8]}"
     settings = sms_settings(tmp_path, database_url, prefix, flood_per_minute=3, attach_days=7)
-    migrate(settings)
+    migrated(settings.database)
     db = Database(settings.database)
     bus = Bus(settings.panel.redis_url, prefix)
     clock = FakeClock(datetime.now(UTC))
