@@ -17,8 +17,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher, profiles
 from sqlalchemy.engine import make_url
 
+from accounts import passwords
 from core.clock import Clock
 from core.db import Database
 from hotline.app import Application
@@ -95,6 +97,24 @@ async def _no_call_left(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if "carrier" in request.fixturenames:
         lab: Lab = request.getfixturevalue("carrier")
         await lab.carrier.hangup_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at argon2-cffi's CHEAPEST parameters, its profile for tests.
+
+    The suite makes and signs in thousands of accounts; at the product's cost
+    (64 MiB and 3 passes, about 0.15 s a hash here) that was minutes of CPU.
+    The hashing and checking code is the product's; its parameters are tested
+    in tests/accounts/test_passwords.py, and an application started as its own
+    process (``hotline run``, the wheel's test) hashes at them.
+    """
+    cheapest = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(passwords, "_hasher", cheapest)
+        # what an unknown name is checked against costs what a real account does
+        mp.setattr(passwords, "_DUMMY", cheapest.hash("not a real password"))
+        yield
 
 
 @pytest.fixture
