@@ -12,6 +12,13 @@ Messages are passed on as the JSON text they arrived in.
 The messages of this process (the call path of ``hotline run`` shares its
 loop) come straight from the publisher (``Bus.deliver_here``); the Redis
 subscription brings the other processes' only.
+
+Each socket has an outbox, sent from by a task of its own: handing a message
+over never waits on a browser, so a page that stops reading (a laptop put to
+sleep, a phone's network gone) cannot hold up the call path that publishes
+nor the other sockets.  A socket with :data:`OUTBOX` messages still unsent is
+closed (1013, try again later); its page connects again at once and reads the
+present state in its ``hello``.
 """
 
 from __future__ import annotations
@@ -29,24 +36,54 @@ from core.bus import Bus
 log = logging.getLogger(__name__)
 
 TOPICS = ["agent.*", "alerts", "agency.*", "board", "user.*", "inbox.*"]
+# Messages a socket may have waiting before it counts as stuck.  A flood's busiest
+# socket (a supervisor's: every agent's state and the board) gets a few a second.
+OUTBOX = 500
+STUCK = 1013  # WebSocket close code: try again later
+
+
+class _Outbox:
+    """One socket's messages, sent in order by a task of its own."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[str] = asyncio.Queue(OUTBOX)
+        self.task = asyncio.create_task(self._send(), name="panel-socket-outbox")
+
+    async def _send(self) -> None:
+        while True:
+            data = await self.queue.get()
+            try:
+                await self.ws.send_str(data)
+            except (ConnectionError, RuntimeError) as e:
+                log.debug("socket gone while sending: %s", e)
+                return
 
 
 class Hub:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._outboxes: dict[web.WebSocketResponse, _Outbox] = {}
+        self._closing: set[asyncio.Task[bool]] = set()
         self._task: asyncio.Task[None] | None = None
         self._undeliver: Callable[[], None] | None = None
         self.ready = asyncio.Event()
+        self.stuck = 0  # sockets closed for not reading
 
     def join(self, topic: str, ws: web.WebSocketResponse) -> None:
         self.sockets[topic].add(ws)
+        if ws not in self._outboxes:
+            self._outboxes[ws] = _Outbox(ws)
 
     def leave(self, ws: web.WebSocketResponse) -> None:
         for topic in list(self.sockets):
             self.sockets[topic].discard(ws)
             if not self.sockets[topic]:
                 del self.sockets[topic]
+        box = self._outboxes.pop(ws, None)
+        if box is not None:
+            box.task.cancel()
 
     @property
     def connected(self) -> int:
@@ -65,24 +102,40 @@ class Hub:
             done, _ = await asyncio.wait({self._task}, timeout=5)
             if not done:
                 log.warning("the hub's Redis subscription did not end in 5 s")
-        for ws in {ws for group in self.sockets.values() for ws in group}:
+        sockets = {ws for group in self.sockets.values() for ws in group}
+        for ws in sockets:
+            self.leave(ws)
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")
+        if self._closing:
+            await asyncio.wait(self._closing, timeout=5)
 
     async def _run(self) -> None:
         async for topic, data in self.bus.listen(TOPICS, self.ready, others_only=True):
             await self._deliver(topic, data)
 
     async def _deliver(self, topic: str, data: str) -> None:
-        targets = self.sockets.get(topic)
-        if not targets:
-            return
-        for ws in list(targets):
-            if ws.closed:
-                targets.discard(ws)
+        """Put ``data`` in the outbox of every socket of ``topic``; never waits."""
+        for ws in list(self.sockets.get(topic, ())):
+            box = self._outboxes.get(ws)
+            if ws.closed or box is None or box.task.done():
+                self.leave(ws)
                 continue
             try:
-                await ws.send_str(data)
-            except (ConnectionError, RuntimeError) as e:
-                log.debug("socket gone while sending: %s", e)
-                targets.discard(ws)
+                box.queue.put_nowait(data)
+            except asyncio.QueueFull:
+                self._stuck(ws)
+
+    def _stuck(self, ws: web.WebSocketResponse) -> None:
+        """A socket that stopped reading: leave it out and close it (its page reconnects)."""
+        self.stuck += 1
+        log.warning("a panel socket read nothing of its last %d messages: closing it", OUTBOX)
+        self.leave(ws)
+        task = asyncio.create_task(ws.close(code=STUCK, message=b"too slow"))
+        self._closing.add(task)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[bool]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("closing a stuck socket: %s", task.exception())
