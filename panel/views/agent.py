@@ -249,22 +249,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     if actor.id is not None and actor.role != "agency":
         # their tickets answered or sent back by the agency (tickets/notify.py)
-        c.hub.join(user_topic(actor.id), ws)
+        c.hub.join(user_topic(actor.id), ws, request.transport)
     for team in desk_teams(c.settings, actor):
-        c.hub.join(inbox_topic(team), ws)
+        c.hub.join(inbox_topic(team), ws, request.transport)
     if actor.role == "agent" and actor.extension:
-        c.hub.join(f"agent.{actor.extension}", ws)
+        c.hub.join(f"agent.{actor.extension}", ws, request.transport)
         state, pop = await agent_snapshot(request)
         # what was live before this socket existed (page reload, second tab)
         # the server's time, so the page's call timer does not depend on the PC's clock
         hello = {"type": "hello", "state": state, "pop": pop, "now": c.clock.now().timestamp()}
         await ws.send_str(json.dumps(hello))
     elif actor.role in ("supervisor", "admin"):
-        c.hub.join("alerts", ws)
-        c.hub.join("board", ws)  # live queues and congestion (/board reads the rest)
+        c.hub.join("alerts", ws, request.transport)
+        # live queues and congestion (/board reads the rest)
+        c.hub.join("board", ws, request.transport)
         await ws.send_str(json.dumps({"type": "hello"}))
     elif actor.role == "agency" and actor.agency_id:
-        c.hub.join(f"agency.{actor.agency_id}", ws)
+        c.hub.join(f"agency.{actor.agency_id}", ws, request.transport)
         await ws.send_str(json.dumps({"type": "hello"}))
     try:
         async for msg in ws:

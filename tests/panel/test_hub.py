@@ -29,7 +29,7 @@ async def test_a_socket_that_stops_reading_holds_up_neither_the_publisher_nor_th
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        hub.join("board", ws)
+        hub.join("board", ws, request.transport)
         try:
             async for _ in ws:
                 pass
