@@ -28,6 +28,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from typing import cast
 
 from aiohttp import web
 
@@ -53,7 +54,12 @@ class _Outbox:
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
         self.ws = ws
-        self.transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        # asyncio's transports or uvloop's (which are not asyncio.WriteTransport's subclasses)
+        writes = all(
+            hasattr(transport, name)
+            for name in ("get_write_buffer_size", "get_write_buffer_limits", "is_closing")
+        )
+        self.transport = cast(asyncio.WriteTransport, transport) if writes else None
         self.queue: asyncio.Queue[str] = asyncio.Queue(OUTBOX)
         self.sending = False
         self.task = asyncio.create_task(self._send(), name="panel-socket-outbox")
