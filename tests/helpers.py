@@ -12,6 +12,7 @@ from alembic.config import Config
 from callcenter.callbacks import CallbackService
 from callcenter.models import Callback
 from callcenter.service import CallService, sanitize_caller
+from core.bus import Bus
 from core.settings import Settings, load_settings
 from hotline.system import alembic_config
 
@@ -133,3 +134,10 @@ def self_signed_cert(folder: Path, address: str = "127.0.0.1") -> tuple[Path, Pa
         timeout=60,
     )  # fmt: skip
     return cert, key
+
+
+async def forget_keys(bus: Bus) -> None:
+    """Delete what a test left in Redis under its bus's prefix."""
+    keys = [k async for k in bus.redis.scan_iter(match=f"{bus.prefix}:*")]
+    if keys:
+        await bus.redis.delete(*keys)

@@ -17,7 +17,7 @@ from callcenter.live import LiveState
 from core.bus import Bus
 from core.clock import Clock
 from queue_stats.live import LiveQueues
-from tests.helpers import REDIS_URL
+from tests.helpers import REDIS_URL, forget_keys
 from tests.lab import eventually
 
 
@@ -41,9 +41,7 @@ async def live() -> AsyncIterator[Live]:
     await state.start()
     yield Live(state, LiveQueues(bus, Clock()))
     await state.stop()
-    keys = [k async for k in bus.redis.scan_iter(f"{bus.prefix}:*")]
-    if keys:
-        await bus.redis.delete(*keys)
+    await forget_keys(bus)
     await bus.close()
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from core.bus import Bus
 from panel.hub import OUTBOX, Hub
-from tests.helpers import REDIS_URL
+from tests.helpers import REDIS_URL, forget_keys
 
 MESSAGES = 3 * OUTBOX
 PADDING = "x" * 8000  # 8 kB a message: the stuck socket's buffers fill within the run
@@ -96,7 +96,5 @@ async def test_a_socket_that_stops_reading_holds_up_neither_the_publisher_nor_th
         await session.close()
         await hub.stop()
         await runner.cleanup()
-        keys = [k async for k in bus.redis.scan_iter(f"{bus.prefix}:*")]
-        if keys:
-            await bus.redis.delete(*keys)
+        await forget_keys(bus)
         await bus.close()

@@ -28,7 +28,7 @@ from core.db import Database, sync_url
 from core.settings import Congestion, Settings
 from queue_stats.congestion import CongestionWatch, current_alarms, history
 from queue_stats.live import LiveQueues
-from tests.helpers import alembic_cfg, settings_in
+from tests.helpers import alembic_cfg, forget_keys, settings_in
 from tests.lab import eventually
 
 Q = "t1022-morning"
@@ -49,9 +49,7 @@ def settings(tmp_path: Path) -> Settings:
 async def bus(settings: Settings) -> AsyncIterator[Bus]:
     b = Bus(settings.panel.redis_url, f"testcong{uuid.uuid4().hex[:8]}")
     yield b
-    keys = [k async for k in b.redis.scan_iter(f"{b.prefix}:*")]
-    if keys:
-        await b.redis.delete(*keys)
+    await forget_keys(b)
     await b.close()
 
 

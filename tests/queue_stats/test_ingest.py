@@ -30,7 +30,7 @@ from queue_stats.ingest import QueueIngest
 from queue_stats.live import LiveQueues
 from queue_stats.models import QueueEvent
 from queue_stats.storage import EventWriter, Row, event_key, insert_rows
-from tests.helpers import REDIS_URL
+from tests.helpers import REDIS_URL, forget_keys
 from tests.lab import eventually
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,9 +46,7 @@ def recorded_events() -> list[Message]:
 async def bus() -> AsyncIterator[Bus]:
     b = Bus(REDIS_URL, f"qstest{uuid.uuid4().hex[:8]}")
     yield b
-    keys = [k async for k in b.redis.scan_iter(f"{b.prefix}:*")]
-    if keys:
-        await b.redis.delete(*keys)
+    await forget_keys(b)
     await b.close()
 
 

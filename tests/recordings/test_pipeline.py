@@ -30,12 +30,11 @@ from recordings.queue import JobQueue
 from recordings.search import TranscriptSearch
 from recordings.transcribe import Transcriber
 from recordings.worker import TranscriptionWorker
-from tests.helpers import alembic_cfg
+from tests.helpers import alembic_cfg, forget_keys
 from tests.lab import eventually
 from tests.recordings.conftest import (
     MODEL,
     add_call,
-    forget_keys,
     rec_settings,
     recorded_call_files,
     speech,
