@@ -45,8 +45,10 @@ STUCK = 1013  # WebSocket close code: try again later
 
 # A message this short goes out at once when nothing waits before it and the socket's
 # buffer has room: no turn of the loop for the outbox's task (a pop is under 1 kB).
-# aiohttp compresses up to 16 kB in line, without waiting.
-DIRECT = 8 * 1024
+# In characters: at most 4 bytes each in UTF-8, within the 16 kB aiohttp compresses
+# in line, without waiting.
+DIRECT = 4 * 1024
+UTF8_MAX = 4
 
 
 class _Outbox:
@@ -72,7 +74,8 @@ class _Outbox:
             return False
         try:
             high = t.get_write_buffer_limits()[1]
-            return not t.is_closing() and t.get_write_buffer_size() + 2 * len(data) < high
+            room = high - t.get_write_buffer_size()
+            return not t.is_closing() and UTF8_MAX * len(data) + 64 < room
         except (AttributeError, NotImplementedError):
             return False
 
