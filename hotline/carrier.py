@@ -458,11 +458,7 @@ class Carrier:
 
     async def active(self, channel_id: str) -> bool:
         """Whether the caller's channel of a call placed with :meth:`call` is still up."""
-        assert self.ami is not None
-        events = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
-        return any(
-            e.get("Event") == "CoreShowChannel" and e.get("Uniqueid") == channel_id for e in events
-        )
+        return await self._channel(channel_id) is not None
 
     async def hangup_all(self, timeout: float = 15) -> int:
         """Hang up every channel of the carrier (callers and phones); how many were up.
