@@ -7,7 +7,8 @@ and database kind, into a template, and gives each later database a copy of it:
 SQLite's backup API, PostgreSQL's ``CREATE DATABASE … TEMPLATE``.  The copy is the
 migrations' own result, so a test sees what ``hotline migrate`` makes; the
 migrations themselves are tested step by step from empty databases
-(``tests/core/test_migrations.py`` and the tests of single migrations).
+(``tests/core/test_database.py``'s upgrade, downgrade, upgrade on both kinds, and the
+tests of single migrations).
 
 A database that is not empty is migrated as usual.
 """
