@@ -307,7 +307,9 @@ class OutboundService:
         now = self.clock.now()
         async with self.db.session() as session:
             call = await session.scalar(
-                select(Call).where(Call.uniqueid == uniqueid, Call.direction == Direction.OUTBOUND)
+                select(Call)
+                .where(Call.uniqueid == uniqueid, Call.direction == Direction.OUTBOUND)
+                .with_for_update()
             )
             if call is None or call.ended_at is not None:
                 return None

@@ -57,7 +57,7 @@ class TransferEvents:
         now = event_time(e, self.clock)
         asked = e.get("Transfer") or ""
         async with self.db.session() as s:
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
             if call is None:
                 return
             q = select(CallTransfer).where(
@@ -110,7 +110,7 @@ class TransferEvents:
         ok = str(e.get("Result", "")).lower() == "success"
         now = event_time(e, self.clock)
         async with self.db.session() as s:
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
             if call is None:
                 return  # not a hotline call (agents calling each other)
             if kind == TransferKind.ATTENDED:

@@ -106,6 +106,14 @@ class WriterGate:
     a connection invalidated mid-transaction (at shutdown, on a cancelled task)
     gives the gate back all the same.
 
+    SQLite has no row locks and ignores ``FOR UPDATE``, so a read-modify-write
+    (read a record, decide, write it back) could otherwise write its older view
+    over what another writer committed between the read and the write.  Here a
+    ``SELECT ... FOR UPDATE`` (``with_for_update()``, ``get(...,
+    with_for_update=True)``) first makes its transaction the writer (``BEGIN
+    IMMEDIATE``, through the gate), so what it reads stays the latest until it
+    commits, as PostgreSQL's row lock does.
+
     The statements run in SQLAlchemy's greenlet (the async engine), where
     ``await_only`` may wait for the lock.
     """
@@ -116,6 +124,7 @@ class WriterGate:
         self._thread = 0
         self._holder: dict[object, object] | None = None
         event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "before_execute", self._for_update)
         dialect = engine.dialect
         for name in ("do_commit", "do_rollback"):
             setattr(dialect, name, self._releasing(getattr(dialect, name)))
@@ -144,6 +153,14 @@ class WriterGate:
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         self._holder = info
+
+    def _for_update(self, conn, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        if getattr(statement, "_for_update_arg", None) is None:
+            return
+        if conn.connection.driver_connection.in_transaction:
+            # a write already ran: this transaction holds the gate and SQLite's lock
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def _releasing(self, method: Callable[[object], None]) -> Callable[[object], None]:
         def after(connection: object) -> None:

@@ -3,6 +3,7 @@ outcomes, recovery after a crash."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -264,3 +265,35 @@ async def test_a_voice_message_callback_carries_its_message(env, tmp_path):
     record = await calls.by_id(started.call_id)
     assert record.outcome == Outcome.ANSWERED and record.talk_seconds == 12
     assert (await svc.get(cb.id)).outcome == Result.CANCELLED
+
+
+async def test_a_hang_up_read_before_the_message_is_kept_does_not_undo_it(
+    env, tmp_path, monkeypatch
+):
+    """The caller hangs up while leaving a message: the channel's end (AMI) and the
+    message (the AGI, a moment later) close the same record side by side.  A hang-up
+    that read the record before the message was kept must not write its older view
+    over it: the record ends as a voice message, its hang-up time kept."""
+    calls, svc, clock = env
+    await queued_call(calls, "pbx-9.1", "0909999999", started=T0, queue=QUEUE)
+    legs_talk = CallService._legs_talk
+    kept: list[asyncio.Task[object]] = []
+
+    async def message_meanwhile(session, call):  # between the hang-up's read and its write
+        kept.append(
+            asyncio.create_task(
+                svc.voice_message(
+                    uniqueid="pbx-9.1", path=str(tmp_path / "m.wav"), seconds=3, language="vi"
+                )
+            )
+        )
+        await asyncio.sleep(0.3)  # time enough for the message to be kept, if it can be
+        return await legs_talk(session, call)
+
+    monkeypatch.setattr(CallService, "_legs_talk", staticmethod(message_meanwhile))
+    ended = clock.now()
+    await calls.hung_up(uniqueid="pbx-9.1", at=ended, queue_status=None, cause="Unknown")
+    await asyncio.wait_for(kept[0], 10)
+    call = await calls.get("pbx-9.1")
+    assert (call.outcome, call.end_reason) == (Outcome.VOICEMAIL, "voice_message")
+    assert call.ended_at == ended

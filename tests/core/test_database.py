@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from accounts.identity import SYSTEM
-from callcenter.models import Agent, Outcome
+from callcenter.models import Agent, Call, Outcome
 from callcenter.service import CallService, sanitize_caller
 from core.clock import Clock
 from core.db import Database, sync_url
@@ -573,6 +573,50 @@ async def test_a_read_sees_what_was_committed_and_runs_beside_a_writer(
     with pytest.raises(Exception, match="nope"):
         await db.read(broken)
     assert (await db.read(caller))[0] == "0907654321"
+
+
+async def test_a_read_for_update_holds_off_other_writers_until_it_commits(
+    service: CallService,
+):
+    """Two read-modify-writes of one record side by side, each reading it FOR UPDATE,
+    then taking its time before writing: the second reads what the first wrote, on
+    SQLite (which has no row locks: the read makes its transaction the writer) as on
+    PostgreSQL.  A plain read meanwhile does not wait."""
+    import time
+
+    db = service.db
+    uid = await _one_call(service, "pbx-1795344736.79")
+    first_read = asyncio.Event()
+
+    async def add_step(step: str, lock: str) -> None:
+        async with db.session() as s:
+            if lock == "select":
+                q = select(Call).where(Call.uniqueid == uid).with_for_update()
+                call = await s.scalar(q)
+            else:  # get(..., with_for_update=True)
+                call_id = await s.scalar(select(Call.id).where(Call.uniqueid == uid))
+                call = await s.get(Call, call_id, with_for_update=True)
+            assert call is not None
+            first_read.set()
+            await asyncio.sleep(0.3)
+            call.ivr_path = f"{call.ivr_path} > {step}" if call.ivr_path else step
+
+    async def second() -> None:
+        await first_read.wait()
+        await add_step("b", "get")
+
+    async def reader() -> float:
+        await first_read.wait()
+        t = time.monotonic()
+        async with db.session() as s:
+            await s.scalar(select(Call.ivr_path).where(Call.uniqueid == uid))
+        return time.monotonic() - t
+
+    _, _, read_took = await asyncio.gather(add_step("a", "select"), second(), reader())
+    assert read_took < 0.2
+    async with db.session() as s:
+        path = await s.scalar(select(Call.ivr_path).where(Call.uniqueid == uid))
+    assert path == "a > b", "the second change was made on the first's result"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
