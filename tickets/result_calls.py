@@ -295,13 +295,13 @@ class ResultCallService:
         """The citizen picked up: the result is being read.  False if already known."""
         now = self.clock.now()
         async with self.db.session() as s:
-            job = await self._by_uniqueid(s, uniqueid)
+            job = await self._by_uniqueid(s, uniqueid, lock=True)
             if job is None or job.state != ResultCallState.DIALLING:
                 return False
             job.state = ResultCallState.TALKING.value
             job.last_result = Result.CONNECTED.value
             job.updated_at = now
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
             if call is not None:
                 call.answered_at = call.answered_at or now
                 call.recording_base = recording_base
@@ -317,7 +317,7 @@ class ResultCallService:
         """The try ended before anyone answered: try again later, or give up."""
         now = self.clock.now()
         async with self.db.session() as s:
-            job = await self._by_uniqueid(s, uniqueid)
+            job = await self._by_uniqueid(s, uniqueid, lock=True)
             if job is None or job.state != ResultCallState.DIALLING:
                 return None
             step = after_try(result, job.attempts, self.policy, now)
@@ -326,7 +326,7 @@ class ResultCallService:
                 job.next_attempt_at = step.next_at
             if step.state == ResultCallState.DONE:
                 job.ended_at = now
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
             if call is not None and call.ended_at is None:
                 call.ended_at = now
                 call.end_reason = f"result_call_{result.value}"
@@ -346,7 +346,7 @@ class ResultCallService:
         now = self.clock.now()
         recorded = None
         async with self.db.session() as s:
-            job = await self._by_uniqueid(s, uniqueid)
+            job = await self._by_uniqueid(s, uniqueid, lock=True)
             if job is None or job.state not in (ResultCallState.DIALLING, ResultCallState.TALKING):
                 return False
             if job.state == ResultCallState.DIALLING:
@@ -354,7 +354,7 @@ class ResultCallService:
                 await self._history(s, job, Result.CONNECTED, now)
             job.state, job.last_result = ResultCallState.DONE.value, Result.CONNECTED.value
             job.updated_at = job.ended_at = now
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
             if call is not None:
                 job.call_id = call.id
                 call.answered_at = call.answered_at or now
@@ -422,8 +422,14 @@ class ResultCallService:
 
     # -- helpers ---------------------------------------------------------------------
     @staticmethod
-    async def _by_uniqueid(s: AsyncSession, uniqueid: str) -> ResultCall | None:
-        return await s.scalar(select(ResultCall).where(ResultCall.uniqueid == uniqueid))
+    async def _by_uniqueid(
+        s: AsyncSession, uniqueid: str, *, lock: bool = False
+    ) -> ResultCall | None:
+        """The try placed on channel ``uniqueid``; ``lock`` to change it (and its call):
+        the originate's answer and the dialplan's report of a short call come side by
+        side, and neither may write over the other from an older read."""
+        q = select(ResultCall).where(ResultCall.uniqueid == uniqueid)
+        return await s.scalar(q.with_for_update() if lock else q)
 
     async def _history(
         self,

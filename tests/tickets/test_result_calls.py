@@ -6,6 +6,7 @@ stand-in (the calls through the real Asterisk are in test_result_calls_lab.py)."
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -235,6 +236,32 @@ async def test_answered_then_ended_links_the_recorded_call(rc: Calls):
         "call_result": "answered",
     }
     assert (await w.q.get(t.id)).status == Status.ANSWERED, "the ticket is not moved"
+
+
+async def test_a_short_call_s_end_overtaking_its_answer_is_not_undone(
+    rc: Calls, monkeypatch: pytest.MonkeyPatch
+):
+    """The originate's answer and the dialplan's report of a short call's end come
+    side by side.  The end, arriving while the answer is being written, must not be
+    written over by it: the try ends done, not left talking."""
+    await answered_ticket(rc)
+    (due,) = await rc.calls.due()
+    c = await rc.calls.claim(due.id, "rc-2-b")
+    read = ResultCallService._by_uniqueid
+    ending: list[asyncio.Task[bool]] = []
+
+    async def end_meanwhile(s, uniqueid, **kw):  # type: ignore[no-untyped-def]
+        job = await read(s, uniqueid, **kw)
+        if not ending:  # the answer's read of the try, before it writes
+            ending.append(asyncio.create_task(rc.calls.ended("rc-2-b", "heard", None)))
+            await asyncio.sleep(0.3)  # time enough for the end to be written, if it can be
+        return job
+
+    monkeypatch.setattr(ResultCallService, "_by_uniqueid", staticmethod(end_meanwhile))
+    assert await rc.calls.answered("rc-2-b", c.recording_base)
+    assert await asyncio.wait_for(ending[0], 10)
+    (job,) = await jobs(rc, due.ticket_id)
+    assert (job.state, job.last_result) == ("done", "connected")
 
 
 async def test_never_two_calls_at_once_to_one_number(rc: Calls):
