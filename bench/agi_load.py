@@ -30,6 +30,7 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,10 +41,16 @@ from callcenter.models import Call, Outcome
 from core.db import Database
 from core.settings import AgiSettings
 from hotline import system
+from hotline.carrier import CarrierAddresses
 from hotline.pbx import AsteriskInstance
-from tests.lab import Lab, lab_config
+from tests.lab import CARRIER, Lab, lab_config
 
 RELAY_PORT = 14600
+# RTP ports for the waves (300 calls, each a caller's and an agent's stream on the
+# PBX and on the carrier): the test lab's ranges hold some 60 streams, and ran out
+# at 60 calls up.  Apart from the test labs' 16000-17999 and the other benches'.
+PBX_RTP = (40000, 43999)
+CARRIER_RTP = (44000, 47999)
 ROUTED = re.compile(r"call (\S+) routed to .* in ([\d.]+) ms of IVR time, ([\d.]+) ms of it")
 FAILURES = (
     "no call record; an originate the PBX refused; the IVR losing a caller who pressed 1; "
@@ -64,6 +71,11 @@ def renice(instance: AsteriskInstance, niceness: int) -> None:
     pid = int(instance.pid_path.read_text())
     for task in Path(f"/proc/{pid}/task").iterdir():  # nice is per thread on Linux
         os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
+
+
+def carrier_addresses() -> CarrierAddresses:
+    """The test lab's carrier addresses with room for the waves' media."""
+    return replace(CARRIER, rtp_start=CARRIER_RTP[0], rtp_end=CARRIER_RTP[1])
 
 
 def server_route_ms(lab: Lab, uniqueids: set[str]) -> tuple[list[float], list[float]]:
@@ -242,7 +254,9 @@ async def main() -> None:
     shutil.rmtree(home, ignore_errors=True)
     cfg = lab_config()
     cfg["queues"]["max_wait_seconds"] = 900
-    lab = Lab.build(home, config=cfg, agent_talk_seconds=args.talk)
+    # media ports for hundreds of calls: a test lab's slot has some 60 streams
+    cfg["asterisk"].update(rtp_start=PBX_RTP[0], rtp_end=PBX_RTP[1])
+    lab = Lab.build(home, config=cfg, agent_talk_seconds=args.talk, carrier=carrier_addresses())
     # Asterisk talks to the relay; the relay to the FastAGI server or a process per call.
     via_relay = lab.settings.model_copy(
         update={"agi": AgiSettings(host="127.0.0.1", port=RELAY_PORT)}

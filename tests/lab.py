@@ -111,6 +111,7 @@ class Lab:
         *,
         config: dict[str, Any] | None = None,
         agent_talk_seconds: int = 3600,
+        carrier: CarrierAddresses = CARRIER,
     ) -> Lab:
         (home / "config").mkdir(parents=True, exist_ok=True)
         cfg = config or lab_config()
@@ -121,10 +122,10 @@ class Lab:
         settings = load_settings(path, env={})
         ensure_secrets(settings)
         settings, pbx = system.prepare(path, say=lambda *_: None)
-        carrier = Carrier(
-            settings, home / "carrier", pbx.root, CARRIER, agent_talk_seconds=agent_talk_seconds
+        instance = Carrier(
+            settings, home / "carrier", pbx.root, carrier, agent_talk_seconds=agent_talk_seconds
         )
-        return cls(home, settings, pbx, carrier, pbx.root)
+        return cls(home, settings, pbx, instance, pbx.root)
 
     def start(self) -> None:
         self.pbx.start()
