@@ -57,6 +57,7 @@ from callcenter.models import (
     Status,
     VoiceMessage,
     VoiceStatus,
+    call_to_change,
 )
 from callcenter.presence import CallbackInfo
 from callcenter.recording_files import base_for, side_files
@@ -143,9 +144,7 @@ class CallbackService:
     ) -> None:
         """Add an overflow step (``offer:silence``, ``callback``...) to the call's IVR path."""
         async with self.db.session() as session:
-            call = await session.scalar(
-                select(Call).where(Call.uniqueid == uniqueid).with_for_update()
-            )
+            call = await session.scalar(call_to_change(uniqueid))
             if call is None:
                 return
             call.ivr_path = f"{call.ivr_path} > {step}" if call.ivr_path else step
@@ -169,9 +168,7 @@ class CallbackService:
         """
         now = self.clock.now()
         async with self.db.session() as session:
-            call = await session.scalar(
-                select(Call).where(Call.uniqueid == uniqueid).with_for_update()
-            )
+            call = await session.scalar(call_to_change(uniqueid))
             if call is not None:
                 existing = await session.scalar(
                     select(Callback).where(
@@ -233,9 +230,7 @@ class CallbackService:
             )
             if existing is not None:
                 return existing
-            call = await session.scalar(
-                select(Call).where(Call.uniqueid == uniqueid).with_for_update()
-            )
+            call = await session.scalar(call_to_change(uniqueid))
             hotline = (call.hotline_number if call else None) or hotline_number
             team = call.team_id if call else None
             if team is None and hotline:
@@ -523,9 +518,7 @@ class CallbackService:
         dialled: the record goes, unless a ticket was linked to it meanwhile
         (then it stays, as a call that did not happen).
         """
-        call = await session.scalar(
-            select(Call).where(Call.uniqueid == attempt.uniqueid).with_for_update()
-        )
+        call = await session.scalar(call_to_change(attempt.uniqueid))
         if call is None:
             if result != Result.CONNECTED:
                 return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Time, text
+from sqlalchemy import ForeignKey, Index, Integer, Select, String, Text, Time, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
@@ -143,7 +143,18 @@ class Call(Base):
     )
 
 
+def call_to_change(uniqueid: str) -> Select[tuple[Call]]:
+    """The call on channel ``uniqueid``, read to be changed: ``FOR UPDATE``, so no
+    other writer changes it until this session ends.  A record is written from
+    several sides at once (AMI's events, the IVR's and the overflow's AGI, the
+    transfer and result-call reports): a change made from an older read would
+    undo theirs.  (SQLite honours it through ``core.db.WriterGate``.)"""
+    return select(Call).where(Call.uniqueid == uniqueid).with_for_update()
+
+
 # -- callbacks and voice messages (written by callcenter.callbacks) ----------
+
+
 class Status(StrEnum):
     PENDING = "pending"  # in the list, waiting for an agent (or its retry time)
     DIALLING = "dialling"  # an attempt is under way

@@ -48,7 +48,7 @@ from callcenter.exceptions import (
     TelephonyUnavailable,
 )
 from callcenter.live import read_device
-from callcenter.models import Call, Direction, Outcome, Result
+from callcenter.models import Call, Direction, Outcome, Result, call_to_change
 from callcenter.recording_files import side_files
 from core.ami import AMIClient, AMIError
 from core.bus import Bus
@@ -307,9 +307,7 @@ class OutboundService:
         now = self.clock.now()
         async with self.db.session() as session:
             call = await session.scalar(
-                select(Call)
-                .where(Call.uniqueid == uniqueid, Call.direction == Direction.OUTBOUND)
-                .with_for_update()
+                call_to_change(uniqueid).where(Call.direction == Direction.OUTBOUND)
             )
             if call is None or call.ended_at is not None:
                 return None

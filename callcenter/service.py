@@ -31,6 +31,7 @@ from callcenter.models import (
     Outcome,
     Shift,
     Team,
+    call_to_change,
 )
 from callcenter.queue_log import Entry
 from callcenter.recording_files import base_for, side_files
@@ -339,7 +340,7 @@ class CallService:
         talk time counted to the hang-up.
         """
         async with self.db.session() as session:
-            call = await self._locked(session, uniqueid)
+            call = await session.scalar(call_to_change(uniqueid))
             if call is None or call.outcome != Outcome.EMERGENCY or call.answered_at is not None:
                 return
             call.answered_at = at
@@ -406,7 +407,7 @@ class CallService:
             (a.name for a in self.settings.agents if a.extension == extension), member_name
         )
         async with self.db.session() as session:
-            call = await self._locked(session, uniqueid)
+            call = await session.scalar(call_to_change(uniqueid))
             if call is None:
                 log.warning("AgentConnect for unknown call %s (queue %s)", uniqueid, queue)
                 return
@@ -445,7 +446,7 @@ class CallService:
         """An agent's leg ended (app_queue's talk time); a transferred call's talk
         time is every leg's (:mod:`callcenter.legs`)."""
         async with self.db.session() as session:
-            call = await self._locked(session, uniqueid)
+            call = await session.scalar(call_to_change(uniqueid))
             if call is None:
                 return
             call.end_reason = reason
@@ -481,7 +482,7 @@ class CallService:
         """The caller's channel is gone: close the record, whatever state it was in."""
         self.forget(uniqueid)
         async with self.db.session() as session:
-            call = await self._locked(session, uniqueid)
+            call = await session.scalar(call_to_change(uniqueid))
             if call is not None and call.direction == Direction.OUTBOUND:
                 # an agent's call to a citizen: its end (and how it went) comes with
                 # the dialplan's report to callcenter.outbound, not with the hang-up
@@ -509,7 +510,7 @@ class CallService:
                     )
                     .on_conflict_do_nothing(index_elements=["uniqueid"])
                 )
-                call = await self._locked(session, uniqueid)
+                call = await session.scalar(call_to_change(uniqueid))
                 assert call is not None
             if queue_status == "TIMEOUT" and call.outcome in (Outcome.QUEUED, Outcome.ABANDONED):
                 # app_queue reports a maximum-wait exit as an abandon too; the
@@ -573,7 +574,7 @@ class CallService:
     async def _replay_call(self, callid: str, events: list[Entry]) -> bool:
         enter = next((e for e in events if e.event == "ENTERQUEUE"), None)
         async with self.db.session() as session:
-            call = await self._locked(session, callid)
+            call = await session.scalar(call_to_change(callid))
             if call is None:
                 if enter is None:
                     return False  # its start is in an older log: nothing sure to write
@@ -657,14 +658,6 @@ class CallService:
     @staticmethod
     async def _get(session: AsyncSession, uniqueid: str) -> Call | None:
         return await session.scalar(select(Call).where(Call.uniqueid == uniqueid))
-
-    @staticmethod
-    async def _locked(session: AsyncSession, uniqueid: str) -> Call | None:
-        """The record, to change: no other writer changes it until this session
-        ends.  The call path writes a record from several sides at once (AMI's
-        events, the IVR's and the overflow's AGI): a change made from an older
-        read would undo theirs."""
-        return await session.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
 
     @staticmethod
     async def _legs_talk(session: AsyncSession, call: Call) -> int | None:

@@ -17,7 +17,7 @@ import logging
 
 from sqlalchemy import or_, select
 
-from callcenter.models import Call, CallTransfer, TransferKind
+from callcenter.models import Call, CallTransfer, TransferKind, call_to_change
 from callcenter.transfers import (
     KEYS_CONTEXT,
     LEG_ANSWERED,
@@ -57,7 +57,7 @@ class TransferEvents:
         now = event_time(e, self.clock)
         asked = e.get("Transfer") or ""
         async with self.db.session() as s:
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
+            call = await s.scalar(call_to_change(uniqueid))
             if call is None:
                 return
             q = select(CallTransfer).where(
@@ -110,7 +110,7 @@ class TransferEvents:
         ok = str(e.get("Result", "")).lower() == "success"
         now = event_time(e, self.clock)
         async with self.db.session() as s:
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
+            call = await s.scalar(call_to_change(uniqueid))
             if call is None:
                 return  # not a hotline call (agents calling each other)
             if kind == TransferKind.ATTENDED:

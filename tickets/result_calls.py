@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.models import Call, Outcome, Result
+from callcenter.models import Call, Outcome, Result, call_to_change
 from callcenter.recording_files import base_for, side_files
 from core.bus import Bus
 from core.clock import Clock
@@ -301,7 +301,7 @@ class ResultCallService:
             job.state = ResultCallState.TALKING.value
             job.last_result = Result.CONNECTED.value
             job.updated_at = now
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
+            call = await s.scalar(call_to_change(uniqueid))
             if call is not None:
                 call.answered_at = call.answered_at or now
                 call.recording_base = recording_base
@@ -326,7 +326,7 @@ class ResultCallService:
                 job.next_attempt_at = step.next_at
             if step.state == ResultCallState.DONE:
                 job.ended_at = now
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
+            call = await s.scalar(call_to_change(uniqueid))
             if call is not None and call.ended_at is None:
                 call.ended_at = now
                 call.end_reason = f"result_call_{result.value}"
@@ -354,7 +354,7 @@ class ResultCallService:
                 await self._history(s, job, Result.CONNECTED, now)
             job.state, job.last_result = ResultCallState.DONE.value, Result.CONNECTED.value
             job.updated_at = job.ended_at = now
-            call = await s.scalar(select(Call).where(Call.uniqueid == uniqueid).with_for_update())
+            call = await s.scalar(call_to_change(uniqueid))
             if call is not None:
                 job.call_id = call.id
                 call.answered_at = call.answered_at or now
