@@ -41,7 +41,6 @@ from callcenter.models import Call, Outcome
 from core.db import Database
 from core.settings import AgiSettings
 from hotline import system
-from hotline.carrier import CarrierAddresses
 from hotline.pbx import AsteriskInstance
 from tests.lab import CARRIER, Lab, lab_config
 
@@ -50,7 +49,7 @@ RELAY_PORT = 14600
 # PBX and on the carrier): the test lab's ranges hold some 60 streams, and ran out
 # at 60 calls up.  Apart from the test labs' 16000-17999 and the other benches'.
 PBX_RTP = (40000, 43999)
-CARRIER_RTP = (44000, 47999)
+CARRIER_ADDRESSES = replace(CARRIER, rtp_start=44000, rtp_end=47999)
 ROUTED = re.compile(r"call (\S+) routed to .* in ([\d.]+) ms of IVR time, ([\d.]+) ms of it")
 FAILURES = (
     "no call record; an originate the PBX refused; the IVR losing a caller who pressed 1; "
@@ -71,11 +70,6 @@ def renice(instance: AsteriskInstance, niceness: int) -> None:
     pid = int(instance.pid_path.read_text())
     for task in Path(f"/proc/{pid}/task").iterdir():  # nice is per thread on Linux
         os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
-
-
-def carrier_addresses() -> CarrierAddresses:
-    """The test lab's carrier addresses with room for the waves' media."""
-    return replace(CARRIER, rtp_start=CARRIER_RTP[0], rtp_end=CARRIER_RTP[1])
 
 
 def server_route_ms(lab: Lab, uniqueids: set[str]) -> tuple[list[float], list[float]]:
@@ -256,7 +250,7 @@ async def main() -> None:
     cfg["queues"]["max_wait_seconds"] = 900
     # media ports for hundreds of calls: a test lab's slot has some 60 streams
     cfg["asterisk"].update(rtp_start=PBX_RTP[0], rtp_end=PBX_RTP[1])
-    lab = Lab.build(home, config=cfg, agent_talk_seconds=args.talk, carrier=carrier_addresses())
+    lab = Lab.build(home, config=cfg, agent_talk_seconds=args.talk, carrier=CARRIER_ADDRESSES)
     # Asterisk talks to the relay; the relay to the FastAGI server or a process per call.
     via_relay = lab.settings.model_copy(
         update={"agi": AgiSettings(host="127.0.0.1", port=RELAY_PORT)}
